@@ -1,0 +1,3 @@
+export { ConfigError, type LoadedConfig, type LoadOptions, loadConfig } from './load.js';
+export { redact } from './redact.js';
+export { ConfigSchema, type ServiceConfig } from './schema.js';

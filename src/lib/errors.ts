@@ -1,0 +1,18 @@
+/** Stable error codes: callers and the HTTP layer branch on these, never on messages. */
+export type ErrorCode =
+  | 'VIGIL_ERR_CONFIG'
+  | 'VIGIL_ERR_NOT_FOUND'
+  | 'VIGIL_ERR_BAD_REQUEST'
+  | 'VIGIL_ERR_CONFLICT'
+  | 'VIGIL_ERR_UNAVAILABLE'
+  | 'VIGIL_ERR_STORE';
+
+/** An error with a stable code and an optional cause. */
+export class VigilError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'VigilError';
+    this.code = code;
+  }
+}

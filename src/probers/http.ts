@@ -1,0 +1,446 @@
+import net, { isIP } from 'node:net';
+import tls from 'node:tls';
+import { type Static, Type } from '@sinclair/typebox';
+import { Client, type Dispatcher } from 'undici';
+import { DURATION_PATTERN, formatDuration, ms } from '../lib/duration.js';
+import { defineProber, type FailureCode, type ProbeContext, type ProbeResult } from './types.js';
+
+const Duration = Type.String({ pattern: DURATION_PATTERN, expected: 'a duration like 500ms, 10s or 5m' });
+const ValueName = Type.String({ pattern: '^[a-z_][a-z0-9_]*$', expected: 'a value name in snake_case' });
+
+const schema = Type.Object(
+  {
+    url: Type.String({ pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' }),
+    method: Type.Union(
+      ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)),
+      { default: 'GET', expected: 'one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' },
+    ),
+    headers: Type.Record(Type.String(), Type.String(), { default: {} }),
+    body: Type.Optional(Type.String()),
+    /** Responses larger than this fail with BODY_TOO_LARGE; the read stops there. */
+    maxBodySize: Type.Integer({ minimum: 1, default: 1_048_576, expected: 'a size in bytes' }),
+    /** Skip certificate verification (the TLS failure is then not a failure). */
+    insecure: Type.Boolean({ default: false }),
+    /** Extra trusted CA certificates in PEM, e.g. `${file:/etc/vigil/ca.pem}`. */
+    ca: Type.Optional(Type.String()),
+    expect: Type.Object(
+      {
+        status: Type.Union([Type.Integer(), Type.Array(Type.Integer(), { minItems: 1 })], {
+          default: 200,
+          expected: 'a status code or a list of them',
+        }),
+        maxLatency: Type.Optional(Duration),
+        bodyContains: Type.Optional(Type.String({ minLength: 1 })),
+        /** Dotted JSON path → the value it must equal. */
+        json: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]))),
+        /** The http:// URL must answer 301/308 to its https:// twin. */
+        httpsRedirect: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Value name → dotted JSON path of a number in the body; becomes a named value of the run. */
+    extract: Type.Record(ValueName, Type.String({ minLength: 1 }), { default: {} }),
+  },
+  { additionalProperties: false },
+);
+
+export type HttpSpec = Static<typeof schema>;
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Phase timestamps of one request, recorded from the socket's own events. */
+interface Phases {
+  start: number;
+  lookup?: number;
+  connect?: number;
+  secure?: number;
+  headers?: number;
+  end?: number;
+  cert?: tls.PeerCertificate;
+}
+
+export const http = defineProber({
+  schema,
+  values: (spec) => [
+    'status',
+    'latency_ms',
+    'dns_ms',
+    'connect_ms',
+    'ttfb_ms',
+    'body_bytes',
+    ...(spec.url.startsWith('https:') ? ['tls_ms', 'tls_days_remaining'] : []),
+    ...Object.keys(spec.extract),
+  ],
+  check(spec) {
+    const problems = [];
+    const statuses = Array.isArray(spec.expect.status) ? spec.expect.status : [spec.expect.status];
+    for (const s of statuses) {
+      if (s < 100 || s > 599) problems.push({ path: 'expect.status', message: `expected HTTP status codes 100-599, got ${s}` });
+    }
+    if ((spec.method === 'GET' || spec.method === 'HEAD') && spec.body !== undefined) {
+      problems.push({ path: 'body', message: `expected no body with method ${spec.method}` });
+    }
+    return problems;
+  },
+  async probe(spec, ctx) {
+    const url = new URL(spec.url);
+    if (spec.expect.httpsRedirect && url.protocol === 'http:') return checkRedirect(url, spec, ctx);
+
+    const main = await checkResponse(url, spec, ctx);
+    if (!main.ok || !spec.expect.httpsRedirect) return main;
+    const twin = new URL(url);
+    twin.protocol = 'http:';
+    twin.port = '';
+    const redirect = await checkRedirect(twin, spec, ctx);
+    return redirect.ok ? main : { ...redirect, values: { ...main.values, ...redirect.values } };
+  },
+});
+
+async function checkResponse(url: URL, spec: HttpSpec, ctx: ProbeContext): Promise<ProbeResult> {
+  const phases: Phases = { start: ctx.clock.now() };
+  const outcome = await send(url, spec, ctx, phases, spec.maxBodySize);
+  const values = phaseValues(phases, ctx);
+  if ('failure' in outcome) return { ok: false, ...outcome.failure, values };
+
+  const { status, body, contentType } = outcome;
+  values.status = status;
+  values.body_bytes = body.length;
+  const details: Record<string, unknown> = {};
+
+  const expected = Array.isArray(spec.expect.status) ? spec.expect.status : [spec.expect.status];
+  const text = body.toString('utf8');
+  const json = parseJson(text, contentType);
+
+  if (!expected.includes(status)) {
+    const failing = json === undefined ? [] : failingDependencies(json);
+    if (failing.length > 0) details.failingDependencies = failing;
+    const reason = failing.length > 0 ? `: ${failing.map((d) => `${d.name} ${d.status}`).join(', ')}` : '';
+    const want = expected.length === 1 ? `${expected[0]}` : `one of ${expected.join(', ')}`;
+    return {
+      ok: false,
+      code: 'HTTP_STATUS',
+      message: `${statusLine(status)}${reason} (expected ${want})`,
+      values,
+      details,
+    };
+  }
+
+  if (json !== undefined) {
+    for (const [name, path] of Object.entries(spec.extract)) {
+      const v = lookup(json, path);
+      const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+      if (typeof n === 'number' && Number.isFinite(n)) values[name] = n;
+    }
+  }
+  const missing = Object.keys(spec.extract).filter((k) => !(k in values));
+  if (missing.length > 0) {
+    const what = json === undefined ? 'the body is not JSON' : `no number at ${missing.map((k) => spec.extract[k]).join(', ')}`;
+    return { ok: false, code: 'ASSERTION', message: `cannot extract ${missing.join(', ')}: ${what}`, values };
+  }
+
+  if (spec.expect.maxLatency !== undefined && values.latency_ms !== undefined) {
+    const limit = ms(spec.expect.maxLatency);
+    if (values.latency_ms > limit) {
+      return {
+        ok: false,
+        code: 'ASSERTION',
+        message: `slow: answered in ${formatDuration(values.latency_ms)}, limit ${formatDuration(limit)}`,
+        values,
+      };
+    }
+  }
+  if (spec.expect.bodyContains !== undefined && !text.includes(spec.expect.bodyContains)) {
+    return {
+      ok: false,
+      code: 'ASSERTION',
+      message: `body does not contain ${JSON.stringify(spec.expect.bodyContains)}: ${excerpt(text)}`,
+      values,
+    };
+  }
+  for (const [path, want] of Object.entries(spec.expect.json ?? {})) {
+    if (json === undefined) return { ok: false, code: 'ASSERTION', message: `body is not JSON: ${excerpt(text)}`, values };
+    const got = lookup(json, path);
+    if (got !== want) {
+      return {
+        ok: false,
+        code: 'ASSERTION',
+        message: `JSON ${path} is ${JSON.stringify(got) ?? 'missing'}, expected ${JSON.stringify(want)}`,
+        values,
+      };
+    }
+  }
+  return { ok: true, values, ...(phases.cert ? { details: certDetails(phases.cert) } : {}) };
+}
+
+async function checkRedirect(url: URL, spec: HttpSpec, ctx: ProbeContext): Promise<ProbeResult> {
+  const phases: Phases = { start: ctx.clock.now() };
+  const outcome = await send(url, { ...spec, method: 'GET', body: undefined }, ctx, phases, 64 * 1024);
+  const values = phaseValues(phases, ctx);
+  if ('failure' in outcome) return { ok: false, ...outcome.failure, message: `${url.origin}: ${outcome.failure.message}`, values };
+  values.status = outcome.status;
+  const location = outcome.location;
+  const twin = new URL(url);
+  twin.protocol = 'https:';
+  const target = location === undefined ? undefined : safeUrl(location, url);
+  const good =
+    (outcome.status === 301 || outcome.status === 308) &&
+    target !== undefined &&
+    target.protocol === 'https:' &&
+    target.hostname === url.hostname &&
+    target.pathname === url.pathname;
+  if (good) return { ok: true, values, details: { redirect: target.href } };
+  const got = location === undefined ? statusLine(outcome.status) : `${outcome.status} to ${location}`;
+  return {
+    ok: false,
+    code: 'ASSERTION',
+    message: `${url.href} does not redirect to HTTPS: answered ${got} (expected 301 or 308 to ${twin.origin.replace(/:\d+$/, '')}${url.pathname})`,
+    values,
+  };
+}
+
+type SendOutcome =
+  | { status: number; body: Buffer; contentType: string | undefined; location: string | undefined }
+  | { failure: { code: FailureCode; message: string } };
+
+/** One request over a fresh connection, bounded in time (ctx.signal) and in size (limit). */
+async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases, limit: number): Promise<SendOutcome> {
+  const https = url.protocol === 'https:';
+  const client = new Client(url.origin, {
+    pipelining: 0,
+    connect: (opts, callback) => {
+      const host = opts.hostname.replace(/^\[|\]$/g, '');
+      const port = Number(opts.port) || (https ? 443 : 80);
+      const socket = https
+        ? tls.connect({
+            host,
+            port,
+            servername: isIP(host) ? undefined : host,
+            rejectUnauthorized: !spec.insecure,
+            ca: spec.ca === undefined ? undefined : [...tls.rootCertificates, spec.ca],
+            ALPNProtocols: ['http/1.1'],
+          })
+        : net.connect({ host, port });
+      socket.setNoDelay(true);
+      let done = false;
+      const finish = (err: Error | null) => {
+        if (done) return;
+        done = true;
+        if (err) {
+          socket.destroy();
+          callback(err, null);
+        } else callback(null, socket);
+      };
+      socket.once('lookup', () => {
+        phases.lookup = ctx.clock.now();
+      });
+      socket.once('connect', () => {
+        phases.connect = ctx.clock.now();
+        if (!https) finish(null);
+      });
+      socket.once('secureConnect', () => {
+        phases.secure = ctx.clock.now();
+        phases.cert = (socket as tls.TLSSocket).getPeerCertificate();
+        finish(null);
+      });
+      socket.once('error', (err) => finish(err));
+    },
+  });
+
+  try {
+    const res = await client.request({
+      path: `${url.pathname}${url.search}`,
+      method: spec.method as Dispatcher.HttpMethod,
+      headers: { 'user-agent': 'vigil/0.1', ...spec.headers },
+      body: spec.body,
+      signal: ctx.signal,
+    });
+    phases.headers = ctx.clock.now();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        res.body.destroy();
+        phases.end = ctx.clock.now();
+        return {
+          failure: {
+            code: 'BODY_TOO_LARGE',
+            message: `${statusLine(res.statusCode)}, body larger than the ${formatBytes(limit)} limit (raise maxBodySize if this is expected)`,
+          },
+        };
+      }
+      chunks.push(chunk);
+    }
+    phases.end = ctx.clock.now();
+    const header = (name: string) => {
+      const v = res.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    return {
+      status: res.statusCode,
+      body: Buffer.concat(chunks, size),
+      contentType: header('content-type'),
+      location: header('location'),
+    };
+  } catch (err) {
+    return { failure: classify(err, ctx, phases) };
+  } finally {
+    client.destroy().catch(() => {});
+  }
+}
+
+/** Maps a thrown error to a failure code and a message that says which phase failed. */
+function classify(err: unknown, ctx: ProbeContext, phases: Phases): { code: FailureCode; message: string } {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException; hostname?: string; address?: string; port?: number };
+  const code = String(e?.code ?? e?.cause?.code ?? '');
+  const text = e?.message ?? String(err);
+  if (ctx.signal.aborted || e?.name === 'AbortError' || code === 'UND_ERR_ABORTED' || code.endsWith('_TIMEOUT')) {
+    const waited = formatDuration(ctx.clock.now() - phases.start);
+    const where =
+      phases.headers !== undefined
+        ? 'reading the body'
+        : phases.secure !== undefined || (phases.connect !== undefined && phases.cert === undefined)
+          ? 'waiting for response headers'
+          : phases.connect !== undefined
+            ? 'in the TLS handshake'
+            : 'connecting';
+    return { code: 'TIMEOUT', message: `timed out after ${waited} ${where}` };
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NODATA') {
+    return { code: 'DNS', message: `DNS lookup failed: ${e.hostname ?? ''} ${code}`.replace(/\s+/g, ' ') };
+  }
+  if (['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EADDRNOTAVAIL'].includes(code)) {
+    const connected = phases.connect !== undefined;
+    return {
+      code: 'CONNECT',
+      message: connected ? `connection reset by peer (${code})` : `cannot connect: ${code} ${e.address ?? ''}:${e.port ?? ''}`.trim(),
+    };
+  }
+  if (/^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code) || /certificate|SSL|TLS/.test(text)) {
+    return { code: 'TLS', message: `TLS handshake failed: ${code ? `${code}: ` : ''}${text}` };
+  }
+  if (code.startsWith('HPE_') || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_INFO' || /parse|Parse/.test(text)) {
+    return { code: 'PROTOCOL', message: `invalid HTTP response: ${text}` };
+  }
+  return { code: 'CONNECT', message: `request failed: ${code ? `${code}: ` : ''}${text}` };
+}
+
+function phaseValues(p: Phases, ctx: ProbeContext): Record<string, number> {
+  const end = p.end ?? ctx.clock.now();
+  const connectStart = p.lookup ?? p.start;
+  const values: Record<string, number> = {
+    latency_ms: end - p.start,
+    dns_ms: (p.lookup ?? p.start) - p.start,
+  };
+  if (p.connect !== undefined) values.connect_ms = p.connect - connectStart;
+  if (p.secure !== undefined && p.connect !== undefined) values.tls_ms = p.secure - p.connect;
+  if (p.headers !== undefined) values.ttfb_ms = p.headers - (p.secure ?? p.connect ?? p.start);
+  if (p.cert?.valid_to) {
+    const expiry = Date.parse(p.cert.valid_to);
+    if (Number.isFinite(expiry)) values.tls_days_remaining = Math.floor((expiry - ctx.clock.now()) / 86_400_000);
+  }
+  return values;
+}
+
+function certDetails(cert: tls.PeerCertificate): Record<string, unknown> {
+  return { certificate: { subject: cert.subject?.CN, issuer: cert.issuer?.CN, notAfter: cert.valid_to } };
+}
+
+const OK_STATES = new Set(['ok', 'up', 'pass', 'passed', 'healthy', 'green', 'true', 'available', 'operational']);
+
+/**
+ * Names the failing dependencies in a JSON health document. Understands the common shapes:
+ * `{checks: {db: "ok", cache: "down"}}`, Spring's `{components: {db: {status: "UP"}}}`,
+ * the IETF draft's `{checks: {"db:ping": [{status: "fail"}]}}`, and a flat `{db: "ok"}`.
+ */
+export function failingDependencies(doc: unknown): Array<{ name: string; status: string }> {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return [];
+  const obj = doc as Record<string, unknown>;
+  const container = ['checks', 'components', 'details', 'dependencies', 'services']
+    .map((k) => obj[k])
+    .find((v) => v !== null && typeof v === 'object' && !Array.isArray(v)) as Record<string, unknown> | undefined;
+  const entries = Object.entries(container ?? obj).filter(([k]) => container !== undefined || k !== 'status');
+  const failing: Array<{ name: string; status: string }> = [];
+  for (const [name, v] of entries) {
+    const status = stateOf(v);
+    if (status !== undefined && !OK_STATES.has(status.toLowerCase())) failing.push({ name, status });
+  }
+  return failing;
+}
+
+function stateOf(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) {
+    const states = v.map(stateOf).filter((s): s is string => s !== undefined);
+    return states.find((s) => !OK_STATES.has(s.toLowerCase())) ?? states[0];
+  }
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const s = o.status ?? o.state ?? o.healthy;
+    return s === undefined ? undefined : stateOf(s);
+  }
+  return undefined;
+}
+
+function parseJson(text: string, contentType: string | undefined): unknown {
+  const t = text.trimStart();
+  if (!(contentType?.includes('json') || t.startsWith('{') || t.startsWith('['))) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a dotted path (`checks.db.status`, `items.0.id`) from parsed JSON. */
+export function lookup(doc: unknown, path: string): unknown {
+  let cur: unknown = doc;
+  for (const part of path.replace(/^\$\.?/, '').split('.')) {
+    if (part === '') continue;
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+function statusLine(status: number): string {
+  const text = STATUS_TEXT[status];
+  return text ? `${status} ${text}` : `HTTP ${status}`;
+}
+
+function excerpt(text: string): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length > 120 ? `${JSON.stringify(oneLine.slice(0, 120))}…` : JSON.stringify(oneLine);
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1_048_576 && n % 1_048_576 === 0) return `${n / 1_048_576} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+function safeUrl(text: string, base: URL): URL | undefined {
+  try {
+    return new URL(text, base);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,93 @@
+import type { Static, TObject, TProperties } from '@sinclair/typebox';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+
+/**
+ * Why a run failed. Stable: alert rules, metrics and the report group by it.
+ * Probers may add their own (e.g. `CERT_EXPIRED`) but should reuse these where they fit.
+ */
+export type FailureCode =
+  | 'TIMEOUT'
+  | 'DNS'
+  | 'CONNECT'
+  | 'TLS'
+  | 'PROTOCOL'
+  | 'HTTP_STATUS'
+  | 'BODY_TOO_LARGE'
+  | 'ASSERTION'
+  | 'INTERNAL'
+  | (string & {});
+
+/** What a probe returns: a measurement, and a verdict with a reason a person can act on. */
+export interface ProbeResult {
+  ok: boolean;
+  /** Set when `ok` is false. */
+  code?: FailureCode;
+  /** What went wrong, phrased for the person who is paged. */
+  message?: string;
+  /** Named numeric measurements (`latency_ms`, `status`, `days_remaining`, …). */
+  values: Record<string, number>;
+  /** Kind-specific evidence kept with the run (failing dependencies, certificate chain, …). */
+  details?: Record<string, unknown>;
+}
+
+/** What the scheduler hands a probe for one run. */
+export interface ProbeContext {
+  /** Aborts at the run's deadline or at shutdown. Every wait inside the probe must honour it. */
+  signal: AbortSignal;
+  /** Epoch ms when the run must be over. */
+  deadline: number;
+  clock: Clock;
+  logger: Logger;
+  /** The folder probe definitions live in: assets (k6 scripts, SQL) resolve against it. */
+  probesDir: string;
+  /**
+   * A small JSON document this probe keeps across runs and restarts (e.g. when a DNS answer
+   * changed), persisted by the scheduler. Measurement stays the probe's; storage is not.
+   */
+  state: ProbeState;
+}
+
+/** Per-probe state carried from one run to the next. */
+export interface ProbeState {
+  get<T = unknown>(): T | undefined;
+  set(value: unknown): void;
+}
+
+/** The fields every probe definition has, whatever its kind. */
+export interface ProbeBase {
+  id: string;
+  kind: string;
+  schedule: string | { every: string };
+  timeout: string;
+  retry: { count: number; delay: string };
+  labels: Record<string, string>;
+}
+
+/** A problem found by a prober's own semantic check of a definition. */
+export interface SpecProblem {
+  /** Dotted path inside the definition, e.g. `expect.status`. */
+  path: string;
+  message: string;
+}
+
+/** One probe kind: its definition fields and its measurement. */
+export interface Prober<P extends TProperties = TProperties> {
+  /** The kind-specific fields of a definition (besides the common ones). */
+  readonly schema: TObject<P>;
+  /** Names of the values a definition's runs report, so their metric series exist from the start. */
+  values(spec: ProbeBase & Static<TObject<P>>): readonly string[];
+  /** Checks the schema cannot express (cross-field rules); empty when fine. */
+  check?(spec: ProbeBase & Static<TObject<P>>): SpecProblem[];
+  /** Measures once. Never throws for a down target: a failure is a result with a code. */
+  probe(spec: ProbeBase & Static<TObject<P>>, ctx: ProbeContext): Promise<ProbeResult>;
+}
+
+/** Any prober, whatever its fields: what the registry holds. */
+// biome-ignore lint/suspicious/noExplicitAny: a registry of heterogeneous probers; each entry keeps its own type.
+export type AnyProber = Prober<any>;
+
+/** Helps a prober module keep its literal schema type. */
+export function defineProber<P extends TProperties>(prober: Prober<P>): Prober<P> {
+  return prober;
+}
