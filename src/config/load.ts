@@ -1,12 +1,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { TSchema } from '@sinclair/typebox';
+import { Kind, type TSchema } from '@sinclair/typebox';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { validateDetailed } from 'node-cron';
 import { isDocument, parseAllDocuments } from 'yaml';
 import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import { isProbeKind, type ProbeDefinition, proberFor, probers } from '../probers/index.js';
+import { redactText } from './redact.js';
 import { ConfigSchema, definitionSchema, type ServiceConfig } from './schema.js';
 
 /** Everything vigil runs on, validated and frozen. */
@@ -34,154 +35,332 @@ export interface LoadOptions {
   configDir?: string;
   /** Environment variables: VIGIL_ENV, VIGIL_CONFIG, PORT and the `${NAME}` references. */
   env?: Record<string, string | undefined>;
-  /** Where relative paths (the probes folder) resolve; the working directory by default. */
+  /** Where relative paths (config folder, probes folder, `${file:…}`) resolve; the working directory by default. */
   cwd?: string;
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type Problems = string[];
+
+/** What one load accumulates: the problems found so far and the secrets read. */
+interface Run {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  problems: string[];
+  secrets: Set<string>;
+  /** `file: path` of values whose `${…}` did not resolve: already reported, so not reported again as the wrong type. */
+  unresolved: Set<string>;
+}
+
+const ENVIRONMENT = '(environment)';
 
 /** Reads, interpolates, merges and validates the config and the probe definitions. Throws ConfigError. */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
-  const env = opts.env ?? {};
   const cwd = opts.cwd ?? process.cwd();
+  const run: Run = { env: opts.env ?? {}, cwd, problems: [], secrets: new Set(), unresolved: new Set() };
   const configDir = path.resolve(cwd, opts.configDir ?? 'config');
-  const problems: Problems = [];
-  const secrets = new Set<string>();
-
-  const layers: Array<{ file: string; required: boolean }> = [{ file: path.join(configDir, 'default.yaml'), required: true }];
-  if (env.VIGIL_ENV) layers.push({ file: path.join(configDir, `${env.VIGIL_ENV}.yaml`), required: true });
-  if (env.VIGIL_CONFIG) layers.push({ file: path.resolve(cwd, env.VIGIL_CONFIG), required: true });
 
   const read: Array<{ file: string; doc: Json }> = [];
-  for (const layer of layers) {
-    const doc = readYaml(layer.file, problems, layer.file.endsWith('default.yaml') ? 'the embedded default' : undefined);
+  for (const layer of configLayers(configDir, run)) {
+    const shown = rel(cwd, layer.file);
+    const doc = readYaml(layer.file, shown, layer.what, run.problems);
     if (doc === undefined) continue;
-    if (doc !== null && (typeof doc !== 'object' || Array.isArray(doc))) {
-      problems.push(`${rel(cwd, layer.file)}: (root): expected a mapping of config sections`);
+    if (!isMap(doc) && doc !== null) {
+      run.problems.push(`${shown}: (root): expected a mapping of config sections (service:, probes:, …), got ${describeValue(doc)}`);
       continue;
     }
-    read.push({ file: layer.file, doc: interpolate(doc ?? {}, env, secrets, rel(cwd, layer.file), '', problems) });
+    read.push({ file: layer.file, doc: interpolate(doc ?? {}, run, shown, '') });
   }
 
   let merged: Json = {};
   for (const { doc } of read) merged = merge(merged, doc);
-  if (env.PORT !== undefined && env.PORT !== '') {
-    const port = Number(env.PORT);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      problems.push(`PORT: (environment): expected a port number 0-65535, got ${JSON.stringify(env.PORT)}`);
-    else merged = merge(merged, { service: { port } });
-  }
+  const port = portFromEnv(run);
+  if (port !== undefined) merged = merge(merged, { service: { port } });
 
-  const originOf = (p: string[]) => {
-    for (let i = read.length - 1; i >= 0; i--) if (has(read[i]?.doc, p)) return rel(cwd, read[i]?.file ?? '');
-    return rel(cwd, read[read.length - 1]?.file ?? layers[0]?.file ?? 'config');
-  };
-  const service = validate(ConfigSchema, merged, problems, (p) => originOf(p)) as ServiceConfig;
+  const originOf = (p: string[]) => rel(cwd, originFile(read, p) ?? read.at(-1)?.file ?? path.join(configDir, 'default.yaml'));
+  const { value, failed } = validate(ConfigSchema, merged, run, originOf, '');
+  const service = value as ServiceConfig;
 
-  const probesDir = path.resolve(cwd, service?.probes?.dir ?? 'probes');
   const probeFiles: string[] = [];
-  const probes = problems.length === 0 || service ? loadProbes(probesDir, env, secrets, cwd, problems, probeFiles) : [];
+  const dir: unknown = (service as { probes?: { dir?: unknown } }).probes?.dir;
+  const probes = typeof dir === 'string' && !failed.has('probes.dir') ? loadProbes(dir, originOf(['probes', 'dir']), run, probeFiles) : [];
 
-  if (problems.length > 0) throw new ConfigError(problems);
-  return deepFreeze({ service, probes, files: [...read.map((r) => r.file), ...probeFiles], secrets });
+  if (run.problems.length > 0) throw new ConfigError(run.problems);
+  return deepFreeze({
+    service,
+    probes,
+    files: [...read.map((r) => r.file), ...probeFiles],
+    secrets: frozenSet(run.secrets),
+  });
 }
 
-function loadProbes(dir: string, env: LoadOptions['env'], secrets: Set<string>, cwd: string, problems: Problems, files: string[]) {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    problems.push(`${rel(cwd, dir)}: (folder): expected a folder of probe definitions (*.yaml); it does not exist`);
+/** The config files in merge order, each with what a person should have put there. */
+function configLayers(configDir: string, run: Run): Array<{ file: string; what: string }> {
+  const layers = [{ file: path.join(configDir, 'default.yaml'), what: 'the default config file' }];
+  const name = run.env.VIGIL_ENV;
+  if (name) {
+    if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) && !name.includes('..')) {
+      const others = environmentsIn(configDir);
+      const known = others.length > 0 ? ` (this folder has: ${others.join(', ')})` : '';
+      layers.push({ file: path.join(configDir, `${name}.yaml`), what: `the config file for VIGIL_ENV=${name}${known}` });
+    } else {
+      run.problems.push(`${ENVIRONMENT}: VIGIL_ENV: expected an environment name such as production, got ${JSON.stringify(name)}`);
+    }
+  }
+  if (run.env.VIGIL_CONFIG) {
+    layers.push({ file: path.resolve(run.cwd, run.env.VIGIL_CONFIG), what: 'the config file VIGIL_CONFIG names' });
+  }
+  return layers;
+}
+
+function environmentsIn(configDir: string): string[] {
+  try {
+    return readdirSync(configDir)
+      .filter((n) => n.endsWith('.yaml') && n !== 'default.yaml')
+      .map((n) => n.slice(0, -'.yaml'.length))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function portFromEnv(run: Run): number | undefined {
+  const text = run.env.PORT;
+  if (text === undefined || text === '') return undefined;
+  const port = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (Number.isInteger(port) && port >= 0 && port <= 65535) return port;
+  run.problems.push(`${ENVIRONMENT}: PORT: expected a port number 0-65535, got ${JSON.stringify(text)}`);
+  return undefined;
+}
+
+function loadProbes(dir: string, dirOrigin: string, run: Run, files: string[]): ProbeDefinition[] {
+  const abs = path.resolve(run.cwd, dir);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+    const why = existsSync(abs) ? 'it is not a folder' : 'it does not exist';
+    run.problems.push(`${dirOrigin}: probes.dir: expected a folder of probe definitions (*.yaml), got ${JSON.stringify(dir)}; ${why}`);
     return [];
   }
   const probes: ProbeDefinition[] = [];
   const seen = new Map<string, string>();
-  const names = readdirSync(dir)
-    .filter((n) => /\.ya?ml$/.test(n))
+  const names = readdirSync(abs)
+    .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('.'))
     .sort();
   for (const name of names) {
-    const file = path.join(dir, name);
-    const shown = rel(cwd, file);
+    const file = path.join(abs, name);
+    const shown = rel(run.cwd, file);
     files.push(file);
-    const doc = readYaml(file, problems);
+    const doc = readYaml(file, shown, 'a readable YAML file', run.problems);
     if (doc === undefined || doc === null) continue;
     if (!Array.isArray(doc)) {
-      problems.push(`${shown}: (root): expected a list of probe definitions (items starting with "- id:")`);
+      run.problems.push(`${shown}: (root): expected a list of probe definitions (items starting with "- id:"), got ${describeValue(doc)}`);
       continue;
     }
-    const items = interpolate(doc, env ?? {}, secrets, shown, '', problems) as Json[];
+    const items = interpolate(doc, run, shown, '') as Json[];
     items.forEach((item, i) => {
-      const at = `[${i}]`;
-      if (item === null || typeof item !== 'object' || Array.isArray(item)) {
-        problems.push(`${shown}: ${at}: expected a probe definition (a mapping with id, kind, schedule)`);
-        return;
-      }
-      const kind = item.kind;
-      if (!isProbeKind(kind)) {
-        const known = Object.keys(probers).join(', ');
-        problems.push(
-          kind === undefined
-            ? `${shown}: ${at}.kind: expected one of ${known}; it is missing`
-            : `${shown}: ${at}.kind: expected one of ${known}, got ${JSON.stringify(kind)}`,
-        );
-        return;
-      }
-      const prober = proberFor(kind);
-      const before = problems.length;
-      const def = validate(definitionSchema(prober.schema), item, problems, () => shown, at) as ProbeDefinition;
-      if (problems.length > before) return;
-      checkSchedule(def, problems, `${shown}: ${at}`);
-      for (const p of prober.check?.(def as never) ?? []) problems.push(`${shown}: ${at}.${p.path}: ${p.message}`);
-      const dup = seen.get(def.id);
-      if (dup !== undefined) {
-        problems.push(`${shown}: ${at}.id: expected a unique id; "${def.id}" is also defined in ${dup}`);
-        return;
-      }
-      seen.set(def.id, shown);
-      probes.push(def);
+      const def = checkDefinition(item, `[${i}]`, shown, run, seen);
+      if (def) probes.push(def);
     });
   }
   return probes;
 }
 
-function checkSchedule(def: ProbeDefinition, problems: Problems, where: string) {
-  if (typeof def.schedule === 'string') {
-    const fields = def.schedule.trim().split(/\s+/).length;
-    const result = validateDetailed(def.schedule);
-    if (fields < 5 || fields > 6 || !result.valid) {
-      const why = result.errors.map((e) => e.message).join('; ');
-      problems.push(
-        `${where}.schedule: expected a cron expression with 5 or 6 fields, got ${JSON.stringify(def.schedule)}${why ? ` (${why})` : ''}`,
-      );
-    }
-  } else if (ms(def.schedule.every) < 1000) {
-    problems.push(`${where}.schedule.every: expected an interval of at least 1s, got ${def.schedule.every}`);
+/** Validates one list item; returns it when it is a usable definition. */
+function checkDefinition(item: Json, at: string, shown: string, run: Run, seen: Map<string, string>): ProbeDefinition | undefined {
+  if (!isMap(item)) {
+    run.problems.push(`${shown}: ${at}: expected a probe definition (a mapping with id, kind, schedule), got ${describeValue(item)}`);
+    return undefined;
   }
+  const kind = item.kind;
+  if (!isProbeKind(kind)) {
+    const known = Object.keys(probers);
+    const expected = `expected one of ${known.join(', ')}`;
+    run.problems.push(
+      kind === undefined
+        ? `${shown}: ${at}.kind: ${expected}; it is missing`
+        : `${shown}: ${at}.kind: ${expected}, got ${describeValue(kind)}${didYouMean(String(kind), known)}`,
+    );
+    return undefined;
+  }
+  const prober = proberFor(kind);
+  const before = run.problems.length;
+  const { value, failed } = validate(definitionSchema(prober.schema), item, run, () => shown, at);
+  const def = value as ProbeDefinition;
+  if (!failed.has(`${at}.schedule`)) {
+    const problem = scheduleProblem(def.schedule);
+    if (problem) run.problems.push(`${shown}: ${at}.${problem}`);
+  }
+  if (!failed.has(`${at}.id`)) {
+    const first = seen.get(def.id);
+    if (first !== undefined) run.problems.push(`${shown}: ${at}.id: expected a unique id, got "${def.id}" again (first defined in ${first})`);
+    else seen.set(def.id, `${shown} ${at}`);
+  }
+  // The prober's own checks read typed fields: only run them on a definition the schema accepted.
+  if (run.problems.length > before) return undefined;
+  for (const p of prober.check?.(def as never) ?? []) run.problems.push(`${shown}: ${at}.${p.path}: ${p.message}`);
+  return run.problems.length > before ? undefined : def;
 }
 
-/** Validates against a schema with defaults applied; pushes one line per problem. */
-function validate(schema: TSchema, input: Json, problems: Problems, fileOf: (p: string[]) => string, prefix = ''): unknown {
+const CRON_FIELDS: Record<string, [label: string, range: string]> = {
+  second: ['second', '0-59'],
+  minute: ['minute', '0-59'],
+  hour: ['hour', '0-23'],
+  dayOfMonth: ['day of month', '1-31'],
+  month: ['month', '1-12 or jan-dec'],
+  dayOfWeek: ['day of week', '0-7 or sun-sat'],
+};
+
+/** `schedule…: what was expected` for a schedule the schema accepted but that cannot run; undefined when fine. */
+function scheduleProblem(schedule: ProbeDefinition['schedule']): string | undefined {
+  if (typeof schedule !== 'string') {
+    return ms(schedule.every) < 1000 ? `schedule.every: expected an interval of at least 1s, got ${schedule.every}` : undefined;
+  }
+  const expected = `schedule: expected a cron expression with 5 or 6 fields, got ${JSON.stringify(schedule)}`;
+  const count = schedule.trim().split(/\s+/).length;
+  if (count < 5 || count > 6) return `${expected} (${count} field${count === 1 ? '' : 's'})`;
+  const result = validateDetailed(schedule);
+  if (result.valid) return undefined;
+  const reasons = result.errors.map((e) => {
+    const [label, range] = CRON_FIELDS[e.field] ?? [e.field, ''];
+    if (/impossible/.test(e.message)) return `${label} ${e.value} never occurs in that month`;
+    return /^\d+$/.test(e.value) ? `${label} ${e.value} is outside ${range}` : `${label} "${e.value}" is not valid (${range})`;
+  });
+  return `${expected} (${reasons.join('; ')})`;
+}
+
+/**
+ * Validates against a schema with defaults applied; pushes one line per problem (the first at each path)
+ * and returns the paths that failed, in the same notation as the lines.
+ */
+function validate(schema: TSchema, input: Json, run: Run, fileOf: (p: string[]) => string, prefix: string) {
   const value = Value.Convert(schema, Value.Default(schema, structuredClone(input)));
-  const seen = new Set<string>();
+  const failed = new Set<string>();
   for (const error of Value.Errors(schema, value)) {
-    const segments = error.path.split('/').slice(1).map(unescapePointer);
-    const line = `${fileOf(segments)}: ${formatPath(prefix, segments)}: ${describe(error)}`;
-    // A union failing reports once per branch; one line per path is what a person wants.
-    const key = `${error.path}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    problems.push(line);
+    for (const { segments, text } of explain(error)) {
+      const at = formatPath(prefix, segments);
+      const file = fileOf(segments);
+      if (failed.has(at) || run.unresolved.has(`${file}: ${at}`)) continue;
+      failed.add(at);
+      run.problems.push(`${file}: ${at}: ${redactText(text, run.secrets)}`);
+    }
   }
-  return value;
+  return { value, failed };
 }
 
-function describe(error: ValueError): string {
-  const schema = error.schema as { expected?: string; anyOf?: Array<{ const?: unknown }> };
-  const got = error.value === undefined ? 'it is missing' : `got ${JSON.stringify(error.value)}`;
-  if (error.type === ValueErrorType.ObjectAdditionalProperties || error.message === 'Unexpected property') {
-    return 'unknown key (check the spelling; see the config reference in the README)';
+type SchemaInfo = TSchema & {
+  expected?: string;
+  anyOf?: SchemaInfo[];
+  properties?: Record<string, TSchema>;
+  patternProperties?: Record<string, TSchema>;
+  const?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  pattern?: string;
+  minItems?: number;
+};
+
+/** One error as the lines a person should read: a union is explained by the branch the value was meant for. */
+function explain(error: ValueError): Array<{ segments: string[]; text: string }> {
+  const segments = error.path.split('/').slice(1).map(unescapePointer);
+  const schema = error.schema as SchemaInfo;
+  if (error.type === ValueErrorType.ObjectAdditionalProperties) {
+    const key = segments.at(-1) ?? '';
+    if (schema.patternProperties) {
+      const pattern = Object.keys(schema.patternProperties)[0];
+      return [{ segments, text: `expected a key matching ${pattern}, got ${JSON.stringify(key)}` }];
+    }
+    const known = Object.keys(schema.properties ?? {});
+    const hint = didYouMean(key, known);
+    const expected = hint ? 'a known key' : `one of the keys ${known.join(', ')}`;
+    return [{ segments, text: `expected ${expected}, got ${JSON.stringify(key)}${hint}` }];
   }
-  if (error.type === ValueErrorType.ObjectRequiredProperty) return 'required; it is missing';
-  if (schema.expected) return `expected ${schema.expected}, ${got}`;
-  return `${error.message.replace(/^Expected/, 'expected')}, ${got}`;
+  if (error.type === ValueErrorType.Union) {
+    const branch = error.errors.length === 1 ? 0 : intendedBranch(schema.anyOf ?? [], error.value);
+    const inner = branch === undefined ? [] : [...(error.errors[branch] ?? [])];
+    if (inner.length > 0) return inner.flatMap(explain);
+  }
+  const got = error.value === undefined ? '; it is missing' : `, got ${describeValue(error.value)}`;
+  return [{ segments, text: `expected ${expectedOf(schema)}${got}` }];
+}
+
+/**
+ * The one branch of a union that takes the value's shape when that shape is a mapping or a list
+ * (`schedule: { every: soon }` is a bad interval, not a bad cron string); scalars keep the union's own wording.
+ */
+function intendedBranch(branches: SchemaInfo[], value: unknown): number | undefined {
+  const shape = Array.isArray(value) ? 'Array' : isMap(value as Json) ? 'Object' : undefined;
+  if (shape === undefined) return undefined;
+  const matching = branches.flatMap((b, i) => (b[Kind] === shape || (shape === 'Object' && b[Kind] === 'Record') ? [i] : []));
+  return matching.length === 1 ? matching[0] : undefined;
+}
+
+/** What a schema accepts, in words: its own `expected` when it has one. */
+function expectedOf(schema: SchemaInfo): string {
+  if (schema.expected) return schema.expected;
+  switch (schema[Kind]) {
+    case 'Integer':
+      return withRange('a whole number', schema);
+    case 'Number':
+      return withRange('a number', schema);
+    case 'String':
+      if (schema.pattern) return `a string matching ${schema.pattern}`;
+      return schema.minLength ? 'a non-empty string' : 'a string';
+    case 'Boolean':
+      return 'true or false';
+    case 'Object':
+    case 'Record':
+      return 'a mapping (key: value)';
+    case 'Array':
+      return schema.minItems ? `a list of at least ${schema.minItems}` : 'a list';
+    case 'Literal':
+      return JSON.stringify(schema.const);
+    case 'Union':
+      return (schema.anyOf ?? []).map(expectedOf).join(' or ');
+    default:
+      return `a ${String(schema[Kind]).toLowerCase()}`;
+  }
+}
+
+function withRange(base: string, s: SchemaInfo): string {
+  if (s.minimum !== undefined && s.maximum !== undefined) return `${base} from ${s.minimum} to ${s.maximum}`;
+  if (s.exclusiveMinimum !== undefined) return `${base} greater than ${s.exclusiveMinimum}`;
+  if (s.minimum !== undefined) return `${base} of at least ${s.minimum}`;
+  if (s.exclusiveMaximum !== undefined) return `${base} less than ${s.exclusiveMaximum}`;
+  if (s.maximum !== undefined) return `${base} of at most ${s.maximum}`;
+  return base;
+}
+
+/** A value as an error line shows it: scalars as written, containers by their shape. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** ` (did you mean "service"?)` for a near miss of a known word, else empty. */
+function didYouMean(word: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = k.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  const close = best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 3));
+  return close ? ` (did you mean "${best}"?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
 }
 
 function formatPath(prefix: string, segments: string[]): string {
@@ -194,88 +373,101 @@ function unescapePointer(s: string): string {
   return s.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
-function readYaml(file: string, problems: Problems, what?: string): Json | undefined {
+/** The parsed file; undefined (with a problem pushed) when it cannot be used; null when it is empty. */
+function readYaml(file: string, shown: string, what: string, problems: string[]): Json | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    problems.push(
-      `${file}: (file): expected ${what ?? 'a readable YAML file'}; ${code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`,
-    );
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a folder' : `it cannot be read (${code})`;
+    problems.push(`${shown}: (file): expected ${what}; ${why}`);
     return undefined;
   }
   const docs = parseAllDocuments(text, { prettyErrors: true });
   const list = Array.isArray(docs) ? docs : [docs];
   if (list.length > 1) {
-    problems.push(`${file}: (file): expected one YAML document, found ${list.length}`);
+    problems.push(`${shown}: (file): expected one YAML document, got ${list.length} (separated by ---)`);
     return undefined;
   }
   const doc = list[0];
   if (doc === undefined) return null;
   if (!isDocument(doc)) return undefined;
   if (doc.errors.length > 0) {
+    // Later errors at the same spot are the parser tripping over the first one.
+    const at = new Set<string>();
     for (const e of doc.errors) {
       const pos = e.linePos?.[0];
-      problems.push(
-        `${file}: ${pos ? `line ${pos.line}, column ${pos.col}` : '(syntax)'}: expected valid YAML; ${e.message.split('\n')[0]}`,
-      );
+      const where = pos ? `line ${pos.line}, column ${pos.col}` : '(syntax)';
+      if (at.has(where)) continue;
+      at.add(where);
+      problems.push(`${shown}: ${where}: expected valid YAML; ${yamlReason(e.message)}`);
     }
     return undefined;
   }
-  return doc.toJS({ maxAliasCount: 100 }) as Json;
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as Json;
+  } catch (err) {
+    problems.push(`${shown}: (file): expected valid YAML; ${yamlReason((err as Error).message)}`);
+    return undefined;
+  }
+}
+
+/** The parser's message without the location it repeats and the source excerpt it appends. */
+function yamlReason(message: string): string {
+  const first = (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/closing (["'])quote/, 'closing $1 quote');
+  return first.charAt(0).toLowerCase() + first.slice(1);
 }
 
 const REF = /\$\$\{|\$\{([^}]*)\}/g;
 
 /** Replaces `${NAME}`, `${NAME:-default}` and `${file:PATH}` in every string; `$${` is a literal `${`. */
-function interpolate(
-  node: Json,
-  env: Record<string, string | undefined>,
-  secrets: Set<string>,
-  file: string,
-  at: string,
-  problems: Problems,
-): Json {
+function interpolate(node: Json, run: Run, file: string, at: string): Json {
   if (typeof node === 'string') {
     if (!node.includes('${')) return node;
     return node.replace(REF, (whole, ref: string | undefined) => {
       if (ref === undefined) return '${';
-      const value = resolveRef(ref.trim(), env);
-      if (typeof value === 'object') {
-        problems.push(`${file}: ${at || '(root)'}: ${value.problem}`);
+      const value = resolveRef(ref.trim(), run);
+      if ('problem' in value) {
+        run.problems.push(`${file}: ${at || '(root)'}: ${value.problem}`);
+        run.unresolved.add(`${file}: ${at || '(root)'}`);
         return whole;
       }
-      if (value !== '') secrets.add(value);
-      return value;
+      if (value.secret) run.secrets.add(value.text);
+      return value.text;
     });
   }
-  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, secrets, file, `${at}[${i}]`, problems));
-  if (node !== null && typeof node === 'object') {
+  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, run, file, `${at}[${i}]`));
+  if (isMap(node)) {
     const out: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = interpolate(v, env, secrets, file, at ? `${at}.${k}` : k, problems);
+    for (const [k, v] of Object.entries(node)) out[k] = interpolate(v, run, file, at ? `${at}.${k}` : k);
     return out;
   }
   return node;
 }
 
-function resolveRef(ref: string, env: Record<string, string | undefined>): string | { problem: string } {
+/**
+ * What a reference stands for. Values read from the environment or a file are secrets (never printed)
+ * unless they are plain numbers or booleans such as a port; a `:-default` written in the YAML is not.
+ */
+function resolveRef(ref: string, run: Run): { text: string; secret: boolean } | { problem: string } {
+  const secret = (text: string) => ({ text, secret: text !== '' && !/^(\d+(\.\d+)?|true|false)$/.test(text) });
   if (ref.startsWith('file:')) {
-    const file = ref.slice(5);
+    const file = ref.slice('file:'.length).trim();
     try {
-      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      return secret(readFileSync(path.resolve(run.cwd, file), 'utf8').replace(/\r?\n$/, ''));
     } catch (err) {
-      return {
-        problem: `expected the secret file ${file} to be readable; ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      };
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a folder' : `it cannot be read (${code})`;
+      return { problem: `expected a readable file for \${file:${file}}; ${why}` };
     }
   }
   const [name = '', fallback] = ref.split(/:-(.*)/s, 2);
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return { problem: `expected \${NAME} or \${file:PATH}, got \${${ref}}` };
-  const value = env[name];
-  if (value !== undefined && value !== '') return value;
-  if (fallback !== undefined) return fallback;
-  return { problem: `expected the environment variable ${name} to be set (referenced as \${${name}})` };
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return { problem: `expected \${NAME}, \${NAME:-default} or \${file:PATH}, got \${${ref}}` };
+  const value = run.env[name];
+  if (value !== undefined && value !== '') return secret(value);
+  if (fallback !== undefined) return { text: fallback, secret: false };
+  return { problem: `expected the environment variable ${name} (for \${${name}}); it is not set` };
 }
 
 /** Objects merge key by key; anything else (lists included) is replaced by the later layer. */
@@ -286,6 +478,16 @@ function merge(base: Json, over: Json): Json {
   return out;
 }
 
+/** The last layer that set the deepest existing part of a path: where a person has to look to fix it. */
+function originFile(layers: ReadonlyArray<{ file: string; doc: Json }>, p: string[]): string | undefined {
+  for (let depth = p.length; depth > 0; depth--) {
+    for (let i = layers.length - 1; i >= 0; i--) {
+      if (has(layers[i]?.doc, p.slice(0, depth))) return layers[i]?.file;
+    }
+  }
+  return undefined;
+}
+
 function isMap(v: Json | undefined): v is { [k: string]: Json } {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -293,15 +495,26 @@ function isMap(v: Json | undefined): v is { [k: string]: Json } {
 function has(doc: Json | undefined, p: string[]): boolean {
   let cur: Json | undefined = doc;
   for (const seg of p) {
-    if (!isMap(cur) || !(seg in cur)) return false;
-    cur = cur[seg];
+    if (Array.isArray(cur) && /^\d+$/.test(seg) && Number(seg) < cur.length) cur = cur[Number(seg)];
+    else if (isMap(cur) && Object.hasOwn(cur, seg)) cur = cur[seg];
+    else return false;
   }
   return true;
 }
 
 function rel(cwd: string, file: string): string {
   const r = path.relative(cwd, file);
-  return r.startsWith('..') ? file : r;
+  return r.startsWith('..') || path.isAbsolute(r) ? file : r;
+}
+
+/** A set nobody can change afterwards (Object.freeze alone leaves add/delete working). */
+function frozenSet<T>(items: Iterable<T>): ReadonlySet<T> {
+  const set = new Set(items);
+  const refuse = () => {
+    throw new TypeError('the loaded config is frozen');
+  };
+  Object.defineProperties(set, { add: { value: refuse }, delete: { value: refuse }, clear: { value: refuse } });
+  return Object.freeze(set);
 }
 
 function deepFreeze<T>(v: T): T {

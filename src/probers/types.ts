@@ -77,6 +77,11 @@ export interface Prober<P extends TProperties = TProperties> {
   readonly schema: TObject<P>;
   /** Names of the values a definition's runs report, so their metric series exist from the start. */
   values(spec: ProbeBase & Static<TObject<P>>): readonly string[];
+  /**
+   * At most this many runs of this kind at once in one vigil instance (a k6 load run wants 1).
+   * The scheduler enforces it; `scheduler.kindConcurrency` in config overrides it.
+   */
+  readonly concurrency?: number;
   /** Checks the schema cannot express (cross-field rules); empty when fine. */
   check?(spec: ProbeBase & Static<TObject<P>>): SpecProblem[];
   /** Measures once. Never throws for a down target: a failure is a result with a code. */

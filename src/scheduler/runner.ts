@@ -1,0 +1,115 @@
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import { formatDuration, ms } from '../lib/duration.js';
+import type { Logger } from '../lib/logger.js';
+import { type AnyProber, type ProbeDefinition, type ProbeResult, type ProbeState, proberFor } from '../probers/index.js';
+import type { RunRecord, Trigger } from '../store/index.js';
+
+/** What one run needs besides its definition. */
+export interface RunDeps {
+  clock: Clock;
+  logger: Logger;
+  probesDir: string;
+  state: ProbeState;
+  /** Aborts every run at shutdown. */
+  shutdown: AbortSignal;
+  /** The kind's prober; looked up from the registry unless given (tests pass their own). */
+  prober?: AnyProber;
+}
+
+/** How long a prober that ignores its aborted signal is waited for before the run is ended for it. */
+const GRACE_MS = 250;
+
+/**
+ * Runs a probe once, retrying a failure `retry.count` times after `retry.delay` to confirm it.
+ * Every attempt has the probe's timeout as its deadline, enforced with an AbortSignal; a prober
+ * that does not honour it is cut off shortly after. Never throws.
+ */
+export async function runProbe(def: ProbeDefinition, trigger: Trigger, deps: RunDeps): Promise<RunRecord> {
+  const { clock } = deps;
+  const prober = deps.prober ?? proberFor(def.kind);
+  const startedAt = clock.now();
+  let attempts = 0;
+  let result: ProbeResult;
+  let durationMs: number;
+  for (;;) {
+    attempts++;
+    const t0 = clock.now();
+    result = await attempt(prober, def, deps);
+    durationMs = clock.now() - t0;
+    if (result.ok || attempts > def.retry.count || deps.shutdown.aborted) break;
+    deps.logger.debug({ probe: def.id, code: result.code, attempt: attempts }, 'probe failed; retrying to confirm');
+    try {
+      await clock.sleep(ms(def.retry.delay), deps.shutdown);
+    } catch {
+      break;
+    }
+  }
+  return {
+    probeId: def.id,
+    kind: def.kind,
+    startedAt,
+    durationMs,
+    ok: result.ok,
+    ...(result.ok ? {} : { code: result.code ?? 'INTERNAL', message: result.message ?? 'failed without a reason' }),
+    values: result.values,
+    ...(result.details !== undefined ? { details: result.details } : {}),
+    attempts,
+    trigger,
+  };
+}
+
+async function attempt(prober: AnyProber, def: ProbeDefinition, deps: RunDeps): Promise<ProbeResult> {
+  const { clock } = deps;
+  const timeoutMs = ms(def.timeout);
+  const controller = new AbortController();
+  const started = clock.now();
+  const timedOut = () => ({
+    ok: false,
+    code: 'TIMEOUT',
+    message: `timed out after ${formatDuration(clock.now() - started)} (timeout ${def.timeout})`,
+    values: {},
+  });
+  const onShutdown = () => controller.abort(new Error('vigil is shutting down'));
+  deps.shutdown.addEventListener('abort', onShutdown, { once: true });
+  if (deps.shutdown.aborted) onShutdown();
+  const deadline = clock.setTimeout(() => controller.abort(new DOMException('probe deadline', 'TimeoutError')), timeoutMs);
+  let grace: TimerHandle | undefined;
+  const cutOff = new Promise<ProbeResult>((resolve) => {
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        grace = clock.setTimeout(() => resolve(shutdownOr(timedOut())), GRACE_MS);
+      },
+      { once: true },
+    );
+  });
+  const shutdownOr = (r: ProbeResult): ProbeResult =>
+    deps.shutdown.aborted && !r.ok ? { ...r, code: 'ABORTED', message: 'aborted: vigil is shutting down' } : r;
+
+  try {
+    const run = prober.probe(def, {
+      signal: controller.signal,
+      deadline: started + timeoutMs,
+      clock,
+      logger: deps.logger,
+      probesDir: deps.probesDir,
+      state: deps.state,
+    });
+    return shutdownOr(normalise(await Promise.race([run, cutOff])));
+  } catch (err) {
+    if (controller.signal.aborted) return shutdownOr(timedOut());
+    deps.logger.error({ err, probe: def.id }, 'prober threw instead of returning a failure');
+    return { ok: false, code: 'INTERNAL', message: `probe crashed: ${(err as Error)?.message ?? String(err)}`, values: {} };
+  } finally {
+    clock.clearTimeout(deadline);
+    if (grace !== undefined) clock.clearTimeout(grace);
+    deps.shutdown.removeEventListener('abort', onShutdown);
+  }
+}
+
+/** Keeps only finite numbers as values, whatever a prober returned. */
+function normalise(r: ProbeResult): ProbeResult {
+  const values: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r.values ?? {})) if (typeof v === 'number' && Number.isFinite(v)) values[k] = v;
+  return { ...r, ok: r.ok === true, values };
+}

@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import { type Static, Type } from '@sinclair/typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import type { Registry } from 'prom-client';
+import { VigilError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { ProbeDefinition } from '../probers/index.js';
+import type { Scheduler } from '../scheduler/index.js';
+import type { RunRecord, Store, StoredRun } from '../store/index.js';
+
+/** One named check of vigil's own health. */
+export interface HealthCheck {
+  ok: boolean;
+  [detail: string]: unknown;
+}
+
+export interface ServerDeps {
+  logger: Logger;
+  registry: Registry;
+  store: Store;
+  scheduler: Pick<Scheduler, 'runNow' | 'isRunning'>;
+  /** The probes as configured now (changes on reload). */
+  probes(): readonly ProbeDefinition[];
+  /** A copy of a definition safe to show: secrets replaced by `<secret>`. */
+  redact<T>(value: T): T;
+  /** vigil's own health, check by check. */
+  health(): Record<string, HealthCheck>;
+}
+
+const STATUS: Record<string, number> = {
+  VIGIL_ERR_NOT_FOUND: 404,
+  VIGIL_ERR_BAD_REQUEST: 400,
+  VIGIL_ERR_CONFLICT: 409,
+  VIGIL_ERR_UNAVAILABLE: 503,
+};
+
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+/** ISO 8601 date-time or epoch milliseconds. */
+const Instant = Type.String({ minLength: 1, maxLength: 40 });
+const RunsQuery = Type.Object(
+  {
+    since: Type.Optional(Instant),
+    until: Type.Optional(Instant),
+    limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+  },
+  { additionalProperties: false },
+);
+const RunNowQuery = Type.Object({ wait: Type.Boolean({ default: true }) }, { additionalProperties: false });
+
+/** The HTTP surface: vigil's health, metrics and the read/act API. The only module that imports Fastify. */
+export function createServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ module: 'http' }) as FastifyBaseLogger,
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  app.setErrorHandler((err: FastifyError | VigilError, req, reply) => {
+    if (err instanceof VigilError) {
+      const status = STATUS[err.code] ?? 500;
+      if (status >= 500 && status !== 503) req.log.error({ err }, 'request failed');
+      return reply.status(status).send({ error: reply.raw.statusMessage ?? 'Error', code: err.code, message: err.message });
+    }
+    if ('validation' in err && err.validation) {
+      return reply.status(400).send({
+        error: 'Bad Request',
+        code: 'VIGIL_ERR_BAD_REQUEST',
+        message: `${err.validationContext ?? 'request'}${err.message.replace(/^(querystring|params|body)/, '')}`,
+      });
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) {
+      req.log.error({ err }, 'request failed');
+      return reply
+        .status(500)
+        .send({ error: 'Internal Server Error', code: 'VIGIL_ERR_INTERNAL', message: 'internal error; see the log for this request id' });
+    }
+    return reply.status(status).send({ error: 'Bad Request', code: err.code ?? 'VIGIL_ERR_BAD_REQUEST', message: err.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send({ error: 'Not Found', code: 'VIGIL_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+
+  app.get('/health', async (_req, reply) => {
+    const checks = deps.health();
+    const ok = Object.values(checks).every((c) => c.ok);
+    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'fail', checks });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const text = await deps.registry.metrics();
+    return reply.type(deps.registry.contentType).send(text);
+  });
+
+  const find = (id: string) => {
+    const def = deps.probes().find((p) => p.id === id);
+    if (!def) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no probe with id "${id}"`);
+    return def;
+  };
+  const view = (def: ProbeDefinition) => {
+    const last = deps.store.latest(def.id);
+    return {
+      id: def.id,
+      kind: def.kind,
+      state: last === undefined ? 'unknown' : last.ok ? 'up' : 'down',
+      running: deps.scheduler.isRunning(def.id),
+      lastRun: last === undefined ? null : runView(last),
+      labels: def.labels,
+      definition: deps.redact(def),
+    };
+  };
+
+  app.get('/api/v1/probes', async () => ({ probes: deps.probes().map(view) }));
+
+  app.get<{ Params: Static<typeof IdParams> }>('/api/v1/probes/:id', { schema: { params: IdParams } }, async (req) =>
+    view(find(req.params.id)),
+  );
+
+  app.get<{ Params: Static<typeof IdParams>; Querystring: Static<typeof RunsQuery> }>(
+    '/api/v1/probes/:id/runs',
+    { schema: { params: IdParams, querystring: RunsQuery } },
+    async (req) => {
+      const def = find(req.params.id);
+      const since = instant(req.query.since, 'since');
+      const until = instant(req.query.until, 'until');
+      if (since !== undefined && until !== undefined && since >= until) {
+        throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'querystring/since must be before until');
+      }
+      await deps.store.flush().catch(() => {});
+      const runs = await deps.store.runs({ probeId: def.id, since, until, limit: req.query.limit });
+      return { probe: def.id, runs: runs.map(runView) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof IdParams>; Querystring: Static<typeof RunNowQuery> }>(
+    '/api/v1/probes/:id/run',
+    { schema: { params: IdParams, querystring: RunNowQuery } },
+    async (req, reply) => {
+      find(req.params.id);
+      const run = deps.scheduler.runNow(req.params.id);
+      if (!req.query.wait) {
+        run.catch((err) => req.log.warn({ err }, 'run-now failed'));
+        return reply.status(202).send({ probe: req.params.id, status: 'started' });
+      }
+      return { probe: req.params.id, run: runView(await run) };
+    },
+  );
+
+  return app;
+}
+
+/** The API's view of a run: times as ISO strings, failure fields only on failures. */
+function runView(run: RunRecord | StoredRun) {
+  return {
+    ...('id' in run ? { id: run.id } : {}),
+    ok: run.ok,
+    at: new Date(run.startedAt).toISOString(),
+    durationMs: Math.round(run.durationMs * 10) / 10,
+    code: run.code ?? null,
+    message: run.message ?? null,
+    values: run.values,
+    attempts: run.attempts,
+    trigger: run.trigger,
+    ...(run.details !== undefined ? { details: run.details } : {}),
+  };
+}
+
+function instant(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(n)) {
+    throw new VigilError(
+      'VIGIL_ERR_BAD_REQUEST',
+      `querystring/${name} must be an ISO 8601 date-time or epoch milliseconds, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
