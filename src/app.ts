@@ -1,11 +1,11 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { type LoadedConfig, redact } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import type { Logger } from './lib/logger.js';
-import { createMetrics, type Metrics } from './metrics/index.js';
+import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
 import { type ProbeDefinition, proberFor } from './probers/index.js';
 import { type CronDriver, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { createServer, type HealthCheck } from './server/index.js';
@@ -40,12 +40,13 @@ const HEARTBEAT_STALE_MS = 30_000;
 export function createApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
-  const registry = deps.registry ?? new Registry();
+  const registry = deps.registry ?? new FastRegistry();
   const cfg = config.service;
-  const probesDir = path.resolve(cfg.probes.dir);
+  const probesDir = path.resolve(config.baseDir, cfg.probes.dir);
+  const dbPath = cfg.storage.sqlite.path === ':memory:' ? ':memory:' : path.resolve(config.baseDir, cfg.storage.sqlite.path);
 
   const store = createSqliteStore({
-    path: cfg.storage.sqlite.path,
+    path: dbPath,
     clock,
     logger,
     batchRows: cfg.storage.batch.maxRows,

@@ -18,6 +18,8 @@ export interface LoadedConfig {
   readonly files: readonly string[];
   /** Values that came from `${…}` references: never printed. */
   readonly secrets: ReadonlySet<string>;
+  /** The folder relative paths in the config (probes, database) resolve against. */
+  readonly baseDir: string;
 }
 
 /** Config problems, all of them, each as `file: path: what was expected`. */
@@ -30,6 +32,7 @@ export class ConfigError extends VigilError {
   }
 }
 
+/** Where to read from and which environment to use; every field has a default. */
 export interface LoadOptions {
   /** Folder of `default.yaml` and the per-environment files. */
   configDir?: string;
@@ -90,6 +93,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     probes,
     files: [...read.map((r) => r.file), ...probeFiles],
     secrets: frozenSet(run.secrets),
+    baseDir: cwd,
   });
 }
 
@@ -184,19 +188,29 @@ function checkDefinition(item: Json, at: string, shown: string, run: Run, seen: 
   const before = run.problems.length;
   const { value, failed } = validate(definitionSchema(prober.schema), item, run, () => shown, at);
   const def = value as ProbeDefinition;
-  if (!failed.has(`${at}.schedule`)) {
+  if ((item as Record<string, unknown>).timeout === undefined && prober.defaultTimeout && failed.size === 0) {
+    (def as { timeout: string }).timeout = prober.defaultTimeout(def as never);
+  }
+  if (!failedAt(failed, `${at}.schedule`)) {
     const problem = scheduleProblem(def.schedule);
     if (problem) run.problems.push(`${shown}: ${at}.${problem}`);
   }
-  if (!failed.has(`${at}.id`)) {
+  if (!failedAt(failed, `${at}.id`)) {
     const first = seen.get(def.id);
-    if (first !== undefined) run.problems.push(`${shown}: ${at}.id: expected a unique id, got "${def.id}" again (first defined in ${first})`);
+    if (first !== undefined)
+      run.problems.push(`${shown}: ${at}.id: expected a unique id, got "${def.id}" again (first defined in ${first})`);
     else seen.set(def.id, `${shown} ${at}`);
   }
   // The prober's own checks read typed fields: only run them on a definition the schema accepted.
   if (run.problems.length > before) return undefined;
   for (const p of prober.check?.(def as never) ?? []) run.problems.push(`${shown}: ${at}.${p.path}: ${p.message}`);
   return run.problems.length > before ? undefined : def;
+}
+
+/** Whether validation failed at a path or anywhere inside it. */
+function failedAt(failed: ReadonlySet<string>, at: string): boolean {
+  for (const f of failed) if (f === at || f.startsWith(`${at}.`) || f.startsWith(`${at}[`)) return true;
+  return false;
 }
 
 const CRON_FIELDS: Record<string, [label: string, range: string]> = {
@@ -219,7 +233,10 @@ function scheduleProblem(schedule: ProbeDefinition['schedule']): string | undefi
   const result = validateDetailed(schedule);
   if (result.valid) return undefined;
   const reasons = result.errors.map((e) => {
-    const [label, range] = CRON_FIELDS[e.field] ?? [e.field, ''];
+    const field = CRON_FIELDS[e.field];
+    // node-cron's own wording ("61 is a invalid expression for minute") reads badly; rephrase what we recognise.
+    if (field === undefined || e.value === undefined) return e.message;
+    const [label, range] = field;
     if (/impossible/.test(e.message)) return `${label} ${e.value} never occurs in that month`;
     return /^\d+$/.test(e.value) ? `${label} ${e.value} is outside ${range}` : `${label} "${e.value}" is not valid (${range})`;
   });
@@ -393,16 +410,12 @@ function readYaml(file: string, shown: string, what: string, problems: string[])
   const doc = list[0];
   if (doc === undefined) return null;
   if (!isDocument(doc)) return undefined;
-  if (doc.errors.length > 0) {
-    // Later errors at the same spot are the parser tripping over the first one.
-    const at = new Set<string>();
-    for (const e of doc.errors) {
-      const pos = e.linePos?.[0];
-      const where = pos ? `line ${pos.line}, column ${pos.col}` : '(syntax)';
-      if (at.has(where)) continue;
-      at.add(where);
-      problems.push(`${shown}: ${where}: expected valid YAML; ${yamlReason(e.message)}`);
-    }
+  const [error] = doc.errors;
+  if (error !== undefined) {
+    // Only the first: after one syntax error the parser's further complaints are mostly about the same mistake.
+    const pos = unclosedQuote(text, error.message, error.pos[0]) ?? error.linePos?.[0];
+    const where = pos ? `line ${pos.line}, column ${pos.col}` : '(syntax)';
+    problems.push(`${shown}: ${where}: expected valid YAML; ${yamlReason(error.message)}`);
     return undefined;
   }
   try {
@@ -413,9 +426,23 @@ function readYaml(file: string, shown: string, what: string, problems: string[])
   }
 }
 
+/**
+ * Where an unclosed quoted string starts. The parser reports where the file ran out, usually a blank
+ * line after the mistake; the quote that opened the string is what a person has to find.
+ */
+function unclosedQuote(text: string, message: string, end: number): { line: number; col: number } | undefined {
+  const quote = /^Missing closing (["'])quote/.exec(message)?.[1];
+  const start = quote === undefined ? -1 : text.lastIndexOf(quote, end - 1);
+  if (start < 0) return undefined;
+  const before = text.slice(0, start);
+  return { line: before.split('\n').length, col: start - before.lastIndexOf('\n') };
+}
+
 /** The parser's message without the location it repeats and the source excerpt it appends. */
 function yamlReason(message: string): string {
-  const first = (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/closing (["'])quote/, 'closing $1 quote');
+  const first = (message.split('\n')[0] ?? '')
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .replace(/^Missing closing (["'])quote/, 'the $1 opened here is never closed');
   return first.charAt(0).toLowerCase() + first.slice(1);
 }
 

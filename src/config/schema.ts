@@ -1,9 +1,7 @@
 import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
-import { DURATION_PATTERN } from '../lib/duration.js';
+import { Duration } from '../lib/schema.js';
 
-/** A duration string; `expected` is what a config error says when the value is not one. */
-export const Duration = (opts: { default?: string } = {}) =>
-  Type.String({ pattern: DURATION_PATTERN, expected: 'a duration like 500ms, 10s, 5m or 1h', ...opts });
+export { Duration } from '../lib/schema.js';
 
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)),
@@ -21,7 +19,7 @@ export const ConfigSchema = Type.Object(
         port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, expected: 'a port number 0-65535' }),
         logLevel: LogLevel,
         /** How long in-flight runs may take to finish at SIGTERM before they are aborted. */
-        shutdownTimeout: Duration({ default: '10s' }),
+        shutdownTimeout: Duration('10s'),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -50,15 +48,15 @@ export const ConfigSchema = Type.Object(
         retention: Type.Object(
           {
             /** Raw runs older than this are pruned (rollups, once they exist, keep longer). */
-            runs: Duration({ default: '90d' }),
+            runs: Duration('90d'),
           },
           { additionalProperties: false, default: {} },
         ),
         /** Results are queued and written in batched transactions off the probe path. */
         batch: Type.Object(
           {
-            maxRows: Type.Integer({ default: 1000, minimum: 1 }),
-            interval: Duration({ default: '200ms' }),
+            maxRows: Type.Integer({ default: 5000, minimum: 1 }),
+            interval: Duration('200ms'),
           },
           { additionalProperties: false, default: {} },
         ),
@@ -97,12 +95,12 @@ export const ProbeBaseProperties = {
   schedule: Type.Union([Type.String({ minLength: 1 }), Type.Object({ every: Duration() }, { additionalProperties: false })], {
     expected: 'a cron expression ("* * * * *", 5 or 6 fields) or { every: 30s }',
   }),
-  timeout: Duration({ default: '10s' }),
+  timeout: Duration('10s'),
   retry: Type.Object(
     {
       /** Extra attempts after a failure before it is recorded as one. */
       count: Type.Integer({ minimum: 0, maximum: 10, default: 0 }),
-      delay: Duration({ default: '10s' }),
+      delay: Duration('10s'),
     },
     { additionalProperties: false, default: {} },
   ),

@@ -2,10 +2,11 @@ import net, { isIP } from 'node:net';
 import tls from 'node:tls';
 import { type Static, Type } from '@sinclair/typebox';
 import { Client, type Dispatcher } from 'undici';
-import { DURATION_PATTERN, formatDuration, ms } from '../lib/duration.js';
+import { formatDuration, ms } from '../lib/duration.js';
+import { Duration } from '../lib/schema.js';
+import { earliestExpiry } from './tls.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult } from './types.js';
 
-const Duration = Type.String({ pattern: DURATION_PATTERN, expected: 'a duration like 500ms, 10s or 5m' });
 const ValueName = Type.String({ pattern: '^[a-z_][a-z0-9_]*$', expected: 'a value name in snake_case' });
 
 const schema = Type.Object(
@@ -29,7 +30,7 @@ const schema = Type.Object(
           default: 200,
           expected: 'a status code or a list of them',
         }),
-        maxLatency: Type.Optional(Duration),
+        maxLatency: Type.Optional(Duration()),
         bodyContains: Type.Optional(Type.String({ minLength: 1 })),
         /** Dotted JSON path → the value it must equal. */
         json: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]))),
@@ -68,6 +69,8 @@ const STATUS_TEXT: Record<number, string> = {
 /** Phase timestamps of one request, recorded from the socket's own events. */
 interface Phases {
   start: number;
+  /** Set by send: whether the connection has a TLS handshake, so a timeout can name that phase. */
+  tls?: boolean;
   lookup?: number;
   connect?: number;
   secure?: number;
@@ -117,7 +120,7 @@ async function checkResponse(url: URL, spec: HttpSpec, ctx: ProbeContext): Promi
   const phases: Phases = { start: ctx.clock.now() };
   const outcome = await send(url, spec, ctx, phases, spec.maxBodySize);
   const values = phaseValues(phases, ctx);
-  if ('failure' in outcome) return { ok: false, ...outcome.failure, values };
+  if ('failure' in outcome) return { ok: false, ...outcome.failure, values: withStatus(values, outcome.status) };
 
   const { status, body, contentType } = outcome;
   values.status = status;
@@ -193,7 +196,14 @@ async function checkRedirect(url: URL, spec: HttpSpec, ctx: ProbeContext): Promi
   const phases: Phases = { start: ctx.clock.now() };
   const outcome = await send(url, { ...spec, method: 'GET', body: undefined }, ctx, phases, 64 * 1024);
   const values = phaseValues(phases, ctx);
-  if ('failure' in outcome) return { ok: false, ...outcome.failure, message: `${url.origin}: ${outcome.failure.message}`, values };
+  if ('failure' in outcome) {
+    return {
+      ok: false,
+      ...outcome.failure,
+      message: `${url.origin}: ${outcome.failure.message}`,
+      values: withStatus(values, outcome.status),
+    };
+  }
   values.status = outcome.status;
   const location = outcome.location;
   const twin = new URL(url);
@@ -217,11 +227,12 @@ async function checkRedirect(url: URL, spec: HttpSpec, ctx: ProbeContext): Promi
 
 type SendOutcome =
   | { status: number; body: Buffer; contentType: string | undefined; location: string | undefined }
-  | { failure: { code: FailureCode; message: string } };
+  | { failure: { code: FailureCode; message: string }; status?: number };
 
 /** One request over a fresh connection, bounded in time (ctx.signal) and in size (limit). */
 async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases, limit: number): Promise<SendOutcome> {
   const https = url.protocol === 'https:';
+  phases.tls = https;
   const client = new Client(url.origin, {
     pipelining: 0,
     connect: (opts, callback) => {
@@ -239,9 +250,13 @@ async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases,
         : net.connect({ host, port });
       socket.setNoDelay(true);
       let done = false;
+      // undici only acts on a request's signal once the request is on a socket: until then, a
+      // connect or TLS handshake that never completes would outlive the deadline (and leak the socket).
+      const onAbort = () => finish(ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted'));
       const finish = (err: Error | null) => {
         if (done) return;
         done = true;
+        ctx.signal.removeEventListener('abort', onAbort);
         if (err) {
           socket.destroy();
           callback(err, null);
@@ -256,10 +271,12 @@ async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases,
       });
       socket.once('secureConnect', () => {
         phases.secure = ctx.clock.now();
-        phases.cert = (socket as tls.TLSSocket).getPeerCertificate();
+        phases.cert = (socket as tls.TLSSocket).getPeerCertificate(true);
         finish(null);
       });
       socket.once('error', (err) => finish(err));
+      if (ctx.signal.aborted) onAbort();
+      else ctx.signal.addEventListener('abort', onAbort, { once: true });
     },
   });
 
@@ -267,7 +284,7 @@ async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases,
     const res = await client.request({
       path: `${url.pathname}${url.search}`,
       method: spec.method as Dispatcher.HttpMethod,
-      headers: { 'user-agent': 'vigil/0.1', ...spec.headers },
+      headers: withUserAgent(spec.headers),
       body: spec.body,
       signal: ctx.signal,
     });
@@ -280,6 +297,7 @@ async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases,
         res.body.destroy();
         phases.end = ctx.clock.now();
         return {
+          status: res.statusCode,
           failure: {
             code: 'BODY_TOO_LARGE',
             message: `${statusLine(res.statusCode)}, body larger than the ${formatBytes(limit)} limit (raise maxBodySize if this is expected)`,
@@ -316,7 +334,7 @@ function classify(err: unknown, ctx: ProbeContext, phases: Phases): { code: Fail
     const where =
       phases.headers !== undefined
         ? 'reading the body'
-        : phases.secure !== undefined || (phases.connect !== undefined && phases.cert === undefined)
+        : phases.secure !== undefined || (phases.connect !== undefined && !phases.tls)
           ? 'waiting for response headers'
           : phases.connect !== undefined
             ? 'in the TLS handshake'
@@ -333,13 +351,30 @@ function classify(err: unknown, ctx: ProbeContext, phases: Phases): { code: Fail
       message: connected ? `connection reset by peer (${code})` : `cannot connect: ${code} ${e.address ?? ''}:${e.port ?? ''}`.trim(),
     };
   }
+  if (e?.name === 'HTTPParserError' || code.startsWith('HPE_')) {
+    // undici's text is "Response does not match the HTTP/1.1 protocol (<why>)"; what the peer sent says more.
+    const reason = /\(([^)]+)\)\s*$/.exec(text)?.[1] ?? text;
+    const data = (e as { data?: unknown }).data;
+    const got = typeof data === 'string' && data.trim() !== '' ? `, got ${JSON.stringify(data.trim().slice(0, 60))}` : '';
+    return { code: 'PROTOCOL', message: `invalid HTTP response: ${reason}${got}` };
+  }
   if (/^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code) || /certificate|SSL|TLS/.test(text)) {
     return { code: 'TLS', message: `TLS handshake failed: ${code ? `${code}: ` : ''}${text}` };
   }
-  if (code.startsWith('HPE_') || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_INFO' || /parse|Parse/.test(text)) {
+  if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_INFO' || /parse|Parse/.test(text)) {
     return { code: 'PROTOCOL', message: `invalid HTTP response: ${text}` };
   }
   return { code: 'CONNECT', message: `request failed: ${code ? `${code}: ` : ''}${text}` };
+}
+
+function withStatus(values: Record<string, number>, status: number | undefined): Record<string, number> {
+  return status === undefined ? values : { ...values, status };
+}
+
+/** The definition's headers, with vigil's User-Agent unless they set one (in any case): two would reach the server. */
+function withUserAgent(headers: Record<string, string>): Record<string, string> {
+  const own = Object.keys(headers).some((k) => k.toLowerCase() === 'user-agent');
+  return own ? headers : { 'user-agent': 'vigil/0.1', ...headers };
 }
 
 function phaseValues(p: Phases, ctx: ProbeContext): Record<string, number> {
@@ -352,10 +387,8 @@ function phaseValues(p: Phases, ctx: ProbeContext): Record<string, number> {
   if (p.connect !== undefined) values.connect_ms = p.connect - connectStart;
   if (p.secure !== undefined && p.connect !== undefined) values.tls_ms = p.secure - p.connect;
   if (p.headers !== undefined) values.ttfb_ms = p.headers - (p.secure ?? p.connect ?? p.start);
-  if (p.cert?.valid_to) {
-    const expiry = Date.parse(p.cert.valid_to);
-    if (Number.isFinite(expiry)) values.tls_days_remaining = Math.floor((expiry - ctx.clock.now()) / 86_400_000);
-  }
+  const expiry = p.cert === undefined ? undefined : earliestExpiry(p.cert);
+  if (expiry !== undefined) values.tls_days_remaining = Math.floor((expiry - ctx.clock.now()) / 86_400_000);
   return values;
 }
 
@@ -364,6 +397,26 @@ function certDetails(cert: tls.PeerCertificate): Record<string, unknown> {
 }
 
 const OK_STATES = new Set(['ok', 'up', 'pass', 'passed', 'healthy', 'green', 'true', 'available', 'operational']);
+/** Words that, in a flat document, mark a field as a dependency's state rather than a version, a region or a message. */
+const FAILING_STATES = new Set([
+  'down',
+  'fail',
+  'failed',
+  'failing',
+  'failure',
+  'error',
+  'critical',
+  'unhealthy',
+  'degraded',
+  'warn',
+  'warning',
+  'red',
+  'yellow',
+  'unavailable',
+  'unreachable',
+  'out_of_service',
+  'false',
+]);
 
 /**
  * Names the failing dependencies in a JSON health document. Understands the common shapes:
@@ -380,7 +433,9 @@ export function failingDependencies(doc: unknown): Array<{ name: string; status:
   const failing: Array<{ name: string; status: string }> = [];
   for (const [name, v] of entries) {
     const status = stateOf(v);
-    if (status !== undefined && !OK_STATES.has(status.toLowerCase())) failing.push({ name, status });
+    if (status === undefined || OK_STATES.has(status.toLowerCase())) continue;
+    if (container === undefined && typeof v === 'string' && !FAILING_STATES.has(status.toLowerCase())) continue;
+    failing.push({ name, status });
   }
   return failing;
 }

@@ -82,6 +82,16 @@ export interface Prober<P extends TProperties = TProperties> {
    * The scheduler enforces it; `scheduler.kindConcurrency` in config overrides it.
    */
   readonly concurrency?: number;
+  /**
+   * How long this kind may take to wind down after its signal aborts (killing a child process
+   * group, dropping a scratch database) before the run is ended for it. 250 ms when not given.
+   */
+  abortGraceMs?(spec: ProbeBase & Static<TObject<P>>): number;
+  /**
+   * The run timeout when a definition sets none, for kinds whose runs outlast the common 10s
+   * (a restore drill, a load run). A duration string.
+   */
+  defaultTimeout?(spec: ProbeBase & Static<TObject<P>>): string;
   /** Checks the schema cannot express (cross-field rules); empty when fine. */
   check?(spec: ProbeBase & Static<TObject<P>>): SpecProblem[];
   /** Measures once. Never throws for a down target: a failure is a result with a code. */

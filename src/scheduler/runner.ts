@@ -16,8 +16,8 @@ export interface RunDeps {
   prober?: AnyProber;
 }
 
-/** How long a prober that ignores its aborted signal is waited for before the run is ended for it. */
-const GRACE_MS = 250;
+/** How long a prober that ignores its aborted signal is waited for, unless its kind says otherwise. */
+const DEFAULT_GRACE_MS = 250;
 
 /**
  * Runs a probe once, retrying a failure `retry.count` times after `retry.delay` to confirm it.
@@ -78,7 +78,7 @@ async function attempt(prober: AnyProber, def: ProbeDefinition, deps: RunDeps): 
     controller.signal.addEventListener(
       'abort',
       () => {
-        grace = clock.setTimeout(() => resolve(shutdownOr(timedOut())), GRACE_MS);
+        grace = clock.setTimeout(() => resolve(shutdownOr(timedOut())), prober.abortGraceMs?.(def) ?? DEFAULT_GRACE_MS);
       },
       { once: true },
     );

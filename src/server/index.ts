@@ -113,7 +113,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
       kind: def.kind,
       state: last === undefined ? 'unknown' : last.ok ? 'up' : 'down',
       running: deps.scheduler.isRunning(def.id),
-      lastRun: last === undefined ? null : runView(last),
+      lastRun: last === undefined ? null : deps.redact(runView(last)),
       labels: def.labels,
       definition: deps.redact(def),
     };
@@ -137,7 +137,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
       }
       await deps.store.flush().catch(() => {});
       const runs = await deps.store.runs({ probeId: def.id, since, until, limit: req.query.limit });
-      return { probe: def.id, runs: runs.map(runView) };
+      return { probe: def.id, runs: runs.map((r) => deps.redact(runView(r))) };
     },
   );
 
@@ -151,7 +151,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
         run.catch((err) => req.log.warn({ err }, 'run-now failed'));
         return reply.status(202).send({ probe: req.params.id, status: 'started' });
       }
-      return { probe: req.params.id, run: runView(await run) };
+      return { probe: req.params.id, run: deps.redact(runView(await run)) };
     },
   );
 

@@ -8,10 +8,16 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
     version: 1,
     name: 'runs',
     sql: `
+      -- Probe ids are stored once; runs refer to them by a small integer. That keeps rows and the
+      -- index small: one index on (probe, started_at) costs a third of what a text one does.
+      CREATE TABLE probes (
+        id   INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL
+      );
       CREATE TABLE runs (
         id          INTEGER PRIMARY KEY,
-        probe_id    TEXT    NOT NULL,
-        kind        TEXT    NOT NULL,
+        probe       INTEGER NOT NULL REFERENCES probes (id),
         started_at  INTEGER NOT NULL,
         duration_ms REAL    NOT NULL,
         ok          INTEGER NOT NULL,
@@ -22,10 +28,9 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
         vals        TEXT,
         details     TEXT
       );
-      -- "runs of probe X between T1 and T2", newest first
-      CREATE INDEX runs_probe_time ON runs (probe_id, started_at);
-      -- pruning by age
-      CREATE INDEX runs_time ON runs (started_at);
+      -- "runs of probe X between T1 and T2". Pruning by age walks the rowid instead (runs are
+      -- appended in time order), so no second index slows every insert.
+      CREATE INDEX runs_probe_time ON runs (probe, started_at);
       CREATE TABLE probe_state (
         probe_id   TEXT PRIMARY KEY,
         value      TEXT NOT NULL,

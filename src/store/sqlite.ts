@@ -53,21 +53,39 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { stats(): 
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  // The (probe, started_at) index is touched at a thousand places a second: keep it in memory.
+  db.pragma('cache_size = -65536');
+  // Each commit rewrites the index pages it touched; checkpointing every 4 MB (the default) doubles that.
+  db.pragma('wal_autocheckpoint = 10000');
   migrate(db, clock, log);
 
-  const batchRows = opts.batchRows ?? 1000;
+  const batchRows = opts.batchRows ?? 5000;
   const batchIntervalMs = opts.batchIntervalMs ?? 200;
   const maxQueued = opts.maxQueued ?? 200_000;
 
   const insert = db.prepare(
-    `INSERT INTO runs (probe_id, kind, started_at, duration_ms, ok, code, message, attempts, trigger, vals, details)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO runs (probe, started_at, duration_ms, ok, code, message, attempts, trigger, vals, details)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const probeKeys = new Map<string, number>();
+  for (const row of db.prepare('SELECT id, name FROM probes').all() as Array<{ id: number; name: string }>) probeKeys.set(row.name, row.id);
+  const insertProbe = db.prepare(
+    'INSERT INTO probes (name, kind) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind RETURNING id',
+  );
+  // Keys made inside a batch count only once it commits: a rolled-back batch takes its probe rows with it.
+  let newKeys = new Map<string, number>();
+  const keyOf = (r: RunRecord) => {
+    let key = probeKeys.get(r.probeId) ?? newKeys.get(r.probeId);
+    if (key === undefined) {
+      key = (insertProbe.get(r.probeId, r.kind) as { id: number }).id;
+      newKeys.set(r.probeId, key);
+    }
+    return key;
+  };
   const insertBatch = db.transaction((rows: RunRecord[]) => {
     for (const r of rows) {
       insert.run(
-        r.probeId,
-        r.kind,
+        keyOf(r),
         r.startedAt,
         r.durationMs,
         r.ok ? 1 : 0,
@@ -84,19 +102,39 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { stats(): 
   const upsertState = db.prepare(
     'INSERT INTO probe_state (probe_id, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (probe_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
   );
-  const pruneChunk = db.prepare(
-    `DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE started_at < ? ORDER BY started_at LIMIT ${PRUNE_CHUNK})`,
-  );
+  const pruneChunk = db.prepare('DELETE FROM runs WHERE id >= ? AND id < ? AND started_at < ?');
+  const idRange = db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM runs');
+  const startedAtOf = db.prepare('SELECT started_at FROM runs WHERE id >= ? ORDER BY id LIMIT 1');
+  /**
+   * The first id whose run started at or after `before`. Runs are appended in about time order (a
+   * batch holds runs that ended within a few hundred ms), so a binary search over ids finds it with
+   * ~30 point reads; `started_at < before` in the delete keeps a stray late row safe.
+   */
+  const firstIdAtOrAfter = (before: number, lo: number, hi: number) => {
+    let a = lo;
+    let b = hi + 1;
+    while (a < b) {
+      const mid = Math.floor((a + b) / 2);
+      const row = startedAtOf.get(mid) as { started_at: number } | undefined;
+      if (row === undefined || row.started_at >= before) b = mid;
+      else a = mid + 1;
+    }
+    return a;
+  };
 
   const latest = new Map<string, StoredRun | RunRecord>();
-  for (const row of db
-    .prepare(
-      `SELECT r.* FROM runs r JOIN (SELECT probe_id, MAX(started_at) AS m FROM runs GROUP BY probe_id) l
-       ON r.probe_id = l.probe_id AND r.started_at = l.m`,
-    )
-    .all() as RunRow[]) {
-    latest.set(row.probe_id, fromRow(row));
+  const newestOf = db.prepare(
+    `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe WHERE r.probe = ? ORDER BY r.started_at DESC, r.id DESC LIMIT 1`,
+  );
+  for (const [name, key] of probeKeys) {
+    const row = newestOf.get(key) as RunRow | undefined;
+    if (row) latest.set(name, fromRow(row));
   }
+  const selectRuns = db.prepare(
+    `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
+     WHERE r.probe = ? AND r.started_at >= ? AND r.started_at < ?
+     ORDER BY r.started_at DESC, r.id DESC LIMIT ?`,
+  );
   const states = new Map<string, unknown>();
   for (const row of db.prepare('SELECT probe_id, value FROM probe_state').all() as Array<{ probe_id: string; value: string }>) {
     states.set(row.probe_id, JSON.parse(row.value));
@@ -115,7 +153,11 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { stats(): 
     const rows = queue;
     queue = [];
     try {
-      for (let i = 0; i < rows.length; i += batchRows) insertBatch(rows.slice(i, i + batchRows));
+      for (let i = 0; i < rows.length; i += batchRows) {
+        newKeys = new Map();
+        insertBatch(rows.slice(i, i + batchRows));
+        for (const [name, key] of newKeys) probeKeys.set(name, key);
+      }
       stats.written += rows.length;
       lastError = undefined;
     } catch (err) {
@@ -156,12 +198,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { stats(): 
     },
     async runs(q: RunQuery) {
       const limit = Math.min(q.limit ?? 100, 10_000);
-      const rows = db
-        .prepare(
-          `SELECT * FROM runs WHERE probe_id = ? AND started_at >= ? AND started_at < ?
-           ORDER BY started_at DESC, id DESC LIMIT ?`,
-        )
-        .all(q.probeId, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit) as RunRow[];
+      const key = probeKeys.get(q.probeId);
+      if (key === undefined) return [];
+      const rows = selectRuns.all(key, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit) as RunRow[];
       return rows.map(fromRow);
     },
     latest: (probeId) => latest.get(probeId),
@@ -173,10 +212,11 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { stats(): 
     },
     async prune(before) {
       let total = 0;
-      for (;;) {
-        const n = pruneChunk.run(before).changes;
-        total += n;
-        if (n < PRUNE_CHUNK) break;
+      const { lo, hi } = idRange.get() as { lo: number | null; hi: number | null };
+      if (lo === null || hi === null) return 0;
+      const end = firstIdAtOrAfter(before, lo, hi);
+      for (let from = lo; from < end; from += PRUNE_CHUNK) {
+        total += pruneChunk.run(from, Math.min(from + PRUNE_CHUNK, end), before).changes;
         // Yield between chunks so a large prune never holds the event loop or the write lock long.
         await new Promise((r) => setImmediate(r));
       }
