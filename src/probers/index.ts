@@ -1,15 +1,26 @@
 import type { Static, TObject } from '@sinclair/typebox';
+import { dns } from './dns.js';
 import { http } from './http.js';
+import { k6 } from './k6.js';
+import { logIngestion } from './log-ingestion.js';
+import { restoreDrill } from './restore-drill.js';
+import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober } from './types.js';
 
 /** Every probe kind vigil knows. Adding one is its module plus one line here. */
 export const probers = {
+  dns,
   http,
+  k6,
+  tls: tlsProber,
+  'log-ingestion': logIngestion,
+  'restore-drill': restoreDrill,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;
 
-type SpecOf<K extends ProbeKind> = (typeof probers)[K]['schema'] extends TObject ? Static<(typeof probers)[K]['schema']> : never;
+// Inferred from each prober's own type parameter: cheaper for the compiler than walking the schema.
+type SpecOf<K extends ProbeKind> = (typeof probers)[K] extends Prober<infer P> ? Static<TObject<P>> : never;
 
 /** A validated probe definition: the common fields plus its kind's own. */
 export type ProbeDefinition = { [K in ProbeKind]: ProbeBase & { kind: K } & SpecOf<K> }[ProbeKind];
