@@ -3,7 +3,7 @@
  *
  *   writes   batched result writes through the store vs. a bare better-sqlite3 insert loop
  *   scrape   /metrics rendering at 1,000 and 10,000 probes (each with its named values)
- *   load     a loopback target (own process) probed at 1,000 runs/s by
+ *   load     a loopback target (own process) probed at N/60 runs/s by
  *              - a bare undici loop, fresh connection per request, batched SQLite writes (baseline)
  *              - prometheus-blackbox-exporter, when installed (its own CPU, from /proc)
  *              - vigil itself: N probes on "* * * * *" for one whole minute
@@ -19,10 +19,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { Client } from 'undici';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config/index.js';
 import { systemClock } from '../src/lib/clock.js';
-import { stableHash } from '../src/lib/hash.js';
 import { createMetrics, FastRegistry } from '../src/metrics/index.js';
 import { createSqliteStore, type RunRecord } from '../src/store/index.js';
 
@@ -32,7 +29,6 @@ const PROBES = Number(args.get('probes') ?? 60_000);
 const SMALL = Number(args.get('small') ?? 10_000);
 const SECONDS = Number(args.get('seconds') ?? 20);
 const ONLY = args.get('only');
-const RATE = 1000;
 const ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -141,14 +137,14 @@ async function startTarget(): Promise<{ port: number; proc: ChildProcess }> {
   return { port, proc };
 }
 
-/** Runs `tick` RATE times a second, paced in 10 ms steps, for `seconds`. */
-async function paced(seconds: number, tick: (i: number) => Promise<unknown>) {
+/** Runs `tick` `rate` times a second, paced in 10 ms steps, for `seconds`. */
+async function paced(seconds: number, rate: number, tick: (i: number) => Promise<unknown>) {
   const end = Date.now() + seconds * 1000;
   const inFlight = new Set<Promise<unknown>>();
   let i = 0;
   const start = Date.now();
   while (Date.now() < end) {
-    const due = Math.floor(((Date.now() - start) / 1000) * RATE);
+    const due = Math.floor(((Date.now() - start) / 1000) * rate);
     while (i < due) {
       const p = tick(i++).finally(() => inFlight.delete(p));
       inFlight.add(p);
@@ -159,8 +155,8 @@ async function paced(seconds: number, tick: (i: number) => Promise<unknown>) {
   return i;
 }
 
-async function bareLoop(port: number) {
-  const db = new Database(path.join(tmp, 'loop.db'));
+async function bareLoop(port: number, rate: number) {
+  const db = new Database(path.join(tmp, `loop-${rate}.db`));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.exec('CREATE TABLE runs (id INTEGER PRIMARY KEY, probe_id TEXT, started_at INTEGER, duration_ms REAL, ok INTEGER, vals TEXT)');
@@ -176,7 +172,7 @@ async function bareLoop(port: number) {
   }, 200);
   let ok = 0;
   const c0 = cpuMs();
-  const n = await paced(SECONDS, async (i) => {
+  const n = await paced(SECONDS, rate, async (i) => {
     const origin = `http://${ADDRESSES[i % ADDRESSES.length]}:${port}`;
     const client = new Client(origin);
     const t = performance.now();
@@ -196,7 +192,7 @@ async function bareLoop(port: number) {
   return { n, ok, cpuPerRun: cpu / n };
 }
 
-async function blackbox(port: number) {
+async function blackbox(port: number, rate: number) {
   const bin = '/usr/bin/prometheus-blackbox-exporter';
   try {
     readFileSync(bin);
@@ -228,7 +224,7 @@ async function blackbox(port: number) {
     const driver = new Client(`http://127.0.0.1:${listen}`, { pipelining: 1 });
     let ok = 0;
     const c0 = procCpu();
-    const n = await paced(SECONDS, async (i) => {
+    const n = await paced(SECONDS, rate, async (i) => {
       const target = encodeURIComponent(`http://${ADDRESSES[i % ADDRESSES.length]}:${port}/health`);
       const res = await driver.request({ path: `/probe?target=${target}&module=http_2xx`, method: 'GET' });
       const text = await res.body.text();
@@ -242,87 +238,57 @@ async function blackbox(port: number) {
   }
 }
 
+/** vigil in a child process on the production build, so RSS and CPU are its own. */
 async function vigilPhase(port: number, probes: number) {
-  const dir = mkdtempSync(path.join(tmp, 'ws-'));
-  writeFileSync(
-    path.join(dir, 'default.yaml'),
-    'service:\n  host: 127.0.0.1\n  port: 0\n  logLevel: info\nstorage:\n  sqlite:\n    path: ./vigil.db\n',
+  const child = spawn(
+    process.execPath,
+    [path.join(import.meta.dirname, 'vigil-phase.mjs'), String(port), String(probes), ADDRESSES.join(',')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
   );
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(path.join(dir, 'probes'));
-  const lines: string[] = [];
-  for (let i = 0; i < probes; i++) {
-    lines.push(
-      `- id: p${i}\n  kind: http\n  url: http://${ADDRESSES[i % ADDRESSES.length]}:${port}/health\n  schedule: "* * * * *"\n  timeout: 10s\n`,
-    );
-  }
-  writeFileSync(path.join(dir, 'probes', 'bench.yaml'), lines.join(''));
-  const t0 = performance.now();
-  const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
-  const loadMs = performance.now() - t0;
-  const app = createApp({ config, logger: silent });
-  await app.start();
-  // Measure one whole minute: from the next minute boundary (+2 s for the first probes to settle) to +60 s.
-  const boundary = Math.ceil(Date.now() / 60_000) * 60_000;
-  await sleep(boundary - Date.now());
-  const rssPeak = { v: 0 };
-  const sampler = setInterval(() => {
-    rssPeak.v = Math.max(rssPeak.v, process.memoryUsage().rss);
-  }, 500);
-  const c0 = cpuMs();
-  await sleep(60_000);
-  const cpu = cpuMs() - c0;
-  clearInterval(sampler);
-  const scrapeT = performance.now();
-  await app.registry.metrics();
-  const scrapeMs = performance.now() - scrapeT;
-  await app.stop();
-  const db = new Database(path.join(dir, 'vigil.db'), { readonly: true });
-  const rows = db
-    .prepare(
-      'SELECT p.name AS probe_id, r.started_at, r.ok FROM runs r JOIN probes p ON p.id = r.probe WHERE r.started_at >= ? AND r.started_at < ?',
-    )
-    .all(boundary, boundary + 60_000) as Array<{
-    probe_id: string;
-    started_at: number;
-    ok: number;
-  }>;
-  db.close();
-  const lags = rows
-    .map((r) => r.started_at - (boundary + Math.floor((stableHash(r.probe_id) / 0x1_0000_0000) * 60_000)))
-    .sort((a, b) => a - b);
-  const failed = rows.filter((r) => r.ok !== 1).length;
-  rmSync(dir, { recursive: true, force: true });
-  return {
-    runs: rows.length,
-    failed,
-    lagP50: pct(lags, 50),
-    lagP99: pct(lags, 99),
-    cpuPerRun: cpu / rows.length,
-    rss: rssPeak.v,
-    loadMs,
-    scrapeMs,
+  let text = '';
+  child.stdout?.on('data', (d) => {
+    text += d;
+  });
+  await new Promise((r) => child.once('exit', r));
+  return JSON.parse(text) as {
+    runs: number;
+    failed: number;
+    lagP50: number;
+    lagP99: number;
+    cpuPerRun: number;
+    rss: number;
+    loadMs: number;
+    scrapeMs: number;
   };
 }
 
+/**
+ * Each vigil phase against baselines at its own rate (N probes a minute = N/60 runs a second): a
+ * fresh connection costs the same at any rate, but fixed costs (timer wake-ups, a commit per batch)
+ * spread over fewer runs at a lower rate, for the bare loop as for vigil.
+ */
 async function benchLoad() {
-  out(`\n## load: fresh-connection HTTP probes at ${RATE}/s against a loopback target (own process)`);
+  out('\n## load: fresh-connection HTTP probes against a loopback target (own process)');
   const { port, proc } = await startTarget();
   try {
-    const base = await bareLoop(port);
-    out(
-      `bare undici loop + batched SQLite: ${base.n} requests in ${SECONDS}s, ${base.ok} ok, ${f(base.cpuPerRun, 3)} CPU-ms per run (baseline)`,
-    );
-    const bb = await blackbox(port);
-    if (bb)
-      out(
-        `blackbox_exporter:                 ${bb.n} probes in ${SECONDS}s, ${bb.ok} ok, ${f(bb.cpuPerRun, 3)} CPU-ms per probe (its process)`,
-      );
-    else out('blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter), skipped');
     for (const n of [SMALL, PROBES]) {
+      const rate = Math.round(n / 60);
+      out(`\n### ${n} probes at 1/min (${rate} runs/s)`);
+      const base = await bareLoop(port, rate);
+      out(
+        `bare undici loop + batched SQLite: ${base.n} requests in ${SECONDS}s, ${base.ok} ok, ${f(base.cpuPerRun, 3)} CPU-ms per run (baseline)`,
+      );
+      const bb = await blackbox(port, rate);
+      if (bb)
+        out(
+          `blackbox_exporter:                 ${bb.n} probes in ${SECONDS}s, ${bb.ok} ok, ${f(bb.cpuPerRun, 3)} CPU-ms per probe (its process)`,
+        );
+      else out('blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter), skipped');
       const v = await vigilPhase(port, n);
       out(
-        `vigil, ${n} probes at 1/min: ${v.runs} runs in the measured minute (${v.failed} failed), lag p50 ${v.lagP50} ms p99 ${v.lagP99} ms, ` +
+        `vigil: ${v.runs} runs in one minute (${v.failed} failed), lag p50 ${v.lagP50} ms p99 ${v.lagP99} ms, ` +
           `${f(v.cpuPerRun, 3)} CPU-ms per run = ${f(v.cpuPerRun / base.cpuPerRun)}x bare loop${bb ? `, ${f(v.cpuPerRun / bb.cpuPerRun)}x blackbox_exporter` : ''}, ` +
           `peak RSS ${f(v.rss / 1048576, 0)} MB, config load ${f(v.loadMs / 1000, 1)} s, scrape ${f(v.scrapeMs, 0)} ms`,
       );

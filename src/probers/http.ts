@@ -66,6 +66,9 @@ const STATUS_TEXT: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
+/** Why a probe's client is destroyed once its one request is over; shared, it costs nothing per run. */
+const FINISHED = new Error('probe request finished');
+
 /** Phase timestamps of one request, recorded from the socket's own events. */
 interface Phases {
   start: number;
@@ -129,9 +132,15 @@ async function checkResponse(url: URL, spec: HttpSpec, ctx: ProbeContext): Promi
 
   const expected = Array.isArray(spec.expect.status) ? spec.expect.status : [spec.expect.status];
   const text = body.toString('utf8');
-  const json = parseJson(text, contentType);
+  // Parsed only when something reads it: most health probes judge the status alone.
+  let parsed: { json: unknown } | undefined;
+  const jsonBody = () => {
+    parsed ??= { json: parseJson(text, contentType) };
+    return parsed.json;
+  };
 
   if (!expected.includes(status)) {
+    const json = jsonBody();
     const failing = json === undefined ? [] : failingDependencies(json);
     if (failing.length > 0) details.failingDependencies = failing;
     const reason = failing.length > 0 ? `: ${failing.map((d) => `${d.name} ${d.status}`).join(', ')}` : '';
@@ -145,6 +154,7 @@ async function checkResponse(url: URL, spec: HttpSpec, ctx: ProbeContext): Promi
     };
   }
 
+  const json = Object.keys(spec.extract).length > 0 || spec.expect.json !== undefined ? jsonBody() : undefined;
   if (json !== undefined) {
     for (const [name, path] of Object.entries(spec.extract)) {
       const v = lookup(json, path);
@@ -320,7 +330,8 @@ async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases,
   } catch (err) {
     return { failure: classify(err, ctx, phases) };
   } finally {
-    client.destroy().catch(() => {});
+    // Our own reason: undici would otherwise build a ClientDestroyedError, stack trace and all, per run.
+    client.destroy(FINISHED).catch(() => {});
   }
 }
 

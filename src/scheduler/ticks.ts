@@ -31,7 +31,8 @@ export function nodeCronDriver(logger: Logger): CronDriver {
     const task = cron.schedule(
       expression,
       (ctx) => {
-        const slot = ctx.date.getTime();
+        // Cron slots fall on whole seconds; node-cron's date may carry how late it woke up.
+        const slot = Math.floor(ctx.date.getTime() / 1000) * 1000;
         const next = task.getNextRun()?.getTime() ?? slot + 60_000;
         handlers.onTick(slot, next);
       },

@@ -1,0 +1,78 @@
+// One vigil measurement in a process of its own (so its RSS and CPU are vigil's alone), on the
+// production build (dist/). Usage: node bench/vigil-phase.mjs PORT PROBES ADDRESSES
+// Prints one JSON line: runs in one whole minute, lag percentiles, CPU per run, peak RSS.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { createApp } from '../dist/app.js';
+import { loadConfig } from '../dist/config/index.js';
+import { stableHash } from '../dist/lib/hash.js';
+
+const [port, probes, addressList] = process.argv.slice(2);
+const addresses = addressList.split(',');
+const n = Number(probes);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+const dir = mkdtempSync(path.join(tmpdir(), 'vigil-phase-'));
+writeFileSync(
+  path.join(dir, 'default.yaml'),
+  'service:\n  host: 127.0.0.1\n  port: 0\n  logLevel: info\nstorage:\n  sqlite:\n    path: ./vigil.db\n',
+);
+mkdirSync(path.join(dir, 'probes'));
+const lines = [];
+for (let i = 0; i < n; i++) {
+  lines.push(
+    `- id: p${i}\n  kind: http\n  url: http://${addresses[i % addresses.length]}:${port}/health\n  schedule: "* * * * *"\n  timeout: 10s\n`,
+  );
+}
+writeFileSync(path.join(dir, 'probes', 'bench.yaml'), lines.join(''));
+
+const t0 = performance.now();
+const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
+const loadMs = performance.now() - t0;
+const app = createApp({ config, logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })) });
+await app.start();
+
+// Measure one whole minute, from the next minute boundary; a run belongs to the slot it was planned for.
+const boundary = Math.ceil(Date.now() / 60_000) * 60_000;
+await sleep(boundary - Date.now());
+let rss = 0;
+const sampler = setInterval(() => {
+  rss = Math.max(rss, process.memoryUsage().rss);
+}, 250);
+const c0 = process.cpuUsage();
+await sleep(60_000);
+const c = process.cpuUsage(c0);
+clearInterval(sampler);
+const s0 = performance.now();
+await app.registry.metrics();
+const scrapeMs = performance.now() - s0;
+await sleep(5_000);
+await app.stop();
+
+const offsetOf = (id) => Math.floor((stableHash(id) / 0x1_0000_0000) * 60_000);
+const db = new Database(path.join(dir, 'vigil.db'), { readonly: true });
+const rows = db
+  .prepare(
+    'SELECT p.name AS id, r.started_at AS at, r.ok FROM runs r JOIN probes p ON p.id = r.probe WHERE r.started_at >= ? AND r.started_at < ?',
+  )
+  .all(boundary - 5_000, boundary + 65_000)
+  .filter((r) => Math.round((r.at - offsetOf(r.id) - boundary) / 60_000) === 0);
+db.close();
+rmSync(dir, { recursive: true, force: true });
+const lags = rows.map((r) => r.at - (boundary + offsetOf(r.id))).sort((a, b) => a - b);
+process.stdout.write(
+  `${JSON.stringify({
+    runs: rows.length,
+    failed: rows.filter((r) => r.ok !== 1).length,
+    lagP50: pct(lags, 50),
+    lagP99: pct(lags, 99),
+    cpuPerRun: (c.user + c.system) / 1000 / rows.length,
+    rss,
+    loadMs,
+    scrapeMs,
+  })}\n`,
+);
