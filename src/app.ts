@@ -1,15 +1,17 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { createAlerting } from './alerting/index.js';
 import { type LoadedConfig, redact } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import type { Logger } from './lib/logger.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
+import { createChannels, createOutboxWorker, type IncidentView } from './notify/index.js';
 import { type ProbeDefinition, proberFor } from './probers/index.js';
 import { type CronDriver, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { createServer, type HealthCheck } from './server/index.js';
-import { createSqliteStore, type RunRecord, type Store } from './store/index.js';
+import { createSqliteStore, type OutboxItem, type RunRecord, type Store } from './store/index.js';
 
 export interface AppDeps {
   config: LoadedConfig;
@@ -35,6 +37,26 @@ export interface App {
 
 const PRUNE_EVERY_MS = 3_600_000;
 const HEARTBEAT_STALE_MS = 30_000;
+/** A notification waiting longer than this means delivery is stuck (a provider down, a bad token). */
+const OUTBOX_STUCK_MS = 15 * 60_000;
+
+/** The incident a channel test page describes. */
+function testPage(channel: string, now: number): Record<string, unknown> {
+  const view: IncidentView = {
+    id: 0,
+    key: `test/${channel}/${now}`,
+    probeId: '',
+    kind: 'test',
+    rule: '',
+    severity: 'info',
+    state: 'open',
+    openedAt: now,
+    summary: `test page through ${channel}`,
+    labels: {},
+    flapping: false,
+  };
+  return view as unknown as Record<string, unknown>;
+}
 
 /** The composition root: every part is made here from its dependencies, and nowhere else. */
 export function createApp(deps: AppDeps): App {
@@ -56,13 +78,51 @@ export function createApp(deps: AppDeps): App {
     registry,
     durationBuckets: [...cfg.metrics.durationBuckets],
     storeStats: () => ({ ...store.stats(), queued: store.health().queued }),
+    openIncidents: () => {
+      const counts: Record<string, number> = {};
+      for (const i of store.alerts.unresolvedIncidents()) counts[i.severity] = (counts[i.severity] ?? 0) + 1;
+      return counts;
+    },
+    outboxStats: () => store.alerts.outboxStats(clock.now()),
+  });
+
+  const channelConfig = cfg.channels as Record<string, { type: string }>;
+  const channels = createChannels(channelConfig, { logger, clock });
+  metrics.setChannels([...channels.keys()]);
+  const delivery = cfg.alerting.delivery;
+  const worker = createOutboxWorker({
+    store: store.alerts,
+    channels,
+    clock,
+    logger,
+    observer: { outcome: (c, o) => metrics.notification(c, o), latency: (c, s) => metrics.deliveryLatency(c, s) },
+    baseUrl: cfg.alerting.baseUrl.replace(/\/$/, ''),
+    ...(cfg.alerting.dashboardUrl ? { dashboardUrl: cfg.alerting.dashboardUrl } : {}),
+    maxAgeMs: ms(delivery.maxAge),
+    sendTimeoutMs: ms(delivery.timeout),
+    minBackoffMs: ms(delivery.minBackoff),
+    maxBackoffMs: ms(delivery.maxBackoff),
+    concurrency: delivery.concurrency,
+    pollIntervalMs: ms(delivery.pollInterval),
+  });
+  const alerting = createAlerting({
+    store: store.alerts,
+    clock,
+    logger,
+    probes: () => probes,
+    flapping: cfg.alerting.flapping,
+    maintenance: cfg.alerting.maintenance.map((w) => ({ ...w, durationMs: ms(w.duration) })),
+    sweepIntervalMs: ms(cfg.alerting.sweepInterval),
+    onQueued: () => worker.wake(),
+    onMuted: (channel) => metrics.notification(channel, 'muted'),
   });
   const runLog = logger.child({ module: 'run' });
 
-  // The whole flow of one result, in order: measure (done) → metrics → store → log.
+  // The whole flow of one result, in order: measure (done) → metrics → store → alert rules → log.
   const onResult = (run: RunRecord) => {
     metrics.observeRun(run);
     store.append(run);
+    alerting.observe(run);
     const fields = {
       probe: run.probeId,
       kind: run.kind,
@@ -92,6 +152,7 @@ export function createApp(deps: AppDeps): App {
 
   const health = (): Record<string, HealthCheck> => {
     const db = store.health();
+    const outbox = store.alerts.outboxStats(clock.now());
     const sched = scheduler.health();
     const age = clock.now() - sched.lastBeat;
     return {
@@ -103,10 +164,45 @@ export function createApp(deps: AppDeps): App {
         ...(sched.running ? {} : { error: 'stopped' }),
         ...(age >= HEARTBEAT_STALE_MS ? { error: `no heartbeat for ${Math.round(age / 1000)}s` } : {}),
       },
+      outbox: {
+        ok: outbox.oldestPendingMs < OUTBOX_STUCK_MS,
+        pending: outbox.pending,
+        oldestPendingSeconds: Math.round(outbox.oldestPendingMs / 1000),
+        dead: outbox.dead,
+        ...(outbox.oldestPendingMs >= OUTBOX_STUCK_MS
+          ? { error: `a notification has waited ${Math.round(outbox.oldestPendingMs / 60_000)} min` }
+          : {}),
+      },
     };
   };
 
-  const server = createServer({ logger, registry, store, scheduler, probes: () => probes, redact: redactDef, health });
+  const server = createServer({
+    logger,
+    registry,
+    store,
+    scheduler,
+    probes: () => probes,
+    redact: redactDef,
+    health,
+    tokens: cfg.auth.tokens,
+    alerting: {
+      clock,
+      alerts: store.alerts,
+      acknowledge: (id, actor) => alerting.acknowledge(id, actor),
+      resolve: (id, actor) => alerting.resolve(id, actor),
+      silencesChanged: () => alerting.silencesChanged(),
+      channels: () => Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
+      testChannel(name) {
+        const now = clock.now();
+        const [item] = store.alerts.enqueue(
+          [{ incidentId: null, channel: name, action: 'test', dedupKey: `test/${name}/${now}`, payload: testPage(name, now) }],
+          now,
+        );
+        worker.wake();
+        return item as OutboxItem;
+      },
+    },
+  });
 
   let pruneTimer: ReturnType<Clock['setTimeout']> | undefined;
   const prune = () => {
@@ -133,8 +229,11 @@ export function createApp(deps: AppDeps): App {
     metrics,
     registry,
     async start() {
+      await alerting.seed((probeId, since, limit) => store.runs({ probeId, since, limit }));
       declare(probes);
       prune();
+      alerting.start();
+      worker.start();
       const address = await server.listen({ host: cfg.service.host, port: cfg.service.port });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
       return address;
@@ -142,7 +241,10 @@ export function createApp(deps: AppDeps): App {
     async stop() {
       if (pruneTimer !== undefined) clock.clearTimeout(pruneTimer);
       await scheduler.stop(ms(cfg.service.shutdownTimeout));
+      alerting.stop();
+      await worker.stop(ms(cfg.alerting.delivery.timeout));
       await server.close();
+      await Promise.allSettled([...channels.values()].map((c) => c.close()));
       await store.close();
       logger.info('vigil stopped');
     },

@@ -1,11 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Kind, type TSchema } from '@sinclair/typebox';
+import { Kind, type TSchema, Type } from '@sinclair/typebox';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { validateDetailed } from 'node-cron';
 import { isDocument, parseAllDocuments } from 'yaml';
 import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
+import { channelKindOf, channelKinds, isChannelType } from '../notify/channels/index.js';
 import { isProbeKind, type ProbeDefinition, proberFor, probers } from '../probers/index.js';
 import { redactText } from './redact.js';
 import { ConfigSchema, definitionSchema, type ServiceConfig } from './schema.js';
@@ -82,10 +83,18 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const originOf = (p: string[]) => rel(cwd, originFile(read, p) ?? read.at(-1)?.file ?? path.join(configDir, 'default.yaml'));
   const { value, failed } = validate(ConfigSchema, merged, run, originOf, '');
   const service = value as ServiceConfig;
+  if (!failed.has('channels')) checkChannels(service, run, originOf);
+  (service.alerting?.maintenance ?? []).forEach((w, i) => {
+    const problem = typeof w?.schedule === 'string' ? scheduleProblem(w.schedule) : undefined;
+    if (problem) run.problems.push(`${originOf(['alerting', 'maintenance'])}: alerting.maintenance[${i}].${problem}`);
+  });
 
   const probeFiles: string[] = [];
   const dir: unknown = (service as { probes?: { dir?: unknown } }).probes?.dir;
-  const probes = typeof dir === 'string' && !failed.has('probes.dir') ? loadProbes(dir, originOf(['probes', 'dir']), run, probeFiles) : [];
+  const probes =
+    typeof dir === 'string' && !failed.has('probes.dir')
+      ? loadProbes(dir, originOf(['probes', 'dir']), run, probeFiles, new Set(Object.keys(service.channels ?? {})))
+      : [];
 
   if (run.problems.length > 0) throw new ConfigError(run.problems);
   return deepFreeze({
@@ -136,7 +145,7 @@ function portFromEnv(run: Run): number | undefined {
   return undefined;
 }
 
-function loadProbes(dir: string, dirOrigin: string, run: Run, files: string[]): ProbeDefinition[] {
+function loadProbes(dir: string, dirOrigin: string, run: Run, files: string[], channelNames: ReadonlySet<string>): ProbeDefinition[] {
   const abs = path.resolve(run.cwd, dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory()) {
     const why = existsSync(abs) ? 'it is not a folder' : 'it does not exist';
@@ -145,6 +154,7 @@ function loadProbes(dir: string, dirOrigin: string, run: Run, files: string[]): 
   }
   const probes: ProbeDefinition[] = [];
   const seen = new Map<string, string>();
+  const where = new Map<ProbeDefinition, string>();
   const names = readdirSync(abs)
     .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('.'))
     .sort();
@@ -161,10 +171,57 @@ function loadProbes(dir: string, dirOrigin: string, run: Run, files: string[]): 
     const items = interpolate(doc, run, shown, '') as Json[];
     items.forEach((item, i) => {
       const def = checkDefinition(item, `[${i}]`, shown, run, seen);
-      if (def) probes.push(def);
+      if (def) {
+        probes.push(def);
+        where.set(def, `${shown}: [${i}]`);
+      }
+    });
+  }
+  // References across definitions and to channels, once every file is read.
+  const ids = new Set(probes.map((p) => p.id));
+  for (const def of probes) {
+    const alert = (def as { alert?: { channels: string[]; dependsOn: string[] } }).alert;
+    if (!alert) continue;
+    const at = where.get(def) as string;
+    alert.channels.forEach((c, i) => {
+      if (!channelNames.has(c)) {
+        const known = [...channelNames];
+        run.problems.push(
+          `${at}.alert.channels[${i}]: expected a channel defined under channels: in the config (${known.length ? known.join(', ') : 'none defined'}), got ${JSON.stringify(c)}${didYouMean(c, known)}`,
+        );
+      }
+    });
+    alert.dependsOn.forEach((d, i) => {
+      if (d === def.id) run.problems.push(`${at}.alert.dependsOn[${i}]: expected another probe's id, got the probe itself`);
+      else if (!ids.has(d))
+        run.problems.push(
+          `${at}.alert.dependsOn[${i}]: expected the id of a configured probe, got ${JSON.stringify(d)}${didYouMean(d, [...ids])}`,
+        );
     });
   }
   return probes;
+}
+
+/** Validates each channel against its type's own schema, in place (defaults filled). */
+function checkChannels(service: ServiceConfig, run: Run, originOf: (p: string[]) => string) {
+  const channels = (service.channels ?? {}) as Record<string, Json>;
+  const known = Object.keys(channelKinds);
+  for (const [name, raw] of Object.entries(channels)) {
+    const file = originOf(['channels', name]);
+    const type = isMap(raw) ? raw.type : undefined;
+    if (!isChannelType(type)) {
+      run.problems.push(
+        `${file}: channels.${name}.type: expected one of ${known.join(', ') || '(no channel types)'}, got ${describeValue(type)}${typeof type === 'string' ? didYouMean(type, known) : ''}`,
+      );
+      continue;
+    }
+    const schema = Type.Object(
+      { type: Type.Literal(type), ...(channelKindOf(type).schema.properties as Record<string, TSchema>) },
+      { additionalProperties: false },
+    );
+    const { value } = validate(schema, raw, run, () => file, `channels.${name}`);
+    channels[name] = value as Json;
+  }
 }
 
 /** Validates one list item; returns it when it is a usable definition. */

@@ -63,6 +63,113 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    alerting: Type.Object(
+      {
+        /** Where vigil is reached: links in messages point here. */
+        baseUrl: Type.String({ default: 'http://localhost:8080', pattern: '^https?://', expected: 'an http:// or https:// URL' }),
+        /** The Grafana dashboard, linked from messages when set. */
+        dashboardUrl: Type.Optional(Type.String({ pattern: '^https?://', expected: 'an http:// or https:// URL' })),
+        /** How often open incidents are re-checked for reminders, ended silences and cleared dependencies. */
+        sweepInterval: Duration('5s'),
+        delivery: Type.Object(
+          {
+            /** A notification still failing after this long is dead-lettered (logged and counted). */
+            maxAge: Duration('24h'),
+            /** Deadline of one send. */
+            timeout: Duration('10s'),
+            /** First retry delay; doubles per attempt with jitter, up to maxBackoff. */
+            minBackoff: Duration('1s'),
+            maxBackoff: Duration('5m'),
+            /** Sends in flight at once per channel. */
+            concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+            /** How often the worker looks for due notifications when nothing woke it. */
+            pollInterval: Duration('1s'),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** Nagios-style flap detection over the last 21 runs (weights 0.75 to 1.25). */
+        flapping: Type.Object(
+          {
+            start: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+            stop: Type.Number({ minimum: 0, maximum: 1, default: 0.25 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** Recurring maintenance windows: pages for matching probes are recorded as muted. */
+        maintenance: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ minLength: 1 }),
+              /** When a window starts (cron, 5 or 6 fields) and how long it lasts. */
+              schedule: Type.String({ minLength: 1 }),
+              duration: Duration(),
+              /** Probe ids (`*` wildcards allowed); all probes when empty. */
+              probes: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+              /** Labels a probe must all have. */
+              labels: Type.Record(Type.String(), Type.String(), { default: {} }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [] },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Escalation policies by name: steps of targets paged at their delay until someone acknowledges. */
+    escalation: Type.Record(
+      Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]*$' }),
+      Type.Object(
+        {
+          steps: Type.Array(
+            Type.Object(
+              {
+                /** Channel names, `oncall:<schedule>`, `person:<name>`. */
+                notify: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+                /** Channels a person is paged through; by default every channel that can address them. */
+                via: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+                /** Delay from the incident opening (within a pass). */
+                after: Duration('0m'),
+              },
+              { additionalProperties: false },
+            ),
+            { minItems: 1 },
+          ),
+          /** Extra passes over the steps while nobody acknowledges. */
+          repeat: Type.Integer({ minimum: 0, maximum: 10, default: 0 }),
+          /** How long after the last step the next pass starts. */
+          repeatAfter: Duration('5m'),
+          /** Channels paged when a whole pass reached nobody. */
+          fallback: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: {} },
+    ),
+    /** Where pages go, by name: `slack-ops: { type: slack, … }`. Each type has its own fields. */
+    channels: Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]*$' }), Type.Object({ type: Type.String() }), {
+      default: {},
+      expected: 'a mapping of channel names to { type: …, … }',
+    }),
+    auth: Type.Object(
+      {
+        /** Bearer tokens for writes (ack, resolve, silences, run-now, tests). Reads stay open. */
+        tokens: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ minLength: 1 }),
+              token: Type.String({ minLength: 16, expected: 'a token of at least 16 characters, from ${ENV} or ${file:…}' }),
+              role: Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')], {
+                default: 'operator',
+                expected: 'one of viewer, operator, admin',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [] },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     metrics: Type.Object(
       {
         /** Buckets of `vigil_probe_duration_seconds`. Few buckets keep a scrape of 10,000 probes fast. */
@@ -85,6 +192,50 @@ const Labels = Type.Record(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' }),
   expected: 'a map of label names to strings',
 });
 
+const Severity = Type.Union([Type.Literal('critical'), Type.Literal('error'), Type.Literal('warning'), Type.Literal('info')], {
+  default: 'error',
+  expected: 'one of critical, error, warning, info',
+});
+
+/** A share written `5%` or as a fraction `0.05`. */
+const Share = Type.Union([Type.String({ pattern: '^\\d+(\\.\\d+)?%$' }), Type.Number({ minimum: 0, maximum: 1 })], {
+  expected: 'a percentage like 5% or a fraction like 0.05',
+});
+
+/** When a probe's runs open an incident, whom it pages, and how loudly. Rules are pure functions of the run history. */
+export const AlertSchema = Type.Object(
+  {
+    /** Consecutive failed runs that open an incident. */
+    failures: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+    /** Consecutive good runs that resolve it. */
+    recoveries: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
+    /** Opens an incident while the share of failed runs over the window is above the limit. */
+    errorRate: Type.Optional(Type.Object({ over: Duration(), above: Share }, { additionalProperties: false })),
+    /** Opens an incident while the p95 of run durations over the window is above the limit. */
+    latency: Type.Optional(Type.Object({ p95: Duration(), over: Duration() }, { additionalProperties: false })),
+    /** Thresholds on named values of the last run: `days_remaining < 14`, `p95_ms >= 5000`. */
+    values: Type.Array(
+      Type.String({
+        pattern: '^\\s*[a-z_][a-z0-9_]*\\s*(<|<=|>|>=|==|!=)\\s*-?\\d+(\\.\\d+)?\\s*$',
+        expected: 'a threshold like "days_remaining < 14"',
+      }),
+      {
+        default: [],
+      },
+    ),
+    severity: Severity,
+    /** Channels paged directly, by name from `channels:`. */
+    channels: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /** An escalation policy from `escalation:`, copied onto each incident when it opens. */
+    policy: Type.Optional(Type.String({ minLength: 1 })),
+    /** Probes whose failure mutes this one's pages (a root cause pages once). */
+    dependsOn: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /** Remind while open and unacknowledged, this often. */
+    repeat: Type.Optional(Duration()),
+  },
+  { additionalProperties: false },
+);
+
 /** The fields every probe definition has; a kind's own schema adds the rest. */
 export const ProbeBaseProperties = {
   id: Type.String({
@@ -105,6 +256,8 @@ export const ProbeBaseProperties = {
     { additionalProperties: false, default: {} },
   ),
   labels: Labels,
+  /** Without it the probe is measured and stored but never pages. */
+  alert: Type.Optional(AlertSchema),
 };
 
 /** The full schema of one kind's definitions: common fields plus the kind's own, nothing else. */

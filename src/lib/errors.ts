@@ -5,7 +5,9 @@ export type ErrorCode =
   | 'VIGIL_ERR_BAD_REQUEST'
   | 'VIGIL_ERR_CONFLICT'
   | 'VIGIL_ERR_UNAVAILABLE'
-  | 'VIGIL_ERR_STORE';
+  | 'VIGIL_ERR_STORE'
+  | 'VIGIL_ERR_UNAUTHORIZED'
+  | 'VIGIL_ERR_FORBIDDEN';
 
 /** An error with a stable code and an optional cause. */
 export class VigilError extends Error {

@@ -23,6 +23,10 @@ export interface MetricsOptions {
   processMetrics?: boolean;
   /** Read at scrape time. */
   storeStats?: () => { queued: number; written: number; writeErrors: number; dropped: number };
+  /** Read at scrape time: unresolved incidents by severity. */
+  openIncidents?: () => Record<string, number>;
+  /** Read at scrape time. */
+  outboxStats?: () => { pending: number; oldestPendingMs: number; dead: number };
 }
 
 /** vigil's metrics. Every series a dashboard uses exists from the start (see setProbes). */
@@ -33,7 +37,16 @@ export interface Metrics {
   schedulerLag(seconds: number): void;
   missed(schedule: string): void;
   skipped(reason: SkipReason): void;
+  /** Declares the channels so their series exist from the start. */
+  setChannels(names: readonly string[]): void;
+  notification(channel: string, outcome: NotificationOutcome): void;
+  deliveryLatency(channel: string, seconds: number): void;
 }
+
+/** What became of one delivery attempt. */
+export type NotificationOutcome = 'delivered' | 'retry' | 'dead' | 'muted';
+const OUTCOMES: NotificationOutcome[] = ['delivered', 'retry', 'dead', 'muted'];
+const SEVERITIES = ['critical', 'error', 'warning', 'info'];
 
 const SKIP_REASONS: SkipReason[] = ['overlap', 'capacity', 'kind_limit'];
 
@@ -90,6 +103,56 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
+  const incidents = opts.openIncidents;
+  new Gauge({
+    name: 'vigil_incidents_open',
+    help: 'Unresolved incidents (open or acknowledged) by severity.',
+    labelNames: ['severity'],
+    registers,
+    collect() {
+      const counts = incidents?.() ?? {};
+      for (const sev of SEVERITIES) this.set({ severity: sev }, counts[sev] ?? 0);
+    },
+  });
+  const notifications = new Counter({
+    name: 'vigil_notifications_total',
+    help: 'Notification delivery attempts by channel and outcome (delivered, retry, dead, muted).',
+    labelNames: ['channel', 'outcome'],
+    registers,
+  });
+  const delivery = new Histogram({
+    name: 'vigil_notification_delivery_seconds',
+    help: 'From the incident change to the notification delivered.',
+    labelNames: ['channel'],
+    buckets: [0.1, 0.5, 1, 5, 30, 120, 600],
+    registers,
+  });
+  const outbox = opts.outboxStats;
+  new Gauge({
+    name: 'vigil_outbox_pending',
+    help: 'Notifications waiting to be delivered.',
+    registers,
+    collect() {
+      if (outbox) this.set(outbox().pending);
+    },
+  });
+  new Gauge({
+    name: 'vigil_outbox_oldest_pending_seconds',
+    help: 'Age of the oldest notification waiting (0 when none).',
+    registers,
+    collect() {
+      if (outbox) this.set(outbox().oldestPendingMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'vigil_outbox_dead',
+    help: 'Notifications given up on (permanent error, or still failing at their maximum age).',
+    registers,
+    collect() {
+      if (outbox) this.set(outbox().dead);
+    },
+  });
+
   let known = new Set<string>();
 
   return {
@@ -114,5 +177,13 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     schedulerLag: (s) => lag.observe(s),
     missed: () => missed.inc(),
     skipped: (reason) => skipped.inc({ reason }),
+    setChannels(names) {
+      for (const channel of names) {
+        for (const outcome of OUTCOMES) notifications.inc({ channel, outcome }, 0);
+        delivery.zero({ channel });
+      }
+    },
+    notification: (channel, outcome) => notifications.inc({ channel, outcome }),
+    deliveryLatency: (channel, seconds) => delivery.observe({ channel }, seconds),
   };
 }

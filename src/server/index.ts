@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { type Static, Type } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -7,6 +8,8 @@ import type { Logger } from '../lib/logger.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { Scheduler } from '../scheduler/index.js';
 import type { RunRecord, Store, StoredRun } from '../store/index.js';
+import { type AlertRouteDeps, registerAlertRoutes } from './alerts-routes.js';
+import { type ApiToken, authenticate } from './auth.js';
 
 /** One named check of vigil's own health. */
 export interface HealthCheck {
@@ -25,6 +28,10 @@ export interface ServerDeps {
   redact<T>(value: T): T;
   /** vigil's own health, check by check. */
   health(): Record<string, HealthCheck>;
+  /** Bearer tokens for writes. */
+  tokens: readonly ApiToken[];
+  /** Incidents, silences and channels; absent in a server without alerting. */
+  alerting?: Omit<AlertRouteDeps, 'tokens'>;
 }
 
 const STATUS: Record<string, number> = {
@@ -32,6 +39,8 @@ const STATUS: Record<string, number> = {
   VIGIL_ERR_BAD_REQUEST: 400,
   VIGIL_ERR_CONFLICT: 409,
   VIGIL_ERR_UNAVAILABLE: 503,
+  VIGIL_ERR_UNAUTHORIZED: 401,
+  VIGIL_ERR_FORBIDDEN: 403,
 };
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -68,7 +77,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
     if (err instanceof VigilError) {
       const status = STATUS[err.code] ?? 500;
       if (status >= 500 && status !== 503) req.log.error({ err }, 'request failed');
-      return reply.status(status).send({ error: reply.raw.statusMessage ?? 'Error', code: err.code, message: err.message });
+      return reply.status(status).send({ error: STATUS_CODES[status] ?? 'Error', code: err.code, message: err.message });
     }
     if ('validation' in err && err.validation) {
       return reply.status(400).send({
@@ -145,6 +154,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
     '/api/v1/probes/:id/run',
     { schema: { params: IdParams, querystring: RunNowQuery } },
     async (req, reply) => {
+      authenticate(deps.tokens, req, 'operator');
       find(req.params.id);
       const run = deps.scheduler.runNow(req.params.id);
       if (!req.query.wait) {
@@ -154,6 +164,8 @@ export function createServer(deps: ServerDeps): FastifyInstance {
       return { probe: req.params.id, run: deps.redact(runView(await run)) };
     },
   );
+
+  if (deps.alerting) registerAlertRoutes(app, { ...deps.alerting, tokens: deps.tokens });
 
   return app;
 }

@@ -1,2 +1,20 @@
 export { createSqliteStore, type SqliteStoreOptions, type StoreStats } from './sqlite.js';
-export type { RunQuery, RunRecord, Store, StoredRun, StoreHealth, Trigger } from './types.js';
+export type {
+  AlertStore,
+  EscalationRow,
+  Incident,
+  IncidentChange,
+  IncidentEvent,
+  IncidentState,
+  NewNotification,
+  OncallOverride,
+  OutboxItem,
+  OutboxState,
+  RunQuery,
+  RunRecord,
+  Silence,
+  Store,
+  StoredRun,
+  StoreHealth,
+  Trigger,
+} from './types.js';

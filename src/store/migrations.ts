@@ -39,6 +39,95 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       CREATE TABLE heartbeat (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
     `,
   },
+  {
+    version: 2,
+    name: 'incidents, outbox, silences',
+    sql: `
+      CREATE TABLE incidents (
+        id               INTEGER PRIMARY KEY,
+        probe_id         TEXT    NOT NULL,
+        rule             TEXT    NOT NULL,
+        kind             TEXT    NOT NULL,
+        severity         TEXT    NOT NULL,
+        state            TEXT    NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
+        summary          TEXT    NOT NULL,
+        labels           TEXT    NOT NULL DEFAULT '{}',
+        channels         TEXT    NOT NULL DEFAULT '[]',
+        opened_at        INTEGER NOT NULL,
+        acked_at         INTEGER,
+        acked_by         TEXT,
+        resolved_at      INTEGER,
+        resolved_by      TEXT,
+        last_error       TEXT,
+        flapping         INTEGER NOT NULL DEFAULT 0,
+        notified         INTEGER NOT NULL DEFAULT 0,
+        last_reminder_at INTEGER
+      );
+      -- At most one unresolved incident per (probe, rule): the database says so, not luck.
+      CREATE UNIQUE INDEX incidents_one_unresolved ON incidents (probe_id, rule) WHERE state <> 'resolved';
+      CREATE INDEX incidents_opened ON incidents (opened_at);
+      CREATE TABLE incident_events (
+        id          INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        at          INTEGER NOT NULL,
+        type        TEXT    NOT NULL,
+        actor       TEXT    NOT NULL,
+        detail      TEXT
+      );
+      CREATE INDEX incident_events_incident ON incident_events (incident_id, id);
+      -- Written in the same transaction as the incident change that causes it.
+      CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        incident_id     INTEGER REFERENCES incidents (id),
+        channel         TEXT    NOT NULL,
+        -- A person paged through the channel (escalation), or NULL for the channel's own target.
+        recipient       TEXT,
+        action          TEXT    NOT NULL,
+        dedup_key       TEXT    NOT NULL,
+        state           TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'dead', 'muted')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        created_at      INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        delivered_at    INTEGER,
+        last_error      TEXT,
+        muted_reason    TEXT,
+        ref             TEXT,
+        payload         TEXT    NOT NULL
+      );
+      CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE state = 'pending';
+      CREATE INDEX outbox_incident ON outbox (incident_id, channel, recipient, id);
+      -- An incident's escalation: the policy copied when it opened, and where it stands.
+      CREATE TABLE escalations (
+        incident_id INTEGER PRIMARY KEY REFERENCES incidents (id),
+        policy      TEXT    NOT NULL,
+        pass        INTEGER NOT NULL,
+        step        INTEGER NOT NULL,
+        next_due_at INTEGER,
+        reached     INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX escalations_due ON escalations (next_due_at) WHERE next_due_at IS NOT NULL;
+      CREATE TABLE oncall_overrides (
+        id         INTEGER PRIMARY KEY,
+        schedule   TEXT    NOT NULL,
+        person     TEXT    NOT NULL,
+        starts_at  INTEGER NOT NULL,
+        ends_at    INTEGER NOT NULL,
+        author     TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX oncall_overrides_schedule ON oncall_overrides (schedule, ends_at);
+      CREATE TABLE silences (
+        id         INTEGER PRIMARY KEY,
+        probes     TEXT    NOT NULL,
+        labels     TEXT    NOT NULL,
+        starts_at  INTEGER NOT NULL,
+        ends_at    INTEGER NOT NULL,
+        author     TEXT    NOT NULL,
+        comment    TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations this database has not seen, each in its own transaction, and records them. */

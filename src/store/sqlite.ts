@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { migrate } from './migrations.js';
+import { createSqliteAlertStore } from './sqlite-alerts.js';
 import type { RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
 
 export interface SqliteStoreOptions {
@@ -183,6 +184,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { stats(): 
 
   return {
     db,
+    alerts: createSqliteAlertStore(db),
     append(run) {
       if (closed) throw new Error('store is closed');
       queue.push(run);

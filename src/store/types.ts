@@ -63,4 +63,160 @@ export interface Store {
   health(): StoreHealth;
   /** Flushes and closes. */
   close(): Promise<void>;
+  /** Incidents, the outbox and silences, in the same database. */
+  readonly alerts: AlertStore;
+}
+
+/** Incident lifecycle. At most one unresolved incident per (probe, rule), enforced by the database. */
+export type IncidentState = 'open' | 'acknowledged' | 'resolved';
+
+/** An incident as stored. */
+export interface Incident {
+  id: number;
+  probeId: string;
+  rule: string;
+  kind: string;
+  severity: 'critical' | 'error' | 'warning' | 'info';
+  state: IncidentState;
+  summary: string;
+  labels: Record<string, string>;
+  /** Channels paged for this incident, copied from the rule when it opened. */
+  channels: string[];
+  openedAt: number;
+  ackedAt?: number;
+  ackedBy?: string;
+  resolvedAt?: number;
+  resolvedBy?: string;
+  lastError?: { code: string; message: string; at: number };
+  flapping: boolean;
+  /** The trigger page went out (or is queued); false while every page was muted. */
+  notified: boolean;
+  lastReminderAt?: number;
+}
+
+/** One entry of an incident's timeline. */
+export interface IncidentEvent {
+  id: number;
+  incidentId: number;
+  at: number;
+  /** opened, acknowledged, resolved, reminded, muted, notified, flapping, settled, … */
+  type: string;
+  /** Who: a token name, or `vigil` for rule-driven changes. */
+  actor: string;
+  detail?: string;
+}
+
+/** Delivery state of one notification. */
+export type OutboxState = 'pending' | 'delivered' | 'dead' | 'muted';
+
+/** One notification to one channel. */
+export interface OutboxItem {
+  id: number;
+  incidentId: number | null;
+  channel: string;
+  /** A person paged through the channel (by escalation), or absent for the channel's own target. */
+  recipient?: string;
+  action: 'trigger' | 'acknowledge' | 'resolve' | 'remind' | 'test';
+  dedupKey: string;
+  state: OutboxState;
+  attempts: number;
+  createdAt: number;
+  nextAttemptAt: number;
+  deliveredAt?: number;
+  lastError?: string;
+  mutedReason?: string;
+  /** The channel's reference for this delivery (Slack channel + ts). */
+  ref?: Record<string, string>;
+  /** The incident as it was when the notification was queued: what the message says. */
+  payload: Record<string, unknown>;
+}
+
+/** A notification to queue with an incident change. */
+export interface NewNotification {
+  channel: string;
+  recipient?: string;
+  action: OutboxItem['action'];
+  dedupKey: string;
+  payload: Record<string, unknown>;
+  /** Recorded as muted (silence, maintenance, a failing dependency) instead of being sent. */
+  mutedReason?: string;
+}
+
+/** An incident change and its consequences, applied in one transaction. */
+export interface IncidentChange {
+  /** Omitted to open a new incident with `open`. */
+  id?: number;
+  open?: Omit<Incident, 'id' | 'ackedAt' | 'ackedBy' | 'resolvedAt' | 'resolvedBy' | 'lastReminderAt'>;
+  /** Fields to update on an existing incident. */
+  patch?: Partial<Omit<Incident, 'id' | 'probeId' | 'rule' | 'openedAt'>>;
+  event: Omit<IncidentEvent, 'id' | 'incidentId'>;
+  /** The pages to queue, or how to make them from the incident as it is after the change (a new one's id). */
+  notify: NewNotification[] | ((incident: Incident) => NewNotification[]);
+  /** The escalation's new state (and, when it starts, the policy copied onto the incident). */
+  escalation?: { policy?: unknown; state: EscalationRow['state'] };
+}
+
+/** An incident's escalation as stored. */
+export interface EscalationRow {
+  incidentId: number;
+  policy: unknown;
+  state: { pass: number; step: number; nextDueAt: number | null; reached: boolean };
+}
+
+/** A time-bounded on-call override: `person` is on call for `schedule` from `startsAt` to `endsAt`. */
+export interface OncallOverride {
+  id: number;
+  schedule: string;
+  person: string;
+  startsAt: number;
+  endsAt: number;
+  author: string;
+  createdAt: number;
+}
+
+/** Matches probes by id (with `*` wildcards) and labels. */
+export interface Silence {
+  id: number;
+  probes: string[];
+  labels: Record<string, string>;
+  startsAt: number;
+  endsAt: number;
+  author: string;
+  comment: string;
+  createdAt: number;
+}
+
+/** Incidents, their timelines, the outbox and silences: what alerting keeps. */
+export interface AlertStore {
+  /** Applies the change and queues its notifications atomically; returns the incident after it. */
+  applyIncidentChange(change: IncidentChange): Incident;
+  incident(id: number): Incident | undefined;
+  /** Unresolved incidents, for the engine's state at start and its periodic sweep. */
+  unresolvedIncidents(): Incident[];
+  incidents(q: { state?: IncidentState; probeId?: string; since?: number; limit?: number }): Incident[];
+  timeline(incidentId: number): IncidentEvent[];
+  notifications(incidentId: number): OutboxItem[];
+  /** Queues notifications not tied to an incident change (channel test pages). */
+  enqueue(items: Array<NewNotification & { incidentId: number | null }>, at: number): OutboxItem[];
+  /** Pending notifications due at `now`, oldest first; at most one per (incident, channel) so they go in order. */
+  due(now: number, limit: number): OutboxItem[];
+  outboxItem(id: number): OutboxItem | undefined;
+  markDelivered(id: number, at: number, ref?: Record<string, string>): void;
+  markRetry(id: number, at: number, error: string, nextAttemptAt: number): void;
+  markDead(id: number, at: number, error: string): void;
+  /** The ref a channel returned for the first delivered notification of an incident (to a recipient). */
+  refFor(incidentId: number, channel: string, recipient?: string): Record<string, string> | undefined;
+  /** Everyone an incident's pages went (or are going) to: (channel, recipient) pairs, muted ones excluded. */
+  paged(incidentId: number): Array<{ channel: string; recipient?: string }>;
+  outboxStats(now: number): { pending: number; oldestPendingMs: number; dead: number };
+  escalation(incidentId: number): EscalationRow | undefined;
+  /** Escalations with a step due at `now`, of incidents still open (not acknowledged, not resolved). */
+  dueEscalations(now: number): EscalationRow[];
+  addOverride(o: Omit<OncallOverride, 'id'>): OncallOverride;
+  /** Overrides that have not ended by `now`. */
+  overrides(now: number): OncallOverride[];
+  deleteOverride(id: number): boolean;
+  addSilence(s: Omit<Silence, 'id'>): Silence;
+  silences(now?: number): Silence[];
+  deleteSilence(id: number, now: number): boolean;
 }

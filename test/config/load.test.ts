@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { TSchema } from '@sinclair/typebox';
+import { OptionalKind, type TSchema } from '@sinclair/typebox';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, ConfigSchema, type LoadOptions, loadConfig } from '../../src/config/index.js';
 import { probers } from '../../src/probers/index.js';
@@ -108,6 +108,16 @@ const DEFAULTS = {
     retention: { runs: '90d' },
     batch: { maxRows: 5000, interval: '200ms' },
   },
+  alerting: {
+    baseUrl: 'http://localhost:8080',
+    sweepInterval: '5s',
+    delivery: { maxAge: '24h', timeout: '10s', minBackoff: '1s', maxBackoff: '5m', concurrency: 4, pollInterval: '1s' },
+    flapping: { start: 0.5, stop: 0.25 },
+    maintenance: [],
+  },
+  escalation: {},
+  channels: {},
+  auth: { tokens: [] },
   metrics: { durationBuckets: [0.05, 0.25, 1, 5, 30] },
 };
 
@@ -115,7 +125,10 @@ const DEFAULTS = {
 function schemaPaths(schema: TSchema, prefix = ''): string[] {
   const props = (schema as { properties?: Record<string, TSchema> }).properties;
   if (!props) return [];
-  return Object.entries(props).flatMap(([k, s]) => [`${prefix}${k}`, ...schemaPaths(s, `${prefix}${k}.`)]);
+  // Optional keys (alerting.dashboardUrl) have no default: they are absent until set.
+  return Object.entries(props)
+    .filter(([, s]) => (s as unknown as Record<symbol, unknown>)[OptionalKind] !== 'Optional')
+    .flatMap(([k, s]) => [`${prefix}${k}`, ...schemaPaths(s, `${prefix}${k}.`)]);
 }
 
 function valueAt(obj: unknown, dotted: string): unknown {

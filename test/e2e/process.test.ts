@@ -93,7 +93,9 @@ describe('the built service as a process', () => {
     expect(lines.at(-1)?.msg).toBe('vigil stopped');
 
     const db = new Database(path.join(ws.dir, 'data/vigil.db'), { readonly: true });
-    const rows = db.prepare('SELECT probe_id, ok, code, message FROM runs').all() as Array<{
+    const rows = db
+      .prepare('SELECT p.name AS probe_id, r.ok, r.code, r.message FROM runs r JOIN probes p ON p.id = r.probe')
+      .all() as Array<{
       probe_id: string;
       ok: number;
       code: string | null;

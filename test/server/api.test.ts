@@ -5,6 +5,9 @@ import { memoryLogger } from '../helpers/context.js';
 import { target, workspace } from '../helpers/workspace.js';
 
 const TOKEN = 'tok-3f9a8c1e5b7d';
+const OPS_TOKEN = 'ops-8d1c0f2b9e4a7c55';
+const VIEWER_TOKEN = 'view-2b7e9a1c4d8f0e66';
+const auth = { authorization: `Bearer ${OPS_TOKEN}` };
 
 describe('HTTP API', () => {
   let app: App;
@@ -22,7 +25,9 @@ describe('HTTP API', () => {
       }
     });
     ws = workspace({
-      'config/default.yaml': 'service:\n  port: 0\n  host: 127.0.0.1\nstorage:\n  sqlite:\n    path: ./data/vigil.db\n',
+      'config/default.yaml':
+        'service:\n  port: 0\n  host: 127.0.0.1\nstorage:\n  sqlite:\n    path: ./data/vigil.db\n' +
+        'auth:\n  tokens:\n    - { name: ops, token: "${OPS_TOKEN}", role: operator }\n    - { name: dash, token: "${VIEWER_TOKEN}", role: viewer }\n',
       'probes/api.yaml': `
 - id: api-health
   kind: http
@@ -37,7 +42,7 @@ describe('HTTP API', () => {
   schedule: "0 3 * * *"
 `,
     });
-    const config = loadConfig({ cwd: ws.dir, env: { API_TOKEN: TOKEN } });
+    const config = loadConfig({ cwd: ws.dir, env: { API_TOKEN: TOKEN, OPS_TOKEN, VIEWER_TOKEN } });
     logs = memoryLogger('info');
     app = createApp({ config, logger: logs.logger });
     await app.start();
@@ -64,10 +69,10 @@ describe('HTTP API', () => {
       ['api-broken', 'unknown'],
     ]);
 
-    const ran = await app.server.inject({ method: 'POST', url: '/api/v1/probes/api-health/run' });
+    const ran = await app.server.inject({ method: 'POST', url: '/api/v1/probes/api-health/run', headers: auth });
     expect(ran.statusCode).toBe(200);
     expect(ran.json().run).toMatchObject({ ok: true, trigger: 'manual', values: { status: 200, queue_depth: 7 } });
-    const broken = await app.server.inject({ method: 'POST', url: '/api/v1/probes/api-broken/run' });
+    const broken = await app.server.inject({ method: 'POST', url: '/api/v1/probes/api-broken/run', headers: auth });
     expect(broken.json().run).toMatchObject({
       ok: false,
       code: 'HTTP_STATUS',
@@ -82,7 +87,7 @@ describe('HTTP API', () => {
   });
 
   it('starts a run without waiting when asked', async () => {
-    const res = await app.server.inject({ method: 'POST', url: '/api/v1/probes/api-health/run?wait=false' });
+    const res = await app.server.inject({ method: 'POST', url: '/api/v1/probes/api-health/run?wait=false', headers: auth });
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ probe: 'api-health', status: 'started' });
     while (app.scheduler.isRunning('api-health')) await new Promise((r) => setTimeout(r, 10));
@@ -121,8 +126,28 @@ describe('HTTP API', () => {
       expect(res.statusCode).toBe(404);
       expect(res.json().code).toBe('VIGIL_ERR_NOT_FOUND');
     }
-    const run = await app.server.inject({ method: 'POST', url: '/api/v1/probes/nope/run' });
+    const run = await app.server.inject({ method: 'POST', url: '/api/v1/probes/nope/run', headers: auth });
     expect(run.statusCode).toBe(404);
+  });
+
+  it('needs an operator token for writes, compared in constant time, and says why it refuses', async () => {
+    const none = await app.server.inject({ method: 'POST', url: '/api/v1/probes/api-health/run' });
+    expect(none.statusCode).toBe(401);
+    expect(none.json()).toMatchObject({ code: 'VIGIL_ERR_UNAUTHORIZED', message: expect.stringContaining('Authorization: Bearer') });
+    const wrong = await app.server.inject({
+      method: 'POST',
+      url: '/api/v1/probes/api-health/run',
+      headers: { authorization: `Bearer ${OPS_TOKEN}x` },
+    });
+    expect(wrong.statusCode).toBe(401);
+    const viewer = await app.server.inject({
+      method: 'POST',
+      url: '/api/v1/probes/api-health/run',
+      headers: { authorization: `Bearer ${VIEWER_TOKEN}` },
+    });
+    expect(viewer.statusCode).toBe(403);
+    expect(viewer.json().message).toBe('token "dash" has role viewer; this needs operator');
+    expect(none.body + wrong.body + viewer.body).not.toContain(OPS_TOKEN);
   });
 
   it('echoes a request id, or makes one, and logs it on the request lines', async () => {

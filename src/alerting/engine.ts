@@ -1,0 +1,377 @@
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import { ms } from '../lib/duration.js';
+import { VigilError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { IncidentView, NotifyAction } from '../notify/types.js';
+import type { ProbeDefinition } from '../probers/index.js';
+import type { AlertStore, Incident, NewNotification, RunRecord, Silence } from '../store/index.js';
+import { advance, type EscalationPolicy, type Page, resolveTargets, startEscalation, type TargetContext } from './escalation.js';
+import { activeSilence, type MaintenanceWindow, matches, windowOpen } from './matchers.js';
+import { type AlertConfig, evaluate, flapShare, historyNeeded, isFlapping, type RunPoint } from './rules.js';
+
+export interface AlertingOptions {
+  store: AlertStore;
+  clock: Clock;
+  logger: Logger;
+  /** The probes as configured now (changes on reload). */
+  probes(): readonly ProbeDefinition[];
+  flapping: { start: number; stop: number };
+  maintenance: readonly MaintenanceWindow[];
+  sweepIntervalMs: number;
+  /** Called after notifications were queued, so the outbox worker looks now rather than at its next poll. */
+  onQueued(): void;
+  /** A page recorded as muted rather than sent. */
+  onMuted?(channel: string): void;
+  /** Escalation policies by name, and how to resolve their targets (channels, people, on-call schedules). */
+  escalation?: {
+    policies(): Record<string, EscalationPolicy>;
+    targets(): TargetContext;
+  };
+  /** For metrics: an escalation step fired; an incident acknowledged or resolved after so long. */
+  observer?: {
+    escalated(policy: string): void;
+    acknowledged(seconds: number): void;
+    resolved(seconds: number): void;
+  };
+}
+
+/** Alert rules over run history, incidents and their pages. The only writer of incidents. */
+export interface Alerting {
+  /** Loads the recent runs the rules need (call before the first observe). */
+  seed(recent: (probeId: string, sinceMs: number, limit: number) => Promise<RunRecord[]>): Promise<void>;
+  /** Judges a finished run: may open, resolve or mark an incident flapping, queueing its pages. */
+  observe(run: RunRecord): void;
+  acknowledge(id: number, actor: string): Incident;
+  resolve(id: number, actor: string): Incident;
+  /** Reminders, silences that ended, dependencies that recovered, probes removed. Runs periodically. */
+  sweep(): void;
+  /** Silences changed through the API: re-read them. */
+  silencesChanged(): void;
+  start(): void;
+  stop(): void;
+}
+
+const ACTOR = 'vigil';
+
+/** The incident key: stable across retries and restarts; PagerDuty's dedup_key. */
+export function incidentKey(i: Pick<Incident, 'probeId' | 'rule' | 'id'>): string {
+  return `${i.probeId}/${i.rule}/${i.id}`;
+}
+
+/** What channels are told of an incident. */
+export function viewOf(i: Incident): IncidentView {
+  return {
+    id: i.id,
+    key: incidentKey(i),
+    probeId: i.probeId,
+    kind: i.kind,
+    rule: i.rule,
+    severity: i.severity,
+    state: i.state,
+    openedAt: i.openedAt,
+    ...(i.ackedAt !== undefined ? { ackedAt: i.ackedAt } : {}),
+    ...(i.ackedBy !== undefined ? { ackedBy: i.ackedBy } : {}),
+    ...(i.resolvedAt !== undefined ? { resolvedAt: i.resolvedAt } : {}),
+    summary: i.summary,
+    ...(i.lastError !== undefined ? { lastError: i.lastError } : {}),
+    labels: i.labels,
+    flapping: i.flapping,
+  };
+}
+
+export function createAlerting(opts: AlertingOptions): Alerting {
+  const { store, clock } = opts;
+  const log = opts.logger.child({ module: 'alerting' });
+  const history = new Map<string, RunPoint[]>();
+  const unresolved = new Map<string, Incident>();
+  for (const i of store.unresolvedIncidents()) unresolved.set(`${i.probeId}/${i.rule}`, i);
+  let silences: Silence[] = store.silences(clock.now());
+  let openWindows: MaintenanceWindow[] = [];
+  let timer: TimerHandle | undefined;
+
+  const defOf = (id: string) => opts.probes().find((p) => p.id === id) as (ProbeDefinition & { alert?: AlertConfig }) | undefined;
+
+  /** Why pages for this probe are held back now, if they are. */
+  function muteReason(def: ProbeDefinition & { alert?: AlertConfig }, now: number): string | undefined {
+    const target = { id: def.id, labels: def.labels };
+    const silence = activeSilence(silences, target, now);
+    if (silence) return `silenced until ${new Date(silence.endsAt).toISOString()} by ${silence.author}: ${silence.comment}`;
+    const window = openWindows.find((w) => matches(w, target));
+    if (window) return `maintenance window ${window.name}`;
+    const failing = (def.alert?.dependsOn ?? []).find((dep) => history.get(dep)?.at(-1)?.ok === false);
+    if (failing) return `depends on ${failing}, which is failing`;
+    return undefined;
+  }
+
+  function pages(i: Incident, action: NotifyAction, mutedReason?: string): NewNotification[] {
+    const view = viewOf(i);
+    if (mutedReason !== undefined) for (const c of i.channels) opts.onMuted?.(c);
+    return i.channels.map((channel) => ({
+      channel,
+      action,
+      dedupKey: view.key,
+      payload: view as unknown as Record<string, unknown>,
+      ...(mutedReason !== undefined ? { mutedReason } : {}),
+    }));
+  }
+
+  /** Acknowledgements, resolutions and reminders go to everyone the incident's pages reached. */
+  function announce(i: Incident, action: NotifyAction): NewNotification[] {
+    const view = viewOf(i);
+    return store.paged(i.id).map(({ channel, recipient }) => ({
+      channel,
+      ...(recipient !== undefined ? { recipient } : {}),
+      action,
+      dedupKey: view.key,
+      payload: view as unknown as Record<string, unknown>,
+    }));
+  }
+
+  function commit(change: Parameters<AlertStore['applyIncidentChange']>[0]): Incident {
+    const after = store.applyIncidentChange(change);
+    const key = `${after.probeId}/${after.rule}`;
+    if (after.state === 'resolved') unresolved.delete(key);
+    else unresolved.set(key, after);
+    opts.onQueued();
+    return after;
+  }
+
+  function open(def: ProbeDefinition & { alert: AlertConfig }, rule: string, reason: string, run: RunRecord, flapping: boolean) {
+    const now = clock.now();
+    const muted = muteReason(def, now);
+    const draft = {
+      probeId: def.id,
+      rule,
+      kind: def.kind,
+      severity: def.alert.severity as Incident['severity'],
+      state: 'open' as const,
+      summary: `${def.id}: ${reason}`,
+      labels: { ...def.labels },
+      channels: [...def.alert.channels],
+      openedAt: now,
+      ...(run.ok ? {} : { lastError: { code: run.code ?? 'FAILED', message: run.message ?? '', at: run.startedAt } }),
+      flapping,
+      notified: muted === undefined,
+    };
+    // The pages carry the incident's id, known only once inserted: the store builds them inside the
+    // same transaction from the inserted row.
+    const policyName = def.alert.policy;
+    const policy = policyName === undefined ? undefined : opts.escalation?.policies()[policyName];
+    const opened = commit({
+      open: draft,
+      event: { at: now, type: 'opened', actor: ACTOR, detail: muted ? `${reason}; pages muted: ${muted}` : reason },
+      notify: (i) => pages(i, 'trigger', muted),
+      // The incident keeps a copy of its policy: a config change later does not rewrite a page in progress.
+      ...(policy ? { escalation: { policy: { name: policyName, ...policy }, state: startEscalation(policy, now) } } : {}),
+    });
+    log.warn({ incident: opened.id, probe: def.id, rule, muted }, 'incident opened');
+    if (policy) escalateDue(now, opened.id);
+  }
+
+  function close(i: Incident, actor: string, detail: string) {
+    const now = clock.now();
+    const resolved = { ...i, state: 'resolved' as const, resolvedAt: now, resolvedBy: actor };
+    // Only those who were told of the incident hear that it ended.
+    const after = commit({
+      id: i.id,
+      patch: { state: 'resolved', resolvedAt: now, resolvedBy: actor },
+      event: { at: now, type: 'resolved', actor, detail },
+      notify: announce(resolved, 'resolve'),
+    });
+    opts.observer?.resolved((now - i.openedAt) / 1000);
+    log.info({ incident: i.id, probe: i.probeId, rule: i.rule, actor }, 'incident resolved');
+    return after;
+  }
+
+  /** Fires the escalation steps due at `now` (of one incident, or all), one step per incident per call. */
+  function escalateDue(now: number, only?: number) {
+    if (!opts.escalation) return;
+    const rows = store.dueEscalations(now).filter((r) => only === undefined || r.incidentId === only);
+    for (const row of rows) {
+      const i = store.incident(row.incidentId);
+      const def = i && defOf(i.probeId);
+      if (!i || !def) continue;
+      // A muted incident's escalation waits: it fires when the silence or the dependency clears.
+      if (muteReason(def, now) !== undefined) continue;
+      const policy = row.policy as EscalationPolicy & { name?: string };
+      const step = policy.steps[row.state.step];
+      if (!step) continue;
+      const { pages: targets, nobody } = resolveTargets(step.notify, step.via, opts.escalation.targets(), now);
+      const next = advance(policy, row.state, i.openedAt, targets.length > 0);
+      const fallback: Page[] = next.fallback ? policy.fallback.map((channel) => ({ channel })) : [];
+      const view = viewOf(i);
+      const notify = [...targets, ...fallback].map((p) => ({
+        channel: p.channel,
+        ...(p.recipient !== undefined ? { recipient: p.recipient } : {}),
+        action: 'trigger' as const,
+        dedupKey: view.key,
+        payload: view as unknown as Record<string, unknown>,
+      }));
+      const paged = targets.map((p) => (p.recipient ? `${p.recipient} via ${p.channel}` : p.channel));
+      const detail = [
+        `step ${row.state.step + 1} of ${policy.steps.length}${row.state.pass > 0 ? ` (pass ${row.state.pass + 1})` : ''}`,
+        paged.length > 0 ? `paged ${paged.join(', ')}` : 'reached nobody',
+        ...(nobody.length > 0 ? [`nobody for ${nobody.join(', ')}`] : []),
+        ...(fallback.length > 0 ? [`the whole pass reached nobody: paged fallback ${policy.fallback.join(', ')}`] : []),
+      ].join('; ');
+      commit({
+        id: i.id,
+        ...(notify.length > 0 && !i.notified ? { patch: { notified: true } } : {}),
+        event: { at: now, type: 'escalated', actor: ACTOR, detail },
+        notify,
+        escalation: { state: next.state },
+      });
+      opts.observer?.escalated(policy.name ?? 'policy');
+      log.info({ incident: i.id, step: row.state.step + 1, pass: row.state.pass + 1, paged, nobody }, 'escalation step');
+    }
+  }
+
+  function observe(run: RunRecord) {
+    const points = history.get(run.probeId) ?? [];
+    points.push({ at: run.startedAt, ok: run.ok, durationMs: run.durationMs, values: run.values, code: run.code, message: run.message });
+    history.set(run.probeId, points);
+    const def = defOf(run.probeId);
+    if (!def?.alert) {
+      if (points.length > 1) points.splice(0, points.length - 1);
+      return;
+    }
+    const alert = def.alert;
+    const need = historyNeeded(alert);
+    const now = clock.now();
+    while (points.length > need.runs && (points[0] as RunPoint).at < now - need.ms) points.shift();
+    // A run cut short by shutdown says nothing about the target.
+    if (run.code === 'ABORTED') return;
+
+    const share = flapShare(points);
+    for (const v of evaluate(alert, points, now)) {
+      const current = unresolved.get(`${def.id}/${v.rule}`);
+      if (v.judgement === 'fire' && !current)
+        open(def as ProbeDefinition & { alert: AlertConfig }, v.rule, v.reason, run, isFlapping(false, share, opts.flapping));
+      else if (v.judgement === 'clear' && current) close(current, ACTOR, v.reason);
+      else if (current) {
+        const flapping = isFlapping(current.flapping, share, opts.flapping);
+        if (flapping !== current.flapping) {
+          commit({
+            id: current.id,
+            patch: { flapping },
+            event: {
+              at: now,
+              type: flapping ? 'flapping' : 'settled',
+              actor: ACTOR,
+              detail: `state changes ${Math.round(share * 100)}% of the last 21 runs`,
+            },
+            notify: [],
+          });
+        }
+      }
+    }
+  }
+
+  function sweep() {
+    const now = clock.now();
+    escalateDue(now);
+    silences = store.silences(now);
+    openWindows = [];
+    for (const w of opts.maintenance) if (windowOpen(w, now)) openWindows.push(w);
+    for (const i of [...unresolved.values()]) {
+      const def = defOf(i.probeId);
+      if (!def?.alert) {
+        close(i, ACTOR, 'probe or its alert rules removed from config');
+        continue;
+      }
+      const muted = muteReason(def, now);
+      if (!i.notified) {
+        if (muted === undefined) {
+          commit({
+            id: i.id,
+            patch: { notified: true },
+            event: { at: now, type: 'notified', actor: ACTOR, detail: 'no longer muted: paging now' },
+            notify: pages(i, i.state === 'acknowledged' ? 'acknowledge' : 'trigger'),
+          });
+        }
+        continue;
+      }
+      const repeat = def.alert.repeat;
+      if (repeat === undefined || i.state !== 'open' || i.flapping || muted !== undefined) continue;
+      if (now - (i.lastReminderAt ?? i.openedAt) >= ms(repeat)) {
+        commit({
+          id: i.id,
+          patch: { lastReminderAt: now },
+          event: { at: now, type: 'reminded', actor: ACTOR },
+          notify: announce(i, 'remind'),
+        });
+      }
+    }
+  }
+
+  function transition(id: number, to: 'acknowledged' | 'resolved', actor: string): Incident {
+    const i = store.incident(id);
+    if (!i) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no incident ${id}`);
+    if (i.state === 'resolved') throw new VigilError('VIGIL_ERR_CONFLICT', `incident ${id} is already resolved`);
+    if (to === 'resolved') return close(i, actor, `resolved by ${actor}`);
+    if (i.state === 'acknowledged') throw new VigilError('VIGIL_ERR_CONFLICT', `incident ${id} is already acknowledged by ${i.ackedBy}`);
+    const now = clock.now();
+    const acked = { ...i, state: 'acknowledged' as const, ackedAt: now, ackedBy: actor };
+    opts.observer?.acknowledged((now - i.openedAt) / 1000);
+    return commit({
+      id,
+      patch: { state: 'acknowledged', ackedAt: now, ackedBy: actor },
+      event: { at: now, type: 'acknowledged', actor },
+      notify: announce(acked, 'acknowledge'),
+    });
+  }
+
+  return {
+    async seed(recent) {
+      const now = clock.now();
+      for (const def of opts.probes() as Array<ProbeDefinition & { alert?: AlertConfig }>) {
+        if (!def.alert) continue;
+        const need = historyNeeded(def.alert);
+        const runs = await recent(def.id, now - Math.max(need.ms, 1), Math.max(need.runs, 1000));
+        history.set(
+          def.id,
+          runs
+            .sort((a, b) => a.startedAt - b.startedAt)
+            .map((r) => ({ at: r.startedAt, ok: r.ok, durationMs: r.durationMs, values: r.values, code: r.code, message: r.message })),
+        );
+      }
+      // Dependencies need their last state too, alert rules or not.
+      for (const def of opts.probes()) {
+        if (history.has(def.id)) continue;
+        const [last] = await recent(def.id, 0, 1);
+        if (last) history.set(def.id, [{ at: last.startedAt, ok: last.ok, durationMs: last.durationMs, values: last.values }]);
+      }
+      sweep();
+    },
+    observe(run) {
+      try {
+        observe(run);
+      } catch (err) {
+        log.error({ err, probe: run.probeId }, 'alert evaluation failed');
+      }
+    },
+    acknowledge: (id, actor) => transition(id, 'acknowledged', actor),
+    resolve: (id, actor) => transition(id, 'resolved', actor),
+    sweep() {
+      try {
+        sweep();
+      } catch (err) {
+        log.error({ err }, 'alert sweep failed');
+      }
+    },
+    silencesChanged() {
+      silences = store.silences(clock.now());
+    },
+    start() {
+      const loop = () => {
+        this.sweep();
+        timer = clock.setTimeout(loop, opts.sweepIntervalMs);
+      };
+      timer = clock.setTimeout(loop, opts.sweepIntervalMs);
+    },
+    stop() {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import type { AnyChannelKind } from '../types.js';
+import { email } from './email.js';
+import { pagerduty } from './pagerduty.js';
+import { slack } from './slack.js';
+import { webhook } from './webhook.js';
+
+/** Every channel type vigil knows. Adding one is its module plus one line here. */
+export const channelKinds = {
+  email,
+  pagerduty,
+  slack,
+  webhook,
+} satisfies Record<string, AnyChannelKind>;
+
+export type ChannelType = keyof typeof channelKinds;
+
+export function isChannelType(type: unknown): type is ChannelType {
+  return typeof type === 'string' && Object.hasOwn(channelKinds, type);
+}
+
+export function channelKindOf(type: ChannelType): AnyChannelKind {
+  return (channelKinds as Record<string, AnyChannelKind>)[type] as AnyChannelKind;
+}

@@ -1,0 +1,299 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { type Static, Type } from '@sinclair/typebox';
+import { ErrorCode, type KnownBlock, LogLevel, type Logger as SlackLogger, WebClient } from '@slack/web-api';
+import { Agent, fetch } from 'undici';
+import { formatDuration } from '../../lib/duration.js';
+import type { Logger } from '../../lib/logger.js';
+import { type Message, render } from '../message.js';
+import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
+
+const schema = Type.Object(
+  {
+    /** A bot token with `chat:write`. */
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the text shows config's ${…} reference syntax, not a template.
+    token: Type.String({ minLength: 1, expected: 'a Slack bot token (xoxb-…), from ${SLACK_BOT_TOKEN} or ${file:…}' }),
+    /** Where new messages go: a channel name or id. Updates and thread replies follow the id Slack returned. */
+    channel: Type.String({
+      pattern: '^(#?[a-z0-9][a-z0-9._-]*|[A-Z][A-Z0-9]{2,})$',
+      expected: 'a channel name like #ops-alerts or a channel id like C0123456789',
+    }),
+    /** Slack's Web API base; changed only for a proxy or a test server. */
+    apiUrl: Type.String({ default: 'https://slack.com/api/', pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' }),
+  },
+  { additionalProperties: false },
+);
+
+/** A `slack` channel's config, defaults applied. */
+export type SlackConfig = Static<typeof schema>;
+
+/**
+ * The client's own deadline, a backstop only: the worker's per-send signal normally ends a call first.
+ * Kept above the default delivery timeout so a longer configured one is not cut short here.
+ */
+const CLIENT_TIMEOUT_MS = 30_000;
+
+/** Slack's `ok:false` codes that mean "try again later"; every other code will fail the same way again. */
+const RETRYABLE_CODES = new Set(['ratelimited', 'internal_error', 'fatal_error', 'service_unavailable']);
+
+/** What to do about the codes a misconfigured channel gets. */
+const HINTS: Record<string, string> = {
+  channel_not_found: 'check `channel`, and invite the app to a private channel',
+  not_in_channel: 'invite the app to the channel',
+  is_archived: 'the channel is archived; pick another',
+  invalid_auth: 'check `token`',
+  not_authed: 'check `token`',
+  token_revoked: 'the token was revoked; install the app again and update `token`',
+  token_expired: 'the token expired; update `token`',
+  account_inactive: 'the token belongs to a deactivated app or user; update `token`',
+  missing_scope: 'the token needs the chat:write scope',
+  restricted_action: 'a workspace setting prevents the app from posting in this channel',
+};
+
+/** Slack's layout limits (characters): longer texts are rejected, so they are cut here. */
+const LIMITS = { header: 150, section: 3000, field: 2000, fallback: 4000, fields: 10 };
+
+const EMOJI = {
+  critical: ':red_circle:',
+  error: ':large_orange_circle:',
+  warning: ':large_yellow_circle:',
+  info: ':large_blue_circle:',
+  acknowledge: ':eyes:',
+  resolve: ':large_green_circle:',
+  test: ':white_check_mark:',
+} as const;
+
+/** The message a notification of an incident posted; acknowledge, resolve and remind act on it. */
+interface SlackRef {
+  channel: string;
+  ts: string;
+}
+
+interface Content {
+  text: string;
+  blocks: KnownBlock[];
+}
+
+export const slack = defineChannel({
+  schema,
+  create(name, config, deps) {
+    const log = deps.logger.child({ channel: name, type: 'slack' });
+    // One pool per channel, so close() releases exactly what this channel opened.
+    const agent = new Agent({ connect: { timeout: 10_000 } });
+    // WebClient calls take no signal of their own: the send's deadline reaches its fetch through this context.
+    const deadline = new AsyncLocalStorage<AbortSignal>();
+    const client = new WebClient(config.token, {
+      slackApiUrl: config.apiUrl,
+      // The outbox worker owns retries and Retry-After; the client must fail fast and say why.
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: CLIENT_TIMEOUT_MS,
+      logger: slackLogger(log, config.token),
+      fetch: (url, init) => {
+        const send = deadline.getStore();
+        const signal = send && init?.signal ? AbortSignal.any([init.signal, send]) : (send ?? init?.signal);
+        // Only chat methods are called: bodies are form-encoded strings, never the file-upload FormData.
+        return fetch(url, { ...init, body: init?.body as string | undefined, signal, dispatcher: agent });
+      },
+    });
+
+    const post = async (content: Content, thread?: SlackRef): Promise<SlackRef> => {
+      const res = await client.chat.postMessage({
+        channel: thread?.channel ?? config.channel,
+        ...(thread ? { thread_ts: thread.ts } : {}),
+        ...content,
+        // An incident link would otherwise unfold into a preview of raw JSON.
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+      if (typeof res.channel !== 'string' || typeof res.ts !== 'string') {
+        throw new DeliveryError('Slack accepted chat.postMessage but returned no channel and ts', { retryable: false });
+      }
+      return { channel: res.channel, ts: res.ts };
+    };
+
+    const update = async (content: Content, ref: SlackRef, ctx: SendContext): Promise<SlackRef> => {
+      try {
+        const res = await client.chat.update({ channel: ref.channel, ts: ref.ts, ...content });
+        return { channel: typeof res.channel === 'string' ? res.channel : ref.channel, ts: typeof res.ts === 'string' ? res.ts : ref.ts };
+      } catch (err) {
+        // Someone deleted the original: announcing the new state in a fresh message beats never announcing it.
+        if (slackCode(err) !== 'message_not_found') throw err;
+        ctx.logger.warn({ channel: name, ts: ref.ts }, 'slack message to update is gone; posting a new one');
+        return post(content);
+      }
+    };
+
+    return {
+      async send(n: Notification, ctx: SendContext): Promise<SendResult> {
+        const started = ctx.clock.now();
+        const content = compose(n, render(n, started));
+        const ref = parseRef(n.ref);
+        const followsRef = ref !== undefined && n.action !== 'trigger' && n.action !== 'test';
+        const method = followsRef && n.action !== 'remind' ? 'chat.update' : 'chat.postMessage';
+        try {
+          const result = await deadline.run(ctx.signal, () =>
+            untilAborted(ctx.signal, async (): Promise<SlackRef> => {
+              if (ref === undefined) return post(content);
+              if (n.action === 'acknowledge' || n.action === 'resolve') return update(content, ref, ctx);
+              if (n.action === 'remind') {
+                await post(content, ref);
+                // The thread's parent stays the message later updates must edit, not this reply.
+                return ref;
+              }
+              return post(content);
+            }),
+          );
+          return { ref: { channel: result.channel, ts: result.ts } };
+        } catch (err) {
+          throw classify(err, { method, target: followsRef ? ref.channel : config.channel, token: config.token, ctx, started });
+        }
+      },
+      async close() {
+        await agent.close();
+      },
+    };
+  },
+});
+
+/** Blocks for the message and the same words as plain text, for notifications and clients without blocks. */
+function compose(n: Notification, msg: Message): Content {
+  const emoji = n.action === 'trigger' || n.action === 'remind' ? EMOJI[n.incident.severity] : EMOJI[n.action];
+  const header = `${emoji} ${msg.title}`;
+  const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: cut(header, LIMITS.header), emoji: true } }];
+  if (header.length > LIMITS.header)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(escapeMrkdwn(msg.title), LIMITS.section) } });
+
+  // A long error reads badly squeezed into a two-column field: it gets a section of its own.
+  const short = msg.facts.filter(([label]) => label !== 'Last error');
+  const error = msg.facts.find(([label]) => label === 'Last error');
+  blocks.push({
+    type: 'section',
+    fields: short
+      .slice(0, LIMITS.fields)
+      .map(([label, value]) => ({ type: 'mrkdwn', text: cut(`*${label}*\n${escapeMrkdwn(value)}`, LIMITS.field) })),
+  });
+  if (error)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(`*${error[0]}*\n${escapeMrkdwn(error[1])}`, LIMITS.section) } });
+
+  const links = [`<${escapeMrkdwn(n.links.incident)}|Incident>`];
+  if (n.links.dashboard) links.push(`<${escapeMrkdwn(n.links.dashboard)}|Dashboard>`);
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${links.join(' · ')} · dedup \`${escapeMrkdwn(n.dedupKey)}\`` }] });
+
+  return { text: cut(escapeMrkdwn(msg.text), LIMITS.fallback), blocks };
+}
+
+/** Turns whatever the client threw into a DeliveryError that says whether a retry can help. */
+function classify(err: unknown, at: { method: string; target: string; token: string; ctx: SendContext; started: number }): DeliveryError {
+  if (err instanceof DeliveryError) return err;
+  const e = err as { code?: string; data?: { error?: unknown; needed?: unknown; response_metadata?: { retryAfter?: number } } };
+  const where = `Slack ${at.method} to ${at.target}`;
+  const clean = (text: string) => scrub(text, at.token);
+
+  if (at.ctx.signal.aborted) {
+    return new DeliveryError(`${where} timed out after ${formatDuration(at.ctx.clock.now() - at.started)}`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+  switch (e?.code) {
+    case ErrorCode.PlatformError: {
+      const code = clean(String(e.data?.error ?? 'unknown_error')).slice(0, 100);
+      const retryable = RETRYABLE_CODES.has(code);
+      const needed = code === 'missing_scope' && typeof e.data?.needed === 'string' ? ` (needs ${clean(e.data.needed)})` : '';
+      const hint = HINTS[code] ? `: ${HINTS[code]}` : retryable ? '' : ' (permanent, not retried)';
+      const retryAfter = e.data?.response_metadata?.retryAfter;
+      return new DeliveryError(`${where} failed: ${code}${needed}${hint}`, {
+        retryable,
+        ...(retryable && typeof retryAfter === 'number' ? { retryAfterMs: retryAfter * 1000 } : {}),
+        cause: err,
+      });
+    }
+    case ErrorCode.RateLimitedError: {
+      const seconds = (err as { retryAfter?: number }).retryAfter;
+      const when = typeof seconds === 'number' ? `; Slack asks to retry after ${seconds}s` : '';
+      return new DeliveryError(`${where} was rate-limited (HTTP 429)${when}`, {
+        retryable: true,
+        ...(typeof seconds === 'number' ? { retryAfterMs: seconds * 1000 } : {}),
+        cause: err,
+      });
+    }
+    case ErrorCode.HTTPError: {
+      const status = (err as { statusCode?: number }).statusCode ?? 0;
+      const retryable = status === 408 || status === 425 || status >= 500;
+      const hint = status === 404 ? ' (check `apiUrl`)' : '';
+      return new DeliveryError(`${where} answered HTTP ${status}${hint}`, { retryable, cause: err });
+    }
+    case ErrorCode.RequestError: {
+      const original = (err as { original?: Error & { cause?: { code?: string } } }).original;
+      if (original?.name === 'TimeoutError') {
+        return new DeliveryError(`${where} timed out after ${formatDuration(CLIENT_TIMEOUT_MS)}`, { retryable: true, cause: err });
+      }
+      const code = original?.cause?.code ?? (original as { code?: string } | undefined)?.code;
+      const why = code ?? original?.message ?? 'request failed';
+      return new DeliveryError(`${where} could not reach Slack: ${clean(why)}`, { retryable: true, cause: err });
+    }
+  }
+  // Anything else (a malformed 429, a client bug) may pass; the worker's maximum age bounds the retries.
+  const text = err instanceof Error ? err.message : String(err);
+  return new DeliveryError(`${where} failed: ${clean(text).slice(0, 200)}`, { retryable: true, cause: err });
+}
+
+function slackCode(err: unknown): string | undefined {
+  const e = err as { code?: string; data?: { error?: unknown } };
+  return e?.code === ErrorCode.PlatformError && typeof e.data?.error === 'string' ? e.data.error : undefined;
+}
+
+function parseRef(ref: Record<string, string> | undefined): SlackRef | undefined {
+  return ref && typeof ref.channel === 'string' && ref.channel !== '' && typeof ref.ts === 'string' && ref.ts !== ''
+    ? { channel: ref.channel, ts: ref.ts }
+    : undefined;
+}
+
+/** Rejects with the signal's reason as soon as it aborts, even if the call underneath has not noticed. */
+function untilAborted<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    run().then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Slack reads `&`, `<` and `>` as markup in mrkdwn and in fallback text. */
+function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function cut(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+function scrub(text: string, secret: string): string {
+  return secret === '' ? text : text.split(secret).join('<secret>');
+}
+
+/**
+ * The client's own log lines, routed into pino at one level lower: its warnings repeat what a
+ * DeliveryError says. It redacts the token from headers, not from what Slack's answers echo back.
+ */
+function slackLogger(log: Logger, token: string): SlackLogger {
+  const line = (msg: unknown[]) => ({ slack: scrub(msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).join(' '), token) });
+  return {
+    debug: (...msg) => log.trace(line(msg), 'slack client'),
+    info: (...msg) => log.debug(line(msg), 'slack client'),
+    warn: (...msg) => log.debug(line(msg), 'slack client'),
+    error: (...msg) => log.warn(line(msg), 'slack client'),
+    setLevel: () => {},
+    getLevel: () => LogLevel.DEBUG,
+    setName: () => {},
+  };
+}

@@ -1,0 +1,23 @@
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { channelKindOf, isChannelType } from './channels/index.js';
+import type { Channel } from './types.js';
+
+export { channelKindOf, channelKinds, isChannelType } from './channels/index.js';
+export { render } from './message.js';
+export * from './types.js';
+export { backoff, createOutboxWorker, type DeliveryObserver, type OutboxWorker } from './worker.js';
+
+/** Makes every configured channel (already validated by config). */
+export function createChannels(config: Record<string, { type: string }>, deps: { logger: Logger; clock: Clock }): Map<string, Channel> {
+  const channels = new Map<string, Channel>();
+  for (const [name, c] of Object.entries(config)) {
+    if (!isChannelType(c.type)) throw new Error(`channel ${name}: unknown type ${c.type}`);
+    const { type: _type, ...fields } = c as { type: string } & Record<string, unknown>;
+    channels.set(
+      name,
+      channelKindOf(c.type).create(name, fields as never, { logger: deps.logger.child({ channel: name }), clock: deps.clock }),
+    );
+  }
+  return channels;
+}

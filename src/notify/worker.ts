@@ -1,0 +1,229 @@
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { AlertStore, OutboxItem } from '../store/index.js';
+import { type Channel, DeliveryError, type IncidentView, type Notification, type Recipient } from './types.js';
+
+/** What the worker reports, for metrics. */
+export interface DeliveryObserver {
+  /** `delivered`, `retry`, `dead` (gave up: permanent error or too old). */
+  outcome(channel: string, outcome: 'delivered' | 'retry' | 'dead'): void;
+  /** Seconds from the incident change to delivery. */
+  latency(channel: string, seconds: number): void;
+}
+
+export interface OutboxWorkerOptions {
+  store: AlertStore;
+  channels: ReadonlyMap<string, Channel>;
+  clock: Clock;
+  logger: Logger;
+  observer: DeliveryObserver;
+  /** Links in messages. */
+  baseUrl: string;
+  dashboardUrl?: string;
+  maxAgeMs: number;
+  sendTimeoutMs: number;
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  /** Sends in flight at once per channel. */
+  concurrency: number;
+  pollIntervalMs: number;
+  /** A person's contact details, for notifications addressed to one (escalation). */
+  people?(id: string): Recipient | undefined;
+  /** [0, 1): jitter source; injectable so tests are exact. */
+  random?: () => number;
+}
+
+/** Delivers the outbox: the one place that retries, backs off and dead-letters. */
+export interface OutboxWorker {
+  start(): void;
+  /** Look for due notifications now (something was just queued). */
+  wake(): void;
+  /** Stops taking new work and waits up to `graceMs` for sends in flight. */
+  stop(graceMs: number): Promise<void>;
+  /** Sends in flight now. */
+  inFlight(): number;
+}
+
+const BATCH = 200;
+const CUT_OFF_GRACE_MS = 250;
+
+/** Exponential backoff with full jitter: uniform in [base/2, base], base = min · 2^(attempt-1), capped. */
+export function backoff(attempt: number, minMs: number, maxMs: number, random: () => number): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
+  const { store, clock } = opts;
+  const log = opts.logger.child({ module: 'outbox' });
+  const random = opts.random ?? Math.random;
+  const busy = new Map<number, Promise<void>>();
+  const perChannel = new Map<string, number>();
+  /** `incident/channel` pairs with a send in flight: their next notification waits, so order holds. */
+  const lanes = new Set<string>();
+  let timer: TimerHandle | undefined;
+  let running = false;
+  let scanning = false;
+  let again = false;
+
+  const laneOf = (i: OutboxItem) => `${i.incidentId ?? `test:${i.id}`}/${i.channel}/${i.recipient ?? ''}`;
+
+  function notificationOf(item: OutboxItem): Notification {
+    const incident = item.payload as unknown as IncidentView;
+    const ref = item.incidentId === null ? undefined : store.refFor(item.incidentId, item.channel, item.recipient);
+    const recipient = item.recipient === undefined ? undefined : opts.people?.(item.recipient);
+    return {
+      id: item.id,
+      action: item.action,
+      dedupKey: item.dedupKey,
+      incident,
+      links: {
+        incident: item.incidentId === null ? `${opts.baseUrl}/api/v1/channels` : `${opts.baseUrl}/api/v1/incidents/${item.incidentId}`,
+        ...(opts.dashboardUrl ? { dashboard: opts.dashboardUrl } : {}),
+      },
+      ...(ref ? { ref } : {}),
+      ...(recipient ? { recipient } : {}),
+      createdAt: item.createdAt,
+    };
+  }
+
+  async function deliver(item: OutboxItem, channel: Channel) {
+    const controller = new AbortController();
+    // A channel that does not honour its signal still cannot hold its lane: shortly after the
+    // deadline the send counts as timed out (and is retried; the provider deduplicates).
+    let grace: TimerHandle | undefined;
+    let deadline: TimerHandle | undefined;
+    const cutOff = new Promise<never>((_, reject) => {
+      deadline = clock.setTimeout(() => {
+        controller.abort(new Error('send timed out'));
+        grace = clock.setTimeout(() => reject(new Error('send timed out')), CUT_OFF_GRACE_MS);
+      }, opts.sendTimeoutMs);
+    });
+    const started = clock.now();
+    try {
+      const result = await Promise.race([channel.send(notificationOf(item), { signal: controller.signal, clock, logger: log }), cutOff]);
+      const now = clock.now();
+      store.markDelivered(item.id, now, result.ref);
+      opts.observer.outcome(item.channel, 'delivered');
+      opts.observer.latency(item.channel, (now - item.createdAt) / 1000);
+      log.info(
+        {
+          outbox: item.id,
+          channel: item.channel,
+          action: item.action,
+          incident: item.incidentId,
+          attempts: item.attempts + 1,
+          ms: now - started,
+        },
+        'notification delivered',
+      );
+    } catch (err) {
+      const now = clock.now();
+      const e =
+        err instanceof DeliveryError
+          ? err
+          : new DeliveryError(
+              controller.signal.aborted ? `timed out after ${opts.sendTimeoutMs} ms` : String((err as Error)?.message ?? err),
+              {
+                retryable: true,
+                cause: err,
+              },
+            );
+      const age = now - item.createdAt;
+      if (!e.retryable || age >= opts.maxAgeMs) {
+        store.markDead(item.id, now, e.message);
+        opts.observer.outcome(item.channel, 'dead');
+        log.error(
+          {
+            outbox: item.id,
+            channel: item.channel,
+            action: item.action,
+            incident: item.incidentId,
+            attempts: item.attempts + 1,
+            error: e.message,
+          },
+          e.retryable ? 'notification dead-lettered: still failing at its maximum age' : 'notification failed permanently',
+        );
+        return;
+      }
+      const wait = Math.max(e.retryAfterMs ?? 0, backoff(item.attempts + 1, opts.minBackoffMs, opts.maxBackoffMs, random));
+      store.markRetry(item.id, now, e.message, now + wait);
+      opts.observer.outcome(item.channel, 'retry');
+      log.warn(
+        { outbox: item.id, channel: item.channel, attempts: item.attempts + 1, retryInMs: wait, error: e.message },
+        'notification failed; will retry',
+      );
+    } finally {
+      if (deadline !== undefined) clock.clearTimeout(deadline);
+      if (grace !== undefined) clock.clearTimeout(grace);
+    }
+  }
+
+  function scan() {
+    if (!running) return;
+    if (scanning) {
+      again = true;
+      return;
+    }
+    scanning = true;
+    try {
+      const now = clock.now();
+      for (const item of store.due(now, BATCH)) {
+        if (busy.has(item.id) || lanes.has(laneOf(item))) continue;
+        const channel = opts.channels.get(item.channel);
+        if (!channel) {
+          store.markDead(item.id, now, `channel ${item.channel} is not configured`);
+          opts.observer.outcome(item.channel, 'dead');
+          log.error({ outbox: item.id, channel: item.channel }, 'notification for a channel no longer configured');
+          continue;
+        }
+        if ((perChannel.get(item.channel) ?? 0) >= opts.concurrency) continue;
+        const lane = laneOf(item);
+        lanes.add(lane);
+        perChannel.set(item.channel, (perChannel.get(item.channel) ?? 0) + 1);
+        const p = deliver(item, channel).finally(() => {
+          busy.delete(item.id);
+          lanes.delete(lane);
+          perChannel.set(item.channel, (perChannel.get(item.channel) ?? 1) - 1);
+          // A finished send may unblock the next notification of its lane.
+          scan();
+        });
+        busy.set(item.id, p);
+      }
+    } catch (err) {
+      log.error({ err }, 'outbox scan failed');
+    } finally {
+      scanning = false;
+    }
+    if (again) {
+      again = false;
+      scan();
+    }
+  }
+
+  function loop() {
+    scan();
+    if (running) timer = clock.setTimeout(loop, opts.pollIntervalMs);
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      loop();
+    },
+    wake() {
+      // Deferred: the change that queued the notification commits first, and a burst of changes scans once.
+      if (running) queueMicrotask(scan);
+    },
+    async stop(graceMs) {
+      running = false;
+      if (timer !== undefined) clock.clearTimeout(timer);
+      if (busy.size === 0) return;
+      let t: TimerHandle | undefined;
+      await Promise.race([Promise.allSettled([...busy.values()]), new Promise((r) => (t = clock.setTimeout(() => r(undefined), graceMs)))]);
+      if (t !== undefined) clock.clearTimeout(t);
+    },
+    inFlight: () => busy.size,
+  };
+}

@@ -1,0 +1,362 @@
+import type Database from 'better-sqlite3';
+import type { AlertStore, EscalationRow, Incident, IncidentEvent, NewNotification, OutboxItem, Silence } from './types.js';
+
+interface IncidentRow {
+  id: number;
+  probe_id: string;
+  rule: string;
+  kind: string;
+  severity: Incident['severity'];
+  state: Incident['state'];
+  summary: string;
+  labels: string;
+  channels: string;
+  opened_at: number;
+  acked_at: number | null;
+  acked_by: string | null;
+  resolved_at: number | null;
+  resolved_by: string | null;
+  last_error: string | null;
+  flapping: number;
+  notified: number;
+  last_reminder_at: number | null;
+}
+
+interface OutboxRow {
+  id: number;
+  incident_id: number | null;
+  channel: string;
+  recipient: string | null;
+  action: OutboxItem['action'];
+  dedup_key: string;
+  state: OutboxItem['state'];
+  attempts: number;
+  created_at: number;
+  next_attempt_at: number;
+  delivered_at: number | null;
+  last_error: string | null;
+  muted_reason: string | null;
+  ref: string | null;
+  payload: string;
+}
+
+const COLUMNS: Record<string, string> = {
+  kind: 'kind',
+  severity: 'severity',
+  state: 'state',
+  summary: 'summary',
+  labels: 'labels',
+  channels: 'channels',
+  ackedAt: 'acked_at',
+  ackedBy: 'acked_by',
+  resolvedAt: 'resolved_at',
+  resolvedBy: 'resolved_by',
+  lastError: 'last_error',
+  flapping: 'flapping',
+  notified: 'notified',
+  lastReminderAt: 'last_reminder_at',
+};
+
+function toColumn(key: string, v: unknown): unknown {
+  if (v === undefined) return null;
+  if (key === 'labels' || key === 'channels' || key === 'lastError') return JSON.stringify(v);
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return v;
+}
+
+function incidentOf(r: IncidentRow): Incident {
+  return {
+    id: r.id,
+    probeId: r.probe_id,
+    rule: r.rule,
+    kind: r.kind,
+    severity: r.severity,
+    state: r.state,
+    summary: r.summary,
+    labels: JSON.parse(r.labels),
+    channels: JSON.parse(r.channels),
+    openedAt: r.opened_at,
+    ...(r.acked_at !== null ? { ackedAt: r.acked_at } : {}),
+    ...(r.acked_by !== null ? { ackedBy: r.acked_by } : {}),
+    ...(r.resolved_at !== null ? { resolvedAt: r.resolved_at } : {}),
+    ...(r.resolved_by !== null ? { resolvedBy: r.resolved_by } : {}),
+    ...(r.last_error !== null ? { lastError: JSON.parse(r.last_error) } : {}),
+    flapping: r.flapping === 1,
+    notified: r.notified === 1,
+    ...(r.last_reminder_at !== null ? { lastReminderAt: r.last_reminder_at } : {}),
+  };
+}
+
+function outboxOf(r: OutboxRow): OutboxItem {
+  return {
+    id: r.id,
+    incidentId: r.incident_id,
+    channel: r.channel,
+    ...(r.recipient !== null ? { recipient: r.recipient } : {}),
+    action: r.action,
+    dedupKey: r.dedup_key,
+    state: r.state,
+    attempts: r.attempts,
+    createdAt: r.created_at,
+    nextAttemptAt: r.next_attempt_at,
+    ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
+    ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+    ...(r.muted_reason !== null ? { mutedReason: r.muted_reason } : {}),
+    ...(r.ref !== null ? { ref: JSON.parse(r.ref) } : {}),
+    payload: JSON.parse(r.payload),
+  };
+}
+
+function escalationOf(r: Record<string, unknown>): EscalationRow {
+  return {
+    incidentId: r.incident_id as number,
+    policy: JSON.parse(r.policy as string),
+    state: {
+      pass: r.pass as number,
+      step: r.step as number,
+      nextDueAt: (r.next_due_at as number | null) ?? null,
+      reached: r.reached === 1,
+    },
+  };
+}
+
+/** Incidents, timelines, the outbox and silences in the same SQLite database as the runs. */
+export function createSqliteAlertStore(db: Database.Database): AlertStore {
+  const insertIncident = db.prepare(
+    `INSERT INTO incidents (probe_id, rule, kind, severity, state, summary, labels, channels, opened_at, last_error, flapping, notified)
+     VALUES (@probeId, @rule, @kind, @severity, @state, @summary, @labels, @channels, @openedAt, @lastError, @flapping, @notified)`,
+  );
+  const getIncident = db.prepare('SELECT * FROM incidents WHERE id = ?');
+  const insertEvent = db.prepare('INSERT INTO incident_events (incident_id, at, type, actor, detail) VALUES (?, ?, ?, ?, ?)');
+  const insertOutbox = db.prepare(
+    `INSERT INTO outbox (incident_id, channel, recipient, action, dedup_key, state, created_at, next_attempt_at, muted_reason, payload)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+  );
+
+  const queue = (incidentId: number | null, items: NewNotification[], at: number) =>
+    items.map((n) =>
+      outboxOf(
+        insertOutbox.get(
+          incidentId,
+          n.channel,
+          n.recipient ?? null,
+          n.action,
+          n.dedupKey,
+          n.mutedReason === undefined ? 'pending' : 'muted',
+          at,
+          at,
+          n.mutedReason ?? null,
+          JSON.stringify(n.payload),
+        ) as OutboxRow,
+      ),
+    );
+
+  const apply = db.transaction((change: Parameters<AlertStore['applyIncidentChange']>[0]): Incident => {
+    let id = change.id;
+    if (id === undefined) {
+      if (!change.open) throw new Error('an incident change needs an id or an incident to open');
+      const o = change.open;
+      id = Number(
+        insertIncident.run({
+          ...o,
+          labels: JSON.stringify(o.labels),
+          channels: JSON.stringify(o.channels),
+          lastError: o.lastError === undefined ? null : JSON.stringify(o.lastError),
+          flapping: o.flapping ? 1 : 0,
+          notified: o.notified ? 1 : 0,
+        }).lastInsertRowid,
+      );
+    }
+    const patch = Object.entries(change.patch ?? {}).filter(([k]) => k in COLUMNS);
+    if (patch.length > 0) {
+      const sets = patch.map(([k]) => `${COLUMNS[k]} = ?`).join(', ');
+      db.prepare(`UPDATE incidents SET ${sets} WHERE id = ?`).run(...patch.map(([k, v]) => toColumn(k, v)), id);
+    }
+    insertEvent.run(id, change.event.at, change.event.type, change.event.actor, change.event.detail ?? null);
+    const after = incidentOf(getIncident.get(id) as IncidentRow);
+    queue(id, typeof change.notify === 'function' ? change.notify(after) : change.notify, change.event.at);
+    if (change.escalation) {
+      const st = change.escalation.state;
+      if (change.escalation.policy !== undefined) {
+        db.prepare('INSERT INTO escalations (incident_id, policy, pass, step, next_due_at, reached) VALUES (?, ?, ?, ?, ?, ?)').run(
+          id,
+          JSON.stringify(change.escalation.policy),
+          st.pass,
+          st.step,
+          st.nextDueAt,
+          st.reached ? 1 : 0,
+        );
+      } else {
+        db.prepare('UPDATE escalations SET pass = ?, step = ?, next_due_at = ?, reached = ? WHERE incident_id = ?').run(
+          st.pass,
+          st.step,
+          st.nextDueAt,
+          st.reached ? 1 : 0,
+          id,
+        );
+      }
+    }
+    return after;
+  });
+
+  const due = db.prepare(
+    `SELECT * FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ?
+       AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.incident_id = o.incident_id AND p.channel = o.channel
+                       AND p.recipient IS o.recipient AND p.id < o.id)
+     ORDER BY o.next_attempt_at, o.id LIMIT ?`,
+  );
+
+  return {
+    applyIncidentChange: (change) => apply(change),
+    incident: (id) => {
+      const row = getIncident.get(id) as IncidentRow | undefined;
+      return row ? incidentOf(row) : undefined;
+    },
+    unresolvedIncidents: () =>
+      (db.prepare(`SELECT * FROM incidents WHERE state <> 'resolved' ORDER BY id`).all() as IncidentRow[]).map(incidentOf),
+    incidents(q) {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      if (q.state) {
+        where.push('state = ?');
+        args.push(q.state);
+      }
+      if (q.probeId) {
+        where.push('probe_id = ?');
+        args.push(q.probeId);
+      }
+      if (q.since !== undefined) {
+        where.push('(resolved_at IS NULL OR resolved_at >= ?)');
+        args.push(q.since);
+      }
+      const sql = `SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT ?`;
+      return (db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 1000)) as IncidentRow[]).map(incidentOf);
+    },
+    timeline: (incidentId) =>
+      (db.prepare('SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id').all(incidentId) as Array<Record<string, unknown>>).map(
+        (r): IncidentEvent => ({
+          id: r.id as number,
+          incidentId: r.incident_id as number,
+          at: r.at as number,
+          type: r.type as string,
+          actor: r.actor as string,
+          ...(r.detail !== null ? { detail: r.detail as string } : {}),
+        }),
+      ),
+    notifications: (incidentId) =>
+      (db.prepare('SELECT * FROM outbox WHERE incident_id = ? ORDER BY id').all(incidentId) as OutboxRow[]).map(outboxOf),
+    enqueue: (items, at) => db.transaction(() => items.flatMap((i) => queue(i.incidentId, [i], at)))(),
+    due: (now, limit) => (due.all(now, limit) as OutboxRow[]).map(outboxOf),
+    outboxItem: (id) => {
+      const row = db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;
+      return row ? outboxOf(row) : undefined;
+    },
+    markDelivered(id, at, ref) {
+      db.prepare(
+        `UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, ref = ?, last_error = NULL WHERE id = ?`,
+      ).run(at, ref === undefined ? null : JSON.stringify(ref), id);
+    },
+    markRetry(id, _at, error, nextAttemptAt) {
+      db.prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?').run(
+        error,
+        nextAttemptAt,
+        id,
+      );
+    },
+    markDead(id, _at, error) {
+      db.prepare(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?`).run(error, id);
+    },
+    refFor(incidentId, channel, recipient) {
+      const row = db
+        .prepare(
+          `SELECT ref FROM outbox WHERE incident_id = ? AND channel = ? AND recipient IS ? AND state = 'delivered' AND ref IS NOT NULL ORDER BY id LIMIT 1`,
+        )
+        .get(incidentId, channel, recipient ?? null) as { ref: string } | undefined;
+      return row ? JSON.parse(row.ref) : undefined;
+    },
+    paged(incidentId) {
+      const rows = db
+        .prepare(
+          `SELECT channel, recipient, min(id) AS first FROM outbox WHERE incident_id = ? AND action IN ('trigger', 'remind') AND state <> 'muted'
+           GROUP BY channel, recipient ORDER BY first`,
+        )
+        .all(incidentId) as Array<{ channel: string; recipient: string | null }>;
+      return rows.map((r) => ({ channel: r.channel, ...(r.recipient !== null ? { recipient: r.recipient } : {}) }));
+    },
+    outboxStats(now) {
+      const r = db
+        .prepare(
+          `SELECT sum(state = 'pending') AS pending, min(CASE WHEN state = 'pending' THEN created_at END) AS oldest, sum(state = 'dead') AS dead FROM outbox`,
+        )
+        .get() as { pending: number | null; oldest: number | null; dead: number | null };
+      return { pending: r.pending ?? 0, oldestPendingMs: r.oldest === null ? 0 : now - r.oldest, dead: r.dead ?? 0 };
+    },
+    escalation(incidentId) {
+      const r = db.prepare('SELECT * FROM escalations WHERE incident_id = ?').get(incidentId) as Record<string, unknown> | undefined;
+      return r ? escalationOf(r) : undefined;
+    },
+    dueEscalations(now) {
+      return (
+        db
+          .prepare(
+            `SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id
+             WHERE e.next_due_at IS NOT NULL AND e.next_due_at <= ? AND i.state = 'open' ORDER BY e.next_due_at`,
+          )
+          .all(now) as Array<Record<string, unknown>>
+      ).map(escalationOf);
+    },
+    addOverride(o) {
+      const id = Number(
+        db
+          .prepare('INSERT INTO oncall_overrides (schedule, person, starts_at, ends_at, author, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(o.schedule, o.person, o.startsAt, o.endsAt, o.author, o.createdAt).lastInsertRowid,
+      );
+      return { ...o, id };
+    },
+    overrides(now) {
+      return (
+        db.prepare('SELECT * FROM oncall_overrides WHERE ends_at > ? ORDER BY starts_at, id').all(now) as Array<Record<string, unknown>>
+      ).map((r) => ({
+        id: r.id as number,
+        schedule: r.schedule as string,
+        person: r.person as string,
+        startsAt: r.starts_at as number,
+        endsAt: r.ends_at as number,
+        author: r.author as string,
+        createdAt: r.created_at as number,
+      }));
+    },
+    deleteOverride: (id) => db.prepare('DELETE FROM oncall_overrides WHERE id = ?').run(id).changes > 0,
+    addSilence(s) {
+      const id = Number(
+        db
+          .prepare('INSERT INTO silences (probes, labels, starts_at, ends_at, author, comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(JSON.stringify(s.probes), JSON.stringify(s.labels), s.startsAt, s.endsAt, s.author, s.comment, s.createdAt).lastInsertRowid,
+      );
+      return { ...s, id };
+    },
+    silences(now) {
+      const rows = (
+        now === undefined
+          ? db.prepare('SELECT * FROM silences ORDER BY id').all()
+          : db.prepare('SELECT * FROM silences WHERE ends_at > ? ORDER BY id').all(now)
+      ) as Array<Record<string, unknown>>;
+      return rows.map(
+        (r): Silence => ({
+          id: r.id as number,
+          probes: JSON.parse(r.probes as string),
+          labels: JSON.parse(r.labels as string),
+          startsAt: r.starts_at as number,
+          endsAt: r.ends_at as number,
+          author: r.author as string,
+          comment: r.comment as string,
+          createdAt: r.created_at as number,
+        }),
+      );
+    },
+    deleteSilence(id, now) {
+      // Ending a silence keeps it in the record: it stops matching from now on.
+      return db.prepare('UPDATE silences SET ends_at = min(ends_at, ?) WHERE id = ? AND ends_at > ?').run(now, id, now).changes > 0;
+    },
+  };
+}

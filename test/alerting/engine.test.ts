@@ -1,0 +1,291 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createAlerting } from '../../src/alerting/index.js';
+import { AlertSchema } from '../../src/config/schema.js';
+import type { ProbeDefinition } from '../../src/probers/index.js';
+import { createSqliteStore, type RunRecord } from '../../src/store/index.js';
+import { ManualClock } from '../helpers/clock.js';
+import { memoryLogger } from '../helpers/context.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function def(id: string, alert: Record<string, unknown> | undefined, labels: Record<string, string> = {}): ProbeDefinition {
+  return {
+    id,
+    kind: 'http',
+    schedule: { every: '1m' },
+    timeout: '10s',
+    retry: { count: 0, delay: '10s' },
+    labels,
+    ...(alert ? { alert: Value.Default(AlertSchema, structuredClone(alert)) } : {}),
+  } as unknown as ProbeDefinition;
+}
+
+function setup(
+  probes: ProbeDefinition[],
+  opts: { file?: string; clock?: ManualClock; maintenance?: Parameters<typeof createAlerting>[0]['maintenance'] } = {},
+) {
+  const clock = opts.clock ?? new ManualClock();
+  const store = createSqliteStore({ path: opts.file ?? ':memory:', clock, logger: memoryLogger().logger });
+  let wakes = 0;
+  const muted: string[] = [];
+  const alerting = createAlerting({
+    store: store.alerts,
+    clock,
+    logger: memoryLogger().logger,
+    probes: () => probes,
+    flapping: { start: 0.5, stop: 0.25 },
+    maintenance: opts.maintenance ?? [],
+    sweepIntervalMs: 5_000,
+    onQueued: () => {
+      wakes++;
+    },
+    onMuted: (c) => muted.push(c),
+  });
+  const result = (probeId: string, ok: boolean, over: Partial<RunRecord> = {}) => {
+    const run: RunRecord = {
+      probeId,
+      kind: 'http',
+      startedAt: clock.now(),
+      durationMs: 50,
+      ok,
+      values: {},
+      attempts: 1,
+      trigger: 'schedule',
+      ...(ok ? {} : { code: 'HTTP_STATUS', message: '503 Service Unavailable: cache down (expected 200)' }),
+      ...over,
+    };
+    store.append(run);
+    alerting.observe(run);
+    clock.advanceSync(60_000);
+  };
+  const pending = () => store.alerts.due(Number.MAX_SAFE_INTEGER, 1000);
+  return { clock, store, alerting, result, pending, wakes: () => wakes, muted };
+}
+
+describe('alerting engine', () => {
+  it('opens one incident after N failures, pages its channels in the same transaction, resolves after M successes', () => {
+    const t = setup([def('api', { failures: 2, recoveries: 2, channels: ['slack-ops', 'pager'], severity: 'critical' }, { team: 'core' })]);
+    t.result('api', false);
+    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(0);
+    t.result('api', false);
+    const [incident] = t.store.alerts.unresolvedIncidents();
+    expect(incident).toMatchObject({
+      probeId: 'api',
+      rule: 'failures',
+      state: 'open',
+      severity: 'critical',
+      notified: true,
+      channels: ['slack-ops', 'pager'],
+      labels: { team: 'core' },
+      summary: 'api: HTTP_STATUS: 503 Service Unavailable: cache down (expected 200) (2 runs in a row)',
+      lastError: { code: 'HTTP_STATUS' },
+    });
+    const pages = t.pending();
+    expect(pages.map((p) => [p.channel, p.action, p.dedupKey])).toEqual([
+      ['slack-ops', 'trigger', `api/failures/${incident!.id}`],
+      ['pager', 'trigger', `api/failures/${incident!.id}`],
+    ]);
+    expect(pages[0]?.payload).toMatchObject({ id: incident!.id, key: `api/failures/${incident!.id}`, state: 'open' });
+    expect(t.wakes()).toBeGreaterThan(0);
+    // More failures: still one incident, no new pages.
+    t.result('api', false);
+    t.result('api', false);
+    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(1);
+    expect(t.pending()).toHaveLength(2);
+    // One success holds; two resolve, and both channels hear it.
+    t.result('api', true);
+    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(1);
+    t.result('api', true);
+    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(0);
+    expect(t.store.alerts.incident(incident!.id)).toMatchObject({ state: 'resolved', resolvedBy: 'vigil' });
+    expect(t.store.alerts.notifications(incident!.id).map((n) => n.action)).toEqual(['trigger', 'trigger', 'resolve', 'resolve']);
+    expect(t.store.alerts.timeline(incident!.id).map((e) => e.type)).toEqual(['opened', 'resolved']);
+  });
+
+  it('keeps at most one unresolved incident per probe and rule, in the database itself', () => {
+    const t = setup([def('api', { failures: 1, channels: [] })]);
+    t.result('api', false);
+    const open = t.store.alerts.unresolvedIncidents()[0]!;
+    expect(() =>
+      t.store.alerts.applyIncidentChange({
+        open: { ...open, openedAt: t.clock.now() },
+        event: { at: t.clock.now(), type: 'opened', actor: 'test' },
+        notify: [],
+      }),
+    ).toThrow(/UNIQUE constraint failed/);
+  });
+
+  it('survives a restart: nothing is re-sent, and an outage that ended while it was down resolves on the first good run', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vigil-alert-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'vigil.db');
+    const probes = [def('api', { failures: 2, channels: ['slack-ops'] })];
+    const first = setup(probes, { file });
+    first.result('api', false);
+    first.result('api', false);
+    const [item] = first.pending();
+    first.store.alerts.markDelivered(item!.id, first.clock.now(), { channel: 'C1', ts: '1.1' });
+    const before = first.store.alerts.notifications(item!.incidentId!).length;
+    // A restart without a clean close (the store is simply abandoned, as after kill -9 once its batch is written).
+    void first.store.flush();
+    const second = setup(probes, { file, clock: first.clock });
+    return second.alerting
+      .seed((probeId, since, limit) => second.store.runs({ probeId, since, limit }))
+      .then(() => {
+        expect(second.store.alerts.notifications(item!.incidentId!)).toHaveLength(before);
+        second.result('api', true);
+        const incident = second.store.alerts.incident(item!.incidentId!);
+        expect(incident?.state).toBe('resolved');
+        const sent = second.store.alerts.notifications(item!.incidentId!);
+        expect(sent.map((n) => [n.action, n.state])).toEqual([
+          ['trigger', 'delivered'],
+          ['resolve', 'pending'],
+        ]);
+      });
+  });
+
+  it('mutes a probe whose dependency is failing, records it, and pages once the dependency recovers', () => {
+    const probes = [def('db', undefined), def('api', { failures: 1, channels: ['slack-ops'], dependsOn: ['db'] })];
+    const t = setup(probes);
+    t.result('db', false);
+    t.result('api', false);
+    const [incident] = t.store.alerts.unresolvedIncidents();
+    expect(incident).toMatchObject({ notified: false });
+    expect(t.pending()).toHaveLength(0);
+    const [n] = t.store.alerts.notifications(incident!.id);
+    expect(n).toMatchObject({ state: 'muted', mutedReason: 'depends on db, which is failing' });
+    expect(t.muted).toEqual(['slack-ops']);
+    t.alerting.sweep();
+    expect(t.pending()).toHaveLength(0);
+    // The dependency recovers, the dependent is still down: the page goes out now.
+    t.result('db', true);
+    t.alerting.sweep();
+    expect(t.pending().map((p) => p.action)).toEqual(['trigger']);
+    expect(t.store.alerts.timeline(incident!.id).map((e) => e.type)).toEqual(['opened', 'notified']);
+  });
+
+  it('a dependent that recovers while muted resolves without paging anyone', () => {
+    const t = setup([def('db', undefined), def('api', { failures: 1, channels: ['slack-ops'], dependsOn: ['db'] })]);
+    t.result('db', false);
+    t.result('api', false);
+    t.result('api', true);
+    const [incident] = t.store.alerts.incidents({});
+    expect(incident?.state).toBe('resolved');
+    expect(t.store.alerts.notifications(incident!.id).map((n) => n.state)).toEqual(['muted']);
+  });
+
+  it('records pages muted by a silence and sends them when the silence ends with the incident open', () => {
+    const t = setup([def('api', { failures: 1, channels: ['slack-ops'] }, { team: 'core' })]);
+    const now = t.clock.now();
+    t.store.alerts.addSilence({
+      probes: ['ap*'],
+      labels: { team: 'core' },
+      startsAt: now,
+      endsAt: now + 30 * 60_000,
+      author: 'ops',
+      comment: 'deploy',
+      createdAt: now,
+    });
+    t.alerting.silencesChanged();
+    t.result('api', false);
+    const [incident] = t.store.alerts.unresolvedIncidents();
+    expect(t.store.alerts.notifications(incident!.id)[0]).toMatchObject({
+      state: 'muted',
+      mutedReason: expect.stringMatching(/^silenced until .* by ops: deploy$/),
+    });
+    t.clock.advanceSync(30 * 60_000);
+    t.alerting.sweep();
+    expect(t.pending().map((p) => p.action)).toEqual(['trigger']);
+  });
+
+  it('mutes during a recurring maintenance window from config', () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 26, 3, 10));
+    const t = setup([def('api', { failures: 1, channels: ['slack-ops'] })], {
+      clock,
+      maintenance: [{ name: 'nightly', schedule: '0 3 * * *', durationMs: 30 * 60_000, probes: [], labels: {} }],
+    });
+    t.alerting.sweep();
+    t.result('api', false);
+    const [incident] = t.store.alerts.unresolvedIncidents();
+    expect(t.store.alerts.notifications(incident!.id)[0]).toMatchObject({ state: 'muted', mutedReason: 'maintenance window nightly' });
+    clock.advanceSync(25 * 60_000);
+    t.alerting.sweep();
+    expect(t.pending()).toHaveLength(1);
+  });
+
+  it('reminds while open and unacknowledged, and stops after an acknowledgement, which is announced', () => {
+    const t = setup([def('api', { failures: 1, channels: ['slack-ops'], repeat: '1h' })]);
+    t.result('api', false);
+    const [incident] = t.store.alerts.unresolvedIncidents();
+    t.clock.advanceSync(59 * 60_000);
+    t.alerting.sweep();
+    t.clock.advanceSync(2 * 60_000);
+    t.alerting.sweep();
+    expect(t.store.alerts.notifications(incident!.id).map((n) => n.action)).toEqual(['trigger', 'remind']);
+    const acked = t.alerting.acknowledge(incident!.id, 'ops');
+    expect(acked).toMatchObject({ state: 'acknowledged', ackedBy: 'ops' });
+    expect(() => t.alerting.acknowledge(incident!.id, 'ops')).toThrow(/already acknowledged by ops/);
+    t.clock.advanceSync(2 * 3_600_000);
+    t.alerting.sweep();
+    expect(t.store.alerts.notifications(incident!.id).map((n) => n.action)).toEqual(['trigger', 'remind', 'acknowledge']);
+    expect(t.alerting.resolve(incident!.id, 'ops').state).toBe('resolved');
+    expect(() => t.alerting.resolve(incident!.id, 'ops')).toThrow(/already resolved/);
+    expect(t.store.alerts.timeline(incident!.id).map((e) => [e.type, e.actor])).toEqual([
+      ['opened', 'vigil'],
+      ['reminded', 'vigil'],
+      ['acknowledged', 'ops'],
+      ['resolved', 'ops'],
+    ]);
+  });
+
+  it('marks a flapping incident and holds its reminders back until it settles', () => {
+    const t = setup([def('api', { failures: 1, recoveries: 3, channels: ['slack-ops'], repeat: '1m' })]);
+    for (let i = 0; i < 24; i++) t.result('api', i % 2 === 0 ? false : i % 4 === 1);
+    const [incident] = t.store.alerts.unresolvedIncidents();
+    expect(incident?.flapping).toBe(true);
+    expect(t.store.alerts.timeline(incident!.id).map((e) => e.type)).toContain('flapping');
+    const before = t.store.alerts.notifications(incident!.id).length;
+    t.alerting.sweep();
+    expect(t.store.alerts.notifications(incident!.id)).toHaveLength(before);
+  });
+
+  it('ignores runs aborted by shutdown and resolves incidents of probes removed from config', () => {
+    let probes = [def('api', { failures: 1, channels: ['slack-ops'] })];
+    const t = setup([]);
+    const alerting = createAlerting({
+      store: t.store.alerts,
+      clock: t.clock,
+      logger: memoryLogger().logger,
+      probes: () => probes,
+      flapping: { start: 0.5, stop: 0.25 },
+      maintenance: [],
+      sweepIntervalMs: 5_000,
+      onQueued: () => {},
+    });
+    const run = (ok: boolean, code?: string): RunRecord => ({
+      probeId: 'api',
+      kind: 'http',
+      startedAt: t.clock.now(),
+      durationMs: 5,
+      ok,
+      values: {},
+      attempts: 1,
+      trigger: 'schedule',
+      ...(code ? { code } : {}),
+    });
+    alerting.observe(run(false, 'ABORTED'));
+    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(0);
+    alerting.observe(run(false, 'CONNECT'));
+    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(1);
+    probes = [];
+    alerting.sweep();
+    expect(t.store.alerts.incidents({})[0]).toMatchObject({ state: 'resolved', resolvedBy: 'vigil' });
+  });
+});
