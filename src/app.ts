@@ -1,16 +1,20 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { createAlerting } from './alerting/index.js';
+import { createAlerting, type EscalationPolicy } from './alerting/index.js';
 import { type LoadedConfig, redact } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import type { Logger } from './lib/logger.js';
+import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
+import { createHeartbeat } from './notify/heartbeat.js';
 import { createChannels, createOutboxWorker, type IncidentView } from './notify/index.js';
+import { oncallAt, type Person } from './oncall/index.js';
 import { type ProbeDefinition, proberFor } from './probers/index.js';
 import { type CronDriver, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { createServer, type HealthCheck } from './server/index.js';
+import { overridesOf } from './server/oncall-routes.js';
 import { createSqliteStore, type OutboxItem, type RunRecord, type Store } from './store/index.js';
 
 export interface AppDeps {
@@ -84,9 +88,17 @@ export function createApp(deps: AppDeps): App {
       return counts;
     },
     outboxStats: () => store.alerts.outboxStats(clock.now()),
+    onCall: () => {
+      const now = clock.now();
+      const all = store.alerts.overrides(now - 1);
+      return Object.fromEntries(Object.entries(cfg.schedules).map(([id, s]) => [id, oncallAt(s, overridesOf(all, id), now)?.person]));
+    },
   });
+  const people = cfg.people as Record<string, Person>;
 
   const channelConfig = cfg.channels as Record<string, { type: string }>;
+  const baseUrl = cfg.alerting.baseUrl.replace(/\/$/, '');
+  const linkSecret = cfg.interactions.linkSecret;
   const channels = createChannels(channelConfig, { logger, clock });
   metrics.setChannels([...channels.keys()]);
   const delivery = cfg.alerting.delivery;
@@ -96,7 +108,7 @@ export function createApp(deps: AppDeps): App {
     clock,
     logger,
     observer: { outcome: (c, o) => metrics.notification(c, o), latency: (c, s) => metrics.deliveryLatency(c, s) },
-    baseUrl: cfg.alerting.baseUrl.replace(/\/$/, ''),
+    baseUrl,
     ...(cfg.alerting.dashboardUrl ? { dashboardUrl: cfg.alerting.dashboardUrl } : {}),
     maxAgeMs: ms(delivery.maxAge),
     sendTimeoutMs: ms(delivery.timeout),
@@ -104,6 +116,18 @@ export function createApp(deps: AppDeps): App {
     maxBackoffMs: ms(delivery.maxBackoff),
     concurrency: delivery.concurrency,
     pollIntervalMs: ms(delivery.pollInterval),
+    people: (id) => {
+      const p = people[id];
+      return p
+        ? { id, name: p.name, ...(p.email ? { email: p.email } : {}), ...(p.slack ? { slack: p.slack } : {}), pagerduty: p.pagerduty }
+        : undefined;
+    },
+    ...(linkSecret
+      ? {
+          signLink: (incidentId: number, action: 'ack' | 'resolve') =>
+            `${baseUrl}/act/${signAction({ incidentId, action, expiresAt: clock.now() + ms(cfg.interactions.linkTtl) }, linkSecret)}`,
+        }
+      : {}),
   });
   const alerting = createAlerting({
     store: store.alerts,
@@ -115,6 +139,22 @@ export function createApp(deps: AppDeps): App {
     sweepIntervalMs: ms(cfg.alerting.sweepInterval),
     onQueued: () => worker.wake(),
     onMuted: (channel) => metrics.notification(channel, 'muted'),
+    escalation: {
+      policies: () => cfg.escalation as Record<string, EscalationPolicy>,
+      targets: () => ({
+        channels: Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
+        people,
+        onCall: (schedule, now) => {
+          const s = cfg.schedules[schedule];
+          return s ? oncallAt(s, overridesOf(store.alerts.overrides(now - 1), schedule), now)?.person : undefined;
+        },
+      }),
+    },
+    observer: {
+      escalated: (p) => metrics.escalated(p),
+      acknowledged: (s) => metrics.acknowledged(s),
+      resolved: (s) => metrics.resolved(s),
+    },
   });
   const runLog = logger.child({ module: 'run' });
 
@@ -185,6 +225,15 @@ export function createApp(deps: AppDeps): App {
     redact: redactDef,
     health,
     tokens: cfg.auth.tokens,
+    oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people: () => people },
+    actions: {
+      clock,
+      ...(linkSecret ? { linkSecret } : {}),
+      ...(cfg.interactions.slackSigningSecret ? { slackSigningSecret: cfg.interactions.slackSigningSecret } : {}),
+      acknowledge: (id, actor) => alerting.acknowledge(id, actor),
+      resolve: (id, actor) => alerting.resolve(id, actor),
+      incident: (id) => store.alerts.incident(id),
+    },
     alerting: {
       clock,
       alerts: store.alerts,
@@ -203,6 +252,20 @@ export function createApp(deps: AppDeps): App {
       },
     },
   });
+
+  const heartbeat = cfg.oncall.heartbeatUrl
+    ? createHeartbeat({
+        url: cfg.oncall.heartbeatUrl,
+        intervalMs: ms(cfg.oncall.heartbeatInterval),
+        clock,
+        logger,
+        healthy: () => {
+          const h = health();
+          return h.scheduler?.ok === true && h.outbox?.ok === true;
+        },
+        onResult: (ok) => metrics.heartbeat(ok),
+      })
+    : undefined;
 
   let pruneTimer: ReturnType<Clock['setTimeout']> | undefined;
   const prune = () => {
@@ -234,6 +297,7 @@ export function createApp(deps: AppDeps): App {
       prune();
       alerting.start();
       worker.start();
+      heartbeat?.start();
       const address = await server.listen({ host: cfg.service.host, port: cfg.service.port });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
       return address;
@@ -242,6 +306,7 @@ export function createApp(deps: AppDeps): App {
       if (pruneTimer !== undefined) clock.clearTimeout(pruneTimer);
       await scheduler.stop(ms(cfg.service.shutdownTimeout));
       alerting.stop();
+      heartbeat?.stop();
       await worker.stop(ms(cfg.alerting.delivery.timeout));
       await server.close();
       await Promise.allSettled([...channels.values()].map((c) => c.close()));

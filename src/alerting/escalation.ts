@@ -55,8 +55,9 @@ export function startEscalation(p: EscalationPolicy, openedAt: number): Escalati
 }
 
 /**
- * The channels a person is paged through: those named in `via`, or else every configured channel
- * whose type can address them (Slack by user id, email by address, PagerDuty by its own routing).
+ * The channels a person is paged through: those named in `via`, or else the first configured
+ * channel of each type that can address them (Slack by user id, email by address, PagerDuty by its
+ * own routing) — one email, not one per email channel.
  */
 function personPages(person: string, via: string[] | undefined, ctx: TargetContext): Page[] {
   const who = ctx.people[person];
@@ -66,7 +67,11 @@ function personPages(person: string, via: string[] | undefined, ctx: TargetConte
     (type === 'email' && who.email !== undefined) ||
     (type === 'pagerduty' && who.pagerduty === true) ||
     type === 'webhook';
-  const names = via ?? Object.keys(ctx.channels).filter((c) => ctx.channels[c] !== 'webhook');
+  const names =
+    via ??
+    Object.keys(ctx.channels).filter(
+      (c, i, all) => ctx.channels[c] !== 'webhook' && all.findIndex((d) => ctx.channels[d] === ctx.channels[c]) === i,
+    );
   return names.filter((c) => can(ctx.channels[c])).map((channel) => ({ channel, recipient: person }));
 }
 

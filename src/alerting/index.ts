@@ -1,2 +1,3 @@
 export { type Alerting, type AlertingOptions, createAlerting, incidentKey, viewOf } from './engine.js';
+export { advance, type EscalationPolicy, type EscalationState, resolveTargets, startEscalation } from './escalation.js';
 export { type AlertConfig, evaluate, flapShare, isFlapping, type RunPoint, type Verdict } from './rules.js';

@@ -7,6 +7,7 @@ import { isDocument, parseAllDocuments } from 'yaml';
 import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import { channelKindOf, channelKinds, isChannelType } from '../notify/channels/index.js';
+import { checkSchedules } from '../oncall/index.js';
 import { isProbeKind, type ProbeDefinition, proberFor, probers } from '../probers/index.js';
 import { redactText } from './redact.js';
 import { ConfigSchema, definitionSchema, type ServiceConfig } from './schema.js';
@@ -84,6 +85,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const { value, failed } = validate(ConfigSchema, merged, run, originOf, '');
   const service = value as ServiceConfig;
   if (!failed.has('channels')) checkChannels(service, run, originOf);
+  if (failed.size === 0) checkOncall(service, run, originOf);
   (service.alerting?.maintenance ?? []).forEach((w, i) => {
     const problem = typeof w?.schedule === 'string' ? scheduleProblem(w.schedule) : undefined;
     if (problem) run.problems.push(`${originOf(['alerting', 'maintenance'])}: alerting.maintenance[${i}].${problem}`);
@@ -93,7 +95,14 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const dir: unknown = (service as { probes?: { dir?: unknown } }).probes?.dir;
   const probes =
     typeof dir === 'string' && !failed.has('probes.dir')
-      ? loadProbes(dir, originOf(['probes', 'dir']), run, probeFiles, new Set(Object.keys(service.channels ?? {})))
+      ? loadProbes(
+          dir,
+          originOf(['probes', 'dir']),
+          run,
+          probeFiles,
+          new Set(Object.keys(service.channels ?? {})),
+          new Set(Object.keys(service.escalation ?? {})),
+        )
       : [];
 
   if (run.problems.length > 0) throw new ConfigError(run.problems);
@@ -145,7 +154,14 @@ function portFromEnv(run: Run): number | undefined {
   return undefined;
 }
 
-function loadProbes(dir: string, dirOrigin: string, run: Run, files: string[], channelNames: ReadonlySet<string>): ProbeDefinition[] {
+function loadProbes(
+  dir: string,
+  dirOrigin: string,
+  run: Run,
+  files: string[],
+  channelNames: ReadonlySet<string>,
+  policies: ReadonlySet<string>,
+): ProbeDefinition[] {
   const abs = path.resolve(run.cwd, dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory()) {
     const why = existsSync(abs) ? 'it is not a folder' : 'it does not exist';
@@ -183,6 +199,12 @@ function loadProbes(dir: string, dirOrigin: string, run: Run, files: string[], c
     const alert = (def as { alert?: { channels: string[]; dependsOn: string[] } }).alert;
     if (!alert) continue;
     const at = where.get(def) as string;
+    const policy = (alert as { policy?: string }).policy;
+    if (policy !== undefined && !policies.has(policy)) {
+      run.problems.push(
+        `${at}.alert.policy: expected a policy defined under escalation: in the config (${[...policies].join(', ') || 'none defined'}), got ${JSON.stringify(policy)}${didYouMean(policy, [...policies])}`,
+      );
+    }
     alert.channels.forEach((c, i) => {
       if (!channelNames.has(c)) {
         const known = [...channelNames];
@@ -200,6 +222,51 @@ function loadProbes(dir: string, dirOrigin: string, run: Run, files: string[], c
     });
   }
   return probes;
+}
+
+/** Schedules name known people; escalation steps name known channels, schedules and people. */
+function checkOncall(service: ServiceConfig, run: Run, originOf: (p: string[]) => string) {
+  for (const p of checkSchedules(service.people, service.schedules)) {
+    const first = p.path.split(/[.[]/)[0] ?? 'schedules';
+    run.problems.push(`${originOf([first])}: ${p.path}: ${p.message}`);
+  }
+  const channels = Object.keys(service.channels);
+  const schedules = Object.keys(service.schedules);
+  const people = Object.keys(service.people);
+  const file = originOf(['escalation']);
+  const channel = (at: string, name: string) => {
+    if (!channels.includes(name)) {
+      run.problems.push(
+        `${file}: ${at}: expected a channel defined under channels: (${channels.join(', ') || 'none defined'}), got ${JSON.stringify(name)}${didYouMean(name, channels)}`,
+      );
+    }
+  };
+  for (const [name, policy] of Object.entries(service.escalation)) {
+    policy.steps.forEach((step, i) => {
+      step.notify.forEach((target, j) => {
+        const at = `escalation.${name}.steps[${i}].notify[${j}]`;
+        if (target.startsWith('oncall:')) {
+          const s = target.slice(7);
+          if (!schedules.includes(s))
+            run.problems.push(
+              `${file}: ${at}: expected oncall:<a schedule under schedules:> (${schedules.join(', ') || 'none defined'}), got ${JSON.stringify(target)}${didYouMean(s, schedules)}`,
+            );
+        } else if (target.startsWith('person:')) {
+          const who = target.slice(7);
+          if (!people.includes(who))
+            run.problems.push(
+              `${file}: ${at}: expected person:<someone under people:> (${people.join(', ') || 'none defined'}), got ${JSON.stringify(target)}${didYouMean(who, people)}`,
+            );
+        } else channel(at, target);
+      });
+      step.via?.forEach((v, j) => {
+        channel(`escalation.${name}.steps[${i}].via[${j}]`, v);
+      });
+    });
+    policy.fallback.forEach((f, i) => {
+      channel(`escalation.${name}.fallback[${i}]`, f);
+    });
+  }
 }
 
 /** Validates each channel against its type's own schema, in place (defaults filled). */

@@ -1,5 +1,6 @@
 import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
 import { Duration } from '../lib/schema.js';
+import { PeopleSchema, SchedulesSchema } from '../oncall/index.js';
 
 export { Duration } from '../lib/schema.js';
 
@@ -115,6 +116,30 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Who can be paged: `alice: { name, email, slack, pagerduty }`. */
+    people: PeopleSchema,
+    /** On-call schedules by name: rotations in a time zone, layered, with overrides from the API. */
+    schedules: SchedulesSchema,
+    oncall: Type.Object(
+      {
+        /** A dead-man's switch outside vigil, pinged only while the scheduler ticks and the outbox is not stuck. */
+        heartbeatUrl: Type.Optional(Type.String({ pattern: '^https?://', expected: 'an http:// or https:// URL' })),
+        heartbeatInterval: Duration('1m'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Acknowledge and resolve from where the page arrives. */
+    interactions: Type.Object(
+      {
+        /** Signs one-click ack/resolve links in pages (HMAC-SHA256); links are left out without it. */
+        linkSecret: Type.Optional(Type.String({ minLength: 32, expected: 'a secret of at least 32 characters, from ${ENV} or ${file:…}' })),
+        /** How long a link works. */
+        linkTtl: Duration('24h'),
+        /** Verifies Slack button clicks posted to /slack/actions; the route is off without it. */
+        slackSigningSecret: Type.Optional(Type.String({ minLength: 8 })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Escalation policies by name: steps of targets paged at their delay until someone acknowledges. */
     escalation: Type.Record(
       Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]*$' }),
@@ -130,7 +155,8 @@ export const ConfigSchema = Type.Object(
                 /** Delay from the incident opening (within a pass). */
                 after: Duration('0m'),
               },
-              { additionalProperties: false },
+              // A default on the item makes TypeBox fill `after` inside the list.
+              { additionalProperties: false, default: {} },
             ),
             { minItems: 1 },
           ),
@@ -141,7 +167,8 @@ export const ConfigSchema = Type.Object(
           /** Channels paged when a whole pass reached nobody. */
           fallback: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         },
-        { additionalProperties: false },
+        // A default on the record's value makes TypeBox fill the fields of each policy.
+        { additionalProperties: false, default: {} },
       ),
       { default: {} },
     ),

@@ -27,6 +27,8 @@ export interface MetricsOptions {
   openIncidents?: () => Record<string, number>;
   /** Read at scrape time. */
   outboxStats?: () => { pending: number; oldestPendingMs: number; dead: number };
+  /** Read at scrape time: who is on call now, per schedule (undefined: nobody). */
+  onCall?: () => Record<string, string | undefined>;
 }
 
 /** vigil's metrics. Every series a dashboard uses exists from the start (see setProbes). */
@@ -41,6 +43,12 @@ export interface Metrics {
   setChannels(names: readonly string[]): void;
   notification(channel: string, outcome: NotificationOutcome): void;
   deliveryLatency(channel: string, seconds: number): void;
+  /** Time to acknowledge / resolve an incident. */
+  acknowledged(seconds: number): void;
+  resolved(seconds: number): void;
+  escalated(policy: string): void;
+  /** A heartbeat ping to the dead-man's switch: sent or failed. */
+  heartbeat(ok: boolean): void;
 }
 
 /** What became of one delivery attempt. */
@@ -153,6 +161,45 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
+  const timeBuckets = [60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600];
+  const mtta = new Histogram({
+    name: 'vigil_incident_ack_seconds',
+    help: 'Time from an incident opening to its acknowledgement (MTTA).',
+    buckets: timeBuckets,
+    registers,
+  });
+  const mttr = new Histogram({
+    name: 'vigil_incident_resolve_seconds',
+    help: 'Time from an incident opening to its resolution (MTTR).',
+    buckets: timeBuckets,
+    registers,
+  });
+  const escalations = new Counter({
+    name: 'vigil_escalation_steps_total',
+    help: 'Escalation steps fired, by policy.',
+    labelNames: ['policy'],
+    registers,
+  });
+  const heartbeats = new Counter({
+    name: 'vigil_heartbeats_total',
+    help: "Pings to the dead-man's switch, by outcome.",
+    labelNames: ['outcome'],
+    registers,
+  });
+  heartbeats.inc({ outcome: 'sent' }, 0);
+  heartbeats.inc({ outcome: 'failed' }, 0);
+  const onCall = opts.onCall;
+  new Gauge({
+    name: 'vigil_oncall',
+    help: 'Who is on call now: 1 for the person on call per schedule (person="" when nobody is).',
+    labelNames: ['schedule', 'person'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [schedule, person] of Object.entries(onCall?.() ?? {})) this.set({ schedule, person: person ?? '' }, 1);
+    },
+  });
+
   let known = new Set<string>();
 
   return {
@@ -184,6 +231,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       }
     },
     notification: (channel, outcome) => notifications.inc({ channel, outcome }),
+    acknowledged: (seconds) => mtta.observe(seconds),
+    resolved: (seconds) => mttr.observe(seconds),
+    escalated: (policy) => escalations.inc({ policy }),
+    heartbeat: (ok) => heartbeats.inc({ outcome: ok ? 'sent' : 'failed' }),
     deliveryLatency: (channel, seconds) => delivery.observe({ channel }, seconds),
   };
 }

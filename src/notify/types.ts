@@ -45,6 +45,9 @@ export interface Notification {
     incident: string;
     /** The dashboard, when `alerting.dashboardUrl` is configured. */
     dashboard?: string;
+    /** Signed one-click links to acknowledge / resolve (when a link secret is configured). */
+    ack?: string;
+    resolve?: string;
   };
   /**
    * What this channel returned when it delivered an earlier notification of the same incident

@@ -27,6 +27,8 @@ export interface OutboxWorkerOptions {
   /** Sends in flight at once per channel. */
   concurrency: number;
   pollIntervalMs: number;
+  /** Signs a one-click link for an incident action; links are left out when absent. */
+  signLink?(incidentId: number, action: 'ack' | 'resolve'): string;
   /** A person's contact details, for notifications addressed to one (escalation). */
   people?(id: string): Recipient | undefined;
   /** [0, 1): jitter source; injectable so tests are exact. */
@@ -80,6 +82,10 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       links: {
         incident: item.incidentId === null ? `${opts.baseUrl}/api/v1/channels` : `${opts.baseUrl}/api/v1/incidents/${item.incidentId}`,
         ...(opts.dashboardUrl ? { dashboard: opts.dashboardUrl } : {}),
+        // Only pages that ask for action carry links to act on; a resolve or a test does not.
+        ...(opts.signLink && item.incidentId !== null && (item.action === 'trigger' || item.action === 'remind')
+          ? { ack: opts.signLink(item.incidentId, 'ack'), resolve: opts.signLink(item.incidentId, 'resolve') }
+          : {}),
       },
       ...(ref ? { ref } : {}),
       ...(recipient ? { recipient } : {}),

@@ -8,8 +8,10 @@ import type { Logger } from '../lib/logger.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { Scheduler } from '../scheduler/index.js';
 import type { RunRecord, Store, StoredRun } from '../store/index.js';
+import { type ActionRouteDeps, registerActionRoutes } from './actions-routes.js';
 import { type AlertRouteDeps, registerAlertRoutes } from './alerts-routes.js';
 import { type ApiToken, authenticate } from './auth.js';
+import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 
 /** One named check of vigil's own health. */
 export interface HealthCheck {
@@ -30,6 +32,10 @@ export interface ServerDeps {
   health(): Record<string, HealthCheck>;
   /** Bearer tokens for writes. */
   tokens: readonly ApiToken[];
+  /** One-click links and Slack buttons: acknowledge and resolve from where the page arrives. */
+  actions?: ActionRouteDeps;
+  /** On-call schedules and overrides. */
+  oncall?: Omit<OncallRouteDeps, 'tokens'>;
   /** Incidents, silences and channels; absent in a server without alerting. */
   alerting?: Omit<AlertRouteDeps, 'tokens'>;
 }
@@ -166,6 +172,8 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   );
 
   if (deps.alerting) registerAlertRoutes(app, { ...deps.alerting, tokens: deps.tokens });
+  if (deps.oncall) registerOncallRoutes(app, { ...deps.oncall, tokens: deps.tokens });
+  if (deps.actions) registerActionRoutes(app, deps.actions);
 
   return app;
 }

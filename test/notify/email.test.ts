@@ -219,6 +219,36 @@ describe('email channel', () => {
     expect(peer.mails[1]?.headers.get('message-id')).toBe(mail.headers.get('message-id'));
   });
 
+  it('writes a page addressed to a person (escalation) to them, not to the channel list', async () => {
+    const { peer, channel } = await setup();
+    await channel.send(notification({ recipient: { id: 'alice', name: 'Alice Ng', email: 'alice@example.com' } }), context());
+    expect((peer.mails[0] as Received).rcpt).toEqual(['alice@example.com']);
+  });
+
+  it('carries the signed Acknowledge and Resolve links in both bodies of a page that asks to act', async () => {
+    const ack = 'https://vigil.example.com/act/djE6NzphY2s6MTc2NDI0NDgwMDAwMA.sig-ack';
+    const resolve = 'https://vigil.example.com/act/djE6NzpyZXNvbHZlOjE3NjQyNDQ4MDAwMDA.sig-resolve';
+    const links = { ...notification().links, ack, resolve };
+    const { peer, channel } = await setup();
+    await channel.send(notification({ links }), context());
+    await channel.send(notification({ id: 43, action: 'remind', links }), context());
+    await channel.send(notification({ id: 44, action: 'resolve', links }, { state: 'resolved', resolvedAt: OPENED + 300_000 }), context());
+    const [trigger, remind, resolved] = peer.mails as [Received, Received, Received];
+    for (const mail of [trigger, remind]) {
+      // SMTP turns line ends into CRLF.
+      expect(mail.text.replace(/\r\n/g, '\n')).toContain(`Acknowledge: ${ack}\nResolve: ${resolve}`);
+      expect(mail.html).toMatch(new RegExp(`<a href="${ack}"[^>]*>Acknowledge</a>`));
+      expect(mail.html).toMatch(new RegExp(`<a href="${resolve}"[^>]*>Resolve</a>`));
+    }
+    // A settled incident has nothing left to act on.
+    expect(resolved.text).not.toContain('Acknowledge:');
+    expect(resolved.html).not.toContain('/act/');
+    // Without a link secret there are no links at all.
+    await channel.send(notification({ id: 45 }), context());
+    expect(peer.mails[3]!.text).not.toContain('Acknowledge:');
+    expect(peer.mails[3]!.html).not.toContain('>Acknowledge</a>');
+  });
+
   it('threads acknowledge, remind and resolve under the first email', async () => {
     const { peer, channel } = await setup();
     await channel.send(notification(), context());

@@ -74,6 +74,8 @@ describe('slack channel: config', () => {
     expect(Value.Check(slack.schema, { token: TOKEN, channel: 'C0123456789', apiUrl: 'https://slack.com/api/' })).toBe(true);
     expect(Value.Check(slack.schema, { token: TOKEN, channel: 'ops alerts', apiUrl: 'https://slack.com/api/' })).toBe(false);
     expect(Value.Check(slack.schema, { token: TOKEN, channel: '#ops', apiUrl: 'https://slack.com/api/', extra: 1 })).toBe(false);
+    expect((Value.Default(slack.schema, { token: TOKEN, channel: '#ops-alerts' }) as { interactive: boolean }).interactive).toBe(false);
+    expect(Value.Check(slack.schema, { token: TOKEN, channel: '#ops', apiUrl: 'https://slack.com/api/', interactive: 'yes' })).toBe(false);
   });
 });
 
@@ -116,6 +118,73 @@ describe('slack channel: delivery through the real client', () => {
     const posted = [...api.messages.values()][0]!;
     expect(result).toEqual({ ref: { channel: channelId('#ops-alerts'), ts: posted.ts } });
     expect(result.ref!.channel).not.toBe('#ops-alerts');
+  });
+
+  it('sends a page addressed to a person (escalation) as a direct message to their user id', async () => {
+    const { api, channel } = await setup();
+    const result = await channel.send(notification({ recipient: { id: 'alice', name: 'Alice Ng', slack: 'U024BE7LH' } }), ctx());
+    expect(api.calls[0]!.body.channel).toBe('U024BE7LH');
+    expect(result.ref!.channel).toBe(channelId('U024BE7LH'));
+  });
+
+  const ACK = 'http://vigil.test/act/djE6NzphY2s6MTc2NDI0NDgwMDAwMA.sig-ack';
+  const RESOLVE = 'http://vigil.test/act/djE6NzpyZXNvbHZlOjE3NjQyNDQ4MDAwMDA.sig-resolve';
+  const withLinks = (over: Partial<Notification> = {}) =>
+    notification({ ...over, links: { ...notification().links, ack: ACK, resolve: RESOLVE } });
+  type Block = { type: string; elements?: Array<Record<string, unknown>> };
+
+  it('adds Acknowledge and Resolve link buttons to a trigger and a reminder that carry signed links', async () => {
+    const { api, channel } = await setup();
+    const { ref } = await channel.send(withLinks(), ctx());
+    await channel.send(withLinks({ action: 'remind', ref }), ctx());
+    for (const call of api.calls) {
+      const blocks = call.body.blocks as Block[];
+      expect(blocks.map((b) => b.type)).toEqual(['header', 'section', 'section', 'actions', 'context']);
+      expect(blocks[3]!.elements).toEqual([
+        {
+          type: 'button',
+          action_id: 'vigil_ack_link',
+          text: { type: 'plain_text', text: 'Acknowledge', emoji: false },
+          url: ACK,
+          style: 'primary',
+        },
+        { type: 'button', action_id: 'vigil_resolve_link', text: { type: 'plain_text', text: 'Resolve', emoji: false }, url: RESOLVE },
+      ]);
+    }
+  });
+
+  it('makes the buttons interactive, without urls, when the channel is interactive', async () => {
+    const { api, channel } = await setup({ interactive: true });
+    await channel.send(withLinks(), ctx());
+    const blocks = api.calls[0]!.body.blocks as Block[];
+    const actions = blocks.find((b) => b.type === 'actions')!;
+    expect(actions.elements).toEqual([
+      {
+        type: 'button',
+        action_id: 'vigil_ack',
+        text: { type: 'plain_text', text: 'Acknowledge', emoji: false },
+        value: '7',
+        style: 'primary',
+      },
+      { type: 'button', action_id: 'vigil_resolve', text: { type: 'plain_text', text: 'Resolve', emoji: false }, value: '7' },
+    ]);
+    expect(JSON.stringify(actions)).not.toContain('http');
+  });
+
+  it('shows no buttons without signed links, and none once the incident is acknowledged or resolved', async () => {
+    const { api, channel } = await setup({ interactive: true });
+    const { ref } = await channel.send(notification(), ctx());
+    await channel.send(
+      withLinks({ action: 'acknowledge', ref, incident: { ...notification().incident, state: 'acknowledged', ackedBy: 'slack:alice' } }),
+      ctx(),
+    );
+    await channel.send(
+      withLinks({ action: 'resolve', ref, incident: { ...notification().incident, state: 'resolved', resolvedAt: OPENED + 60_000 } }),
+      ctx(),
+    );
+    expect(api.calls.map((c) => c.method)).toEqual(['chat.postMessage', 'chat.update', 'chat.update']);
+    for (const call of api.calls) expect((call.body.blocks as Block[]).some((b) => b.type === 'actions')).toBe(false);
+    expect(api.messages.get(ref!.ts!)!.history.every((h) => !JSON.stringify(h.blocks).includes('vigil_ack'))).toBe(true);
   });
 
   it('updates the same message in place on acknowledge and on resolve', async () => {

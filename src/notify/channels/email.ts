@@ -63,9 +63,10 @@ export const email = defineChannel({
         const messageId = n.action === 'trigger' ? ids.root : ids.own;
         const mail: SendMailOptions = {
           from: config.from,
-          to: config.to,
+          // Escalation pages a person through this channel: to them, not to the channel's list.
+          to: n.recipient?.email ? [n.recipient.email] : config.to,
           subject: subjectOf(n, message),
-          text: message.text,
+          text: textOf(n, message),
           html: htmlOf(n, message),
           date: new Date(now),
           messageId,
@@ -220,6 +221,17 @@ function subjectOf(n: Notification, message: Message): string {
   return line.length > MAX_SUBJECT ? `${line.slice(0, MAX_SUBJECT - 1)}…` : line;
 }
 
+/** The signed one-click links, on pages that still ask someone to act. */
+function actionLinks(n: Notification): { ack: string; resolve: string } | undefined {
+  const { ack, resolve } = n.links;
+  return ack && resolve && (n.action === 'trigger' || n.action === 'remind') ? { ack, resolve } : undefined;
+}
+
+function textOf(n: Notification, message: Message): string {
+  const act = actionLinks(n);
+  return act ? `${message.text}\n\nAcknowledge: ${act.ack}\nResolve: ${act.resolve}` : message.text;
+}
+
 function htmlOf(n: Notification, message: Message): string {
   const rows = message.facts
     .map(
@@ -230,6 +242,11 @@ function htmlOf(n: Notification, message: Message): string {
     .join('\n');
   const links = [`<a href="${escapeHtml(n.links.incident)}">Open the incident</a>`];
   if (n.links.dashboard) links.push(`<a href="${escapeHtml(n.links.dashboard)}">Dashboard</a>`);
+  const act = actionLinks(n);
+  // Each link opens a page that asks to confirm: mail scanners follow links, and a GET changes nothing.
+  const button = (href: string, label: string, color: string) =>
+    `<a href="${escapeHtml(href)}" style="display:inline-block;padding:6px 14px;margin-right:8px;border-radius:4px;background:${color};color:#fff;text-decoration:none">${label}</a>`;
+  const actions = act ? [`<p>${button(act.ack, 'Acknowledge', '#555')}${button(act.resolve, 'Resolve', '#2e8540')}</p>`] : [];
   return [
     '<!doctype html>',
     '<html><head><meta charset="utf-8"></head>',
@@ -237,6 +254,7 @@ function htmlOf(n: Notification, message: Message): string {
     `<div style="border-left:4px solid ${escapeHtml(message.color)};padding:4px 12px">`,
     `<h2 style="font-size:16px;margin:4px 0 12px">${escapeHtml(message.title)}</h2>`,
     `<table cellpadding="0" cellspacing="0">\n${rows}\n</table>`,
+    ...actions,
     `<p>${links.join(' &middot; ')}</p>`,
     '</div>',
     '</body></html>',

@@ -19,6 +19,11 @@ const schema = Type.Object(
     }),
     /** Slack's Web API base; changed only for a proxy or a test server. */
     apiUrl: Type.String({ default: 'https://slack.com/api/', pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' }),
+    /**
+     * Acknowledge/Resolve buttons act in Slack itself (the app's Interactivity Request URL points at
+     * vigil's /slack/actions); otherwise they open vigil's signed links in a browser.
+     */
+    interactive: Type.Optional(Type.Boolean({ default: false })),
   },
   { additionalProperties: false },
 );
@@ -96,9 +101,10 @@ export const slack = defineChannel({
       },
     });
 
-    const post = async (content: Content, thread?: SlackRef): Promise<SlackRef> => {
+    // `to`: the channel's own target, or a person's user id when escalation pages them (a direct message).
+    const post = async (content: Content, thread?: SlackRef, to: string = config.channel): Promise<SlackRef> => {
       const res = await client.chat.postMessage({
-        channel: thread?.channel ?? config.channel,
+        channel: thread?.channel ?? to,
         ...(thread ? { thread_ts: thread.ts } : {}),
         ...content,
         // An incident link would otherwise unfold into a preview of raw JSON.
@@ -119,28 +125,28 @@ export const slack = defineChannel({
         // Someone deleted the original: announcing the new state in a fresh message beats never announcing it.
         if (slackCode(err) !== 'message_not_found') throw err;
         ctx.logger.warn({ channel: name, ts: ref.ts }, 'slack message to update is gone; posting a new one');
-        return post(content);
+        return post(content, undefined, ref.channel);
       }
     };
 
     return {
       async send(n: Notification, ctx: SendContext): Promise<SendResult> {
         const started = ctx.clock.now();
-        const content = compose(n, render(n, started));
+        const content = compose(n, render(n, started), config.interactive === true);
         const ref = parseRef(n.ref);
         const followsRef = ref !== undefined && n.action !== 'trigger' && n.action !== 'test';
         const method = followsRef && n.action !== 'remind' ? 'chat.update' : 'chat.postMessage';
         try {
           const result = await deadline.run(ctx.signal, () =>
             untilAborted(ctx.signal, async (): Promise<SlackRef> => {
-              if (ref === undefined) return post(content);
+              if (ref === undefined) return post(content, undefined, n.recipient?.slack);
               if (n.action === 'acknowledge' || n.action === 'resolve') return update(content, ref, ctx);
               if (n.action === 'remind') {
-                await post(content, ref);
+                await post(content, ref, n.recipient?.slack);
                 // The thread's parent stays the message later updates must edit, not this reply.
                 return ref;
               }
-              return post(content);
+              return post(content, undefined, n.recipient?.slack);
             }),
           );
           return { ref: { channel: result.channel, ts: result.ts } };
@@ -156,7 +162,7 @@ export const slack = defineChannel({
 });
 
 /** Blocks for the message and the same words as plain text, for notifications and clients without blocks. */
-function compose(n: Notification, msg: Message): Content {
+function compose(n: Notification, msg: Message, interactive: boolean): Content {
   const emoji = n.action === 'trigger' || n.action === 'remind' ? EMOJI[n.incident.severity] : EMOJI[n.action];
   const header = `${emoji} ${msg.title}`;
   const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: cut(header, LIMITS.header), emoji: true } }];
@@ -175,11 +181,44 @@ function compose(n: Notification, msg: Message): Content {
   if (error)
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(`*${error[0]}*\n${escapeMrkdwn(error[1])}`, LIMITS.section) } });
 
+  const buttons = actionButtons(n, interactive);
+  if (buttons) blocks.push(buttons);
+
   const links = [`<${escapeMrkdwn(n.links.incident)}|Incident>`];
   if (n.links.dashboard) links.push(`<${escapeMrkdwn(n.links.dashboard)}|Dashboard>`);
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${links.join(' · ')} · dedup \`${escapeMrkdwn(n.dedupKey)}\`` }] });
 
   return { text: cut(escapeMrkdwn(msg.text), LIMITS.fallback), blocks };
+}
+
+/**
+ * Acknowledge and Resolve, on pages that still ask someone to act. An acknowledge or resolve edits
+ * the original message, and the edit leaves these buttons out, so a settled incident shows none.
+ */
+function actionButtons(n: Notification, interactive: boolean): KnownBlock | undefined {
+  const { ack, resolve } = n.links;
+  if (!ack || !resolve || (n.action !== 'trigger' && n.action !== 'remind')) return undefined;
+  const label = (text: string) => ({ type: 'plain_text' as const, text, emoji: false });
+  if (interactive) {
+    // No url on these: Slack would open it as well as post the click, acting twice.
+    const value = String(n.incident.id);
+    return {
+      type: 'actions',
+      elements: [
+        { type: 'button', action_id: 'vigil_ack', text: label('Acknowledge'), value, style: 'primary' },
+        { type: 'button', action_id: 'vigil_resolve', text: label('Resolve'), value },
+      ],
+    };
+  }
+  // Link buttons open a confirmation page (a GET acts on nothing); their own action ids keep the
+  // click Slack may still post to an app with interactivity from being read as an interactive one.
+  return {
+    type: 'actions',
+    elements: [
+      { type: 'button', action_id: 'vigil_ack_link', text: label('Acknowledge'), url: ack, style: 'primary' },
+      { type: 'button', action_id: 'vigil_resolve_link', text: label('Resolve'), url: resolve },
+    ],
+  };
 }
 
 /** Turns whatever the client threw into a DeliveryError that says whether a retry can help. */

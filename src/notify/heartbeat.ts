@@ -1,0 +1,59 @@
+import { request } from 'undici';
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+
+export interface HeartbeatOptions {
+  /** The dead-man's switch: a URL outside vigil that alerts when it stops hearing from it. */
+  url: string;
+  intervalMs: number;
+  clock: Clock;
+  logger: Logger;
+  /** Whether vigil is fit to say it is alive: the scheduler ticking and the outbox not stuck. */
+  healthy(): boolean;
+  onResult(ok: boolean): void;
+}
+
+/**
+ * Watches the watcher: pings the URL every interval, but only while vigil is healthy, so a stuck
+ * scheduler or outbox silences the pings and the outside switch pages someone.
+ */
+export function createHeartbeat(opts: HeartbeatOptions): { start(): void; stop(): void } {
+  const log = opts.logger.child({ module: 'heartbeat' });
+  let timer: TimerHandle | undefined;
+  let stopped = true;
+  const ping = async () => {
+    if (!opts.healthy()) {
+      log.warn('heartbeat withheld: vigil is not healthy');
+      return;
+    }
+    try {
+      const res = await request(opts.url, {
+        method: 'GET',
+        signal: AbortSignal.timeout(Math.min(10_000, opts.intervalMs)),
+        headers: { 'user-agent': 'vigil heartbeat' },
+      });
+      await res.body.dump();
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      opts.onResult(ok);
+      if (!ok) log.warn({ status: res.statusCode }, 'heartbeat answered with an error');
+    } catch (err) {
+      opts.onResult(false);
+      log.warn({ error: (err as Error).message }, 'heartbeat failed');
+    }
+  };
+  const loop = () => {
+    void ping().finally(() => {
+      if (!stopped) timer = opts.clock.setTimeout(loop, opts.intervalMs);
+    });
+  };
+  return {
+    start() {
+      stopped = false;
+      loop();
+    },
+    stop() {
+      stopped = true;
+      if (timer !== undefined) opts.clock.clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Clock } from '../lib/clock.js';
+import { VigilError } from '../lib/errors.js';
+import { nextHandoffs, type Override, oncallAt, type Schedule, shifts } from '../oncall/index.js';
+import type { AlertStore, OncallOverride } from '../store/index.js';
+import { type ApiToken, authenticate } from './auth.js';
+
+/** What the on-call routes need. */
+export interface OncallRouteDeps {
+  clock: Clock;
+  tokens: readonly ApiToken[];
+  alerts: AlertStore;
+  schedules(): Record<string, Schedule>;
+  people(): Record<string, { name: string }>;
+}
+
+const iso = (t: number) => (Number.isFinite(t) ? new Date(t).toISOString() : null);
+const MAX_RANGE_MS = 92 * 86_400_000;
+
+const ScheduleId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+const Range = Type.Object(
+  { from: Type.Optional(Type.String({ format: 'date-time' })), to: Type.Optional(Type.String({ format: 'date-time' })) },
+  { additionalProperties: false },
+);
+const OverrideBody = Type.Object(
+  {
+    schedule: Type.String({ minLength: 1 }),
+    person: Type.String({ minLength: 1 }),
+    start: Type.String({ format: 'date-time' }),
+    end: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+const OverrideId = Type.Object({ id: Type.Integer({ minimum: 1 }) });
+
+/** Overrides of one schedule, oldest first (a later one wins where they overlap), as the schedule functions take them. */
+export function overridesOf(all: readonly OncallOverride[], schedule: string): Override[] {
+  return all
+    .filter((o) => o.schedule === schedule)
+    .sort((a, b) => a.createdAt - b.createdAt || a.id - b.id)
+    .map((o) => ({ schedule: o.schedule, person: o.person, start: o.startsAt, end: o.endsAt }));
+}
+
+/** `/api/v1/oncall`, `/api/v1/schedules/:id/shifts`, `/api/v1/oncall/overrides`. */
+export function registerOncallRoutes(app: FastifyInstance, deps: OncallRouteDeps): void {
+  const schedule = (id: string) => {
+    const s = deps.schedules()[id];
+    if (!s) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no schedule "${id}"`);
+    return s;
+  };
+  const personView = (id: string | undefined) => (id === undefined ? null : { id, name: deps.people()[id]?.name ?? id });
+
+  app.get('/api/v1/oncall', async () => {
+    const now = deps.clock.now();
+    const all = deps.alerts.overrides(now - 1);
+    return {
+      schedules: Object.entries(deps.schedules()).map(([id, s]) => {
+        const ov = overridesOf(all, id);
+        const current = oncallAt(s, ov, now);
+        return {
+          schedule: id,
+          timezone: s.timezone,
+          onCall: current
+            ? { ...personView(current.person), since: iso(current.from), until: iso(current.until), source: current.source }
+            : null,
+          next: nextHandoffs(s, ov, now, 3).map((h) => ({ at: iso(h.at), person: personView(h.person) })),
+        };
+      }),
+      overrides: all.map((o) => ({
+        id: o.id,
+        schedule: o.schedule,
+        person: personView(o.person),
+        start: iso(o.startsAt),
+        end: iso(o.endsAt),
+        author: o.author,
+      })),
+    };
+  });
+
+  app.get<{ Params: Static<typeof ScheduleId>; Querystring: Static<typeof Range> }>(
+    '/api/v1/schedules/:id/shifts',
+    { schema: { params: ScheduleId, querystring: Range } },
+    async (req) => {
+      const s = schedule(req.params.id);
+      const now = deps.clock.now();
+      const from = req.query.from ? Date.parse(req.query.from) : now;
+      const to = req.query.to ? Date.parse(req.query.to) : from + 14 * 86_400_000;
+      if (!(to > from)) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'querystring/to must be after from');
+      if (to - from > MAX_RANGE_MS) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'querystring: the range may span at most 92 days');
+      const ov = overridesOf(deps.alerts.overrides(from), req.params.id);
+      return {
+        schedule: req.params.id,
+        timezone: s.timezone,
+        shifts: shifts(s, ov, from, to).map((x) => ({
+          person: personView(x.person),
+          start: iso(x.start),
+          end: iso(x.end),
+          source: x.source,
+        })),
+      };
+    },
+  );
+
+  app.post<{ Body: Static<typeof OverrideBody> }>('/api/v1/oncall/overrides', { schema: { body: OverrideBody } }, async (req, reply) => {
+    const caller = authenticate(deps.tokens, req, 'operator');
+    const b = req.body;
+    schedule(b.schedule);
+    if (!deps.people()[b.person])
+      throw new VigilError('VIGIL_ERR_BAD_REQUEST', `body/person: no person "${b.person}" under people: in the config`);
+    const start = Date.parse(b.start);
+    const end = Date.parse(b.end);
+    if (!(end > start)) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/end must be after start');
+    if (end <= deps.clock.now()) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/end is in the past');
+    const o = deps.alerts.addOverride({
+      schedule: b.schedule,
+      person: b.person,
+      startsAt: start,
+      endsAt: end,
+      author: caller.name,
+      createdAt: deps.clock.now(),
+    });
+    return reply
+      .status(201)
+      .send({ id: o.id, schedule: o.schedule, person: personView(o.person), start: iso(o.startsAt), end: iso(o.endsAt), author: o.author });
+  });
+
+  app.delete<{ Params: Static<typeof OverrideId> }>(
+    '/api/v1/oncall/overrides/:id',
+    { schema: { params: OverrideId } },
+    async (req, reply) => {
+      authenticate(deps.tokens, req, 'operator');
+      if (!deps.alerts.deleteOverride(req.params.id)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no override ${req.params.id}`);
+      return reply.status(204).send();
+    },
+  );
+}
