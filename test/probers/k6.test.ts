@@ -259,7 +259,7 @@ describe('k6 prober', () => {
 
 describe('k6 summary parsing', () => {
   it('reads the shared fixtures', async () => {
-    const fixture = async (name: string) => JSON.parse(await readFile(path.join(REPO, '../shared/fixtures', name), 'utf8'));
+    const fixture = async (name: string) => JSON.parse(await readFile(path.join(REPO, 'test/fixtures/k6', name), 'utf8'));
     const classic = parseSummary(await fixture('k6-summary-export.json'));
     expect(classic?.thresholds.filter((t) => !t.ok).map((t) => `${t.metric} ${t.threshold}`)).toEqual([
       'http_req_duration p(95)<3000',
