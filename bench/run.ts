@@ -7,20 +7,36 @@
  *              - a bare undici loop, fresh connection per request, batched SQLite writes (baseline)
  *              - prometheus-blackbox-exporter, when installed (its own CPU, from /proc)
  *              - vigil itself: N probes on "* * * * *" for one whole minute
+ *   alerts   alert latency: the built app (dist/app.js) in this process, N probes on `every: 1s`
+ *              alerting into one Slack channel, against a target that flips to failing; target and
+ *              Slack Web API server (test/helpers/slack-api.ts) in a child process of their own. Per
+ *              incident: the Slack message's arrival minus the failing answer that fired the rule (the
+ *              `failures`-th in a row), i.e. what vigil adds beyond `failures × interval` of schedule;
+ *              also first failing answer → message. Rounds: cold (first incidents after start), warm,
+ *              and warm while store.prune() deletes a prefilled table of old runs. Each round then
+ *              flips back and checks every message is updated to resolved, none missed or doubled.
+ *            outbox throughput: N incidents opened (incident, event, outbox row: one transaction each),
+ *              then delivered by the outbox worker through a webhook channel to a loopback server
+ *              answering 204 at once, and through an in-process no-op channel.
  *
- * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load,
- * --seconds S (baseline phases, default 20).
+ * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts,
+ * --seconds S (baseline phases, default 20), --alert-probes N (default 200), --prefill N (old runs pruned
+ * during the last alert round, default 1000000), --outbox N (default 5000).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { Client } from 'undici';
 import { systemClock } from '../src/lib/clock.js';
 import { createMetrics, FastRegistry } from '../src/metrics/index.js';
+import { type Channel, createChannels, createOutboxWorker, type IncidentView } from '../src/notify/index.js';
 import { createSqliteStore, type RunRecord } from '../src/store/index.js';
 
 const args = new Map<string, string>();
@@ -29,6 +45,9 @@ const PROBES = Number(args.get('probes') ?? 60_000);
 const SMALL = Number(args.get('small') ?? 10_000);
 const SECONDS = Number(args.get('seconds') ?? 20);
 const ONLY = args.get('only');
+const ALERT_PROBES = Number(args.get('alert-probes') ?? 200);
+const PREFILL = Number(args.get('prefill') ?? 1_000_000);
+const OUTBOX = Number(args.get('outbox') ?? 5_000);
 const ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -298,11 +317,386 @@ async function benchLoad() {
   }
 }
 
+/** Listens on 127.0.0.1, port 0; resolves to the base URL and a close. */
+async function listenHttp(handler: RequestListener) {
+  const server = createHttpServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+async function until(what: string, ms: number, done: () => boolean) {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`bench: timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+const DAY_MS = 86_400_000;
+const FAILURES = 2;
+const INTERVAL_MS = 1_000;
+
+/** Old runs of the bench probes, written before vigil starts (a bulk insert would hold the write lock under it). */
+async function prefillRuns(file: string, probes: string[], rows: number) {
+  const store = createSqliteStore({ path: file, clock: systemClock, logger: silent });
+  await store.close();
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  const key = db.prepare("INSERT INTO probes (name, kind) VALUES (?, 'http') RETURNING id");
+  const keys = probes.map((p) => (key.get(p) as { id: number }).id);
+  const ins = db.prepare(
+    "INSERT INTO runs (probe, started_at, duration_ms, ok, attempts, trigger, vals) VALUES (?, ?, 1.5, 1, 1, 'schedule', ?)",
+  );
+  // 200 days old, in time order (pruning walks ids): all of it is past a 90-day retention.
+  const start = Date.now() - 200 * DAY_MS;
+  const step = Math.max(1, Math.floor((100 * DAY_MS) / Math.max(1, rows)));
+  const write = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) ins.run(keys[i % keys.length], start + i * step, '{"status":200,"latency_ms":1.5}');
+  });
+  for (let i = 0; i < rows; i += 100_000) write(i, Math.min(rows, i + 100_000));
+  db.close();
+}
+
+/**
+ * The alert benchmark's peers, in a process of their own: the target (200, or 503 once flipped down)
+ * and the Slack Web API server (test/helpers/slack-api.ts, the one the tests use). Sharing vigil's
+ * process would bill their work to vigil's event loop, and a busy Node loop accepts one connection
+ * per turn, so probes' fresh connections would queue behind vigil's own work (a prune) in a way no
+ * remote target makes them. Records, per probe (the path), its failing answers since the flip down
+ * and its first good one since the flip up, and when each Slack call arrived.
+ */
+const PEERS = `
+import { createServer } from 'node:http';
+const { startSlackApi } = await import(process.env.SLACK_HELPER);
+const slack = await startSlackApi({ token: 'xoxb-bench' });
+const arrivals = [];
+void (async () => {
+  for (let i = 1; ; i++) {
+    await slack.waitForCalls(i);
+    arrivals[i - 1] = Date.now();
+  }
+})();
+const keyOf = (c) => /dedup \`([^\`]+)\`/.exec(JSON.stringify(c.body.blocks ?? ''))?.[1];
+let failing = false;
+let failed = {};
+let recovered = {};
+const server = createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  const id = url.pathname.slice(1);
+  if (req.method === 'POST' && (id === '_down' || id === '_up')) {
+    failing = id === '_down';
+    if (failing) failed = {};
+    else recovered = {};
+    return res.end('');
+  }
+  if (id === '_report') {
+    const from = Number(url.searchParams.get('from') ?? 0);
+    const calls = slack.calls.slice(from).map((c, k) => ({ method: c.method, mode: c.mode, key: keyOf(c), at: arrivals[from + k] }));
+    return res.end(JSON.stringify({ failed, recovered, total: slack.calls.length, calls }));
+  }
+  if (failing) {
+    (failed[id] ??= []).push(Date.now());
+    res.writeHead(503, { 'content-type': 'application/json' });
+    return res.end('{"status":"fail","checks":{"db":"down"}}');
+  }
+  if (!(id in recovered)) recovered[id] = Date.now();
+  res.end('ok');
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ target: 'http://127.0.0.1:' + server.address().port, slack: slack.apiUrl }) + '\\n'));
+`;
+
+interface PeerReport {
+  failed: Record<string, number[]>;
+  recovered: Record<string, number>;
+  /** Slack calls received so far. */
+  total: number;
+  /** From the asked index on: method, how it was answered, the incident key (`probe/rule/id`), arrival time. */
+  calls: Array<{ method: string; mode: string; key?: string; at: number }>;
+}
+
+async function startPeers() {
+  const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', PEERS], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, SLACK_HELPER: pathToFileURL(path.resolve(import.meta.dirname, '../test/helpers/slack-api.ts')).href },
+  });
+  const urls = await new Promise<{ target: string; slack: string }>((resolve) =>
+    proc.stdout?.once('data', (d) => resolve(JSON.parse(String(d)))),
+  );
+  return {
+    ...urls,
+    flip: async (state: 'down' | 'up') => {
+      await (await fetch(`${urls.target}/_${state}`, { method: 'POST' })).text();
+    },
+    report: async (from = 0) => (await (await fetch(`${urls.target}/_report?from=${from}`)).json()) as PeerReport,
+    close: async () => {
+      proc.kill('SIGKILL');
+    },
+  };
+}
+
+/** A report's accepted calls of one method, by probe id: their arrival times. */
+function arrivalsByProbe(report: PeerReport, method: string): Map<string, number[]> {
+  const by = new Map<string, number[]>();
+  for (const c of report.calls) {
+    if (c.method !== method || c.mode !== 'ok' || c.key === undefined) continue;
+    const probe = c.key.slice(0, c.key.indexOf('/'));
+    by.set(probe, [...(by.get(probe) ?? []), c.at]);
+  }
+  return by;
+}
+
+/**
+ * Alert latency, end to end through the built app: target down → probe runs → rules → incident and
+ * outbox row in one transaction → worker → Slack `chat.postMessage` received by the local server.
+ */
+async function alertLatency() {
+  const n = ALERT_PROBES;
+  const root = path.resolve(import.meta.dirname, '..');
+  const { createApp } = (await import(pathToFileURL(path.join(root, 'dist/app.js')).href)) as typeof import('../src/app.js');
+  const { loadConfig } = (await import(
+    pathToFileURL(path.join(root, 'dist/config/index.js')).href
+  )) as typeof import('../src/config/index.js');
+  const peers = await startPeers();
+
+  const dir = path.join(tmp, 'alerts');
+  mkdirSync(path.join(dir, 'probes'), { recursive: true });
+  const ids = Array.from({ length: n }, (_, i) => `a${i}`);
+  writeFileSync(
+    path.join(dir, 'default.yaml'),
+    [
+      'service: { host: 127.0.0.1, port: 0, logLevel: info }',
+      // The app prunes at start: a long retention leaves the prefilled rows for the bench to prune on cue.
+      'storage: { sqlite: { path: ./vigil.db }, retention: { runs: 3650d } }',
+      `channels: { slack-bench: { type: slack, token: "\${SLACK_TOKEN}", channel: "#bench", apiUrl: "${peers.slack}" } }`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    path.join(dir, 'probes', 'bench.yaml'),
+    ids
+      .map(
+        (id) =>
+          `- id: ${id}\n  kind: http\n  url: ${peers.target}/${id}\n  schedule: { every: 1s }\n  timeout: 2s\n` +
+          `  alert: { failures: ${FAILURES}, recoveries: 1, channels: [slack-bench] }\n`,
+      )
+      .join(''),
+  );
+  const t0 = performance.now();
+  await prefillRuns(path.join(dir, 'vigil.db'), ids, PREFILL);
+  const prefillMs = performance.now() - t0;
+
+  const config = loadConfig({ cwd: dir, configDir: '.', env: { SLACK_TOKEN: 'xoxb-bench' } });
+  const app = createApp({ config, logger: silent });
+  await app.start();
+  out(
+    `vigil (dist/app.js) in this process; target and Slack API server in another. ${n} probes on every: 1s, ` +
+      `alert { failures: ${FAILURES}, recoveries: 1 }, delivery defaults (concurrency 4); ${PREFILL.toLocaleString('en')} old runs prefilled in ${f(prefillMs / 1000, 1)} s`,
+  );
+  // Two clean runs of every probe before the first flip.
+  await sleep(2_500);
+
+  /** Slots the scheduler missed or skipped so far (a blocked event loop shows here first). */
+  const slotsLost = async () => {
+    let total = 0;
+    for (const line of (await app.registry.metrics()).split('\n')) {
+      if (/^vigil_scheduler_(missed|skipped)_total/.test(line)) total += Number(line.split(' ').at(-1));
+    }
+    return total;
+  };
+  /** Waits until `count` calls of `method` arrived since `from`, then one interval and a poll more, so a double would show. */
+  const settle = async (what: string, from: number, method: string, count: number) => {
+    const end = Date.now() + 20_000;
+    for (;;) {
+      const r = await peers.report(from);
+      if (r.calls.filter((c) => c.method === method).length >= count) break;
+      if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+      await sleep(50);
+    }
+    await sleep(INTERVAL_MS + 1_000);
+    return peers.report(from);
+  };
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  try {
+    for (const round of ['cold (the first incidents after start)', 'warm, idle', 'warm, while pruning'] as const) {
+      const lost0 = await slotsLost();
+      loop.reset();
+      const from = (await peers.report(Number.MAX_SAFE_INTEGER)).total;
+      let prune: Promise<{ rows: number; ms: number; end: number }> | undefined;
+      await peers.flip('down');
+      if (round === 'warm, while pruning') {
+        const p0 = performance.now();
+        prune = app.store.prune(Date.now() - 90 * DAY_MS).then((rows) => ({ rows, ms: performance.now() - p0, end: Date.now() }));
+      }
+      const report = await settle(`${n} pages`, from, 'chat.postMessage', n);
+      const pages = arrivalsByProbe(report, 'chat.postMessage');
+      const added: number[] = [];
+      const sinceFirst: number[] = [];
+      for (const id of ids) {
+        const [at] = pages.get(id) ?? [];
+        const fails = report.failed[id] ?? [];
+        if (at === undefined || fails.length < FAILURES) continue;
+        added.push(at - (fails[FAILURES - 1] as number));
+        sinceFirst.push(at - (fails[0] as number));
+      }
+      added.sort((a, b) => a - b);
+      sinceFirst.sort((a, b) => a - b);
+      const missed = ids.filter((id) => !pages.has(id)).length;
+      const doubled = [...pages.values()].filter((t) => t.length > 1).length;
+      const pruned = prune ? await prune : undefined;
+      const lost = (await slotsLost()) - lost0;
+      const loopMax = loop.max / 1e6;
+      const during = pruned ? [...pages.values()].filter((t) => (t[0] as number) <= pruned.end).length : 0;
+      out(
+        `${round}: ${pages.size} of ${n} incidents paged, ${missed} missed, ${doubled} doubled; ` +
+          `added beyond the failing answer that fired the rule p50 ${f(pct(added, 50), 0)} ms p99 ${f(pct(added, 99), 0)} ms max ${f(added.at(-1) ?? Number.NaN, 0)} ms ` +
+          `(target p99 < 250 ms; first failing answer → message p50 ${f(pct(sinceFirst, 50), 0)} ms p99 ${f(pct(sinceFirst, 99), 0)} ms)` +
+          (pruned
+            ? `; prune deleted ${pruned.rows.toLocaleString('en')} rows in ${f(pruned.ms / 1000, 1)} s, ${during} of the pages arrived while it ran`
+            : '') +
+          `; event loop delay max ${f(loopMax, 0)} ms, ${lost} schedule slots missed or skipped`,
+      );
+
+      // Back up: every incident resolves, its message updated once.
+      const upFrom = (await peers.report(Number.MAX_SAFE_INTEGER)).total;
+      await peers.flip('up');
+      const up = await settle(`${n} resolve updates`, upFrom, 'chat.update', n);
+      const updates = arrivalsByProbe(up, 'chat.update');
+      const resolveMs = ids
+        .filter((id) => updates.has(id) && up.recovered[id] !== undefined)
+        .map((id) => (updates.get(id)?.[0] as number) - (up.recovered[id] as number))
+        .sort((a, b) => a - b);
+      out(
+        `  resolve: ${updates.size} of ${n} messages updated, ${ids.filter((id) => !updates.has(id)).length} missed, ` +
+          `${[...updates.values()].filter((t) => t.length > 1).length} doubled; first good answer → update p50 ${f(pct(resolveMs, 50), 0)} ms p99 ${f(pct(resolveMs, 99), 0)} ms`,
+      );
+    }
+  } finally {
+    loop.disable();
+    await app.stop();
+    await peers.close();
+  }
+}
+
+/** Outbox throughput: N incidents opened (incident, event and outbox row in one transaction each), then delivered. */
+async function outboxThroughput() {
+  const n = OUTBOX;
+  let received = 0;
+  const hook = await listenHttp((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  const noop: Channel = { send: async () => ({}), close: async () => {} };
+  try {
+    for (const [name, concurrency] of [
+      ['webhook', 4],
+      ['webhook', 16],
+      ['no-op', 4],
+    ] as const) {
+      const store = createSqliteStore({ path: path.join(tmp, `outbox-${name}-${concurrency}.db`), clock: systemClock, logger: silent });
+      const channels =
+        name === 'webhook'
+          ? createChannels(
+              { out: { type: 'webhook', url: `${hook.url}/vigil`, headers: {} } as { type: string } },
+              { logger: silent, clock: systemClock },
+            )
+          : new Map([['out', noop]]);
+      const t0 = performance.now();
+      for (let k = 0; k < n; k++) {
+        const now = Date.now();
+        store.alerts.applyIncidentChange({
+          open: {
+            probeId: `p${k}`,
+            rule: 'failures',
+            kind: 'http',
+            severity: 'error',
+            state: 'open',
+            summary: `p${k}: HTTP_STATUS: 503 Service Unavailable`,
+            labels: {},
+            channels: ['out'],
+            openedAt: now,
+            lastError: { code: 'HTTP_STATUS', message: '503 Service Unavailable: db down (expected 200)', at: now },
+            flapping: false,
+            notified: true,
+          },
+          event: { at: now, type: 'opened', actor: 'vigil', detail: 'bench' },
+          notify: (i) => {
+            const view: IncidentView = { ...i, key: `${i.probeId}/${i.rule}/${i.id}` };
+            return [{ channel: 'out', action: 'trigger', dedupKey: view.key, payload: view as unknown as Record<string, unknown> }];
+          },
+        });
+      }
+      const queueMs = performance.now() - t0;
+      let delivered = 0;
+      const worker = createOutboxWorker({
+        store: store.alerts,
+        channels,
+        clock: systemClock,
+        logger: silent,
+        observer: {
+          outcome: (_c, o) => {
+            if (o === 'delivered') delivered++;
+          },
+          latency: () => {},
+        },
+        baseUrl: 'http://127.0.0.1:8080',
+        maxAgeMs: DAY_MS,
+        sendTimeoutMs: 10_000,
+        minBackoffMs: 1_000,
+        maxBackoffMs: 300_000,
+        concurrency,
+        pollIntervalMs: 1_000,
+      });
+      const before = received;
+      const t1 = performance.now();
+      const c0 = cpuMs();
+      worker.start();
+      await until(`${n} deliveries`, 60_000, () => delivered >= n);
+      const sendMs = performance.now() - t1;
+      const cpu = cpuMs() - c0;
+      await worker.stop(1_000);
+      const stats = store.alerts.outboxStats(Date.now());
+      if (name === 'webhook' && received - before !== n) throw new Error(`bench: the webhook server got ${received - before} of ${n}`);
+      if (stats.pending !== 0 || stats.dead !== 0) throw new Error(`bench: outbox left ${stats.pending} pending, ${stats.dead} dead`);
+      await Promise.allSettled([...channels.values()].map((c) => c.close()));
+      await store.close();
+      out(
+        `${name === 'webhook' ? 'webhook (loopback, 204 at once)' : 'no-op channel (in-process)'}, concurrency ${concurrency}: ` +
+          `${n} delivered in ${f(sendMs / 1000, 2)} s = ${f(n / (sendMs / 1000), 0)} notifications/s, ${f(cpu / n, 3)} CPU-ms each ` +
+          `(queued with their incidents at ${f(n / (queueMs / 1000), 0)} incident changes/s)`,
+      );
+    }
+  } finally {
+    await hook.close();
+  }
+}
+
+async function benchAlerts() {
+  out('\n## alerts: alert latency (target down → Slack message received) and outbox throughput');
+  await alertLatency();
+  out('\n### outbox throughput');
+  await outboxThroughput();
+}
+
 out(`vigil bench — node ${process.version}, ${new Date().toISOString()}`);
 try {
   if (!ONLY || ONLY === 'writes') await benchWrites();
   if (!ONLY || ONLY === 'scrape') await benchScrape();
   if (!ONLY || ONLY === 'load') await benchLoad();
+  if (!ONLY || ONLY === 'alerts') await benchAlerts();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

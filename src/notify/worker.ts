@@ -154,6 +154,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       }
       const wait = Math.max(e.retryAfterMs ?? 0, backoff(item.attempts + 1, opts.minBackoffMs, opts.maxBackoffMs, random));
       store.markRetry(item.id, now, e.message, now + wait);
+      wakeAt(now + wait);
       opts.observer.outcome(item.channel, 'retry');
       log.warn(
         { outbox: item.id, channel: item.channel, attempts: item.attempts + 1, retryInMs: wait, error: e.message },
@@ -207,6 +208,23 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     }
   }
 
+  // A retry due before the next poll gets its own wake-up, so the backoff is not rounded up to the poll.
+  let wakeTimer: TimerHandle | undefined;
+  let wakeDue = Number.POSITIVE_INFINITY;
+  function wakeAt(at: number) {
+    if (!running || at >= wakeDue) return;
+    if (wakeTimer !== undefined) clock.clearTimeout(wakeTimer);
+    wakeDue = at;
+    wakeTimer = clock.setTimeout(
+      () => {
+        wakeTimer = undefined;
+        wakeDue = Number.POSITIVE_INFINITY;
+        scan();
+      },
+      Math.max(0, at - clock.now()),
+    );
+  }
+
   function loop() {
     scan();
     if (running) timer = clock.setTimeout(loop, opts.pollIntervalMs);
@@ -225,6 +243,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     async stop(graceMs) {
       running = false;
       if (timer !== undefined) clock.clearTimeout(timer);
+      if (wakeTimer !== undefined) clock.clearTimeout(wakeTimer);
       if (busy.size === 0) return;
       let t: TimerHandle | undefined;
       await Promise.race([Promise.allSettled([...busy.values()]), new Promise((r) => (t = clock.setTimeout(() => r(undefined), graceMs)))]);
