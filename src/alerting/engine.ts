@@ -89,7 +89,17 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   let openWindows: MaintenanceWindow[] = [];
   let timer: TimerHandle | undefined;
 
-  const defOf = (id: string) => opts.probes().find((p) => p.id === id) as (ProbeDefinition & { alert?: AlertConfig }) | undefined;
+  // Every run looks its probe up: a map, rebuilt only when the probe list itself changes (reload).
+  let byId = new Map<string, ProbeDefinition & { alert?: AlertConfig }>();
+  let indexed: readonly ProbeDefinition[] | undefined;
+  const defOf = (id: string) => {
+    const list = opts.probes();
+    if (list !== indexed) {
+      byId = new Map(list.map((p) => [p.id, p as ProbeDefinition & { alert?: AlertConfig }]));
+      indexed = list;
+    }
+    return byId.get(id);
+  };
 
   /** Why pages for this probe are held back now, if they are. */
   function muteReason(def: ProbeDefinition & { alert?: AlertConfig }, now: number): string | undefined {
