@@ -96,7 +96,8 @@ export function createApp(deps: AppDeps): App {
   });
   const people = cfg.people as Record<string, Person>;
 
-  const channelConfig = cfg.channels as Record<string, { type: string }>;
+  const channelConfig = cfg.channels as Record<string, { type: string; testSchedule?: string }>;
+  const cronDriver = deps.cron ?? nodeCronDriver(logger);
   const baseUrl = cfg.alerting.baseUrl.replace(/\/$/, '');
   const linkSecret = cfg.interactions.linkSecret;
   const channels = createChannels(channelConfig, { logger, clock });
@@ -178,7 +179,7 @@ export function createApp(deps: AppDeps): App {
   const scheduler = createScheduler({
     clock,
     logger,
-    cron: deps.cron ?? nodeCronDriver(logger),
+    cron: cronDriver,
     probesDir,
     maxSpreadMs: cfg.scheduler.spread ? 60_000 : 0,
     maxConcurrent: cfg.scheduler.maxConcurrent,
@@ -242,16 +243,60 @@ export function createApp(deps: AppDeps): App {
       silencesChanged: () => alerting.silencesChanged(),
       channels: () => Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
       testChannel(name) {
-        const now = clock.now();
-        const [item] = store.alerts.enqueue(
-          [{ incidentId: null, channel: name, action: 'test', dedupKey: `test/${name}/${now}`, payload: testPage(name, now) }],
-          now,
-        );
-        worker.wake();
-        return item as OutboxItem;
+        return sendTestPage(name);
       },
     },
   });
+
+  function sendTestPage(name: string): OutboxItem {
+    const now = clock.now();
+    const [item] = store.alerts.enqueue(
+      [{ incidentId: null, channel: name, action: 'test', dedupKey: `test/${name}/${now}`, payload: testPage(name, now) }],
+      now,
+    );
+    worker.wake();
+    return item as OutboxItem;
+  }
+
+  // "Verify the alert is sent": channels with a testSchedule send a test page then, and its delivery is
+  // recorded as a run of `channel:<name>` — stored, measured, logged like any probe's.
+  const scheduledTests = Object.entries(channelConfig)
+    .filter(([, c]) => c.testSchedule !== undefined)
+    .map(([name]) => name);
+  const testSources: Array<{ stop(): void }> = [];
+  const testTimers = new Set<ReturnType<Clock['setTimeout']>>();
+  const startChannelTests = () => {
+    for (const name of scheduledTests) {
+      const expr = channelConfig[name]?.testSchedule as string;
+      const onTick = () => {
+        const item = sendTestPage(name);
+        const waitMs = Math.max(60_000, ms(delivery.timeout) * 3);
+        const timer = clock.setTimeout(() => {
+          testTimers.delete(timer);
+          const after = store.alerts.outboxItem(item.id);
+          const delivered = after?.state === 'delivered' && after.deliveredAt !== undefined;
+          onResult({
+            probeId: `channel:${name}`,
+            kind: 'channel-test',
+            startedAt: item.createdAt,
+            durationMs: delivered ? (after.deliveredAt as number) - item.createdAt : waitMs,
+            ok: delivered,
+            ...(delivered
+              ? {}
+              : {
+                  code: 'NOT_DELIVERED',
+                  message: `test page through ${name} not delivered within ${Math.round(waitMs / 1000)}s: ${after?.lastError ?? after?.state ?? 'unknown'}`,
+                }),
+            values: delivered ? { delivery_ms: (after.deliveredAt as number) - item.createdAt } : {},
+            attempts: after?.attempts ?? 0,
+            trigger: 'schedule',
+          });
+        }, waitMs);
+        testTimers.add(timer);
+      };
+      testSources.push(cronDriver(expr, { onTick, onMissed: () => {} }));
+    }
+  };
 
   const heartbeat = cfg.oncall.heartbeatUrl
     ? createHeartbeat({
@@ -278,9 +323,15 @@ export function createApp(deps: AppDeps): App {
   };
 
   const declare = (list: readonly ProbeDefinition[]) => {
-    metrics.setProbes(
-      list.map((p) => ({ id: p.id, kind: p.kind, values: proberFor(p.kind).values(p as never), last: store.latest(p.id) })),
-    );
+    metrics.setProbes([
+      ...list.map((p) => ({ id: p.id, kind: p.kind, values: proberFor(p.kind).values(p as never), last: store.latest(p.id) })),
+      ...scheduledTests.map((name) => ({
+        id: `channel:${name}`,
+        kind: 'channel-test',
+        values: ['delivery_ms'],
+        last: store.latest(`channel:${name}`),
+      })),
+    ]);
     scheduler.setProbes(list);
     probes = list;
   };
@@ -298,6 +349,7 @@ export function createApp(deps: AppDeps): App {
       alerting.start();
       worker.start();
       heartbeat?.start();
+      startChannelTests();
       const address = await server.listen({ host: cfg.service.host, port: cfg.service.port });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
       return address;
@@ -307,6 +359,8 @@ export function createApp(deps: AppDeps): App {
       await scheduler.stop(ms(cfg.service.shutdownTimeout));
       alerting.stop();
       heartbeat?.stop();
+      for (const t of testSources) t.stop();
+      for (const t of testTimers) clock.clearTimeout(t);
       await worker.stop(ms(cfg.alerting.delivery.timeout));
       await server.close();
       await Promise.allSettled([...channels.values()].map((c) => c.close()));

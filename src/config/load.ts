@@ -283,10 +283,18 @@ function checkChannels(service: ServiceConfig, run: Run, originOf: (p: string[])
       continue;
     }
     const schema = Type.Object(
-      { type: Type.Literal(type), ...(channelKindOf(type).schema.properties as Record<string, TSchema>) },
+      {
+        type: Type.Literal(type),
+        // Every channel may prove itself on a schedule: a test page, its delivery recorded as a run.
+        testSchedule: Type.Optional(Type.String({ minLength: 1 })),
+        ...(channelKindOf(type).schema.properties as Record<string, TSchema>),
+      },
       { additionalProperties: false },
     );
     const { value } = validate(schema, raw, run, () => file, `channels.${name}`);
+    const testSchedule = (value as { testSchedule?: unknown }).testSchedule;
+    const problem = typeof testSchedule === 'string' ? scheduleProblem(testSchedule) : undefined;
+    if (problem) run.problems.push(`${file}: channels.${name}.test${problem[0]?.toUpperCase()}${problem.slice(1)}`);
     channels[name] = value as Json;
   }
 }

@@ -13,7 +13,7 @@ export function createChannels(config: Record<string, { type: string }>, deps: {
   const channels = new Map<string, Channel>();
   for (const [name, c] of Object.entries(config)) {
     if (!isChannelType(c.type)) throw new Error(`channel ${name}: unknown type ${c.type}`);
-    const { type: _type, ...fields } = c as { type: string } & Record<string, unknown>;
+    const { type: _type, testSchedule: _test, ...fields } = c as { type: string; testSchedule?: string } & Record<string, unknown>;
     channels.set(
       name,
       channelKindOf(c.type).create(name, fields as never, { logger: deps.logger.child({ channel: name }), clock: deps.clock }),
