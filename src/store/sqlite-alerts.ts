@@ -269,7 +269,8 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
     refFor(incidentId, channel, recipient) {
       const row = db
         .prepare(
-          `SELECT ref FROM outbox WHERE incident_id = ? AND channel = ? AND recipient IS ? AND state = 'delivered' AND ref IS NOT NULL ORDER BY id LIMIT 1`,
+          // The newest: a channel hands back where its message now lives (Slack re-posts a deleted one).
+          `SELECT ref FROM outbox WHERE incident_id = ? AND channel = ? AND recipient IS ? AND state = 'delivered' AND ref IS NOT NULL ORDER BY id DESC LIMIT 1`,
         )
         .get(incidentId, channel, recipient ?? null) as { ref: string } | undefined;
       return row ? JSON.parse(row.ref) : undefined;

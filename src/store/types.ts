@@ -204,7 +204,7 @@ export interface AlertStore {
   markDelivered(id: number, at: number, ref?: Record<string, string>): void;
   markRetry(id: number, at: number, error: string, nextAttemptAt: number): void;
   markDead(id: number, at: number, error: string): void;
-  /** The ref a channel returned for the first delivered notification of an incident (to a recipient). */
+  /** The ref a channel returned for the latest delivered notification of an incident (to a recipient). */
   refFor(incidentId: number, channel: string, recipient?: string): Record<string, string> | undefined;
   /** Everyone an incident's pages went (or are going) to: (channel, recipient) pairs, muted ones excluded. */
   paged(incidentId: number): Array<{ channel: string; recipient?: string }>;

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type Static, Type } from '@sinclair/typebox';
 import { ErrorCode, type KnownBlock, LogLevel, type Logger as SlackLogger, WebClient } from '@slack/web-api';
 import { Agent, fetch } from 'undici';
+import { untilAborted } from '../../lib/abort.js';
 import { formatDuration } from '../../lib/duration.js';
 import type { Logger } from '../../lib/logger.js';
 import { type Message, render } from '../message.js';
@@ -286,25 +287,6 @@ function parseRef(ref: Record<string, string> | undefined): SlackRef | undefined
   return ref && typeof ref.channel === 'string' && ref.channel !== '' && typeof ref.ts === 'string' && ref.ts !== ''
     ? { channel: ref.channel, ts: ref.ts }
     : undefined;
-}
-
-/** Rejects with the signal's reason as soon as it aborts, even if the call underneath has not noticed. */
-function untilAborted<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    run().then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 /** Slack reads `&`, `<` and `>` as markup in mrkdwn and in fallback text. */

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { Agent, request } from 'undici';
+import { untilAborted } from '../../lib/abort.js';
 import { formatDuration } from '../../lib/duration.js';
 import { render } from '../message.js';
 import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
@@ -155,25 +156,6 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, 
     }
   }
   return Buffer.concat(chunks, size).toString('utf8');
-}
-
-/** Rejects with the signal's reason as soon as it aborts: undici only acts on it once a socket is connected. */
-function untilAborted<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    run().then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 function lowerKeys(headers: Record<string, string>): Record<string, string> {
