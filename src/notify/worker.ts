@@ -48,6 +48,7 @@ export interface OutboxWorker {
 
 const BATCH = 200;
 const CUT_OFF_GRACE_MS = 250;
+const AFTER_SEND_ROWS = 8;
 
 /** Exponential backoff with full jitter: uniform in [base/2, base], base = min · 2^(attempt-1), capped. */
 export function backoff(attempt: number, minMs: number, maxMs: number, random: () => number): number {
@@ -166,7 +167,11 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     }
   }
 
-  function scan() {
+  /**
+   * Starts due notifications. `limit` bounds the rows read: a finished send reads only a few (it
+   * freed one slot), the periodic poll and a wake-up read a full batch.
+   */
+  function scan(limit = BATCH) {
     if (!running) return;
     if (scanning) {
       again = true;
@@ -175,7 +180,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     scanning = true;
     try {
       const now = clock.now();
-      for (const item of store.due(now, BATCH)) {
+      for (const item of store.due(now, limit)) {
         if (busy.has(item.id) || lanes.has(laneOf(item))) continue;
         const channel = opts.channels.get(item.channel);
         if (!channel) {
@@ -192,8 +197,9 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
           busy.delete(item.id);
           lanes.delete(lane);
           perChannel.set(item.channel, (perChannel.get(item.channel) ?? 1) - 1);
-          // A finished send may unblock the next notification of its lane.
-          scan();
+          // A finished send frees one slot and may unblock the next notification of its lane: a short
+          // read (busy lanes skipped) finds it without re-reading and parsing a whole batch per send.
+          scan(AFTER_SEND_ROWS + busy.size);
         });
         busy.set(item.id, p);
       }
