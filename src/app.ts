@@ -8,14 +8,15 @@ import { ms } from './lib/duration.js';
 import type { Logger } from './lib/logger.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
+import { createChannelTests } from './notify/channel-tests.js';
 import { createHeartbeat } from './notify/heartbeat.js';
-import { createChannels, createOutboxWorker, type IncidentView } from './notify/index.js';
+import { createChannels, createOutboxWorker } from './notify/index.js';
 import { oncallAt, type Person } from './oncall/index.js';
 import { type ProbeDefinition, proberFor } from './probers/index.js';
 import { type CronDriver, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { createServer, type HealthCheck } from './server/index.js';
 import { overridesOf } from './server/oncall-routes.js';
-import { createSqliteStore, type OutboxItem, type RunRecord, type Store } from './store/index.js';
+import { createSqliteStore, type RunRecord, type Store } from './store/index.js';
 
 export interface AppDeps {
   config: LoadedConfig;
@@ -43,24 +44,6 @@ const PRUNE_EVERY_MS = 3_600_000;
 const HEARTBEAT_STALE_MS = 30_000;
 /** A notification waiting longer than this means delivery is stuck (a provider down, a bad token). */
 const OUTBOX_STUCK_MS = 15 * 60_000;
-
-/** The incident a channel test page describes. */
-function testPage(channel: string, now: number): Record<string, unknown> {
-  const view: IncidentView = {
-    id: 0,
-    key: `test/${channel}/${now}`,
-    probeId: '',
-    kind: 'test',
-    rule: '',
-    severity: 'info',
-    state: 'open',
-    openedAt: now,
-    summary: `test page through ${channel}`,
-    labels: {},
-    flapping: false,
-  };
-  return view as unknown as Record<string, unknown>;
-}
 
 /** The composition root: every part is made here from its dependencies, and nowhere else. */
 export function createApp(deps: AppDeps): App {
@@ -242,61 +225,21 @@ export function createApp(deps: AppDeps): App {
       resolve: (id, actor) => alerting.resolve(id, actor),
       silencesChanged: () => alerting.silencesChanged(),
       channels: () => Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
-      testChannel(name) {
-        return sendTestPage(name);
-      },
+      testChannel: (name) => channelTests.send(name),
     },
   });
 
-  function sendTestPage(name: string): OutboxItem {
-    const now = clock.now();
-    const [item] = store.alerts.enqueue(
-      [{ incidentId: null, channel: name, action: 'test', dedupKey: `test/${name}/${now}`, payload: testPage(name, now) }],
-      now,
-    );
-    worker.wake();
-    return item as OutboxItem;
-  }
-
-  // "Verify the alert is sent": channels with a testSchedule send a test page then, and its delivery is
-  // recorded as a run of `channel:<name>` — stored, measured, logged like any probe's.
-  const scheduledTests = Object.entries(channelConfig)
-    .filter(([, c]) => c.testSchedule !== undefined)
-    .map(([name]) => name);
-  const testSources: Array<{ stop(): void }> = [];
-  const testTimers = new Set<ReturnType<Clock['setTimeout']>>();
-  const startChannelTests = () => {
-    for (const name of scheduledTests) {
-      const expr = channelConfig[name]?.testSchedule as string;
-      const onTick = () => {
-        const item = sendTestPage(name);
-        const waitMs = Math.max(60_000, ms(delivery.timeout) * 3);
-        const timer = clock.setTimeout(() => {
-          testTimers.delete(timer);
-          const after = store.alerts.outboxItem(item.id);
-          const delivered = after?.state === 'delivered' && after.deliveredAt !== undefined;
-          onResult({
-            probeId: `channel:${name}`,
-            kind: 'channel-test',
-            startedAt: item.createdAt,
-            durationMs: delivered ? (after.deliveredAt as number) - item.createdAt : waitMs,
-            ok: delivered,
-            ...(delivered
-              ? {}
-              : {
-                  code: 'NOT_DELIVERED',
-                  message: `test page through ${name} not delivered within ${Math.round(waitMs / 1000)}s: ${after?.lastError ?? after?.state ?? 'unknown'}`,
-                }),
-            values: delivered ? { delivery_ms: (after.deliveredAt as number) - item.createdAt } : {},
-            attempts: after?.attempts ?? 0,
-            trigger: 'schedule',
-          });
-        }, waitMs);
-        testTimers.add(timer);
-      };
-      testSources.push(cronDriver(expr, { onTick, onMissed: () => {} }));
-    }
-  };
+  const channelTests = createChannelTests({
+    store: store.alerts,
+    clock,
+    cron: cronDriver,
+    schedules: Object.fromEntries(
+      Object.entries(channelConfig).flatMap(([name, c]) => (c.testSchedule === undefined ? [] : [[name, c.testSchedule]])),
+    ),
+    waitMs: Math.max(60_000, ms(delivery.timeout) * 3),
+    wake: () => worker.wake(),
+    onResult,
+  });
 
   const heartbeat = cfg.oncall.heartbeatUrl
     ? createHeartbeat({
@@ -325,12 +268,7 @@ export function createApp(deps: AppDeps): App {
   const declare = (list: readonly ProbeDefinition[]) => {
     metrics.setProbes([
       ...list.map((p) => ({ id: p.id, kind: p.kind, values: proberFor(p.kind).values(p as never), last: store.latest(p.id) })),
-      ...scheduledTests.map((name) => ({
-        id: `channel:${name}`,
-        kind: 'channel-test',
-        values: ['delivery_ms'],
-        last: store.latest(`channel:${name}`),
-      })),
+      ...channelTests.probeIds.map((id) => ({ id, kind: 'channel-test', values: ['delivery_ms'], last: store.latest(id) })),
     ]);
     scheduler.setProbes(list);
     probes = list;
@@ -349,7 +287,7 @@ export function createApp(deps: AppDeps): App {
       alerting.start();
       worker.start();
       heartbeat?.start();
-      startChannelTests();
+      channelTests.start();
       const address = await server.listen({ host: cfg.service.host, port: cfg.service.port });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
       return address;
@@ -359,8 +297,7 @@ export function createApp(deps: AppDeps): App {
       await scheduler.stop(ms(cfg.service.shutdownTimeout));
       alerting.stop();
       heartbeat?.stop();
-      for (const t of testSources) t.stop();
-      for (const t of testTimers) clock.clearTimeout(t);
+      channelTests.stop();
       await worker.stop(ms(cfg.alerting.delivery.timeout));
       await server.close();
       await Promise.allSettled([...channels.values()].map((c) => c.close()));

@@ -11,7 +11,6 @@ import { DeliveryError, defineChannel, type Notification, type SendContext, type
 const schema = Type.Object(
   {
     /** A bot token with `chat:write`. */
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the text shows config's ${…} reference syntax, not a template.
     token: Type.String({ minLength: 1, expected: 'a Slack bot token (xoxb-…), from ${SLACK_BOT_TOKEN} or ${file:…}' }),
     /** Where new messages go: a channel name or id. Updates and thread replies follow the id Slack returned. */
     channel: Type.String({

@@ -11,7 +11,6 @@ const schema = Type.Object(
     url: Type.String({ pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' }),
     /** Signs every request (`x-vigil-signature`) so the receiver can tell vigil from anyone else. */
     secret: Type.Optional(
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: the text shows config's ${…} reference syntax, not a template.
       Type.String({ minLength: 16, expected: 'a shared secret of at least 16 characters, from ${HOOK_SECRET} or ${file:…}' }),
     ),
     /** Extra request headers (e.g. an Authorization for the receiver); cannot replace the signed ones. */
