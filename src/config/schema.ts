@@ -170,10 +170,12 @@ export const ConfigSchema = Type.Object(
         // A default on the record's value makes TypeBox fill the fields of each policy.
         { additionalProperties: false, default: {} },
       ),
-      { default: {} },
+      { additionalProperties: false, default: {} },
     ),
     /** Where pages go, by name: `slack-ops: { type: slack, … }`. Each type has its own fields. */
+    // additionalProperties: false makes a key outside the pattern an error rather than silently accepted.
     channels: Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]*$' }), Type.Object({ type: Type.String() }), {
+      additionalProperties: false,
       default: {},
       expected: 'a mapping of channel names to { type: …, … }',
     }),
@@ -215,6 +217,7 @@ export const ConfigSchema = Type.Object(
 export type ServiceConfig = Static<typeof ConfigSchema>;
 
 const Labels = Type.Record(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' }), Type.String(), {
+  additionalProperties: false,
   default: {},
   expected: 'a map of label names to strings',
 });

@@ -40,7 +40,7 @@ const schema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     /** Value name → dotted JSON path of a number in the body; becomes a named value of the run. */
-    extract: Type.Record(ValueName, Type.String({ minLength: 1 }), { default: {} }),
+    extract: Type.Record(ValueName, Type.String({ minLength: 1 }), { additionalProperties: false, default: {} }),
   },
   { additionalProperties: false },
 );
