@@ -18,13 +18,17 @@
  *            outbox throughput: N incidents opened (incident, event, outbox row: one transaction each),
  *              then delivered by the outbox worker through a webhook channel to a loopback server
  *              answering 204 at once, and through an in-process no-op channel.
+ *   rollups  --rollup-probes N (default 100) at 1/min for --rollup-days D (default 30) written straight
+ *              into a store file, rolled up into hour and day rows, raw runs older than 7 days pruned;
+ *              database size with and without the prune, roll-up time and longest event-loop stall,
+ *              and a per-probe D-day summary (p95, uptime) from day + hour rollups.
  *
- * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts,
+ * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups,
  * --seconds S (baseline phases, default 20), --alert-probes N (default 200), --prefill N (old runs pruned
  * during the last alert round, default 1000000), --outbox N (default 5000).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,6 +52,8 @@ const ONLY = args.get('only');
 const ALERT_PROBES = Number(args.get('alert-probes') ?? 200);
 const PREFILL = Number(args.get('prefill') ?? 1_000_000);
 const OUTBOX = Number(args.get('outbox') ?? 5_000);
+const ROLLUP_PROBES = Number(args.get('rollup-probes') ?? 100);
+const ROLLUP_DAYS = Number(args.get('rollup-days') ?? 30);
 const ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -691,12 +697,145 @@ async function benchAlerts() {
   await outboxThroughput();
 }
 
+/** Bytes the database would take after VACUUM: pages in use (free pages excluded). */
+function liveBytes(db: Database.Database) {
+  const page = db.pragma('page_size', { simple: true }) as number;
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  const free = db.pragma('freelist_count', { simple: true }) as number;
+  return (pages - free) * page;
+}
+
+/** Bytes of one table and its indexes, from the dbstat virtual table (undefined where it is not compiled in). */
+function tableBytes(db: Database.Database, names: string[]) {
+  try {
+    const rows = db.prepare(`SELECT sum(pgsize) AS n FROM dbstat WHERE name IN (${names.map(() => '?').join(', ')})`).get(...names) as {
+      n: number | null;
+    };
+    return rows.n ?? 0;
+  } catch {
+    return undefined;
+  }
+}
+
+async function benchRollups() {
+  const probes = ROLLUP_PROBES;
+  const days = ROLLUP_DAYS;
+  const total = probes * days * 1440;
+  out(`\n## rollups: ${probes} probes at 1/min for ${days} days (${f(total / 1e6, 2)} M runs), raw retention 7 days`);
+  const file = path.join(tmp, 'rollups.db');
+  // A UTC-midnight start, so the window is whole days; "now" is 10 minutes after the last run.
+  const start = Date.UTC(2026, 9, 1);
+  const end = start + days * DAY_MS;
+  const clock = { ...systemClock, now: () => end + 10 * 60_000 };
+  const store = createSqliteStore({ path: file, clock, logger: silent });
+  const db = store.db;
+  const key = db.prepare("INSERT INTO probes (name, kind) VALUES (?, 'http') RETURNING id");
+  const keys = Array.from({ length: probes }, (_, i) => (key.get(`probe-${i}`) as { id: number }).id);
+  const ins = db.prepare(
+    "INSERT INTO runs (probe, started_at, duration_ms, ok, code, attempts, trigger, vals) VALUES (?, ?, ?, ?, ?, 1, 'schedule', ?)",
+  );
+  // Straight inserts in large transactions, in time order as the scheduler writes them: the store's
+  // append path is measured by `writes`; here only the resulting file matters.
+  let seedState = 1;
+  const rand = () => {
+    seedState = (seedState * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return seedState / 2_147_483_648;
+  };
+  let failures = 0;
+  const writeMinutes = db.transaction((from: number, to: number) => {
+    for (let m = from; m < to; m++) {
+      for (let p = 0; p < probes; p++) {
+        // Log-normal-ish latency around 40 ms per probe scale, and a 0.5 % failure rate.
+        const d = (20 + (p % 10) * 5) * Math.exp(0.6 * (rand() + rand() + rand() - 1.5) * 2);
+        const ok = rand() >= 0.005;
+        if (!ok) failures++;
+        const status = ok ? 200 : 503;
+        ins.run(
+          keys[p],
+          start + m * 60_000 + p * 300,
+          d,
+          ok ? 1 : 0,
+          ok ? null : 'HTTP_STATUS',
+          `{"status":${status},"latency_ms":${d.toFixed(1)}}`,
+        );
+      }
+    }
+  });
+  let t = performance.now();
+  const minutes = days * 1440;
+  for (let m = 0; m < minutes; m += 600) writeMinutes(m, Math.min(minutes, m + 600));
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const genMs = performance.now() - t;
+  const rawBytes = liveBytes(db);
+  out(`generated ${total} runs (${failures} failed) in ${f(genMs / 1000, 1)} s; database ${f(rawBytes / 1e6, 0)} MB live pages`);
+
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  t = performance.now();
+  let hours = 0;
+  let calls = 0;
+  for (;;) {
+    const n = await store.rollups.rollUp(clock.now());
+    if (n === 0) break;
+    hours += n;
+    calls++;
+  }
+  const rollMs = performance.now() - t;
+  loop.disable();
+  const rollupRows = (db.prepare('SELECT count(*) AS n FROM rollups').get() as { n: number }).n;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const withRollups = liveBytes(db);
+  const rollupBytes = tableBytes(db, ['rollups']);
+  out(
+    `rolled up ${hours} hours in ${calls} calls of <= 48: ${f(rollMs / 1000, 1)} s (${f(total / (rollMs / 1000) / 1000, 0)}k runs/s), ` +
+      `longest event-loop stall ${f(loop.max / 1e6, 1)} ms; ${rollupRows} rollup rows` +
+      (rollupBytes !== undefined ? `, ${f(rollupBytes / 1e6, 1)} MB (~${f(((rollupBytes / days) * 400) / 1e6, 0)} MB for 400 days)` : ''),
+  );
+
+  t = performance.now();
+  const pruned = await store.prune(end - 7 * DAY_MS);
+  const pruneMs = performance.now() - t;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const afterPrune = liveBytes(db);
+  t = performance.now();
+  db.exec('VACUUM');
+  const vacuumMs = performance.now() - t;
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const fileBytes = statSync(file).size;
+  out(
+    `database without pruning: ${f(withRollups / 1e6, 0)} MB (raw runs ${f(rawBytes / 1e6, 0)} MB + rollups); ` +
+      `raw runs older than 7 days pruned (${pruned} rows, ${f(pruneMs / 1000, 1)} s): ${f(afterPrune / 1e6, 0)} MB live, ` +
+      `file ${f(fileBytes / 1e6, 0)} MB after VACUUM (${f(vacuumMs / 1000, 1)} s)`,
+  );
+
+  // The report's question: every probe over the whole window, from day rows (and hour rows at the edges).
+  const times: number[] = [];
+  let sample: ReturnType<typeof store.rollups.summary> | undefined;
+  for (let round = 0; round < 5; round++) {
+    t = performance.now();
+    for (let p = 0; p < probes; p++) sample = store.rollups.summary(`probe-${p}`, start, end);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  out(
+    `${days}-day summary (p50/p95/p99, uptime, values, codes) of all ${probes} probes from rollups: median ${f(times[2]!, 1)} ms ` +
+      `(${f(times[2]! / probes, 3)} ms a probe); e.g. ${sample!.probeId}: ${sample!.runs} runs, uptime ${f(sample!.uptime! * 100, 3)} %, ` +
+      `p95 ${f(sample!.p95!, 1)} ms`,
+  );
+  // A ragged window (not day-aligned) takes hour rows at both edges.
+  t = performance.now();
+  for (let p = 0; p < probes; p++) store.rollups.summary(`probe-${p}`, start + 5 * 3_600_000, end - 3 * 3_600_000);
+  out(`same over a window not aligned to days (day rows + edge hour rows): ${f(performance.now() - t, 1)} ms for all probes`);
+  await store.close();
+}
+
 out(`vigil bench — node ${process.version}, ${new Date().toISOString()}`);
 try {
   if (!ONLY || ONLY === 'writes') await benchWrites();
   if (!ONLY || ONLY === 'scrape') await benchScrape();
   if (!ONLY || ONLY === 'load') await benchLoad();
   if (!ONLY || ONLY === 'alerts') await benchAlerts();
+  if (!ONLY || ONLY === 'rollups') await benchRollups();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -256,10 +256,14 @@ export function createApp(deps: AppDeps): App {
     : undefined;
 
   let pruneTimer: ReturnType<Clock['setTimeout']> | undefined;
+  // Housekeeping, hourly: roll completed hours (and days) up first, then prune raw runs past their
+  // retention and rollups past theirs, so nothing is pruned before it is summarised.
   const prune = () => {
-    store
-      .prune(clock.now() - ms(cfg.storage.retention.runs))
-      .catch((err) => logger.error({ err }, 'prune failed'))
+    Promise.resolve()
+      .then(() => store.rollups.rollUp(clock.now()))
+      .then(() => store.prune(clock.now() - ms(cfg.storage.retention.runs)))
+      .then(() => store.rollups.prune())
+      .catch((err) => logger.error({ err }, 'rollup or prune failed'))
       .finally(() => {
         pruneTimer = clock.setTimeout(prune, PRUNE_EVERY_MS);
       });

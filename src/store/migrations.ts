@@ -128,6 +128,30 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       );
     `,
   },
+  {
+    version: 3,
+    name: 'rollups',
+    sql: `
+      -- Hourly and daily aggregates per probe, kept far longer than raw runs (400 days by default).
+      -- WITHOUT ROWID: the primary key is the only access path, so the row lives in it once.
+      CREATE TABLE rollups (
+        probe    INTEGER NOT NULL REFERENCES probes (id),
+        period   TEXT    NOT NULL CHECK (period IN ('hour', 'day')),
+        start    INTEGER NOT NULL,
+        runs     INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        duration TEXT    NOT NULL, -- quantile sketch JSON (src/store/sketch.ts), 1 % relative error
+        vals     TEXT    NOT NULL, -- {name: {min, max, last, sum, count}}
+        codes    TEXT    NOT NULL, -- {code: count} of failed runs: the failure reasons
+        PRIMARY KEY (probe, period, start)
+      ) WITHOUT ROWID;
+      -- One row: the start of the last hour rolled up, so a restart resumes where it stopped.
+      CREATE TABLE rollup_state (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        last_hour INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations this database has not seen, each in its own transaction, and records them. */

@@ -4,8 +4,9 @@ import Database from 'better-sqlite3';
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { migrate } from './migrations.js';
+import { createRollups, type RollupOptions } from './rollups.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
-import type { RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
+import type { Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -18,6 +19,8 @@ export interface SqliteStoreOptions {
   batchIntervalMs?: number;
   /** Bound on rows held while the database refuses writes; the oldest are dropped past it. */
   maxQueued?: number;
+  /** Rollup tuning (hours per call, grace, retention); see src/store/rollups.ts. */
+  rollups?: RollupOptions;
 }
 
 /** Counters the metrics read. */
@@ -46,7 +49,9 @@ interface RunRow {
 const PRUNE_CHUNK = 1_000;
 
 /** The embedded store: one SQLite file in WAL mode, results written in batched transactions. */
-export function createSqliteStore(opts: SqliteStoreOptions): Store & { stats(): StoreStats; readonly db: Database.Database } {
+export function createSqliteStore(
+  opts: SqliteStoreOptions,
+): Store & { stats(): StoreStats; readonly db: Database.Database; readonly rollups: Rollups } {
   const { clock, logger } = opts;
   const log = logger.child({ module: 'store' });
   if (opts.path !== ':memory:') mkdirSync(path.dirname(path.resolve(opts.path)), { recursive: true });
@@ -186,6 +191,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { stats(): 
   return {
     db,
     alerts: createSqliteAlertStore(db),
+    rollups: createRollups(db, clock, log.child({ part: 'rollups' }), opts.rollups),
     append(run) {
       if (closed) throw new Error('store is closed');
       queue.push(run);

@@ -65,6 +65,69 @@ export interface Store {
   close(): Promise<void>;
   /** Incidents, the outbox and silences, in the same database. */
   readonly alerts: AlertStore;
+  /**
+   * Hourly and daily aggregates. Optional: a backend without them yet (or a test double) still is a
+   * Store; callers fall back to raw runs when it is absent.
+   */
+  readonly rollups?: Rollups;
+}
+
+/** Rollup granularity; days are UTC days. */
+export type RollupPeriod = 'hour' | 'day';
+
+/** min/max/last/sum/count of one named value over a bucket. */
+export interface ValueAggregate {
+  min: number;
+  max: number;
+  /** The value of the latest run in the bucket that reported it. */
+  last: number;
+  sum: number;
+  count: number;
+}
+
+/** One hour or day of one probe. Percentiles come from a sketch: within 1 % of the exact value. */
+export interface RollupBucket {
+  probeId: string;
+  period: RollupPeriod;
+  /** Epoch ms, start of the hour or UTC day. */
+  start: number;
+  runs: number;
+  failures: number;
+  /** Duration percentiles (ms), undefined when the bucket has no runs. */
+  p50?: number;
+  p95?: number;
+  p99?: number;
+  minMs?: number;
+  maxMs?: number;
+  meanMs?: number;
+  values: Record<string, ValueAggregate>;
+  /** Failure reasons of the bucket's failed runs: code → count. */
+  codes: Record<string, number>;
+}
+
+/** A whole window of one probe, merged from day rows and hour rows at its ragged edges. */
+export interface RollupSummary extends Omit<RollupBucket, 'period' | 'start'> {
+  from: number;
+  to: number;
+  /** (runs − failures) / runs, or undefined without runs. */
+  uptime?: number;
+}
+
+/** Hourly and daily rollups of raw runs; see src/store/rollups.ts. */
+export interface Rollups {
+  /**
+   * Rolls up every hour completed by `now` (less a grace for late writes) since the last one rolled,
+   * at most `maxHours` a call, and the UTC days those hours complete. Returns the hours rolled.
+   */
+  rollUp(now: number): Promise<number>;
+  /** Deletes rollups older than `before` (default: now − retention); returns how many. */
+  prune(before?: number): Promise<number>;
+  /** Buckets of one probe with start in [from, to), oldest first. */
+  query(probeId: string, from: number, to: number, period: RollupPeriod): RollupBucket[];
+  /** One probe over [from, to): day rows for whole UTC days, hour rows for the rest (hour-aligned). */
+  summary(probeId: string, from: number, to: number): RollupSummary;
+  /** Start of the last hour rolled up, or undefined before the first roll-up. */
+  lastHour(): number | undefined;
 }
 
 /** Incident lifecycle. At most one unresolved incident per (probe, rule), enforced by the database. */

@@ -1,0 +1,206 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SKETCH_ALPHA } from '../../src/store/sketch.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import type { RunRecord } from '../../src/store/types.js';
+import { ManualClock } from '../helpers/clock.js';
+import { memoryLogger } from '../helpers/context.js';
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const D0 = Date.UTC(2026, 10, 20);
+const PROBES = ['api', 'web', 'dns'];
+
+const dirs: string[] = [];
+function tempDb() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'vigil-rollups-'));
+  dirs.push(dir);
+  return path.join(dir, 'vigil.db');
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Seeded (mulberry32), so a failing bound reproduces. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Three days of three probes at 1/min, in time order as the scheduler writes them; some failures. */
+function seed(): RunRecord[] {
+  const r = rng(11);
+  const runs: RunRecord[] = [];
+  for (let m = 0; m < 3 * 24 * 60; m++) {
+    PROBES.forEach((probeId, p) => {
+      const durationMs = Math.exp(3 + p + 0.8 * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()));
+      const fail = (m + p) % 23 === 0 || (p === 2 && m >= 1500 && m < 1530);
+      runs.push({
+        probeId,
+        kind: 'http',
+        startedAt: D0 + m * 60_000 + p * 7_000,
+        durationMs,
+        ok: !fail,
+        ...(fail ? { code: m % 2 === 0 ? 'TIMEOUT' : 'HTTP_STATUS' } : {}),
+        values: { status: fail ? 503 : 200, latency_ms: Math.round(durationMs * 10) / 10, ...(p === 0 ? { body_bytes: m % 97 } : {}) },
+        attempts: 1,
+        trigger: 'schedule',
+      });
+    });
+  }
+  return runs;
+}
+const RUNS = seed();
+
+/** What a bucket must hold, computed from the raw runs. */
+function expected(probeId: string, from: number, to: number) {
+  const rs = RUNS.filter((r) => r.probeId === probeId && r.startedAt >= from && r.startedAt < to);
+  const values: Record<string, { min: number; max: number; last: number; sum: number; count: number }> = {};
+  const codes: Record<string, number> = {};
+  for (const r of rs) {
+    for (const [k, v] of Object.entries(r.values)) {
+      const a = values[k];
+      if (!a) values[k] = { min: v, max: v, last: v, sum: v, count: 1 };
+      else {
+        a.min = Math.min(a.min, v);
+        a.max = Math.max(a.max, v);
+        a.last = v;
+        a.sum += v;
+        a.count++;
+      }
+    }
+    if (!r.ok) codes[r.code!] = (codes[r.code!] ?? 0) + 1;
+  }
+  const sorted = rs.map((r) => r.durationMs).sort((a, b) => a - b);
+  const p95 = sorted[Math.floor(0.95 * (sorted.length - 1))]!;
+  return { runs: rs.length, failures: rs.filter((r) => !r.ok).length, values, codes, p95 };
+}
+
+function expectBucket(
+  got: { runs: number; failures: number; p95?: number; values: object; codes: object },
+  probeId: string,
+  from: number,
+  to: number,
+) {
+  const want = expected(probeId, from, to);
+  expect(got.runs).toBe(want.runs);
+  expect(got.failures).toBe(want.failures);
+  expect(got.codes).toEqual(want.codes);
+  for (const [k, a] of Object.entries(want.values)) {
+    expect((got.values as Record<string, typeof a>)[k]).toMatchObject({ min: a.min, max: a.max, last: a.last, count: a.count });
+    expect((got.values as Record<string, typeof a>)[k]!.sum).toBeCloseTo(a.sum, 6);
+  }
+  expect(Object.keys(got.values).sort()).toEqual(Object.keys(want.values).sort());
+  expect(Math.abs(got.p95! - want.p95) / want.p95).toBeLessThanOrEqual(SKETCH_ALPHA + 1e-12);
+}
+
+async function seeded(file: string, clock: ManualClock) {
+  const store = createSqliteStore({ path: file, clock, logger: memoryLogger().logger, batchRows: 5_000 });
+  for (const r of RUNS) store.append(r);
+  await store.flush();
+  return store;
+}
+
+const END = D0 + 3 * DAY;
+
+describe('sqlite rollups', () => {
+  it('rolls up hours and days with exact counts and values, p95 within 1 %, catching up 48 hours a call', async () => {
+    const clock = new ManualClock(END + 10 * 60_000);
+    const store = await seeded(tempDb(), clock);
+    const { rollups } = store;
+    expect(rollups.lastHour()).toBeUndefined();
+    expect(await rollups.rollUp(clock.now())).toBe(48);
+    expect(rollups.lastHour()).toBe(D0 + 47 * HOUR);
+    expect(await rollups.rollUp(clock.now())).toBe(24);
+    expect(rollups.lastHour()).toBe(END - HOUR);
+    expect(await rollups.rollUp(clock.now())).toBe(0);
+
+    for (const probeId of PROBES) {
+      const hours = rollups.query(probeId, D0, END, 'hour');
+      expect(hours.map((b) => b.start)).toEqual(Array.from({ length: 72 }, (_, i) => D0 + i * HOUR));
+      for (const b of hours) expectBucket(b, probeId, b.start, b.start + HOUR);
+      const days = rollups.query(probeId, D0, END, 'day');
+      expect(days.map((b) => b.start)).toEqual([D0, D0 + DAY, D0 + 2 * DAY]);
+      for (const b of days) expectBucket(b, probeId, b.start, b.start + DAY);
+      // A 3-day window from day rows, a ragged one from days plus edge hours: both as from raw runs.
+      const all = rollups.summary(probeId, D0, END);
+      expectBucket(all, probeId, D0, END);
+      expect(all.uptime).toBeCloseTo(1 - all.failures / all.runs, 12);
+      expectBucket(rollups.summary(probeId, D0 + 5 * HOUR, END - 3 * HOUR), probeId, D0 + 5 * HOUR, END - 3 * HOUR);
+    }
+    // The failure burst of `dns` on day 2 shows in its codes and uptime.
+    expect(rollups.query('dns', D0 + DAY, D0 + 2 * DAY, 'day')[0]!.failures).toBeGreaterThanOrEqual(30);
+    expect(rollups.query('nope', D0, END, 'day')).toEqual([]);
+    expect(rollups.summary('nope', D0, END)).toMatchObject({ runs: 0, failures: 0 });
+    await store.close();
+  });
+
+  it('waits out the grace after an hour ends, and rolls a day only once its last hour is done', async () => {
+    const clock = new ManualClock(D0 + DAY + 2 * 60_000);
+    const store = await seeded(tempDb(), clock);
+    // 00:02 the next day: hour 23 ended only 2 minutes ago, inside the 5-minute grace.
+    expect(await store.rollups.rollUp(clock.now())).toBe(23);
+    expect(store.rollups.query('api', D0, END, 'day')).toEqual([]);
+    // The summary still counts the day's 23 rolled hours while the day row is missing.
+    expect(store.rollups.summary('api', D0, D0 + DAY).runs).toBe(23 * 60);
+    expect(await store.rollups.rollUp(D0 + DAY + 6 * 60_000)).toBe(1);
+    expectBucket(store.rollups.query('api', D0, END, 'day')[0]!, 'api', D0, D0 + DAY);
+    await store.close();
+  });
+
+  it('is idempotent and resumes after a restart on the same file', async () => {
+    const file = tempDb();
+    const clock = new ManualClock(END + HOUR);
+    const first = await seeded(file, clock);
+    expect(await first.rollups.rollUp(clock.now())).toBe(48);
+    await first.close();
+
+    const second = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
+    expect(second.rollups.lastHour()).toBe(D0 + 47 * HOUR);
+    expect(await second.rollups.rollUp(clock.now())).toBe(24);
+    const snapshot = () => second.db.prepare('SELECT * FROM rollups ORDER BY probe, period, start').all();
+    const before = snapshot();
+    expect(before).toHaveLength(3 * (72 + 3));
+    expect(await second.rollups.rollUp(clock.now())).toBe(0);
+    // Redoing hours already rolled (a crash before the state moved on) overwrites, never doubles.
+    second.db.prepare('UPDATE rollup_state SET last_hour = ?').run(D0 + 10 * HOUR);
+    expect(await second.rollups.rollUp(clock.now())).toBe(48);
+    expect(await second.rollups.rollUp(clock.now())).toBe(13);
+    expect(snapshot()).toEqual(before);
+    for (const probeId of PROBES) expectBucket(second.rollups.summary(probeId, D0, END), probeId, D0, END);
+    await second.close();
+  });
+
+  it('keeps rollups when raw runs are pruned, and prunes rollups by their own retention', async () => {
+    const clock = new ManualClock(END + HOUR);
+    const store = await seeded(tempDb(), clock);
+    while ((await store.rollups.rollUp(clock.now())) > 0) {}
+    expect(await store.prune(END)).toBe(RUNS.length);
+    expect(await store.rollups.rollUp(clock.now())).toBe(0);
+    for (const probeId of PROBES) {
+      expectBucket(store.rollups.summary(probeId, D0, END), probeId, D0, END);
+      expect(store.rollups.query(probeId, D0, END, 'hour')).toHaveLength(72);
+    }
+    // New runs after the prune roll up from where it stopped.
+    store.append({ ...RUNS[0]!, startedAt: END + 60_000, durationMs: 42 });
+    await store.flush();
+    clock.advanceSync(HOUR);
+    expect(await store.rollups.rollUp(clock.now())).toBe(1);
+    expect(store.rollups.query('api', END, END + HOUR, 'hour')[0]).toMatchObject({ runs: 1, p95: 42 });
+
+    // Default retention is 400 days: nothing this young goes.
+    expect(await store.rollups.prune()).toBe(0);
+    // 3 probes × (24 hours + 1 day) of the first day.
+    expect(await store.rollups.prune(D0 + DAY)).toBe(3 * 25);
+    expect(store.rollups.query('api', D0, END, 'day').map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
+    await store.close();
+  });
+});
