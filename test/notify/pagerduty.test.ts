@@ -4,6 +4,7 @@ import { systemClock } from '../../src/lib/clock.js';
 import { dedupKeyFor, pagerduty } from '../../src/notify/channels/pagerduty.js';
 import { type Channel, DeliveryError, type IncidentView, type Notification, type SendContext } from '../../src/notify/types.js';
 import { memoryLogger } from '../helpers/context.js';
+import { testNotification } from '../helpers/notification.js';
 import { type PagerDutyApi, startPagerDutyApi } from '../helpers/pagerduty-api.js';
 import { closedPort } from '../helpers/servers.js';
 
@@ -12,29 +13,11 @@ const ROUTING_KEY = 'R0UT1NGkeySECRET0123456789abcdef';
 const OPENED = Date.UTC(2026, 10, 26, 12, 0, 0);
 
 function notification(over: Partial<Omit<Notification, 'incident'>> = {}, incident: Partial<IncidentView> = {}): Notification {
-  return {
-    id: 41,
-    action: 'trigger',
-    dedupKey: 'api-health/failures/7',
-    incident: {
-      id: 7,
-      key: 'api-health/failures/7',
-      probeId: 'api-health',
-      kind: 'http',
-      rule: 'failures',
-      severity: 'critical',
-      state: 'open',
-      openedAt: OPENED,
-      summary: 'api-health: 503 Service Unavailable: cache down',
-      lastError: { code: 'HTTP_STATUS', message: '503 Service Unavailable: cache down (expected 200)', at: OPENED },
-      labels: { team: 'core', env: 'prod' },
-      flapping: false,
-      ...incident,
-    },
-    links: { incident: 'https://vigil.example.com/api/v1/incidents/7', dashboard: 'https://grafana.example.com/d/vigil' },
-    createdAt: OPENED + 1_000,
-    ...over,
-  };
+  const links = { incident: 'https://vigil.example.com/api/v1/incidents/7', dashboard: 'https://grafana.example.com/d/vigil' };
+  return testNotification({ openedAt: OPENED, createdAt: OPENED + 1_000, links }, over, {
+    labels: { team: 'core', env: 'prod' },
+    ...incident,
+  });
 }
 
 function context(timeoutMs = 5_000, logger = memoryLogger().logger): SendContext {

@@ -5,6 +5,7 @@ import { slack } from '../../src/notify/channels/slack.js';
 import { type Channel, DeliveryError, type Notification, type SendContext } from '../../src/notify/types.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
+import { testNotification } from '../helpers/notification.js';
 import { closedPort } from '../helpers/servers.js';
 import { channelId, type SlackApiServer, startSlackApi } from '../helpers/slack-api.js';
 
@@ -12,28 +13,17 @@ const TOKEN = 'xoxb-1111-2222-s3cr3tT0kenValue';
 const OPENED = Date.UTC(2026, 10, 26, 11, 45, 0);
 
 function notification(overrides: Partial<Notification> = {}): Notification {
-  return {
-    id: 41,
-    action: 'trigger',
-    dedupKey: 'api-health/failures/7',
-    incident: {
-      id: 7,
-      key: 'api-health/failures/7',
-      probeId: 'api-health',
-      kind: 'http',
-      rule: 'failures',
-      severity: 'critical',
-      state: 'open',
+  return testNotification(
+    {
       openedAt: OPENED,
-      summary: 'api-health: 503 Service Unavailable: cache down',
-      lastError: { code: 'HTTP_STATUS', message: '503 Service Unavailable: cache <down> & db slow (expected 200)', at: OPENED },
-      labels: { team: 'core' },
-      flapping: false,
+      links: {
+        incident: 'http://vigil.test/api/v1/incidents/7',
+        dashboard: 'https://grafana.test/d/vigil?var-probe=api-health&from=now-1h',
+      },
     },
-    links: { incident: 'http://vigil.test/api/v1/incidents/7', dashboard: 'https://grafana.test/d/vigil?var-probe=api-health&from=now-1h' },
-    createdAt: OPENED,
-    ...overrides,
-  };
+    overrides,
+    { lastError: { code: 'HTTP_STATUS', message: '503 Service Unavailable: cache <down> & db slow (expected 200)', at: OPENED } },
+  );
 }
 
 const servers: SlackApiServer[] = [];

@@ -7,6 +7,7 @@ import { parseRetryAfter, webhook } from '../../src/notify/channels/webhook.js';
 import { type Channel, DeliveryError, type Notification, type SendContext } from '../../src/notify/types.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
+import { testNotification } from '../helpers/notification.js';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers.js';
 
 const SECRET = 'whsec-0123456789abcdef-topsecret';
@@ -14,28 +15,14 @@ const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
 const OPENED = NOW - 15 * 60_000;
 
 function notification(overrides: Partial<Notification> = {}): Notification {
-  return {
-    id: 1042,
-    action: 'trigger',
-    dedupKey: 'api-health/failures/7',
-    incident: {
-      id: 7,
-      key: 'api-health/failures/7',
-      probeId: 'api-health',
-      kind: 'http',
-      rule: 'failures',
+  return testNotification(
+    { openedAt: OPENED, createdAt: NOW - 1_000, links: { incident: 'http://vigil.test/api/v1/incidents/7' } },
+    { id: 1042, ...overrides },
+    {
       severity: 'error',
-      state: 'open',
-      openedAt: OPENED,
-      summary: 'api-health: 503 Service Unavailable: cache down',
       lastError: { code: 'HTTP_STATUS', message: '503 Service Unavailable: cache down (expected 200)', at: NOW - 60_000 },
-      labels: { team: 'core' },
-      flapping: false,
     },
-    links: { incident: 'http://vigil.test/api/v1/incidents/7' },
-    createdAt: NOW - 1_000,
-    ...overrides,
-  };
+  );
 }
 
 /** What the receiver saw of one request. */
