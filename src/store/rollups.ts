@@ -15,8 +15,14 @@ export interface RollupOptions {
    * and written when it ends (plus a batch interval), so the last runs of an hour land after it. Default 5 min.
    */
   graceMs?: number;
-  /** How long rollups are kept. Default 400 days. */
+  /** How long day rollups are kept. Default 400 days. */
   retentionDays?: number;
+  /**
+   * How long hour rollups are kept. Default 35 days: hour rows are 24 of every 25 rollup rows, so
+   * keeping them as long as day rows would take ~515 MB at 100 probes; a 30-day report reads day rows
+   * and, at its edges, hour rows.
+   */
+  hourRetentionDays?: number;
   /** Raw rows (or rollup rows) handled between yields to the event loop. Default 2,000 (~6 ms). */
   chunkRows?: number;
 }
@@ -120,6 +126,7 @@ export function createRollups(db: Database.Database, clock: Clock, log: Logger, 
   const maxHours = opts.maxHours ?? 48;
   const graceMs = opts.graceMs ?? 5 * 60_000;
   const retentionMs = (opts.retentionDays ?? 400) * DAY;
+  const hourRetentionMs = (opts.hourRetentionDays ?? 35) * DAY;
   const chunkRows = opts.chunkRows ?? 2_000;
 
   const allProbes = db.prepare('SELECT id FROM probes ORDER BY id').pluck();
@@ -246,9 +253,10 @@ export function createRollups(db: Database.Database, clock: Clock, log: Logger, 
 
     async prune(before = clock.now() - retentionMs) {
       let total = 0;
+      const hoursBefore = Math.max(before, clock.now() - hourRetentionMs);
       for (const probe of rolledProbes.all() as number[]) {
         // Per (probe, period): a primary-key range each, and a yield between, however many rows.
-        total += pruneOf.run(probe, 'hour', before).changes;
+        total += pruneOf.run(probe, 'hour', hoursBefore).changes;
         total += pruneOf.run(probe, 'day', before).changes;
         await yieldLoop();
       }

@@ -201,6 +201,12 @@ describe('sqlite rollups', () => {
     // 3 probes × (24 hours + 1 day) of the first day.
     expect(await store.rollups.prune(D0 + DAY)).toBe(3 * 25);
     expect(store.rollups.query('api', D0, END, 'day').map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
+
+    // Hour rows have a shorter retention (35 days) than day rows: 36 days on, only the days remain.
+    clock.advanceSync(36 * DAY);
+    expect(await store.rollups.prune()).toBe(3 * 48 + 1);
+    expect(store.rollups.query('api', D0, END + DAY, 'hour')).toEqual([]);
+    expect(store.rollups.query('api', D0, END, 'day').map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
     await store.close();
   });
 });
