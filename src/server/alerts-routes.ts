@@ -5,6 +5,7 @@ import { ms, parseDuration } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import type { AlertStore, Incident, OutboxItem } from '../store/index.js';
 import { type ApiToken, authenticate } from './auth.js';
+import { instant } from './params.js';
 
 /** What the incident, silence and channel routes need. */
 export interface AlertRouteDeps {
@@ -93,14 +94,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
   };
 
   app.get<{ Querystring: Static<typeof IncidentQuery> }>('/api/v1/incidents', { schema: { querystring: IncidentQuery } }, async (req) => {
-    const since =
-      req.query.since === undefined ? undefined : /^\d+$/.test(req.query.since) ? Number(req.query.since) : Date.parse(req.query.since);
-    if (since !== undefined && !Number.isFinite(since)) {
-      throw new VigilError(
-        'VIGIL_ERR_BAD_REQUEST',
-        `querystring/since must be an ISO 8601 date-time or epoch milliseconds, got ${JSON.stringify(req.query.since)}`,
-      );
-    }
+    const since = instant(req.query.since, 'since');
     const list = deps.alerts.incidents({ state: req.query.state, probeId: req.query.probe, since, limit: req.query.limit });
     return { incidents: list.map(incidentView) };
   });

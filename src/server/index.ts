@@ -12,6 +12,7 @@ import { type ActionRouteDeps, registerActionRoutes } from './actions-routes.js'
 import { type AlertRouteDeps, registerAlertRoutes } from './alerts-routes.js';
 import { type ApiToken, authenticate } from './auth.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
+import { instant } from './params.js';
 
 /** One named check of vigil's own health. */
 export interface HealthCheck {
@@ -192,16 +193,4 @@ function runView(run: RunRecord | StoredRun) {
     trigger: run.trigger,
     ...(run.details !== undefined ? { details: run.details } : {}),
   };
-}
-
-function instant(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(n)) {
-    throw new VigilError(
-      'VIGIL_ERR_BAD_REQUEST',
-      `querystring/${name} must be an ISO 8601 date-time or epoch milliseconds, got ${JSON.stringify(text)}`,
-    );
-  }
-  return n;
 }

@@ -1,4 +1,7 @@
-import type { IncidentView, Notification } from '../../src/notify/index.js';
+import { expect } from 'vitest';
+import { systemClock } from '../../src/lib/clock.js';
+import { DeliveryError, type IncidentView, type Notification, type SendContext } from '../../src/notify/index.js';
+import { memoryLogger } from './context.js';
 
 /**
  * A trigger page for `api-health` failing with a 503 (incident 7, outbox row 41), as the channel tests
@@ -32,4 +35,19 @@ export function testNotification(
     createdAt: base.createdAt ?? base.openedAt,
     ...notification,
   };
+}
+
+/** A send context with a real deadline, as the outbox worker gives one send. */
+export function sendContext(timeoutMs = 5_000, logger = memoryLogger().logger): SendContext {
+  return { signal: AbortSignal.timeout(timeoutMs), clock: systemClock, logger };
+}
+
+/** The DeliveryError a send rejects with; fails the test when it resolves or throws anything else. */
+export async function failure(p: Promise<unknown>): Promise<DeliveryError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(DeliveryError);
+  return err as DeliveryError;
 }

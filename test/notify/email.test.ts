@@ -4,9 +4,9 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.js';
 import { type EmailConfig, email } from '../../src/notify/channels/email.js';
-import { type Channel, DeliveryError, type IncidentView, type Notification, type SendContext } from '../../src/notify/types.js';
+import type { Channel, IncidentView, Notification } from '../../src/notify/types.js';
 import { memoryLogger } from '../helpers/context.js';
-import { testNotification } from '../helpers/notification.js';
+import { sendContext as context, failure, testNotification } from '../helpers/notification.js';
 import { closedPort, startRaw } from '../helpers/servers.js';
 
 const OPENED = Date.UTC(2026, 10, 26, 12, 0, 0);
@@ -15,19 +15,6 @@ const PASSWORD = 'S3cr3t-P@ss:w0rd';
 function notification(over: Partial<Omit<Notification, 'incident'>> = {}, incident: Partial<IncidentView> = {}): Notification {
   const links = { incident: 'https://vigil.example.com/api/v1/incidents/7', dashboard: 'https://grafana.example.com/d/vigil' };
   return testNotification({ openedAt: OPENED, createdAt: OPENED + 1_000, links }, over, incident);
-}
-
-function context(timeoutMs = 5_000, logger = memoryLogger().logger): SendContext {
-  return { signal: AbortSignal.timeout(timeoutMs), clock: systemClock, logger };
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 /** A mail as the SMTP server received it, decoded enough to assert on. */

@@ -2,9 +2,9 @@ import { Value } from '@sinclair/typebox/value';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.js';
 import { dedupKeyFor, pagerduty } from '../../src/notify/channels/pagerduty.js';
-import { type Channel, DeliveryError, type IncidentView, type Notification, type SendContext } from '../../src/notify/types.js';
+import type { Channel, IncidentView, Notification } from '../../src/notify/types.js';
 import { memoryLogger } from '../helpers/context.js';
-import { testNotification } from '../helpers/notification.js';
+import { sendContext as context, failure, testNotification } from '../helpers/notification.js';
 import { type PagerDutyApi, startPagerDutyApi } from '../helpers/pagerduty-api.js';
 import { closedPort } from '../helpers/servers.js';
 
@@ -18,19 +18,6 @@ function notification(over: Partial<Omit<Notification, 'incident'>> = {}, incide
     labels: { team: 'core', env: 'prod' },
     ...incident,
   });
-}
-
-function context(timeoutMs = 5_000, logger = memoryLogger().logger): SendContext {
-  return { signal: AbortSignal.timeout(timeoutMs), clock: systemClock, logger };
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 describe('pagerduty channel', () => {

@@ -2,10 +2,10 @@ import { Value } from '@sinclair/typebox/value';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import { slack } from '../../src/notify/channels/slack.js';
-import { type Channel, DeliveryError, type Notification, type SendContext } from '../../src/notify/types.js';
+import type { Channel, Notification, SendContext } from '../../src/notify/types.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
-import { testNotification } from '../helpers/notification.js';
+import { failure, testNotification } from '../helpers/notification.js';
 import { closedPort } from '../helpers/servers.js';
 import { channelId, type SlackApiServer, startSlackApi } from '../helpers/slack-api.js';
 
@@ -46,15 +46,6 @@ async function setup(fields: Record<string, unknown> = {}) {
 
 function ctx(timeoutMs = 5_000, clock: Clock = new ManualClock(OPENED + 20 * 60_000)): SendContext {
   return { signal: AbortSignal.timeout(timeoutMs), clock, logger: memoryLogger().logger };
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 describe('slack channel: config', () => {

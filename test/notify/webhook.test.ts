@@ -4,10 +4,10 @@ import { Value } from '@sinclair/typebox/value';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import { parseRetryAfter, webhook } from '../../src/notify/channels/webhook.js';
-import { type Channel, DeliveryError, type Notification, type SendContext } from '../../src/notify/types.js';
+import type { Channel, Notification, SendContext } from '../../src/notify/types.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
-import { testNotification } from '../helpers/notification.js';
+import { failure, testNotification } from '../helpers/notification.js';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers.js';
 
 const SECRET = 'whsec-0123456789abcdef-topsecret';
@@ -75,15 +75,6 @@ function channelFor(url: string, fields: Record<string, unknown> = {}) {
 
 function ctx(timeoutMs = 5_000, clock: Clock = new ManualClock(NOW)): SendContext {
   return { signal: AbortSignal.timeout(timeoutMs), clock, logger: memoryLogger().logger };
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 function reply(status: number, body = '', headers: Record<string, string> = {}) {

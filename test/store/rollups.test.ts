@@ -7,6 +7,7 @@ import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { RunRecord } from '../../src/store/types.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
+import { rng } from '../helpers/random.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -24,16 +25,6 @@ afterEach(() => {
 });
 
 /** Seeded (mulberry32), so a failing bound reproduces. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Three days of three probes at 1/min, in time order as the scheduler writes them; some failures. */
 function seed(): RunRecord[] {

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { QuantileSketch, SKETCH_ALPHA } from '../../src/store/sketch.js';
+import { rng } from '../helpers/random.js';
 
 /** A seeded generator (mulberry32): the same draws on every run, so a failure reproduces. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const normal = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 
 /** The sketch's rank convention: floor(q × (n − 1)) of the sorted values. */
