@@ -10,6 +10,10 @@ export type {
   OncallOverride,
   OutboxItem,
   OutboxState,
+  RollupBucket,
+  RollupPeriod,
+  RollupSummary,
+  Rollups,
   RunQuery,
   RunRecord,
   Silence,
@@ -17,4 +21,5 @@ export type {
   StoredRun,
   StoreHealth,
   Trigger,
+  ValueAggregate,
 } from './types.js';

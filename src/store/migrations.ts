@@ -152,6 +152,14 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       );
     `,
   },
+  {
+    version: 4,
+    name: 'report indexes',
+    sql: `
+      -- The report reads a window's notifications (delivery latency, pages per person) by time.
+      CREATE INDEX outbox_created ON outbox (created_at);
+    `,
+  },
 ];
 
 /** Applies the migrations this database has not seen, each in its own transaction, and records them. */

@@ -36,7 +36,13 @@ export interface SketchJSON {
 }
 
 export class QuantileSketch {
-  private readonly buckets = new Map<number, number>();
+  /**
+   * Dense counts: counts[k] is bucket `offset + k`. Latency buckets are contiguous in practice, so
+   * an array beats a map several times over in merging (the report merges thousands of day sketches)
+   * and needs no sort to walk in order.
+   */
+  private counts: number[] = [];
+  private offset = 0;
   private zero = 0;
   private n = 0;
   private lo = Number.POSITIVE_INFINITY;
@@ -69,7 +75,8 @@ export class QuantileSketch {
     if (x <= 0) this.zero += times;
     else {
       const i = Math.ceil(Math.log(x) / LOG_GAMMA);
-      this.buckets.set(i, (this.buckets.get(i) ?? 0) + times);
+      this.cover(i, i);
+      this.counts[i - this.offset]! += times;
     }
     return this;
   }
@@ -81,46 +88,91 @@ export class QuantileSketch {
     this.zero += other.zero;
     if (other.lo < this.lo) this.lo = other.lo;
     if (other.hi > this.hi) this.hi = other.hi;
-    for (const [i, c] of other.buckets) this.buckets.set(i, (this.buckets.get(i) ?? 0) + c);
+    const len = other.counts.length;
+    if (len === 0) return this;
+    this.cover(other.offset, other.offset + len - 1);
+    const shift = other.offset - this.offset;
+    const mine = this.counts;
+    const theirs = other.counts;
+    for (let k = 0; k < len; k++) mine[k + shift]! += theirs[k]!;
     return this;
+  }
+
+  /** Grows the dense range to hold buckets lo..hi. */
+  private cover(lo: number, hi: number) {
+    const c = this.counts;
+    if (c.length === 0) {
+      this.offset = lo;
+      this.counts = new Array<number>(hi - lo + 1).fill(0);
+      return;
+    }
+    if (lo < this.offset) {
+      this.counts = new Array<number>(this.offset - lo).fill(0).concat(c);
+      this.offset = lo;
+    }
+    const end = this.offset + this.counts.length - 1;
+    if (hi > end) for (let k = end; k < hi; k++) this.counts.push(0);
   }
 
   /** The value at rank floor(q × (count − 1)), within α relative error; undefined when empty. */
   quantile(q: number): number | undefined {
-    if (this.n === 0) return undefined;
-    const qq = Math.min(1, Math.max(0, q));
-    const rank = Math.floor(qq * (this.n - 1));
-    // The extremes are known exactly; answering them from a bucket would lose up to α for nothing.
-    if (rank === 0) return this.lo;
-    if (rank === this.n - 1) return this.hi;
-    if (rank < this.zero) return 0;
+    return this.quantiles([q])[0];
+  }
+
+  /** Several quantiles in one walk over the buckets; `qs` in any order. */
+  quantiles(qs: readonly number[]): Array<number | undefined> {
+    if (this.n === 0) return qs.map(() => undefined);
+    const ranks = qs.map((q) => Math.floor(Math.min(1, Math.max(0, q)) * (this.n - 1)));
+    const out: Array<number | undefined> = new Array(qs.length);
+    const pending: number[] = [];
+    ranks.forEach((rank, k) => {
+      // The extremes are known exactly; answering them from a bucket would lose up to α for nothing.
+      if (rank === 0) out[k] = this.lo;
+      else if (rank === this.n - 1) out[k] = this.hi;
+      else if (rank < this.zero) out[k] = 0;
+      else pending.push(k);
+    });
+    if (pending.length === 0) return out;
+    pending.sort((a, b) => ranks[a]! - ranks[b]!);
     let seen = this.zero;
-    const order = [...this.buckets.keys()].sort((a, b) => a - b);
-    for (const i of order) {
-      seen += this.buckets.get(i)!;
-      if (seen > rank) {
-        const estimate = (2 * GAMMA ** i) / (GAMMA + 1);
+    let next = 0;
+    const c = this.counts;
+    for (let k = 0; k < c.length && next < pending.length; k++) {
+      if (c[k] === 0) continue;
+      seen += c[k]!;
+      while (next < pending.length && seen > ranks[pending[next]!]!) {
         // Clamping to the exact range only moves the estimate closer to every value in the bucket.
-        return Math.min(this.hi, Math.max(this.lo, estimate));
+        out[pending[next]!] = Math.min(this.hi, Math.max(this.lo, (2 * GAMMA ** (k + this.offset)) / (GAMMA + 1)));
+        next++;
       }
     }
-    return this.hi;
+    for (; next < pending.length; next++) out[pending[next]!] = this.hi;
+    return out;
   }
 
   /** Non-empty buckets, index → count, in index order. */
   bucketCounts(): Array<[number, number]> {
-    return [...this.buckets].sort((a, b) => a[0] - b[0]);
+    const out: Array<[number, number]> = [];
+    this.counts.forEach((n, k) => {
+      if (n > 0) out.push([k + this.offset, n]);
+    });
+    return out;
   }
 
   toJSON(): SketchJSON {
-    const sorted = this.bucketCounts();
     const c: number[] = [];
-    const o = sorted.length > 0 ? sorted[0]![0] : 0;
-    let next = o;
-    for (const [i, n] of sorted) {
-      if (i > next) c.push(next - i);
+    let o = 0;
+    let gap = 0;
+    for (let k = 0; k < this.counts.length; k++) {
+      const n = this.counts[k]!;
+      if (n === 0) {
+        if (c.length > 0) gap++;
+        continue;
+      }
+      if (c.length === 0) o = k + this.offset;
+      else if (gap > 0) c.push(-gap);
+      gap = 0;
       c.push(n);
-      next = i + 1;
     }
     return { z: this.zero, min: this.n === 0 ? null : this.lo, max: this.n === 0 ? null : this.hi, sum: this.total, o, c };
   }
@@ -131,14 +183,16 @@ export class QuantileSketch {
     s.zero = j.z;
     s.total = j.sum;
     let n = j.z;
-    let i = j.o;
+    const counts: number[] = [];
     for (const c of j.c) {
-      if (c < 0) i -= c;
+      if (c < 0) for (let g = 0; g < -c; g++) counts.push(0);
       else {
-        s.buckets.set(i++, c);
+        counts.push(c);
         n += c;
       }
     }
+    s.counts = counts;
+    s.offset = j.o;
     s.n = n;
     if (n > 0 && j.min !== null && j.max !== null) {
       s.lo = j.min;

@@ -199,6 +199,11 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
     return after;
   });
 
+  const deliveriesIn = db.prepare(
+    `SELECT id, incident_id, channel, recipient, action, dedup_key, state, attempts, created_at, next_attempt_at,
+            delivered_at, last_error, muted_reason, NULL AS ref, '{}' AS payload
+       FROM outbox WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id`,
+  );
   const due = db.prepare(
     `SELECT * FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ?
        AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.incident_id = o.incident_id AND p.channel = o.channel
@@ -229,9 +234,18 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
         where.push('(resolved_at IS NULL OR resolved_at >= ?)');
         args.push(q.since);
       }
+      if (q.until !== undefined) {
+        where.push('opened_at < ?');
+        args.push(q.until);
+      }
       const sql = `SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT ?`;
       return (db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 1000)) as IncidentRow[]).map(incidentOf);
     },
+    deliveries: (from, to) =>
+      (deliveriesIn.all(from, to) as OutboxRow[]).map((r) => {
+        const { payload: _p, ref: _r, ...item } = outboxOf(r);
+        return item;
+      }),
     timeline: (incidentId) =>
       (db.prepare('SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id').all(incidentId) as Array<Record<string, unknown>>).map(
         (r): IncidentEvent => ({

@@ -142,6 +142,10 @@ export function createSqliteStore(
      WHERE r.probe = ? AND r.started_at >= ? AND r.started_at < ?
      ORDER BY r.started_at DESC, r.id DESC LIMIT ?`,
   );
+  const lastOk = db.prepare(
+    `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
+     WHERE r.probe = ? AND r.ok = 1 ORDER BY r.started_at DESC, r.id DESC LIMIT 1`,
+  );
   const states = new Map<string, unknown>();
   for (const row of db.prepare('SELECT probe_id, value FROM probe_state').all() as Array<{ probe_id: string; value: string }>) {
     states.set(row.probe_id, JSON.parse(row.value));
@@ -211,6 +215,11 @@ export function createSqliteStore(
       if (key === undefined) return [];
       const rows = selectRuns.all(key, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit) as RunRow[];
       return rows.map(fromRow);
+    },
+    async lastSuccess(probeId) {
+      const key = probeKeys.get(probeId);
+      const row = key === undefined ? undefined : (lastOk.get(key) as RunRow | undefined);
+      return row === undefined ? undefined : fromRow(row);
     },
     latest: (probeId) => latest.get(probeId),
     probeState: (probeId) => states.get(probeId),

@@ -52,6 +52,8 @@ export interface Store {
   /** Writes everything queued now. */
   flush(): Promise<void>;
   runs(query: RunQuery): Promise<StoredRun[]>;
+  /** The newest successful run of a probe still kept raw (restore drills and load runs in the report). */
+  lastSuccess(probeId: string): Promise<StoredRun | undefined>;
   /** The newest run of each probe (queued ones included), for state after a restart. */
   latest(probeId: string): StoredRun | RunRecord | undefined;
   /** Reads per-probe state kept across runs (see ProbeContext.state). */
@@ -83,6 +85,8 @@ export interface ValueAggregate {
   last: number;
   sum: number;
   count: number;
+  /** Only for values the rollups sketch (`sketchValues`): within 1 % of the exact p95. */
+  p95?: number;
 }
 
 /** One hour or day of one probe. Percentiles come from a sketch: within 1 % of the exact value. */
@@ -124,8 +128,15 @@ export interface Rollups {
   prune(before?: number): Promise<number>;
   /** Buckets of one probe with start in [from, to), oldest first. */
   query(probeId: string, from: number, to: number, period: RollupPeriod): RollupBucket[];
-  /** One probe over [from, to): day rows for whole UTC days, hour rows for the rest (hour-aligned). */
+  /**
+   * One probe over [from, to): day rows for whole UTC days, hour rows for the rest of what is rolled
+   * up, raw runs for what is not yet (the current hour) and for unaligned edges.
+   */
   summary(probeId: string, from: number, to: number): RollupSummary;
+  /** The same window, also split into UTC days (the first and last may be partial), oldest first. */
+  window(probeId: string, from: number, to: number): { days: RollupBucket[]; total: RollupSummary };
+  /** Reads the day rows of [from, to) into memory ahead of the first report after a start; returns how many. */
+  warm(from: number, to: number): Promise<number>;
   /** Start of the last hour rolled up, or undefined before the first roll-up. */
   lastHour(): number | undefined;
 }
@@ -256,7 +267,10 @@ export interface AlertStore {
   incident(id: number): Incident | undefined;
   /** Unresolved incidents, for the engine's state at start and its periodic sweep. */
   unresolvedIncidents(): Incident[];
-  incidents(q: { state?: IncidentState; probeId?: string; since?: number; limit?: number }): Incident[];
+  /** Newest first. `since`: not resolved before it; `until`: opened before it. */
+  incidents(q: { state?: IncidentState; probeId?: string; since?: number; until?: number; limit?: number }): Incident[];
+  /** Notifications queued in [from, to), oldest first, without their payloads. */
+  deliveries(from: number, to: number): Array<Omit<OutboxItem, 'payload' | 'ref'>>;
   timeline(incidentId: number): IncidentEvent[];
   notifications(incidentId: number): OutboxItem[];
   /** Queues notifications not tied to an incident change (channel test pages). */

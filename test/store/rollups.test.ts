@@ -93,8 +93,14 @@ function expectBucket(
   expect(Math.abs(got.p95! - want.p95) / want.p95).toBeLessThanOrEqual(SKETCH_ALPHA + 1e-12);
 }
 
-async function seeded(file: string, clock: ManualClock) {
-  const store = createSqliteStore({ path: file, clock, logger: memoryLogger().logger, batchRows: 5_000 });
+async function seeded(file: string, clock: ManualClock, sketchValues?: string[]) {
+  const store = createSqliteStore({
+    path: file,
+    clock,
+    logger: memoryLogger().logger,
+    batchRows: 5_000,
+    ...(sketchValues ? { rollups: { sketchValues } } : {}),
+  });
   for (const r of RUNS) store.append(r);
   await store.flush();
   return store;
@@ -140,8 +146,8 @@ describe('sqlite rollups', () => {
     // 00:02 the next day: hour 23 ended only 2 minutes ago, inside the 5-minute grace.
     expect(await store.rollups.rollUp(clock.now())).toBe(23);
     expect(store.rollups.query('api', D0, END, 'day')).toEqual([]);
-    // The summary still counts the day's 23 rolled hours while the day row is missing.
-    expect(store.rollups.summary('api', D0, D0 + DAY).runs).toBe(23 * 60);
+    // The summary counts the day's 23 rolled hours and reads the 24th, not rolled yet, from raw runs.
+    expectBucket(store.rollups.summary('api', D0, D0 + DAY), 'api', D0, D0 + DAY);
     expect(await store.rollups.rollUp(D0 + DAY + 6 * 60_000)).toBe(1);
     expectBucket(store.rollups.query('api', D0, END, 'day')[0]!, 'api', D0, D0 + DAY);
     await store.close();
@@ -198,6 +204,61 @@ describe('sqlite rollups', () => {
     expect(await store.rollups.prune()).toBe(3 * 48 + 1);
     expect(store.rollups.query('api', D0, END + DAY, 'hour')).toEqual([]);
     expect(store.rollups.query('api', D0, END, 'day').map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
+    await store.close();
+  });
+
+  it('splits a window into UTC days from day rows, hour rows and raw runs not rolled yet; sketched values keep a p95', async () => {
+    const clock = new ManualClock(END + HOUR);
+    const store = await seeded(tempDb(), clock, ['latency_ms']);
+    // 48 of 72 hours rolled: day 1 has a day row, day 2 hour rows and a day row, day 3 only raw runs.
+    expect(await store.rollups.rollUp(clock.now())).toBe(48);
+    const from = D0 + 5 * HOUR + 30 * 60_000;
+    const to = END - 90 * 60_000;
+    for (const probeId of PROBES) {
+      const { days, total } = store.rollups.window(probeId, from, to);
+      expect(days.map((d) => d.start)).toEqual([D0, D0 + DAY, D0 + 2 * DAY]);
+      expectBucket(days[0]!, probeId, from, D0 + DAY);
+      expectBucket(days[1]!, probeId, D0 + DAY, D0 + 2 * DAY);
+      expectBucket(days[2]!, probeId, D0 + 2 * DAY, to);
+      expectBucket(total, probeId, from, to);
+      // latency_ms is sketched: its p95 is within 1 % of the exact p95 of the raw values.
+      const lat = RUNS.filter((r) => r.probeId === probeId && r.startedAt >= from && r.startedAt < to)
+        .map((r) => r.values.latency_ms!)
+        .sort((a, b) => a - b);
+      const exact = lat[Math.floor(0.95 * (lat.length - 1))]!;
+      expect(Math.abs(total.values.latency_ms!.p95! - exact) / exact).toBeLessThanOrEqual(SKETCH_ALPHA + 1e-12);
+      // Values not sketched have no p95.
+      expect(total.values.status!.p95).toBeUndefined();
+    }
+    const none = store.rollups.window('nope', from, to);
+    expect(none.days.map((d) => [d.start, d.runs])).toEqual([
+      [D0, 0],
+      [D0 + DAY, 0],
+      [D0 + 2 * DAY, 0],
+    ]);
+    expect(none.total).toMatchObject({ runs: 0, failures: 0 });
+    expect(none.total.uptime).toBeUndefined();
+    await store.close();
+  });
+
+  it('serves whole days from memory exactly as from their rows, warms after a restart, and forgets pruned days', async () => {
+    const file = tempDb();
+    const clock = new ManualClock(END + HOUR);
+    const store = await seeded(file, clock);
+    while ((await store.rollups.rollUp(clock.now())) > 0) {}
+    // Days rolled in this process are served from memory; a second process reads the rows.
+    const fromMemory = store.rollups.window('api', D0, END);
+    const other = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
+    expect(other.rollups.window('api', D0, END)).toEqual(fromMemory);
+    expect(await other.rollups.warm(D0, END)).toBe(2 * 3); // the 3 days of the 2 probes not read above
+    expect(await other.rollups.warm(D0, END)).toBe(0);
+    await other.close();
+    for (const b of fromMemory.days) expectBucket(b, 'api', b.start, b.start + DAY);
+
+    await store.prune(END);
+    expect(await store.rollups.prune(D0 + DAY)).toBe(3 * 25);
+    const after = store.rollups.window('api', D0, END);
+    expect(after.days.map((d) => d.runs)).toEqual([0, 24 * 60, 24 * 60]);
     await store.close();
   });
 });
