@@ -35,12 +35,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { Value } from '@sinclair/typebox/value';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { Client } from 'undici';
 import { systemClock } from '../src/lib/clock.js';
 import { createMetrics, FastRegistry } from '../src/metrics/index.js';
 import { type Channel, createChannels, createOutboxWorker, type IncidentView } from '../src/notify/index.js';
+import type { ProbeDefinition } from '../src/probers/index.js';
+import { buildReport, type ReportConfig, ReportConfigSchema, renderReportHtml } from '../src/report/index.js';
 import { createSqliteStore, type RunRecord } from '../src/store/index.js';
 
 const args = new Map<string, string>();
@@ -792,6 +795,21 @@ async function benchRollups() {
       (rollupBytes !== undefined ? `, ${f(rollupBytes / 1e6, 1)} MB (~${f(((rollupBytes / days) * 400) / 1e6, 0)} MB for 400 days)` : ''),
   );
 
+  // Baseline for the report: exact percentiles straight from raw rows over the same window, through
+  // the (probe, started_at) index: what a report costs without rollups.
+  t = performance.now();
+  const rawScan = db.prepare('SELECT duration_ms, ok FROM runs WHERE probe = ? AND started_at >= ? AND started_at < ?').raw();
+  let rawP95 = 0;
+  for (const k of keys) {
+    const rows = rawScan.all(k, start, end) as Array<[number, number]>;
+    const ds = rows.map((r) => r[0]).sort((a, b) => a - b);
+    rawP95 = ds[Math.floor(0.95 * (ds.length - 1))]!;
+  }
+  const rawScanMs = performance.now() - t;
+  out(
+    `baseline: exact p95 of all ${probes} probes from raw rows over ${days} days: ${f(rawScanMs, 0)} ms (last probe p95 ${f(rawP95, 1)} ms)`,
+  );
+
   t = performance.now();
   const pruned = await store.prune(end - 7 * DAY_MS);
   const pruneMs = performance.now() - t;
@@ -826,6 +844,69 @@ async function benchRollups() {
   t = performance.now();
   for (let p = 0; p < probes; p++) store.rollups.summary(`probe-${p}`, start + 5 * 3_600_000, end - 3 * 3_600_000);
   out(`same over a window not aligned to days (day rows + edge hour rows): ${f(performance.now() - t, 1)} ms for all probes`);
+
+  // The whole report (JSON) as GET /api/v1/report builds it: every probe's window and daily points,
+  // incidents, checklist evidence, the scorecard; and the longest event-loop stall while it runs.
+  const defs = keys.map((_, i) => ({
+    id: `probe-${i}`,
+    kind: 'http',
+    url: `https://api.example.com/p/${i}`,
+    schedule: '* * * * *',
+    timeout: '10s',
+    retry: { count: 0, delay: '10s' },
+    labels: {},
+    expect: { status: 200, httpsRedirect: false },
+    extract: {},
+  })) as unknown as ProbeDefinition[];
+  const reportDeps = {
+    service: 'bench',
+    clock,
+    store,
+    probes: () => defs,
+    config: Value.Default(ReportConfigSchema, {}) as ReportConfig,
+    setup: () => ({ channels: {}, schedules: {}, escalation: {} }),
+  };
+  const measure = async (deps: typeof reportDeps, rounds: number) => {
+    const times: number[] = [];
+    let stall = 0;
+    let last: Awaited<ReturnType<typeof buildReport>> | undefined;
+    for (let round = 0; round < rounds; round++) {
+      const h = monitorEventLoopDelay({ resolution: 1 });
+      h.enable();
+      const t0 = performance.now();
+      last = await buildReport(deps, { from: start, days });
+      times.push(performance.now() - t0);
+      h.disable();
+      stall = Math.max(stall, h.max / 1e6);
+    }
+    return { times, stall, report: last! };
+  };
+  // In the process that rolled the days up: they are already parsed in memory.
+  const warm = await measure(reportDeps, 7);
+  const sorted = [...warm.times].sort((a, b) => a - b);
+  const json = JSON.stringify(warm.report);
+  t = performance.now();
+  const html = renderReportHtml(warm.report).body;
+  const htmlMs = performance.now() - t;
+  out(
+    `report of ${probes} probes over ${days} days (days rolled up in this process): median ${f(sorted[3]!, 1)} ms, max ${f(sorted[6]!, 1)} ms ` +
+      `(${f(rawScanMs / sorted[3]!, 0)}x faster than the raw-row baseline); longest event-loop stall while building ${f(warm.stall, 1)} ms; ` +
+      `JSON ${f(json.length / 1e6, 2)} MB, HTML ${f(html.length / 1e6, 2)} MB rendered in ${f(htmlMs, 1)} ms; verdict ${warm.report.scorecard.verdict}`,
+  );
+  // After a restart: the first report reads and parses every day row; vigil warms them at start.
+  const restarted = createSqliteStore({ path: file, clock, logger: silent });
+  const cold = await measure({ ...reportDeps, store: restarted }, 1);
+  await restarted.close();
+  const warmed = createSqliteStore({ path: file, clock, logger: silent });
+  t = performance.now();
+  const warmedDays = await warmed.rollups.warm(start, end);
+  const warmMs = performance.now() - t;
+  const again = await measure({ ...reportDeps, store: warmed }, 5);
+  out(
+    `after a restart: first report ${f(cold.times[0]!, 1)} ms (stall ${f(cold.stall, 1)} ms) without warming; warming ${warmedDays} day rows ` +
+      `took ${f(warmMs, 0)} ms in steps; then median ${f([...again.times].sort((a, b) => a - b)[2]!, 1)} ms, stall ${f(again.stall, 1)} ms`,
+  );
+  await warmed.close();
   await store.close();
 }
 

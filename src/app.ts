@@ -12,7 +12,8 @@ import { createChannelTests } from './notify/channel-tests.js';
 import { createHeartbeat } from './notify/heartbeat.js';
 import { createChannels, createOutboxWorker } from './notify/index.js';
 import { oncallAt, type Person } from './oncall/index.js';
-import { type ProbeDefinition, proberFor } from './probers/index.js';
+import { type AnyProber, type ProbeDefinition, proberFor, probers } from './probers/index.js';
+import { buildReport, buildStatusPage, type ReportConfig, setupOf } from './report/index.js';
 import { type CronDriver, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { createServer, type HealthCheck } from './server/index.js';
 import { overridesOf } from './server/oncall-routes.js';
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps): App {
     logger,
     batchRows: cfg.storage.batch.maxRows,
     batchIntervalMs: ms(cfg.storage.batch.interval),
+    rollups: { sketchValues: Object.values(probers).flatMap((p) => (p as AnyProber).percentiles ?? []) },
   });
   const metrics = createMetrics({
     registry,
@@ -227,6 +229,46 @@ export function createApp(deps: AppDeps): App {
       channels: () => Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
       testChannel: (name) => channelTests.send(name),
     },
+    report: {
+      report: (q) =>
+        buildReport(
+          {
+            service: cfg.service.name,
+            clock,
+            store,
+            probes: () => probes,
+            config: cfg.report as ReportConfig,
+            setup: () =>
+              setupOf({
+                channels: channelConfig,
+                schedules: cfg.schedules,
+                escalation: cfg.escalation as Record<string, EscalationPolicy>,
+              }),
+          },
+          q,
+        ),
+      statusPage: () =>
+        buildStatusPage({
+          service: cfg.service.name,
+          clock,
+          store,
+          probes: () => probes,
+          isRunning: (id) => scheduler.isRunning(id),
+          onCall: (now) => {
+            const all = store.alerts.overrides(now - 1);
+            return Object.entries(cfg.schedules).map(([schedule, s]) => {
+              const on = oncallAt(s, overridesOf(all, schedule), now);
+              return {
+                schedule,
+                person: on?.person ?? null,
+                name: on === undefined ? null : (people[on.person]?.name ?? on.person),
+                until: on === undefined || !Number.isFinite(on.until) ? null : new Date(on.until).toISOString(),
+              };
+            });
+          },
+          reportUrl: '/api/v1/report?format=html',
+        }),
+    },
   });
 
   const channelTests = createChannelTests({
@@ -256,11 +298,17 @@ export function createApp(deps: AppDeps): App {
     : undefined;
 
   let pruneTimer: ReturnType<Clock['setTimeout']> | undefined;
+  let warmed = false;
   // Housekeeping, hourly: roll completed hours (and days) up first, then prune raw runs past their
   // retention and rollups past theirs, so nothing is pruned before it is summarised.
   const prune = () => {
     Promise.resolve()
       .then(() => store.rollups.rollUp(clock.now()))
+      // Once per start: the report window's day rows parsed ahead of the first report.
+      .then(() => (warmed ? 0 : store.rollups.warm(clock.now() - (cfg.report.days + 1) * 86_400_000, clock.now())))
+      .then(() => {
+        warmed = true;
+      })
       .then(() => store.prune(clock.now() - ms(cfg.storage.retention.runs)))
       .then(() => store.rollups.prune())
       .catch((err) => logger.error({ err }, 'rollup or prune failed'))

@@ -59,7 +59,7 @@ export function incidentKey(i: Pick<Incident, 'probeId' | 'rule' | 'id'>): strin
 }
 
 /** What channels are told of an incident. */
-export function viewOf(i: Incident): IncidentView {
+export function viewOf(i: Incident, runbook?: string): IncidentView {
   return {
     id: i.id,
     key: incidentKey(i),
@@ -76,6 +76,7 @@ export function viewOf(i: Incident): IncidentView {
     ...(i.lastError !== undefined ? { lastError: i.lastError } : {}),
     labels: i.labels,
     flapping: i.flapping,
+    ...(runbook !== undefined ? { runbook } : {}),
   };
 }
 
@@ -113,27 +114,30 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     return undefined;
   }
 
+  /** The incident as pages show it, with its alert's runbook as configured now. */
+  const view = (i: Incident) => viewOf(i, defOf(i.probeId)?.alert?.runbook);
+
   function pages(i: Incident, action: NotifyAction, mutedReason?: string): NewNotification[] {
-    const view = viewOf(i);
+    const v = view(i);
     if (mutedReason !== undefined) for (const c of i.channels) opts.onMuted?.(c);
     return i.channels.map((channel) => ({
       channel,
       action,
-      dedupKey: view.key,
-      payload: view as unknown as Record<string, unknown>,
+      dedupKey: v.key,
+      payload: v as unknown as Record<string, unknown>,
       ...(mutedReason !== undefined ? { mutedReason } : {}),
     }));
   }
 
   /** Acknowledgements, resolutions and reminders go to everyone the incident's pages reached. */
   function announce(i: Incident, action: NotifyAction): NewNotification[] {
-    const view = viewOf(i);
+    const v = view(i);
     return store.paged(i.id).map(({ channel, recipient }) => ({
       channel,
       ...(recipient !== undefined ? { recipient } : {}),
       action,
-      dedupKey: view.key,
-      payload: view as unknown as Record<string, unknown>,
+      dedupKey: v.key,
+      payload: v as unknown as Record<string, unknown>,
     }));
   }
 
@@ -209,13 +213,13 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       const { pages: targets, nobody } = resolveTargets(step.notify, step.via, opts.escalation.targets(), now);
       const next = advance(policy, row.state, i.openedAt, targets.length > 0);
       const fallback: Page[] = next.fallback ? policy.fallback.map((channel) => ({ channel })) : [];
-      const view = viewOf(i);
+      const v = view(i);
       const notify = [...targets, ...fallback].map((p) => ({
         channel: p.channel,
         ...(p.recipient !== undefined ? { recipient: p.recipient } : {}),
         action: 'trigger' as const,
-        dedupKey: view.key,
-        payload: view as unknown as Record<string, unknown>,
+        dedupKey: v.key,
+        payload: v as unknown as Record<string, unknown>,
       }));
       const paged = targets.map((p) => (p.recipient ? `${p.recipient} via ${p.channel}` : p.channel));
       const detail = [

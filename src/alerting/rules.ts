@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { AlertSchema } from '../config/schema.js';
 import { formatDuration, ms } from '../lib/duration.js';
+import { share } from '../lib/schema.js';
 
 /** A probe's `alert:` block, validated with defaults. */
 export type AlertConfig = Static<typeof AlertSchema>;
@@ -59,10 +60,6 @@ function consecutive(alert: AlertConfig, history: readonly RunPoint[]): Verdict 
   if (history.length >= alert.recoveries && tail(alert.recoveries).every((r) => r.ok))
     return { rule: 'failures', judgement: 'clear', reason };
   return { rule: 'failures', judgement: 'hold', reason };
-}
-
-function share(s: string | number): number {
-  return typeof s === 'number' ? s : Number(s.slice(0, -1)) / 100;
 }
 
 function pct(n: number): string {

@@ -1,6 +1,7 @@
 import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
-import { Duration } from '../lib/schema.js';
+import { Duration, Share } from '../lib/schema.js';
 import { PeopleSchema, SchedulesSchema } from '../oncall/index.js';
+import { ReportConfigSchema } from '../report/schema.js';
 
 export { Duration } from '../lib/schema.js';
 
@@ -199,6 +200,8 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** The 30-day post-launch report: its window, the targets it judges against, attestations. */
+    report: ReportConfigSchema,
     metrics: Type.Object(
       {
         /** Buckets of `vigil_probe_duration_seconds`. Few buckets keep a scrape of 10,000 probes fast. */
@@ -227,11 +230,6 @@ const Severity = Type.Union([Type.Literal('critical'), Type.Literal('error'), Ty
   expected: 'one of critical, error, warning, info',
 });
 
-/** A share written `5%` or as a fraction `0.05`. */
-const Share = Type.Union([Type.String({ pattern: '^\\d+(\\.\\d+)?%$' }), Type.Number({ minimum: 0, maximum: 1 })], {
-  expected: 'a percentage like 5% or a fraction like 0.05',
-});
-
 /** When a probe's runs open an incident, whom it pages, and how loudly. Rules are pure functions of the run history. */
 export const AlertSchema = Type.Object(
   {
@@ -240,7 +238,7 @@ export const AlertSchema = Type.Object(
     /** Consecutive good runs that resolve it. */
     recoveries: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
     /** Opens an incident while the share of failed runs over the window is above the limit. */
-    errorRate: Type.Optional(Type.Object({ over: Duration(), above: Share }, { additionalProperties: false })),
+    errorRate: Type.Optional(Type.Object({ over: Duration(), above: Share() }, { additionalProperties: false })),
     /** Opens an incident while the p95 of run durations over the window is above the limit. */
     latency: Type.Optional(Type.Object({ p95: Duration(), over: Duration() }, { additionalProperties: false })),
     /** Thresholds on named values of the last run: `days_remaining < 14`, `p95_ms >= 5000`. */
@@ -260,6 +258,8 @@ export const AlertSchema = Type.Object(
     policy: Type.Optional(Type.String({ minLength: 1 })),
     /** Probes whose failure mutes this one's pages (a root cause pages once). */
     dependsOn: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /** The runbook for this alert: linked from every page and counted by the report's scorecard. */
+    runbook: Type.Optional(Type.String({ pattern: '^https?://\\S+$', expected: 'an http:// or https:// link to the runbook' })),
     /** Remind while open and unacknowledged, this often. */
     repeat: Type.Optional(Duration()),
   },

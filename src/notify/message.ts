@@ -61,6 +61,7 @@ export function render(n: Notification, now: number): Message {
   if (i.ackedBy) facts.push(['Acknowledged by', i.ackedBy]);
 
   const lines = [title, '', ...facts.map(([k, v]) => `${k}: ${v}`), '', `Incident: ${n.links.incident}`];
+  if (n.links.runbook) lines.push(`Runbook: ${n.links.runbook}`);
   if (n.links.dashboard) lines.push(`Dashboard: ${n.links.dashboard}`);
   return { title, text: lines.join('\n'), facts, color };
 }

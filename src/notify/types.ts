@@ -30,6 +30,8 @@ export interface IncidentView {
   lastError?: { code: string; message: string; at: number };
   labels: Record<string, string>;
   flapping: boolean;
+  /** The alert's runbook link, when it has one. */
+  runbook?: string;
 }
 
 /** One message to deliver through one channel: a row of the outbox. */
@@ -45,6 +47,8 @@ export interface Notification {
     incident: string;
     /** The dashboard, when `alerting.dashboardUrl` is configured. */
     dashboard?: string;
+    /** What to do: the alert's runbook. */
+    runbook?: string;
     /** Signed one-click links to acknowledge / resolve (when a link secret is configured). */
     ack?: string;
     resolve?: string;

@@ -90,6 +90,7 @@ export const logIngestion = defineProber({
   defaultTimeout: (spec) => formatDuration(ms(spec.maxLatency) + ms(spec.grace) + 5_000),
   schema,
   values: () => ['ingestion_latency_ms', 'polls', 'write_ms'],
+  percentiles: ['ingestion_latency_ms'],
   check: (spec) => (spec.backend === 'http' ? checkGeneric(spec) : checkStore(spec)),
   async probe(spec, ctx) {
     const transport = createTransport(requestHeaders(spec), ctx.clock);

@@ -83,6 +83,11 @@ export interface Prober<P extends TProperties = TProperties> {
    */
   readonly concurrency?: number;
   /**
+   * Values whose percentiles the report needs (the canary's ingestion latency against 30 s): the
+   * rollups keep a sketch of each, so their p95 outlives the raw runs.
+   */
+  readonly percentiles?: readonly string[];
+  /**
    * How long this kind may take to wind down after its signal aborts (killing a child process
    * group, dropping a scratch database) before the run is ended for it. 250 ms when not given.
    */

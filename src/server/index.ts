@@ -13,6 +13,7 @@ import { type AlertRouteDeps, registerAlertRoutes } from './alerts-routes.js';
 import { type ApiToken, authenticate } from './auth.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 import { instant } from './params.js';
+import { type ReportRouteDeps, registerReportRoutes } from './report-routes.js';
 
 /** One named check of vigil's own health. */
 export interface HealthCheck {
@@ -37,6 +38,8 @@ export interface ServerDeps {
   actions?: ActionRouteDeps;
   /** On-call schedules and overrides. */
   oncall?: Omit<OncallRouteDeps, 'tokens'>;
+  /** The 30-day report and the status page at `/`. */
+  report?: ReportRouteDeps;
   /** Incidents, silences and channels; absent in a server without alerting. */
   alerting?: Omit<AlertRouteDeps, 'tokens'>;
 }
@@ -175,6 +178,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   if (deps.alerting) registerAlertRoutes(app, { ...deps.alerting, tokens: deps.tokens });
   if (deps.oncall) registerOncallRoutes(app, { ...deps.oncall, tokens: deps.tokens });
   if (deps.actions) registerActionRoutes(app, deps.actions);
+  if (deps.report) registerReportRoutes(app, deps.report);
 
   return app;
 }

@@ -71,7 +71,13 @@ function setup(
 
 describe('alerting engine', () => {
   it('opens one incident after N failures, pages its channels in the same transaction, resolves after M successes', () => {
-    const t = setup([def('api', { failures: 2, recoveries: 2, channels: ['slack-ops', 'pager'], severity: 'critical' }, { team: 'core' })]);
+    const t = setup([
+      def(
+        'api',
+        { failures: 2, recoveries: 2, channels: ['slack-ops', 'pager'], severity: 'critical', runbook: 'https://wiki.example.com/rb/api' },
+        { team: 'core' },
+      ),
+    ]);
     t.result('api', false);
     expect(t.store.alerts.unresolvedIncidents()).toHaveLength(0);
     t.result('api', false);
@@ -92,7 +98,13 @@ describe('alerting engine', () => {
       ['slack-ops', 'trigger', `api/failures/${incident!.id}`],
       ['pager', 'trigger', `api/failures/${incident!.id}`],
     ]);
-    expect(pages[0]?.payload).toMatchObject({ id: incident!.id, key: `api/failures/${incident!.id}`, state: 'open' });
+    // The page carries the alert's runbook, so every channel can link it.
+    expect(pages[0]?.payload).toMatchObject({
+      id: incident!.id,
+      key: `api/failures/${incident!.id}`,
+      state: 'open',
+      runbook: 'https://wiki.example.com/rb/api',
+    });
     expect(t.wakes()).toBeGreaterThan(0);
     // More failures: still one incident, no new pages.
     t.result('api', false);

@@ -121,6 +121,26 @@ const DEFAULTS = {
   escalation: {},
   channels: {},
   auth: { tokens: [] },
+  report: {
+    days: 30,
+    targets: {
+      p95: '5s',
+      errorRate: '5%',
+      uptime: '99.9%',
+      logIngestion: '30s',
+      rto: '4h',
+      rpo: '1h',
+      drillMaxAge: '7d',
+      tlsMinDays: 14,
+      dnsMaxTtl: '300s',
+      dnsPropagation: '5m',
+      loadP95: '5s',
+      loadErrorRate: '5%',
+      mtta: '15m',
+    },
+    attestations: {},
+    attestationMaxAge: '90d',
+  },
   metrics: { durationBuckets: [0.05, 0.25, 1, 5, 30] },
 };
 

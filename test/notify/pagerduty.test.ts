@@ -13,7 +13,11 @@ const ROUTING_KEY = 'R0UT1NGkeySECRET0123456789abcdef';
 const OPENED = Date.UTC(2026, 10, 26, 12, 0, 0);
 
 function notification(over: Partial<Omit<Notification, 'incident'>> = {}, incident: Partial<IncidentView> = {}): Notification {
-  const links = { incident: 'https://vigil.example.com/api/v1/incidents/7', dashboard: 'https://grafana.example.com/d/vigil' };
+  const links = {
+    incident: 'https://vigil.example.com/api/v1/incidents/7',
+    dashboard: 'https://grafana.example.com/d/vigil',
+    runbook: 'https://wiki.example.com/rb/api',
+  };
   return testNotification({ openedAt: OPENED, createdAt: OPENED + 1_000, links }, over, {
     labels: { team: 'core', env: 'prod' },
     ...incident,
@@ -68,6 +72,7 @@ describe('pagerduty channel', () => {
       },
       links: [
         { href: 'https://vigil.example.com/api/v1/incidents/7', text: 'Incident api-health/failures/7 in vigil' },
+        { href: 'https://wiki.example.com/rb/api', text: 'Runbook' },
         { href: 'https://grafana.example.com/d/vigil', text: 'Dashboard' },
       ],
       client: 'vigil',

@@ -133,6 +133,7 @@ function triggerEvent(n: Notification, dedupKey: string, routingKey: string, now
   const message = render(n, now);
   const summary = n.action === 'test' ? message.title : i.summary || message.title;
   const links = [{ href: n.links.incident, text: `Incident ${i.key} in vigil` }];
+  if (n.links.runbook) links.push({ href: n.links.runbook, text: 'Runbook' });
   if (n.links.dashboard) links.push({ href: n.links.dashboard, text: 'Dashboard' });
   const absolute = links.filter((l) => isAbsoluteHttp(l.href));
   const event: PagerDutyEvent = {

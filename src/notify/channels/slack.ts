@@ -185,6 +185,7 @@ function compose(n: Notification, msg: Message, interactive: boolean): Content {
   if (buttons) blocks.push(buttons);
 
   const links = [`<${escapeMrkdwn(n.links.incident)}|Incident>`];
+  if (n.links.runbook) links.push(`<${escapeMrkdwn(n.links.runbook)}|Runbook>`);
   if (n.links.dashboard) links.push(`<${escapeMrkdwn(n.links.dashboard)}|Dashboard>`);
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${links.join(' · ')} · dedup \`${escapeMrkdwn(n.dedupKey)}\`` }] });
 

@@ -1,0 +1,457 @@
+import type { Clock } from '../lib/clock.js';
+import { ms } from '../lib/duration.js';
+import { VigilError } from '../lib/errors.js';
+import { share } from '../lib/schema.js';
+import type { ProbeDefinition } from '../probers/index.js';
+import type { AlertStore, Incident, RollupBucket, RollupSummary, Rollups, Store, StoredRun } from '../store/index.js';
+import type { ReportConfig } from './schema.js';
+import { type ScorecardSetup, scorecard } from './scorecard.js';
+import type {
+  ChecklistEvidence,
+  DailyPoint,
+  FailureReason,
+  IncidentReport,
+  IncidentsSection,
+  ProbeReport,
+  Report,
+  ReportTargets,
+  ReportWindow,
+  ValueSummary,
+} from './types.js';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+/** Kinds whose run time is a request's latency, judged against the daily p95 target. */
+const LATENCY_KINDS: ReadonlySet<string> = new Set(['http', 'tls', 'dns']);
+
+/** What the report reads: the store's rollups and incidents, the probes as configured, the setup the scorecard judges. */
+export interface ReportDeps {
+  service: string;
+  clock: Clock;
+  store: Pick<Store, 'lastSuccess' | 'latest'> & {
+    rollups: Pick<Rollups, 'window' | 'lastHour'>;
+    alerts: Pick<AlertStore, 'incidents' | 'deliveries'>;
+  };
+  probes(): readonly ProbeDefinition[];
+  config: ReportConfig;
+  /** Alerting and on-call setup, for the scorecard items judged from config. */
+  setup(): ScorecardSetup;
+}
+
+/** What the caller may choose: the window's length and start. */
+export interface ReportQuery {
+  days?: number;
+  /** Epoch ms; overrides `report.launchDate`. */
+  from?: number;
+}
+
+const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
+
+export const PERCENTILES_NOTE =
+  'Percentiles come from a mergeable DDSketch kept in hourly and daily rollups (and built from raw runs for the hours not rolled up yet): within 1 % relative error of the exact value at that rank.';
+
+/** The targets of `report.targets` in the units the report uses. */
+export function targetsOf(config: ReportConfig): ReportTargets {
+  const t = config.targets;
+  return {
+    p95Ms: ms(t.p95),
+    errorRate: share(t.errorRate),
+    uptime: share(t.uptime),
+    logIngestionMs: ms(t.logIngestion),
+    rtoMs: ms(t.rto),
+    rpoMs: ms(t.rpo),
+    drillMaxAgeMs: ms(t.drillMaxAge),
+    tlsMinDays: t.tlsMinDays,
+    dnsMaxTtlS: ms(t.dnsMaxTtl) / 1000,
+    dnsPropagationS: ms(t.dnsPropagation) / 1000,
+    loadP95Ms: ms(t.loadP95),
+    loadErrorRate: share(t.loadErrorRate),
+    mttaMs: ms(t.mtta),
+  };
+}
+
+/**
+ * The report's window: `from` given → that; `report.launchDate` in the past → launch .. +days;
+ * otherwise (no launch date, or launch still ahead: a pre-launch readiness check) the last `days`.
+ * It never reaches past now.
+ */
+export function reportWindow(config: ReportConfig, now: number, q: ReportQuery = {}): { from: number; to: number; window: ReportWindow } {
+  const days = q.days ?? config.days;
+  const launch = config.launchDate === undefined ? undefined : Date.parse(`${config.launchDate}T00:00:00Z`);
+  let from: number;
+  let basis: ReportWindow['basis'];
+  if (q.from !== undefined) {
+    if (q.from >= now) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'querystring/from must be in the past');
+    from = q.from;
+    basis = 'query';
+  } else if (launch !== undefined && launch <= now) {
+    from = launch;
+    basis = 'launch';
+  } else {
+    from = now - days * DAY;
+    basis = 'recent';
+  }
+  const to = Math.min(from + days * DAY, now);
+  return {
+    from,
+    to,
+    window: {
+      from: iso(from),
+      to: iso(to),
+      days,
+      basis,
+      launchDate: config.launchDate ?? null,
+    },
+  };
+}
+
+/**
+ * Builds the report from rollups (whole days), hour rows and raw runs (the ragged edges), incidents
+ * and the outbox. Yields to the event loop between probes, so a report over many probes never
+ * holds the loop for long.
+ */
+export async function buildReport(deps: ReportDeps, q: ReportQuery = {}): Promise<Report> {
+  const now = deps.clock.now();
+  const targets = targetsOf(deps.config);
+  const { from, to, window } = reportWindow(deps.config, now, q);
+  const probes = [...deps.probes()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+  const reports: ProbeReport[] = [];
+  const totals = new Map<string, RollupSummary>();
+  const dailyCodes = new Map<string, Array<{ day: string; codes: Record<string, number> }>>();
+  for (const def of probes) {
+    const { days, total } = deps.store.rollups.window(def.id, from, to);
+    totals.set(def.id, total);
+    dailyCodes.set(
+      def.id,
+      days.filter((d) => d.failures > 0).map((d) => ({ day: dayOf(d.start), codes: d.codes })),
+    );
+    const needsSuccess = def.kind === 'restore-drill' || def.kind === 'k6';
+    const lastSuccess = needsSuccess ? await deps.store.lastSuccess(def.id) : undefined;
+    reports.push(probeReport(def, days, total, targets, deps.store.latest(def.id), lastSuccess, to));
+    await yieldLoop();
+  }
+
+  const incidents = incidentsSection(deps.store.alerts, from, to);
+  const checklist = checklistEvidence(probes, reports, targets);
+  const topFailures = failureReasons(dailyCodes);
+  const runs = reports.reduce((n, p) => n + p.runs, 0);
+  const failures = reports.reduce((n, p) => n + p.failures, 0);
+  const rolled = deps.store.rollups.lastHour();
+
+  const body: Omit<Report, 'scorecard'> = {
+    service: deps.service,
+    generatedAt: iso(now),
+    window,
+    targets,
+    dataThrough: iso(rolled === undefined ? from : Math.min(rolled + HOUR, to)),
+    percentiles: PERCENTILES_NOTE,
+    summary: {
+      probes: reports.length,
+      runs,
+      failures,
+      uptime: runs === 0 ? null : (runs - failures) / runs,
+      probesMeetingSlo: reports.filter((p) => p.slo.met === true).length,
+      incidents: incidents.count,
+    },
+    probes: reports,
+    incidents,
+    checklist,
+    topFailures,
+  };
+  return {
+    ...body,
+    scorecard: scorecard({
+      report: body,
+      probes,
+      setup: deps.setup(),
+      attestations: deps.config.attestations,
+      attestationMaxAgeMs: ms(deps.config.attestationMaxAge),
+      now,
+    }),
+  };
+}
+
+function probeReport(
+  def: ProbeDefinition,
+  days: RollupBucket[],
+  total: RollupSummary,
+  targets: ReportTargets,
+  latest: ReturnType<Store['latest']>,
+  lastSuccess: StoredRun | undefined,
+  to: number,
+): ProbeReport {
+  const p95Target = LATENCY_KINDS.has(def.kind) ? targets.p95Ms : null;
+  const daily: DailyPoint[] = days.map((d) => {
+    const errorRate = d.runs === 0 ? null : d.failures / d.runs;
+    const p95Ms = d.p95 ?? null;
+    return {
+      day: dayOf(d.start),
+      runs: d.runs,
+      failures: d.failures,
+      errorRate,
+      p95Ms,
+      ok: errorRate === null ? null : errorRate <= targets.errorRate && (p95Ms === null || p95Target === null || p95Ms <= p95Target),
+    };
+  });
+  const uptime = total.uptime ?? null;
+  const budget = 1 - targets.uptime;
+  const values: Record<string, ValueSummary> = {};
+  for (const [name, a] of Object.entries(total.values)) {
+    values[name] = {
+      min: a.min,
+      max: a.max,
+      last: a.last,
+      mean: a.sum / a.count,
+      count: a.count,
+      ...(a.p95 !== undefined ? { p95: a.p95 } : {}),
+    };
+  }
+  // The newest run inside the window: a report on a past window must not show today's state.
+  const last = latest !== undefined && latest.startedAt < to ? latest : undefined;
+  return {
+    id: def.id,
+    kind: def.kind,
+    labels: { ...def.labels },
+    target: targetOf(def),
+    runs: total.runs,
+    failures: total.failures,
+    uptime,
+    p50Ms: total.p50 ?? null,
+    p95Ms: total.p95 ?? null,
+    p99Ms: total.p99 ?? null,
+    slo: {
+      uptime: targets.uptime,
+      budgetSpent: uptime === null ? null : budget > 0 ? (1 - uptime) / budget : uptime < 1 ? Number.POSITIVE_INFINITY : 0,
+      met: uptime === null ? null : uptime >= targets.uptime,
+    },
+    p95TargetMs: p95Target,
+    daysOverP95: p95Target === null ? 0 : daily.filter((d) => d.p95Ms !== null && d.p95Ms > p95Target).length,
+    daysOverErrorRate: daily.filter((d) => d.errorRate !== null && d.errorRate > targets.errorRate).length,
+    daily,
+    values,
+    last: last === undefined ? null : { at: iso(last.startedAt), ok: last.ok, code: last.code ?? null, message: last.message ?? null },
+    lastSuccess:
+      lastSuccess === undefined || lastSuccess.startedAt >= to
+        ? null
+        : { at: iso(lastSuccess.startedAt), values: { ...lastSuccess.values } },
+  };
+}
+
+/** What a probe watches, in a word a person recognises. */
+function targetOf(def: ProbeDefinition): string {
+  switch (def.kind) {
+    case 'http':
+      return def.url;
+    case 'tls':
+      return `${def.host}:${def.port}`;
+    case 'dns':
+      return `${def.name} ${def.type}`;
+    case 'log-ingestion':
+      return def.url === undefined ? def.backend : `${def.backend} ${def.url}`;
+    case 'restore-drill':
+      return `${def.source.type} backups in ${def.source.dir}`;
+    case 'k6':
+      return def.script;
+  }
+}
+
+function incidentsSection(alerts: ReportDeps['store']['alerts'], from: number, to: number): IncidentsSection {
+  // Incidents open at any time in the window: opened before its end and not resolved before its start.
+  const list = alerts.incidents({ since: from, until: to, limit: 1000 }).sort((a, b) => a.openedAt - b.openedAt || a.id - b.id);
+  const bySeverity: Record<string, number> = {};
+  for (const i of list) bySeverity[i.severity] = (bySeverity[i.severity] ?? 0) + 1;
+  const acked = list.filter((i) => i.ackedAt !== undefined && i.ackedAt < to);
+  const resolved = list.filter((i) => i.resolvedAt !== undefined && i.resolvedAt < to);
+  const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+  const sent = alerts.deliveries(from, to).filter((d) => d.action !== 'test');
+  const latencies = sent
+    .filter((d) => d.state === 'delivered' && d.deliveredAt !== undefined)
+    .map((d) => d.deliveredAt! - d.createdAt)
+    .sort((a, b) => a - b);
+  const pagesPerPerson: Record<string, number> = {};
+  for (const d of sent) {
+    if (d.recipient === undefined || d.state === 'muted' || (d.action !== 'trigger' && d.action !== 'remind')) continue;
+    pagesPerPerson[d.recipient] = (pagesPerPerson[d.recipient] ?? 0) + 1;
+  }
+  const count = (state: string) => sent.filter((d) => d.state === state).length;
+  return {
+    count: list.length,
+    bySeverity,
+    mttaMs: mean(acked.map((i) => i.ackedAt! - i.openedAt)),
+    mttrMs: mean(resolved.map((i) => i.resolvedAt! - i.openedAt)),
+    list: list.map((i) => incidentReport(i, to)),
+    notifications: {
+      sent: sent.length - count('muted'),
+      delivered: count('delivered'),
+      dead: count('dead'),
+      muted: count('muted'),
+      pending: count('pending'),
+      deliveryP95Ms: latencies.length === 0 ? null : latencies[Math.floor(0.95 * (latencies.length - 1))]!,
+    },
+    pagesPerPerson,
+  };
+}
+
+function incidentReport(i: Incident, to: number): IncidentReport {
+  // What happened after the window's end is not part of it.
+  const ackedAt = i.ackedAt !== undefined && i.ackedAt < to ? i.ackedAt : undefined;
+  const resolvedAt = i.resolvedAt !== undefined && i.resolvedAt < to ? i.resolvedAt : undefined;
+  return {
+    id: i.id,
+    probeId: i.probeId,
+    rule: i.rule,
+    severity: i.severity,
+    state: resolvedAt !== undefined ? 'resolved' : ackedAt !== undefined ? 'acknowledged' : 'open',
+    summary: i.summary,
+    openedAt: iso(i.openedAt),
+    ackedAt: ackedAt === undefined ? null : iso(ackedAt),
+    ackedBy: ackedAt === undefined ? null : (i.ackedBy ?? null),
+    resolvedAt: resolvedAt === undefined ? null : iso(resolvedAt),
+    ttaMs: ackedAt === undefined ? null : ackedAt - i.openedAt,
+    ttrMs: resolvedAt === undefined ? null : resolvedAt - i.openedAt,
+  };
+}
+
+function checklistEvidence(probes: readonly ProbeDefinition[], reports: ProbeReport[], targets: ReportTargets): ChecklistEvidence {
+  const byId = new Map(reports.map((r) => [r.id, r]));
+  const value = (r: ProbeReport, name: string) => r.values[name];
+  const evidence: ChecklistEvidence = { tls: [], dns: [], logIngestion: [], restoreDrills: [], loadRuns: [] };
+  for (const def of probes) {
+    const r = byId.get(def.id)!;
+    switch (def.kind) {
+      case 'tls': {
+        const days = value(r, 'days_remaining');
+        const chain = value(r, 'chain_valid');
+        evidence.tls.push({
+          probeId: def.id,
+          host: `${def.host}:${def.port}`,
+          daysRemaining: days?.last ?? null,
+          minDaysRemaining: days?.min ?? null,
+          chainValid: chain === undefined ? null : chain.last === 1,
+          ok: r.last === null ? null : r.last.ok && days !== undefined && days.last >= targets.tlsMinDays,
+        });
+        break;
+      }
+      case 'dns': {
+        const prop = value(r, 'propagation_s');
+        const ttl = value(r, 'max_ttl_s');
+        const ratio = value(r, 'propagated_ratio');
+        evidence.dns.push({
+          probeId: def.id,
+          name: `${def.name} ${def.type}`,
+          propagationS: prop?.max ?? null,
+          maxTtlS: ttl?.max ?? null,
+          propagatedRatio: ratio?.last ?? null,
+          ok:
+            r.runs === 0
+              ? null
+              : (ttl === undefined || ttl.max <= targets.dnsMaxTtlS) &&
+                (prop === undefined || prop.max <= targets.dnsPropagationS) &&
+                r.last?.ok === true,
+        });
+        break;
+      }
+      case 'log-ingestion': {
+        const lat = value(r, 'ingestion_latency_ms');
+        const p95 = lat?.p95 ?? null;
+        evidence.logIngestion.push({
+          probeId: def.id,
+          backend: def.backend,
+          p95Ms: p95,
+          maxMs: lat?.max ?? null,
+          runs: r.runs,
+          failures: r.failures,
+          ok: r.runs === 0 ? null : p95 !== null && p95 <= targets.logIngestionMs && r.last?.ok === true,
+        });
+        break;
+      }
+      case 'restore-drill': {
+        const s = r.lastSuccess;
+        const restoreS = s?.values.restore_s ?? null;
+        const ageS = s?.values.backup_age_s ?? null;
+        evidence.restoreDrills.push({
+          probeId: def.id,
+          source: def.source.type,
+          lastSuccessAt: s?.at ?? null,
+          restoreS,
+          backupAgeS: ageS,
+          withinRto: restoreS === null ? null : restoreS * 1000 <= targets.rtoMs,
+          withinRpo: ageS === null ? null : ageS * 1000 <= targets.rpoMs,
+          runs: r.runs,
+          failures: r.failures,
+        });
+        break;
+      }
+      case 'k6': {
+        const s = r.lastSuccess;
+        const p95 = s?.values.p95_ms ?? null;
+        const errorRate = s?.values.error_rate ?? null;
+        evidence.loadRuns.push({
+          probeId: def.id,
+          script: def.script,
+          lastSuccessAt: s?.at ?? null,
+          p95Ms: p95,
+          errorRate,
+          rps: s?.values.rps ?? null,
+          ok:
+            s === null
+              ? r.runs === 0
+                ? null
+                : false
+              : p95 !== null && p95 <= targets.loadP95Ms && (errorRate ?? 0) <= targets.loadErrorRate,
+          runs: r.runs,
+          failures: r.failures,
+        });
+        break;
+      }
+      case 'http':
+        break;
+    }
+  }
+  return evidence;
+}
+
+/** Failure codes over the window, most frequent first: the daily log review in one table. */
+function failureReasons(dailyCodes: Map<string, Array<{ day: string; codes: Record<string, number> }>>, top = 10): FailureReason[] {
+  const byCode = new Map<string, FailureReason & { perProbe: Map<string, number> }>();
+  for (const [probeId, days] of dailyCodes) {
+    for (const { day, codes } of days) {
+      for (const [code, n] of Object.entries(codes)) {
+        let r = byCode.get(code);
+        if (r === undefined) {
+          r = { code, count: 0, probes: [], firstDay: day, lastDay: day, perProbe: new Map() };
+          byCode.set(code, r);
+        }
+        r.count += n;
+        r.perProbe.set(probeId, (r.perProbe.get(probeId) ?? 0) + n);
+        if (day < r.firstDay) r.firstDay = day;
+        if (day > r.lastDay) r.lastDay = day;
+      }
+    }
+  }
+  return [...byCode.values()]
+    .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1))
+    .slice(0, top)
+    .map(({ perProbe, ...r }) => ({
+      ...r,
+      probes: [...perProbe].map(([id, count]) => ({ id, count })).sort((a, b) => b.count - a.count || (a.id < b.id ? -1 : 1)),
+    }));
+}
+
+function iso(t: number): string {
+  return new Date(t).toISOString();
+}
+
+const dayNames = new Map<number, string>();
+/** YYYY-MM-DD of a UTC day start; remembered, since a report names the same 30 days for every probe. */
+function dayOf(t: number): string {
+  let name = dayNames.get(t);
+  if (name === undefined) {
+    name = iso(t).slice(0, 10);
+    if (dayNames.size > 5_000) dayNames.clear();
+    dayNames.set(t, name);
+  }
+  return name;
+}

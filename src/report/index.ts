@@ -1,0 +1,8 @@
+export { buildReport, PERCENTILES_NOTE, type ReportDeps, type ReportQuery, reportWindow, targetsOf } from './build.js';
+export { renderReportHtml } from './html.js';
+export { renderReportMarkdown } from './markdown.js';
+export { CHECKLIST, type ChecklistItemId, type ReportConfig, ReportConfigSchema } from './schema.js';
+export { type AlertingProbe, type ScorecardSetup, scorecard, setupOf } from './scorecard.js';
+export { buildStatusPage, type StatusDeps } from './status.js';
+export { renderStatusPage } from './status-page.js';
+export type { RenderedPage, Report, Scorecard, StatusPage } from './types.js';
