@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createAlerting, type EscalationPolicy } from './alerting/index.js';
-import { type LoadedConfig, redact } from './config/index.js';
+import { ConfigError, type LoadedConfig, redact, type ServiceConfig } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import type { Logger } from './lib/logger.js';
@@ -15,14 +15,17 @@ import { oncallAt, type Person } from './oncall/index.js';
 import { type AnyProber, type ProbeDefinition, proberFor, probers } from './probers/index.js';
 import { buildReport, buildStatusPage, type ReportConfig, setupOf } from './report/index.js';
 import { type CronDriver, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
+import type { ApiToken } from './server/auth.js';
 import { createServer, type HealthCheck } from './server/index.js';
 import { overridesOf } from './server/oncall-routes.js';
-import { createSqliteStore, type RunRecord, type Store } from './store/index.js';
+import { createSelfBackup, createSqliteStore, type RunRecord, type Store } from './store/index.js';
 
 export interface AppDeps {
   config: LoadedConfig;
   logger: Logger;
   clock?: Clock;
+  /** Reads the config again (SIGHUP, `POST /api/v1/admin/reload`); without it reload is refused. */
+  reloadConfig?: () => LoadedConfig;
   /** Tests drive cron schedules with a fake clock through their own driver. */
   cron?: CronDriver;
   registry?: Registry;
@@ -39,7 +42,23 @@ export interface App {
   start(): Promise<string>;
   /** SIGTERM: stop scheduling, let runs in flight finish within the bound, flush, close. */
   stop(): Promise<void>;
+  /** Validates the config anew and swaps in what can change while running; keeps the old one on any problem. */
+  reload(actor: string): Promise<ReloadResult>;
 }
+
+/** What a reload did, or why it did nothing. */
+export type ReloadResult =
+  | {
+      ok: true;
+      probes: { total: number; added: string[]; removed: string[]; changed: string[] };
+      /** Sections that changed but take effect only after a restart (their old values stay in force). */
+      restartRequired: string[];
+      ms: number;
+    }
+  | { ok: false; problems: string[] };
+
+/** Sections read once at start: a reload keeps their old values and says a restart is needed. */
+const RESTART_SECTIONS = ['service', 'probes', 'scheduler', 'storage', 'channels', 'interactions', 'metrics', 'oncall', 'backup'] as const;
 
 const PRUNE_EVERY_MS = 3_600_000;
 const HEARTBEAT_STALE_MS = 30_000;
@@ -48,10 +67,12 @@ const OUTBOX_STUCK_MS = 15 * 60_000;
 
 /** The composition root: every part is made here from its dependencies, and nowhere else. */
 export function createApp(deps: AppDeps): App {
-  const { config, logger } = deps;
+  const { logger } = deps;
+  let config = deps.config;
   const clock = deps.clock ?? systemClock;
   const registry = deps.registry ?? new FastRegistry();
-  const cfg = config.service;
+  // Reassigned by reload(): everything below reads `cfg.x` when it runs, not when it was built.
+  let cfg = config.service;
   const probesDir = path.resolve(config.baseDir, cfg.probes.dir);
   const dbPath = cfg.storage.sqlite.path === ':memory:' ? ':memory:' : path.resolve(config.baseDir, cfg.storage.sqlite.path);
 
@@ -79,7 +100,13 @@ export function createApp(deps: AppDeps): App {
       return Object.fromEntries(Object.entries(cfg.schedules).map(([id, s]) => [id, oncallAt(s, overridesOf(all, id), now)?.person]));
     },
   });
-  const people = cfg.people as Record<string, Person>;
+  const people = () => cfg.people as Record<string, Person>;
+  const maintenanceOf = (c: typeof cfg) => c.alerting.maintenance.map((w) => ({ ...w, durationMs: ms(w.duration) }));
+  let maintenance = maintenanceOf(cfg);
+  /** Read on every request: a reload replaces the contents, and the routes see the new tokens at once. */
+  const tokens: ApiToken[] = cfg.auth.tokens.map((t) => ({ ...t }));
+  /** Every secret ever loaded, so a value from the config before a reload is still redacted. */
+  const secrets = new Set(config.secrets);
 
   const channelConfig = cfg.channels as Record<string, { type: string; testSchedule?: string }>;
   const cronDriver = deps.cron ?? nodeCronDriver(logger);
@@ -103,7 +130,7 @@ export function createApp(deps: AppDeps): App {
     concurrency: delivery.concurrency,
     pollIntervalMs: ms(delivery.pollInterval),
     people: (id) => {
-      const p = people[id];
+      const p = people()[id];
       return p
         ? { id, name: p.name, ...(p.email ? { email: p.email } : {}), ...(p.slack ? { slack: p.slack } : {}), pagerduty: p.pagerduty }
         : undefined;
@@ -120,8 +147,13 @@ export function createApp(deps: AppDeps): App {
     clock,
     logger,
     probes: () => probes,
-    flapping: cfg.alerting.flapping,
-    maintenance: cfg.alerting.maintenance.map((w) => ({ ...w, durationMs: ms(w.duration) })),
+    // Getters: the engine reads these on every run, so a reload changes them in place.
+    get flapping() {
+      return cfg.alerting.flapping;
+    },
+    get maintenance() {
+      return maintenance;
+    },
     sweepIntervalMs: ms(cfg.alerting.sweepInterval),
     onQueued: () => worker.wake(),
     onMuted: (channel) => metrics.notification(channel, 'muted'),
@@ -129,7 +161,7 @@ export function createApp(deps: AppDeps): App {
       policies: () => cfg.escalation as Record<string, EscalationPolicy>,
       targets: () => ({
         channels: Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
-        people,
+        people: people(),
         onCall: (schedule, now) => {
           const s = cfg.schedules[schedule];
           return s ? oncallAt(s, overridesOf(store.alerts.overrides(now - 1), schedule), now)?.person : undefined;
@@ -174,7 +206,7 @@ export function createApp(deps: AppDeps): App {
   });
 
   let probes: readonly ProbeDefinition[] = config.probes;
-  const redactDef = <T>(v: T) => redact(v, config.secrets);
+  const redactDef = <T>(v: T) => redact(v, secrets);
 
   const health = (): Record<string, HealthCheck> => {
     const db = store.health();
@@ -210,8 +242,17 @@ export function createApp(deps: AppDeps): App {
     probes: () => probes,
     redact: redactDef,
     health,
-    tokens: cfg.auth.tokens,
-    oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people: () => people },
+    tokens,
+    access: { reads: cfg.auth.reads, metrics: cfg.auth.metrics },
+    rateLimit: cfg.auth.rateLimit,
+    audit: store.audit,
+    now: () => clock.now(),
+    admin: {
+      audit: store.audit,
+      reload: (actor) => app.reload(actor),
+      clock,
+    },
+    oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people },
     actions: {
       clock,
       ...(linkSecret ? { linkSecret } : {}),
@@ -230,6 +271,7 @@ export function createApp(deps: AppDeps): App {
       testChannel: (name) => channelTests.send(name),
     },
     report: {
+      // Redacted whole: a probe's target (a URL with a key in it) and run messages are config-derived.
       report: (q) =>
         buildReport(
           {
@@ -246,7 +288,7 @@ export function createApp(deps: AppDeps): App {
               }),
           },
           q,
-        ),
+        ).then(redactDef),
       statusPage: () =>
         buildStatusPage({
           service: cfg.service.name,
@@ -261,13 +303,13 @@ export function createApp(deps: AppDeps): App {
               return {
                 schedule,
                 person: on?.person ?? null,
-                name: on === undefined ? null : (people[on.person]?.name ?? on.person),
+                name: on === undefined ? null : (people()[on.person]?.name ?? on.person),
                 until: on === undefined || !Number.isFinite(on.until) ? null : new Date(on.until).toISOString(),
               };
             });
           },
           reportUrl: '/api/v1/report?format=html',
-        }),
+        }).then(redactDef),
     },
   });
 
@@ -297,6 +339,18 @@ export function createApp(deps: AppDeps): App {
       })
     : undefined;
 
+  const selfBackup = cfg.backup.enabled
+    ? createSelfBackup({
+        source: store,
+        dir: path.resolve(config.baseDir, cfg.backup.dir),
+        intervalMs: ms(cfg.backup.interval),
+        keep: cfg.backup.keep,
+        clock,
+        logger,
+        onResult: (r) => metrics.selfBackup(r.ok, r.at / 1000, r.bytes),
+      })
+    : undefined;
+
   let pruneTimer: ReturnType<Clock['setTimeout']> | undefined;
   let warmed = false;
   // Housekeeping, hourly: roll completed hours (and days) up first, then prune raw runs past their
@@ -311,6 +365,7 @@ export function createApp(deps: AppDeps): App {
       })
       .then(() => store.prune(clock.now() - ms(cfg.storage.retention.runs)))
       .then(() => store.rollups.prune())
+      .then(() => store.audit.prune(clock.now() - ms(cfg.storage.retention.audit)))
       .catch((err) => logger.error({ err }, 'rollup or prune failed'))
       .finally(() => {
         pruneTimer = clock.setTimeout(prune, PRUNE_EVERY_MS);
@@ -326,12 +381,59 @@ export function createApp(deps: AppDeps): App {
     probes = list;
   };
 
-  return {
+  let reloading: Promise<ReloadResult> | undefined;
+  const reloadLog = logger.child({ module: 'reload' });
+  async function reload(actor: string): Promise<ReloadResult> {
+    const t0 = performance.now();
+    if (!deps.reloadConfig) {
+      return { ok: false, problems: ['reload is not available: vigil was started without a config loader'] };
+    }
+    let next: LoadedConfig;
+    try {
+      next = deps.reloadConfig();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      metrics.reloaded(false, clock.now() / 1000);
+      reloadLog.warn({ actor, problems: err.problems }, 'config reload refused; the running config stays');
+      return { ok: false, problems: [...err.problems] };
+    }
+    const { effective, restartRequired } = mergeReload(cfg, next.service);
+    const before = new Map(probes.map((p) => [p.id, JSON.stringify(p)]));
+    const after = new Map(next.probes.map((p) => [p.id, JSON.stringify(p)]));
+    config = next;
+    cfg = effective;
+    for (const secret of next.secrets) secrets.add(secret);
+    maintenance = maintenanceOf(cfg);
+    tokens.splice(0, tokens.length, ...cfg.auth.tokens.map((t) => ({ ...t })));
+    declare(next.probes);
+    const result: ReloadResult = {
+      ok: true,
+      probes: {
+        total: next.probes.length,
+        added: [...after.keys()].filter((id) => !before.has(id)),
+        removed: [...before.keys()].filter((id) => !after.has(id)),
+        changed: [...after].filter(([id, h]) => before.has(id) && before.get(id) !== h).map(([id]) => id),
+      },
+      restartRequired,
+      ms: Math.round(performance.now() - t0),
+    };
+    metrics.reloaded(true, clock.now() / 1000);
+    reloadLog.info({ actor, ...result.probes, restartRequired, ms: result.ms }, 'config reloaded');
+    return result;
+  }
+
+  const app: App = {
     server,
     store,
     scheduler,
     metrics,
     registry,
+    reload(actor) {
+      // One at a time: a SIGHUP during an API reload waits for it, then reads the files again.
+      const run = (reloading ?? Promise.resolve()).catch(() => undefined).then(() => reload(actor));
+      reloading = run;
+      return run;
+    },
     async start() {
       await alerting.seed((probeId, since, limit) => store.runs({ probeId, since, limit }));
       declare(probes);
@@ -340,6 +442,7 @@ export function createApp(deps: AppDeps): App {
       worker.start();
       heartbeat?.start();
       channelTests.start();
+      selfBackup?.start();
       const address = await server.listen({ host: cfg.service.host, port: cfg.service.port });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
       return address;
@@ -348,6 +451,7 @@ export function createApp(deps: AppDeps): App {
       if (pruneTimer !== undefined) clock.clearTimeout(pruneTimer);
       await scheduler.stop(ms(cfg.service.shutdownTimeout));
       alerting.stop();
+      selfBackup?.stop();
       heartbeat?.stop();
       channelTests.stop();
       await worker.stop(ms(cfg.alerting.delivery.timeout));
@@ -357,4 +461,32 @@ export function createApp(deps: AppDeps): App {
       logger.info('vigil stopped');
     },
   };
+  return app;
+}
+
+/** Equal as loaded from YAML (key order follows the files, so reordering counts as a change). */
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The config a reload puts in force: the new one, except sections read only at start, which keep
+ * their old values and are named in `restartRequired` when the new files changed them.
+ */
+export function mergeReload(old: ServiceConfig, next: ServiceConfig): { effective: ServiceConfig; restartRequired: string[] } {
+  const restartRequired: string[] = [];
+  const effective: Record<string, unknown> = { ...next };
+  for (const section of RESTART_SECTIONS) {
+    if (!same(old[section], next[section])) restartRequired.push(section);
+    effective[section] = old[section];
+  }
+  // Within alerting, maintenance windows and flap thresholds are read on every run; the rest at start.
+  const { maintenance: _m, flapping: _f, ...oldAlerting } = old.alerting;
+  const { maintenance, flapping, ...nextAlerting } = next.alerting;
+  if (!same(oldAlerting, nextAlerting)) restartRequired.push('alerting (except maintenance, flapping)');
+  effective.alerting = { ...old.alerting, maintenance, flapping };
+  // Tokens are read on every request; who may read and the rate limits were set up at start.
+  const { tokens, ...nextAccess } = next.auth;
+  const { tokens: _t, ...oldAccess } = old.auth;
+  if (!same(oldAccess, nextAccess)) restartRequired.push('auth (except tokens)');
+  effective.auth = { ...old.auth, tokens };
+  return { effective: effective as ServiceConfig, restartRequired };
 }

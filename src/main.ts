@@ -16,7 +16,7 @@ try {
 }
 
 const logger = createLogger({ level: config.service.service.logLevel });
-const app = createApp({ config, logger });
+const app = createApp({ config, logger, reloadConfig: () => loadConfig({ env: process.env }) });
 
 process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 process.on('uncaughtException', (err) => {
@@ -48,6 +48,11 @@ const stop = (signal: string) => {
 };
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
+// Reload: validate everything, swap in one step, keep the running config on any problem (logged).
+process.on('SIGHUP', () => {
+  if (stopping) return;
+  app.reload('signal:SIGHUP').catch((err) => logger.error({ err }, 'config reload failed'));
+});
 
 try {
   await app.start();

@@ -51,6 +51,8 @@ export const ConfigSchema = Type.Object(
           {
             /** Raw runs older than this are pruned (rollups, once they exist, keep longer). */
             runs: Duration('90d'),
+            /** Audit entries (every write through the API) older than this are pruned. */
+            audit: Duration('400d'),
           },
           { additionalProperties: false, default: {} },
         ),
@@ -197,6 +199,29 @@ export const ConfigSchema = Type.Object(
           ),
           { default: [] },
         ),
+        /** Who may read the API, the status page and the report: everyone, or viewer tokens and up. `/health` stays open. */
+        reads: Type.Union([Type.Literal('public'), Type.Literal('token')], { default: 'public', expected: 'public or token' }),
+        /** Whether `/metrics` needs a viewer token (Prometheus: `authorization: { credentials_file: … }`). */
+        metrics: Type.Union([Type.Literal('public'), Type.Literal('token')], { default: 'public', expected: 'public or token' }),
+        rateLimit: Type.Object(
+          {
+            /** Requests a minute per client address to the API (`/health` and `/metrics` are exempt). */
+            perMinute: Type.Integer({ minimum: 1, default: 600 }),
+            /** Requests a minute per address to one-click links and Slack callbacks. */
+            linksPerMinute: Type.Integer({ minimum: 1, default: 30 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** vigil's own database, backed up online to `dir` every `interval`, the newest `keep` kept. */
+    backup: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        dir: Type.String({ default: './data/backups', minLength: 1 }),
+        interval: Duration('1h'),
+        keep: Type.Integer({ minimum: 1, maximum: 1000, default: 24 }),
       },
       { additionalProperties: false, default: {} },
     ),

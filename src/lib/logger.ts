@@ -23,7 +23,15 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
-/** JSON logs with an ISO timestamp, a text level and secrets censored by path. */
+// user@host.tld inside a JSON string: the local part never contains a quote or backslash here.
+const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)/g;
+
+/** `alice@example.com` → `a***@example.com`: who and which domain still show, the address does not. */
+export function maskEmails(line: string): string {
+  return line.includes('@') ? line.replace(EMAIL, '$1***@$2') : line;
+}
+
+/** JSON logs with an ISO timestamp, a text level, secrets censored by path and email addresses masked. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   return pino(
     {
@@ -32,6 +40,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: '<secret>' },
+      // On the finished line, so an address is masked wherever it sits: a field, a message, an error.
+      hooks: { streamWrite: maskEmails },
     },
     opts.destination ?? pino.destination({ dest: 1, sync: false }),
   );

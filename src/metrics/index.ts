@@ -49,6 +49,10 @@ export interface Metrics {
   escalated(policy: string): void;
   /** A heartbeat ping to the dead-man's switch: sent or failed. */
   heartbeat(ok: boolean): void;
+  /** A self-backup of vigil's database: written or failed, at a Unix time in seconds, its size. */
+  selfBackup(ok: boolean, atSeconds: number, bytes?: number): void;
+  /** A config reload: applied or refused, at a Unix time in seconds. */
+  reloaded(ok: boolean, atSeconds: number): void;
 }
 
 /** What became of one delivery attempt. */
@@ -188,6 +192,42 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
   heartbeats.inc({ outcome: 'sent' }, 0);
   heartbeats.inc({ outcome: 'failed' }, 0);
+  const reloads = new Counter({
+    name: 'vigil_config_reloads_total',
+    help: 'Config reloads (SIGHUP or the admin API), by result.',
+    labelNames: ['result'],
+    registers,
+  });
+  reloads.inc({ result: 'success' }, 0);
+  reloads.inc({ result: 'failure' }, 0);
+  const lastReloadOk = new Gauge({
+    name: 'vigil_config_last_reload_success',
+    help: '1 when the last config reload was applied (or none was tried), 0 when it was refused.',
+    registers,
+  });
+  lastReloadOk.set(1);
+  const lastReloadAt = new Gauge({
+    name: 'vigil_config_last_reload_timestamp_seconds',
+    help: 'When the last config reload was tried (0: never).',
+    registers,
+  });
+  lastReloadAt.set(0);
+  const backups = new Counter({
+    name: 'vigil_self_backups_total',
+    help: "Online backups of vigil's own database, by result.",
+    labelNames: ['result'],
+    registers,
+  });
+  backups.inc({ result: 'success' }, 0);
+  backups.inc({ result: 'failure' }, 0);
+  const lastBackup = new Gauge({
+    name: 'vigil_self_backup_last_success_timestamp_seconds',
+    help: 'When the newest self-backup was written (0: none yet).',
+    registers,
+  });
+  lastBackup.set(0);
+  const backupBytes = new Gauge({ name: 'vigil_self_backup_bytes', help: 'Size of the newest self-backup.', registers });
+  backupBytes.set(0);
   const onCall = opts.onCall;
   new Gauge({
     name: 'vigil_oncall',
@@ -235,6 +275,17 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     resolved: (seconds) => mttr.observe(seconds),
     escalated: (policy) => escalations.inc({ policy }),
     heartbeat: (ok) => heartbeats.inc({ outcome: ok ? 'sent' : 'failed' }),
+    selfBackup(ok, atSeconds, bytes) {
+      backups.inc({ result: ok ? 'success' : 'failure' });
+      if (!ok) return;
+      lastBackup.set(atSeconds);
+      if (bytes !== undefined) backupBytes.set(bytes);
+    },
+    reloaded(ok, atSeconds) {
+      reloads.inc({ result: ok ? 'success' : 'failure' });
+      lastReloadOk.set(ok ? 1 : 0);
+      lastReloadAt.set(atSeconds);
+    },
     deliveryLatency: (channel, seconds) => delivery.observe({ channel }, seconds),
   };
 }

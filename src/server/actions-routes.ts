@@ -14,6 +14,8 @@ export interface ActionRouteDeps {
   acknowledge(id: number, actor: string): Incident;
   resolve(id: number, actor: string): Incident;
   incident(id: number): Incident | undefined;
+  /** Requests a minute per client address on these routes: a link is a credential, not to be guessed at. */
+  perMinute?: number;
 }
 
 /** The actor recorded for a change made through a signed link: the link names no person. */
@@ -62,6 +64,9 @@ export function registerActionRoutes(app: FastifyInstance, deps: ActionRouteDeps
   });
 }
 
+/** The per-route limit of these routes (see @fastify/rate-limit's route config). */
+const limitOf = (deps: ActionRouteDeps) => ({ rateLimit: { max: deps.perMinute ?? 30, timeWindow: 60_000 } });
+
 /** The token is a bearer credential for a day: request logs show the route, never the link itself. */
 const hideToken = {
   req: (req: FastifyRequest) => ({ method: req.method, url: '/act/<token>', remoteAddress: req.ip }),
@@ -71,7 +76,8 @@ function registerLinkRoutes(app: FastifyInstance, deps: ActionRouteDeps, secret:
   type Params = { Params: { token: string } };
 
   // A read only: mail scanners and chat unfurlers fetch links before any person clicks them.
-  app.get<Params>('/act/:token', { logSerializers: hideToken }, async (req, reply) => {
+  const limited = limitOf(deps);
+  app.get<Params>('/act/:token', { logSerializers: hideToken, config: limited }, async (req, reply) => {
     const claim = check(req, reply, deps, secret);
     if (!claim) return reply;
     const i = deps.incident(claim.incidentId);
@@ -89,7 +95,8 @@ function registerLinkRoutes(app: FastifyInstance, deps: ActionRouteDeps, secret:
     ]);
   });
 
-  app.post<Params>('/act/:token', { logSerializers: hideToken }, async (req, reply) => {
+  app.post<Params>('/act/:token', { logSerializers: hideToken, config: limited }, async (req, reply) => {
+    req.caller = { name: LINK_ACTOR, role: 'operator' };
     const claim = check(req, reply, deps, secret);
     if (!claim) return reply;
     const before = deps.incident(claim.incidentId);
@@ -219,7 +226,7 @@ interface SlackPayload {
 }
 
 function registerSlackRoute(app: FastifyInstance, deps: ActionRouteDeps, secret: string): void {
-  app.post('/slack/actions', async (req, reply) => {
+  app.post('/slack/actions', { config: limitOf(deps) }, async (req, reply) => {
     // Answered here rather than thrown: the body shape is the API's, and Slack is the only reader.
     const refuse = (status: 400 | 401 | 415, message: string) =>
       reply.status(status).send({
@@ -261,6 +268,7 @@ function registerSlackRoute(app: FastifyInstance, deps: ActionRouteDeps, secret:
     const user = payload.user ?? {};
     const name = typeof user.username === 'string' && user.username ? user.username : typeof user.id === 'string' ? user.id : 'unknown';
     const actor = `slack:${name.slice(0, 80)}`;
+    req.caller = { name: actor, role: 'operator' };
     try {
       if (action === 'ack') deps.acknowledge(id, actor);
       else deps.resolve(id, actor);

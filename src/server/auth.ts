@@ -34,7 +34,9 @@ export function authenticate(tokens: readonly ApiToken[], req: FastifyRequest, n
   let found: ApiToken | undefined;
   for (const t of tokens) if (timingSafeEqual(g, digest(t.token)) && found === undefined) found = t;
   if (!found) throw new VigilError('VIGIL_ERR_UNAUTHORIZED', 'unknown bearer token');
+  // Known from here on, refused or not: the audit log names who tried.
+  req.caller = { name: found.name, role: found.role };
   if (RANK[found.role] < RANK[need])
     throw new VigilError('VIGIL_ERR_FORBIDDEN', `token "${found.name}" has role ${found.role}; this needs ${need}`);
-  return { name: found.name, role: found.role };
+  return req.caller;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import rateLimit from '@fastify/rate-limit';
 import { type Static, Type } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -7,11 +8,13 @@ import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { Scheduler } from '../scheduler/index.js';
-import type { RunRecord, Store, StoredRun } from '../store/index.js';
+import type { AuditLog, RunRecord, Store, StoredRun } from '../store/index.js';
 import { type ActionRouteDeps, registerActionRoutes } from './actions-routes.js';
+import { type AdminRouteDeps, registerAdminRoutes } from './admin-routes.js';
 import { type AlertRouteDeps, registerAlertRoutes } from './alerts-routes.js';
-import { type ApiToken, authenticate } from './auth.js';
+import { type ApiToken, authenticate, type Caller } from './auth.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
+import { registerOpenApi, vigilVersion } from './openapi.js';
 import { instant } from './params.js';
 import { type ReportRouteDeps, registerReportRoutes } from './report-routes.js';
 
@@ -32,12 +35,22 @@ export interface ServerDeps {
   redact<T>(value: T): T;
   /** vigil's own health, check by check. */
   health(): Record<string, HealthCheck>;
-  /** Bearer tokens for writes. */
+  /** Bearer tokens for writes (and reads, when `access.reads` is `token`). Read on every request, so a reload takes effect at once. */
   tokens: readonly ApiToken[];
+  /** Who may read: everyone, or viewer tokens and up; `/health` stays open for load balancers. */
+  access?: { reads: 'public' | 'token'; metrics: 'public' | 'token' };
+  /** Requests per minute per client address: the API as a whole, and the one-click links. */
+  rateLimit?: { perMinute: number; linksPerMinute: number };
+  /** Every write (POST, PUT, PATCH, DELETE), whatever its outcome, is recorded here. */
+  audit?: Pick<AuditLog, 'record'>;
+  /** When audit entries happen. */
+  now?: () => number;
   /** One-click links and Slack buttons: acknowledge and resolve from where the page arrives. */
   actions?: ActionRouteDeps;
   /** On-call schedules and overrides. */
   oncall?: Omit<OncallRouteDeps, 'tokens'>;
+  /** The audit log and config reload; admin tokens only. */
+  admin?: Omit<AdminRouteDeps, 'tokens'>;
   /** The 30-day report and the status page at `/`. */
   report?: ReportRouteDeps;
   /** Incidents, silences and channels; absent in a server without alerting. */
@@ -51,7 +64,22 @@ const STATUS: Record<string, number> = {
   VIGIL_ERR_UNAVAILABLE: 503,
   VIGIL_ERR_UNAUTHORIZED: 401,
   VIGIL_ERR_FORBIDDEN: 403,
+  VIGIL_ERR_RATE_LIMITED: 429,
 };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who made the request, once a token (or a signed link, or Slack) said so; for the audit log. */
+    caller?: Caller;
+  }
+  interface FastifyReply {
+    /** The error a failed request ended with, for its audit entry. */
+    vigilError?: string;
+  }
+}
+
+/** Paths that are never behind a read token: load balancers and container health checks need them. */
+const OPEN_PATHS = new Set(['/health']);
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 /** ISO 8601 date-time or epoch milliseconds. */
@@ -79,11 +107,49 @@ export function createServer(deps: ServerDeps): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
   });
 
+  app.decorateRequest('caller', undefined);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
 
+  const access = deps.access ?? { reads: 'public', metrics: 'public' };
+  // Reads behind a token: everything but /health, and the signed links and Slack callbacks, which
+  // carry their own proof. Writes check their own (higher) role in their handlers.
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (OPEN_PATHS.has(path) || path.startsWith('/act/') || path === '/slack/actions') return;
+    const needs = path === '/metrics' ? access.metrics : access.reads;
+    if (needs === 'token' && (req.method === 'GET' || req.method === 'HEAD')) authenticate(deps.tokens, req, 'viewer');
+  });
+
+  if (deps.audit) {
+    const audit = deps.audit;
+    const now = deps.now ?? Date.now;
+    app.addHook('onResponse', async (req, reply) => {
+      if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+      const route = req.routeOptions.url;
+      const params = req.params as Record<string, string> | undefined;
+      const failed = reply.statusCode >= 400;
+      try {
+        audit.record({
+          at: now(),
+          actor: req.caller?.name ?? 'anonymous',
+          action: `${req.method} ${route ?? req.url.split('?')[0]}`,
+          ...(params && Object.keys(params).length > 0 ? { target: JSON.stringify(redactToken(params)) } : {}),
+          requestId: req.id,
+          result: failed ? 'failure' : 'success',
+          status: reply.statusCode,
+          ...(failed && reply.vigilError ? { detail: reply.vigilError } : {}),
+        });
+      } catch (err) {
+        // The write itself already happened; a full disk must not turn it into a 500 after the fact.
+        req.log.error({ err }, 'audit entry not written');
+      }
+    });
+  }
+
   app.setErrorHandler((err: FastifyError | VigilError, req, reply) => {
+    reply.vigilError = err.message.slice(0, 500);
     if (err instanceof VigilError) {
       const status = STATUS[err.code] ?? 500;
       if (status >= 500 && status !== 503) req.log.error({ err }, 'request failed');
@@ -103,12 +169,36 @@ export function createServer(deps: ServerDeps): FastifyInstance {
         .status(500)
         .send({ error: 'Internal Server Error', code: 'VIGIL_ERR_INTERNAL', message: 'internal error; see the log for this request id' });
     }
-    return reply.status(status).send({ error: 'Bad Request', code: err.code ?? 'VIGIL_ERR_BAD_REQUEST', message: err.message });
+    return reply
+      .status(status)
+      .send({ error: STATUS_CODES[status] ?? 'Bad Request', code: err.code ?? 'VIGIL_ERR_BAD_REQUEST', message: err.message });
   });
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send({ error: 'Not Found', code: 'VIGIL_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
+  registerOpenApi(app, { version: vigilVersion() });
 
+  const limits = deps.rateLimit ?? { perMinute: 600, linksPerMinute: 30 };
+  // Registered before the routes plugin below, so its route hook sees every route.
+  app.register(rateLimit, {
+    global: true,
+    max: limits.perMinute,
+    timeWindow: 60_000,
+    // Scrapes and health checks are the monitoring of vigil itself: never throttled.
+    allowList: (req) => req.url === '/health' || req.url === '/metrics',
+    errorResponseBuilder: (_req, ctx) => ({
+      statusCode: 429,
+      error: 'Too Many Requests',
+      code: 'VIGIL_ERR_RATE_LIMITED',
+      message: `more than ${ctx.max} requests a minute from this address; retry in ${ctx.after}`,
+    }),
+  });
+  app.register(async (app) => routes(app, deps, limits.linksPerMinute));
+  return app;
+}
+
+/** Every route, in one plugin registered after the plugins whose hooks must see them all. */
+function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) {
   app.get('/health', async (_req, reply) => {
     const checks = deps.health();
     const ok = Object.values(checks).every((c) => c.ok);
@@ -177,10 +267,14 @@ export function createServer(deps: ServerDeps): FastifyInstance {
 
   if (deps.alerting) registerAlertRoutes(app, { ...deps.alerting, tokens: deps.tokens });
   if (deps.oncall) registerOncallRoutes(app, { ...deps.oncall, tokens: deps.tokens });
-  if (deps.actions) registerActionRoutes(app, deps.actions);
+  if (deps.actions) registerActionRoutes(app, { ...deps.actions, perMinute: linksPerMinute });
   if (deps.report) registerReportRoutes(app, deps.report);
+  if (deps.admin) registerAdminRoutes(app, { ...deps.admin, tokens: deps.tokens });
+}
 
-  return app;
+/** Route parameters as the audit log keeps them: a signed link's token is a credential, not a target. */
+function redactToken(params: Record<string, string>): Record<string, string> {
+  return 'token' in params ? { ...params, token: `${String(params.token).slice(0, 8)}…` } : params;
 }
 
 /** The API's view of a run: times as ISO strings, failure fields only on failures. */

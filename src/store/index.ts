@@ -1,6 +1,9 @@
+export { createSelfBackup, type SelfBackup } from './self-backup.js';
 export { createSqliteStore, type SqliteStoreOptions, type StoreStats } from './sqlite.js';
 export type {
   AlertStore,
+  AuditEntry,
+  AuditLog,
   EscalationRow,
   Incident,
   IncidentChange,

@@ -160,6 +160,25 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       CREATE INDEX outbox_created ON outbox (created_at);
     `,
   },
+  {
+    version: 5,
+    name: 'audit log',
+    sql: `
+      -- Every write through the API: who, what, when, the request, the outcome. Kept by its own retention.
+      CREATE TABLE audit (
+        id         INTEGER PRIMARY KEY,
+        at         INTEGER NOT NULL,
+        actor      TEXT    NOT NULL, -- a token name, a person from a signed link or Slack, or "anonymous"
+        action     TEXT    NOT NULL, -- "POST /api/v1/incidents/:id/ack"
+        target     TEXT,             -- the route's parameters, e.g. {"id":"7"}
+        request_id TEXT,
+        result     TEXT    NOT NULL CHECK (result IN ('success', 'failure')),
+        status     INTEGER NOT NULL,
+        detail     TEXT              -- why it failed
+      );
+      CREATE INDEX audit_at ON audit (at);
+    `,
+  },
 ];
 
 /** Applies the migrations this database has not seen, each in its own transaction, and records them. */

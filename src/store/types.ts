@@ -65,8 +65,12 @@ export interface Store {
   health(): StoreHealth;
   /** Flushes and closes. */
   close(): Promise<void>;
+  /** Copies the live database to `file` online (other work goes on between steps). */
+  backup(file: string): Promise<void>;
   /** Incidents, the outbox and silences, in the same database. */
   readonly alerts: AlertStore;
+  /** Who wrote what through the API. */
+  readonly audit: AuditLog;
   /**
    * Hourly and daily aggregates. Optional: a backend without them yet (or a test double) still is a
    * Store; callers fall back to raw runs when it is absent.
@@ -139,6 +143,27 @@ export interface Rollups {
   warm(from: number, to: number): Promise<number>;
   /** Start of the last hour rolled up, or undefined before the first roll-up. */
   lastHour(): number | undefined;
+}
+
+/** One write through the API, as the audit log keeps it. */
+export interface AuditEntry {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target?: string;
+  requestId?: string;
+  result: 'success' | 'failure';
+  status: number;
+  detail?: string;
+}
+
+/** The audit log: appended on every write, read by admins, pruned by retention. */
+export interface AuditLog {
+  record(entry: Omit<AuditEntry, 'id'>): void;
+  /** Newest first. */
+  list(q: { since?: number; until?: number; actor?: string; action?: string; limit?: number }): AuditEntry[];
+  prune(before: number): number;
 }
 
 /** Incident lifecycle. At most one unresolved incident per (probe, rule), enforced by the database. */

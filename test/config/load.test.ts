@@ -104,7 +104,7 @@ const DEFAULTS = {
   scheduler: { spread: true, maxConcurrent: 2000 },
   storage: {
     sqlite: { path: './data/vigil.db' },
-    retention: { runs: '90d' },
+    retention: { runs: '90d', audit: '400d' },
     batch: { maxRows: 5000, interval: '200ms' },
   },
   alerting: {
@@ -120,7 +120,8 @@ const DEFAULTS = {
   interactions: { linkTtl: '24h' },
   escalation: {},
   channels: {},
-  auth: { tokens: [] },
+  auth: { tokens: [], reads: 'public', metrics: 'public', rateLimit: { perMinute: 600, linksPerMinute: 30 } },
+  backup: { enabled: true, dir: './data/backups', interval: '1h', keep: 24 },
   report: {
     days: 30,
     targets: {

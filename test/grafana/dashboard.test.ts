@@ -232,7 +232,14 @@ channels:
     const alerts = (parse(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string }> }> }).groups.flatMap((g) =>
       g.rules.map((r) => r.alert),
     );
-    expect(alerts).toEqual(['VigilDown', 'VigilSchedulerStalled', 'VigilOutboxStuck', 'VigilNotificationsDead']);
+    expect(alerts).toEqual([
+      'VigilDown',
+      'VigilSchedulerStalled',
+      'VigilOutboxStuck',
+      'VigilNotificationsDead',
+      'VigilSelfBackupStale',
+      'VigilConfigReloadFailed',
+    ]);
     const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
       data: { groups: Array<{ rules: Array<{ name: string; health: string; state: string }> }> };
     };

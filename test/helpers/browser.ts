@@ -51,7 +51,17 @@ export async function openInBrowser(url: string, opts: { screenshot?: string } =
   // --disable-dev-shm-usage: container /dev/shm is often 64 MB, too small for the renderer.
   const browser = await chromium.launch({
     executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    // The rest keep Chromium off the network (this machine refuses it, loudly) and quiet.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     timeout: LAUNCH_TIMEOUT_MS,
   });
   try {

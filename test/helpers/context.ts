@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/lib/logger.js';
 import type { ProbeContext, ProbeState } from '../../src/probers/index.js';
 
 /** A silent logger that keeps its lines, for tests that assert on what was logged. */
@@ -12,7 +12,8 @@ export function memoryLogger(level = 'debug') {
       cb();
     },
   });
-  return { logger: pino({ level }, stream), lines };
+  // The production logger (redaction, masked emails, text levels) writing to memory.
+  return { logger: createLogger({ level, destination: stream }), lines };
 }
 
 /** Probe state kept in memory; pass the same one to successive runs to carry it across. */

@@ -1,0 +1,411 @@
+/**
+ * The OpenAPI document, generated from the route schemas by @fastify/swagger, served as
+ * `/openapi.json`, and the same document as one self-contained HTML page at `/docs` (no script, no
+ * external asset, one `<style>` allowed by hash). Summaries, tags and auth live in the table below
+ * rather than in the route files, so a route nobody described is found by comparing the two.
+ */
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import swagger from '@fastify/swagger';
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import { escapeHtml as esc, pageCsp } from '../report/format.js';
+
+/** What the table says of one route, keyed `"METHOD /path"` with Fastify's `:param` syntax. */
+export interface RouteDoc {
+  summary: string;
+  tags: readonly [Tag, ...Tag[]];
+  /** The least role whose bearer token the route accepts; public when absent. */
+  auth?: 'operator' | 'admin';
+  description?: string;
+  /** Success statuses; `[200]` when absent. */
+  ok?: readonly number[];
+  /** Error statuses beyond those the route's shape implies (400 for a schema, 401/403 for auth, 404 for a path parameter). */
+  errors?: readonly number[];
+  /** Errors come as HTML pages for a person, not as the API's JSON error body. */
+  html?: true;
+}
+
+const TAGS = {
+  health: "vigil's own health and metrics",
+  probes: 'Configured probes, their runs, and running one now',
+  incidents: 'Incidents opened by alert rules: read, acknowledge, resolve',
+  silences: 'Silences mute notifications for matching probes for a while',
+  channels: 'Notification channels and test pages',
+  'on-call': 'On-call schedules, shifts and overrides',
+  report: 'The launch report and the status page',
+  actions: 'One-click links in pages and Slack buttons: credentials are signatures, not tokens',
+  admin: 'Operating vigil itself',
+  other: 'Routes missing from the route table in src/server/openapi.ts',
+} as const;
+type Tag = keyof typeof TAGS;
+
+/** Every route vigil serves; a route missing here still appears in the document, under `other`, and fails the test. */
+export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
+  'GET /health': {
+    summary: "vigil's own health, check by check",
+    tags: ['health'],
+    description: 'Status 503 while any check fails, so a load balancer or uptime checker can use it as is.',
+    errors: [503],
+  },
+  'GET /metrics': { summary: 'Prometheus metrics in the text exposition format', tags: ['health'] },
+
+  'GET /api/v1/probes': { summary: 'Every probe with its state and last run', tags: ['probes'] },
+  'GET /api/v1/probes/:id': { summary: 'One probe: definition (secrets redacted), state and last run', tags: ['probes'] },
+  'GET /api/v1/probes/:id/runs': { summary: "A probe's runs in a time range, newest first", tags: ['probes'] },
+  'POST /api/v1/probes/:id/run': {
+    summary: 'Run a probe now',
+    tags: ['probes'],
+    auth: 'operator',
+    description: 'Waits for the result unless `wait=false`, which answers 202 at once.',
+    ok: [200, 202],
+    errors: [409, 503],
+  },
+
+  'GET /api/v1/incidents': { summary: 'Incidents, newest first, filtered by state, probe and start', tags: ['incidents'] },
+  'GET /api/v1/incidents/:id': { summary: 'One incident with its timeline and notifications', tags: ['incidents'] },
+  'POST /api/v1/incidents/:id/ack': {
+    summary: 'Acknowledge an incident: stops its escalation',
+    tags: ['incidents'],
+    auth: 'operator',
+    errors: [409],
+  },
+  'POST /api/v1/incidents/:id/resolve': { summary: 'Resolve an incident', tags: ['incidents'], auth: 'operator', errors: [409] },
+
+  'GET /api/v1/silences': { summary: 'Silences that have not ended yet', tags: ['silences'] },
+  'POST /api/v1/silences': {
+    summary: 'Create a silence',
+    tags: ['silences'],
+    auth: 'operator',
+    description: 'Give `endsAt` or `duration`; the silence starts now unless `startsAt` says otherwise.',
+    ok: [201],
+  },
+  'DELETE /api/v1/silences/:id': { summary: 'End a silence now', tags: ['silences'], auth: 'operator', ok: [204] },
+
+  'GET /api/v1/channels': { summary: 'Configured channels, name and type', tags: ['channels'] },
+  'POST /api/v1/channels/:name/test': {
+    summary: 'Queue a test page through a channel',
+    tags: ['channels'],
+    auth: 'operator',
+    description: 'Answers at once with the queued notification; follow its delivery at `tests/{id}`.',
+    ok: [202],
+  },
+  'GET /api/v1/channels/:name/tests/:id': { summary: "A test page's delivery state and latency", tags: ['channels'] },
+
+  'GET /api/v1/oncall': { summary: 'Who is on call now, the next handoffs, and current overrides', tags: ['on-call'] },
+  'GET /api/v1/schedules/:id/shifts': { summary: "A schedule's shifts in a range of at most 92 days", tags: ['on-call'] },
+  'POST /api/v1/oncall/overrides': { summary: 'Put someone on call for a while', tags: ['on-call'], auth: 'operator', ok: [201] },
+  'DELETE /api/v1/oncall/overrides/:id': { summary: 'Remove an on-call override', tags: ['on-call'], auth: 'operator', ok: [204] },
+
+  'GET /': { summary: 'The status page (HTML)', tags: ['report'] },
+  'GET /api/v1/report': {
+    summary: 'The launch report as JSON, HTML or Markdown',
+    tags: ['report'],
+    description: '`format=` wins; otherwise the Accept header chooses; JSON by default.',
+  },
+
+  'GET /act/:token': {
+    summary: 'The confirmation page of a one-click link (changes nothing)',
+    tags: ['actions'],
+    description: 'The token is a signed, expiring claim: it is the credential. Only present when interactions.linkSecret is set.',
+    errors: [403, 410],
+    html: true,
+  },
+  'POST /act/:token': {
+    summary: 'Acknowledge or resolve the incident a one-click link names',
+    tags: ['actions'],
+    description: 'The token is a signed, expiring claim: it is the credential. Only present when interactions.linkSecret is set.',
+    errors: [403, 409, 410],
+    html: true,
+  },
+  'POST /slack/actions': {
+    summary: 'Slack interactive buttons: acknowledge or resolve',
+    tags: ['actions'],
+    description:
+      "Verified by Slack request signing (`x-slack-signature`, `x-slack-request-timestamp`); the body is Slack's form. Only present when interactions.slackSigningSecret is set.",
+    errors: [400, 401, 415],
+  },
+
+  'GET /api/v1/audit': { summary: 'The audit log: every write, who made it, and how it ended', tags: ['admin'], auth: 'admin' },
+  'POST /api/v1/admin/reload': {
+    summary: 'Reload config and probes from their files',
+    tags: ['admin'],
+    auth: 'admin',
+    description: 'An invalid config answers 400 with every problem, and the running one stays.',
+    errors: [400],
+  },
+};
+
+/** The parts of an OpenAPI 3.0 document this module reads and writes. */
+export interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string; description?: string };
+  tags?: Array<{ name: string; description?: string }>;
+  components?: { securitySchemes?: Record<string, unknown>; schemas?: Record<string, unknown> };
+  paths: Record<string, Partial<Record<HttpMethod, OpenApiOperation>>>;
+}
+
+/** One operation of the document. */
+export interface OpenApiOperation {
+  summary?: string;
+  description?: string;
+  tags?: string[];
+  security?: Array<Record<string, string[]>>;
+  parameters?: Array<{ in: string; name: string; required?: boolean; description?: string; schema?: JsonSchema }>;
+  requestBody?: { required?: boolean; content: Record<string, { schema?: JsonSchema }> };
+  responses: Record<string, { description: string; content?: Record<string, { schema?: JsonSchema }> }>;
+}
+
+type JsonSchema = Record<string, unknown>;
+
+/** The methods an OpenAPI path item can hold, lower case as the document writes them. */
+export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+type HttpMethod = (typeof HTTP_METHODS)[number];
+
+/** An OpenAPI path (`/probes/{id}`) as Fastify writes it (`/probes/:id`). */
+export function fastifyPath(openApiPath: string): string {
+  return openApiPath.replace(/\{([^}]+)\}/g, ':$1');
+}
+
+/** Every operation in a document, with its table key. */
+export function operations(spec: OpenApiDocument): Array<{ key: string; path: string; method: HttpMethod; op: OpenApiOperation }> {
+  const out = [];
+  for (const [path, item] of Object.entries(spec.paths)) {
+    for (const method of HTTP_METHODS) {
+      const op = item[method];
+      if (op) out.push({ key: `${method.toUpperCase()} ${fastifyPath(path)}`, path, method, op });
+    }
+  }
+  return out;
+}
+
+/** Routes in the document that the table does not describe: they carry only a summary made from their method and path. */
+export function undocumentedRoutes(spec: OpenApiDocument): string[] {
+  return operations(spec)
+    .map((o) => o.key)
+    .filter((key) => !Object.hasOwn(ROUTE_DOCS, key));
+}
+
+/** Table entries naming a route the document does not have: renamed or removed routes. */
+export function staleRouteDocs(spec: OpenApiDocument): string[] {
+  const present = new Set(operations(spec).map((o) => o.key));
+  return Object.keys(ROUTE_DOCS).filter((key) => !present.has(key));
+}
+
+/** vigil's version, from its package.json (one level above both `src/` and `dist/`). */
+export function vigilVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    // An image built without package.json still serves its API; only the document's version is lost.
+    return 'unknown';
+  }
+}
+
+const ErrorBody = {
+  type: 'object',
+  properties: {
+    error: { type: 'string', description: 'The HTTP status text' },
+    code: { type: 'string', description: 'A stable code: VIGIL_ERR_*' },
+    message: { type: 'string', description: 'What went wrong, for a person' },
+  },
+  required: ['error', 'code', 'message'],
+};
+
+/**
+ * The schema with its defaulted properties no longer required: validation fills them in, so a
+ * client may leave them out, and the document should say so (`limit`, `wait`, a silence's `probes`).
+ */
+function defaultsOptional(schema: unknown): unknown {
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const { required, properties } = schema as { required?: unknown; properties?: Record<string, unknown> };
+  if (!Array.isArray(required) || properties === undefined) return schema;
+  const left = required.filter((key) => {
+    const prop = properties[key];
+    return !(typeof prop === 'object' && prop !== null && 'default' in prop);
+  });
+  if (left.length === required.length) return schema;
+  const { required: _, ...rest } = schema as Record<string, unknown>;
+  // OpenAPI 3.0 wants a `required` list to have an entry, so an empty one goes.
+  return left.length > 0 ? { ...rest, required: left } : rest;
+}
+
+/** The schema the document shows for a route: the route's own, plus what the table says. */
+function withDocs(method: string, url: string, schema: FastifySchema | undefined): FastifySchema {
+  const key = `${method} ${url}`;
+  const doc: RouteDoc = ROUTE_DOCS[key] ?? { summary: key, tags: ['other'] };
+  const described: FastifySchema & Record<string, unknown> = { ...schema, summary: doc.summary, tags: [...doc.tags] };
+  if (schema?.querystring) described.querystring = defaultsOptional(schema.querystring);
+  if (schema?.body) described.body = defaultsOptional(schema.body);
+  const auth = doc.auth ? `Needs a bearer token with role ${doc.auth}${doc.auth === 'operator' ? ' or admin' : ''}.` : undefined;
+  const text = [doc.description, auth].filter(Boolean).join(' ');
+  if (text) described.description = text;
+  if (doc.auth) described.security = [{ bearer: [] }];
+  if (schema?.response === undefined) {
+    // No route declares its response body yet: the document lists the statuses it can answer.
+    const response: Record<string, JsonSchema> = {};
+    for (const status of doc.ok ?? [200]) response[status] = { description: STATUS_CODES[status] ?? String(status), type: 'null' };
+    const errors = new Set(doc.errors);
+    if (schema?.params || schema?.querystring || schema?.body) errors.add(400);
+    if (doc.auth) errors.add(401).add(403);
+    if (url.includes(':')) errors.add(404);
+    for (const status of [...errors].sort((a, b) => a - b)) {
+      const description = STATUS_CODES[status] ?? String(status);
+      response[status] = doc.html ? { description, type: 'null' } : { ...ErrorBody, description };
+    }
+    described.response = response;
+  }
+  return described;
+}
+
+/**
+ * Registers @fastify/swagger in dynamic mode and serves its document at `/openapi.json` and `/docs`.
+ * Synchronous on purpose: swagger learns routes from an `onRoute` hook, which sees only routes
+ * added after it exists, and `app.register(swagger)` installs it only when the app boots, missing
+ * every route added directly before then. So the plugin function runs here, at once, on this
+ * instance: every route added after this call, on the instance or in any scope under it, is in the document.
+ */
+export function registerOpenApi(app: FastifyInstance, opts: { version: string; title?: string }): void {
+  swagger(
+    app,
+    {
+      mode: 'dynamic',
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: opts.title ?? 'vigil',
+          version: opts.version,
+          description:
+            'Scheduled probes, durable alerting, on-call and the launch report. Writes need a bearer token; reads need one too where the deployment puts them behind a token.',
+        },
+        tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      },
+      transform: ({ schema, url, route }) => {
+        if (schema?.hide) return { schema, url };
+        const method = [route.method].flat()[0] as string;
+        return { schema: withDocs(method, url, schema), url };
+      },
+    },
+    (err) => {
+      if (err) throw err;
+    },
+  );
+
+  let page: string | undefined;
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/docs', { schema: { hide: true } }, async (_req, reply) => {
+    page ??= renderDocs(app.swagger() as unknown as OpenApiDocument);
+    return reply
+      .header('content-security-policy', CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      .type('text/html; charset=utf-8')
+      .send(page);
+  });
+}
+
+// The CSP allows exactly this text by hash, so any edit here changes the policy with it.
+const STYLE = `
+:root{color-scheme:light;--fg:#1d2125;--mute:#5f6b76;--line:#d9dee3}
+*{box-sizing:border-box}
+body{margin:0 auto;max-width:64rem;padding:1rem 1.25rem 3rem;color:var(--fg);background:#fff;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif}
+h1{font-size:1.5rem;margin:0 0 .3rem}
+h2{font-size:1.15rem;margin:2rem 0 .3rem;padding-bottom:.2rem;border-bottom:2px solid var(--line)}
+h3{font-size:1rem;margin:0;font-weight:600}
+nav a{margin-right:.8rem}
+section.op{border:1px solid var(--line);border-radius:.4rem;padding:.5rem .8rem;margin:.7rem 0}
+.method{display:inline-block;min-width:4.2rem;font-weight:700;font-size:.8rem}
+.path,code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}
+.lock{font-size:.8rem;color:var(--mute);border:1px solid var(--line);border-radius:3px;padding:0 .3em;margin-left:.4em}
+.mute{color:var(--mute)}
+p{margin:.3rem 0}
+table{border-collapse:collapse;width:100%;margin:.3rem 0}
+th,td{text-align:left;vertical-align:top;padding:.2rem .5rem;border-bottom:1px solid var(--line)}
+th{color:var(--mute);font-size:.85rem;font-weight:600}
+pre{background:#f6f8fa;padding:.5rem;overflow:auto;margin:.3rem 0}
+h4{font-size:.85rem;margin:.5rem 0 0;color:var(--mute)}
+`;
+
+const CSP = pageCsp(STYLE);
+
+/** A parameter's schema in a few words: `integer, ≥ 1, ≤ 1000, default 100`. */
+function typeText(schema: JsonSchema | undefined): string {
+  if (!schema) return '';
+  const parts: string[] = [];
+  const type = typeof schema.type === 'string' ? schema.type : 'any';
+  parts.push(typeof schema.format === 'string' ? `${type} (${schema.format})` : type);
+  if (Array.isArray(schema.enum)) parts.push(`one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`);
+  if (schema.minimum !== undefined) parts.push(`≥ ${schema.minimum}`);
+  if (schema.maximum !== undefined) parts.push(`≤ ${schema.maximum}`);
+  if (schema.maxLength !== undefined) parts.push(`≤ ${schema.maxLength} chars`);
+  if (schema.default !== undefined) parts.push(`default ${JSON.stringify(schema.default)}`);
+  return parts.join(', ');
+}
+
+/** The markup of one operation; every string from the document is escaped. */
+function operationHtml(path: string, method: string, op: OpenApiOperation): string {
+  const out = [
+    `<section class="op" id="${esc(`${method}-${path}`)}">`,
+    `<h3><span class="method">${esc(method.toUpperCase())}</span><span class="path">${esc(path)}</span>${
+      op.security?.length ? '<span class="lock">bearer token</span>' : ''
+    }</h3>`,
+    `<p>${esc(op.summary ?? '')}</p>`,
+  ];
+  if (op.description) out.push(`<p class="mute">${esc(op.description)}</p>`);
+  if (op.parameters?.length) {
+    out.push(
+      '<h4>Parameters</h4><table><thead><tr><th>Name</th><th>In</th><th>Type</th><th>Required</th><th>Description</th></tr></thead><tbody>',
+    );
+    for (const p of op.parameters) {
+      out.push(
+        `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${esc(typeText(p.schema))}</td>` +
+          `<td>${p.required ? 'yes' : 'no'}</td><td>${esc(p.description ?? '')}</td></tr>`,
+      );
+    }
+    out.push('</tbody></table>');
+  }
+  if (op.requestBody) {
+    for (const [type, media] of Object.entries(op.requestBody.content)) {
+      out.push(
+        `<h4>Request body <span class="path">${esc(type)}</span></h4><pre>${esc(JSON.stringify(media.schema ?? {}, null, 2))}</pre>`,
+      );
+    }
+  }
+  out.push('<h4>Responses</h4><table><tbody>');
+  for (const [status, res] of Object.entries(op.responses)) {
+    out.push(`<tr><td><code>${esc(status)}</code></td><td>${esc(res.description)}</td></tr>`);
+  }
+  out.push('</tbody></table></section>');
+  return out.join('\n');
+}
+
+/** The document as one HTML page, operations grouped by their first tag in the document's tag order. */
+export function renderDocs(spec: OpenApiDocument): string {
+  const groups = new Map<string, string[]>((spec.tags ?? []).map((t) => [t.name, []]));
+  for (const { path, method, op } of operations(spec)) {
+    const tag = op.tags?.[0] ?? 'other';
+    if (!groups.has(tag)) groups.set(tag, []);
+    groups.get(tag)?.push(operationHtml(path, method, op));
+  }
+  const described = new Map((spec.tags ?? []).map((t) => [t.name, t.description]));
+  const filled = [...groups].filter(([, ops]) => ops.length > 0);
+  return [
+    '<!doctype html>',
+    '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">',
+    `<title>${esc(spec.info.title)} API ${esc(spec.info.version)}</title>`,
+    `<style>${STYLE}</style></head><body>`,
+    `<header><h1>${esc(spec.info.title)} API <span class="mute">${esc(spec.info.version)}</span></h1>`,
+    spec.info.description ? `<p>${esc(spec.info.description)}</p>` : '',
+    '<p class="mute">The machine-readable document is at <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.0).</p>',
+    `<nav>${filled.map(([tag]) => `<a href="#tag-${esc(tag)}">${esc(tag)}</a>`).join('')}</nav></header>`,
+    ...filled.map(([tag, ops]) =>
+      [
+        `<h2 id="tag-${esc(tag)}">${esc(tag)}</h2>`,
+        described.get(tag) ? `<p class="mute">${esc(described.get(tag) ?? '')}</p>` : '',
+        ...ops,
+      ].join('\n'),
+    ),
+    '</body></html>',
+  ].join('\n');
+}

@@ -1,0 +1,55 @@
+import type Database from 'better-sqlite3';
+import type { AuditEntry, AuditLog } from './types.js';
+
+interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  request_id: string | null;
+  result: 'success' | 'failure';
+  status: number;
+  detail: string | null;
+}
+
+/** The audit log in SQLite. A write here is small and synchronous: it lands before the response does. */
+export function createSqliteAuditLog(db: Database.Database): AuditLog {
+  const insert = db.prepare(
+    'INSERT INTO audit (at, actor, action, target, request_id, result, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const prune = db.prepare('DELETE FROM audit WHERE at < ?');
+  return {
+    record(e) {
+      insert.run(e.at, e.actor, e.action, e.target ?? null, e.requestId ?? null, e.result, e.status, e.detail ?? null);
+    },
+    list(q) {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      const filter = (sql: string, value: unknown) => {
+        if (value === undefined) return;
+        where.push(sql);
+        args.push(value);
+      };
+      filter('at >= ?', q.since);
+      filter('at < ?', q.until);
+      filter('actor = ?', q.actor);
+      filter('action = ?', q.action);
+      const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT ?`;
+      return (db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 1000)) as AuditRow[]).map(
+        (r): AuditEntry => ({
+          id: r.id,
+          at: r.at,
+          actor: r.actor,
+          action: r.action,
+          ...(r.target !== null ? { target: r.target } : {}),
+          ...(r.request_id !== null ? { requestId: r.request_id } : {}),
+          result: r.result,
+          status: r.status,
+          ...(r.detail !== null ? { detail: r.detail } : {}),
+        }),
+      );
+    },
+    prune: (before) => prune.run(before).changes,
+  };
+}

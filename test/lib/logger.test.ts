@@ -1,0 +1,50 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, maskEmails } from '../../src/lib/logger.js';
+
+function capture() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { logger: createLogger({ level: 'debug', destination }), lines };
+}
+
+describe('logger', () => {
+  it('writes JSON with an ISO timestamp, a text level and the fields given', () => {
+    const { logger, lines } = capture();
+    logger.child({ requestId: 'r-1' }).info({ probe: 'api', ok: true }, 'probe run');
+    const line = JSON.parse(lines[0]!);
+    expect(line).toMatchObject({ level: 'info', service: 'vigil', requestId: 'r-1', probe: 'api', ok: true, msg: 'probe run' });
+    expect(new Date(line.time).toISOString()).toBe(line.time);
+  });
+
+  it('censors secrets by path and masks email addresses wherever they appear', () => {
+    const { logger, lines } = capture();
+    logger.warn(
+      {
+        channel: { token: 'xoxb-123-secret', routingKey: 'R0UT1NG' },
+        req: { headers: { authorization: 'Bearer abc' } },
+        person: { email: 'alice.ng@example.com' },
+        err: new Error('550 rejected: bob+ops@mail.example.co.uk'),
+      },
+      'page to carol@example.org failed',
+    );
+    const text = lines.join('\n');
+    for (const secret of ['xoxb-123-secret', 'R0UT1NG', 'Bearer abc', 'alice.ng@', 'bob+ops@', 'carol@'])
+      expect(text).not.toContain(secret);
+    const line = JSON.parse(lines[0]!);
+    expect(line.channel).toEqual({ token: '<secret>', routingKey: '<secret>' });
+    expect(line.person.email).toBe('a***@example.com');
+    expect(line.msg).toBe('page to c***@example.org failed');
+    expect(line.err.message).toBe('550 rejected: b***@mail.example.co.uk');
+  });
+
+  it('leaves lines without an address alone', () => {
+    expect(maskEmails('{"msg":"no at sign"}')).toBe('{"msg":"no at sign"}');
+    expect(maskEmails('{"host":"user@"}')).toBe('{"host":"user@"}');
+  });
+});
