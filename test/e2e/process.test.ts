@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +72,23 @@ describe('the built service as a process', () => {
     expect(metrics).toMatch(/vigil_probe_success\{probe="up-a",kind="http"\} 1/);
     expect(metrics).toMatch(/vigil_probe_success\{probe="down",kind="http"\} 0/);
     expect(metrics).toMatch(/vigil_probe_runs_total\{probe="down",kind="http",outcome="failure"\} [1-9]/);
+
+    // SIGHUP reloads: a new probe file is picked up, a broken one is refused and the old config stays.
+    writeFileSync(
+      path.join(ws.dir, 'probes/extra.yaml'),
+      `- id: extra\n  kind: http\n  url: ${upstream.url}/extra\n  schedule: { every: 1s }\n  timeout: 2s\n`,
+    );
+    child.kill('SIGHUP');
+    await waitFor('the reloaded probe to run', async () => {
+      const body = (await (await fetch(`${base}/api/v1/probes/extra`)).json()) as { state: string };
+      return body.state === 'up' ? true : undefined;
+    });
+    writeFileSync(path.join(ws.dir, 'probes/extra.yaml'), '- id: extra\n  kind: htp\n');
+    child.kill('SIGHUP');
+    await waitFor('the refused reload to be logged', async () => (stdout.includes('config reload refused') ? true : undefined));
+    expect((await fetch(`${base}/api/v1/probes/extra`)).status).toBe(200);
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain('vigil_config_last_reload_success 0');
+    rmSync(path.join(ws.dir, 'probes/extra.yaml'));
 
     // Let a few more runs happen, some of them in flight at the signal.
     await new Promise((r) => setTimeout(r, 1500));
