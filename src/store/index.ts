@@ -1,3 +1,4 @@
+export { createPostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { createSelfBackup, type SelfBackup } from './self-backup.js';
 export { createSqliteStore, type SqliteStoreOptions, type StoreStats } from './sqlite.js';
 export type {
@@ -9,8 +10,10 @@ export type {
   IncidentChange,
   IncidentEvent,
   IncidentState,
+  LeaseState,
   NewNotification,
   OncallOverride,
+  OutboxClaim,
   OutboxItem,
   OutboxState,
   RollupBucket,

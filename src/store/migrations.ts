@@ -179,6 +179,27 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       CREATE INDEX audit_at ON audit (at);
     `,
   },
+  {
+    version: 6,
+    name: 'run location',
+    sql: `
+      -- The location of the instance that ran it; '' for an instance without one (and runs from before).
+      ALTER TABLE runs ADD COLUMN location TEXT NOT NULL DEFAULT '';
+    `,
+  },
+  {
+    version: 7,
+    name: 'leases',
+    sql: `
+      -- Named leases (the alerting leader among instances): who holds each and until when (epoch ms,
+      -- from the holder's clock). A released lease keeps its row with expires_at 0.
+      CREATE TABLE leases (
+        name       TEXT    PRIMARY KEY,
+        holder     TEXT    NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Applies the migrations this database has not seen, each in its own transaction, and records them. */

@@ -45,7 +45,10 @@ export function createSelfBackup(opts: SelfBackupOptions): SelfBackup {
 
   async function once(): Promise<string> {
     const at = opts.clock.now();
-    const stamp = new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const stamp = new Date(at)
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
     const name = `vigil-${stamp}.db`;
     const final = path.join(opts.dir, name);
     const partial = path.join(opts.dir, `.${name}.partial`);

@@ -260,6 +260,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
     notifications: (incidentId) =>
       (db.prepare('SELECT * FROM outbox WHERE incident_id = ? ORDER BY id').all(incidentId) as OutboxRow[]).map(outboxOf),
     enqueue: (items, at) => db.transaction(() => items.flatMap((i) => queue(i.incidentId, [i], at)))(),
+    // One process delivers from a SQLite outbox: no claims to take, and marks need no fencing.
     due: (now, limit) => (due.all(now, limit) as OutboxRow[]).map(outboxOf),
     outboxItem: (id) => {
       const row = db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;

@@ -7,7 +7,7 @@ import { migrate } from './migrations.js';
 import { createRollups, type RollupOptions } from './rollups.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
-import type { Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
+import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -44,6 +44,7 @@ interface RunRow {
   trigger: string;
   vals: string | null;
   details: string | null;
+  location: string;
 }
 
 // Small enough that one chunk holds the event loop ~3 ms: pages keep flowing while a large prune runs.
@@ -72,8 +73,8 @@ export function createSqliteStore(
   const maxQueued = opts.maxQueued ?? 200_000;
 
   const insert = db.prepare(
-    `INSERT INTO runs (probe, started_at, duration_ms, ok, code, message, attempts, trigger, vals, details)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO runs (probe, started_at, duration_ms, ok, code, message, attempts, trigger, vals, details, location)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const probeKeys = new Map<string, number>();
   for (const row of db.prepare('SELECT id, name FROM probes').all() as Array<{ id: number; name: string }>) probeKeys.set(row.name, row.id);
@@ -103,6 +104,7 @@ export function createSqliteStore(
         r.trigger,
         JSON.stringify(r.values),
         r.details === undefined ? null : JSON.stringify(r.details),
+        r.location ?? '',
       );
     }
   });
@@ -147,6 +149,22 @@ export function createSqliteStore(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
      WHERE r.probe = ? AND r.ok = 1 ORDER BY r.started_at DESC, r.id DESC LIMIT 1`,
   );
+  // Writes are serialised by the database lock and ids are taken inside them, so ids are in commit
+  // order. (Without AUTOINCREMENT an id is max + 1: it can come back only if the newest runs were
+  // pruned, i.e. after no run was written for a whole retention period.)
+  const runsAfter = db.prepare(
+    `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe WHERE r.id > ? ORDER BY r.id LIMIT ?`,
+  );
+  const maxRunId = db.prepare('SELECT coalesce(max(id), 0) AS id FROM runs');
+  // One statement: take it when free or expired, renew it for its holder, else change nothing.
+  const takeLease = db.prepare(
+    `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+       WHERE leases.expires_at <= ? OR leases.holder = excluded.holder
+     RETURNING holder, expires_at`,
+  );
+  const readLease = db.prepare('SELECT holder, expires_at FROM leases WHERE name = ?');
+  const releaseLease = db.prepare('UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?');
   const states = new Map<string, unknown>();
   for (const row of db.prepare('SELECT probe_id, value FROM probe_state').all() as Array<{ probe_id: string; value: string }>) {
     states.set(row.probe_id, JSON.parse(row.value));
@@ -223,6 +241,22 @@ export function createSqliteStore(
       const row = key === undefined ? undefined : (lastOk.get(key) as RunRow | undefined);
       return row === undefined ? undefined : fromRow(row);
     },
+    async runsAfter(afterId, limit) {
+      // Whole and within 0..10,000: SQLite would read a negative LIMIT as none.
+      const rows = runsAfter.all(afterId, Math.max(0, Math.min(Math.floor(limit), 10_000))) as RunRow[];
+      return rows.map(fromRow);
+    },
+    async maxRunId() {
+      return (maxRunId.get() as { id: number }).id;
+    },
+    lease(name, holder, ttlMs, now): LeaseState {
+      if (!(ttlMs > 0)) throw new RangeError(`a lease needs a positive ttl, got ${ttlMs}`);
+      const row = (takeLease.get(name, holder, now + ttlMs, now) ?? readLease.get(name)) as { holder: string; expires_at: number };
+      return { held: row.holder === holder && row.expires_at > now, holder: row.holder, expiresAt: row.expires_at };
+    },
+    release(name, holder) {
+      releaseLease.run(name, holder);
+    },
     latest: (probeId) => latest.get(probeId),
     probeState: (probeId) => states.get(probeId),
     setProbeState(probeId, value) {
@@ -282,5 +316,6 @@ function fromRow(row: RunRow): StoredRun {
     trigger: row.trigger as StoredRun['trigger'],
     values: row.vals ? JSON.parse(row.vals) : {},
     ...(row.details ? { details: JSON.parse(row.details) } : {}),
+    ...(row.location !== '' ? { location: row.location } : {}),
   };
 }

@@ -17,6 +17,8 @@ export interface RunRecord {
   /** 1 + retries used to confirm a failure. */
   attempts: number;
   trigger: Trigger;
+  /** The location of the instance that ran it (several instances, one database); absent without one. */
+  location?: string;
 }
 
 /** A run as stored: with its id. */
@@ -32,6 +34,16 @@ export interface RunQuery {
   /** Epoch ms, exclusive. */
   until?: number;
   limit?: number;
+}
+
+/**
+ * A named lease as `lease()` leaves it: `held` says whether the caller holds it now; `holder` and
+ * `expiresAt` (epoch ms, exclusive) are the current holder's. A lease is free from `expiresAt` on.
+ */
+export interface LeaseState {
+  held: boolean;
+  holder: string;
+  expiresAt: number;
 }
 
 /** What `/health` needs to know of the store. */
@@ -61,6 +73,23 @@ export interface Store {
   setProbeState(probeId: string, value: unknown): void;
   /** Deletes raw runs that started before `before` (epoch ms), in bounded chunks; returns how many. */
   prune(before: number): Promise<number>;
+  /**
+   * Takes the lease `name` for `holder` until `now + ttlMs` when it is free or expired, renews it
+   * when `holder` holds it, and otherwise reports who does; one atomic statement, so of instances
+   * asking at once exactly one holds it. Times come from the caller, never from the database clock:
+   * instances sharing a database need clocks within a small fraction of `ttlMs` of each other (NTP).
+   */
+  lease(name: string, holder: string, ttlMs: number, now: number): LeaseState;
+  /** Gives the lease up at once if `holder` holds it (another holder's lease is left alone). */
+  release(name: string, holder: string): void;
+  /**
+   * Runs of every probe and location written with an id above `afterId`, ids ascending, at most
+   * `limit` (capped at 10,000): the feed a leader evaluates alert rules over. Ids become visible in
+   * ascending order, so a reader that continues after the highest id it has seen misses nothing.
+   */
+  runsAfter(afterId: number, limit: number): Promise<StoredRun[]>;
+  /** The highest id of a written run (queued ones not included), or 0 without runs: where a new feed starts. */
+  maxRunId(): Promise<number>;
   /** Proves the database takes a write now. */
   health(): StoreHealth;
   /** Flushes and closes. */
@@ -230,6 +259,15 @@ export interface OutboxItem {
   payload: Record<string, unknown>;
 }
 
+/**
+ * A delivery claim: `due()` hands the items it returns to `by` (one name per instance, unique) for
+ * `forMs`; no other claimant gets them until the claim expires or its holder marks them.
+ */
+export interface OutboxClaim {
+  by: string;
+  forMs: number;
+}
+
 /** A notification to queue with an incident change. */
 export interface NewNotification {
   channel: string;
@@ -300,12 +338,24 @@ export interface AlertStore {
   notifications(incidentId: number): OutboxItem[];
   /** Queues notifications not tied to an incident change (channel test pages). */
   enqueue(items: Array<NewNotification & { incidentId: number | null }>, at: number): OutboxItem[];
-  /** Pending notifications due at `now`, oldest first; at most one per (incident, channel) so they go in order. */
-  due(now: number, limit: number): OutboxItem[];
+  /**
+   * Pending notifications due at `now`, oldest first; at most one per (incident, channel, recipient)
+   * so they go in order. With a `claim`, several instances can deliver from one outbox: PostgreSQL
+   * hands each item to one claimant at a time (items claimed by another until after `now` are left
+   * out; the claimant's own come back, their claim renewed). SQLite, one process, ignores the claim.
+   * Without one it is a plain read.
+   */
+  due(now: number, limit: number, claim?: OutboxClaim): OutboxItem[];
   outboxItem(id: number): OutboxItem | undefined;
-  markDelivered(id: number, at: number, ref?: Record<string, string>): void;
-  markRetry(id: number, at: number, error: string, nextAttemptAt: number): void;
-  markDead(id: number, at: number, error: string): void;
+  /**
+   * The marks end a delivery attempt and release its claim. Fenced on PostgreSQL: given the
+   * `claimant` that called due(), a mark applies only while that claimant still holds the item's
+   * claim (expired but not taken over counts as held), and is ignored once another claimant took it
+   * over or it was already marked. Without a claimant (and always on SQLite) a mark applies.
+   */
+  markDelivered(id: number, at: number, ref?: Record<string, string>, claimant?: string): void;
+  markRetry(id: number, at: number, error: string, nextAttemptAt: number, claimant?: string): void;
+  markDead(id: number, at: number, error: string, claimant?: string): void;
   /** The ref a channel returned for the latest delivered notification of an incident (to a recipient). */
   refFor(incidentId: number, channel: string, recipient?: string): Record<string, string> | undefined;
   /** Everyone an incident's pages went (or are going) to: (channel, recipient) pairs, muted ones excluded. */

@@ -1,0 +1,429 @@
+import type { AlertStore, EscalationRow, Incident, IncidentChange, IncidentEvent, NewNotification, OutboxItem, Silence } from '../types.js';
+import type { SyncBridge } from './bridge.js';
+
+interface IncidentRow {
+  id: number;
+  probe_id: string;
+  rule: string;
+  kind: string;
+  severity: Incident['severity'];
+  state: Incident['state'];
+  summary: string;
+  labels: string;
+  channels: string;
+  opened_at: number;
+  acked_at: number | null;
+  acked_by: string | null;
+  resolved_at: number | null;
+  resolved_by: string | null;
+  last_error: string | null;
+  flapping: boolean;
+  notified: boolean;
+  last_reminder_at: number | null;
+}
+
+interface OutboxRow {
+  id: number;
+  incident_id: number | null;
+  channel: string;
+  recipient: string | null;
+  action: OutboxItem['action'];
+  dedup_key: string;
+  state: OutboxItem['state'];
+  attempts: number;
+  created_at: number;
+  next_attempt_at: number;
+  delivered_at: number | null;
+  last_error: string | null;
+  muted_reason: string | null;
+  ref: string | null;
+  payload: string;
+}
+
+interface EscalationDbRow {
+  incident_id: number;
+  policy: string;
+  pass: number;
+  step: number;
+  next_due_at: number | null;
+  reached: boolean;
+}
+
+/** Incident fields a patch may set, and their columns. */
+const COLUMNS: Record<string, string> = {
+  kind: 'kind',
+  severity: 'severity',
+  state: 'state',
+  summary: 'summary',
+  labels: 'labels',
+  channels: 'channels',
+  ackedAt: 'acked_at',
+  ackedBy: 'acked_by',
+  resolvedAt: 'resolved_at',
+  resolvedBy: 'resolved_by',
+  lastError: 'last_error',
+  flapping: 'flapping',
+  notified: 'notified',
+  lastReminderAt: 'last_reminder_at',
+};
+
+function toColumn(key: string, v: unknown): unknown {
+  if (v === undefined) return null;
+  if (key === 'labels' || key === 'channels' || key === 'lastError') return JSON.stringify(v);
+  return v;
+}
+
+function incidentOf(r: IncidentRow): Incident {
+  return {
+    id: r.id,
+    probeId: r.probe_id,
+    rule: r.rule,
+    kind: r.kind,
+    severity: r.severity,
+    state: r.state,
+    summary: r.summary,
+    labels: JSON.parse(r.labels),
+    channels: JSON.parse(r.channels),
+    openedAt: r.opened_at,
+    ...(r.acked_at !== null ? { ackedAt: r.acked_at } : {}),
+    ...(r.acked_by !== null ? { ackedBy: r.acked_by } : {}),
+    ...(r.resolved_at !== null ? { resolvedAt: r.resolved_at } : {}),
+    ...(r.resolved_by !== null ? { resolvedBy: r.resolved_by } : {}),
+    ...(r.last_error !== null ? { lastError: JSON.parse(r.last_error) } : {}),
+    flapping: r.flapping,
+    notified: r.notified,
+    ...(r.last_reminder_at !== null ? { lastReminderAt: r.last_reminder_at } : {}),
+  };
+}
+
+function outboxOf(r: OutboxRow): OutboxItem {
+  return {
+    id: r.id,
+    incidentId: r.incident_id,
+    channel: r.channel,
+    ...(r.recipient !== null ? { recipient: r.recipient } : {}),
+    action: r.action,
+    dedupKey: r.dedup_key,
+    state: r.state,
+    attempts: r.attempts,
+    createdAt: r.created_at,
+    nextAttemptAt: r.next_attempt_at,
+    ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
+    ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+    ...(r.muted_reason !== null ? { mutedReason: r.muted_reason } : {}),
+    ...(r.ref !== null ? { ref: JSON.parse(r.ref) } : {}),
+    payload: JSON.parse(r.payload),
+  };
+}
+
+function escalationOf(r: EscalationDbRow): EscalationRow {
+  return {
+    incidentId: r.incident_id,
+    policy: JSON.parse(r.policy),
+    state: { pass: r.pass, step: r.step, nextDueAt: r.next_due_at, reached: r.reached },
+  };
+}
+
+/** Builds `WHERE a = $1 AND b = $2` from the filters that are set; values follow in `args`. */
+function filters(conds: Array<[string, unknown]>): { where: string; args: unknown[] } {
+  const set = conds.filter(([, v]) => v !== undefined);
+  const where = set.map(([sql], i) => sql.replace('?', `$${i + 1}`)).join(' AND ');
+  return { where: where ? `WHERE ${where}` : '', args: set.map(([, v]) => v) };
+}
+
+/** Pending notifications due at $1, the oldest of each (incident, channel, recipient): one lane, in order. */
+const DUE = `SELECT o.* FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1
+  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.incident_id = o.incident_id AND p.channel = o.channel
+                  AND p.recipient IS NOT DISTINCT FROM o.recipient AND p.id < o.id)`;
+/** A mark ends the attempt: the next one (a retry) goes to whichever instance finds it due. */
+const UNCLAIM = 'claimed_by = NULL, claimed_until = NULL';
+/**
+ * Fencing of a mark made with a claimant, its parameter at `$n`: it applies only while the row is
+ * still claimed by that claimant. Expired but not taken over still counts (its result is the
+ * latest); taken over by another, or already marked (claim cleared), it changes nothing, so a late
+ * mark never overwrites the newer claimant's outcome. A send whose mark is fenced off may be sent
+ * again by the new claimant: delivery is at least once, as with any retry (hence a claim longer
+ * than a send's deadline).
+ */
+const FENCE = (n: number) => `AND ($${n}::text IS NULL OR claimed_by = $${n})`;
+
+/**
+ * Incidents, timelines, the outbox and silences in PostgreSQL, through the synchronous bridge: an
+ * incident change and its notifications are one transaction, committed before the call returns,
+ * exactly as with SQLite. The unique index on unresolved (probe, rule) holds across instances.
+ */
+export function createPostgresAlertStore(db: SyncBridge): AlertStore {
+  const getIncident = (id: number) => db.query<IncidentRow>('SELECT * FROM incidents WHERE id = $1', [id])[0];
+
+  const queue = (incidentId: number | null, items: NewNotification[], at: number) =>
+    items.map((n) =>
+      outboxOf(
+        db.query<OutboxRow>(
+          `INSERT INTO outbox (incident_id, channel, recipient, action, dedup_key, state, created_at, next_attempt_at, muted_reason, payload)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING *`,
+          [
+            incidentId,
+            n.channel,
+            n.recipient ?? null,
+            n.action,
+            n.dedupKey,
+            n.mutedReason === undefined ? 'pending' : 'muted',
+            at,
+            n.mutedReason ?? null,
+            JSON.stringify(n.payload),
+          ],
+        )[0]!,
+      ),
+    );
+
+  const apply = (change: IncidentChange): Incident => {
+    let id = change.id;
+    if (id === undefined) {
+      if (!change.open) throw new Error('an incident change needs an id or an incident to open');
+      const o = change.open;
+      id = db.query<{ id: number }>(
+        `INSERT INTO incidents (probe_id, rule, kind, severity, state, summary, labels, channels, opened_at, last_error, flapping, notified)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+        [
+          o.probeId,
+          o.rule,
+          o.kind,
+          o.severity,
+          o.state,
+          o.summary,
+          JSON.stringify(o.labels),
+          JSON.stringify(o.channels),
+          o.openedAt,
+          o.lastError === undefined ? null : JSON.stringify(o.lastError),
+          o.flapping,
+          o.notified,
+        ],
+      )[0]!.id;
+    }
+    const patch = Object.entries(change.patch ?? {}).filter(([k]) => k in COLUMNS);
+    if (patch.length > 0) {
+      const sets = patch.map(([k], i) => `${COLUMNS[k]} = $${i + 1}`).join(', ');
+      db.run(`UPDATE incidents SET ${sets} WHERE id = $${patch.length + 1}`, [...patch.map(([k, v]) => toColumn(k, v)), id]);
+    }
+    db.run('INSERT INTO incident_events (incident_id, at, type, actor, detail) VALUES ($1, $2, $3, $4, $5)', [
+      id,
+      change.event.at,
+      change.event.type,
+      change.event.actor,
+      change.event.detail ?? null,
+    ]);
+    const row = getIncident(id);
+    if (row === undefined) throw new Error(`incident ${id} does not exist`);
+    const after = incidentOf(row);
+    queue(id, typeof change.notify === 'function' ? change.notify(after) : change.notify, change.event.at);
+    if (change.escalation) {
+      const st = change.escalation.state;
+      if (change.escalation.policy !== undefined) {
+        db.run('INSERT INTO escalations (incident_id, policy, pass, step, next_due_at, reached) VALUES ($1, $2, $3, $4, $5, $6)', [
+          id,
+          JSON.stringify(change.escalation.policy),
+          st.pass,
+          st.step,
+          st.nextDueAt,
+          st.reached,
+        ]);
+      } else {
+        db.run('UPDATE escalations SET pass = $1, step = $2, next_due_at = $3, reached = $4 WHERE incident_id = $5', [
+          st.pass,
+          st.step,
+          st.nextDueAt,
+          st.reached,
+          id,
+        ]);
+      }
+    }
+    return after;
+  };
+
+  return {
+    applyIncidentChange: (change) => db.transaction(() => apply(change)),
+    incident: (id) => {
+      const row = getIncident(id);
+      return row ? incidentOf(row) : undefined;
+    },
+    unresolvedIncidents: () => db.query<IncidentRow>(`SELECT * FROM incidents WHERE state <> 'resolved' ORDER BY id`).map(incidentOf),
+    incidents(q) {
+      const { where, args } = filters([
+        ['state = ?', q.state || undefined],
+        ['probe_id = ?', q.probeId || undefined],
+        ['(resolved_at IS NULL OR resolved_at >= ?)', q.since],
+        ['opened_at < ?', q.until],
+      ]);
+      const sql = `SELECT * FROM incidents ${where} ORDER BY opened_at DESC, id DESC LIMIT $${args.length + 1}`;
+      return db.query<IncidentRow>(sql, [...args, Math.min(q.limit ?? 100, 1000)]).map(incidentOf);
+    },
+    deliveries: (from, to) =>
+      db
+        .query<OutboxRow>(
+          `SELECT id, incident_id, channel, recipient, action, dedup_key, state, attempts, created_at, next_attempt_at,
+                  delivered_at, last_error, muted_reason, NULL AS ref, '{}' AS payload
+             FROM outbox WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id`,
+          [from, to],
+        )
+        .map((r) => {
+          const { payload: _p, ref: _r, ...item } = outboxOf(r);
+          return item;
+        }),
+    timeline: (incidentId) =>
+      db
+        .query<{ id: number; incident_id: number; at: number; type: string; actor: string; detail: string | null }>(
+          'SELECT * FROM incident_events WHERE incident_id = $1 ORDER BY id',
+          [incidentId],
+        )
+        .map(
+          (r): IncidentEvent => ({
+            id: r.id,
+            incidentId: r.incident_id,
+            at: r.at,
+            type: r.type,
+            actor: r.actor,
+            ...(r.detail !== null ? { detail: r.detail } : {}),
+          }),
+        ),
+    notifications: (incidentId) =>
+      db.query<OutboxRow>('SELECT * FROM outbox WHERE incident_id = $1 ORDER BY id', [incidentId]).map(outboxOf),
+    enqueue: (items, at) => db.transaction(() => items.flatMap((i) => queue(i.incidentId, [i], at))),
+    due(now, limit, claim) {
+      if (claim === undefined) return db.query<OutboxRow>(`${DUE} ORDER BY o.next_attempt_at, o.id LIMIT $2`, [now, limit]).map(outboxOf);
+      // Pick and claim in one statement. SKIP LOCKED: an instance claiming at the same moment passes
+      // over the rows this one has locked instead of waiting for them, and takes the next ones; a row
+      // it reaches after this one committed is re-checked on its new version and left out, claimed.
+      const rows = db.query<OutboxRow>(
+        `WITH picked AS (
+           ${DUE} AND (o.claimed_until IS NULL OR o.claimed_until <= $1 OR o.claimed_by = $3)
+           ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED)
+         UPDATE outbox u SET claimed_by = $3, claimed_until = $4 FROM picked WHERE u.id = picked.id RETURNING u.*`,
+        [now, limit, claim.by, now + claim.forMs],
+      );
+      // UPDATE … RETURNING keeps no order.
+      return rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id).map(outboxOf);
+    },
+    outboxItem: (id) => {
+      const row = db.query<OutboxRow>('SELECT * FROM outbox WHERE id = $1', [id])[0];
+      return row ? outboxOf(row) : undefined;
+    },
+    markDelivered(id, at, ref, claimant) {
+      db.run(
+        `UPDATE outbox SET state = 'delivered', delivered_at = $1, attempts = attempts + 1, ref = $2, last_error = NULL, ${UNCLAIM}
+          WHERE id = $3 ${FENCE(4)}`,
+        [at, ref === undefined ? null : JSON.stringify(ref), id, claimant ?? null],
+      );
+    },
+    markRetry(id, _at, error, nextAttemptAt, claimant) {
+      db.run(`UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, ${UNCLAIM} WHERE id = $3 ${FENCE(4)}`, [
+        error,
+        nextAttemptAt,
+        id,
+        claimant ?? null,
+      ]);
+    },
+    markDead(id, _at, error, claimant) {
+      db.run(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $1, ${UNCLAIM} WHERE id = $2 ${FENCE(3)}`, [
+        error,
+        id,
+        claimant ?? null,
+      ]);
+    },
+    refFor(incidentId, channel, recipient) {
+      const row = db.query<{ ref: string }>(
+        // The newest: a channel hands back where its message now lives (Slack re-posts a deleted one).
+        `SELECT ref FROM outbox WHERE incident_id = $1 AND channel = $2 AND recipient IS NOT DISTINCT FROM $3
+           AND state = 'delivered' AND ref IS NOT NULL ORDER BY id DESC LIMIT 1`,
+        [incidentId, channel, recipient ?? null],
+      )[0];
+      return row ? JSON.parse(row.ref) : undefined;
+    },
+    paged(incidentId) {
+      const rows = db.query<{ channel: string; recipient: string | null }>(
+        `SELECT channel, recipient, min(id) AS first FROM outbox WHERE incident_id = $1 AND action IN ('trigger', 'remind') AND state <> 'muted'
+         GROUP BY channel, recipient ORDER BY first`,
+        [incidentId],
+      );
+      return rows.map((r) => ({ channel: r.channel, ...(r.recipient !== null ? { recipient: r.recipient } : {}) }));
+    },
+    outboxStats(now) {
+      const r = db.query<{ pending: number; oldest: number | null; dead: number }>(
+        `SELECT count(*) FILTER (WHERE state = 'pending') AS pending, min(created_at) FILTER (WHERE state = 'pending') AS oldest,
+                count(*) FILTER (WHERE state = 'dead') AS dead FROM outbox`,
+      )[0]!;
+      return { pending: r.pending, oldestPendingMs: r.oldest === null ? 0 : now - r.oldest, dead: r.dead };
+    },
+    escalation(incidentId) {
+      const r = db.query<EscalationDbRow>('SELECT * FROM escalations WHERE incident_id = $1', [incidentId])[0];
+      return r ? escalationOf(r) : undefined;
+    },
+    dueEscalations: (now) =>
+      db
+        .query<EscalationDbRow>(
+          `SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id
+           WHERE e.next_due_at IS NOT NULL AND e.next_due_at <= $1 AND i.state = 'open' ORDER BY e.next_due_at, e.incident_id`,
+          [now],
+        )
+        .map(escalationOf),
+    addOverride(o) {
+      const { id } = db.query<{ id: number }>(
+        'INSERT INTO oncall_overrides (schedule, person, starts_at, ends_at, author, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
+        [o.schedule, o.person, o.startsAt, o.endsAt, o.author, o.createdAt],
+      )[0]!;
+      return { ...o, id };
+    },
+    overrides: (now) =>
+      db
+        .query<{ id: number; schedule: string; person: string; starts_at: number; ends_at: number; author: string; created_at: number }>(
+          'SELECT * FROM oncall_overrides WHERE ends_at > $1 ORDER BY starts_at, id',
+          [now],
+        )
+        .map((r) => ({
+          id: r.id,
+          schedule: r.schedule,
+          person: r.person,
+          startsAt: r.starts_at,
+          endsAt: r.ends_at,
+          author: r.author,
+          createdAt: r.created_at,
+        })),
+    deleteOverride: (id) => db.run('DELETE FROM oncall_overrides WHERE id = $1', [id]) > 0,
+    addSilence(s) {
+      const { id } = db.query<{ id: number }>(
+        'INSERT INTO silences (probes, labels, starts_at, ends_at, author, comment, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id',
+        [JSON.stringify(s.probes), JSON.stringify(s.labels), s.startsAt, s.endsAt, s.author, s.comment, s.createdAt],
+      )[0]!;
+      return { ...s, id };
+    },
+    silences(now) {
+      type Row = {
+        id: number;
+        probes: string;
+        labels: string;
+        starts_at: number;
+        ends_at: number;
+        author: string;
+        comment: string;
+        created_at: number;
+      };
+      const rows =
+        now === undefined
+          ? db.query<Row>('SELECT * FROM silences ORDER BY id')
+          : db.query<Row>('SELECT * FROM silences WHERE ends_at > $1 ORDER BY id', [now]);
+      return rows.map(
+        (r): Silence => ({
+          id: r.id,
+          probes: JSON.parse(r.probes),
+          labels: JSON.parse(r.labels),
+          startsAt: r.starts_at,
+          endsAt: r.ends_at,
+          author: r.author,
+          comment: r.comment,
+          createdAt: r.created_at,
+        }),
+      );
+    },
+    // Ending a silence keeps it in the record: it stops matching from now on.
+    deleteSilence: (id, now) => db.run('UPDATE silences SET ends_at = LEAST(ends_at, $1) WHERE id = $2 AND ends_at > $1', [now, id]) > 0,
+  };
+}

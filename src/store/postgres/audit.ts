@@ -1,0 +1,61 @@
+import type { AuditEntry, AuditLog } from '../types.js';
+import type { SyncBridge } from './bridge.js';
+
+interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  request_id: string | null;
+  result: 'success' | 'failure';
+  status: number;
+  detail: string | null;
+}
+
+/** The audit log in PostgreSQL, through the synchronous bridge: the entry lands before the response does. */
+export function createPostgresAuditLog(db: SyncBridge): AuditLog {
+  return {
+    record(e) {
+      db.run('INSERT INTO audit (at, actor, action, target, request_id, result, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+        e.at,
+        e.actor,
+        e.action,
+        e.target ?? null,
+        e.requestId ?? null,
+        e.result,
+        e.status,
+        e.detail ?? null,
+      ]);
+    },
+    list(q) {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      const filter = (sql: string, value: unknown) => {
+        if (value === undefined) return;
+        args.push(value);
+        where.push(`${sql} $${args.length}`);
+      };
+      filter('at >=', q.since);
+      filter('at <', q.until);
+      filter('actor =', q.actor);
+      filter('action =', q.action);
+      args.push(Math.min(q.limit ?? 100, 1000));
+      const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT $${args.length}`;
+      return db.query<AuditRow>(sql, args).map(
+        (r): AuditEntry => ({
+          id: r.id,
+          at: r.at,
+          actor: r.actor,
+          action: r.action,
+          ...(r.target !== null ? { target: r.target } : {}),
+          ...(r.request_id !== null ? { requestId: r.request_id } : {}),
+          result: r.result,
+          status: r.status,
+          ...(r.detail !== null ? { detail: r.detail } : {}),
+        }),
+      );
+    },
+    prune: (before) => db.run('DELETE FROM audit WHERE at < $1', [before]),
+  };
+}

@@ -1,0 +1,471 @@
+/**
+ * The backend-neutral half of rollups: the aggregate of a bucket, and the engine that rolls raw runs
+ * into hour and day rows and reads windows back. A backend (SQLite, PostgreSQL) supplies only the
+ * reads and writes, through RollupBackend, so both answer every query the same way.
+ */
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { QuantileSketch, type SketchJSON } from './sketch.js';
+import type { RollupBucket, RollupPeriod, RollupSummary, Rollups, ValueAggregate } from './types.js';
+
+export const HOUR = 3_600_000;
+export const DAY = 86_400_000;
+
+export interface RollupOptions {
+  /** Hours rolled per rollUp() call, so a long outage catches up over several calls. Default 48. */
+  maxHours?: number;
+  /**
+   * An hour is rolled only once it ended this long ago. A run is stored with the time it started
+   * and written when it ends (plus a batch interval), so the last runs of an hour land after it. Default 5 min.
+   */
+  graceMs?: number;
+  /** How long day rollups are kept. Default 400 days. */
+  retentionDays?: number;
+  /**
+   * How long hour rollups are kept. Default 35 days: hour rows are 24 of every 25 rollup rows, so
+   * keeping them as long as day rows would take ~515 MB at 100 probes; a 30-day report reads day rows
+   * and, at its edges, hour rows.
+   */
+  hourRetentionDays?: number;
+  /** Raw rows (or rollup rows) handled between yields to the event loop. Default 2,000 (~6 ms). */
+  chunkRows?: number;
+  /**
+   * Named values whose percentiles matter (the log-ingestion canary's latency): each gets a sketch
+   * of its own in the rollups, so their p95 survives the raw runs. Other values keep min/max/last/mean.
+   */
+  sketchValues?: readonly string[];
+  /**
+   * Whole days kept parsed in memory (about 2 KB each), so a report reads no day row twice: a
+   * 30-day report of 100 probes merges 3,000 of them. Filled as days are rolled up and as reports
+   * read them; dropped when a day is rewritten or pruned. Default 10,000.
+   */
+  cachedDays?: number;
+}
+
+export const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/** A value's aggregate as stored in a rollup row: with its sketch when the value is sketched. */
+type StoredValue = ValueAggregate & { q?: SketchJSON };
+
+/** Runs, failures, a duration sketch, value aggregates and failure codes of one probe over one bucket. */
+export class Aggregate {
+  runs = 0;
+  failures = 0;
+  readonly duration = new QuantileSketch();
+  readonly values = new Map<string, ValueAggregate>();
+  readonly valueSketches = new Map<string, QuantileSketch>();
+  readonly codes: Record<string, number> = {};
+  /** start of the latest input, so `last` follows time even when inputs arrive out of order. */
+  private readonly lastAt = new Map<string, number>();
+
+  constructor(private readonly sketched: ReadonlySet<string>) {}
+
+  addRun(startedAt: number, durationMs: number, ok: number, code: string | null, vals: string | null) {
+    this.runs++;
+    this.duration.add(durationMs);
+    if (ok === 0) {
+      this.failures++;
+      const c = code ?? 'UNKNOWN';
+      this.codes[c] = (this.codes[c] ?? 0) + 1;
+    }
+    if (vals === null || vals === '{}') return;
+    const parsed = JSON.parse(vals) as Record<string, unknown>;
+    for (const name in parsed) {
+      const v = parsed[name];
+      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+      this.addValue(name, { min: v, max: v, last: v, sum: v, count: 1 }, startedAt);
+      if (this.sketched.has(name)) this.sketchOf(name).add(v);
+    }
+  }
+
+  addRow(start: number, row: RollupRow) {
+    this.runs += row.runs;
+    this.failures += row.failures;
+    this.duration.merge(QuantileSketch.fromJSON(row.duration));
+    for (const [name, a] of Object.entries(JSON.parse(row.vals) as Record<string, StoredValue>)) {
+      const { q, ...agg } = a;
+      this.addValue(name, agg, start);
+      if (q !== undefined) this.sketchOf(name).merge(QuantileSketch.fromJSON(q));
+    }
+    for (const [c, n] of Object.entries(JSON.parse(row.codes) as Record<string, number>)) this.codes[c] = (this.codes[c] ?? 0) + n;
+  }
+
+  /** Adds another aggregate of the same probe (a day into a window); `at` orders their `last` values. */
+  addAggregate(other: Aggregate) {
+    this.runs += other.runs;
+    this.failures += other.failures;
+    this.duration.merge(other.duration);
+    for (const [name, a] of other.values) this.addValue(name, a, other.lastAt.get(name)!);
+    for (const [name, q] of other.valueSketches) this.sketchOf(name).merge(q);
+    for (const [c, n] of Object.entries(other.codes)) this.codes[c] = (this.codes[c] ?? 0) + n;
+  }
+
+  private sketchOf(name: string): QuantileSketch {
+    let q = this.valueSketches.get(name);
+    if (q === undefined) {
+      q = new QuantileSketch();
+      this.valueSketches.set(name, q);
+    }
+    return q;
+  }
+
+  private addValue(name: string, a: ValueAggregate, at: number) {
+    const cur = this.values.get(name);
+    if (cur === undefined) {
+      this.values.set(name, { min: a.min, max: a.max, last: a.last, sum: a.sum, count: a.count });
+      this.lastAt.set(name, at);
+      return;
+    }
+    if (a.min < cur.min) cur.min = a.min;
+    if (a.max > cur.max) cur.max = a.max;
+    cur.sum += a.sum;
+    cur.count += a.count;
+    if (at >= this.lastAt.get(name)!) {
+      cur.last = a.last;
+      this.lastAt.set(name, at);
+    }
+  }
+
+  row(probe: number, period: RollupPeriod, start: number): unknown[] {
+    const vals: Record<string, StoredValue> = {};
+    for (const [name, a] of this.values) {
+      const q = this.valueSketches.get(name);
+      vals[name] = q === undefined ? a : { ...a, q: q.toJSON() };
+    }
+    return [
+      probe,
+      period,
+      start,
+      this.runs,
+      this.failures,
+      JSON.stringify(this.duration),
+      JSON.stringify(vals),
+      JSON.stringify(this.codes),
+    ];
+  }
+
+  stats() {
+    const d = this.duration;
+    const values: Record<string, ValueAggregate> = {};
+    for (const [name, a] of this.values) {
+      const p95 = this.valueSketches.get(name)?.quantile(0.95);
+      values[name] = p95 === undefined ? { ...a } : { ...a, p95 };
+    }
+    const [p50, p95, p99] = d.quantiles([0.5, 0.95, 0.99]);
+    return {
+      runs: this.runs,
+      failures: this.failures,
+      ...(d.count > 0 ? { p50, p95, p99, minMs: d.min, maxMs: d.max, meanMs: d.sum / d.count } : {}),
+      values,
+      codes: { ...this.codes },
+    };
+  }
+}
+
+/** started_at, duration_ms, ok, code, vals */
+export type RawRun = [number, number, number, string | null, string | null];
+
+export function summaryOf(probeId: string, from: number, to: number, agg: Aggregate): RollupSummary {
+  const s = agg.stats();
+  return { probeId, from, to, ...s, ...(s.runs > 0 ? { uptime: (s.runs - s.failures) / s.runs } : {}) };
+}
+
+export interface RollupRow {
+  start: number;
+  runs: number;
+  failures: number;
+  duration: string;
+  vals: string;
+  codes: string;
+}
+
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * What the engine needs of a database. Probes are named by the backend's integer key. The synchronous
+ * reads serve query/summary/window (the report path, synchronous in the interface); the background
+ * ones serve rollUp/prune/warm and may be asynchronous (PostgreSQL answers them off the event loop).
+ */
+export interface RollupBackend {
+  probeKey(probeId: string): number | undefined;
+  /** One probe's raw runs in [from, to), in time order (ties by insertion), so `last` is the latest run. */
+  runs(probe: number, from: number, to: number): RawRun[];
+  /** One probe's rollup rows of a period with start in [from, to), oldest first. */
+  rows(probe: number, period: RollupPeriod, from: number, to: number): RollupRow[];
+  /** Start of the last hour rolled up. */
+  lastHour(): number | undefined;
+
+  probes(): Awaitable<number[]>;
+  /** The probe's first raw run (epoch ms), or undefined without runs. */
+  firstRun(probe: number): Awaitable<number | undefined>;
+  readRuns(probe: number, from: number, to: number): Awaitable<RawRun[]>;
+  readRows(probe: number, period: RollupPeriod, from: number, to: number): Awaitable<RollupRow[]>;
+  readLastHour(): Awaitable<number | undefined>;
+  /**
+   * Upserts rollup rows (Aggregate.row() tuples; a redone hour overwrites, never doubles) and, when
+   * given, moves the last hour rolled, in one transaction.
+   */
+  write(rows: unknown[][], lastHour: number | undefined): Awaitable<void>;
+  /** Deletes one probe's rows of a period that start before `before`; returns how many. */
+  prune(probe: number, period: RollupPeriod, before: number): Awaitable<number>;
+  /** Probes with rollup rows. */
+  rolledProbes(): Awaitable<number[]>;
+  /**
+   * Runs a roll-up unless another is under way elsewhere (another instance on a shared database);
+   * resolves undefined then. Absent: only this process rolls up.
+   */
+  exclusive?<T>(fn: () => Promise<T>): Promise<T | undefined>;
+}
+
+/**
+ * Hourly and daily rollups of raw runs, kept for a year and more while raw runs follow a short
+ * retention. Percentiles come from a mergeable sketch (src/store/sketch.ts): within 1 % relative
+ * error of the exact percentile of the raw durations, whether or not the raw runs still exist.
+ */
+export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger, opts: RollupOptions = {}): Rollups {
+  const maxHours = opts.maxHours ?? 48;
+  const graceMs = opts.graceMs ?? 5 * 60_000;
+  const retentionMs = (opts.retentionDays ?? 400) * DAY;
+  const hourRetentionMs = (opts.hourRetentionDays ?? 35) * DAY;
+  const chunkRows = opts.chunkRows ?? 2_000;
+  const sketched: ReadonlySet<string> = new Set(opts.sketchValues ?? []);
+  const maxCached = opts.cachedDays ?? 10_000;
+  /** `probe:start` → a whole day, parsed, and its stats; insertion order is age (oldest first). */
+  const cached = new Map<string, { agg: Aggregate; stats: ReturnType<Aggregate['stats']> }>();
+  const cacheDay = (probe: number, start: number, agg: Aggregate) => {
+    const key = `${probe}:${start}`;
+    cached.delete(key);
+    cached.set(key, { agg, stats: agg.stats() });
+    if (cached.size > maxCached) cached.delete(cached.keys().next().value!);
+  };
+
+  let running = false;
+
+  /** Aggregates raw runs of every probe for one hour, yielding every chunkRows rows. */
+  async function hourRows(h: number): Promise<unknown[][]> {
+    const out: unknown[][] = [];
+    let sinceYield = 0;
+    for (const probe of await db.probes()) {
+      const runs = await db.readRuns(probe, h, h + HOUR);
+      if (runs.length > 0) {
+        const agg = new Aggregate(sketched);
+        for (const [startedAt, duration, ok, code, vals] of runs) agg.addRun(startedAt, duration, ok, code, vals);
+        out.push(agg.row(probe, 'hour', h));
+      }
+      sinceYield += runs.length + 1;
+      if (sinceYield >= chunkRows) {
+        sinceYield = 0;
+        await yieldLoop();
+      }
+    }
+    return out;
+  }
+
+  /** Merges a UTC day's hour rows into day rows. */
+  async function dayRows(day: number): Promise<{ rows: unknown[][]; aggs: Array<[number, Aggregate]> }> {
+    const out: unknown[][] = [];
+    const aggs: Array<[number, Aggregate]> = [];
+    let sinceYield = 0;
+    for (const probe of await db.probes()) {
+      const rows = await db.readRows(probe, 'hour', day, day + DAY);
+      if (rows.length > 0) {
+        const agg = new Aggregate(sketched);
+        for (const r of rows) agg.addRow(r.start, r);
+        out.push(agg.row(probe, 'day', day));
+        aggs.push([probe, agg]);
+      }
+      // A merged sketch costs about as much as a few dozen raw rows.
+      sinceYield += rows.length * 20 + 1;
+      if (sinceYield >= chunkRows) {
+        sinceYield = 0;
+        await yieldLoop();
+      }
+    }
+    return { rows: out, aggs };
+  }
+
+  async function startHour(): Promise<number | undefined> {
+    let first: number | undefined;
+    for (const probe of await db.probes()) {
+      const t = await db.firstRun(probe);
+      if (t !== undefined && (first === undefined || t < first)) first = t;
+    }
+    return first === undefined ? undefined : Math.floor(first / HOUR) * HOUR;
+  }
+
+  async function rollHours(now: number): Promise<number> {
+    const state = await db.readLastHour();
+    let h: number;
+    if (state !== undefined) h = state + HOUR;
+    else {
+      const first = await startHour();
+      if (first === undefined) return 0;
+      h = first;
+    }
+    let done = 0;
+    const t0 = performance.now();
+    // Hour rows are written a day (or a call) at a time, not an hour at a time: the primary key
+    // leads with the probe, so every hour touches one leaf page per probe, and committing 24
+    // hours together writes those pages to the WAL once instead of 24 times. Hourly commits
+    // filled the WAL (and stalled the loop on its checkpoint) every ~100 hours of 100 probes.
+    let pending: unknown[][] = [];
+    for (; h + HOUR <= now - graceMs && done < maxHours; h += HOUR) {
+      pending.push(...(await hourRows(h)));
+      done++;
+      if ((h + HOUR) % DAY === 0) {
+        // The day's last hour: its rows first, then the day merged from all 24, and only then the
+        // state, so a crash in between redoes these hours and the day instead of skipping the day.
+        await db.write(pending, undefined);
+        pending = [];
+        const day = h + HOUR - DAY;
+        const { rows, aggs } = await dayRows(day);
+        await db.write(rows, h);
+        // The day just written is what the next report reads: keep it parsed.
+        for (const [probe, agg] of aggs) cacheDay(probe, day, agg);
+      }
+      await yieldLoop();
+    }
+    if (pending.length > 0) await db.write(pending, h - HOUR);
+    if (done > 0) log.debug({ hours: done, through: new Date(h).toISOString(), ms: Math.round(performance.now() - t0) }, 'runs rolled up');
+    return done;
+  }
+
+  /**
+   * Adds one probe's [from, to) to `agg`: day rows for whole UTC days, hour rows for the rest of
+   * what is rolled up, and raw runs for what is not (the hours since the last roll-up, and
+   * unaligned edges).
+   */
+  function collect(probe: number, from: number, to: number, agg: Aggregate) {
+    const last = db.lastHour();
+    const rolledTo = last === undefined ? Number.NEGATIVE_INFINITY : last + HOUR;
+    const a = Math.ceil(from / HOUR) * HOUR;
+    const b = Math.min(Math.floor(to / HOUR) * HOUR, rolledTo);
+    if (a >= b) {
+      raw(probe, from, to, agg);
+      return;
+    }
+    raw(probe, from, a, agg);
+    rolled(probe, a, b, agg);
+    raw(probe, b, to, agg);
+  }
+
+  function raw(probe: number, from: number, to: number, agg: Aggregate) {
+    if (from >= to) return;
+    for (const [startedAt, duration, ok, code, vals] of db.runs(probe, from, to)) agg.addRun(startedAt, duration, ok, code, vals);
+  }
+
+  /** Hour-aligned [from, to) from rollup rows. */
+  function rolled(probe: number, from: number, to: number, agg: Aggregate) {
+    const dayFrom = Math.ceil(from / DAY) * DAY;
+    const dayTo = Math.floor(to / DAY) * DAY;
+    const hourRanges: Array<[number, number]> = [];
+    if (dayFrom < dayTo) {
+      const days = db.rows(probe, 'day', dayFrom, dayTo);
+      for (const r of days) agg.addRow(r.start, r);
+      // A day without a day row (not complete yet when last rolled, or the roll-up behind) still
+      // counts through whatever hour rows it has.
+      const covered = new Set(days.map((r) => r.start));
+      hourRanges.push([from, dayFrom], [dayTo, to]);
+      for (let d = dayFrom; d < dayTo; d += DAY) if (!covered.has(d)) hourRanges.push([d, d + DAY]);
+    } else hourRanges.push([from, to]);
+    for (const [x, y] of hourRanges) {
+      if (x >= y) continue;
+      for (const r of db.rows(probe, 'hour', x, y)) agg.addRow(r.start, r);
+    }
+  }
+
+  return {
+    async rollUp(now) {
+      // One roll-up at a time: an hourly timer and a manual call must not interleave their hours.
+      if (running) return 0;
+      running = true;
+      try {
+        return (await (db.exclusive ? db.exclusive(() => rollHours(now)) : rollHours(now))) ?? 0;
+      } finally {
+        running = false;
+      }
+    },
+
+    async prune(before = clock.now() - retentionMs) {
+      let total = 0;
+      cached.clear();
+      const hoursBefore = Math.max(before, clock.now() - hourRetentionMs);
+      for (const probe of await db.rolledProbes()) {
+        // Per (probe, period): a primary-key range each, and a yield between, however many rows.
+        total += await db.prune(probe, 'hour', hoursBefore);
+        total += await db.prune(probe, 'day', before);
+        await yieldLoop();
+      }
+      if (total > 0) log.info({ deleted: total, before: new Date(before).toISOString() }, 'rollups pruned');
+      return total;
+    },
+
+    query(probeId, from, to, period) {
+      const probe = db.probeKey(probeId);
+      if (probe === undefined) return [];
+      return db.rows(probe, period, from, to).map((r): RollupBucket => {
+        const agg = new Aggregate(sketched);
+        agg.addRow(r.start, r);
+        return { probeId, period, start: r.start, ...agg.stats() };
+      });
+    },
+
+    summary(probeId, from, to) {
+      const agg = new Aggregate(sketched);
+      const probe = db.probeKey(probeId);
+      if (probe !== undefined) collect(probe, from, to, agg);
+      return summaryOf(probeId, from, to, agg);
+    },
+
+    window(probeId, from, to) {
+      const probe = db.probeKey(probeId);
+      const total = new Aggregate(sketched);
+      const out: RollupBucket[] = [];
+      if (from < to) {
+        const firstDay = Math.floor(from / DAY) * DAY;
+        // Whole days read their day row in one query; the ragged edges and days without a row (not
+        // rolled yet) go through hour rows and raw runs. A probe without runs still gets its days, empty.
+        let rows: Map<number, RollupRow> | undefined;
+        for (let d = firstDay; d < to; d += DAY) {
+          const lo = Math.max(d, from);
+          const hi = Math.min(d + DAY, to);
+          const whole = lo === d && hi === d + DAY;
+          const hit = whole && probe !== undefined ? cached.get(`${probe}:${d}`) : undefined;
+          if (hit !== undefined) {
+            total.addAggregate(hit.agg);
+            out.push({ probeId, period: 'day', start: d, ...hit.stats });
+            continue;
+          }
+          // One query for all the window's day rows, made on the first day not in the cache.
+          rows ??= new Map((probe === undefined ? [] : db.rows(probe, 'day', firstDay, to)).map((r) => [r.start, r]));
+          const agg = new Aggregate(sketched);
+          const row = rows.get(d);
+          if (row !== undefined && whole) {
+            agg.addRow(d, row);
+            cacheDay(probe!, d, agg);
+          } else if (probe !== undefined) collect(probe, lo, hi, agg);
+          total.addAggregate(agg);
+          out.push({ probeId, period: 'day', start: d, ...agg.stats() });
+        }
+      }
+      return { days: out, total: summaryOf(probeId, from, to, total) };
+    },
+
+    async warm(from, to) {
+      let n = 0;
+      for (const probe of await db.probes()) {
+        for (const r of await db.readRows(probe, 'day', Math.ceil(from / DAY) * DAY, to)) {
+          if (cached.has(`${probe}:${r.start}`)) continue;
+          const agg = new Aggregate(sketched);
+          agg.addRow(r.start, r);
+          cacheDay(probe, r.start, agg);
+          n++;
+        }
+        await yieldLoop();
+      }
+      return n;
+    },
+
+    lastHour: () => db.lastHour(),
+  };
+}

@@ -1,0 +1,964 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createPostgresStore,
+  createSqliteStore,
+  type Incident,
+  type IncidentChange,
+  type NewNotification,
+  type RollupSummary,
+  type Rollups,
+  type RunRecord,
+  type Store,
+  type StoreStats,
+} from '../../src/store/index.js';
+import type { RollupOptions } from '../../src/store/rollup-core.js';
+import { SKETCH_ALPHA } from '../../src/store/sketch.js';
+import { ManualClock } from '../helpers/clock.js';
+import { memoryLogger } from '../helpers/context.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { rng } from '../helpers/random.js';
+
+/**
+ * The Store contract: every backend answers the same calls the same way, through the public surface
+ * only. Each test gets a database of its own (a temp file; a fresh PostgreSQL database).
+ */
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+type TestStore = Store & { stats(): StoreStats; readonly rollups: Rollups };
+interface Backend {
+  /** A new, empty database; returns where it is. */
+  fresh(): Promise<string>;
+  open(where: string, clock: ManualClock, opts?: { batchRows?: number; rollups?: RollupOptions }): TestStore;
+}
+
+let server: TestPostgres | undefined;
+let databases = 0;
+const dirs: string[] = [];
+const open: TestStore[] = [];
+
+beforeAll(async () => {
+  server = await startPostgres();
+});
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+});
+afterAll(async () => {
+  await server?.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const track = (s: TestStore) => {
+  open.push(s);
+  return s;
+};
+
+const sqlite: Backend = {
+  async fresh() {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vigil-contract-'));
+    dirs.push(dir);
+    return path.join(dir, 'vigil.db');
+  },
+  open: (file, clock, opts = {}) => track(createSqliteStore({ path: file, clock, logger: memoryLogger().logger, ...opts })),
+};
+
+const postgres: Backend = {
+  async fresh() {
+    const name = `t_${++databases}`;
+    await server!.query(`CREATE DATABASE ${name}`);
+    return server!.url.replace(/\/postgres$/, `/${name}`);
+  },
+  open: (url, clock, opts = {}) => track(createPostgresStore({ url, clock, logger: memoryLogger().logger, ...opts })),
+};
+
+function run(probeId: string, startedAt: number, over: Partial<RunRecord> = {}): RunRecord {
+  return {
+    probeId,
+    kind: 'http',
+    startedAt,
+    durationMs: 12.5,
+    ok: true,
+    values: { status: 200 },
+    attempts: 1,
+    trigger: 'schedule',
+    ...over,
+  };
+}
+
+function opening(probeId: string, rule: string, at: number): NonNullable<IncidentChange['open']> {
+  return {
+    probeId,
+    rule,
+    kind: 'http',
+    severity: 'critical',
+    state: 'open',
+    summary: `${probeId} is down`,
+    labels: { team: 'web', env: 'prod' },
+    channels: ['slack', 'pagerduty'],
+    openedAt: at,
+    lastError: { code: 'TIMEOUT', message: 'no answer in 5 s', at },
+    flapping: false,
+    notified: true,
+  };
+}
+
+const page = (i: Incident, channel: string, over: Partial<NewNotification> = {}): NewNotification => ({
+  channel,
+  action: 'trigger',
+  dedupKey: `vigil-${i.id}`,
+  payload: { id: i.id, summary: i.summary, labels: i.labels },
+  ...over,
+});
+
+/** Seeded: two days and ten minutes of three probes every 2 min, some failures, two locations. */
+const D0 = Date.UTC(2026, 10, 20);
+const END = D0 + 2 * DAY;
+const NOW = END + 10 * 60_000;
+const PROBES = ['api', 'web', 'dns'];
+const SEEDED: RunRecord[] = (() => {
+  const r = rng(7);
+  const out: RunRecord[] = [];
+  for (let t = D0; t < NOW; t += 120_000) {
+    PROBES.forEach((probeId, p) => {
+      const durationMs = Math.exp(3 + p + 0.8 * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()));
+      const m = (t - D0) / 60_000;
+      const fail = (m / 2 + p) % 17 === 0 || (p === 2 && m >= 1400 && m < 1460);
+      out.push({
+        probeId,
+        kind: 'http',
+        startedAt: t + p * 7_000,
+        durationMs,
+        ok: !fail,
+        ...(fail ? { code: m % 4 === 0 ? 'TIMEOUT' : 'HTTP_STATUS', message: 'down' } : {}),
+        values: { status: fail ? 503 : 200, latency_ms: Math.round(durationMs * 10) / 10 },
+        attempts: fail ? 2 : 1,
+        trigger: 'schedule',
+        location: m % 4 === 0 ? 'eu-west' : 'us-east',
+      });
+    });
+  }
+  return out;
+})();
+
+/** What a window must hold, computed from the raw runs. */
+function fromRaw(probeId: string, from: number, to: number) {
+  const rs = SEEDED.filter((r) => r.probeId === probeId && r.startedAt >= from && r.startedAt < to);
+  const codes: Record<string, number> = {};
+  for (const r of rs) if (!r.ok) codes[r.code!] = (codes[r.code!] ?? 0) + 1;
+  const sorted = rs.map((r) => r.durationMs).sort((a, b) => a - b);
+  const lat = rs.map((r) => r.values.latency_ms!);
+  return {
+    runs: rs.length,
+    failures: rs.filter((r) => !r.ok).length,
+    codes,
+    p95: sorted[Math.floor(0.95 * (sorted.length - 1))]!,
+    latency: { min: Math.min(...lat), max: Math.max(...lat), last: lat.at(-1)!, count: lat.length, sum: lat.reduce((a, b) => a + b, 0) },
+  };
+}
+
+function expectRaw(got: Pick<RollupSummary, 'runs' | 'failures' | 'codes' | 'p95' | 'values'>, probeId: string, from: number, to: number) {
+  const want = fromRaw(probeId, from, to);
+  expect(got.runs).toBe(want.runs);
+  expect(got.failures).toBe(want.failures);
+  expect(got.codes).toEqual(want.codes);
+  expect(Math.abs(got.p95! - want.p95) / want.p95).toBeLessThanOrEqual(SKETCH_ALPHA + 1e-12);
+  const { sum, ...exact } = want.latency;
+  expect(got.values.latency_ms).toMatchObject(exact);
+  expect(got.values.latency_ms!.sum).toBeCloseTo(sum, 6);
+}
+
+/** Seeds SEEDED, rolls everything up and asks the rollups every question the report asks. */
+async function rollupAnswers(backend: Backend) {
+  const clock = new ManualClock(NOW);
+  const store = backend.open(await backend.fresh(), clock, { rollups: { sketchValues: ['latency_ms'] } });
+  for (const r of SEEDED) store.append(r);
+  await store.flush();
+  const hours: number[] = [];
+  for (let n = await store.rollups.rollUp(NOW); n > 0; n = await store.rollups.rollUp(NOW)) hours.push(n);
+  const ragged = [D0 + 5 * HOUR + 17 * 60_000, NOW] as const;
+  const answers = {
+    hours,
+    lastHour: store.rollups.lastHour(),
+    perProbe: PROBES.map((p) => ({
+      hours: store.rollups.query(p, D0, END, 'hour'),
+      days: store.rollups.query(p, D0, END, 'day'),
+      whole: store.rollups.summary(p, D0, END),
+      ragged: store.rollups.summary(p, ...ragged),
+      window: store.rollups.window(p, ...ragged),
+    })),
+    unknown: store.rollups.summary('nope', D0, END),
+  };
+  return { answers, ragged };
+}
+const rolled = new Map<string, Awaited<ReturnType<typeof rollupAnswers>>['answers']>();
+
+const BACKENDS: Array<[string, Backend]> = [
+  ['sqlite', sqlite],
+  ['postgres', postgres],
+];
+
+describe.each(BACKENDS)('store contract: %s', (name, backend) => {
+  it('queues runs, writes them on flush, and answers windows newest first with limits', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock, { batchRows: 1_000 });
+    const t0 = clock.now();
+    for (let i = 0; i < 50; i++) store.append(run('a', t0 + i * 1000, i % 10 === 0 ? { ok: false, code: 'TIMEOUT', message: 'slow' } : {}));
+    store.append(run('b', t0, { location: 'eu-west', details: { body: 'ok' }, trigger: 'manual' }));
+    expect(store.health()).toEqual({ writable: true, queued: 51 });
+    // Queued runs already count for latest().
+    expect(store.latest('a')).toMatchObject({ startedAt: t0 + 49_000 });
+    expect(await store.runs({ probeId: 'a' })).toEqual([]);
+    await store.flush();
+    expect(store.health()).toEqual({ writable: true, queued: 0 });
+    expect(store.stats()).toMatchObject({ written: 51, writeErrors: 0, dropped: 0 });
+
+    const window = await store.runs({ probeId: 'a', since: t0 + 10_000, until: t0 + 20_000 });
+    expect(window.map((r) => (r.startedAt - t0) / 1000)).toEqual([19, 18, 17, 16, 15, 14, 13, 12, 11, 10]);
+    expect(window.at(-1)).toEqual({
+      id: expect.any(Number),
+      probeId: 'a',
+      kind: 'http',
+      startedAt: t0 + 10_000,
+      durationMs: 12.5,
+      ok: false,
+      code: 'TIMEOUT',
+      message: 'slow',
+      values: { status: 200 },
+      attempts: 1,
+      trigger: 'schedule',
+    });
+    expect(await store.runs({ probeId: 'a', limit: 3 })).toHaveLength(3);
+    expect((await store.runs({ probeId: 'a', limit: 3 }))[0]!.startedAt).toBe(t0 + 49_000);
+    expect(await store.runs({ probeId: 'nope' })).toEqual([]);
+    // Location, details and trigger round trip; no location reads back as absent.
+    const [b] = await store.runs({ probeId: 'b' });
+    expect(b).toMatchObject({ location: 'eu-west', details: { body: 'ok' }, trigger: 'manual' });
+    expect(window[0]).not.toHaveProperty('location');
+    expect(await store.lastSuccess('a')).toMatchObject({ startedAt: t0 + 49_000, ok: true });
+    store.append(run('a', t0 + 60_000, { ok: false, code: 'CONNECT' }));
+    await store.flush();
+    expect(await store.lastSuccess('a')).toMatchObject({ startedAt: t0 + 49_000 });
+    expect(await store.lastSuccess('nope')).toBeUndefined();
+  });
+
+  it('keeps runs, latest and probe state across a reopen', async () => {
+    const where = await backend.fresh();
+    const clock = new ManualClock();
+    const first = backend.open(where, clock);
+    first.append(run('a', clock.now() - 1000));
+    first.append(run('a', clock.now(), { ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable', location: 'us-east' }));
+    first.setProbeState('dns', { answer: ['1.2.3.4'], changedAt: 5 });
+    first.setProbeState('dns', { answer: ['5.6.7.8'], changedAt: 6 });
+    expect(first.probeState('dns')).toEqual({ answer: ['5.6.7.8'], changedAt: 6 });
+    await first.close();
+    const second = backend.open(where, clock);
+    expect(second.latest('a')).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable', location: 'us-east' });
+    expect(second.latest('nope')).toBeUndefined();
+    expect(second.probeState('dns')).toEqual({ answer: ['5.6.7.8'], changedAt: 6 });
+    expect(second.probeState('other')).toBeUndefined();
+    expect(await second.runs({ probeId: 'a' })).toHaveLength(2);
+  });
+
+  it('prunes raw runs that started before a time, exactly, across probes', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock, { batchRows: 5_000 });
+    for (let i = 0; i < 12_000; i++) store.append(run(`p${i % 7}`, clock.now() - 200 * DAY + Math.floor(i / 60) * DAY));
+    await store.flush();
+    const cutoff = clock.now() - 90 * DAY;
+    const old = Array.from({ length: 12_000 }, (_, i) => clock.now() - 200 * DAY + Math.floor(i / 60) * DAY).filter(
+      (t) => t < cutoff,
+    ).length;
+    expect(old).toBeGreaterThan(5_000);
+    expect(await store.prune(cutoff)).toBe(old);
+    expect(await store.prune(cutoff)).toBe(0);
+    const left = await store.runs({ probeId: 'p0', limit: 10_000 });
+    expect(left.every((r) => r.startedAt >= cutoff)).toBe(true);
+    expect(left.length).toBeGreaterThan(0);
+  });
+
+  it('opens, patches and resolves incidents with their pages in one change, one unresolved per (probe, rule)', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock);
+    const t = clock.now();
+    let seen: Incident | undefined;
+    const opened = store.alerts.applyIncidentChange({
+      open: opening('api', 'down', t),
+      event: { at: t, type: 'opened', actor: 'vigil', detail: '3 failures' },
+      notify: (i) => {
+        seen = i;
+        return [page(i, 'slack'), page(i, 'pagerduty', { recipient: 'alice' }), page(i, 'email', { mutedReason: 'silenced' })];
+      },
+      escalation: { policy: { steps: [{ after: '5m' }] }, state: { pass: 0, step: 0, nextDueAt: t + 300_000, reached: false } },
+    });
+    // The notify function sees the incident as stored, with its new id.
+    expect(seen).toEqual(opened);
+    expect(opened).toEqual({ id: expect.any(Number), ...opening('api', 'down', t) });
+    expect(store.alerts.incident(opened.id)).toEqual(opened);
+    expect(store.alerts.notifications(opened.id).map((n) => [n.channel, n.recipient, n.state, n.payload])).toEqual([
+      ['slack', undefined, 'pending', { id: opened.id, summary: 'api is down', labels: { team: 'web', env: 'prod' } }],
+      ['pagerduty', 'alice', 'pending', { id: opened.id, summary: 'api is down', labels: { team: 'web', env: 'prod' } }],
+      ['email', undefined, 'muted', { id: opened.id, summary: 'api is down', labels: { team: 'web', env: 'prod' } }],
+    ]);
+    expect(store.alerts.notifications(opened.id)[2]).toMatchObject({
+      mutedReason: 'silenced',
+      createdAt: t,
+      nextAttemptAt: t,
+      attempts: 0,
+    });
+
+    // The database refuses a second unresolved incident for the same (probe, rule), and nothing of that change is kept.
+    expect(() =>
+      store.alerts.applyIncidentChange({
+        open: opening('api', 'down', t + 1),
+        event: { at: t + 1, type: 'opened', actor: 'vigil' },
+        notify: [],
+      }),
+    ).toThrow();
+    // A change whose pages cannot be made leaves nothing behind either.
+    expect(() =>
+      store.alerts.applyIncidentChange({
+        open: opening('web', 'down', t + 1),
+        event: { at: t + 1, type: 'opened', actor: 'vigil' },
+        notify: () => {
+          throw new Error('no template');
+        },
+      }),
+    ).toThrow('no template');
+    expect(store.alerts.unresolvedIncidents().map((i) => i.id)).toEqual([opened.id]);
+
+    const acked = store.alerts.applyIncidentChange({
+      id: opened.id,
+      patch: { state: 'acknowledged', ackedAt: t + 60_000, ackedBy: 'alice', flapping: true, labels: { team: 'web' } },
+      event: { at: t + 60_000, type: 'acknowledged', actor: 'alice' },
+      notify: [{ channel: 'slack', action: 'acknowledge', dedupKey: `vigil-${opened.id}`, payload: { by: 'alice' } }],
+      escalation: { state: { pass: 0, step: 1, nextDueAt: null, reached: true } },
+    });
+    expect(acked).toMatchObject({ state: 'acknowledged', ackedAt: t + 60_000, ackedBy: 'alice', flapping: true, labels: { team: 'web' } });
+    expect(store.alerts.escalation(opened.id)).toEqual({
+      incidentId: opened.id,
+      policy: { steps: [{ after: '5m' }] },
+      state: { pass: 0, step: 1, nextDueAt: null, reached: true },
+    });
+    const resolved = store.alerts.applyIncidentChange({
+      id: opened.id,
+      patch: { state: 'resolved', resolvedAt: t + 120_000, resolvedBy: 'vigil', lastError: undefined },
+      event: { at: t + 120_000, type: 'resolved', actor: 'vigil' },
+      notify: [],
+    });
+    expect(resolved).toMatchObject({ state: 'resolved', resolvedAt: t + 120_000, resolvedBy: 'vigil' });
+    expect(resolved).not.toHaveProperty('lastError');
+    expect(store.alerts.timeline(opened.id)).toEqual([
+      { id: expect.any(Number), incidentId: opened.id, at: t, type: 'opened', actor: 'vigil', detail: '3 failures' },
+      { id: expect.any(Number), incidentId: opened.id, at: t + 60_000, type: 'acknowledged', actor: 'alice' },
+      { id: expect.any(Number), incidentId: opened.id, at: t + 120_000, type: 'resolved', actor: 'vigil' },
+    ]);
+    // Resolved, the (probe, rule) is free again.
+    const again = store.alerts.applyIncidentChange({
+      open: opening('api', 'down', t + 180_000),
+      event: { at: t + 180_000, type: 'opened', actor: 'vigil' },
+      notify: [],
+    });
+    expect(again.id).not.toBe(opened.id);
+    expect(store.alerts.unresolvedIncidents().map((i) => i.id)).toEqual([again.id]);
+    expect(store.alerts.incident(999_999)).toBeUndefined();
+  });
+
+  it('filters incidents by state, probe and time, newest first', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock);
+    const t = clock.now();
+    const make = (probe: string, rule: string, at: number, resolvedAt?: number) => {
+      const i = store.alerts.applyIncidentChange({
+        open: opening(probe, rule, at),
+        event: { at, type: 'opened', actor: 'vigil' },
+        notify: [],
+      });
+      if (resolvedAt === undefined) return i.id;
+      store.alerts.applyIncidentChange({
+        id: i.id,
+        patch: { state: 'resolved', resolvedAt },
+        event: { at: resolvedAt, type: 'resolved', actor: 'vigil' },
+        notify: [],
+      });
+      return i.id;
+    };
+    const a = make('api', 'down', t - 5 * HOUR, t - 4 * HOUR);
+    const b = make('api', 'slow', t - 3 * HOUR);
+    const c = make('web', 'down', t - 2 * HOUR, t - HOUR);
+    const d = make('dns', 'down', t - HOUR);
+    const ids = (q: Parameters<Store['alerts']['incidents']>[0]) => store.alerts.incidents(q).map((i) => i.id);
+    expect(ids({})).toEqual([d, c, b, a]);
+    expect(ids({ state: 'resolved' })).toEqual([c, a]);
+    expect(ids({ state: 'open' })).toEqual([d, b]);
+    expect(ids({ probeId: 'api' })).toEqual([b, a]);
+    // since: not resolved before it; until: opened before it.
+    expect(ids({ since: t - 3 * HOUR })).toEqual([d, c, b]);
+    expect(ids({ until: t - 2 * HOUR })).toEqual([b, a]);
+    expect(ids({ since: t - 3 * HOUR, until: t - HOUR, probeId: 'web' })).toEqual([c]);
+    expect(ids({ limit: 2 })).toEqual([d, c]);
+    expect(store.alerts.unresolvedIncidents().map((i) => i.id)).toEqual([b, d]);
+  });
+
+  it('delivers the outbox in order: due, retry, delivered with a ref, dead, stats, paged, deliveries', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock);
+    const t = clock.now();
+    const inc = store.alerts.applyIncidentChange({
+      open: opening('api', 'down', t),
+      event: { at: t, type: 'opened', actor: 'vigil' },
+      notify: (i) => [page(i, 'slack'), page(i, 'pagerduty', { recipient: 'alice' }), page(i, 'pagerduty', { recipient: 'bob' })],
+    });
+    const later = store.alerts.applyIncidentChange({
+      id: inc.id,
+      event: { at: t + 1000, type: 'reminded', actor: 'vigil' },
+      notify: (i) => [page(i, 'slack', { action: 'remind' }), page(i, 'pagerduty', { recipient: 'alice', action: 'remind' })],
+    });
+    expect(later.id).toBe(inc.id);
+    const [test] = store.alerts.enqueue(
+      [{ incidentId: null, channel: 'email', action: 'test', dedupKey: 'test-1', payload: { test: true } }],
+      t + 500,
+    );
+    expect(test).toMatchObject({
+      incidentId: null,
+      channel: 'email',
+      action: 'test',
+      state: 'pending',
+      createdAt: t + 500,
+      payload: { test: true },
+    });
+    expect(store.alerts.outboxItem(test!.id)).toEqual(test);
+
+    // At most one per (incident, channel, recipient), the oldest; oldest due first.
+    const due = store.alerts.due(t + 2000, 10);
+    expect(due.map((n) => [n.channel, n.recipient ?? null, n.action])).toEqual([
+      ['slack', null, 'trigger'],
+      ['pagerduty', 'alice', 'trigger'],
+      ['pagerduty', 'bob', 'trigger'],
+      ['email', null, 'test'],
+    ]);
+    expect(store.alerts.due(t + 2000, 2)).toHaveLength(2);
+    expect(store.alerts.due(t - 1, 10)).toEqual([]);
+    expect(store.alerts.outboxStats(t + 2000)).toEqual({ pending: 6, oldestPendingMs: 2000, dead: 0 });
+
+    const [slack, alice, bob] = due;
+    store.alerts.markRetry(slack!.id, t + 2000, 'rate limited', t + 60_000);
+    expect(store.alerts.outboxItem(slack!.id)).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      lastError: 'rate limited',
+      nextAttemptAt: t + 60_000,
+    });
+    // The retried one holds back its channel's later page; the others move on.
+    store.alerts.markDelivered(alice!.id, t + 3000, { incident: 'PD-1' });
+    store.alerts.markDead(bob!.id, t + 3000, 'unknown user');
+    expect(store.alerts.due(t + 3000, 10).map((n) => [n.channel, n.recipient ?? null, n.action])).toEqual([
+      ['email', null, 'test'],
+      ['pagerduty', 'alice', 'remind'],
+    ]);
+    expect(store.alerts.due(t + 60_000, 10).map((n) => n.id)).toContain(slack!.id);
+    expect(store.alerts.outboxItem(alice!.id)).toMatchObject({
+      state: 'delivered',
+      deliveredAt: t + 3000,
+      attempts: 1,
+      ref: { incident: 'PD-1' },
+    });
+    expect(store.alerts.outboxItem(bob!.id)).toMatchObject({ state: 'dead', attempts: 1, lastError: 'unknown user' });
+    expect(store.alerts.outboxStats(t + 3000)).toEqual({ pending: 4, oldestPendingMs: 3000, dead: 1 });
+
+    expect(store.alerts.refFor(inc.id, 'pagerduty', 'alice')).toEqual({ incident: 'PD-1' });
+    expect(store.alerts.refFor(inc.id, 'pagerduty')).toBeUndefined();
+    expect(store.alerts.refFor(inc.id, 'slack')).toBeUndefined();
+    store.alerts.markDelivered(slack!.id, t + 61_000, { channel: 'C1', ts: '1.1' });
+    expect(store.alerts.refFor(inc.id, 'slack')).toEqual({ channel: 'C1', ts: '1.1' });
+    expect(store.alerts.paged(inc.id)).toEqual([
+      { channel: 'slack' },
+      { channel: 'pagerduty', recipient: 'alice' },
+      { channel: 'pagerduty', recipient: 'bob' },
+    ]);
+
+    const deliveries = store.alerts.deliveries(t, t + 1000);
+    expect(deliveries.map((d) => [d.channel, d.createdAt])).toEqual([
+      ['slack', t],
+      ['pagerduty', t],
+      ['pagerduty', t],
+      ['email', t + 500],
+    ]);
+    expect(deliveries[0]).not.toHaveProperty('payload');
+    expect(deliveries[0]).not.toHaveProperty('ref');
+    expect(store.alerts.notifications(inc.id)).toHaveLength(5);
+  });
+
+  it('finds escalations due only for open incidents', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock);
+    const t = clock.now();
+    const esc = (probe: string, due: number | null) =>
+      store.alerts.applyIncidentChange({
+        open: opening(probe, 'down', t),
+        event: { at: t, type: 'opened', actor: 'vigil' },
+        notify: [],
+        escalation: { policy: { name: probe }, state: { pass: 0, step: 0, nextDueAt: due, reached: false } },
+      });
+    const a = esc('a', t + 60_000);
+    const b = esc('b', t + 30_000);
+    esc('c', null);
+    const d = esc('d', t + 10_000);
+    store.alerts.applyIncidentChange({
+      id: d.id,
+      patch: { state: 'acknowledged', ackedAt: t },
+      event: { at: t, type: 'acknowledged', actor: 'x' },
+      notify: [],
+    });
+    expect(store.alerts.dueEscalations(t + 60_000).map((e) => e.incidentId)).toEqual([b.id, a.id]);
+    expect(store.alerts.dueEscalations(t + 30_000)).toEqual([
+      { incidentId: b.id, policy: { name: 'b' }, state: { pass: 0, step: 0, nextDueAt: t + 30_000, reached: false } },
+    ]);
+    expect(store.alerts.escalation(999_999)).toBeUndefined();
+  });
+
+  it('keeps on-call overrides and silences until they end', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock);
+    const t = clock.now();
+    const o1 = store.alerts.addOverride({
+      schedule: 'primary',
+      person: 'bob',
+      startsAt: t + HOUR,
+      endsAt: t + 2 * HOUR,
+      author: 'alice',
+      createdAt: t,
+    });
+    const o2 = store.alerts.addOverride({
+      schedule: 'primary',
+      person: 'carol',
+      startsAt: t,
+      endsAt: t + HOUR,
+      author: 'alice',
+      createdAt: t,
+    });
+    expect(store.alerts.overrides(t)).toEqual([o2, o1]);
+    expect(store.alerts.overrides(t + HOUR)).toEqual([o1]);
+    expect(store.alerts.deleteOverride(o1.id)).toBe(true);
+    expect(store.alerts.deleteOverride(o1.id)).toBe(false);
+    expect(store.alerts.overrides(t)).toEqual([o2]);
+
+    const s1 = store.alerts.addSilence({
+      probes: ['api-*'],
+      labels: { env: 'staging' },
+      startsAt: t,
+      endsAt: t + HOUR,
+      author: 'alice',
+      comment: 'deploy',
+      createdAt: t,
+    });
+    const s2 = store.alerts.addSilence({
+      probes: [],
+      labels: {},
+      startsAt: t,
+      endsAt: t + 2 * HOUR,
+      author: 'bob',
+      comment: 'all',
+      createdAt: t,
+    });
+    expect(store.alerts.silences()).toEqual([s1, s2]);
+    expect(store.alerts.silences(t + HOUR)).toEqual([s2]);
+    // Ending a silence keeps it, ended now.
+    expect(store.alerts.deleteSilence(s2.id, t + 60_000)).toBe(true);
+    expect(store.alerts.deleteSilence(s2.id, t + 120_000)).toBe(false);
+    expect(store.alerts.silences()).toEqual([s1, { ...s2, endsAt: t + 60_000 }]);
+    expect(store.alerts.silences(t + 60_000)).toEqual([s1]);
+  });
+
+  it('sees alerts written by another store on the same database, and the one-unresolved rule holds across them', async () => {
+    const where = await backend.fresh();
+    const clock = new ManualClock();
+    const one = backend.open(where, clock);
+    const two = backend.open(where, clock);
+    const t = clock.now();
+    const i = one.alerts.applyIncidentChange({
+      open: opening('api', 'down', t),
+      event: { at: t, type: 'opened', actor: 'vigil' },
+      notify: (x) => [page(x, 'slack')],
+    });
+    expect(two.alerts.incident(i.id)).toEqual(i);
+    expect(two.alerts.due(t, 10).map((n) => n.incidentId)).toEqual([i.id]);
+    expect(() =>
+      two.alerts.applyIncidentChange({ open: opening('api', 'down', t), event: { at: t, type: 'opened', actor: 'vigil' }, notify: [] }),
+    ).toThrow();
+  });
+
+  it('records the audit log, lists it newest first with filters, and prunes it', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock);
+    const t = clock.now();
+    store.audit.record({ at: t, actor: 'alice', action: 'POST /api/v1/silences', result: 'success', status: 201 });
+    store.audit.record({
+      at: t + 1,
+      actor: 'bob',
+      action: 'POST /api/v1/incidents/:id/ack',
+      target: '{"id":"7"}',
+      requestId: 'r-2',
+      result: 'failure',
+      status: 404,
+      detail: 'no such incident',
+    });
+    store.audit.record({
+      at: t + 2,
+      actor: 'alice',
+      action: 'POST /api/v1/incidents/:id/ack',
+      target: '{"id":"8"}',
+      result: 'success',
+      status: 200,
+    });
+    const all = store.audit.list({});
+    expect(all.map((e) => e.at - t)).toEqual([2, 1, 0]);
+    expect(all[1]).toEqual({
+      id: expect.any(Number),
+      at: t + 1,
+      actor: 'bob',
+      action: 'POST /api/v1/incidents/:id/ack',
+      target: '{"id":"7"}',
+      requestId: 'r-2',
+      result: 'failure',
+      status: 404,
+      detail: 'no such incident',
+    });
+    expect(all[2]).toEqual({
+      id: expect.any(Number),
+      at: t,
+      actor: 'alice',
+      action: 'POST /api/v1/silences',
+      result: 'success',
+      status: 201,
+    });
+    expect(store.audit.list({ actor: 'alice' }).map((e) => e.at - t)).toEqual([2, 0]);
+    expect(store.audit.list({ action: 'POST /api/v1/incidents/:id/ack', actor: 'alice' }).map((e) => e.at - t)).toEqual([2]);
+    expect(store.audit.list({ since: t + 1 }).map((e) => e.at - t)).toEqual([2, 1]);
+    expect(store.audit.list({ until: t + 1 }).map((e) => e.at - t)).toEqual([0]);
+    expect(store.audit.list({ limit: 1 })).toHaveLength(1);
+    expect(store.audit.prune(t + 2)).toBe(2);
+    expect(store.audit.list({}).map((e) => e.at - t)).toEqual([2]);
+  });
+
+  it('rolls runs up into hours and days: exact counts, p95 within 1 %, raw runs for what is not rolled', async () => {
+    const { answers, ragged } = await rollupAnswers(backend);
+    rolled.set(name, answers);
+    expect(answers.hours).toEqual([48]);
+    expect(answers.lastHour).toBe(END - HOUR);
+    PROBES.forEach((p, k) => {
+      const a = answers.perProbe[k]!;
+      expect(a.hours.map((b) => b.start)).toEqual(Array.from({ length: 48 }, (_, i) => D0 + i * HOUR));
+      for (const b of a.hours) expectRaw(b, p, b.start, b.start + HOUR);
+      expect(a.days.map((b) => b.start)).toEqual([D0, D0 + DAY]);
+      for (const b of a.days) expectRaw(b, p, b.start, b.start + DAY);
+      expectRaw(a.whole, p, D0, END);
+      // Ragged: raw edges, hour rows, a day row, and the last ten minutes not rolled yet.
+      expectRaw(a.ragged, p, ...ragged);
+      expectRaw(a.window.total, p, ...ragged);
+      expect(a.window.days.map((d) => d.start)).toEqual([D0, D0 + DAY, D0 + 2 * DAY]);
+      expectRaw(a.window.days[2]!, p, END, NOW);
+    });
+    expect(answers.unknown).toMatchObject({ runs: 0, failures: 0 });
+  });
+});
+
+describe('store contract: both backends', () => {
+  it('answer rollup queries identically for the same runs', async () => {
+    for (const [name, backend] of BACKENDS) if (!rolled.has(name)) rolled.set(name, (await rollupAnswers(backend)).answers);
+    expect(rolled.get('postgres')).toEqual(rolled.get('sqlite'));
+  });
+});
+
+/** Waits, a bounded number of turns, until `cond` holds: for a state another process reaches, never for a time. */
+async function until(cond: () => boolean | Promise<boolean>, what: string) {
+  for (let i = 0; i < 1_000; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`never reached: ${what}`);
+}
+
+/** Sessions waiting for an advisory lock (bigint keys: `key` is the low 32 bits), or for any. */
+async function advisoryWaiters(client: pg.Client, key?: number): Promise<number> {
+  const res = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND ($1::int IS NULL OR objid = $1::int)`,
+    [key ?? null],
+  );
+  return res.rows[0]!.n;
+}
+
+const dbName = (url: string) => new URL(url).pathname.slice(1);
+
+describe.each(BACKENDS)('store contract, several instances on one database: %s', (_name, backend) => {
+  it('leases a name to one holder at a time: taken when free, renewed by its holder, taken over once expired, released', async () => {
+    const where = await backend.fresh();
+    const clock = new ManualClock();
+    const one = backend.open(where, clock);
+    const two = backend.open(where, clock);
+    const t = 1_000_000;
+    expect(one.lease('alerting', 'a', 30_000, t)).toEqual({ held: true, holder: 'a', expiresAt: t + 30_000 });
+    expect(two.lease('alerting', 'b', 30_000, t + 1)).toEqual({ held: false, holder: 'a', expiresAt: t + 30_000 });
+    // Renewed from now by its holder, through either store.
+    expect(two.lease('alerting', 'a', 30_000, t + 10_000)).toEqual({ held: true, holder: 'a', expiresAt: t + 40_000 });
+    expect(two.lease('alerting', 'b', 30_000, t + 39_999)).toEqual({ held: false, holder: 'a', expiresAt: t + 40_000 });
+    // Names are independent.
+    expect(two.lease('reports', 'b', 5_000, t + 2)).toEqual({ held: true, holder: 'b', expiresAt: t + 5_002 });
+    // Free from expiresAt on: the next to ask takes it, and the old holder learns so.
+    expect(two.lease('alerting', 'b', 30_000, t + 40_000)).toEqual({ held: true, holder: 'b', expiresAt: t + 70_000 });
+    expect(one.lease('alerting', 'a', 30_000, t + 40_001)).toEqual({ held: false, holder: 'b', expiresAt: t + 70_000 });
+    // Only the holder can release it; released, it is free at once.
+    one.release('alerting', 'a');
+    expect(one.lease('alerting', 'a', 30_000, t + 41_000)).toEqual({ held: false, holder: 'b', expiresAt: t + 70_000 });
+    two.release('alerting', 'b');
+    expect(one.lease('alerting', 'a', 30_000, t + 42_000)).toEqual({ held: true, holder: 'a', expiresAt: t + 72_000 });
+    expect(two.lease('reports', 'a', 5_000, t + 3)).toEqual({ held: false, holder: 'b', expiresAt: t + 5_002 });
+    expect(() => one.lease('alerting', 'a', 0, t)).toThrow(RangeError);
+  });
+
+  it('feeds runs of every probe and location by id: ascending, paged from any id, nothing queued', async () => {
+    const where = await backend.fresh();
+    const clock = new ManualClock();
+    const eu = backend.open(where, clock);
+    const us = backend.open(where, clock);
+    const t = clock.now();
+    expect(await eu.maxRunId()).toBe(0);
+    expect(await eu.runsAfter(0, 10)).toEqual([]);
+    for (let i = 0; i < 4; i++) eu.append(run(i % 2 ? 'api' : 'web', t + i, { location: 'eu-west' }));
+    await eu.flush();
+    for (let i = 4; i < 7; i++) us.append(run('api', t + i, { location: 'us-east', ok: i !== 5, ...(i === 5 ? { code: 'TIMEOUT' } : {}) }));
+    await us.flush();
+    // Queued, not written: neither in the feed nor in its end.
+    us.append(run('api', t + 7));
+
+    const all = await us.runsAfter(0, 100);
+    expect(all.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(all.map((r) => [r.probeId, r.startedAt - t, r.location, r.ok])).toEqual([
+      ['web', 0, 'eu-west', true],
+      ['api', 1, 'eu-west', true],
+      ['web', 2, 'eu-west', true],
+      ['api', 3, 'eu-west', true],
+      ['api', 4, 'us-east', true],
+      ['api', 5, 'us-east', false],
+      ['api', 6, 'us-east', true],
+    ]);
+    expect(all[5]).toEqual({ ...run('api', t + 5, { location: 'us-east', ok: false, code: 'TIMEOUT' }), id: 6 });
+    expect(await eu.maxRunId()).toBe(7);
+    // A reader pages on from the last id it saw.
+    expect((await eu.runsAfter(0, 3)).map((r) => r.id)).toEqual([1, 2, 3]);
+    expect((await eu.runsAfter(3, 3)).map((r) => r.id)).toEqual([4, 5, 6]);
+    expect((await eu.runsAfter(6, 3)).map((r) => r.id)).toEqual([7]);
+    expect(await eu.runsAfter(7, 3)).toEqual([]);
+    expect(await eu.runsAfter(0, 0)).toEqual([]);
+    expect(await eu.runsAfter(0, -1)).toEqual([]);
+    await us.flush();
+    expect(await eu.maxRunId()).toBe(8);
+    expect((await eu.runsAfter(7, 100)).map((r) => [r.id, r.startedAt - t])).toEqual([[8, 7]]);
+  });
+
+  it('hands one instance its due notifications alike with a claim, again on the next call, and applies its marks', async () => {
+    const clock = new ManualClock();
+    const store = backend.open(await backend.fresh(), clock);
+    const t = clock.now();
+    const claim = { by: 'host-a', forMs: 60_000 };
+    const inc = store.alerts.applyIncidentChange({
+      open: opening('api', 'down', t),
+      event: { at: t, type: 'opened', actor: 'vigil' },
+      notify: (i) => [page(i, 'slack'), page(i, 'pagerduty'), page(i, 'slack', { action: 'remind' })],
+    });
+    const [slack, pd, remind] = store.alerts.notifications(inc.id).map((n) => n.id);
+    expect(store.alerts.due(t, 10, claim).map((n) => n.id)).toEqual([slack, pd]);
+    expect(store.alerts.due(t + 1_000, 10, claim)).toEqual(store.alerts.due(t + 1_000, 10));
+    store.alerts.markDelivered(slack!, t + 2_000, { ts: '1.1' }, claim.by);
+    store.alerts.markRetry(pd!, t + 2_000, 'rate limited', t + 5_000, claim.by);
+    expect(store.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', attempts: 1, ref: { ts: '1.1' } });
+    expect(store.alerts.outboxItem(pd!)).toMatchObject({ state: 'pending', attempts: 1, nextAttemptAt: t + 5_000 });
+    expect(store.alerts.due(t + 5_000, 10, claim).map((n) => n.id)).toEqual([remind, pd]);
+    store.alerts.markDead(pd!, t + 6_000, 'gone', claim.by);
+    expect(store.alerts.outboxItem(pd!)).toMatchObject({ state: 'dead', attempts: 2, lastError: 'gone' });
+  });
+});
+
+describe('store contract: postgres, several instances on one database', () => {
+  it('commits run ids in order: a feed reader never skips a run committed behind one it has read', async () => {
+    const where = await postgres.fresh();
+    const clock = new ManualClock();
+    const slow = postgres.open(where, clock);
+    const fast = postgres.open(where, clock);
+    const reader = postgres.open(where, clock);
+    // Test only: a run from location `stall` holds its batch, ids drawn, until the gate opens.
+    await server!.query(
+      `CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN IF NEW.location = 'stall' THEN PERFORM pg_advisory_xact_lock_shared(77); END IF; RETURN NEW; END $$;
+       CREATE TRIGGER stall AFTER INSERT ON runs FOR EACH ROW EXECUTE FUNCTION stall();`,
+      dbName(where),
+    );
+    const gate = new pg.Client({ connectionString: where });
+    await gate.connect();
+    try {
+      await gate.query('SELECT pg_advisory_lock(77)');
+      const t = clock.now();
+      slow.append(run('api', t, { location: 'stall' }));
+      const slowDone = slow.flush();
+      await until(async () => (await advisoryWaiters(gate, 77)) === 1, 'the slow batch waits at the gate');
+      fast.append(run('web', t + 1));
+      let fastDone = false;
+      const fastFlush = fast.flush().then(() => {
+        fastDone = true;
+      });
+      // Either the fast batch commits past the slow one (out of order), or it waits its turn.
+      await until(async () => fastDone || (await advisoryWaiters(gate)) === 2, 'the fast batch commits or waits');
+
+      // The leader's loop: read after the last id seen.
+      let cursor = 0;
+      const seen: number[] = [];
+      const poll = async () => {
+        const got = await reader.runsAfter(cursor, 100);
+        seen.push(...got.map((r) => r.startedAt - t));
+        cursor = got.at(-1)?.id ?? cursor;
+      };
+      await poll();
+      expect(seen).toEqual([]);
+      await gate.query('SELECT pg_advisory_unlock(77)');
+      await Promise.all([slowDone, fastFlush]);
+      await poll();
+      expect(seen).toEqual([0, 1]);
+      expect(cursor).toBe(2);
+    } finally {
+      await gate.end();
+    }
+  });
+
+  it('gives two instances claiming at the same moment disjoint notifications', async () => {
+    const where = await postgres.fresh();
+    const clock = new ManualClock();
+    const store = postgres.open(where, clock);
+    const t = clock.now();
+    // Six lanes, one notification each, all due.
+    const ids = store.alerts
+      .enqueue(
+        ['a', 'b', 'c', 'd', 'e', 'f'].map((r) => ({
+          incidentId: null,
+          channel: 'pagerduty',
+          recipient: r,
+          action: 'test' as const,
+          dedupKey: `test-${r}`,
+          payload: {},
+        })),
+        t,
+      )
+      .map((n) => n.id);
+    // Test only: a claim waits at the gate with its rows picked (and locked), so both claims overlap.
+    await server!.query(
+      `CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN PERFORM pg_advisory_xact_lock_shared(78); RETURN NEW; END $$;
+       CREATE TRIGGER hold BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION hold();`,
+      dbName(where),
+    );
+    const gate = new pg.Client({ connectionString: where });
+    await gate.connect();
+    try {
+      await gate.query('SELECT pg_advisory_lock(78)');
+      const claims = ['host-a', 'host-b'].map((by) => claimInChild(where, by, t));
+      // Both hold their picks at the gate: neither waited on the other's rows.
+      await until(async () => (await advisoryWaiters(gate, 78)) === 2, 'both claims wait at the gate');
+      await gate.query('SELECT pg_advisory_unlock(78)');
+      const [a, b] = await Promise.all(claims);
+      expect(a).toHaveLength(3);
+      expect(b).toHaveLength(3);
+      expect([...a!, ...b!].sort((x, y) => x - y)).toEqual(ids);
+    } finally {
+      await gate.end();
+    }
+    await server!.query('DROP TRIGGER hold ON outbox', dbName(where));
+    // Claimed for a minute: a third instance gets none of them until then.
+    expect(store.alerts.due(t + 59_999, 10, { by: 'host-c', forMs: 60_000 })).toEqual([]);
+    expect(store.alerts.due(t + 60_000, 10, { by: 'host-c', forMs: 60_000 }).map((n) => n.id)).toEqual(ids);
+  });
+
+  it('keeps claimed notifications from other instances until the claim expires, and fences a late mark', async () => {
+    const where = await postgres.fresh();
+    const clock = new ManualClock();
+    const a = postgres.open(where, clock);
+    const b = postgres.open(where, clock);
+    const t = clock.now();
+    const byA = { by: 'host-a', forMs: 60_000 };
+    const byB = { by: 'host-b', forMs: 60_000 };
+    const inc = a.alerts.applyIncidentChange({
+      open: opening('api', 'down', t),
+      event: { at: t, type: 'opened', actor: 'vigil' },
+      notify: (i) => [page(i, 'slack'), page(i, 'pagerduty'), page(i, 'slack', { action: 'remind' })],
+    });
+    const [slack, pd, remind] = a.alerts.notifications(inc.id).map((n) => n.id);
+    const ids = (items: Array<{ id: number }>) => items.map((n) => n.id);
+
+    expect(ids(a.alerts.due(t, 10, byA))).toEqual([slack, pd]);
+    expect(b.alerts.due(t, 10, byB)).toEqual([]);
+    // A plain read claims nothing and sees past claims.
+    expect(ids(b.alerts.due(t, 10))).toEqual([slack, pd]);
+    // The holder gets its own back, the claim renewed from then: until t + 90 s.
+    expect(ids(a.alerts.due(t + 30_000, 10, byA))).toEqual([slack, pd]);
+    expect(b.alerts.due(t + 89_999, 10, byB)).toEqual([]);
+    // Expired: the next instance to ask takes them over.
+    expect(ids(b.alerts.due(t + 90_000, 10, byB))).toEqual([slack, pd]);
+    expect(a.alerts.due(t + 90_000, 10, byA)).toEqual([]);
+
+    // The old holder's late marks change nothing.
+    a.alerts.markDelivered(slack!, t + 90_001, { ts: 'a' }, byA.by);
+    a.alerts.markDead(pd!, t + 90_001, 'late', byA.by);
+    expect(b.alerts.outboxItem(slack!)).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(b.alerts.outboxItem(pd!)).toMatchObject({ state: 'pending', attempts: 0 });
+    b.alerts.markDelivered(slack!, t + 90_002, { ts: 'b' }, byB.by);
+    b.alerts.markRetry(pd!, t + 90_002, 'rate limited', t + 100_000, byB.by);
+    expect(a.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', deliveredAt: t + 90_002, attempts: 1, ref: { ts: 'b' } });
+    expect(a.alerts.outboxItem(pd!)).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      lastError: 'rate limited',
+      nextAttemptAt: t + 100_000,
+    });
+    // A mark ends the claim: a second one from the same holder changes nothing either.
+    b.alerts.markDead(slack!, t + 90_003, 'twice', byB.by);
+    expect(a.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', attempts: 1 });
+
+    // The retry is nobody's: whoever asks first when it is due takes it, with the lane's next page.
+    expect(ids(a.alerts.due(t + 100_000, 10, byA))).toEqual([remind, pd]);
+    expect(b.alerts.due(t + 100_000, 10, byB)).toEqual([]);
+    // Expired but not taken over, the holder's mark still counts.
+    a.alerts.markDelivered(pd!, t + 200_000, undefined, byA.by);
+    expect(b.alerts.outboxItem(pd!)).toMatchObject({ state: 'delivered', deliveredAt: t + 200_000, attempts: 2 });
+    // Without a claimant a mark applies, as for one instance.
+    b.alerts.markDead(remind!, t + 200_001, 'no claimant');
+    expect(a.alerts.outboxItem(remind!)).toMatchObject({ state: 'dead', lastError: 'no claimant' });
+  });
+});
+
+/** Another vigil process on the database: opens a store, claims up to three due notifications, prints their ids. */
+function claimInChild(url: string, by: string, now: number): Promise<number[]> {
+  const script = `
+    import { createPostgresStore } from ${JSON.stringify(path.resolve('src/store/index.ts'))};
+    import { systemClock } from ${JSON.stringify(path.resolve('src/lib/clock.ts'))};
+    import { createLogger } from ${JSON.stringify(path.resolve('src/lib/logger.ts'))};
+    const [url, by, now] = process.argv.slice(1);
+    const store = createPostgresStore({ url, clock: systemClock, logger: createLogger({ level: 'silent' }) });
+    const items = store.alerts.due(Number(now), 3, { by, forMs: 60_000 });
+    process.stdout.write(JSON.stringify(items.map((n) => n.id)));
+    await store.close();
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, url, by, String(now)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`claiming child exited ${code}`))));
+  });
+}
