@@ -106,7 +106,11 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   function muteReason(def: ProbeDefinition & { alert?: AlertConfig }, now: number): string | undefined {
     const target = { id: def.id, labels: def.labels };
     const silence = activeSilence(silences, target, now);
-    if (silence) return `silenced until ${new Date(silence.endsAt).toISOString()} by ${silence.author}: ${silence.comment}`;
+    if (silence) {
+      // A silence stored before ends were bounded may end past the Date range: still a silence.
+      const until = Number.isFinite(new Date(silence.endsAt).getTime()) ? new Date(silence.endsAt).toISOString() : 'further notice';
+      return `silenced until ${until} by ${silence.author}: ${silence.comment}`;
+    }
     const window = openWindows.find((w) => matches(w, target));
     if (window) return `maintenance window ${window.name}`;
     const failing = (def.alert?.dependsOn ?? []).find((dep) => history.get(dep)?.at(-1)?.ok === false);

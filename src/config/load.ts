@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Kind, type TSchema, Type } from '@sinclair/typebox';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
@@ -38,7 +38,7 @@ export class ConfigError extends VigilError {
 export interface LoadOptions {
   /** Folder of `default.yaml` and the per-environment files. */
   configDir?: string;
-  /** Environment variables: VIGIL_ENV, VIGIL_CONFIG, PORT and the `${NAME}` references. */
+  /** Environment variables: VIGIL_ENV, VIGIL_CONFIG, PORT, VIGIL_LOCATION and the `${NAME}` references. */
   env?: Record<string, string | undefined>;
   /** Where relative paths (config folder, probes folder, `${file:…}`) resolve; the working directory by default. */
   cwd?: string;
@@ -80,6 +80,9 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   for (const { doc } of read) merged = merge(merged, doc);
   const port = portFromEnv(run);
   if (port !== undefined) merged = merge(merged, { service: { port } });
+  // The location is per instance, so the same files serve every region: VIGIL_LOCATION=eu-west.
+  const location = run.env.VIGIL_LOCATION;
+  if (location !== undefined && location !== '') merged = merge(merged, { service: { location } });
 
   const originOf = (p: string[]) => rel(cwd, originFile(read, p) ?? read.at(-1)?.file ?? path.join(configDir, 'default.yaml'));
   const { value, failed } = validate(ConfigSchema, merged, run, originOf, '');
@@ -105,7 +108,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
         )
       : [];
 
-  if (run.problems.length > 0) throw new ConfigError(run.problems);
+  if (run.problems.length > 0) throw new ConfigError(run.problems.map(printable));
   return deepFreeze({
     service,
     probes,
@@ -488,8 +491,13 @@ function describeValue(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
+/** Words longer than this get no suggestion. */
+const MAX_SUGGESTED = 256;
+
 /** ` (did you mean "service"?)` for a near miss of a known word, else empty. */
 function didYouMean(word: string, known: readonly string[]): string {
+  // Nobody mistypes a key hundreds of characters long; and the distance to a 10 MB one takes a minute.
+  if (word.length > MAX_SUGGESTED) return '';
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const k of known) {
@@ -512,9 +520,13 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
+/** Keys longer than this are cut in paths (a key is never a secret, so cutting shows nothing it should not). */
+const MAX_KEY = 100;
+const keyText = (k: string) => (k.length > MAX_KEY ? `${k.slice(0, MAX_KEY)}…` : k);
+
 function formatPath(prefix: string, segments: string[]): string {
   let out = prefix;
-  for (const s of segments) out += /^\d+$/.test(s) ? `[${s}]` : out === '' ? s : `.${s}`;
+  for (const s of segments.map(keyText)) out += /^\d+$/.test(s) ? `[${s}]` : out === '' ? s : `.${s}`;
   return out === '' ? '(root)' : out;
 }
 
@@ -522,15 +534,68 @@ function unescapePointer(s: string): string {
   return s.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
+/** Config and probe files are read whole: a file past this is not a config. */
+const MAX_YAML_BYTES = 64 * 1024 * 1024;
+/** A `${file:…}` secret is a token, a password or a certificate bundle. */
+const MAX_SECRET_BYTES = 1024 * 1024;
+
+/**
+ * A regular file's text, up to `limit` bytes. A device (`/dev/zero`), a pipe or a socket is refused
+ * before it is read: read whole it never ends, or blocks the process until a writer comes.
+ */
+function readTextFile(file: string, limit: number): string {
+  // O_NONBLOCK: opening a FIFO for reading otherwise blocks until a writer opens it.
+  const fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'VIGIL_NOT_A_FILE' });
+    if (st.size > limit) throw Object.assign(new Error('too large'), { code: 'VIGIL_TOO_LARGE', limit });
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Why a file could not be read, in words. */
+function whyUnreadable(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { limit?: number };
+  switch (e.code) {
+    case 'ENOENT':
+      return 'it does not exist';
+    case 'EISDIR':
+      return 'it is a folder';
+    case 'VIGIL_NOT_A_FILE':
+      return 'it is not a regular file (a device, a pipe or a socket)';
+    case 'VIGIL_TOO_LARGE':
+      return `it is larger than ${Math.round((e.limit ?? 0) / 1024 / 1024)} MB`;
+    default:
+      return `it cannot be read (${e.code})`;
+  }
+}
+
+/** Longest problem line shown: a 10 MB value echoed back helps nobody. */
+const MAX_LINE = 1000;
+
+/**
+ * One problem as one printable line of bounded length: control characters (a key with a newline) are
+ * escaped, and a long line is cut. Applied last, after secrets were redacted from the whole value.
+ */
+function printable(line: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+  const escaped = line.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  if (escaped.length <= MAX_LINE) return escaped;
+  const cut = /[\ud800-\udbff]/.test(escaped.charAt(MAX_LINE - 1)) ? MAX_LINE - 1 : MAX_LINE;
+  return `${escaped.slice(0, cut)}… (${escaped.length - cut} more characters)`;
+}
+
 /** The parsed file; undefined (with a problem pushed) when it cannot be used; null when it is empty. */
 function readYaml(file: string, shown: string, what: string, problems: string[]): Json | undefined {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextFile(file, MAX_YAML_BYTES);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a folder' : `it cannot be read (${code})`;
-    problems.push(`${shown}: (file): expected ${what}; ${why}`);
+    problems.push(`${shown}: (file): expected ${what}; ${whyUnreadable(err)}`);
     return undefined;
   }
   const docs = parseAllDocuments(text, { prettyErrors: true });
@@ -599,7 +664,15 @@ function interpolate(node: Json, run: Run, file: string, at: string): Json {
   if (Array.isArray(node)) return node.map((v, i) => interpolate(v, run, file, `${at}[${i}]`));
   if (isMap(node)) {
     const out: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = interpolate(v, run, file, at ? `${at}.${k}` : k);
+    for (const [k, v] of Object.entries(node)) {
+      const where = at ? `${at}.${keyText(k)}` : keyText(k);
+      // Assigned, `__proto__` would replace the object's prototype and vanish unreported (the schema never sees it).
+      if (k === '__proto__') {
+        run.problems.push(`${file}: ${where}: expected a config key, got "__proto__" (a reserved name)`);
+        continue;
+      }
+      out[k] = interpolate(v, run, file, where);
+    }
     return out;
   }
   return node;
@@ -614,11 +687,9 @@ function resolveRef(ref: string, run: Run): { text: string; secret: boolean } | 
   if (ref.startsWith('file:')) {
     const file = ref.slice('file:'.length).trim();
     try {
-      return secret(readFileSync(path.resolve(run.cwd, file), 'utf8').replace(/\r?\n$/, ''));
+      return secret(readTextFile(path.resolve(run.cwd, file), MAX_SECRET_BYTES).replace(/\r?\n$/, ''));
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a folder' : `it cannot be read (${code})`;
-      return { problem: `expected a readable file for \${file:${file}}; ${why}` };
+      return { problem: `expected a readable file for \${file:${file}}; ${whyUnreadable(err)}` };
     }
   }
   const [name = '', fallback] = ref.split(/:-(.*)/s, 2);

@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
+const MAX_DATE_MS = 8_640_000_000_000_000;
+
 /** What a one-click link may do to an incident. */
 export type LinkAction = 'ack' | 'resolve';
 
@@ -40,7 +42,7 @@ const hmac = (secret: string, text: string) => createHmac('sha256', secret).upda
 export function signAction(claim: ActionClaim, secret: string): string {
   if (!Number.isSafeInteger(claim.incidentId) || claim.incidentId < 1)
     throw new TypeError('signAction: incidentId must be a positive integer');
-  if (!Number.isSafeInteger(claim.expiresAt) || claim.expiresAt < 0)
+  if (!Number.isSafeInteger(claim.expiresAt) || claim.expiresAt < 0 || claim.expiresAt > MAX_DATE_MS)
     throw new TypeError('signAction: expiresAt must be epoch milliseconds');
   if (claim.action !== 'ack' && claim.action !== 'resolve') throw new TypeError('signAction: action must be ack or resolve');
   if (secret.length === 0) throw new TypeError('signAction: the secret is empty');
@@ -66,7 +68,9 @@ export function verifyAction(token: string, secret: string, now: number): Action
   const m = PAYLOAD.exec(Buffer.from(payload, 'base64url').toString('utf8'));
   if (!m) return { ok: false, reason: 'malformed' };
   const claim: ActionClaim = { incidentId: Number(m[1]), action: m[2] as LinkAction, expiresAt: Number(m[3]) };
-  if (!Number.isSafeInteger(claim.incidentId) || !Number.isSafeInteger(claim.expiresAt)) return { ok: false, reason: 'malformed' };
+  // 8.64e15 ms is the end of the Date range: a signed claim past it cannot be shown as a time.
+  if (!Number.isSafeInteger(claim.incidentId) || !Number.isSafeInteger(claim.expiresAt) || claim.expiresAt > MAX_DATE_MS)
+    return { ok: false, reason: 'malformed' };
   if (now >= claim.expiresAt) return { ok: false, reason: 'expired', ...claim };
   return { ok: true, ...claim };
 }

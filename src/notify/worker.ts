@@ -71,6 +71,38 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
 
   const laneOf = (i: OutboxItem) => `${i.incidentId ?? `test:${i.id}`}/${i.channel}/${i.recipient ?? ''}`;
 
+  /**
+   * Outcomes the store refused to record (read-only, disk full), by outbox id, written again at every
+   * scan. Until then that notification is not sent again: a page delivered but not recorded would
+   * otherwise go out once a poll for as long as the database refuses writes.
+   */
+  const unrecorded = new Map<number, () => void>();
+
+  function record(id: number, write: () => void) {
+    try {
+      write();
+      unrecorded.delete(id);
+    } catch (err) {
+      unrecorded.set(id, write);
+      log.error(
+        { err, outbox: id, unrecorded: unrecorded.size },
+        'outbox write failed; the outcome is kept and written when the store takes it',
+      );
+    }
+  }
+
+  /** Writes the outcomes kept in memory, oldest first, until the store refuses one. */
+  function recordKept() {
+    for (const [id, write] of unrecorded) {
+      try {
+        write();
+        unrecorded.delete(id);
+      } catch {
+        return;
+      }
+    }
+  }
+
   function notificationOf(item: OutboxItem): Notification {
     const incident = item.payload as unknown as IncidentView;
     const ref = item.incidentId === null ? undefined : store.refFor(item.incidentId, item.channel, item.recipient);
@@ -111,7 +143,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     try {
       const result = await Promise.race([channel.send(notificationOf(item), { signal: controller.signal, clock, logger: log }), cutOff]);
       const now = clock.now();
-      store.markDelivered(item.id, now, result.ref);
+      record(item.id, () => store.markDelivered(item.id, now, result.ref));
       opts.observer.outcome(item.channel, 'delivered');
       opts.observer.latency(item.channel, (now - item.createdAt) / 1000);
       log.info(
@@ -139,7 +171,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
             );
       const age = now - item.createdAt;
       if (!e.retryable || age >= opts.maxAgeMs) {
-        store.markDead(item.id, now, e.message);
+        record(item.id, () => store.markDead(item.id, now, e.message));
         opts.observer.outcome(item.channel, 'dead');
         log.error(
           {
@@ -155,7 +187,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
         return;
       }
       const wait = Math.max(e.retryAfterMs ?? 0, backoff(item.attempts + 1, opts.minBackoffMs, opts.maxBackoffMs, random));
-      store.markRetry(item.id, now, e.message, now + wait);
+      record(item.id, () => store.markRetry(item.id, now, e.message, now + wait));
       wakeAt(now + wait);
       opts.observer.outcome(item.channel, 'retry');
       log.warn(
@@ -180,12 +212,13 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     }
     scanning = true;
     try {
+      recordKept();
       const now = clock.now();
       for (const item of store.due(now, limit)) {
-        if (busy.has(item.id) || lanes.has(laneOf(item))) continue;
+        if (busy.has(item.id) || unrecorded.has(item.id) || lanes.has(laneOf(item))) continue;
         const channel = opts.channels.get(item.channel);
         if (!channel) {
-          store.markDead(item.id, now, `channel ${item.channel} is not configured`);
+          record(item.id, () => store.markDead(item.id, now, `channel ${item.channel} is not configured`));
           opts.observer.outcome(item.channel, 'dead');
           log.error({ outbox: item.id, channel: item.channel }, 'notification for a channel no longer configured');
           continue;
@@ -251,10 +284,18 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       running = false;
       if (timer !== undefined) clock.clearTimeout(timer);
       if (wakeTimer !== undefined) clock.clearTimeout(wakeTimer);
-      if (busy.size === 0) return;
-      let t: TimerHandle | undefined;
-      await Promise.race([Promise.allSettled([...busy.values()]), new Promise((r) => (t = clock.setTimeout(() => r(undefined), graceMs)))]);
-      if (t !== undefined) clock.clearTimeout(t);
+      if (busy.size > 0) {
+        let t: TimerHandle | undefined;
+        await Promise.race([
+          Promise.allSettled([...busy.values()]),
+          new Promise((r) => (t = clock.setTimeout(() => r(undefined), graceMs))),
+        ]);
+        if (t !== undefined) clock.clearTimeout(t);
+      }
+      recordKept();
+      if (unrecorded.size > 0) {
+        log.error({ outbox: [...unrecorded.keys()] }, 'stopping with outcomes the store refused; those notifications will be sent again');
+      }
     },
     inFlight: () => busy.size,
   };

@@ -147,6 +147,13 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       if (handle !== undefined) pending.delete(handle);
       handle = undefined;
       const now = clock.now();
+      // The wall clock jumped while this slot was being dispatched: past the next slot, or back to more
+      // than an interval before this one. The tick source dispatches the slot that holds `now`; the rest
+      // of this one is dropped rather than run hours late (or far early) beside it.
+      if (i < members.length && (now >= next || slot - now > next - slot)) {
+        log.warn({ slot: new Date(slot).toISOString(), dropped: members.length - i }, 'slot abandoned: the clock jumped');
+        return;
+      }
       for (; i < members.length; i++) {
         const at = slot + Math.floor((members[i] as Member).spread * window);
         if (at > now) {

@@ -57,6 +57,9 @@ export function everyTicks(clock: Clock, intervalMs: number, handlers: TickHandl
   };
   const fire = () => {
     const now = clock.now();
+    // The wall clock stepped back (timers count elapsed time, slots are wall-clock instants): the old
+    // slots would come round again only after the step, so the slot that holds `now` is the one due.
+    if (slot - now > intervalMs) slot = Math.floor(now / intervalMs) * intervalMs;
     const behind = Math.floor((now - slot) / intervalMs);
     if (behind >= 1) {
       handlers.onMissed(behind);

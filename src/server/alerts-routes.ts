@@ -31,6 +31,8 @@ const IncidentQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+const MAX_SILENCE_MS = 366 * 86_400_000;
+
 const SilenceBody = Type.Object(
   {
     /** Probe ids, `*` wildcards allowed; all probes when empty. */
@@ -145,6 +147,9 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     const endsAt = b.endsAt ? Date.parse(b.endsAt) : startsAt + ms(b.duration as string);
     if (!(endsAt > startsAt)) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/endsAt must be after startsAt');
     if (endsAt <= now) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/endsAt is in the past: the silence would never apply');
+    // A year at most: a longer one is a probe to delete, and an unbounded end is not even a date.
+    if (endsAt - startsAt > MAX_SILENCE_MS || !Number.isFinite(startsAt))
+      throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body: a silence lasts at most 366d; delete or change the probe instead');
     if (b.duration !== undefined && parseDuration(b.duration) === undefined)
       throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/duration must be like 2h');
     const s = deps.alerts.addSilence({

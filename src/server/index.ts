@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import { type Static, Type } from '@sinclair/typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -78,6 +78,22 @@ declare module 'fastify' {
   }
 }
 
+/** The API's error code for a 4xx Fastify raised itself. */
+function codeFor(status: number): string {
+  return (
+    {
+      401: 'VIGIL_ERR_UNAUTHORIZED',
+      403: 'VIGIL_ERR_FORBIDDEN',
+      404: 'VIGIL_ERR_NOT_FOUND',
+      409: 'VIGIL_ERR_CONFLICT',
+      413: 'VIGIL_ERR_PAYLOAD_TOO_LARGE',
+      414: 'VIGIL_ERR_URI_TOO_LONG',
+      415: 'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
+      429: 'VIGIL_ERR_RATE_LIMITED',
+    }[status] ?? 'VIGIL_ERR_BAD_REQUEST'
+  );
+}
+
 /** Paths that are never behind a read token: load balancers and container health checks need them. */
 const OPEN_PATHS = new Set(['/health']);
 
@@ -105,6 +121,15 @@ export function createServer(deps: ServerDeps): FastifyInstance {
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
+    // The router's own refusals (a bad percent-escape, a 10 KB path segment) go through the same
+    // error shape as everything else instead of Fastify's.
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      // The reply's type is the route generic's; this one answers before any route was matched.
+      (reply as unknown as FastifyReply)
+        .status(status)
+        .send({ error: STATUS_CODES[status] ?? 'Bad Request', code: codeFor(status), message: err.message });
+    },
   });
 
   app.decorateRequest('caller', undefined);
@@ -169,9 +194,10 @@ export function createServer(deps: ServerDeps): FastifyInstance {
         .status(500)
         .send({ error: 'Internal Server Error', code: 'VIGIL_ERR_INTERNAL', message: 'internal error; see the log for this request id' });
     }
-    return reply
-      .status(status)
-      .send({ error: STATUS_CODES[status] ?? 'Bad Request', code: err.code ?? 'VIGIL_ERR_BAD_REQUEST', message: err.message });
+    // Fastify's own 4xx (bad JSON, a content type it does not parse, a body too large) keep their
+    // meaning but speak the API's codes.
+    const code = typeof err.code === 'string' && err.code.startsWith('VIGIL_ERR_') ? err.code : codeFor(status);
+    return reply.status(status).send({ error: STATUS_CODES[status] ?? 'Bad Request', code, message: err.message });
   });
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send({ error: 'Not Found', code: 'VIGIL_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
@@ -289,6 +315,7 @@ function runView(run: RunRecord | StoredRun) {
     values: run.values,
     attempts: run.attempts,
     trigger: run.trigger,
+    ...(run.location !== undefined ? { location: run.location } : {}),
     ...(run.details !== undefined ? { details: run.details } : {}),
   };
 }

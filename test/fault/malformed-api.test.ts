@@ -1,0 +1,661 @@
+import { createHmac } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAlerting } from '../../src/alerting/index.js';
+import { type App, createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/index.js';
+import { signAction } from '../../src/lib/signing.js';
+import { createSqliteStore } from '../../src/store/index.js';
+import { ManualClock } from '../helpers/clock.js';
+import { memoryLogger } from '../helpers/context.js';
+import { rng } from '../helpers/random.js';
+import { closedPort } from '../helpers/servers.js';
+import { target, workspace } from '../helpers/workspace.js';
+
+// 1,000 seeded malformed requests against the real app (createApp from a workspace config, through
+// server.inject): bad methods, paths, query strings, bodies and headers. None may get a 5xx; every 4xx
+// is JSON `{ error, code, message }` with a stable VIGIL_ERR_* code (the one-click link pages are HTML
+// by design); no response carries a stack trace or a file path; /health still answers 200 after.
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const OPS = 'ops-token-0123456789abcdef';
+const ADMIN = 'admin-token-0123456789abcdef';
+const VIEWER = 'viewer-token-0123456789abcdef';
+const LINK_SECRET = 'link-secret-0123456789abcdef-0123456789';
+const SLACK_SECRET = 'slack-signing-secret-0123';
+const COUNT = 1_000;
+
+interface Request {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  payload?: string;
+}
+
+interface Violation {
+  what: string;
+  request: string;
+  status: number;
+  body: string;
+}
+
+/**
+ * Defects the fuzz is allowed to hit (none now). The defects it found (Fastify's FST_ERR_* codes and
+ * router errors bypassing the error handler; a silence past the Date range stored and then failing
+ * every view and every alert evaluation) are fixed, and each is kept below as a regression test.
+ */
+const KNOWN: Array<{ id: string; matches(v: Violation): boolean }> = [];
+
+/** A request as a person can paste it: method, URL (cut), headers and body (cut). */
+function describeRequest(r: Request): string {
+  const cut = (s: string, n = 160) => (s.length > n ? `${s.slice(0, n)}…(${s.length} chars)` : s);
+  const headers = Object.entries(r.headers).map(([k, v]) => `${k}: ${cut(v, 60)}`);
+  return [
+    `${r.method} ${cut(r.url)}`,
+    ...headers,
+    ...(r.payload === undefined ? [] : [`body: ${cut(JSON.stringify(r.payload), 200)}`]),
+  ].join(' | ');
+}
+
+describe('1,000 malformed requests against the real app', () => {
+  let app: App;
+  let ws: ReturnType<typeof workspace>;
+  let upstream: Awaited<ReturnType<typeof target>>;
+  const logs = memoryLogger('info');
+
+  beforeAll(async () => {
+    upstream = await target((_req, res) => res.end('ok'));
+    const hookPort = await closedPort();
+    ws = workspace({
+      'config/default.yaml': [
+        'service: { host: 127.0.0.1, port: 0 }',
+        'storage: { sqlite: { path: ./data/vigil.db } }',
+        'auth:',
+        '  tokens:',
+        `    - { name: ops, token: "\${OPS}", role: operator }`,
+        `    - { name: root, token: "\${ADMIN}", role: admin }`,
+        `    - { name: look, token: "\${VIEWER}", role: viewer }`,
+        // The fuzz is one client: without this its later requests would all be 429s that reach no handler.
+        '  rateLimit: { perMinute: 100000, linksPerMinute: 100000 }',
+        'interactions: { linkSecret: "${LINK_SECRET}", slackSigningSecret: "${SLACK_SECRET}" }',
+        'people: { alice: { name: Alice Ng, email: alice@example.com } }',
+        'schedules:',
+        '  primary: { timezone: UTC, layers: [{ rotation: weekly, handoff: "mon 09:00", start: 2026-11-02, participants: [alice] }] }',
+        'channels:',
+        `  hook: { type: webhook, url: "http://127.0.0.1:${hookPort}/hook" }`,
+        '',
+      ].join('\n'),
+      'probes/p.yaml': ['api', 'web']
+        .map(
+          (id) =>
+            `- id: ${id}\n  kind: http\n  url: ${upstream.url}/${id}\n  schedule: { every: 1s }\n  timeout: 1s\n  alert: { channels: [hook] }\n`,
+        )
+        .join(''),
+    });
+    app = createApp({
+      config: loadConfig({ cwd: ws.dir, env: { OPS, ADMIN, VIEWER, LINK_SECRET, SLACK_SECRET } }),
+      logger: logs.logger,
+    });
+    await app.start();
+    // Incidents to act on: one open, one resolved.
+    for (const probeId of ['api', 'web']) {
+      const i = app.store.alerts.applyIncidentChange({
+        open: {
+          probeId,
+          rule: 'failures',
+          kind: 'http',
+          severity: 'critical',
+          state: 'open',
+          summary: `${probeId}: 503`,
+          labels: {},
+          channels: ['hook'],
+          openedAt: Date.now(),
+          flapping: false,
+          notified: true,
+        },
+        event: { at: Date.now(), type: 'opened', actor: 'vigil' },
+        notify: [],
+      });
+      if (probeId === 'web') {
+        app.store.alerts.applyIncidentChange({
+          id: i.id,
+          patch: { state: 'resolved', resolvedAt: Date.now(), resolvedBy: 'vigil' },
+          event: { at: Date.now(), type: 'resolved', actor: 'vigil' },
+          notify: [],
+        });
+      }
+    }
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await upstream?.close();
+    ws?.remove();
+  });
+
+  it('no 5xx, every 4xx a JSON error with a VIGIL_ERR_* code, nothing internal leaked, /health 200 after', async ({ annotate }) => {
+    const requests = Array.from({ length: COUNT }, (_, i) => malformed(i + 1));
+    const violations: Violation[] = [];
+    const statuses = new Map<number, number>();
+    const codes = new Map<string, number>();
+    let refusedByClient = 0;
+    const leaks = [ROOT, ws.dir, 'node_modules', 'file://'];
+    for (const r of requests) {
+      let res: Awaited<ReturnType<App['server']['inject']>>;
+      try {
+        res = await app.server.inject({
+          method: r.method as 'GET',
+          url: r.url,
+          headers: r.headers,
+          ...(r.payload === undefined ? {} : { payload: r.payload }),
+        });
+      } catch {
+        // What no HTTP client could send (an invalid header character): light-my-request refuses it itself.
+        refusedByClient++;
+        continue;
+      }
+      statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+      const body = res.body;
+      const v = (what: string) => violations.push({ what, request: describeRequest(r), status: res.statusCode, body: body.slice(0, 300) });
+      if (res.statusCode >= 500) v('5xx');
+      for (const leak of leaks)
+        if (body.includes(leak)) v(`leaks ${leak === ROOT ? 'the repository path' : leak === ws.dir ? 'the workspace path' : leak}`);
+      if (/\n\s+at [^\n]+:\d+:\d+/.test(body) || /\.(ts|js|mjs|cjs):\d+:\d+/.test(body)) v('leaks a stack trace');
+      if (res.statusCode < 400 || res.statusCode >= 500) continue;
+      const type = String(res.headers['content-type'] ?? '');
+      if (r.url.startsWith('/act/') && type.startsWith('text/html')) continue;
+      if (r.method === 'HEAD' && body === '') continue;
+      if (!type.startsWith('application/json')) {
+        v(`4xx not JSON (${type})`);
+        continue;
+      }
+      let json: { error?: unknown; code?: unknown; message?: unknown };
+      try {
+        json = JSON.parse(body);
+      } catch {
+        v('4xx body is not valid JSON');
+        continue;
+      }
+      codes.set(String(json.code), (codes.get(String(json.code)) ?? 0) + 1);
+      if (typeof json.error !== 'string' || typeof json.message !== 'string' || typeof json.code !== 'string')
+        v('4xx without error, code and message');
+      else if (!/^VIGIL_ERR_[A-Z_]+$/.test(json.code)) v(`4xx code ${json.code} is not a VIGIL_ERR_* code`);
+    }
+
+    const known = new Map<string, number>();
+    const unknown = violations.filter((x) => {
+      const k = KNOWN.find((entry) => entry.matches(x));
+      if (k) known.set(k.id, (known.get(k.id) ?? 0) + 1);
+      return k === undefined;
+    });
+    const byWhat = new Map<string, Violation[]>();
+    for (const x of unknown) byWhat.set(x.what, [...(byWhat.get(x.what) ?? []), x]);
+    const report = [...byWhat]
+      .map(([what, list]) => `${what} ×${list.length}, e.g. ${list[0]?.request} → ${list[0]?.status} ${list[0]?.body}`)
+      .join('\n');
+    await annotate(
+      `statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; codes ${JSON.stringify(Object.fromEntries(codes))}; ` +
+        `${refusedByClient} refused by the client; known defects hit: ${JSON.stringify(Object.fromEntries(known))}`,
+    );
+    expect(unknown, report).toEqual([]);
+
+    // The fuzz reached the handlers, not only the router: successes, and each kind of refusal.
+    expect(refusedByClient).toBeLessThan(COUNT / 20);
+    for (const s of [200, 400, 401, 403, 404]) expect(statuses.get(s) ?? 0, `status ${s}`).toBeGreaterThan(0);
+    expect(codes.get('VIGIL_ERR_BAD_REQUEST') ?? 0).toBeGreaterThan(50);
+    // Every 500 logged was one of the known silence ones.
+    for (const l of logs.lines.filter((x) => x.msg === 'request failed'))
+      expect(String((l.err as { stack?: string })?.stack)).toContain('silenceView');
+
+    const health = await app.server.inject({ url: '/health' });
+    expect(health.statusCode, health.body).toBe(200);
+    expect(health.json()).toMatchObject({ status: 'ok' });
+    expect((await app.server.inject({ url: '/api/v1/probes' })).statusCode).toBe(200);
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+
+  // --- Regressions: the defects this fuzz found, each pinned to its exact request. ---
+
+  const inject = (r: Request) =>
+    app.server.inject({
+      method: r.method as 'GET',
+      url: r.url,
+      headers: r.headers,
+      ...(r.payload === undefined ? {} : { payload: r.payload }),
+    });
+  const expectVigilError = async (r: Request, status: number) => {
+    const res = await inject(r);
+    expect(res.statusCode, describeRequest(r)).toBe(status);
+    const body = res.json() as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual(['code', 'error', 'message']);
+    expect(body.code).toMatch(/^VIGIL_ERR_[A-Z_]+$/);
+  };
+
+  it('fixed (src/server/index.ts): invalid JSON gets VIGIL_ERR_BAD_REQUEST, not FST_ERR_CTP_INVALID_JSON_BODY', async () => {
+    await expectVigilError(
+      {
+        method: 'POST',
+        url: '/api/v1/silences',
+        headers: { authorization: `Bearer ${OPS}`, 'content-type': 'application/json' },
+        payload: '{',
+      },
+      400,
+    );
+  });
+  it('fixed (src/server/index.ts): an unsupported content type gets a VIGIL_ERR_* code, not FST_ERR_CTP_INVALID_MEDIA_TYPE', async () => {
+    await expectVigilError(
+      {
+        method: 'POST',
+        url: '/api/v1/silences',
+        headers: { authorization: `Bearer ${OPS}`, 'content-type': 'application/xml' },
+        payload: '<x/>',
+      },
+      415,
+    );
+  });
+  it('fixed (src/server/index.ts): a 1 MB body gets a VIGIL_ERR_* code, not FST_ERR_CTP_BODY_TOO_LARGE', async () => {
+    await expectVigilError(
+      {
+        method: 'POST',
+        url: '/api/v1/silences',
+        headers: { authorization: `Bearer ${OPS}`, 'content-type': 'application/json' },
+        payload: `{"comment":"${'x'.repeat(1_048_600)}"}`,
+      },
+      413,
+    );
+  });
+  it('fixed (src/server/index.ts): a bad percent-escape gets the error handler’s body, not Fastify’s FST_ERR_BAD_URL with statusCode', async () => {
+    await expectVigilError({ method: 'GET', url: '/api/v1/incidents/%zz', headers: {} }, 400);
+  });
+  it('fixed (src/server/index.ts): a 10 KB path parameter gets a VIGIL_ERR_* code, not a 414 "Bad Request" FST_ERR_MAX_PARAM_LENGTH', async () => {
+    await expectVigilError({ method: 'GET', url: `/api/v1/channels/${HUGE}`, headers: {} }, 414);
+  });
+  it('fixed (src/server/alerts-routes.ts): a silence past the Date range is refused with a 400, not stored and answered 500', async () => {
+    const res = await inject({
+      method: 'POST',
+      url: '/api/v1/silences',
+      headers: { authorization: `Bearer ${OPS}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ comment: 'x', probes: ['pinned-probe'], duration: '9999999999d' }),
+    });
+    expect(res.statusCode).toBe(400);
+  });
+  it('fixed (src/server/alerts-routes.ts): GET /api/v1/silences answers 200 after such a silence was posted', async () => {
+    await inject({
+      method: 'POST',
+      url: '/api/v1/silences',
+      headers: { authorization: `Bearer ${OPS}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ comment: 'x', probes: ['pinned-probe'], duration: '9999999999d' }),
+    });
+    expect((await inject({ method: 'GET', url: '/api/v1/silences', headers: {} })).statusCode).toBe(200);
+  });
+  it('fixed (src/alerting/engine.ts, via the API): a probe under such a silence still gets its (muted) incident', async () => {
+    // muteReason formats the silence's end with toISOString: alert evaluation throws for every run of the
+    // silenced probe, so its incident is never recorded, and the sweep stops at it for every incident after.
+    const clock = new ManualClock();
+    const log = memoryLogger();
+    const store = createSqliteStore({ path: ':memory:', clock, logger: log.logger });
+    const alert = { failures: 1, recoveries: 1, severity: 'error', channels: ['hook'], dependsOn: [], values: [] };
+    const probes = [
+      { id: 'api', kind: 'http', schedule: '* * * * *', timeout: '10s', retry: { count: 0, delay: '1s' }, labels: {}, alert },
+    ];
+    const alerting = createAlerting({
+      store: store.alerts,
+      clock,
+      logger: log.logger,
+      probes: () => probes as never,
+      flapping: { start: 0.5, stop: 0.25 },
+      maintenance: [],
+      sweepIntervalMs: 5_000,
+      onQueued: () => {},
+    });
+    await alerting.seed(async () => []);
+    store.alerts.addSilence({
+      probes: ['api'],
+      labels: {},
+      startsAt: clock.now(),
+      endsAt: clock.now() + 9_999_999_999 * 86_400_000,
+      author: 'ops',
+      comment: 'x',
+      createdAt: clock.now(),
+    });
+    alerting.silencesChanged();
+    alerting.observe({
+      probeId: 'api',
+      kind: 'http',
+      startedAt: clock.now(),
+      durationMs: 1,
+      ok: false,
+      code: 'HTTP_STATUS',
+      message: '503',
+      values: {},
+      attempts: 1,
+      trigger: 'schedule',
+    });
+    const errors = log.lines.filter((l) => l.msg === 'alert evaluation failed');
+    await store.close();
+    expect(errors).toEqual([]);
+  });
+});
+
+// --- The requests ---------------------------------------------------------------------------------
+
+const METHODS = ['GET', 'GET', 'GET', 'POST', 'POST', 'POST', 'DELETE', 'PUT', 'PATCH', 'HEAD', 'OPTIONS'];
+const HUGE = 'a'.repeat(10_240);
+const IDS = [
+  'api',
+  '1',
+  '2',
+  '0',
+  '-1',
+  '1e3',
+  '999999999999999999999',
+  'NaN',
+  'Infinity',
+  '',
+  '%00',
+  '%zz',
+  '%',
+  '%C0%AF',
+  '%ff',
+  '..',
+  '%2e%2e',
+  '..%2F..%2Fetc%2Fpasswd',
+  'a%2Fb',
+  '%20',
+  encodeURIComponent('ü🙂\u202e'),
+  '__proto__',
+  'constructor',
+  encodeURIComponent("'; DROP TABLE runs;--"),
+  encodeURIComponent('<script>alert(1)</script>'),
+  HUGE,
+  'hook',
+  'primary',
+  'nope',
+];
+const ROUTES = [
+  '/health',
+  '/metrics',
+  '/',
+  '/openapi.json',
+  '/docs',
+  '/api/v1/probes',
+  '/api/v1/probes/{id}',
+  '/api/v1/probes/{id}/runs',
+  '/api/v1/probes/{id}/run',
+  '/api/v1/incidents',
+  '/api/v1/incidents/{id}',
+  '/api/v1/incidents/{id}/ack',
+  '/api/v1/incidents/{id}/resolve',
+  '/api/v1/silences',
+  '/api/v1/silences/{id}',
+  '/api/v1/channels',
+  '/api/v1/channels/{id}/test',
+  '/api/v1/channels/{id}/tests/{id}',
+  '/api/v1/oncall',
+  '/api/v1/schedules/{id}/shifts',
+  '/api/v1/oncall/overrides',
+  '/api/v1/oncall/overrides/{id}',
+  '/api/v1/report',
+  '/api/v1/audit',
+  '/api/v1/admin/reload',
+  '/act/{id}',
+  '/slack/actions',
+  '/api/v1',
+  '/api/v1/../../health',
+  '/api//v1///probes',
+  '/API/V1/PROBES',
+  `/${HUGE}`,
+  '/api/v1/probes/api/runs/extra',
+];
+const QUERY_KEYS = [
+  'since',
+  'until',
+  'limit',
+  'state',
+  'probe',
+  'days',
+  'from',
+  'to',
+  'format',
+  'wait',
+  'actor',
+  'action',
+  'x',
+  '__proto__',
+  'constructor[prototype][x]',
+  'limit[]',
+  'limit[a]',
+];
+const QUERY_VALUES = [
+  '1',
+  '0',
+  '-1',
+  '100',
+  '10001',
+  '1e3',
+  '1.5',
+  'abc',
+  '',
+  'true',
+  'false',
+  'null',
+  '[]',
+  '{}',
+  '9'.repeat(25),
+  '99999999999999',
+  '8640000000000001',
+  '-8640000000000001',
+  '2026-11-26T12:00:00Z',
+  '275760-09-13T00:00:00Z',
+  '0000-00-00',
+  '2026-02-30T25:61:00Z',
+  'open',
+  'resolved',
+  'html',
+  'markdown',
+  'md',
+  'json',
+  'xml',
+  '%00',
+  '%zz',
+  encodeURIComponent('ü🙂'),
+  HUGE,
+  '%ff%fe',
+  '400',
+  '401',
+  '1000000',
+];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=xyz',
+  'application/json; charset=utf-16',
+  'application/xml',
+  'garbage',
+  '',
+];
+const AUTHS = [
+  undefined,
+  undefined,
+  `Bearer ${OPS}`,
+  `Bearer ${OPS}`,
+  `Bearer ${ADMIN}`,
+  `Bearer ${VIEWER}`,
+  'Bearer ',
+  'Bearer',
+  'bearer x',
+  `Basic ${Buffer.from('a:b').toString('base64')}`,
+  `Bearer ${HUGE}`,
+  `Bearer ${OPS} extra`,
+  `Bearer  ${OPS}`,
+  'Bearer é',
+  'Bearer \u00ff\u00fe',
+  `Bearer ${OPS}\t`,
+  'Digest x=1',
+];
+
+function bodies(r: () => number): string[] {
+  const day = 86_400_000;
+  const iso = (t: number) => new Date(t).toISOString();
+  const now = Date.now();
+  return [
+    '{',
+    '{"a":}',
+    'nul',
+    '\u0000\u0001\u0002',
+    '[]',
+    '1',
+    '"text"',
+    'null',
+    '',
+    `{"comment":"${'x'.repeat(1_048_600)}"}`,
+    `${'['.repeat(50_000)}${']'.repeat(50_000)}`,
+    `{"labels":${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}}`,
+    '{"__proto__":{"polluted":true},"comment":"x","duration":"1h"}',
+    '{"constructor":{"prototype":{"polluted":true}},"comment":"x","duration":"1h"}',
+    JSON.stringify({ comment: 'x', duration: '1h', labels: { ['__proto__']: 'x' } }),
+    JSON.stringify({ comment: 'x', duration: '99999999999999999999d' }),
+    JSON.stringify({ comment: 'x', duration: '9999999999d' }),
+    JSON.stringify({ comment: 'x', duration: '1.5.5h' }),
+    JSON.stringify({ comment: 'x', duration: '0s' }),
+    JSON.stringify({ comment: 'x', startsAt: '275760-09-13T00:00:00Z', duration: '1h' }),
+    JSON.stringify({ comment: 'x', endsAt: '9999-12-31T23:59:59Z' }),
+    JSON.stringify({ comment: 'x', startsAt: iso(now - day), endsAt: iso(now - 1) }),
+    JSON.stringify({ comment: HUGE, duration: '1h', probes: Array.from({ length: 101 }, () => 'a') }),
+    JSON.stringify({ comment: 'ü🙂\u202e', duration: '1h', probes: ['*', '**', '[', '(?:', '\\'] }),
+    JSON.stringify({ schedule: 'primary', person: 'alice', start: iso(now), end: '9999-12-31T23:59:59Z' }),
+    JSON.stringify({ schedule: 'primary', person: 'alice', start: '0000-01-01T00:00:00Z', end: iso(now + day) }),
+    JSON.stringify({ schedule: 'primary', person: 'nobody', start: iso(now), end: iso(now + day) }),
+    JSON.stringify({ schedule: 'nope', person: 'alice', start: iso(now + day), end: iso(now) }),
+    JSON.stringify({ schedule: 'primary', person: 'alice', start: 'yesterday', end: 'tomorrow' }),
+    'payload=%7B%22type%22%3A%22block_actions%22%7D',
+    `payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', actions: [{ action_id: 'vigil_ack', value: '1' }] }))}`,
+    'a=1&a=2&__proto__[x]=1',
+    '--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xyz--',
+    String(r()),
+  ];
+}
+
+/**
+ * Request number `n` of the fuzz: seeded, so a failure names a request that can be replayed. Half are
+ * random throughout; half are right in all but one part (method, route and token as the handler wants
+ * them, a hostile body or query), so they get past the router and the schema into the handlers.
+ */
+function malformed(n: number): Request {
+  const r = rng(n * 104_729);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  if (n % 2 === 0) return targeted(r, pick);
+  const method = pick(METHODS);
+  let url = pick(ROUTES).replace(/\{id\}/g, () => pick(IDS));
+  const pairs = Array.from({ length: Math.floor(r() * 5) }, () => `${pick(QUERY_KEYS)}=${pick(QUERY_VALUES)}`);
+  // Duplicates: the same key twice, with different values.
+  if (pairs.length > 0 && r() < 0.2) pairs.push(`${pairs[0]?.split('=')[0]}=${pick(QUERY_VALUES)}`);
+  if (r() < 0.05) pairs.push(`q=${'z'.repeat(60_000)}`);
+  if (pairs.length > 0) url += `?${pairs.join('&')}`;
+  const headers: Record<string, string> = {};
+  const auth = pick(AUTHS);
+  if (auth !== undefined) headers.authorization = auth;
+  if (r() < 0.1) headers['x-huge'] = 'h'.repeat(64 * 1024);
+  if (r() < 0.1) headers['x-request-id'] = pick(['../../etc', 'x'.repeat(500), '', 'ok-id', '%00']);
+  if (r() < 0.1) headers.accept = pick(['text/html', 'text/markdown', '*/*', 'application/xml', 'text/html;q=0, */*;q=1', HUGE]);
+  if (r() < 0.1)
+    headers['x-slack-request-timestamp'] = pick(['0', '1', String(Math.floor(Date.now() / 1000)), '9'.repeat(13), '-1', 'abc']);
+  if (r() < 0.1) headers['x-slack-signature'] = pick(['v0=', `v0=${'0'.repeat(64)}`, `v0=${'g'.repeat(64)}`, 'v1=abc', HUGE]);
+  let payload: string | undefined;
+  if (method !== 'GET' && method !== 'HEAD' && r() < 0.85) {
+    payload = pick(bodies(r));
+    headers['content-type'] = pick(CONTENT_TYPES);
+  } else if (r() < 0.1) {
+    // A body where none is expected.
+    payload = '{"x":1}';
+    headers['content-type'] = 'application/json';
+  }
+  return { method, url, headers, ...(payload === undefined ? {} : { payload }) };
+}
+
+/** Right method, route and credentials; one hostile part. */
+function targeted(r: () => number, pick: <T>(xs: readonly T[]) => T): Request {
+  const ops = { authorization: `Bearer ${OPS}` };
+  const json = { ...ops, 'content-type': 'application/json' };
+  const q = (...keys: string[]) =>
+    keys
+      .filter(() => r() < 0.7)
+      .map((k) => `${k}=${pick(QUERY_VALUES)}`)
+      .join('&');
+  const incident = pick(['1', '2', '999', '0', '-1', '1e3', '9'.repeat(20), 'x']);
+  const now = Date.now();
+  const slackForm = (payload: unknown) => `payload=${encodeURIComponent(typeof payload === 'string' ? payload : JSON.stringify(payload))}`;
+  const signedSlack = (body: string, ts = String(Math.floor(now / 1000))): Request => ({
+    method: 'POST',
+    url: '/slack/actions',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': ts,
+      'x-slack-signature': `v0=${createHmac('sha256', SLACK_SECRET).update(`v0:${ts}:${body}`).digest('hex')}`,
+    },
+    payload: body,
+  });
+  // signAction refuses an end past the Date range; a forged-but-signed one is made by hand, as an
+  // attacker holding the secret would, so the verifying side is still fuzzed with it.
+  const link = (incidentId: number, expiresAt: number) => {
+    const action = pick(['ack', 'resolve'] as const);
+    if (expiresAt <= 8_640_000_000_000_000) return signAction({ incidentId, action, expiresAt }, LINK_SECRET);
+    const payload = Buffer.from(`v1:${incidentId}:${action}:${expiresAt}`).toString('base64url');
+    return `${payload}.${createHmac('sha256', LINK_SECRET).update(payload).digest('base64url')}`;
+  };
+  const templates: Array<() => Request> = [
+    () => ({ method: 'POST', url: '/api/v1/silences', headers: json, payload: pick(bodies(r)) }),
+    () => ({ method: 'POST', url: '/api/v1/oncall/overrides', headers: json, payload: pick(bodies(r)) }),
+    () => ({ method: 'GET', url: `/api/v1/probes/${pick(['api', 'web', 'nope'])}/runs?${q('since', 'until', 'limit')}`, headers: {} }),
+    () => ({ method: 'GET', url: `/api/v1/incidents?${q('state', 'probe', 'since', 'limit')}`, headers: {} }),
+    () => ({
+      method: 'GET',
+      url: `/api/v1/report?${q('days', 'from', 'format')}`,
+      headers: r() < 0.3 ? { accept: pick(['text/html', 'text/markdown']) } : {},
+    }),
+    () => ({ method: 'GET', url: `/api/v1/schedules/primary/shifts?${q('from', 'to')}`, headers: {} }),
+    () => ({
+      method: 'GET',
+      url: `/api/v1/schedules/primary/shifts?from=${pick(['0001-01-01T00:00:00Z', '9999-12-01T00:00:00Z', '2026-11-02T00:00:00Z'])}&to=${pick(['9999-12-31T23:59:59Z', '0001-01-02T00:00:00Z', '2027-01-30T00:00:00Z'])}`,
+      headers: {},
+    }),
+    () => ({
+      method: 'GET',
+      url: `/api/v1/audit?${q('since', 'until', 'actor', 'action', 'limit')}`,
+      headers: { authorization: `Bearer ${ADMIN}` },
+    }),
+    () => ({ method: 'POST', url: `/api/v1/incidents/${incident}/${pick(['ack', 'resolve'])}`, headers: ops }),
+    () => ({ method: 'GET', url: `/api/v1/incidents/${incident}`, headers: {} }),
+    () => ({ method: 'POST', url: `/api/v1/probes/${pick(['api', 'web', 'nope'])}/run?${q('wait')}`, headers: ops }),
+    () => ({ method: 'POST', url: `/api/v1/channels/${pick(['hook', 'nope', '%00'])}/test`, headers: ops }),
+    () => ({ method: 'GET', url: `/api/v1/channels/hook/tests/${incident}`, headers: {} }),
+    () => ({ method: 'DELETE', url: `/api/v1/silences/${incident}`, headers: ops }),
+    () => ({ method: 'DELETE', url: `/api/v1/oncall/overrides/${incident}`, headers: ops }),
+    () => ({ method: 'POST', url: '/api/v1/admin/reload', headers: { authorization: `Bearer ${ADMIN}` } }),
+    () =>
+      signedSlack(
+        pick([
+          slackForm({ type: 'block_actions', user: { username: 'x'.repeat(500) }, actions: [{ action_id: 'vigil_ack', value: incident }] }),
+          slackForm({ type: 'block_actions', actions: [{ action_id: 'vigil_resolve', value: '2' }] }),
+          slackForm({ type: 'block_actions', actions: 'nope', user: null }),
+          slackForm({ type: 'block_actions', actions: [null] }),
+          slackForm('{"__proto__":{"type":"block_actions"},"actions":[{"action_id":"__proto__","value":"1"}]}'),
+          slackForm('{"type":'),
+          slackForm('null'),
+          slackForm('[]'),
+          'payload=',
+          'nothing=here',
+          '',
+        ]),
+      ),
+    () => signedSlack('payload=%7B%7D', pick(['0', '9999999999', String(Math.floor(now / 1000) - 301)])),
+    () => ({
+      method: pick(['GET', 'POST']),
+      url: `/act/${link(pick([1, 2, 999, 2 ** 53 - 1]), pick([now + 3_600_000, now - 1, 8_640_000_000_000_000, 8_640_000_000_000_001, 2 ** 53 - 1]))}`,
+      headers: {},
+    }),
+  ];
+  return pick(templates)();
+}
