@@ -18,7 +18,7 @@ import { type CronDriver, createScheduler, nodeCronDriver, type Scheduler } from
 import type { ApiToken } from './server/auth.js';
 import { createServer, type HealthCheck } from './server/index.js';
 import { overridesOf } from './server/oncall-routes.js';
-import { createSelfBackup, createSqliteStore, type RunRecord, type Store } from './store/index.js';
+import { createPostgresStore, createSelfBackup, createSqliteStore, type RunRecord, type Store } from './store/index.js';
 
 export interface AppDeps {
   config: LoadedConfig;
@@ -76,17 +76,22 @@ export function createApp(deps: AppDeps): App {
   const probesDir = path.resolve(config.baseDir, cfg.probes.dir);
   const dbPath = cfg.storage.sqlite.path === ':memory:' ? ':memory:' : path.resolve(config.baseDir, cfg.storage.sqlite.path);
 
-  const store = createSqliteStore({
-    path: dbPath,
+  const common = {
     clock,
     logger,
     batchRows: cfg.storage.batch.maxRows,
     batchIntervalMs: ms(cfg.storage.batch.interval),
     rollups: { sketchValues: Object.values(probers).flatMap((p) => (p as AnyProber).percentiles ?? []) },
-  });
+  };
+  // PostgreSQL when configured (several instances, one database), else the embedded SQLite file.
+  const pg = cfg.storage.postgres;
+  const store = pg
+    ? createPostgresStore({ ...common, url: pg.url, timeoutMs: ms(pg.timeout), poolSize: pg.poolSize })
+    : createSqliteStore({ ...common, path: dbPath });
   const metrics = createMetrics({
     registry,
     durationBuckets: [...cfg.metrics.durationBuckets],
+    ...(cfg.service.location ? { location: cfg.service.location } : {}),
     storeStats: () => ({ ...store.stats(), queued: store.health().queued }),
     openIncidents: () => {
       const counts: Record<string, number> = {};
@@ -177,7 +182,9 @@ export function createApp(deps: AppDeps): App {
   const runLog = logger.child({ module: 'run' });
 
   // The whole flow of one result, in order: measure (done) → metrics → store → alert rules → log.
-  const onResult = (run: RunRecord) => {
+  const onResult = (result: RunRecord) => {
+    // Where it ran: several instances write to one database, and the report and quorum rules read it.
+    const run = cfg.service.location && result.location === undefined ? { ...result, location: cfg.service.location } : result;
     metrics.observeRun(run);
     store.append(run);
     alerting.observe(run);
@@ -339,17 +346,19 @@ export function createApp(deps: AppDeps): App {
       })
     : undefined;
 
-  const selfBackup = cfg.backup.enabled
-    ? createSelfBackup({
-        source: store,
-        dir: path.resolve(config.baseDir, cfg.backup.dir),
-        intervalMs: ms(cfg.backup.interval),
-        keep: cfg.backup.keep,
-        clock,
-        logger,
-        onResult: (r) => metrics.selfBackup(r.ok, r.at / 1000, r.bytes),
-      })
-    : undefined;
+  // On PostgreSQL the database is the operator's to back up (pg_dump, WAL archiving): no file copy.
+  const selfBackup =
+    cfg.backup.enabled && !pg
+      ? createSelfBackup({
+          source: store,
+          dir: path.resolve(config.baseDir, cfg.backup.dir),
+          intervalMs: ms(cfg.backup.interval),
+          keep: cfg.backup.keep,
+          clock,
+          logger,
+          onResult: (r) => metrics.selfBackup(r.ok, r.at / 1000, r.bytes),
+        })
+      : undefined;
 
   let pruneTimer: ReturnType<Clock['setTimeout']> | undefined;
   let warmed = false;
@@ -372,13 +381,22 @@ export function createApp(deps: AppDeps): App {
       });
   };
 
-  const declare = (list: readonly ProbeDefinition[]) => {
+  const location = cfg.service.location;
+  /** A probe with `locations:` runs only on instances at one of them; one without, everywhere. */
+  const runsHere = (p: ProbeDefinition) => !p.locations?.length || (location !== undefined && p.locations.includes(location));
+  const declare = (all: readonly ProbeDefinition[]) => {
+    const list = all.filter(runsHere);
+    if (list.length < all.length)
+      logger.info(
+        { location: location ?? null, here: list.length, elsewhere: all.length - list.length },
+        'probes for other locations not scheduled here',
+      );
     metrics.setProbes([
       ...list.map((p) => ({ id: p.id, kind: p.kind, values: proberFor(p.kind).values(p as never), last: store.latest(p.id) })),
       ...channelTests.probeIds.map((id) => ({ id, kind: 'channel-test', values: ['delivery_ms'], last: store.latest(id) })),
     ]);
     scheduler.setProbes(list);
-    probes = list;
+    probes = all;
   };
 
   let reloading: Promise<ReloadResult> | undefined;

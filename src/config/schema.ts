@@ -22,6 +22,16 @@ export const ConfigSchema = Type.Object(
         logLevel: LogLevel,
         /** How long in-flight runs may take to finish at SIGTERM before they are aborted. */
         shutdownTimeout: Duration('10s'),
+        /**
+         * Where this instance probes from (`eu-west`; `VIGIL_LOCATION` overrides). Runs and metrics
+         * carry it; a probe with `locations:` runs only on instances at one of them.
+         */
+        location: Type.Optional(
+          Type.String({
+            pattern: '^[a-z0-9][a-z0-9._-]{0,62}$',
+            expected: 'a location name of lower-case letters, digits, ".", "_" or "-"',
+          }),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -46,6 +56,20 @@ export const ConfigSchema = Type.Object(
         sqlite: Type.Object(
           { path: Type.String({ default: './data/vigil.db', minLength: 1 }) },
           { additionalProperties: false, default: {} },
+        ),
+        /** PostgreSQL instead of SQLite: several vigil instances share one database. */
+        postgres: Type.Optional(
+          Type.Object(
+            {
+              /** `postgresql://user@host:5432/vigil` (secrets from `${VIGIL_PG_URL}`). */
+              url: Type.String({ pattern: '^postgres(ql)?://', expected: 'a postgresql:// URL' }),
+              /** Deadline of one database call (the alert path waits for it). */
+              timeout: Duration('10s'),
+              /** Connections for batched writes and background roll-ups (at least 2). */
+              poolSize: Type.Integer({ minimum: 2, maximum: 64, default: 4 }),
+            },
+            { additionalProperties: false },
+          ),
         ),
         retention: Type.Object(
           {
@@ -311,6 +335,11 @@ export const ProbeBaseProperties = {
     { additionalProperties: false, default: {} },
   ),
   labels: Labels,
+  /** Locations it runs from (instances whose service.location is one of them); every instance when empty. */
+  locations: Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', expected: 'a location name like eu-west' }), {
+    default: [],
+    uniqueItems: true,
+  }),
   /** Without it the probe is measured and stored but never pages. */
   alert: Type.Optional(AlertSchema),
 };

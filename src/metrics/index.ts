@@ -19,6 +19,8 @@ export type SkipReason = 'overlap' | 'capacity' | 'kind_limit';
 export interface MetricsOptions {
   registry: Registry;
   durationBuckets: number[];
+  /** This instance's location: a `location` label on every probe series. */
+  location?: string;
   /** Node process metrics (CPU, memory, event loop); off in benchmarks that build many registries. */
   processMetrics?: boolean;
   /** Read at scrape time. */
@@ -66,7 +68,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const registers = [opts.registry];
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: opts.registry, eventLoopMonitoringPrecision: 20 });
 
-  const probes = new ProbeSeries(opts.durationBuckets);
+  const probes = new ProbeSeries(opts.durationBuckets, opts.location);
   for (const family of probes.families()) opts.registry.registerMetric(family as never);
 
   const lag = new Histogram({

@@ -74,7 +74,11 @@ export class ProbeSeries {
   private readonly entries = new Map<string, Entry>();
   private readonly bucketText: string[];
 
-  constructor(private readonly bounds: readonly number[]) {
+  /** `location` labels every series of this instance, when it has one (several instances, one Prometheus). */
+  constructor(
+    private readonly bounds: readonly number[],
+    private readonly location?: string,
+  ) {
     this.bucketText = [...bounds.map((b) => `le="${num(b)}"`), 'le="+Inf"'];
   }
 
@@ -89,7 +93,7 @@ export class ProbeSeries {
     valueNames: readonly string[],
     last?: { ok: boolean; at: number; values: Record<string, number> },
   ): void {
-    const labels = `probe="${escapeLabel(id)}",kind="${escapeLabel(kind)}"`;
+    const labels = `probe="${escapeLabel(id)}",kind="${escapeLabel(kind)}"${this.location ? `,location="${escapeLabel(this.location)}"` : ''}`;
     this.entries.set(id, {
       kind,
       labels,

@@ -62,6 +62,8 @@ export interface ProbeBase {
   timeout: string;
   retry: { count: number; delay: string };
   labels: Record<string, string>;
+  /** Locations the probe runs from; every instance when empty or absent. */
+  locations?: readonly string[];
 }
 
 /** A problem found by a prober's own semantic check of a definition. */
