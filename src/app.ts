@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createAlerting, type EscalationPolicy } from './alerting/index.js';
+import { createLeadership } from './cluster/leader.js';
 import { ConfigError, type LoadedConfig, redact, type ServiceConfig } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
@@ -58,7 +61,18 @@ export type ReloadResult =
   | { ok: false; problems: string[] };
 
 /** Sections read once at start: a reload keeps their old values and says a restart is needed. */
-const RESTART_SECTIONS = ['service', 'probes', 'scheduler', 'storage', 'channels', 'interactions', 'metrics', 'oncall', 'backup'] as const;
+const RESTART_SECTIONS = [
+  'service',
+  'probes',
+  'scheduler',
+  'storage',
+  'channels',
+  'interactions',
+  'metrics',
+  'oncall',
+  'backup',
+  'cluster',
+] as const;
 
 const PRUNE_EVERY_MS = 3_600_000;
 const HEARTBEAT_STALE_MS = 30_000;
@@ -120,7 +134,12 @@ export function createApp(deps: AppDeps): App {
   const channels = createChannels(channelConfig, { logger, clock });
   metrics.setChannels([...channels.keys()]);
   const delivery = cfg.alerting.delivery;
+  // Several instances share a PostgreSQL database: one leader (by lease) evaluates alert rules over
+  // every instance's runs and delivers the outbox; all of them probe and store their runs.
+  const shared = pg !== undefined;
+  const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const worker = createOutboxWorker({
+    ...(shared ? { claim: { by: instance, forMs: ms(cfg.alerting.delivery.timeout) + 2_000 } } : {}),
     store: store.alerts,
     channels,
     clock,
@@ -187,7 +206,8 @@ export function createApp(deps: AppDeps): App {
     const run = cfg.service.location && result.location === undefined ? { ...result, location: cfg.service.location } : result;
     metrics.observeRun(run);
     store.append(run);
-    alerting.observe(run);
+    // Shared: the leader reads every instance's runs from the database (runFeed) and judges them there.
+    if (!shared) alerting.observe(run);
     const fields = {
       probe: run.probeId,
       kind: run.kind,
@@ -217,11 +237,15 @@ export function createApp(deps: AppDeps): App {
 
   const health = (): Record<string, HealthCheck> => {
     const db = store.health();
+    const cluster: Record<string, HealthCheck> = shared
+      ? { leader: { ok: true, instance, leader: leadership.isLeader(), holder: leadership.holder() ?? null } }
+      : {};
     const outbox = store.alerts.outboxStats(clock.now());
     const sched = scheduler.health();
     const age = clock.now() - sched.lastBeat;
     return {
       database: { ok: db.writable, queued: db.queued, ...(db.error ? { error: db.error } : {}) },
+      ...cluster,
       scheduler: {
         ok: sched.running && age < HEARTBEAT_STALE_MS,
         inFlight: sched.inFlight,
@@ -399,6 +423,58 @@ export function createApp(deps: AppDeps): App {
     probes = all;
   };
 
+  /** What only the leader does; a single instance (SQLite) is always the leader. */
+  let feedTimer: ReturnType<Clock['setTimeout']> | undefined;
+  let leading = false;
+  const leaderWork = {
+    async gain() {
+      leading = true;
+      metrics.leader(true);
+      await alerting.seed((probeId, since, limit) => store.runs({ probeId, since, limit }));
+      if (shared) {
+        // Judge runs written from now on; what came before is in the seeded history.
+        let cursor = await store.maxRunId();
+        const feed = async () => {
+          if (!leading) return;
+          let more = false;
+          try {
+            const rows = await store.runsAfter(cursor, 1_000);
+            for (const r of rows) alerting.observe(r);
+            if (rows.length > 0) cursor = rows.at(-1)!.id;
+            more = rows.length === 1_000;
+          } catch (err) {
+            logger.warn({ err }, 'reading the run feed failed');
+          }
+          if (leading) feedTimer = clock.setTimeout(() => void feed(), more ? 0 : ms(cfg.cluster.feedInterval));
+        };
+        await feed();
+      }
+      prune();
+      alerting.start();
+      worker.start();
+      channelTests.start();
+    },
+    async lose() {
+      leading = false;
+      metrics.leader(false);
+      if (feedTimer !== undefined) clock.clearTimeout(feedTimer);
+      if (pruneTimer !== undefined) clock.clearTimeout(pruneTimer);
+      alerting.stop();
+      channelTests.stop();
+      await worker.stop(ms(cfg.alerting.delivery.timeout));
+    },
+  };
+  const leadership = createLeadership({
+    store,
+    name: 'vigil-leader',
+    holder: instance,
+    ttlMs: ms(cfg.cluster.leaseTtl),
+    clock,
+    logger,
+    onGain: () => leaderWork.gain(),
+    onLose: () => leaderWork.lose(),
+  });
+
   let reloading: Promise<ReloadResult> | undefined;
   const reloadLog = logger.child({ module: 'reload' });
   async function reload(actor: string): Promise<ReloadResult> {
@@ -453,26 +529,22 @@ export function createApp(deps: AppDeps): App {
       return run;
     },
     async start() {
-      await alerting.seed((probeId, since, limit) => store.runs({ probeId, since, limit }));
       declare(probes);
-      prune();
-      alerting.start();
-      worker.start();
+      if (shared) leadership.start();
+      else await leaderWork.gain();
       heartbeat?.start();
-      channelTests.start();
       selfBackup?.start();
       const address = await server.listen({ host: cfg.service.host, port: cfg.service.port });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
       return address;
     },
     async stop() {
-      if (pruneTimer !== undefined) clock.clearTimeout(pruneTimer);
       await scheduler.stop(ms(cfg.service.shutdownTimeout));
-      alerting.stop();
+      // Runs finished during the stop are judged before stepping down (or by the next leader).
+      if (shared) await leadership.stop();
+      else await leaderWork.lose();
       selfBackup?.stop();
       heartbeat?.stop();
-      channelTests.stop();
-      await worker.stop(ms(cfg.alerting.delivery.timeout));
       await server.close();
       await Promise.allSettled([...channels.values()].map((c) => c.close()));
       await store.close();

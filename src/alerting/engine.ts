@@ -85,7 +85,15 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   const log = opts.logger.child({ module: 'alerting' });
   const history = new Map<string, RunPoint[]>();
   const unresolved = new Map<string, Incident>();
-  for (const i of store.unresolvedIncidents()) unresolved.set(`${i.probeId}/${i.rule}`, i);
+  // From the store, not from memory: with several instances, another one (an earlier leader, an
+  // acknowledgement through another instance's API) may have changed them since.
+  const syncUnresolved = () => {
+    unresolved.clear();
+    for (const i of store.unresolvedIncidents()) unresolved.set(`${i.probeId}/${i.rule}`, i);
+  };
+  syncUnresolved();
+  /** Quorum rules: per probe and rule, the locations whose own runs currently fail it. */
+  const failingAt = new Map<string, Map<string, string>>();
   let silences: Silence[] = store.silences(clock.now());
   let openWindows: MaintenanceWindow[] = [];
   let timer: TimerHandle | undefined;
@@ -245,10 +253,14 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   }
 
   function observe(run: RunRecord) {
+    const def = defOf(run.probeId);
+    if (def?.alert?.quorum !== undefined) {
+      observeQuorum(def as ProbeDefinition & { alert: AlertConfig & { quorum: number } }, run);
+      return;
+    }
     const points = history.get(run.probeId) ?? [];
     points.push({ at: run.startedAt, ok: run.ok, durationMs: run.durationMs, values: run.values, code: run.code, message: run.message });
     history.set(run.probeId, points);
-    const def = defOf(run.probeId);
     if (!def?.alert) {
       if (points.length > 1) points.splice(0, points.length - 1);
       return;
@@ -285,8 +297,62 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     }
   }
 
+  /**
+   * A quorum rule judges each location's runs on their own (the same rules, per location), and
+   * opens the incident only while at least `quorum` locations fail: one region's network trouble is
+   * not an outage. It resolves when fewer than `quorum` locations still fail.
+   */
+  function observeQuorum(def: ProbeDefinition & { alert: AlertConfig & { quorum: number } }, run: RunRecord) {
+    const where = run.location ?? '';
+    const key = `${run.probeId}\u0000${where}`;
+    const points = history.get(key) ?? [];
+    points.push({ at: run.startedAt, ok: run.ok, durationMs: run.durationMs, values: run.values, code: run.code, message: run.message });
+    history.set(key, points);
+    // The probe's own history (dependencies, the status of its last run) follows every location.
+    history.set(run.probeId, [points.at(-1) as RunPoint]);
+    const need = historyNeeded(def.alert);
+    const now = clock.now();
+    while (points.length > need.runs && (points[0] as RunPoint).at < now - need.ms) points.shift();
+    if (run.code === 'ABORTED') return;
+    for (const v of evaluate(def.alert, points, now)) {
+      const ruleKey = `${def.id}/${v.rule}`;
+      const failing = failingAt.get(ruleKey) ?? new Map<string, string>();
+      failingAt.set(ruleKey, failing);
+      if (v.judgement === 'fire') failing.set(where, v.reason);
+      else if (v.judgement === 'clear') failing.delete(where);
+      const current = unresolved.get(ruleKey);
+      const reason = `failing in ${failing.size} locations (quorum ${def.alert.quorum}): ${[...failing].map(([at, why]) => `${at || '(no location)'}: ${why}`).join('; ')}`;
+      if (!current && failing.size >= def.alert.quorum) open(def, v.rule, reason, run, false);
+      else if (current && failing.size < def.alert.quorum)
+        close(current, ACTOR, `only ${failing.size} location(s) still failing, quorum ${def.alert.quorum}`);
+    }
+  }
+
+  /**
+   * A new leader rebuilds each location's history and which locations fail, from the store, so an
+   * incident open under the last leader is neither resolved nor opened again just for the handover.
+   */
+  function seedQuorum(def: ProbeDefinition & { alert: AlertConfig }, runs: RunRecord[], point: (r: RunRecord) => RunPoint, now: number) {
+    const byLocation = new Map<string, RunPoint[]>();
+    for (const r of runs) {
+      const where = r.location ?? '';
+      byLocation.set(where, [...(byLocation.get(where) ?? []), point(r)]);
+    }
+    for (const [where, points] of byLocation) {
+      history.set(`${def.id}\u0000${where}`, points);
+      for (const v of evaluate(def.alert, points, now)) {
+        const ruleKey = `${def.id}/${v.rule}`;
+        const failing = failingAt.get(ruleKey) ?? new Map<string, string>();
+        failingAt.set(ruleKey, failing);
+        // Between fire and clear ("hold"), the last run says which side it is on.
+        if (v.judgement === 'fire' || (v.judgement === 'hold' && points.at(-1)?.ok === false)) failing.set(where, v.reason);
+      }
+    }
+  }
+
   function sweep() {
     const now = clock.now();
+    syncUnresolved();
     escalateDue(now);
     silences = store.silences(now);
     openWindows = [];
@@ -342,16 +408,30 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   return {
     async seed(recent) {
       const now = clock.now();
+      // A new leader starts from what is recorded, not from what it last saw.
+      syncUnresolved();
+      silences = store.silences(now);
+      failingAt.clear();
       for (const def of opts.probes() as Array<ProbeDefinition & { alert?: AlertConfig }>) {
         if (!def.alert) continue;
         const need = historyNeeded(def.alert);
-        const runs = await recent(def.id, now - Math.max(need.ms, 1), Math.max(need.runs, 1000));
-        history.set(
-          def.id,
-          runs
-            .sort((a, b) => a.startedAt - b.startedAt)
-            .map((r) => ({ at: r.startedAt, ok: r.ok, durationMs: r.durationMs, values: r.values, code: r.code, message: r.message })),
-        );
+        // The rules' time window, or else their last N runs (N per location, for a quorum rule).
+        const perLocation = def.alert.quorum !== undefined ? 16 : 1;
+        const runs =
+          need.ms > 0
+            ? await recent(def.id, now - need.ms, Math.max(need.runs * perLocation, 1000))
+            : await recent(def.id, 0, need.runs * perLocation);
+        runs.sort((a, b) => a.startedAt - b.startedAt);
+        const point = (r: RunRecord): RunPoint => ({
+          at: r.startedAt,
+          ok: r.ok,
+          durationMs: r.durationMs,
+          values: r.values,
+          code: r.code,
+          message: r.message,
+        });
+        history.set(def.id, runs.map(point));
+        if (def.alert.quorum !== undefined) seedQuorum(def as ProbeDefinition & { alert: AlertConfig }, runs, point, now);
       }
       // Dependencies need their last state too, alert rules or not.
       for (const def of opts.probes()) {

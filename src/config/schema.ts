@@ -239,6 +239,16 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Several instances on one PostgreSQL database: the leader's lease and how often it reads runs. */
+    cluster: Type.Object(
+      {
+        /** A dead leader is replaced within this; it renews every third of it. */
+        leaseTtl: Duration('15s'),
+        /** How often the leader reads new runs of every instance to judge them. */
+        feedInterval: Duration('500ms'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** vigil's own database, backed up online to `dir` every `interval`, the newest `keep` kept. */
     backup: Type.Object(
       {
@@ -305,6 +315,11 @@ export const AlertSchema = Type.Object(
     channels: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     /** An escalation policy from `escalation:`, copied onto each incident when it opens. */
     policy: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * With probes run from several locations: open an incident only while at least this many
+     * locations fail the rules on their own runs (e.g. 2 of 3), so one region's trouble does not page.
+     */
+    quorum: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
     /** Probes whose failure mutes this one's pages (a root cause pages once). */
     dependsOn: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     /** The runbook for this alert: linked from every page and counted by the report's scorecard. */

@@ -53,6 +53,8 @@ export interface Metrics {
   heartbeat(ok: boolean): void;
   /** A self-backup of vigil's database: written or failed, at a Unix time in seconds, its size. */
   selfBackup(ok: boolean, atSeconds: number, bytes?: number): void;
+  /** This instance leads (alert rules, outbox) or not. */
+  leader(isLeader: boolean): void;
   /** A config reload: applied or refused, at a Unix time in seconds. */
   reloaded(ok: boolean, atSeconds: number): void;
 }
@@ -194,6 +196,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
   heartbeats.inc({ outcome: 'sent' }, 0);
   heartbeats.inc({ outcome: 'failed' }, 0);
+  const leaderGauge = new Gauge({
+    name: 'vigil_leader',
+    help: '1 while this instance holds the leader lease (always 1 on SQLite, a single instance).',
+    registers,
+  });
+  leaderGauge.set(0);
   const reloads = new Counter({
     name: 'vigil_config_reloads_total',
     help: 'Config reloads (SIGHUP or the admin API), by result.',
@@ -283,6 +291,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       lastBackup.set(atSeconds);
       if (bytes !== undefined) backupBytes.set(bytes);
     },
+    leader: (isLeader) => leaderGauge.set(isLeader ? 1 : 0),
     reloaded(ok, atSeconds) {
       reloads.inc({ result: ok ? 'success' : 'failure' });
       lastReloadOk.set(ok ? 1 : 0);

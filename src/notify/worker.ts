@@ -33,6 +33,11 @@ export interface OutboxWorkerOptions {
   people?(id: string): Recipient | undefined;
   /** [0, 1): jitter source; injectable so tests are exact. */
   random?: () => number;
+  /**
+   * Several instances on one database: claim what this worker takes (`by` = the instance) for
+   * `forMs`, so another never sends it at the same time, and record outcomes only while the claim holds.
+   */
+  claim?: { by: string; forMs: number };
 }
 
 /** Delivers the outbox: the one place that retries, backs off and dead-letters. */
@@ -60,6 +65,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
   const { store, clock } = opts;
   const log = opts.logger.child({ module: 'outbox' });
   const random = opts.random ?? Math.random;
+  const claimant = opts.claim?.by;
   const busy = new Map<number, Promise<void>>();
   const perChannel = new Map<string, number>();
   /** `incident/channel` pairs with a send in flight: their next notification waits, so order holds. */
@@ -143,7 +149,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     try {
       const result = await Promise.race([channel.send(notificationOf(item), { signal: controller.signal, clock, logger: log }), cutOff]);
       const now = clock.now();
-      record(item.id, () => store.markDelivered(item.id, now, result.ref));
+      record(item.id, () => store.markDelivered(item.id, now, result.ref, claimant));
       opts.observer.outcome(item.channel, 'delivered');
       opts.observer.latency(item.channel, (now - item.createdAt) / 1000);
       log.info(
@@ -171,7 +177,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
             );
       const age = now - item.createdAt;
       if (!e.retryable || age >= opts.maxAgeMs) {
-        record(item.id, () => store.markDead(item.id, now, e.message));
+        record(item.id, () => store.markDead(item.id, now, e.message, claimant));
         opts.observer.outcome(item.channel, 'dead');
         log.error(
           {
@@ -187,7 +193,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
         return;
       }
       const wait = Math.max(e.retryAfterMs ?? 0, backoff(item.attempts + 1, opts.minBackoffMs, opts.maxBackoffMs, random));
-      record(item.id, () => store.markRetry(item.id, now, e.message, now + wait));
+      record(item.id, () => store.markRetry(item.id, now, e.message, now + wait, claimant));
       wakeAt(now + wait);
       opts.observer.outcome(item.channel, 'retry');
       log.warn(
@@ -214,11 +220,11 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     try {
       recordKept();
       const now = clock.now();
-      for (const item of store.due(now, limit)) {
+      for (const item of opts.claim ? store.due(now, limit, opts.claim) : store.due(now, limit)) {
         if (busy.has(item.id) || unrecorded.has(item.id) || lanes.has(laneOf(item))) continue;
         const channel = opts.channels.get(item.channel);
         if (!channel) {
-          record(item.id, () => store.markDead(item.id, now, `channel ${item.channel} is not configured`));
+          record(item.id, () => store.markDead(item.id, now, `channel ${item.channel} is not configured`, claimant));
           opts.observer.outcome(item.channel, 'dead');
           log.error({ outbox: item.id, channel: item.channel }, 'notification for a channel no longer configured');
           continue;

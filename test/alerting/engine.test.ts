@@ -300,4 +300,60 @@ describe('alerting engine', () => {
     alerting.sweep();
     expect(t.store.alerts.incidents({})[0]).toMatchObject({ state: 'resolved', resolvedBy: 'vigil' });
   });
+
+  it('opens a quorum incident only while enough locations fail on their own runs, and a new leader keeps it', async () => {
+    const t = setup([def('api', { failures: 2, recoveries: 2, quorum: 2, channels: ['hook'] })]);
+    const round = (states: Record<string, boolean>) => {
+      for (const [location, ok] of Object.entries(states)) t.result('api', ok, { location });
+    };
+    // One location of three failing, however long: no incident.
+    for (let i = 0; i < 4; i++) round({ 'eu-west': true, 'us-east': false, 'ap-south': true });
+    expect(t.store.alerts.unresolvedIncidents()).toEqual([]);
+    // A second location fails: once its own rule fires (2 in a row), the quorum is met.
+    round({ 'eu-west': false, 'us-east': false, 'ap-south': true });
+    expect(t.store.alerts.unresolvedIncidents()).toEqual([]);
+    round({ 'eu-west': false, 'us-east': false, 'ap-south': true });
+    const [open] = t.store.alerts.unresolvedIncidents();
+    expect(open?.summary).toMatch(/^api: failing in 2 locations \(quorum 2\): /);
+    expect(open?.summary).toContain('eu-west: ');
+    expect(t.pending().map((p) => p.action)).toEqual(['trigger']);
+
+    // A new leader on the same database (seeded from the store) neither resolves nor reopens it.
+    await t.store.flush();
+    const next = createAlerting({
+      store: t.store.alerts,
+      clock: t.clock,
+      logger: memoryLogger().logger,
+      probes: () => [def('api', { failures: 2, recoveries: 2, quorum: 2, channels: ['hook'] })],
+      flapping: { start: 0.5, stop: 0.25 },
+      maintenance: [],
+      sweepIntervalMs: 5_000,
+      onQueued: () => {},
+    });
+    await next.seed((probeId, since, limit) => t.store.runs({ probeId, since, limit }));
+    const again = (location: string, ok: boolean) => {
+      next.observe({
+        probeId: 'api',
+        kind: 'http',
+        startedAt: t.clock.now(),
+        durationMs: 50,
+        ok,
+        values: {},
+        attempts: 1,
+        trigger: 'schedule',
+        location,
+        ...(ok ? {} : { code: 'HTTP_STATUS', message: '503' }),
+      });
+      t.clock.advanceSync(60_000);
+    };
+    again('ap-south', true);
+    again('eu-west', false);
+    expect(t.store.alerts.unresolvedIncidents().map((i) => i.id)).toEqual([open!.id]);
+    // One location recovers (2 good runs): below the quorum, it resolves, once.
+    again('eu-west', true);
+    again('eu-west', true);
+    expect(t.store.alerts.unresolvedIncidents()).toEqual([]);
+    expect(t.store.alerts.incident(open!.id)?.state).toBe('resolved');
+    expect(t.store.alerts.notifications(open!.id).map((n) => n.action)).toEqual(['trigger', 'resolve']);
+  });
 });

@@ -121,6 +121,7 @@ const DEFAULTS = {
   escalation: {},
   channels: {},
   auth: { tokens: [], reads: 'public', metrics: 'public', rateLimit: { perMinute: 600, linksPerMinute: 30 } },
+  cluster: { leaseTtl: '15s', feedInterval: '500ms' },
   backup: { enabled: true, dir: './data/backups', interval: '1h', keep: 24 },
   report: {
     days: 30,

@@ -10,6 +10,16 @@ import { target, workspace } from '../helpers/workspace.js';
 
 const TOKEN = 'operator-token-0123456789abcdef';
 
+async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('vigil on PostgreSQL', () => {
   let pg: TestPostgres;
   let upstream: Awaited<ReturnType<typeof target>>;
@@ -51,8 +61,14 @@ auth: { tokens: [{ name: ops, token: "${TOKEN}", role: operator }] }
     await app.scheduler.runNow('api');
     await app.scheduler.runNow('api');
     await app.store.flush();
-    const incidents = (await (await fetch(`${base}/api/v1/incidents`)).json()) as { incidents: Array<{ probe: string; state: string }> };
-    expect(incidents.incidents).toEqual([expect.objectContaining({ probe: 'api', state: 'open' })]);
+    // The leader (this instance, the only one) judges runs from the database's run feed.
+    const incidents = await waitFor(async () => {
+      const body = (await (await fetch(`${base}/api/v1/incidents`)).json()) as { incidents: Array<{ probe: string; state: string }> };
+      return body.incidents.length > 0 ? body.incidents : undefined;
+    });
+    expect(incidents).toEqual([expect.objectContaining({ probe: 'api', state: 'open' })]);
+    const health = (await (await fetch(`${base}/health`)).json()) as { checks: { leader: { leader: boolean } } };
+    expect(health.checks.leader.leader).toBe(true);
     const silence = await fetch(`${base}/api/v1/silences`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
