@@ -1,124 +1,20 @@
 import type Database from 'better-sqlite3';
-import type { AlertStore, EscalationRow, Incident, IncidentEvent, NewNotification, OutboxItem, Silence } from './types.js';
-
-interface IncidentRow {
-  id: number;
-  probe_id: string;
-  rule: string;
-  kind: string;
-  severity: Incident['severity'];
-  state: Incident['state'];
-  summary: string;
-  labels: string;
-  channels: string;
-  opened_at: number;
-  acked_at: number | null;
-  acked_by: string | null;
-  resolved_at: number | null;
-  resolved_by: string | null;
-  last_error: string | null;
-  flapping: number;
-  notified: number;
-  last_reminder_at: number | null;
-}
-
-interface OutboxRow {
-  id: number;
-  incident_id: number | null;
-  channel: string;
-  recipient: string | null;
-  action: OutboxItem['action'];
-  dedup_key: string;
-  state: OutboxItem['state'];
-  attempts: number;
-  created_at: number;
-  next_attempt_at: number;
-  delivered_at: number | null;
-  last_error: string | null;
-  muted_reason: string | null;
-  ref: string | null;
-  payload: string;
-}
-
-const COLUMNS: Record<string, string> = {
-  kind: 'kind',
-  severity: 'severity',
-  state: 'state',
-  summary: 'summary',
-  labels: 'labels',
-  channels: 'channels',
-  ackedAt: 'acked_at',
-  ackedBy: 'acked_by',
-  resolvedAt: 'resolved_at',
-  resolvedBy: 'resolved_by',
-  lastError: 'last_error',
-  flapping: 'flapping',
-  notified: 'notified',
-  lastReminderAt: 'last_reminder_at',
-};
-
-function toColumn(key: string, v: unknown): unknown {
-  if (v === undefined) return null;
-  if (key === 'labels' || key === 'channels' || key === 'lastError') return JSON.stringify(v);
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  return v;
-}
-
-function incidentOf(r: IncidentRow): Incident {
-  return {
-    id: r.id,
-    probeId: r.probe_id,
-    rule: r.rule,
-    kind: r.kind,
-    severity: r.severity,
-    state: r.state,
-    summary: r.summary,
-    labels: JSON.parse(r.labels),
-    channels: JSON.parse(r.channels),
-    openedAt: r.opened_at,
-    ...(r.acked_at !== null ? { ackedAt: r.acked_at } : {}),
-    ...(r.acked_by !== null ? { ackedBy: r.acked_by } : {}),
-    ...(r.resolved_at !== null ? { resolvedAt: r.resolved_at } : {}),
-    ...(r.resolved_by !== null ? { resolvedBy: r.resolved_by } : {}),
-    ...(r.last_error !== null ? { lastError: JSON.parse(r.last_error) } : {}),
-    flapping: r.flapping === 1,
-    notified: r.notified === 1,
-    ...(r.last_reminder_at !== null ? { lastReminderAt: r.last_reminder_at } : {}),
-  };
-}
-
-function outboxOf(r: OutboxRow): OutboxItem {
-  return {
-    id: r.id,
-    incidentId: r.incident_id,
-    channel: r.channel,
-    ...(r.recipient !== null ? { recipient: r.recipient } : {}),
-    action: r.action,
-    dedupKey: r.dedup_key,
-    state: r.state,
-    attempts: r.attempts,
-    createdAt: r.created_at,
-    nextAttemptAt: r.next_attempt_at,
-    ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
-    ...(r.last_error !== null ? { lastError: r.last_error } : {}),
-    ...(r.muted_reason !== null ? { mutedReason: r.muted_reason } : {}),
-    ...(r.ref !== null ? { ref: JSON.parse(r.ref) } : {}),
-    payload: JSON.parse(r.payload),
-  };
-}
-
-function escalationOf(r: Record<string, unknown>): EscalationRow {
-  return {
-    incidentId: r.incident_id as number,
-    policy: JSON.parse(r.policy as string),
-    state: {
-      pass: r.pass as number,
-      step: r.step as number,
-      nextDueAt: (r.next_due_at as number | null) ?? null,
-      reached: r.reached === 1,
-    },
-  };
-}
+import {
+  type EscalationDbRow,
+  escalationOf,
+  type IncidentEventRow,
+  type IncidentRow,
+  incidentEventOf,
+  incidentOf,
+  incidentPatch,
+  type OutboxRow,
+  type OverrideRow,
+  outboxOf,
+  overrideOf,
+  type SilenceRow,
+  silenceOf,
+} from './rows.js';
+import type { AlertStore, Incident, NewNotification } from './types.js';
 
 /** Incidents, timelines, the outbox and silences in the same SQLite database as the runs. */
 export function createSqliteAlertStore(db: Database.Database): AlertStore {
@@ -167,10 +63,10 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
         }).lastInsertRowid,
       );
     }
-    const patch = Object.entries(change.patch ?? {}).filter(([k]) => k in COLUMNS);
+    const patch = incidentPatch(change.patch, 'integer');
     if (patch.length > 0) {
-      const sets = patch.map(([k]) => `${COLUMNS[k]} = ?`).join(', ');
-      db.prepare(`UPDATE incidents SET ${sets} WHERE id = ?`).run(...patch.map(([k, v]) => toColumn(k, v)), id);
+      const sets = patch.map((p) => `${p.column} = ?`).join(', ');
+      db.prepare(`UPDATE incidents SET ${sets} WHERE id = ?`).run(...patch.map((p) => p.value), id);
     }
     insertEvent.run(id, change.event.at, change.event.type, change.event.actor, change.event.detail ?? null);
     const after = incidentOf(getIncident.get(id) as IncidentRow);
@@ -247,15 +143,8 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
         return item;
       }),
     timeline: (incidentId) =>
-      (db.prepare('SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id').all(incidentId) as Array<Record<string, unknown>>).map(
-        (r): IncidentEvent => ({
-          id: r.id as number,
-          incidentId: r.incident_id as number,
-          at: r.at as number,
-          type: r.type as string,
-          actor: r.actor as string,
-          ...(r.detail !== null ? { detail: r.detail as string } : {}),
-        }),
+      (db.prepare('SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id').all(incidentId) as IncidentEventRow[]).map(
+        incidentEventOf,
       ),
     notifications: (incidentId) =>
       (db.prepare('SELECT * FROM outbox WHERE incident_id = ? ORDER BY id').all(incidentId) as OutboxRow[]).map(outboxOf),
@@ -308,7 +197,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
       return { pending: r.pending ?? 0, oldestPendingMs: r.oldest === null ? 0 : now - r.oldest, dead: r.dead ?? 0 };
     },
     escalation(incidentId) {
-      const r = db.prepare('SELECT * FROM escalations WHERE incident_id = ?').get(incidentId) as Record<string, unknown> | undefined;
+      const r = db.prepare('SELECT * FROM escalations WHERE incident_id = ?').get(incidentId) as EscalationDbRow | undefined;
       return r ? escalationOf(r) : undefined;
     },
     dueEscalations(now) {
@@ -318,7 +207,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
             `SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id
              WHERE e.next_due_at IS NOT NULL AND e.next_due_at <= ? AND i.state = 'open' ORDER BY e.next_due_at`,
           )
-          .all(now) as Array<Record<string, unknown>>
+          .all(now) as EscalationDbRow[]
       ).map(escalationOf);
     },
     addOverride(o) {
@@ -330,17 +219,9 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
       return { ...o, id };
     },
     overrides(now) {
-      return (
-        db.prepare('SELECT * FROM oncall_overrides WHERE ends_at > ? ORDER BY starts_at, id').all(now) as Array<Record<string, unknown>>
-      ).map((r) => ({
-        id: r.id as number,
-        schedule: r.schedule as string,
-        person: r.person as string,
-        startsAt: r.starts_at as number,
-        endsAt: r.ends_at as number,
-        author: r.author as string,
-        createdAt: r.created_at as number,
-      }));
+      return (db.prepare('SELECT * FROM oncall_overrides WHERE ends_at > ? ORDER BY starts_at, id').all(now) as OverrideRow[]).map(
+        overrideOf,
+      );
     },
     deleteOverride: (id) => db.prepare('DELETE FROM oncall_overrides WHERE id = ?').run(id).changes > 0,
     addSilence(s) {
@@ -356,19 +237,8 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
         now === undefined
           ? db.prepare('SELECT * FROM silences ORDER BY id').all()
           : db.prepare('SELECT * FROM silences WHERE ends_at > ? ORDER BY id').all(now)
-      ) as Array<Record<string, unknown>>;
-      return rows.map(
-        (r): Silence => ({
-          id: r.id as number,
-          probes: JSON.parse(r.probes as string),
-          labels: JSON.parse(r.labels as string),
-          startsAt: r.starts_at as number,
-          endsAt: r.ends_at as number,
-          author: r.author as string,
-          comment: r.comment as string,
-          createdAt: r.created_at as number,
-        }),
-      );
+      ) as SilenceRow[];
+      return rows.map(silenceOf);
     },
     deleteSilence(id, now) {
       // Ending a silence keeps it in the record: it stops matching from now on.

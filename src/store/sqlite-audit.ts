@@ -1,17 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { AuditEntry, AuditLog } from './types.js';
-
-interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string | null;
-  request_id: string | null;
-  result: 'success' | 'failure';
-  status: number;
-  detail: string | null;
-}
+import { type AuditRow, auditEntryOf } from './rows.js';
+import type { AuditLog } from './types.js';
 
 /** The audit log in SQLite. A write here is small and synchronous: it lands before the response does. */
 export function createSqliteAuditLog(db: Database.Database): AuditLog {
@@ -36,19 +25,7 @@ export function createSqliteAuditLog(db: Database.Database): AuditLog {
       filter('actor = ?', q.actor);
       filter('action = ?', q.action);
       const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT ?`;
-      return (db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 1000)) as AuditRow[]).map(
-        (r): AuditEntry => ({
-          id: r.id,
-          at: r.at,
-          actor: r.actor,
-          action: r.action,
-          ...(r.target !== null ? { target: r.target } : {}),
-          ...(r.request_id !== null ? { requestId: r.request_id } : {}),
-          result: r.result,
-          status: r.status,
-          ...(r.detail !== null ? { detail: r.detail } : {}),
-        }),
-      );
+      return (db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 1000)) as AuditRow[]).map(auditEntryOf);
     },
     prune: (before) => prune.run(before).changes,
   };

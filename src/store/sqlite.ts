@@ -5,6 +5,7 @@ import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { migrate } from './migrations.js';
 import { createRollups, type RollupOptions } from './rollups.js';
+import { type RunRow, runOf } from './rows.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
@@ -29,22 +30,6 @@ export interface StoreStats {
   written: number;
   writeErrors: number;
   dropped: number;
-}
-
-interface RunRow {
-  id: number;
-  probe_id: string;
-  kind: string;
-  started_at: number;
-  duration_ms: number;
-  ok: number;
-  code: string | null;
-  message: string | null;
-  attempts: number;
-  trigger: string;
-  vals: string | null;
-  details: string | null;
-  location: string;
 }
 
 // Small enough that one chunk holds the event loop ~3 ms: pages keep flowing while a large prune runs.
@@ -138,7 +123,7 @@ export function createSqliteStore(
   );
   for (const [name, key] of probeKeys) {
     const row = newestOf.get(key) as RunRow | undefined;
-    if (row) latest.set(name, fromRow(row));
+    if (row) latest.set(name, runOf(row));
   }
   const selectRuns = db.prepare(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
@@ -234,17 +219,17 @@ export function createSqliteStore(
       const key = probeKeys.get(q.probeId);
       if (key === undefined) return [];
       const rows = selectRuns.all(key, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit) as RunRow[];
-      return rows.map(fromRow);
+      return rows.map(runOf);
     },
     async lastSuccess(probeId) {
       const key = probeKeys.get(probeId);
       const row = key === undefined ? undefined : (lastOk.get(key) as RunRow | undefined);
-      return row === undefined ? undefined : fromRow(row);
+      return row === undefined ? undefined : runOf(row);
     },
     async runsAfter(afterId, limit) {
       // Whole and within 0..10,000: SQLite would read a negative LIMIT as none.
       const rows = runsAfter.all(afterId, Math.max(0, Math.min(Math.floor(limit), 10_000))) as RunRow[];
-      return rows.map(fromRow);
+      return rows.map(runOf);
     },
     async maxRunId() {
       return (maxRunId.get() as { id: number }).id;
@@ -299,23 +284,5 @@ export function createSqliteStore(
       if (queue.length > 0) log.error({ lost: queue.length }, 'closing with unwritten runs');
       db.close();
     },
-  };
-}
-
-function fromRow(row: RunRow): StoredRun {
-  return {
-    id: row.id,
-    probeId: row.probe_id,
-    kind: row.kind,
-    startedAt: row.started_at,
-    durationMs: row.duration_ms,
-    ok: row.ok === 1,
-    ...(row.code !== null ? { code: row.code } : {}),
-    ...(row.message !== null ? { message: row.message } : {}),
-    attempts: row.attempts,
-    trigger: row.trigger as StoredRun['trigger'],
-    values: row.vals ? JSON.parse(row.vals) : {},
-    ...(row.details ? { details: JSON.parse(row.details) } : {}),
-    ...(row.location !== '' ? { location: row.location } : {}),
   };
 }

@@ -1,128 +1,20 @@
-import type { AlertStore, EscalationRow, Incident, IncidentChange, IncidentEvent, NewNotification, OutboxItem, Silence } from '../types.js';
+import {
+  type EscalationDbRow,
+  escalationOf,
+  type IncidentEventRow,
+  type IncidentRow,
+  incidentEventOf,
+  incidentOf,
+  incidentPatch,
+  type OutboxRow,
+  type OverrideRow,
+  outboxOf,
+  overrideOf,
+  type SilenceRow,
+  silenceOf,
+} from '../rows.js';
+import type { AlertStore, Incident, IncidentChange, NewNotification } from '../types.js';
 import type { SyncBridge } from './bridge.js';
-
-interface IncidentRow {
-  id: number;
-  probe_id: string;
-  rule: string;
-  kind: string;
-  severity: Incident['severity'];
-  state: Incident['state'];
-  summary: string;
-  labels: string;
-  channels: string;
-  opened_at: number;
-  acked_at: number | null;
-  acked_by: string | null;
-  resolved_at: number | null;
-  resolved_by: string | null;
-  last_error: string | null;
-  flapping: boolean;
-  notified: boolean;
-  last_reminder_at: number | null;
-}
-
-interface OutboxRow {
-  id: number;
-  incident_id: number | null;
-  channel: string;
-  recipient: string | null;
-  action: OutboxItem['action'];
-  dedup_key: string;
-  state: OutboxItem['state'];
-  attempts: number;
-  created_at: number;
-  next_attempt_at: number;
-  delivered_at: number | null;
-  last_error: string | null;
-  muted_reason: string | null;
-  ref: string | null;
-  payload: string;
-}
-
-interface EscalationDbRow {
-  incident_id: number;
-  policy: string;
-  pass: number;
-  step: number;
-  next_due_at: number | null;
-  reached: boolean;
-}
-
-/** Incident fields a patch may set, and their columns. */
-const COLUMNS: Record<string, string> = {
-  kind: 'kind',
-  severity: 'severity',
-  state: 'state',
-  summary: 'summary',
-  labels: 'labels',
-  channels: 'channels',
-  ackedAt: 'acked_at',
-  ackedBy: 'acked_by',
-  resolvedAt: 'resolved_at',
-  resolvedBy: 'resolved_by',
-  lastError: 'last_error',
-  flapping: 'flapping',
-  notified: 'notified',
-  lastReminderAt: 'last_reminder_at',
-};
-
-function toColumn(key: string, v: unknown): unknown {
-  if (v === undefined) return null;
-  if (key === 'labels' || key === 'channels' || key === 'lastError') return JSON.stringify(v);
-  return v;
-}
-
-function incidentOf(r: IncidentRow): Incident {
-  return {
-    id: r.id,
-    probeId: r.probe_id,
-    rule: r.rule,
-    kind: r.kind,
-    severity: r.severity,
-    state: r.state,
-    summary: r.summary,
-    labels: JSON.parse(r.labels),
-    channels: JSON.parse(r.channels),
-    openedAt: r.opened_at,
-    ...(r.acked_at !== null ? { ackedAt: r.acked_at } : {}),
-    ...(r.acked_by !== null ? { ackedBy: r.acked_by } : {}),
-    ...(r.resolved_at !== null ? { resolvedAt: r.resolved_at } : {}),
-    ...(r.resolved_by !== null ? { resolvedBy: r.resolved_by } : {}),
-    ...(r.last_error !== null ? { lastError: JSON.parse(r.last_error) } : {}),
-    flapping: r.flapping,
-    notified: r.notified,
-    ...(r.last_reminder_at !== null ? { lastReminderAt: r.last_reminder_at } : {}),
-  };
-}
-
-function outboxOf(r: OutboxRow): OutboxItem {
-  return {
-    id: r.id,
-    incidentId: r.incident_id,
-    channel: r.channel,
-    ...(r.recipient !== null ? { recipient: r.recipient } : {}),
-    action: r.action,
-    dedupKey: r.dedup_key,
-    state: r.state,
-    attempts: r.attempts,
-    createdAt: r.created_at,
-    nextAttemptAt: r.next_attempt_at,
-    ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
-    ...(r.last_error !== null ? { lastError: r.last_error } : {}),
-    ...(r.muted_reason !== null ? { mutedReason: r.muted_reason } : {}),
-    ...(r.ref !== null ? { ref: JSON.parse(r.ref) } : {}),
-    payload: JSON.parse(r.payload),
-  };
-}
-
-function escalationOf(r: EscalationDbRow): EscalationRow {
-  return {
-    incidentId: r.incident_id,
-    policy: JSON.parse(r.policy),
-    state: { pass: r.pass, step: r.step, nextDueAt: r.next_due_at, reached: r.reached },
-  };
-}
 
 /** Builds `WHERE a = $1 AND b = $2` from the filters that are set; values follow in `args`. */
 function filters(conds: Array<[string, unknown]>): { where: string; args: unknown[] } {
@@ -200,10 +92,10 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
         ],
       )[0]!.id;
     }
-    const patch = Object.entries(change.patch ?? {}).filter(([k]) => k in COLUMNS);
+    const patch = incidentPatch(change.patch, 'native');
     if (patch.length > 0) {
-      const sets = patch.map(([k], i) => `${COLUMNS[k]} = $${i + 1}`).join(', ');
-      db.run(`UPDATE incidents SET ${sets} WHERE id = $${patch.length + 1}`, [...patch.map(([k, v]) => toColumn(k, v)), id]);
+      const sets = patch.map((p, i) => `${p.column} = $${i + 1}`).join(', ');
+      db.run(`UPDATE incidents SET ${sets} WHERE id = $${patch.length + 1}`, [...patch.map((p) => p.value), id]);
     }
     db.run('INSERT INTO incident_events (incident_id, at, type, actor, detail) VALUES ($1, $2, $3, $4, $5)', [
       id,
@@ -270,21 +162,7 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
           return item;
         }),
     timeline: (incidentId) =>
-      db
-        .query<{ id: number; incident_id: number; at: number; type: string; actor: string; detail: string | null }>(
-          'SELECT * FROM incident_events WHERE incident_id = $1 ORDER BY id',
-          [incidentId],
-        )
-        .map(
-          (r): IncidentEvent => ({
-            id: r.id,
-            incidentId: r.incident_id,
-            at: r.at,
-            type: r.type,
-            actor: r.actor,
-            ...(r.detail !== null ? { detail: r.detail } : {}),
-          }),
-        ),
+      db.query<IncidentEventRow>('SELECT * FROM incident_events WHERE incident_id = $1 ORDER BY id', [incidentId]).map(incidentEventOf),
     notifications: (incidentId) =>
       db.query<OutboxRow>('SELECT * FROM outbox WHERE incident_id = $1 ORDER BY id', [incidentId]).map(outboxOf),
     enqueue: (items, at) => db.transaction(() => items.flatMap((i) => queue(i.incidentId, [i], at))),
@@ -373,20 +251,7 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
       return { ...o, id };
     },
     overrides: (now) =>
-      db
-        .query<{ id: number; schedule: string; person: string; starts_at: number; ends_at: number; author: string; created_at: number }>(
-          'SELECT * FROM oncall_overrides WHERE ends_at > $1 ORDER BY starts_at, id',
-          [now],
-        )
-        .map((r) => ({
-          id: r.id,
-          schedule: r.schedule,
-          person: r.person,
-          startsAt: r.starts_at,
-          endsAt: r.ends_at,
-          author: r.author,
-          createdAt: r.created_at,
-        })),
+      db.query<OverrideRow>('SELECT * FROM oncall_overrides WHERE ends_at > $1 ORDER BY starts_at, id', [now]).map(overrideOf),
     deleteOverride: (id) => db.run('DELETE FROM oncall_overrides WHERE id = $1', [id]) > 0,
     addSilence(s) {
       const { id } = db.query<{ id: number }>(
@@ -396,32 +261,11 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
       return { ...s, id };
     },
     silences(now) {
-      type Row = {
-        id: number;
-        probes: string;
-        labels: string;
-        starts_at: number;
-        ends_at: number;
-        author: string;
-        comment: string;
-        created_at: number;
-      };
       const rows =
         now === undefined
-          ? db.query<Row>('SELECT * FROM silences ORDER BY id')
-          : db.query<Row>('SELECT * FROM silences WHERE ends_at > $1 ORDER BY id', [now]);
-      return rows.map(
-        (r): Silence => ({
-          id: r.id,
-          probes: JSON.parse(r.probes),
-          labels: JSON.parse(r.labels),
-          startsAt: r.starts_at,
-          endsAt: r.ends_at,
-          author: r.author,
-          comment: r.comment,
-          createdAt: r.created_at,
-        }),
-      );
+          ? db.query<SilenceRow>('SELECT * FROM silences ORDER BY id')
+          : db.query<SilenceRow>('SELECT * FROM silences WHERE ends_at > $1 ORDER BY id', [now]);
+      return rows.map(silenceOf);
     },
     // Ending a silence keeps it in the record: it stops matching from now on.
     deleteSilence: (id, now) => db.run('UPDATE silences SET ends_at = LEAST(ends_at, $1) WHERE id = $2 AND ends_at > $1', [now, id]) > 0,

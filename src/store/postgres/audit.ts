@@ -1,17 +1,6 @@
-import type { AuditEntry, AuditLog } from '../types.js';
+import { type AuditRow, auditEntryOf } from '../rows.js';
+import type { AuditLog } from '../types.js';
 import type { SyncBridge } from './bridge.js';
-
-interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string | null;
-  request_id: string | null;
-  result: 'success' | 'failure';
-  status: number;
-  detail: string | null;
-}
 
 /** The audit log in PostgreSQL, through the synchronous bridge: the entry lands before the response does. */
 export function createPostgresAuditLog(db: SyncBridge): AuditLog {
@@ -42,19 +31,7 @@ export function createPostgresAuditLog(db: SyncBridge): AuditLog {
       filter('action =', q.action);
       args.push(Math.min(q.limit ?? 100, 1000));
       const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT $${args.length}`;
-      return db.query<AuditRow>(sql, args).map(
-        (r): AuditEntry => ({
-          id: r.id,
-          at: r.at,
-          actor: r.actor,
-          action: r.action,
-          ...(r.target !== null ? { target: r.target } : {}),
-          ...(r.request_id !== null ? { requestId: r.request_id } : {}),
-          result: r.result,
-          status: r.status,
-          ...(r.detail !== null ? { detail: r.detail } : {}),
-        }),
-      );
+      return db.query<AuditRow>(sql, args).map(auditEntryOf);
     },
     prune: (before) => db.run('DELETE FROM audit WHERE at < $1', [before]),
   };

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { RollupOptions } from '../rollup-core.js';
+import { type RunRow, runOf } from '../rows.js';
 import type { StoreStats } from '../sqlite.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from '../types.js';
 import { createPostgresAlertStore } from './alerts.js';
@@ -27,22 +28,6 @@ export interface PostgresStoreOptions {
   timeoutMs?: number;
   /** Connections of the pool for batched writes, run queries, prunes and roll-ups. Default 4. */
   poolSize?: number;
-}
-
-interface RunRow {
-  id: number;
-  probe_id: string;
-  kind: string;
-  started_at: number;
-  duration_ms: number;
-  ok: boolean;
-  code: string | null;
-  message: string | null;
-  attempts: number;
-  trigger: string;
-  vals: string | null;
-  details: string | null;
-  location: string;
 }
 
 const RUN_COLUMNS = `r.id, p.name AS probe_id, p.kind, r.started_at, r.duration_ms, r.ok, r.code, r.message, r.attempts, r.trigger,
@@ -107,7 +92,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
     `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
        CROSS JOIN LATERAL (SELECT * FROM runs WHERE probe = p.id ORDER BY started_at DESC, id DESC LIMIT 1) r`,
   )) {
-    latest.set(row.probe_id, fromRow(row));
+    latest.set(row.probe_id, runOf(row));
   }
   // Kept in memory as SQLite does: each instance reads its own writes without a round trip per run.
   const states = new Map<string, unknown>();
@@ -246,7 +231,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
           ORDER BY r.started_at DESC, r.id DESC LIMIT $4`,
         [q.probeId, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit],
       );
-      return res.rows.map(fromRow);
+      return res.rows.map(runOf);
     },
     async lastSuccess(probeId) {
       const res = await db.query<RunRow>(
@@ -255,7 +240,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
         [probeId],
       );
       const row = res.rows[0];
-      return row === undefined ? undefined : fromRow(row);
+      return row === undefined ? undefined : runOf(row);
     },
     /**
      * Why reading `id > afterId` misses nothing here: ids come from one bigserial, and concurrent
@@ -275,7 +260,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
         `SELECT ${RUN_COLUMNS} FROM runs r JOIN probes p ON p.id = r.probe WHERE r.id > $1 ORDER BY r.id LIMIT $2`,
         [afterId, Math.max(0, Math.min(Math.floor(limit), 10_000))],
       );
-      return res.rows.map(fromRow);
+      return res.rows.map(runOf);
     },
     async maxRunId() {
       return (await db.query<{ id: number }>('SELECT coalesce(max(id), 0) AS id FROM runs')).rows[0]!.id;
@@ -354,23 +339,5 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
       await db.end();
       bridge.close();
     },
-  };
-}
-
-function fromRow(row: RunRow): StoredRun {
-  return {
-    id: row.id,
-    probeId: row.probe_id,
-    kind: row.kind,
-    startedAt: row.started_at,
-    durationMs: row.duration_ms,
-    ok: row.ok,
-    ...(row.code !== null ? { code: row.code } : {}),
-    ...(row.message !== null ? { message: row.message } : {}),
-    attempts: row.attempts,
-    trigger: row.trigger as StoredRun['trigger'],
-    values: row.vals ? JSON.parse(row.vals) : {},
-    ...(row.details ? { details: JSON.parse(row.details) } : {}),
-    ...(row.location !== '' ? { location: row.location } : {}),
   };
 }
