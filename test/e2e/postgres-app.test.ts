@@ -94,6 +94,17 @@ auth: { tokens: [{ name: ops, token: "${TOKEN}", role: operator }] }
     const silences = (await (await fetch(`${other.base}/api/v1/silences`)).json()) as { silences: Array<{ comment: string }> };
     expect(silences.silences.map((s) => s.comment)).toEqual(['db migration']);
     expect((await fetch(`${other.base}/health`)).status).toBe(200);
+    // A run made at eu-west after us-east started shows as the probe's last run on us-east too.
+    const fresh = await app.scheduler.runNow('api');
+    await app.store.flush();
+    const shown = await waitFor(async () => {
+      const body = (await (await fetch(`${other.base}/api/v1/probes/api`)).json()) as {
+        state: string;
+        lastRun: { at: string; location?: string };
+      };
+      return body.lastRun?.at === new Date(fresh.startedAt).toISOString() ? body : undefined;
+    });
+    expect(shown).toMatchObject({ state: 'down', lastRun: { location: 'eu-west' } });
     const rows = await pg.query('SELECT actor, action, status FROM audit ORDER BY id', 'vigil');
     expect(rows.trim()).toBe('ops|POST /api/v1/silences|201');
   }, 60_000);

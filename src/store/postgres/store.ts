@@ -11,6 +11,9 @@ import { createSyncBridge } from './bridge.js';
 import { migratePostgres } from './migrations.js';
 import { createPostgresRollups } from './rollups.js';
 
+/** How often each instance re-reads the newest run of every probe, whichever instance ran it. */
+const LATEST_REFRESH_MS = 2_000;
+
 export interface PostgresStoreOptions {
   /** `postgresql://user:password@host:port/database`; libpq parameters (sslmode, options) as pg reads them. */
   url: string;
@@ -88,12 +91,27 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
 
   const latest = new Map<string, StoredRun | RunRecord>();
   // One index probe per probe (LATERAL … LIMIT 1), not a scan of every run.
-  for (const row of bridge.query<RunRow>(
-    `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
-       CROSS JOIN LATERAL (SELECT * FROM runs WHERE probe = p.id ORDER BY started_at DESC, id DESC LIMIT 1) r`,
-  )) {
-    latest.set(row.probe_id, runOf(row));
-  }
+  const LATEST_SQL = `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
+       CROSS JOIN LATERAL (SELECT * FROM runs WHERE probe = p.id ORDER BY started_at DESC, id DESC LIMIT 1) r`;
+  const keepNewer = (row: RunRow) => {
+    const run = runOf(row);
+    const cur = latest.get(run.probeId);
+    if (cur === undefined || cur.startedAt < run.startedAt) latest.set(run.probeId, run);
+  };
+  for (const row of bridge.query<RunRow>(LATEST_SQL)) keepNewer(row);
+  // Other instances (other locations) write runs too: every instance's API and status page show the
+  // newest run of each probe wherever it ran, refreshed off the event loop every few seconds.
+  let refreshTimer: TimerHandle | undefined;
+  const refreshLatest = () => {
+    db.query<RunRow>(LATEST_SQL)
+      .then((res) => {
+        for (const row of res.rows) keepNewer(row);
+      })
+      .catch((err) => log.warn({ err }, 'refreshing the latest runs failed'))
+      .finally(() => {
+        if (!closed) refreshTimer = clock.setTimeout(refreshLatest, LATEST_REFRESH_MS);
+      });
+  };
   // Kept in memory as SQLite does: each instance reads its own writes without a round trip per run.
   const states = new Map<string, unknown>();
   for (const row of bridge.query<{ probe_id: string; value: string }>('SELECT probe_id, value FROM probe_state')) {
@@ -105,6 +123,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
   let flushSoon = false;
   let lastError: string | undefined;
   let closed = false;
+  refreshTimer = clock.setTimeout(refreshLatest, LATEST_REFRESH_MS);
   const stats: StoreStats = { written: 0, writeErrors: 0, dropped: 0 };
 
   /** Inserts one batch in one transaction; returns the probe keys it made, valid once it commits. */
@@ -334,6 +353,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
       if (closed) return;
       await writeQueued();
       closed = true;
+      if (refreshTimer !== undefined) clock.clearTimeout(refreshTimer);
       if (timer !== undefined) clock.clearTimeout(timer);
       if (queue.length > 0) log.error({ lost: queue.length }, 'closing with unwritten runs');
       await db.end();
