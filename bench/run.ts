@@ -22,8 +22,12 @@
  *              into a store file, rolled up into hour and day rows, raw runs older than 7 days pruned;
  *              database size with and without the prune, roll-up time and longest event-loop stall,
  *              and a per-probe D-day summary (p95, uptime) from day + hour rollups.
+ *   cluster  runs per minute (the store's sustained write rate bounds it): three instances, each its own
+ *              process writing runs with its own location, against one private PostgreSQL 15
+ *              (test/helpers/postgres.ts); one PostgreSQL instance alone; one SQLite instance (baseline).
+ *              --seconds per phase, at most 15. CPU-bound on a small machine: the output says so.
  *
- * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups,
+ * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups|cluster,
  * --seconds S (baseline phases, default 20), --alert-probes N (default 200), --prefill N (old runs pruned
  * during the last alert round, default 1000000), --outbox N (default 5000).
  */
@@ -31,7 +35,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -910,6 +914,234 @@ async function benchRollups() {
   await store.close();
 }
 
+/**
+ * One writer of the cluster bench, in a process of its own (three instances of vigil are three
+ * processes): the built store (dist/), SQLite or PostgreSQL, fed realistic runs as fast as it takes
+ * them. Prints `ready` once the store is open, starts on a `go` line on stdin (so all writers start
+ * together), appends for WRITER_SECONDS keeping at most two batches queued (the store's own
+ * backpressure is a bounded queue that drops; a real scheduler never runs that far ahead of it),
+ * flushes, and prints what it wrote, how long it took and its CPU time as one JSON line.
+ */
+const WRITER = `
+import { pino } from 'pino';
+const { createPostgresStore, createSqliteStore } = await import(new URL('store/index.js', process.env.VIGIL_DIST));
+const { systemClock } = await import(new URL('lib/clock.js', process.env.VIGIL_DIST));
+const { WRITER_BACKEND: backend, WRITER_TARGET: target, WRITER_LOCATION: location } = process.env;
+const seconds = Number(process.env.WRITER_SECONDS);
+const template = JSON.parse(process.env.WRITER_RUN);
+const opts = { clock: systemClock, logger: pino({ level: 'silent' }), batchRows: 5000, batchIntervalMs: 200 };
+const store = backend === 'postgres' ? createPostgresStore({ ...opts, url: target }) : createSqliteStore({ ...opts, path: target });
+process.stdout.write('ready\\n');
+await new Promise((resolve) => process.stdin.once('data', resolve));
+process.stdin.destroy();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const deadline = t0 + seconds * 1000;
+let n = 0;
+while (performance.now() < deadline) {
+  const now = Date.now();
+  for (let k = 0; k < 1000; k++, n++) {
+    store.append({
+      ...template,
+      probeId: 'probe-' + (n % 1000),
+      startedAt: now,
+      values: { ...template.values },
+      ...(location ? { location } : {}),
+    });
+  }
+  while (n - store.stats().written >= 10000) await sleep(1);
+}
+await store.flush();
+const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+const stats = store.stats();
+await store.close();
+process.stdout.write(JSON.stringify({ appended: n, ...stats, ms, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\\n');
+`;
+
+interface WriterResult {
+  appended: number;
+  written: number;
+  writeErrors: number;
+  dropped: number;
+  /** From `go` until the final flush returned. */
+  ms: number;
+  cpuMs: number;
+}
+
+/** Starts one writer (see WRITER); resolves once its store is open. */
+async function startWriter(backend: 'sqlite' | 'postgres', target: string, location: string, seconds: number) {
+  const root = path.resolve(import.meta.dirname, '..');
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', WRITER], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      VIGIL_DIST: pathToFileURL(path.join(root, 'dist/')).href,
+      WRITER_BACKEND: backend,
+      WRITER_TARGET: target,
+      WRITER_LOCATION: location,
+      WRITER_SECONDS: String(seconds),
+      WRITER_RUN: JSON.stringify(run(0, 0)),
+    },
+  });
+  const lines: string[] = [];
+  let buf = '';
+  proc.stdout?.on('data', (d) => {
+    buf += String(d);
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  let exited: number | null | undefined;
+  proc.once('exit', (code) => {
+    exited = code;
+  });
+  const line = async (k: number) => {
+    await until(`writer ${location || backend} line ${k + 1}`, 120_000, () => lines.length > k || exited !== undefined);
+    if (lines.length <= k) throw new Error(`bench: writer ${location || backend} exited ${exited}`);
+    return lines[k]!;
+  };
+  await line(0);
+  return {
+    proc,
+    go: () => proc.stdin?.end('go\n'),
+    result: async () => JSON.parse(await line(1)) as WriterResult,
+  };
+}
+
+/** Busy and total CPU time of the whole machine so far (all cores), in ms: PostgreSQL's share and anything else running. */
+function machineCpu() {
+  let busy = 0;
+  let total = 0;
+  for (const c of cpus()) {
+    const t = c.times.user + c.times.nice + c.times.sys + c.times.irq;
+    busy += t;
+    total += t + c.times.idle;
+  }
+  return { busy, total };
+}
+
+/** Writers started together; waits for all of them; machine CPU busy over the phase, in cores. */
+async function writersPhase(writers: Array<Awaited<ReturnType<typeof startWriter>>>) {
+  const m0 = machineCpu();
+  const t0 = performance.now();
+  for (const w of writers) w.go();
+  const results = await Promise.all(writers.map((w) => w.result())).finally(() => {
+    // Done (the result is their last line) or failed: none may outlive the phase.
+    for (const w of writers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+  });
+  const wallS = (performance.now() - t0) / 1000;
+  const m1 = machineCpu();
+  for (const r of results) {
+    if (r.dropped > 0 || r.writeErrors > 0) throw new Error(`bench: writer dropped ${r.dropped} rows, ${r.writeErrors} write errors`);
+  }
+  return { results, cores: (m1.busy - m0.busy) / (wallS * 1000) };
+}
+
+/**
+ * Cluster: runs per minute with three vigil instances (three processes) writing to one PostgreSQL,
+ * against one instance on SQLite. What bounds runs per minute here is the store's sustained write
+ * rate: every run is a row, so an instance (or a cluster) cannot run more probes a minute than its
+ * store writes rows — probing itself scales out with instances, the shared database does not. Each
+ * writer appends realistic runs as fast as its store takes them, for --seconds (at most 15 s).
+ * Also one PostgreSQL instance alone: the cost of the database round trips and of the ordering lock
+ * every batch takes (pg_advisory_xact_lock, held through its INSERT and COMMIT, so batches from all
+ * instances commit one at a time), without the contention of three writers.
+ */
+async function benchCluster() {
+  const seconds = Math.min(SECONDS, 15);
+  const perMin = (rows: number, ms: number) => (rows / ms) * 60_000;
+  const m = (n: number) => `${f(n / 1e6, 2)}M`;
+  out(`\n## cluster: runs per minute, three instances on one PostgreSQL 15 vs one on SQLite (${seconds} s per phase)`);
+  out(
+    `caveat: this machine has ${cpus().length} cores for three writer processes plus PostgreSQL: where a phase keeps them busy its ` +
+      'figures are CPU-bound (a floor, not what three hosts on one database server would do); "machine CPU busy" counts anything else running too',
+  );
+
+  // Baseline: one instance on SQLite.
+  const file = path.join(tmp, 'cluster-sqlite.db');
+  const lite = await startWriter('sqlite', file, '', seconds);
+  const base = await writersPhase([lite]);
+  const db = new Database(file, { readonly: true });
+  const liteRows = (db.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
+  db.close();
+  const liteRate = perMin(liteRows, base.results[0]!.ms);
+  out(
+    `1 instance, SQLite (baseline):      ${m(liteRate)} runs/min (${liteRows.toLocaleString('en')} rows in ${f(base.results[0]!.ms / 1000, 1)} s), ` +
+      `writer CPU ${f(base.results[0]!.cpuMs / base.results[0]!.ms, 2)} cores, machine CPU busy ${f(base.cores, 2)} cores`,
+  );
+
+  const { startPostgres } = await import('../test/helpers/postgres.js');
+  const pg = await startPostgres();
+  try {
+    await pg.query('CREATE DATABASE bench');
+    const url = pg.url.replace(/\/postgres$/, '/bench');
+
+    // One PostgreSQL instance alone (it also applies the migrations, before anything is timed).
+    const solo = await startWriter('postgres', url, '', seconds);
+    const one = await writersPhase([solo]);
+    const soloRows = Number(await pg.query('SELECT count(*) FROM runs', 'bench'));
+    const soloRate = perMin(soloRows, one.results[0]!.ms);
+    out(
+      `1 instance, PostgreSQL:             ${m(soloRate)} runs/min (${soloRows.toLocaleString('en')} rows in ${f(one.results[0]!.ms / 1000, 1)} s), ` +
+        `${f(soloRate / liteRate)}x SQLite; writer CPU ${f(one.results[0]!.cpuMs / one.results[0]!.ms, 2)} cores, machine CPU busy ${f(one.cores, 2)} cores`,
+    );
+    await pg.query('TRUNCATE runs', 'bench');
+
+    const locations = ['eu-west', 'us-east', 'ap-south'];
+    const writers = await Promise.all(locations.map((l) => startWriter('postgres', url, l, seconds)));
+    // Once a second: how many instances wait on a lock (the ordering lock: nothing else is contended here).
+    let sampling = true;
+    const waiting: number[] = [];
+    const sampler = (async () => {
+      for (await sleep(1000); sampling; await sleep(1000)) {
+        const sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'bench' AND wait_event_type = 'Lock'";
+        waiting.push(Number(await pg.query(sql)));
+      }
+    })();
+    const three = await writersPhase(writers).finally(() => {
+      sampling = false;
+    });
+    await sampler;
+    const counts = new Map<string, number>();
+    for (const row of (await pg.query('SELECT count(*), location FROM runs GROUP BY location', 'bench')).split('\n')) {
+      const [n, location] = row.split('|');
+      counts.set(location!, Number(n));
+    }
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    const wallMs = Math.max(...three.results.map((r) => r.ms));
+    const totalRate = perMin(total, wallMs);
+    out(
+      `3 instances, one PostgreSQL, total: ${m(totalRate)} runs/min (${total.toLocaleString('en')} rows in ${f(wallMs / 1000, 1)} s), ` +
+        `${f(totalRate / liteRate)}x SQLite, ${f(totalRate / soloRate)}x one PostgreSQL instance; writers' CPU ` +
+        `${f(three.results.reduce((a, r) => a + r.cpuMs, 0) / wallMs, 2)} cores, machine CPU busy ${f(three.cores, 2)} cores`,
+    );
+    locations.forEach((l, k) => {
+      const r = three.results[k]!;
+      const rows = counts.get(l) ?? 0;
+      const rate = perMin(rows, r.ms);
+      out(
+        `  ${l.padEnd(8)} ${m(rate)} runs/min (${rows.toLocaleString('en')} rows in ${f(r.ms / 1000, 1)} s), ${f(rate / liteRate)}x SQLite, ` +
+          `writer CPU ${f(r.cpuMs / r.ms, 2)} cores`,
+      );
+    });
+    const written = three.results.reduce((a, r) => a + r.written, 0);
+    if (written !== total) throw new Error(`bench: writers report ${written} rows written, PostgreSQL holds ${total}`);
+    const cores = cpus().length;
+    out(
+      `  instances waiting on a lock (sampled 1/s): ${f(waiting.reduce((a, b) => a + b, 0) / Math.max(1, waiting.length), 1)} of 3 on average; ` +
+        (three.cores >= 0.9 * cores
+          ? `${f(three.cores, 2)} of ${cores} cores busy: CPU-bound on this machine`
+          : `${f(three.cores, 2)} of ${cores} cores busy: not CPU-bound here, the per-batch ordering lock lets one instance's INSERT run at a time`),
+    );
+  } finally {
+    await pg.stop();
+  }
+}
+
 out(`vigil bench — node ${process.version}, ${new Date().toISOString()}`);
 try {
   if (!ONLY || ONLY === 'writes') await benchWrites();
@@ -917,6 +1149,7 @@ try {
   if (!ONLY || ONLY === 'load') await benchLoad();
   if (!ONLY || ONLY === 'alerts') await benchAlerts();
   if (!ONLY || ONLY === 'rollups') await benchRollups();
+  if (!ONLY || ONLY === 'cluster') await benchCluster();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
