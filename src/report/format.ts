@@ -109,3 +109,18 @@ export function windowText(w: ReportWindow): string {
         : 'as requested';
   return `${formatTime(w.from)} to ${formatTime(w.to)} (${w.days} days, ${basis})`;
 }
+
+/** A figure over its limit (strictly); unknown figures and absent limits are never over. */
+export function isOver(value: number | null, limit: number | null): boolean {
+  return value !== null && limit !== null && value > limit;
+}
+
+/** A figure under its floor (an uptime under its objective). */
+export function isUnder(value: number | null, limit: number): boolean {
+  return value !== null && value < limit;
+}
+
+/** Seconds (as probes report restore times) in milliseconds, keeping null. */
+export function secondsToMs(s: number | null): number | null {
+  return s === null ? null : s * 1000;
+}

@@ -11,8 +11,11 @@ import {
   formatTime,
   formatValue,
   formatYesNo,
+  isOver,
+  isUnder,
   NONE,
   pageCsp,
+  secondsToMs,
   windowText,
 } from './format.js';
 import { incidentTimeline, lineChart, uptimeBars } from './svg.js';
@@ -156,18 +159,6 @@ function time(iso: string | null): string {
 
 function empty(text: string): string {
   return `<p class="mute">${esc(text)}</p>`;
-}
-
-function isOver(value: number | null, limit: number | null): boolean {
-  return value !== null && limit !== null && value > limit;
-}
-
-function isUnder(value: number | null, limit: number): boolean {
-  return value !== null && value < limit;
-}
-
-function secondsToMs(s: number | null): number | null {
-  return s === null ? null : s * 1000;
 }
 
 // ---- sections ----

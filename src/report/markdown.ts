@@ -2,7 +2,19 @@
  * The 30-day report as GitHub-flavoured Markdown: the HTML page's sections as tables, verdict first,
  * with columns padded so the raw text also reads in a terminal or a pull-request diff.
  */
-import { formatDuration, formatNumber, formatPercent, formatTime, formatValue, formatYesNo, NONE, windowText } from './format.js';
+import {
+  formatDuration,
+  formatNumber,
+  formatPercent,
+  formatTime,
+  formatValue,
+  formatYesNo,
+  isOver,
+  isUnder,
+  NONE,
+  secondsToMs,
+  windowText,
+} from './format.js';
 import type { ItemTier, ProbeReport, Report, ScorecardItem } from './types.js';
 
 /** Follows a figure that misses its target, so the mark survives a terminal without colour. */
@@ -50,18 +62,6 @@ function table(head: string[], rows: string[][]): string {
 
 function mark(text: string, over: boolean): string {
   return over ? `${text}${OVER}` : text;
-}
-
-function isOver(value: number | null, limit: number | null): boolean {
-  return value !== null && limit !== null && value > limit;
-}
-
-function isUnder(value: number | null, limit: number): boolean {
-  return value !== null && value < limit;
-}
-
-function secondsToMs(s: number | null): number | null {
-  return s === null ? null : s * 1000;
 }
 
 function check(value: boolean | null): string {

@@ -7,7 +7,6 @@ import { everyTicks } from '../../src/scheduler/ticks.js';
 import { type AlertStore, createSqliteStore, type RunRecord } from '../../src/store/index.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger, memoryState } from '../helpers/context.js';
-import { JumpClock } from '../helpers/jump-clock.js';
 
 // The wall clock jumps under a running vigil: NTP steps it, a VM is resumed, someone runs `date -s`.
 // Node's timers count elapsed time, Date.now() does not. Forward 2 h: the slots in between are missed
@@ -120,7 +119,7 @@ describe('the scheduler when the wall clock jumps', () => {
   });
 
   it('timers counting elapsed time (as Node’s do): forward 2 h, then back 10 min; the cadence holds through both', async () => {
-    const clock = new JumpClock();
+    const clock = new ManualClock();
     const t = setup(clock, () => clock.monotonic());
     await clock.advance(30 * SECOND);
     const missedBefore = t.missed.get('every 1000') ?? 0;
@@ -177,7 +176,7 @@ describe('the outbox worker when the wall clock jumps', () => {
   function provider() {
     const attempts: Array<{ id: number; mono: number }> = [];
     let up = false;
-    let clock: JumpClock | undefined;
+    let clock: ManualClock | undefined;
     const channel: Channel = {
       async send(n: Notification) {
         attempts.push({ id: n.id, mono: clock?.monotonic() ?? 0 });
@@ -189,7 +188,7 @@ describe('the outbox worker when the wall clock jumps', () => {
     return {
       channel,
       attempts,
-      bind: (c: JumpClock) => {
+      bind: (c: ManualClock) => {
         clock = c;
       },
       recover: () => {
@@ -199,7 +198,7 @@ describe('the outbox worker when the wall clock jumps', () => {
   }
 
   it('backs off through a jump forward and a jump back without spinning, then delivers each page once', async () => {
-    const clock = new JumpClock();
+    const clock = new ManualClock();
     const store = createSqliteStore({ path: ':memory:', clock, logger: memoryLogger().logger });
     let dueCalls = 0;
     const alerts = new Proxy(store.alerts, {

@@ -3,18 +3,39 @@ import { type Clock, sleepOn, type TimerHandle } from '../../src/lib/clock.js';
 /** Lets pending promise chains and I/O callbacks run. */
 export const settle = () => new Promise<void>((r) => setImmediate(r));
 
-/** A clock that moves only when told: an hour of schedule runs in milliseconds. */
+/**
+ * A clock that moves only when told: an hour of schedule runs in milliseconds. Timers count elapsed
+ * time, as Node's do; `jump()` steps the wall clock alone (NTP stepping it, a VM resumed), so a test
+ * can show a wall clock going back under running timers.
+ */
 export class ManualClock implements Clock {
+  /** The time timers count (elapsed), starting at the start instant. */
   private t: number;
+  /** Wall time minus `t`: only a jump changes it. */
+  private offset = 0;
+  private readonly origin: number;
   private seq = 0;
   private readonly timers = new Map<number, { at: number; seq: number; fn: () => void }>();
+  /** Timer callbacks run so far: a loop that spins on its timers shows here. */
+  fired = 0;
 
   constructor(start = Date.UTC(2026, 10, 26, 12, 0, 0)) {
     this.t = start;
+    this.origin = start;
   }
 
   now(): number {
-    return this.t;
+    return this.t + this.offset;
+  }
+
+  /** Elapsed time since the clock was made, unaffected by jumps. */
+  monotonic(): number {
+    return this.t - this.origin;
+  }
+
+  /** Steps the wall clock by `ms` (negative: back) without any time passing for timers. */
+  jump(ms: number): void {
+    this.offset += ms;
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
@@ -55,6 +76,7 @@ export class ManualClock implements Clock {
       if (next === undefined) break;
       this.timers.delete(next.id);
       this.t = Math.max(this.t, next.at);
+      this.fired++;
       next.fn();
     }
     this.t = end;
