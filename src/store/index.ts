@@ -1,6 +1,6 @@
 export { createPostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { createSelfBackup, type SelfBackup } from './self-backup.js';
-export { createSqliteStore, type SqliteStoreOptions, type StoreStats } from './sqlite.js';
+export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export type {
   AlertStore,
   AuditEntry,
@@ -29,3 +29,4 @@ export type {
   Trigger,
   ValueAggregate,
 } from './types.js';
+export type { StoreStats } from './write-queue.js';

@@ -9,6 +9,7 @@ import { type RunRow, runOf } from './rows.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
+import { requeue, type StoreStats } from './write-queue.js';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -26,12 +27,6 @@ export interface SqliteStoreOptions {
 }
 
 /** Counters the metrics read. */
-export interface StoreStats {
-  written: number;
-  writeErrors: number;
-  dropped: number;
-}
-
 // Small enough that one chunk holds the event loop ~3 ms: pages keep flowing while a large prune runs.
 const PRUNE_CHUNK = 1_000;
 
@@ -167,24 +162,23 @@ export function createSqliteStore(
     if (queue.length === 0) return;
     const rows = queue;
     queue = [];
+    // Each batch is its own transaction: count what committed, so a retry writes only the rest.
+    let committed = 0;
     try {
       for (let i = 0; i < rows.length; i += batchRows) {
         newKeys = new Map();
-        insertBatch(rows.slice(i, i + batchRows));
+        const batch = rows.slice(i, i + batchRows);
+        insertBatch(batch);
         for (const [name, key] of newKeys) probeKeys.set(name, key);
+        committed += batch.length;
+        stats.written += batch.length;
       }
-      stats.written += rows.length;
       lastError = undefined;
     } catch (err) {
-      // Keep the rows: a full disk or a locked file must not lose results. Retry next interval.
+      // A full disk or a locked file must not lose results: the rest waits for the next interval.
       stats.writeErrors++;
       lastError = (err as Error).message;
-      queue = rows.concat(queue);
-      if (queue.length > maxQueued) {
-        const drop = queue.length - maxQueued;
-        queue.splice(0, drop);
-        stats.dropped += drop;
-      }
+      queue = requeue(rows.slice(committed), queue, maxQueued, stats);
       log.error({ err, queued: queue.length }, 'run write failed; rows kept for retry');
     }
   }

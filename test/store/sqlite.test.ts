@@ -135,6 +135,22 @@ describe('sqlite store', () => {
     await store.close();
   });
 
+  it('retries only the batches that did not commit: a write failing half-way writes nothing twice', async () => {
+    const clock = new ManualClock();
+    const store = createSqliteStore({ path: tempDb(), clock, logger: memoryLogger().logger, batchRows: 2 });
+    // The third batch fails (its run has durationMs 666) after two batches have committed.
+    store.db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.duration_ms = 666 BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+    for (let i = 0; i < 5; i++) store.append(run('a', clock.now() + i, i === 4 ? { durationMs: 666 } : {}));
+    await expect(store.flush()).rejects.toThrow(/disk full/);
+    expect(store.health().queued).toBe(1);
+    expect(store.stats()).toMatchObject({ written: 4, writeErrors: 1, dropped: 0 });
+    store.db.exec('DROP TRIGGER refuse');
+    await store.flush();
+    expect(store.db.prepare('SELECT count(*) AS n FROM runs').get()).toEqual({ n: 5 });
+    expect(store.stats().written).toBe(5);
+    await store.close();
+  });
+
   it('reports an unwritable database file as unhealthy', async () => {
     const file = tempDb();
     const clock = new ManualClock();

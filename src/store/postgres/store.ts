@@ -3,8 +3,8 @@ import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { RollupOptions } from '../rollup-core.js';
 import { type RunRow, runOf } from '../rows.js';
-import type { StoreStats } from '../sqlite.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from '../types.js';
+import { requeue, type StoreStats } from '../write-queue.js';
 import { createPostgresAlertStore } from './alerts.js';
 import { createPostgresAuditLog } from './audit.js';
 import { createSyncBridge } from './bridge.js';
@@ -187,22 +187,16 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
           await client.query('ROLLBACK').catch((e: Error) => {
             broken = e;
           });
-          // Committed batches stay written; keep the rest for the retry.
+          // Committed batches stay written; only the rest is retried.
           rows.splice(0, i);
           throw err;
         }
       }
       lastError = undefined;
     } catch (err) {
-      // Keep the rows: a database restart or a full disk must not lose results. Retry next interval.
       stats.writeErrors++;
       lastError = (err as Error).message;
-      queue = rows.concat(queue);
-      if (queue.length > maxQueued) {
-        const drop = queue.length - maxQueued;
-        queue.splice(0, drop);
-        stats.dropped += drop;
-      }
+      queue = requeue(rows, queue, maxQueued, stats);
       log.error({ err, queued: queue.length }, 'run write failed; rows kept for retry');
     } finally {
       client?.release(broken);
