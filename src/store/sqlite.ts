@@ -1,32 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { Clock, TimerHandle } from '../lib/clock.js';
-import type { Logger } from '../lib/logger.js';
+import type { TimerHandle } from '../lib/clock.js';
 import { migrate } from './migrations.js';
-import { createRollups, type RollupOptions } from './rollups.js';
+import { createRollups } from './rollups.js';
 import { type RunRow, runOf } from './rows.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
-import { requeue, type StoreStats } from './write-queue.js';
+import { type BatchedStoreOptions, requeue, type StoreStats } from './write-queue.js';
 
-export interface SqliteStoreOptions {
+export interface SqliteStoreOptions extends BatchedStoreOptions {
   /** File path, or `:memory:`. */
   path: string;
-  clock: Clock;
-  logger: Logger;
-  /** Rows per transaction; reaching it triggers a flush at once. */
-  batchRows?: number;
-  /** How often queued rows are written when fewer than batchRows wait. */
-  batchIntervalMs?: number;
-  /** Bound on rows held while the database refuses writes; the oldest are dropped past it. */
-  maxQueued?: number;
-  /** Rollup tuning (hours per call, grace, retention); see src/store/rollups.ts. */
-  rollups?: RollupOptions;
 }
 
-/** Counters the metrics read. */
 // Small enough that one chunk holds the event loop ~3 ms: pages keep flowing while a large prune runs.
 const PRUNE_CHUNK = 1_000;
 

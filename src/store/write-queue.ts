@@ -1,4 +1,21 @@
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { RollupOptions } from './rollup-core.js';
 import type { RunRecord } from './types.js';
+
+/** What every store backend takes: results are queued and written in batches off the probe path. */
+export interface BatchedStoreOptions {
+  clock: Clock;
+  logger: Logger;
+  /** Rows per write transaction; reaching it triggers a flush at once. */
+  batchRows?: number;
+  /** How often queued rows are written when fewer than batchRows wait. */
+  batchIntervalMs?: number;
+  /** Bound on rows held while the database refuses writes; the oldest are dropped past it. */
+  maxQueued?: number;
+  /** Rollup tuning (hours per call, grace, retention, sketched values); see src/store/rollup-core.ts. */
+  rollups?: RollupOptions;
+}
 
 /** Counters of the batched run writes, the same for every backend. */
 export interface StoreStats {

@@ -2,6 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { chromium } from 'playwright-core';
+import { expect } from 'vitest';
+import type { RenderedPage } from '../../src/report/types.js';
+import { startHttp } from './servers.js';
 
 /** What a page did while it loaded in headless Chromium; `close()` ends the browser. */
 export interface BrowserVisit {
@@ -101,4 +104,36 @@ export async function openInBrowser(url: string, opts: { screenshot?: string } =
     await browser.close();
     throw err;
   }
+}
+
+/**
+ * Serves one rendered page with its Content-Security-Policy from a loopback server and opens it;
+ * closing the visit closes both.
+ */
+export async function openRendered(page: RenderedPage, opts: { screenshot?: string } = {}): Promise<BrowserVisit> {
+  const server = await startHttp((_req, res) => {
+    res.writeHead(200, { 'content-security-policy': page.csp, 'content-type': 'text/html; charset=utf-8' });
+    res.end(page.body);
+  });
+  try {
+    const visit = await openInBrowser(`${server.url}/`, opts);
+    return {
+      ...visit,
+      close: async () => {
+        await visit.close();
+        await server.close();
+      },
+    };
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+}
+
+/** A page that loaded without a console error, a CSP violation, a page error or a failed request. */
+export function expectCleanLoad(visit: BrowserVisit): void {
+  expect(visit.consoleErrors).toEqual([]);
+  expect(visit.cspViolations).toEqual([]);
+  expect(visit.pageErrors).toEqual([]);
+  expect(visit.failedRequests).toEqual([]);
 }

@@ -3,9 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { escapeHtml, formatDuration, formatPercent, pageCsp } from '../../src/report/format.js';
 import { renderReportHtml } from '../../src/report/html.js';
 import type { Report } from '../../src/report/types.js';
-import { type BrowserVisit, openInBrowser, SKIP_BROWSER, SKIP_NOTE } from '../helpers/browser.js';
+import { type BrowserVisit, expectCleanLoad, openRendered, SKIP_BROWSER, SKIP_NOTE } from '../helpers/browser.js';
 import { sampleReport } from '../helpers/report-sample.js';
-import { startHttp, type TestServer } from '../helpers/servers.js';
 
 const EVIL = '<img src=x onerror=alert(1)>';
 
@@ -241,13 +240,10 @@ describe('formatters', () => {
 });
 
 describe('report page in Chromium', () => {
-  let server: TestServer | undefined;
   let visit: BrowserVisit | undefined;
   afterEach(async () => {
     await visit?.close();
-    await server?.close();
     visit = undefined;
-    server = undefined;
   });
 
   it.skipIf(SKIP_BROWSER)(
@@ -255,17 +251,9 @@ describe('report page in Chromium', () => {
     async () => {
       const report = hostileReport();
       const rendered = renderReportHtml(report);
-      server = await startHttp((_req, res) => {
-        res.writeHead(200, { 'content-security-policy': rendered.csp, 'content-type': 'text/html; charset=utf-8' });
-        res.end(rendered.body);
-      });
+      visit = await openRendered(rendered, { screenshot: 'test-artifacts/report.png' });
 
-      visit = await openInBrowser(`${server.url}/`, { screenshot: 'test-artifacts/report.png' });
-
-      expect(visit.cspViolations).toEqual([]);
-      expect(visit.consoleErrors).toEqual([]);
-      expect(visit.pageErrors).toEqual([]);
-      expect(visit.failedRequests).toEqual([]);
+      expectCleanLoad(visit);
       expect(visit.title).toBe('<script>alert("service")</script>: launch report 2026-10-27 to 2026-11-26');
       expect(visit.svgCount).toBe(2 + 2 * report.probes.length);
       expect(visit.text).toContain(EVIL);

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/index.js';
 import type { Report } from '../../src/report/index.js';
 import type { RunRecord } from '../../src/store/index.js';
 import { SKETCH_ALPHA } from '../../src/store/sketch.js';
-import { openInBrowser, SKIP_BROWSER, SKIP_NOTE } from '../helpers/browser.js';
+import { expectCleanLoad, openInBrowser, SKIP_BROWSER, SKIP_NOTE } from '../helpers/browser.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 import { workspace } from '../helpers/workspace.js';
@@ -309,10 +309,7 @@ describe('the report and the status page in headless Chromium', () => {
       const base = await app.server.listen({ host: '127.0.0.1', port: 0 });
       const report = await openInBrowser(`${base}/api/v1/report?format=html`, { screenshot: 'test-artifacts/report.png' });
       try {
-        expect(report.consoleErrors).toEqual([]);
-        expect(report.cspViolations).toEqual([]);
-        expect(report.pageErrors).toEqual([]);
-        expect(report.failedRequests).toEqual([]);
+        expectCleanLoad(report);
         expect(report.title).toContain('shop');
         expect(report.text).toContain('GO');
         expect(report.text).toContain('db-restore');
@@ -323,8 +320,7 @@ describe('the report and the status page in headless Chromium', () => {
       }
       const status = await openInBrowser(`${base}/`, { screenshot: 'test-artifacts/status.png' });
       try {
-        expect(status.consoleErrors).toEqual([]);
-        expect(status.cspViolations).toEqual([]);
+        expectCleanLoad(status);
         expect(status.svgCount).toBeGreaterThanOrEqual(5);
         expect(status.text).toContain('api-tls');
       } finally {

@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderStatusPage } from '../../src/report/status-page.js';
 import type { StatusPage } from '../../src/report/types.js';
-import { type BrowserVisit, openInBrowser, SKIP_BROWSER, SKIP_NOTE } from '../helpers/browser.js';
-import { startHttp, type TestServer } from '../helpers/servers.js';
+import { type BrowserVisit, expectCleanLoad, openRendered, SKIP_BROWSER, SKIP_NOTE } from '../helpers/browser.js';
 
 type Probe = StatusPage['probes'][number];
 
@@ -200,13 +199,10 @@ describe('renderStatusPage', () => {
 });
 
 describe('status page in Chromium', () => {
-  let server: TestServer | undefined;
   let visit: BrowserVisit | undefined;
   afterEach(async () => {
     await visit?.close();
-    await server?.close();
     visit = undefined;
-    server = undefined;
   });
 
   it.skipIf(SKIP_BROWSER)(
@@ -226,17 +222,9 @@ describe('status page in Chromium', () => {
           oncall: [{ schedule: 'primary', person: 'ann', name: 'Ann Lee', until: '2025-06-02T09:00:00.000Z' }],
         }),
       );
-      server = await startHttp((_req, res) => {
-        res.writeHead(200, { 'content-security-policy': rendered.csp, 'content-type': 'text/html; charset=utf-8' });
-        res.end(rendered.body);
-      });
+      visit = await openRendered(rendered, { screenshot: 'test-artifacts/status-page.png' });
 
-      visit = await openInBrowser(`${server.url}/`, { screenshot: 'test-artifacts/status-page.png' });
-
-      expect(visit.consoleErrors).toEqual([]);
-      expect(visit.cspViolations).toEqual([]);
-      expect(visit.pageErrors).toEqual([]);
-      expect(visit.failedRequests).toEqual([]);
+      expectCleanLoad(visit);
       expect(visit.title).toBe('1 down · shop status');
       expect(visit.svgCount).toBeGreaterThanOrEqual(probes.length);
       expect(visit.text).toContain(HOSTILE);

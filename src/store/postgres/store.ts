@@ -1,10 +1,8 @@
 import pg from 'pg';
-import type { Clock, TimerHandle } from '../../lib/clock.js';
-import type { Logger } from '../../lib/logger.js';
-import type { RollupOptions } from '../rollup-core.js';
+import type { TimerHandle } from '../../lib/clock.js';
 import { type RunRow, runOf } from '../rows.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from '../types.js';
-import { requeue, type StoreStats } from '../write-queue.js';
+import { type BatchedStoreOptions, requeue, type StoreStats } from '../write-queue.js';
 import { createPostgresAlertStore } from './alerts.js';
 import { createPostgresAuditLog } from './audit.js';
 import { createSyncBridge } from './bridge.js';
@@ -14,19 +12,9 @@ import { createPostgresRollups } from './rollups.js';
 /** How often each instance re-reads the newest run of every probe, whichever instance ran it. */
 const LATEST_REFRESH_MS = 2_000;
 
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends BatchedStoreOptions {
   /** `postgresql://user:password@host:port/database`; libpq parameters (sslmode, options) as pg reads them. */
   url: string;
-  clock: Clock;
-  logger: Logger;
-  /** Rows per INSERT; reaching it triggers a flush at once. */
-  batchRows?: number;
-  /** How often queued rows are written when fewer than batchRows wait. */
-  batchIntervalMs?: number;
-  /** Bound on rows held while the database refuses writes; the oldest are dropped past it. */
-  maxQueued?: number;
-  /** Rollup tuning (hours per call, grace, retention); see src/store/rollup-core.ts. */
-  rollups?: RollupOptions;
   /** Deadline of every synchronous call through the bridge. Default 10 s. */
   timeoutMs?: number;
   /** Connections of the pool for batched writes, run queries, prunes and roll-ups. Default 4. */
