@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SlackApiServer, type SlackCall, startSlackApi } from '../helpers/slack-api.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 import { freePort, target, workspace } from '../helpers/workspace.js';
 
 // End to end: the built service as a process, a loopback target whose answer the test flips, and a
@@ -38,8 +39,6 @@ interface IncidentBody {
   notifications: Array<{ channel: string; action: string; state: string; attempts: number; mutedReason: string | null }>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('alerting end to end, the built service against a local Slack API', () => {
   let upstream: Awaited<ReturnType<typeof target>>;
   let slack: SlackApiServer;
@@ -56,17 +55,8 @@ describe('alerting end to end, the built service against a local Slack API', () 
 
   const logTail = () => service.logs.join('').split('\n').slice(-15).join('\n');
 
-  async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await Promise.resolve()
-        .then(fn)
-        .catch(() => undefined);
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}; service log tail:\n${logTail()}`);
-      await sleep(20);
-    }
-  }
+  const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000) =>
+    waitUntil(what, fn, ms, () => `service log tail:\n${logTail()}`);
 
   function flip(probe: string, state: 'down' | 'up') {
     if (state === 'down') {

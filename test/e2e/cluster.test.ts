@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 import { freePort, target, workspace } from '../helpers/workspace.js';
+
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000) => waitUntil(what, fn, ms);
 
 // Three built vigil processes, three locations, one private PostgreSQL. One of them leads (by
 // lease): it judges every location's runs and delivers the pages. A probe failing in one location
@@ -20,18 +23,6 @@ interface Delivery {
   deliveryId: number;
   action: string;
   answered: boolean;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('three instances on one PostgreSQL', () => {

@@ -3,22 +3,13 @@ import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { memoryLogger } from '../helpers/context.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { waitFor } from '../helpers/wait.js';
 import { target, workspace } from '../helpers/workspace.js';
 
 // The whole service on PostgreSQL (storage.postgres): runs, incidents, the audit log and the report
 // all go through the PostgreSQL store, and a second instance on the same database sees them.
 
 const TOKEN = 'operator-token-0123456789abcdef';
-
-async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('vigil on PostgreSQL', () => {
   let pg: TestPostgres;
@@ -62,7 +53,7 @@ auth: { tokens: [{ name: ops, token: "${TOKEN}", role: operator }] }
     await app.scheduler.runNow('api');
     await app.store.flush();
     // The leader (this instance, the only one) judges runs from the database's run feed.
-    const incidents = await waitFor(async () => {
+    const incidents = await waitFor('the incident', async () => {
       const body = (await (await fetch(`${base}/api/v1/incidents`)).json()) as { incidents: Array<{ probe: string; state: string }> };
       return body.incidents.length > 0 ? body.incidents : undefined;
     });
@@ -97,7 +88,7 @@ auth: { tokens: [{ name: ops, token: "${TOKEN}", role: operator }] }
     // A run made at eu-west after us-east started shows as the probe's last run on us-east too.
     const fresh = await app.scheduler.runNow('api');
     await app.store.flush();
-    const shown = await waitFor(async () => {
+    const shown = await waitFor("the other location's run on this instance", async () => {
       const body = (await (await fetch(`${other.base}/api/v1/probes/api`)).json()) as {
         state: string;
         lastRun: { at: string; location?: string };

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 import { freePort, target, workspace } from '../helpers/workspace.js';
 
 // The built service under load: 50 probes a second, half of them failing (so incidents open and pages
@@ -58,17 +59,8 @@ describe('kill -9 under load, then restart', () => {
   };
   const tail = () => (service?.logs.join('') ?? '').split('\n').slice(-10).join('\n');
 
-  async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await Promise.resolve()
-        .then(fn)
-        .catch(() => undefined);
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}; service log tail:\n${tail()}`);
-      await sleep(50);
-    }
-  }
+  const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000) =>
+    waitUntil(what, fn, ms, () => `service log tail:\n${tail()}`);
 
   /** The outbox and a few counts, read by a connection of our own (WAL: a reader never blocks vigil). */
   const read = <T>(fn: (db: Database.Database) => T): T => {

@@ -7,6 +7,7 @@ import { createSqliteStore, type RunRecord } from '../../src/store/index.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 import { startHttp, type TestServer } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 import { target, workspace } from '../helpers/workspace.js';
 
 // The database stops taking writes while vigil runs: made read-only (PRAGMA query_only, what a
@@ -16,16 +17,6 @@ import { target, workspace } from '../helpers/workspace.js';
 // the database takes writes again, and lose no notification already in the outbox.
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 interface Fault {
   name: string;
