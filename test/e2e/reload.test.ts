@@ -17,19 +17,23 @@ interface Receiver {
   url: string;
   got: Array<{ action: string; probe: string; path: string; accepted: boolean }>;
   up: boolean;
+  /** Answer this many ms after the request arrived. */
+  delayMs: number;
   close(): Promise<void>;
 }
 
 async function receiver(): Promise<Receiver> {
-  const r: Omit<Receiver, 'url' | 'close'> = { got: [], up: true };
+  const r: Omit<Receiver, 'url' | 'close'> = { got: [], up: true, delayMs: 0 };
   const server = await target((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       const payload = JSON.parse(body) as { action: string; incident: { probeId: string } };
       r.got.push({ action: payload.action, probe: payload.incident.probeId, path: req.url ?? '', accepted: r.up });
-      res.statusCode = r.up ? 200 : 503;
-      res.end();
+      setTimeout(() => {
+        res.statusCode = r.up ? 200 : 503;
+        res.end();
+      }, r.delayMs);
     });
   });
   return Object.assign(r, { url: server.url, close: server.close });
@@ -240,5 +244,27 @@ ${extra}`;
     await new Promise((r) => setTimeout(r, 1_000));
     expect(accepted(hook2, 'db')).toBe(1);
     expect(app.store.alerts.held()).toEqual([]);
+  });
+
+  it('lets a send in flight finish when a reload removes its channel', async () => {
+    hook2.delayMs = 1_000;
+    const withHook2 = config(
+      `channels:\n  hook: { type: webhook, url: "${hook.url}/vigil" }\n  hook2: { type: webhook, url: "${hook2.url}/vigil" }\n`,
+    );
+    write(withHook2, probe('api', ['hook']) + probe('web', ['hook2']) + probe('db', ['hook2']) + probe('slow', ['hook2']));
+    expect((await reload()).body).toMatchObject({ ok: true, probes: { added: ['slow'] } });
+    await waitFor('the slow page to reach hook2', () => hook2.got.some((g) => g.probe === 'slow'));
+    // Removed while its receiver still holds the request open.
+    write(
+      config(`channels:\n  hook: { type: webhook, url: "${hook.url}/vigil" }\n`),
+      probe('api', ['hook']) + probe('web', []) + probe('slow', []),
+    );
+    expect((await reload()).body).toMatchObject({ ok: true, channels: { removed: ['hook2'] } });
+    const [slow] = app.store.alerts.incidents({ probeId: 'slow' });
+    await waitFor('the send in flight to be recorded', () => app.store.alerts.notifications(slow!.id)[0]?.state === 'delivered', 5_000);
+    expect(app.store.alerts.notifications(slow!.id)).toMatchObject([{ channel: 'hook2', state: 'delivered', attempts: 1 }]);
+    expect(accepted(hook2, 'slow')).toBe(1);
+    expect(app.store.alerts.held()).toEqual([]);
+    hook2.delayMs = 0;
   });
 });
