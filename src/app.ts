@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createAlerting, type EscalationPolicy } from './alerting/index.js';
 import { createLeadership } from './cluster/leader.js';
-import { ConfigError, type LoadedConfig, redact, type ServiceConfig } from './config/index.js';
+import { ConfigError, type LoadedConfig, redact, restartOnlyChanges } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import type { Logger } from './lib/logger.js';
@@ -13,7 +13,7 @@ import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
 import { createChannelTests } from './notify/channel-tests.js';
 import { createHeartbeat } from './notify/heartbeat.js';
-import { createChannels, createOutboxWorker } from './notify/index.js';
+import { type Channel, createChannels, createOutboxWorker, swapChannels } from './notify/index.js';
 import { oncallAt, type Person } from './oncall/index.js';
 import { type AnyProber, type ProbeDefinition, proberFor, probers } from './probers/index.js';
 import { buildReport, buildStatusPage, type ReportConfig, setupOf } from './report/index.js';
@@ -54,25 +54,15 @@ export type ReloadResult =
   | {
       ok: true;
       probes: { total: number; added: string[]; removed: string[]; changed: string[] };
-      /** Sections that changed but take effect only after a restart (their old values stay in force). */
+      channels: { added: string[]; removed: string[]; changed: string[] };
+      /**
+       * Always empty: a reload that changes a key only a restart applies is refused instead (kept
+       * so clients that read it keep working).
+       */
       restartRequired: string[];
       ms: number;
     }
-  | { ok: false; problems: string[] };
-
-/** Sections read once at start: a reload keeps their old values and says a restart is needed. */
-const RESTART_SECTIONS = [
-  'service',
-  'probes',
-  'scheduler',
-  'storage',
-  'channels',
-  'interactions',
-  'metrics',
-  'oncall',
-  'backup',
-  'cluster',
-] as const;
+  | { ok: false; code: 'VIGIL_ERR_CONFIG' | 'VIGIL_ERR_RESTART_REQUIRED'; problems: string[] };
 
 const PRUNE_EVERY_MS = 3_600_000;
 const HEARTBEAT_STALE_MS = 30_000;
@@ -113,6 +103,7 @@ export function createApp(deps: AppDeps): App {
       return counts;
     },
     outboxStats: () => store.alerts.outboxStats(clock.now()),
+    heldPages: () => store.alerts.held(),
     onCall: () => {
       const now = clock.now();
       const all = store.alerts.overrides(now - 1);
@@ -127,7 +118,8 @@ export function createApp(deps: AppDeps): App {
   /** Every secret ever loaded, so a value from the config before a reload is still redacted. */
   const secrets = new Set(config.secrets);
 
-  const channelConfig = cfg.channels as Record<string, { type: string; testSchedule?: string }>;
+  /** Reassigned by reload() with `channels`, which it changes in place (the worker reads it at every scan). */
+  let channelConfig = cfg.channels as Record<string, { type: string; testSchedule?: string }>;
   const cronDriver = deps.cron ?? nodeCronDriver(logger);
   const baseUrl = cfg.alerting.baseUrl.replace(/\/$/, '');
   const linkSecret = cfg.interactions.linkSecret;
@@ -241,6 +233,9 @@ export function createApp(deps: AppDeps): App {
       ? { leader: { ok: true, instance, leader: leadership.isLeader(), holder: leadership.holder() ?? null } }
       : {};
     const outbox = store.alerts.outboxStats(clock.now());
+    // Held pages are pages not going out: unhealthy (and no heartbeat) until their channel is back.
+    const held = store.alerts.held();
+    const heldCount = held.reduce((n, h) => n + h.count, 0);
     const sched = scheduler.health();
     const age = clock.now() - sched.lastBeat;
     return {
@@ -254,13 +249,16 @@ export function createApp(deps: AppDeps): App {
         ...(age >= HEARTBEAT_STALE_MS ? { error: `no heartbeat for ${Math.round(age / 1000)}s` } : {}),
       },
       outbox: {
-        ok: outbox.oldestPendingMs < OUTBOX_STUCK_MS,
+        ok: outbox.oldestPendingMs < OUTBOX_STUCK_MS && heldCount === 0,
         pending: outbox.pending,
         oldestPendingSeconds: Math.round(outbox.oldestPendingMs / 1000),
         dead: outbox.dead,
+        held: heldCount,
+        heldChannels: held.map((h) => h.channel),
         ...(outbox.oldestPendingMs >= OUTBOX_STUCK_MS
           ? { error: `a notification has waited ${Math.round(outbox.oldestPendingMs / 60_000)} min` }
           : {}),
+        ...(heldCount > 0 ? { error: heldError(held) } : {}),
       },
     };
   };
@@ -274,7 +272,15 @@ export function createApp(deps: AppDeps): App {
     redact: redactDef,
     health,
     tokens,
-    access: { reads: cfg.auth.reads, metrics: cfg.auth.metrics },
+    // Getters: the routes read them per request, so a reload changes who may read at once.
+    access: {
+      get reads() {
+        return cfg.auth.reads;
+      },
+      get metrics() {
+        return cfg.auth.metrics;
+      },
+    },
     rateLimit: cfg.auth.rateLimit,
     audit: store.audit,
     now: () => clock.now(),
@@ -327,6 +333,7 @@ export function createApp(deps: AppDeps): App {
           store,
           probes: () => probes,
           isRunning: (id) => scheduler.isRunning(id),
+          held: () => store.alerts.held(),
           onCall: (now) => {
             const all = store.alerts.overrides(now - 1);
             return Object.entries(cfg.schedules).map(([schedule, s]) => {
@@ -348,9 +355,7 @@ export function createApp(deps: AppDeps): App {
     store: store.alerts,
     clock,
     cron: cronDriver,
-    schedules: Object.fromEntries(
-      Object.entries(channelConfig).flatMap(([name, c]) => (c.testSchedule === undefined ? [] : [[name, c.testSchedule]])),
-    ),
+    schedules: testSchedules(channelConfig),
     waitMs: Math.max(60_000, ms(delivery.timeout) * 3),
     wake: () => worker.wake(),
     onResult,
@@ -475,12 +480,20 @@ export function createApp(deps: AppDeps): App {
     onLose: () => leaderWork.lose(),
   });
 
+  /** A channel a reload removed or replaced: its sends in flight finish on it, then its clients close. */
+  const retire = (old: Channel) => {
+    worker
+      .settled(old)
+      .then(() => old.close())
+      .catch((err) => logger.warn({ err }, 'closing a channel a reload replaced failed'));
+  };
+
   let reloading: Promise<ReloadResult> | undefined;
   const reloadLog = logger.child({ module: 'reload' });
   async function reload(actor: string): Promise<ReloadResult> {
     const t0 = performance.now();
     if (!deps.reloadConfig) {
-      return { ok: false, problems: ['reload is not available: vigil was started without a config loader'] };
+      return { ok: false, code: 'VIGIL_ERR_CONFIG', problems: ['reload is not available: vigil was started without a config loader'] };
     }
     let next: LoadedConfig;
     try {
@@ -489,17 +502,40 @@ export function createApp(deps: AppDeps): App {
       if (!(err instanceof ConfigError)) throw err;
       metrics.reloaded(false, clock.now() / 1000);
       reloadLog.warn({ actor, problems: err.problems }, 'config reload refused; the running config stays');
-      return { ok: false, problems: [...err.problems] };
+      return { ok: false, code: 'VIGIL_ERR_CONFIG', problems: [...err.problems] };
     }
-    const { effective, restartRequired } = mergeReload(cfg, next.service);
+    const refuse = (code: 'VIGIL_ERR_CONFIG' | 'VIGIL_ERR_RESTART_REQUIRED', problems: string[]): ReloadResult => {
+      metrics.reloaded(false, clock.now() / 1000);
+      const shown = redact(problems, new Set([...secrets, ...next.secrets]));
+      reloadLog.warn({ actor, code, problems: shown }, 'config reload refused; the running config stays');
+      return { ok: false, code, problems: shown };
+    };
+    // All or nothing: a key only a restart applies refuses the whole reload rather than half of it.
+    const restart = restartOnlyChanges(cfg, next.service);
+    if (restart.length > 0) return refuse('VIGIL_ERR_RESTART_REQUIRED', restart);
+    const nextChannels = next.service.channels as typeof channelConfig;
+    let swap: ReturnType<typeof swapChannels>;
+    try {
+      swap = swapChannels(channels, channelConfig, nextChannels, (c) => createChannels(c, { logger, clock }));
+    } catch (err) {
+      return refuse('VIGIL_ERR_CONFIG', [`channels: ${(err as Error).message}`]);
+    }
     const before = new Map(probes.map((p) => [p.id, JSON.stringify(p)]));
     const after = new Map(next.probes.map((p) => [p.id, JSON.stringify(p)]));
+    // From here on, one synchronous step: no run, page or request sees half of it.
     config = next;
-    cfg = effective;
+    cfg = next.service;
     for (const secret of next.secrets) secrets.add(secret);
     maintenance = maintenanceOf(cfg);
     tokens.splice(0, tokens.length, ...cfg.auth.tokens.map((t) => ({ ...t })));
+    channelConfig = nextChannels;
+    channels.clear();
+    for (const [name, channel] of swap.next) channels.set(name, channel);
+    metrics.setChannels([...channels.keys()]);
+    channelTests.setSchedules(testSchedules(channelConfig));
     declare(next.probes);
+    worker.channelsChanged();
+    for (const old of swap.retired) retire(old);
     const result: ReloadResult = {
       ok: true,
       probes: {
@@ -508,11 +544,12 @@ export function createApp(deps: AppDeps): App {
         removed: [...before.keys()].filter((id) => !after.has(id)),
         changed: [...after].filter(([id, h]) => before.has(id) && before.get(id) !== h).map(([id]) => id),
       },
-      restartRequired,
+      channels: { added: swap.added, removed: swap.removed, changed: swap.changed },
+      restartRequired: [],
       ms: Math.round(performance.now() - t0),
     };
     metrics.reloaded(true, clock.now() / 1000);
-    reloadLog.info({ actor, ...result.probes, restartRequired, ms: result.ms }, 'config reloaded');
+    reloadLog.info({ actor, ...result.probes, channels: result.channels, ms: result.ms }, 'config reloaded');
     return result;
   }
 
@@ -554,29 +591,10 @@ export function createApp(deps: AppDeps): App {
   return app;
 }
 
-/** Equal as loaded from YAML (key order follows the files, so reordering counts as a change). */
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** Channel name → its testSchedule, for the channels that have one. */
+const testSchedules = (channels: Record<string, { testSchedule?: string }>): Record<string, string> =>
+  Object.fromEntries(Object.entries(channels).flatMap(([name, c]) => (c.testSchedule === undefined ? [] : [[name, c.testSchedule]])));
 
-/**
- * The config a reload puts in force: the new one, except sections read only at start, which keep
- * their old values and are named in `restartRequired` when the new files changed them.
- */
-export function mergeReload(old: ServiceConfig, next: ServiceConfig): { effective: ServiceConfig; restartRequired: string[] } {
-  const restartRequired: string[] = [];
-  const effective: Record<string, unknown> = { ...next };
-  for (const section of RESTART_SECTIONS) {
-    if (!same(old[section], next[section])) restartRequired.push(section);
-    effective[section] = old[section];
-  }
-  // Within alerting, maintenance windows and flap thresholds are read on every run; the rest at start.
-  const { maintenance: _m, flapping: _f, ...oldAlerting } = old.alerting;
-  const { maintenance, flapping, ...nextAlerting } = next.alerting;
-  if (!same(oldAlerting, nextAlerting)) restartRequired.push('alerting (except maintenance, flapping)');
-  effective.alerting = { ...old.alerting, maintenance, flapping };
-  // Tokens are read on every request; who may read and the rate limits were set up at start.
-  const { tokens, ...nextAccess } = next.auth;
-  const { tokens: _t, ...oldAccess } = old.auth;
-  if (!same(oldAccess, nextAccess)) restartRequired.push('auth (except tokens)');
-  effective.auth = { ...old.auth, tokens };
-  return { effective: effective as ServiceConfig, restartRequired };
-}
+/** What /health says of held pages: how many, for which channels, and what brings them out. */
+const heldError = (held: ReadonlyArray<{ channel: string; count: number }>) =>
+  `${held.reduce((n, h) => n + h.count, 0)} notification(s) held: channel(s) ${held.map((h) => h.channel).join(', ')} not configured; add them back and reload`;

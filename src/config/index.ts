@@ -1,3 +1,4 @@
 export { ConfigError, type LoadedConfig, type LoadOptions, loadConfig } from './load.js';
 export { redact } from './redact.js';
+export { LIVE, RESTART_ONLY, restartOnlyChanges } from './reload.js';
 export { ConfigSchema, type ServiceConfig } from './schema.js';

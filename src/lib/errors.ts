@@ -1,6 +1,7 @@
 /** Stable error codes: callers and the HTTP layer branch on these, never on messages. */
 export type ErrorCode =
   | 'VIGIL_ERR_CONFIG'
+  | 'VIGIL_ERR_RESTART_REQUIRED'
   | 'VIGIL_ERR_NOT_FOUND'
   | 'VIGIL_ERR_BAD_REQUEST'
   | 'VIGIL_ERR_CONFLICT'

@@ -29,6 +29,8 @@ export interface MetricsOptions {
   openIncidents?: () => Record<string, number>;
   /** Read at scrape time. */
   outboxStats?: () => { pending: number; oldestPendingMs: number; dead: number };
+  /** Read at scrape time: notifications held because their channel is not configured, by channel. */
+  heldPages?: () => ReadonlyArray<{ channel: string; count: number }>;
   /** Read at scrape time: who is on call now, per schedule (undefined: nobody). */
   onCall?: () => Record<string, string | undefined>;
 }
@@ -41,7 +43,7 @@ export interface Metrics {
   schedulerLag(seconds: number): void;
   missed(schedule: string): void;
   skipped(reason: SkipReason): void;
-  /** Declares the channels so their series exist from the start. */
+  /** Declares the channels so their series exist from the start; again after a reload (the held gauge follows the last call). */
   setChannels(names: readonly string[]): void;
   notification(channel: string, outcome: NotificationOutcome): void;
   deliveryLatency(channel: string, seconds: number): void;
@@ -160,6 +162,22 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       if (outbox) this.set(outbox().oldestPendingMs / 1000);
     },
   });
+  /** Channels declared by setChannels: their held series exist (at 0) from the start. */
+  const declared = new Set<string>();
+  const held = opts.heldPages;
+  new Gauge({
+    name: 'vigil_outbox_held',
+    help: 'Notifications held (not sent, not given up) because their channel is not configured, by channel.',
+    labelNames: ['channel'],
+    registers,
+    collect() {
+      if (!held) return;
+      // Reset: a channel whose pages went out (or that is no longer configured and holds none) drops its series.
+      this.reset();
+      for (const channel of declared) this.set({ channel }, 0);
+      for (const h of held()) this.set({ channel: h.channel }, h.count);
+    },
+  });
   new Gauge({
     name: 'vigil_outbox_dead',
     help: 'Notifications given up on (permanent error, or still failing at their maximum age).',
@@ -275,7 +293,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     missed: () => missed.inc(),
     skipped: (reason) => skipped.inc({ reason }),
     setChannels(names) {
+      declared.clear();
       for (const channel of names) {
+        declared.add(channel);
         for (const outcome of OUTCOMES) notifications.inc({ channel, outcome }, 0);
         delivery.zero({ channel });
       }

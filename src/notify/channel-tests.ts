@@ -28,6 +28,8 @@ export interface ChannelTests {
   send(channel: string): OutboxItem;
   /** The pseudo-probe ids scheduled tests record runs under (`channel:<name>`). */
   readonly probeIds: readonly string[];
+  /** A reload: the schedules from the new channel config replace the old ones (restarted if running). */
+  setSchedules(schedules: Record<string, string>): void;
   start(): void;
   stop(): void;
 }
@@ -58,6 +60,8 @@ export function createChannelTests(opts: ChannelTestOptions): ChannelTests {
   const { store, clock } = opts;
   const sources: Array<{ stop(): void }> = [];
   const timers = new Set<TimerHandle>();
+  let schedules = opts.schedules;
+  let running = false;
 
   const send = (channel: string): OutboxItem => {
     const now = clock.now();
@@ -93,23 +97,37 @@ export function createChannelTests(opts: ChannelTestOptions): ChannelTests {
     );
   };
 
+  const schedule = () => {
+    for (const [name, expr] of Object.entries(schedules)) {
+      const onTick = () => {
+        const item = send(name);
+        const timer = clock.setTimeout(() => {
+          timers.delete(timer);
+          check(name, item);
+        }, opts.waitMs);
+        timers.add(timer);
+      };
+      sources.push(opts.cron(expr, { onTick, onMissed: () => {} }));
+    }
+  };
+
   return {
     send,
-    probeIds: Object.keys(opts.schedules).map((n) => `channel:${n}`),
+    get probeIds() {
+      return Object.keys(schedules).map((n) => `channel:${n}`);
+    },
+    setSchedules(next) {
+      schedules = next;
+      // Tests already sent still get their result; only the cron sources change.
+      for (const s of sources.splice(0)) s.stop();
+      if (running) schedule();
+    },
     start() {
-      for (const [name, expr] of Object.entries(opts.schedules)) {
-        const onTick = () => {
-          const item = send(name);
-          const timer = clock.setTimeout(() => {
-            timers.delete(timer);
-            check(name, item);
-          }, opts.waitMs);
-          timers.add(timer);
-        };
-        sources.push(opts.cron(expr, { onTick, onMissed: () => {} }));
-      }
+      running = true;
+      schedule();
     },
     stop() {
+      running = false;
       for (const s of sources.splice(0)) s.stop();
       for (const t of timers) clock.clearTimeout(t);
       timers.clear();

@@ -13,6 +13,10 @@ export interface DeliveryObserver {
 
 export interface OutboxWorkerOptions {
   store: AlertStore;
+  /**
+   * Read at every scan: a reload changes the map in place. A notification whose channel is missing
+   * is held (never dead-lettered) until `channelsChanged()` finds its channel again.
+   */
   channels: ReadonlyMap<string, Channel>;
   clock: Clock;
   logger: Logger;
@@ -49,6 +53,10 @@ export interface OutboxWorker {
   stop(graceMs: number): Promise<void>;
   /** Sends in flight now. */
   inFlight(): number;
+  /** The channels map changed: held notifications of the channels now in it become due. */
+  channelsChanged(): void;
+  /** Resolves when the sends in flight through this channel object have finished (before closing it). */
+  settled(channel: Channel): Promise<void>;
 }
 
 const BATCH = 200;
@@ -67,6 +75,8 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
   const random = opts.random ?? Math.random;
   const claimant = opts.claim?.by;
   const busy = new Map<number, Promise<void>>();
+  /** The channel object each send in flight went through: a replaced one is closed only after them. */
+  const via = new Map<number, Channel>();
   const perChannel = new Map<string, number>();
   /** `incident/channel` pairs with a send in flight: their next notification waits, so order holds. */
   const lanes = new Set<string>();
@@ -175,7 +185,8 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
                 cause: err,
               },
             );
-      const age = now - item.createdAt;
+      // A hold is not the provider failing: the age counts from when its channel came back.
+      const age = now - Math.max(item.createdAt, item.releasedAt ?? 0);
       if (!e.retryable || age >= opts.maxAgeMs) {
         record(item.id, () => store.markDead(item.id, now, e.message, claimant));
         opts.observer.outcome(item.channel, 'dead');
@@ -224,17 +235,23 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
         if (busy.has(item.id) || unrecorded.has(item.id) || lanes.has(laneOf(item))) continue;
         const channel = opts.channels.get(item.channel);
         if (!channel) {
-          record(item.id, () => store.markDead(item.id, now, `channel ${item.channel} is not configured`, claimant));
-          opts.observer.outcome(item.channel, 'dead');
-          log.error({ outbox: item.id, channel: item.channel }, 'notification for a channel no longer configured');
+          // A configuration gap (a reload removed the channel, or has not added it yet) is not a
+          // reason to give up a page: it waits, counted and shown, until the channel exists again.
+          record(item.id, () => store.markHeld(item.id, now, `channel ${item.channel} is not configured`, claimant));
+          log.error(
+            { outbox: item.id, channel: item.channel, incident: item.incidentId },
+            'notification held: its channel is not configured; it is sent when the channel is back',
+          );
           continue;
         }
         if ((perChannel.get(item.channel) ?? 0) >= opts.concurrency) continue;
         const lane = laneOf(item);
         lanes.add(lane);
         perChannel.set(item.channel, (perChannel.get(item.channel) ?? 0) + 1);
+        via.set(item.id, channel);
         const p = deliver(item, channel).finally(() => {
           busy.delete(item.id);
+          via.delete(item.id);
           lanes.delete(lane);
           perChannel.set(item.channel, (perChannel.get(item.channel) ?? 1) - 1);
           // A finished send frees one slot and may unblock the next notification of its lane: a short
@@ -271,6 +288,16 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     );
   }
 
+  /** Held notifications of the channels configured now become due; the store is read again. */
+  function release() {
+    try {
+      const released = store.releaseHeld([...opts.channels.keys()], clock.now());
+      if (released > 0) log.info({ released }, 'held notifications released: their channels are configured again');
+    } catch (err) {
+      log.error({ err }, 'releasing held notifications failed; retried at the next start or reload');
+    }
+  }
+
   function loop() {
     scan();
     if (running) timer = clock.setTimeout(loop, opts.pollIntervalMs);
@@ -280,6 +307,8 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     start() {
       if (running) return;
       running = true;
+      // Held before a restart (or by another instance): sent now if their channel is configured here.
+      release();
       loop();
     },
     wake() {
@@ -304,5 +333,13 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       }
     },
     inFlight: () => busy.size,
+    channelsChanged() {
+      if (!running) return;
+      release();
+      queueMicrotask(scan);
+    },
+    async settled(channel) {
+      await Promise.allSettled([...via].filter(([, c]) => c === channel).map(([id]) => busy.get(id)));
+    },
   };
 }

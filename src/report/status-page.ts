@@ -73,13 +73,26 @@ ${favicon(worst)}
 <a href="${esc(safeHref(page.reportUrl))}">30-day report</a>
 </header>
 <p class="summary"><b class="up-t">${counts.up} up</b>, <b class="down-t">${counts.down} down</b>, <b>${counts.unknown} unknown</b></p>
-${renderOncall(page.oncall)}
+${renderHeld(page.held)}${renderOncall(page.oncall)}
 ${renderIncidents(page.incidents)}
 ${renderProbes(page.probes)}
 </body>
 </html>
 `;
   return { body, csp: CSP };
+}
+
+/** Pages not going out come first: nothing else on the page matters as much to whoever is on call. */
+function renderHeld(held: StatusPage['held']): string {
+  if (held.length === 0) return '';
+  const total = held.reduce((n, h) => n + h.count, 0);
+  const items = held.map((h) => `<li><b>${esc(h.channel)}</b>: ${plural(h.count, 'page')} since ${time(h.since)}</li>`);
+  return `<h2 class="down-t">${plural(total, 'page')} held: channel not configured</h2>
+<p>These pages are not going out. They are sent once the channel is configured again (reload or restart).</p>
+<ul class="held">
+${items.join('\n')}
+</ul>
+`;
 }
 
 function renderOncall(oncall: StatusPage['oncall']): string {

@@ -16,6 +16,8 @@ export interface StatusDeps {
   };
   probes(): readonly ProbeDefinition[];
   isRunning(probeId: string): boolean;
+  /** Pages held because their channel is not configured, by channel (none when absent). */
+  held?(): ReadonlyArray<{ channel: string; count: number; since: number }>;
   /** Who is on call now, per schedule. */
   onCall(now: number): StatusPage['oncall'];
   reportUrl: string;
@@ -90,5 +92,6 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
     probes,
     incidents,
     oncall: deps.onCall(now),
+    held: (deps.held?.() ?? []).map((h) => ({ channel: h.channel, count: h.count, since: new Date(h.since).toISOString() })),
   };
 }

@@ -280,6 +280,8 @@ export interface StatusPage {
     ackedBy: string | null;
   }>;
   oncall: Array<{ schedule: string; person: string | null; name: string | null; until: string | null }>;
+  /** Pages not going out: held because their channel is not configured (empty when none). */
+  held: Array<{ channel: string; count: number; since: string }>;
 }
 
 /** A rendered page and the Content-Security-Policy it must be served with (its style's hash). */

@@ -10,8 +10,11 @@ export interface AdminRouteDeps {
   clock: Clock;
   tokens: readonly ApiToken[];
   audit: Pick<AuditLog, 'list'>;
-  /** Applies the config files anew; `ok: false` with every problem when they are invalid. */
-  reload(actor: string): Promise<{ ok: true } | { ok: false; problems: string[] }>;
+  /**
+   * Applies the config files anew; `ok: false` with every problem when they are invalid
+   * (`VIGIL_ERR_CONFIG`) or change a key only a restart applies (`VIGIL_ERR_RESTART_REQUIRED`).
+   */
+  reload(actor: string): Promise<{ ok: true } | { ok: false; code?: string; problems: string[] }>;
 }
 
 const AuditQuery = Type.Object(
@@ -47,9 +50,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
     if (!result.ok) {
       // Every problem, as check-config prints them: the running config is untouched.
       return reply.status(400).send({
+        ok: false,
         error: 'Bad Request',
-        code: 'VIGIL_ERR_CONFIG',
-        message: `config not reloaded: ${result.problems.length} problem(s); the running config stays`,
+        code: result.code ?? 'VIGIL_ERR_CONFIG',
+        message:
+          result.code === 'VIGIL_ERR_RESTART_REQUIRED'
+            ? `config not reloaded: ${result.problems.length} change(s) only a restart applies; nothing changed, the running config stays`
+            : `config not reloaded: ${result.problems.length} problem(s); the running config stays`,
         problems: result.problems,
       });
     }

@@ -130,7 +130,11 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Reload config and probes from their files',
     tags: ['admin'],
     auth: 'admin',
-    description: 'An invalid config answers 400 with every problem, and the running one stays.',
+    description:
+      'Applies probes, channels, people, schedules, escalation, tokens and the rest that can change live, in one step. ' +
+      'An invalid config (`VIGIL_ERR_CONFIG`), or one changing a key only a restart applies (`VIGIL_ERR_RESTART_REQUIRED`: ' +
+      '`service.port: changed from 8080 to 9090; takes a restart`), answers 400 `ok: false` with every problem, and nothing changes. ' +
+      '`restartRequired` in a 200 is always empty (kept for compatibility).',
     errors: [400],
   },
 };

@@ -6,6 +6,7 @@ export type {
   AuditEntry,
   AuditLog,
   EscalationRow,
+  HeldPages,
   Incident,
   IncidentChange,
   IncidentEvent,

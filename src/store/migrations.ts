@@ -200,6 +200,17 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 8,
+    name: 'held notifications',
+    sql: `
+      -- A page whose channel is not configured when it is due waits (held_at: since when) instead of
+      -- being dead-lettered; released_at: when its channel came back, where its maximum age restarts.
+      ALTER TABLE outbox ADD COLUMN held_at INTEGER;
+      ALTER TABLE outbox ADD COLUMN released_at INTEGER;
+      CREATE INDEX outbox_held ON outbox (channel) WHERE held_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** Applies the migrations this database has not seen, each in its own transaction, and records them. */

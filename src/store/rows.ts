@@ -199,6 +199,9 @@ export interface OutboxRow {
   delivered_at: number | null;
   last_error: string | null;
   muted_reason: string | null;
+  /** Absent from reads that list their columns (deliveries). */
+  held_at?: number | null;
+  released_at?: number | null;
   ref: string | null;
   payload: string;
 }
@@ -218,6 +221,8 @@ export function outboxOf(r: OutboxRow): OutboxItem {
     ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
     ...(r.last_error !== null ? { lastError: r.last_error } : {}),
     ...(r.muted_reason !== null ? { mutedReason: r.muted_reason } : {}),
+    ...(r.held_at != null ? { heldAt: r.held_at } : {}),
+    ...(r.released_at != null ? { releasedAt: r.released_at } : {}),
     ...(r.ref !== null ? { ref: JSON.parse(r.ref) } : {}),
     payload: JSON.parse(r.payload),
   };

@@ -14,7 +14,7 @@ import {
   type SilenceRow,
   silenceOf,
 } from './rows.js';
-import type { AlertStore, Incident, NewNotification } from './types.js';
+import type { AlertStore, HeldPages, Incident, NewNotification } from './types.js';
 
 /** Incidents, timelines, the outbox and silences in the same SQLite database as the runs. */
 export function createSqliteAlertStore(db: Database.Database): AlertStore {
@@ -101,7 +101,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
        FROM outbox WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id`,
   );
   const due = db.prepare(
-    `SELECT * FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ?
+    `SELECT * FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND o.held_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.incident_id = o.incident_id AND p.channel = o.channel
                        AND p.recipient IS o.recipient AND p.id < o.id)
      ORDER BY o.next_attempt_at, o.id LIMIT ?`,
@@ -170,6 +170,25 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
     markDead(id, _at, error) {
       db.prepare(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?`).run(error, id);
     },
+    markHeld(id, at, reason) {
+      db.prepare('UPDATE outbox SET held_at = coalesce(held_at, ?), last_error = ? WHERE id = ?').run(at, reason, id);
+    },
+    releaseHeld(channels, at) {
+      if (channels.length === 0) return 0;
+      return db
+        .prepare(
+          `UPDATE outbox SET held_at = NULL, released_at = ?, next_attempt_at = ?
+            WHERE held_at IS NOT NULL AND state = 'pending' AND channel IN (SELECT value FROM json_each(?))`,
+        )
+        .run(at, at, JSON.stringify(channels)).changes;
+    },
+    held: () =>
+      db
+        .prepare(
+          `SELECT channel, count(*) AS count, min(held_at) AS since FROM outbox WHERE held_at IS NOT NULL AND state = 'pending'
+            GROUP BY channel ORDER BY channel`,
+        )
+        .all() as HeldPages[],
     refFor(incidentId, channel, recipient) {
       const row = db
         .prepare(

@@ -253,10 +253,22 @@ export interface OutboxItem {
   deliveredAt?: number;
   lastError?: string;
   mutedReason?: string;
+  /** Held since then: its channel was not configured when it was due (it stays pending, unsent). */
+  heldAt?: number;
+  /** When its channel came back after a hold: its maximum age counts from here, not from createdAt. */
+  releasedAt?: number;
   /** The channel's reference for this delivery (Slack channel + ts). */
   ref?: Record<string, string>;
   /** The incident as it was when the notification was queued: what the message says. */
   payload: Record<string, unknown>;
+}
+
+/** Notifications held for one channel that is not configured. */
+export interface HeldPages {
+  channel: string;
+  count: number;
+  /** Epoch ms of the oldest hold. */
+  since: number;
 }
 
 /**
@@ -356,6 +368,15 @@ export interface AlertStore {
   markDelivered(id: number, at: number, ref?: Record<string, string>, claimant?: string): void;
   markRetry(id: number, at: number, error: string, nextAttemptAt: number, claimant?: string): void;
   markDead(id: number, at: number, error: string, claimant?: string): void;
+  /**
+   * Holds a due notification whose channel is not configured: it stays pending but is no longer
+   * due (nor sent, nor aged) until `releaseHeld` names its channel. Fenced like the marks.
+   */
+  markHeld(id: number, at: number, reason: string, claimant?: string): void;
+  /** Makes the held notifications of these channels due at `at`; returns how many. */
+  releaseHeld(channels: readonly string[], at: number): number;
+  /** Held notifications by channel: how many and since when (the oldest hold). */
+  held(): HeldPages[];
   /** The ref a channel returned for the latest delivered notification of an incident (to a recipient). */
   refFor(incidentId: number, channel: string, recipient?: string): Record<string, string> | undefined;
   /** Everyone an incident's pages went (or are going) to: (channel, recipient) pairs, muted ones excluded. */

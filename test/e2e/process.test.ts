@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,6 +80,26 @@ describe('the built service as a process', () => {
     expect((await fetch(`${base}/api/v1/probes/extra`)).status).toBe(200);
     expect(await (await fetch(`${base}/metrics`)).text()).toContain('vigil_config_last_reload_success 0');
     rmSync(path.join(ws.dir, 'probes/extra.yaml'));
+
+    // A reload that changes what only a restart applies is refused whole, logged with the reason.
+    const configFile = path.join(ws.dir, 'config/default.yaml');
+    const config = readFileSync(configFile, 'utf8');
+    writeFileSync(configFile, config.replace(`port: ${port}`, `port: ${port + 1}`));
+    child.kill('SIGHUP');
+    const refusal = await waitFor(
+      'the restart-only change to be refused',
+      async () =>
+        stdout
+          .split('\n')
+          .filter((l) => l.includes('"code":"VIGIL_ERR_RESTART_REQUIRED"'))
+          .map((l) => JSON.parse(l) as { msg: string; problems: string[] })[0],
+    );
+    expect(refusal).toMatchObject({
+      msg: 'config reload refused; the running config stays',
+      problems: [`service.port: changed from ${port} to ${port + 1}; takes a restart`],
+    });
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    writeFileSync(configFile, config);
 
     // Let a few more runs happen, some of them in flight at the signal.
     await new Promise((r) => setTimeout(r, 1500));

@@ -40,9 +40,10 @@ function setup(channels: Record<string, Channel>, over: Partial<Parameters<typeo
   const store = createSqliteStore({ path: ':memory:', clock, logger: memoryLogger().logger });
   const outcomes: string[] = [];
   const latencies: number[] = [];
+  const registry = new Map(Object.entries(channels));
   const worker = createOutboxWorker({
     store: store.alerts,
-    channels: new Map(Object.entries(channels)),
+    channels: registry,
     clock,
     logger: memoryLogger().logger,
     observer: { outcome: (c, o) => outcomes.push(`${c}:${o}`), latency: (_c, s) => latencies.push(s) },
@@ -85,7 +86,7 @@ function setup(channels: Record<string, Channel>, over: Partial<Parameters<typeo
     });
     return opened.id;
   };
-  return { clock, store, worker, outcomes, latencies, incident };
+  return { clock, store, worker, outcomes, latencies, incident, registry };
 }
 
 describe('outbox worker', () => {
@@ -202,7 +203,7 @@ describe('outbox worker', () => {
     await t.worker.stop(0);
   });
 
-  it('holds each channel to its concurrency, and dead-letters pages for a channel no longer configured', async () => {
+  it('holds each channel to its concurrency, and holds (never dead-letters) pages for a channel not configured', async () => {
     const gates: Array<() => void> = [];
     const slow = recorder(() => new Promise((r) => gates.push(() => r({}))));
     const t = setup({ slow: slow.channel }, { concurrency: 2 });
@@ -218,7 +219,73 @@ describe('outbox worker', () => {
     }
     expect(slow.sent).toHaveLength(5);
     expect(slow.maxInFlight()).toBe(2);
-    expect(t.store.alerts.notifications(gone)[0]).toMatchObject({ state: 'dead', lastError: 'channel removed is not configured' });
+    expect(t.store.alerts.notifications(gone)[0]).toMatchObject({
+      state: 'pending',
+      attempts: 0,
+      heldAt: t.clock.now(),
+      lastError: 'channel removed is not configured',
+    });
+    expect(t.outcomes.filter((o) => o.endsWith(':dead'))).toEqual([]);
+    await t.worker.stop(0);
+  });
+
+  it('sends held pages once their channel is back, past their maximum age, and keeps other channels flowing meanwhile', async () => {
+    const late = recorder();
+    const other = recorder();
+    const t = setup({ other: other.channel }, { maxAgeMs: 60_000, pollIntervalMs: 600_000 });
+    // More held pages than one scan reads: they must not crowd out the channel that works.
+    const held = Array.from({ length: 210 }, () => t.incident(['late']));
+    t.worker.start();
+    await t.clock.advance(0);
+    const fine = t.incident(['other']);
+    t.worker.wake();
+    await t.clock.advance(0);
+    expect(other.sent.map((n) => n.incident.id)).toEqual([fine]);
+    expect(t.store.alerts.held()).toEqual([{ channel: 'late', count: 210, since: t.clock.now() }]);
+
+    // Held for a day, 1,440 times its maximum age: still held, never given up.
+    await t.clock.advance(24 * 3_600_000);
+    expect(t.store.alerts.held()).toMatchObject([{ channel: 'late', count: 210 }]);
+    expect(t.outcomes.filter((o) => o.endsWith(':dead'))).toEqual([]);
+
+    // The channel is configured again; the first attempt fails (retryable): a retry, not a dead letter.
+    let failFirst = true;
+    late.answer(async () => {
+      if (failFirst) {
+        failFirst = false;
+        throw new DeliveryError('503 from provider', { retryable: true });
+      }
+      return {};
+    });
+    t.registry.set('late', late.channel);
+    t.worker.channelsChanged();
+    for (let i = 0; i < 20 && late.sent.length < 211; i++) await t.clock.advance(2_000);
+    expect(t.store.alerts.held()).toEqual([]);
+    expect(t.outcomes.filter((o) => o.endsWith(':dead'))).toEqual([]);
+    expect(t.outcomes.filter((o) => o === 'late:delivered')).toHaveLength(210);
+    // Each page delivered once (one retried).
+    expect(new Set(late.sent.map((n) => n.incident.id)).size).toBe(210);
+    expect(late.sent).toHaveLength(211);
+    for (const id of held) expect(t.store.alerts.notifications(id)[0]).toMatchObject({ state: 'delivered' });
+    await t.worker.stop(0);
+  });
+
+  it('settles a channel: resolves once the sends in flight through that object finish', async () => {
+    const gates: Array<() => void> = [];
+    const slow = recorder(() => new Promise((r) => gates.push(() => r({}))));
+    const t = setup({ slow: slow.channel });
+    t.incident(['slow']);
+    t.worker.start();
+    await t.clock.advance(0);
+    let settled = false;
+    const done = t.worker.settled(slow.channel).then(() => {
+      settled = true;
+    });
+    await settle();
+    expect(settled).toBe(false);
+    gates.shift()?.();
+    await done;
+    expect(settled).toBe(true);
     await t.worker.stop(0);
   });
 

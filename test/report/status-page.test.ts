@@ -50,6 +50,7 @@ function page(fields: Partial<StatusPage> = {}): StatusPage {
     probes: [],
     incidents: [],
     oncall: [],
+    held: [],
     ...fields,
   };
 }

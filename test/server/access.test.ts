@@ -99,6 +99,19 @@ describe('access control, audit and reload', () => {
     expect((await app.server.inject({ url: '/health' })).statusCode).not.toBe(401);
   });
 
+  it('puts reads behind a token and opens them again by reload, no restart', async () => {
+    const { app, dir } = build();
+    expect((await app.server.inject({ url: '/api/v1/probes' })).statusCode).toBe(200);
+    writeFileSync(path.join(dir, 'config/default.yaml'), config('  reads: token\n  metrics: token'));
+    expect((await app.server.inject({ method: 'POST', url: '/api/v1/admin/reload', headers: bearer(ADMIN) })).statusCode).toBe(200);
+    expect((await app.server.inject({ url: '/api/v1/probes' })).statusCode).toBe(401);
+    expect((await app.server.inject({ url: '/metrics' })).statusCode).toBe(401);
+    expect((await app.server.inject({ url: '/api/v1/probes', headers: bearer(VIEWER) })).statusCode).toBe(200);
+    writeFileSync(path.join(dir, 'config/default.yaml'), config(''));
+    expect((await app.server.inject({ method: 'POST', url: '/api/v1/admin/reload', headers: bearer(ADMIN) })).statusCode).toBe(200);
+    expect((await app.server.inject({ url: '/api/v1/probes' })).statusCode).toBe(200);
+  });
+
   it('keeps reads open by default', async () => {
     const { app } = build();
     expect((await app.server.inject({ url: '/api/v1/probes' })).statusCode).toBe(200);
@@ -115,7 +128,7 @@ describe('access control, audit and reload', () => {
     for (let i = 0; i < 10; i++) expect((await app.server.inject({ url: '/metrics' })).statusCode).toBe(200);
   });
 
-  it('reloads probes and tokens in one step, says what needs a restart, and keeps the old config on a bad file', async () => {
+  it('reloads probes and tokens in one step, refuses what needs a restart, and keeps the old config on a bad file', async () => {
     const { app, dir } = build();
     writeFileSync(
       path.join(dir, 'probes/api.yaml'),
@@ -134,12 +147,27 @@ describe('access control, audit and reload', () => {
       ),
     );
     expect((await app.server.inject({ method: 'POST', url: '/api/v1/admin/reload', headers: bearer(OPERATOR) })).statusCode).toBe(403);
+    // The metric buckets take a restart: the whole reload is refused, nothing of it applied.
+    const refused = await app.server.inject({ method: 'POST', url: '/api/v1/admin/reload', headers: bearer(ADMIN) });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json()).toMatchObject({
+      ok: false,
+      code: 'VIGIL_ERR_RESTART_REQUIRED',
+      problems: ['metrics: changed; takes a restart'],
+    });
+    expect((await app.server.inject({ url: '/api/v1/probes' })).json().probes.map((p: { id: string }) => p.id)).toEqual(['api']);
+    expect((await app.server.inject({ url: '/api/v1/audit', headers: bearer(VIEWER) })).statusCode).toBe(403);
+
+    writeFileSync(
+      path.join(dir, 'config/default.yaml'),
+      config('', '').replace('{ name: dana, token: "${VIEWER}", role: viewer }', '{ name: dana, token: "${VIEWER}", role: admin }'),
+    );
     const ok = await app.server.inject({ method: 'POST', url: '/api/v1/admin/reload', headers: bearer(ADMIN) });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toMatchObject({
       ok: true,
       probes: { total: 2, added: ['web'], removed: [], changed: ['api'] },
-      restartRequired: ['metrics'],
+      restartRequired: [],
     });
     expect((await app.server.inject({ url: '/api/v1/probes' })).json().probes.map((p: { id: string }) => p.id)).toEqual(['api', 'web']);
     // dana is an admin now: the new token roles are in force at once.
@@ -154,12 +182,13 @@ describe('access control, audit and reload', () => {
 
     const metrics = (await app.server.inject({ url: '/metrics' })).body;
     expect(metrics).toContain('vigil_config_reloads_total{result="success"} 1');
-    expect(metrics).toContain('vigil_config_reloads_total{result="failure"} 1');
+    expect(metrics).toContain('vigil_config_reloads_total{result="failure"} 2');
     expect(metrics).toContain('vigil_config_last_reload_success 0');
     const audit = (await app.server.inject({ url: '/api/v1/audit?action=POST%20/api/v1/admin/reload', headers: bearer(ADMIN) })).json();
     expect(audit.entries.map((e: { actor: string; status: number }) => [e.actor, e.status])).toEqual([
       ['root', 400],
       ['root', 200],
+      ['root', 400],
       ['ops', 403],
     ]);
   });

@@ -494,6 +494,48 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
     expect(store.alerts.notifications(inc.id)).toHaveLength(5);
   });
 
+  it('holds notifications of a channel not configured: not due, counted by channel, released in order, across a reopen', async () => {
+    const clock = new ManualClock();
+    const where = await backend.fresh();
+    let store = backend.open(where, clock);
+    const t = clock.now();
+    const inc = store.alerts.applyIncidentChange({
+      open: opening('api', 'down', t),
+      event: { at: t, type: 'opened', actor: 'vigil' },
+      notify: (i) => [page(i, 'ops'), page(i, 'ops', { action: 'remind' }), page(i, 'slack'), page(i, 'email')],
+    });
+    const [first, second, slack, email] = store.alerts.notifications(inc.id).map((n) => n.id);
+    store.alerts.markHeld(first!, t + 1_000, 'channel ops is not configured');
+    store.alerts.markHeld(email!, t + 2_000, 'channel email is not configured');
+    // Held again later: the hold keeps its start.
+    store.alerts.markHeld(first!, t + 3_000, 'channel ops is not configured');
+    expect(store.alerts.outboxItem(first!)).toMatchObject({
+      state: 'pending',
+      attempts: 0,
+      heldAt: t + 1_000,
+      lastError: 'channel ops is not configured',
+    });
+    // Neither the held ones nor the page behind a held one in its lane are due; the rest flow.
+    expect(store.alerts.due(t + 10_000, 10).map((n) => n.id)).toEqual([slack]);
+    expect(store.alerts.held()).toEqual([
+      { channel: 'email', count: 1, since: t + 2_000 },
+      { channel: 'ops', count: 1, since: t + 1_000 },
+    ]);
+    await store.close();
+
+    store = backend.open(where, clock);
+    expect(store.alerts.held().map((h) => h.channel)).toEqual(['email', 'ops']);
+    expect(store.alerts.releaseHeld([], t + 20_000)).toBe(0);
+    expect(store.alerts.releaseHeld(['ops', 'pagerduty'], t + 20_000)).toBe(1);
+    expect(store.alerts.held()).toEqual([{ channel: 'email', count: 1, since: t + 2_000 }]);
+    expect(store.alerts.outboxItem(first!)).toMatchObject({ state: 'pending', releasedAt: t + 20_000, nextAttemptAt: t + 20_000 });
+    expect(store.alerts.outboxItem(first!)).not.toHaveProperty('heldAt');
+    expect(store.alerts.due(t + 20_000, 10).map((n) => n.id)).toEqual([slack, first]);
+    store.alerts.markDelivered(first!, t + 21_000);
+    expect(store.alerts.due(t + 21_000, 10).map((n) => n.id)).toEqual([second, slack]);
+    await store.close();
+  });
+
   it('finds escalations due only for open incidents', async () => {
     const clock = new ManualClock();
     const store = backend.open(await backend.fresh(), clock);

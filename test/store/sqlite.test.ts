@@ -39,11 +39,11 @@ describe('sqlite store', () => {
     const store = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     const versions = store.db.prepare('SELECT version FROM schema_migrations').all();
-    expect(versions).toEqual([1, 2, 3, 4, 5, 6, 7].map((version) => ({ version })));
+    expect(versions).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((version) => ({ version })));
     await store.close();
     // Reopening applies nothing twice.
     const again = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
-    expect(again.db.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 7 });
+    expect(again.db.prepare('SELECT count(*) AS n FROM schema_migrations').get()).toEqual({ n: 8 });
     await again.close();
   });
 

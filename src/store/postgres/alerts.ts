@@ -13,7 +13,7 @@ import {
   type SilenceRow,
   silenceOf,
 } from '../rows.js';
-import type { AlertStore, Incident, IncidentChange, NewNotification } from '../types.js';
+import type { AlertStore, HeldPages, Incident, IncidentChange, NewNotification } from '../types.js';
 import type { SyncBridge } from './bridge.js';
 
 /** Builds `WHERE a = $1 AND b = $2` from the filters that are set; values follow in `args`. */
@@ -24,7 +24,7 @@ function filters(conds: Array<[string, unknown]>): { where: string; args: unknow
 }
 
 /** Pending notifications due at $1, the oldest of each (incident, channel, recipient): one lane, in order. */
-const DUE = `SELECT o.* FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1
+const DUE = `SELECT o.* FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1 AND o.held_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.incident_id = o.incident_id AND p.channel = o.channel
                   AND p.recipient IS NOT DISTINCT FROM o.recipient AND p.id < o.id)`;
 /** A mark ends the attempt: the next one (a retry) goes to whichever instance finds it due. */
@@ -207,6 +207,27 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
         claimant ?? null,
       ]);
     },
+    markHeld(id, at, reason, claimant) {
+      db.run(`UPDATE outbox SET held_at = coalesce(held_at, $1), last_error = $2, ${UNCLAIM} WHERE id = $3 ${FENCE(4)}`, [
+        at,
+        reason,
+        id,
+        claimant ?? null,
+      ]);
+    },
+    releaseHeld(channels, at) {
+      if (channels.length === 0) return 0;
+      return db.run(
+        `UPDATE outbox SET held_at = NULL, released_at = $1, next_attempt_at = $1
+          WHERE held_at IS NOT NULL AND state = 'pending' AND channel = ANY($2::text[])`,
+        [at, [...channels]],
+      );
+    },
+    held: () =>
+      db.query<HeldPages>(
+        `SELECT channel, count(*)::int AS count, min(held_at) AS since FROM outbox WHERE held_at IS NOT NULL AND state = 'pending'
+          GROUP BY channel ORDER BY channel`,
+      ),
     refFor(incidentId, channel, recipient) {
       const row = db.query<{ ref: string }>(
         // The newest: a channel hands back where its message now lives (Slack re-posts a deleted one).

@@ -203,6 +203,16 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       ALTER TABLE outbox ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until BIGINT;
     `,
   },
+  {
+    version: 7,
+    name: 'held notifications',
+    sql: `
+      -- A page whose channel is not configured when it is due waits (held_at: since when) instead of
+      -- being dead-lettered; released_at: when its channel came back, where its maximum age restarts.
+      ALTER TABLE outbox ADD COLUMN held_at BIGINT, ADD COLUMN released_at BIGINT;
+      CREATE INDEX outbox_held ON outbox (channel) WHERE held_at IS NOT NULL;
+    `,
+  },
 ];
 
 /**
