@@ -80,7 +80,7 @@ describe('dns prober', () => {
       expect(r.latency_ms).toBeGreaterThanOrEqual(0);
       expect(r.latency_ms).toBeLessThan(1000);
     }
-    expect(r1.queries).toEqual([{ name: 'api.example.test', type: 1 }]);
+    expect(r1.queries).toEqual([{ name: 'api.example.test', type: 1, transport: 'udp' }]);
   });
 
   it('fails with DNS_MISMATCH naming the resolvers that disagree and what they answer, unless the quorum is met', async () => {
@@ -175,6 +175,44 @@ describe('dns prober', () => {
     const ns = await ask({ type: 'NS', expect: ['NS1.example.test'], maxTtl: 3600 });
     expect(ns.code).toBe('DNS_TTL');
     expect(ns.message).toContain('example.test NS TTL is above maxTtl 3600 s: 86400 s at');
+  });
+
+  it('judges maxTtl on a TXT set too big for UDP: the TTL query is asked again over TCP', async () => {
+    // Eight 200-byte values: ~1.7 kB, past the 1232-byte EDNS0 size vigil asks with (blackbox_exporter's case).
+    const values = Array.from({ length: 8 }, (_, i) => `token-${i}-${'x'.repeat(192)}`);
+    const r1 = await server({ 'big.example.test': values.map((value) => ({ type: 'TXT', value, ttl: 3600 })) });
+    const def = spec({ name: 'big.example.test', type: 'TXT', expect: values, resolvers: [r1.address], maxTtl: 300 });
+
+    const result = await dns.probe(def, probeContext());
+    expect(result).toMatchObject({ ok: false, code: 'DNS_TTL', values: { max_ttl_s: 3600, propagated_ratio: 1 } });
+    expect(result.message).toBe(
+      `big.example.test TXT TTL is above maxTtl 300 s: 3600 s at ${r1.address} (lower the record's TTL so a change propagates quickly)`,
+    );
+    // Both the resolver's lookup and vigil's own TTL query got TC over UDP and asked again over TCP.
+    const txt = r1.queries.filter((q) => q.type === 16);
+    expect(txt.filter((q) => q.transport === 'udp').length).toBeGreaterThanOrEqual(2);
+    expect(txt.filter((q) => q.transport === 'tcp').length).toBeGreaterThanOrEqual(2);
+
+    r1.set(
+      'big.example.test',
+      values.map((value) => ({ type: 'TXT', value, ttl: 120 })),
+    );
+    expect(await dns.probe(def, probeContext())).toMatchObject({ ok: true, values: { max_ttl_s: 120 } });
+  });
+
+  it('says the answer is too large for UDP when the server serves no DNS over TCP', async () => {
+    const values = Array.from({ length: 8 }, (_, i) => `token-${i}-${'x'.repeat(192)}`);
+    const r1 = await server({ 'big.example.test': values.map((value) => ({ type: 'TXT', value, ttl: 3600 })) });
+    r1.tcp = false;
+    const result = await dns.probe(
+      spec({ name: 'big.example.test', type: 'TXT', expect: values, resolvers: [r1.address], maxTtl: 300 }),
+      probeContext(),
+    );
+    // The resolver's own lookup needs TCP as much as the TTL query: no answer at all, and a code that says so.
+    expect(result).toMatchObject({ ok: false, code: 'DNS' });
+    expect(result.message).toBe(
+      `no resolver answered big.example.test TXT: ${r1.address} CONNREFUSED (the answer is too large for UDP and DNS over TCP failed (ECONNRESET))`,
+    );
   });
 
   it('reports NXDOMAIN as such, from one resolver and from all of them', async () => {
