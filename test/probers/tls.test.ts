@@ -440,6 +440,24 @@ describe('tls prober: unreachable and broken servers', () => {
     );
   });
 
+  it('judges the certificate of a TLS 1.3 server that wants a client certificate, and names the demand under TLS 1.2', async () => {
+    const leaf = pki.leaf({ cn: NAME });
+    const demanding = { ca: pki.root.cert, requestCert: true, rejectUnauthorized: true };
+    // TLS 1.3 completes the handshake before the server asks: the certificate is there to judge.
+    const modern = await serveTls(leaf, demanding);
+    expect(await tlsProber.probe(spec({ port: modern.port, ca: pki.root.cert }), probeContext())).toMatchObject({
+      ok: true,
+      values: { chain_valid: 1 },
+    });
+    const legacy = await serveTls(leaf, { ...demanding, maxVersion: 'TLSv1.2' });
+    const result = await tlsProber.probe(spec({ port: legacy.port, ca: pki.root.cert }), probeContext());
+    expect(result).toMatchObject({
+      ok: false,
+      code: 'TLS',
+      message: `TLS handshake with 127.0.0.1:${legacy.port} failed: the server refused the handshake: it may require a client certificate (vigil sends none), or share no cipher with vigil`,
+    });
+  });
+
   it('reports a name that does not resolve as DNS', async () => {
     const result = await tlsProber.probe(spec({ host: 'no-such-host.invalid', servername: undefined }), probeContext());
     expect(result).toMatchObject({ ok: false, code: 'DNS', message: 'DNS lookup of no-such-host.invalid failed: ENOTFOUND' });
