@@ -72,8 +72,8 @@ const STATUS_TEXT: Record<number, string> = {
 
 /** Why a probe's client is destroyed once its one request is over; shared, it costs nothing per run. */
 const FINISHED = new Error('probe request finished');
-/** Content codings decoded before a body is judged, as a browser would (RFC 9110 §8.4.1). */
 type Decoder = zlib.Zlib & NodeJS.ReadWriteStream;
+/** Content codings decoded before a body is judged, as a browser would (RFC 9110 §8.4.1). */
 const DECODERS: Record<string, () => Decoder> = {
   gzip: () => zlib.createGunzip(),
   'x-gzip': () => zlib.createGunzip(),
@@ -355,9 +355,11 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
     phases.headers = ctx.clock.now();
     const header = (name: string) => {
       const v = res.headers[name];
-      return Array.isArray(v) ? v.join(', ') : v;
+      return Array.isArray(v) ? v[0] : v;
     };
-    const read = await readBody(res.body, header('content-encoding'), limit);
+    // Several Content-Encoding fields are one list, in the order the codings were applied.
+    const encoding = [res.headers['content-encoding'] ?? []].flat().join(', ');
+    const read = await readBody(res.body, encoding, limit);
     phases.end = ctx.clock.now();
     if ('failure' in read) {
       const { code, message } = read.failure;
