@@ -210,9 +210,13 @@ const udpExchange: Transport = (server, query, answer, finish) => {
   socket.on('message', answer);
   // connect() makes the kernel drop datagrams from anyone but the server, and report ICMP errors.
   socket.connect(server.port, server.host, () => {
-    socket.send(query, (err) => {
-      if (err) finish(err);
-    });
+    try {
+      socket.send(query, (err) => {
+        if (err) finish(err);
+      });
+    } catch (err) {
+      finish(err as Error); // the exchange ended (and closed the socket) while it connected
+    }
   });
   return {
     close() {

@@ -1,10 +1,13 @@
+import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import { type DnsSpec, dns } from '../../src/probers/dns.js';
+import { queryTtl } from '../../src/probers/dns-wire.js';
 import { isProbeKind, type ProbeBase, type ProbeResult, type ProbeState } from '../../src/probers/index.js';
 import { memoryState, probeContext } from '../helpers/context.js';
 import { startDnsServer, type TestDnsServer, type ZoneRecord } from '../helpers/dns-server.js';
@@ -47,6 +50,15 @@ function resolversOf(
   result: ProbeResult,
 ): Record<string, { answers: string[]; ttl?: number; latency_ms: number; error?: string; matches: boolean }> {
   return (result.details?.resolvers ?? {}) as never;
+}
+
+/** Resolves once the far end has closed `socket` (vigil let go of its connection). */
+function waitClosed(socket: net.Socket): Promise<void> {
+  if (socket.destroyed || socket.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    socket.once('end', () => resolve());
+    socket.once('close', () => resolve());
+  });
 }
 
 const A = (value: string, ttl = 60): ZoneRecord => ({ type: 'A', value, ttl });
@@ -198,6 +210,39 @@ describe('dns prober', () => {
       values.map((value) => ({ type: 'TXT', value, ttl: 120 })),
     );
     expect(await dns.probe(def, probeContext())).toMatchObject({ ok: true, values: { max_ttl_s: 120 } });
+  });
+
+  it('ends the TCP retry of a truncated answer at the same deadline when TCP never answers', async () => {
+    // UDP answers every query with TC set and nothing else; TCP accepts and then says nothing.
+    const udp = dgram.createSocket('udp4');
+    udp.on('message', (msg, peer) => {
+      const reply = Buffer.from(msg);
+      reply.writeUInt16BE(0x8000 | 0x0200 | (msg.readUInt16BE(2) & 0x0100), 2); // QR, TC, RD
+      reply.writeUInt16BE(0, 10); // no additional records
+      // The header and the question (its name ends at the first zero byte, then type and class).
+      udp.send(reply.subarray(0, msg.indexOf(0, 12) + 5), peer.port, peer.address);
+    });
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    const port = udp.address().port;
+    const accepted: net.Socket[] = [];
+    const tcp = net.createServer((c) => {
+      accepted.push(c);
+      c.resume(); // reads, so the client's hang-up is seen
+    });
+    await new Promise<void>((resolve) => tcp.listen(port, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const outcome = await queryTtl({ host: '127.0.0.1', port }, 'big.example.test', 'TXT', AbortSignal.timeout(300)).catch((e) => e);
+      expect(outcome).toMatchObject({ code: 'TIMEOUT' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(accepted).toHaveLength(1);
+      await waitClosed(accepted[0] as net.Socket);
+    } finally {
+      for (const c of accepted) c.destroy();
+      udp.close();
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    }
   });
 
   it('says the answer is too large for UDP when the server serves no DNS over TCP', async () => {
