@@ -401,21 +401,22 @@ async function readBody(body: Readable, encoding: string | undefined, limit: num
   const decoders = undecoded === undefined ? [...codings].reverse().map((c) => (DECODERS[c] as () => Decoder)()) : [];
   let decodeError: unknown;
   for (const d of decoders) d.once('error', (err) => (decodeError ??= err));
-  const limitText = `the ${formatBytes(limit)} limit (raise maxBodySize if this is expected)`;
+  const raise = '(raise maxBodySize if this is expected)';
   let received = 0;
   let size = 0;
   const chunks: Buffer[] = [];
   async function* count(source: AsyncIterable<Buffer>) {
     for await (const chunk of source) {
       received += chunk.length;
-      if (received > limit) throw new TooLarge(`body larger than ${limitText}`);
+      if (received > limit) throw new TooLarge(`body larger than the ${formatBytes(limit)} limit ${raise}`);
       yield chunk;
     }
   }
   async function collect(source: AsyncIterable<Buffer>) {
     for await (const chunk of source) {
       size += chunk.length;
-      if (size > limit) throw new TooLarge(`body larger than ${limitText} once decoded from ${codings.join(', ')}`);
+      if (size > limit)
+        throw new TooLarge(`body larger than the ${formatBytes(limit)} limit once decoded from ${codings.join(', ')} ${raise}`);
       chunks.push(chunk);
     }
   }

@@ -713,7 +713,7 @@ describe('http prober: compressed bodies', () => {
     expect(result).toMatchObject({
       ok: false,
       code: 'BODY_TOO_LARGE',
-      message: '200 OK, body larger than the 1 MiB limit (raise maxBodySize if this is expected) once decoded from gzip',
+      message: '200 OK, body larger than the 1 MiB limit once decoded from gzip (raise maxBodySize if this is expected)',
       values: { status: 200 },
     });
     expect(Date.now() - started).toBeLessThan(2_000);
