@@ -485,7 +485,7 @@ async function classify(
     return { code: 'PROTOCOL', message: `invalid HTTP response: ${reason}${got}` };
   }
   const cause = alertCause(code, CLIENT_CERT);
-  if (cause !== undefined) return { code: 'TLS', message: `TLS handshake with ${target.url.host} failed: ${cause}` };
+  if (cause !== undefined) return { code: 'TLS', message: `TLS handshake with ${endpoint(target.url)} failed: ${cause}` };
   if (code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') return alpnFailure(target, spec, ctx);
   if (code === 'CERT_HAS_EXPIRED') {
     // OpenSSL's refusal drops the certificate; a second look fetches it, to say by how much and to
@@ -516,7 +516,7 @@ async function classify(
  * only `h2` tells an HTTP/2-only server apart from one that speaks something else entirely.
  */
 async function alpnFailure(target: Target, spec: HttpSpec, ctx: ProbeContext): Promise<{ code: FailureCode; message: string }> {
-  const where = target.url.host;
+  const where = endpoint(target.url);
   const { alpn } = await peek(target, spec, ctx, ['h2']);
   return alpn === 'h2'
     ? {
@@ -556,6 +556,11 @@ function peek(target: Target, spec: HttpSpec, ctx: ProbeContext, alpn: string[])
     });
     socket.on('error', () => done({}));
   });
+}
+
+/** `host:port`, the port spelled out even when it is the scheme's default, as the tls probe says it. */
+function endpoint(url: URL): string {
+  return url.port === '' ? `${url.host}:${url.protocol === 'https:' ? 443 : 80}` : url.host;
 }
 
 /** OpenSSL's reason phrase (`certificate has expired`), without the error-stack noise around it. */
