@@ -1,10 +1,11 @@
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 
 /**
  * The smallest DNS client that reports what Node's resolver hides: the TTL of CNAME, TXT, MX and NS
- * answers (c-ares returns their data but drops the TTL). One UDP query, one answer, no retries.
+ * answers (c-ares returns their data but drops the TTL). One UDP query, one answer, no retries;
+ * an answer truncated over UDP (TC set: a large TXT set) is asked again over TCP (RFC 7766).
  */
 
 /** The record types a `dns` probe asks for. */
@@ -28,6 +29,8 @@ export interface TtlAnswer {
   /** Highest TTL among answer records of the queried type; undefined when there are none. */
   ttl?: number;
   truncated: boolean;
+  /** How the answer came: UDP, or TCP after a truncated UDP answer. */
+  transport: 'udp' | 'tcp';
 }
 
 /** One answer-section record, reduced to what the TTL check needs. */
@@ -76,27 +79,35 @@ export function encodeQuery(id: number, name: string, type: RecordType): Buffer 
   return Buffer.concat([header, qname, question, opt]);
 }
 
-/** Decodes a response's header and answer section. Throws RangeError on a malformed message. */
+/**
+ * Decodes a response's header and answer section. Throws RangeError on a malformed message, except
+ * that a truncated one (TC set) may stop short: it is only read for its flag.
+ */
 export function decodeResponse(msg: Buffer): WireResponse {
   if (msg.length < HEADER) throw new RangeError('DNS message shorter than its header');
   const flags = msg.readUInt16BE(2);
   if ((flags & 0x8000) === 0) throw new RangeError('DNS message is a query, not a response');
-  const qdcount = msg.readUInt16BE(4);
-  const ancount = msg.readUInt16BE(6);
-  let at = HEADER;
-  for (let i = 0; i < qdcount; i++) at = skipName(msg, at) + 4;
+  const truncated = (flags & 0x0200) !== 0;
   const answers: WireRecord[] = [];
-  for (let i = 0; i < ancount; i++) {
-    at = skipName(msg, at);
-    if (at + 10 > msg.length) throw new RangeError('DNS answer record cut short');
-    const type = msg.readUInt16BE(at);
-    const ttl = msg.readUInt32BE(at + 4);
-    const rdlength = msg.readUInt16BE(at + 8);
-    at += 10 + rdlength;
-    if (at > msg.length) throw new RangeError('DNS answer data cut short');
-    answers.push({ type, ttl });
+  try {
+    const qdcount = msg.readUInt16BE(4);
+    const ancount = msg.readUInt16BE(6);
+    let at = HEADER;
+    for (let i = 0; i < qdcount; i++) at = skipName(msg, at) + 4;
+    for (let i = 0; i < ancount; i++) {
+      at = skipName(msg, at);
+      if (at + 10 > msg.length) throw new RangeError('DNS answer record cut short');
+      const type = msg.readUInt16BE(at);
+      const ttl = msg.readUInt32BE(at + 4);
+      const rdlength = msg.readUInt16BE(at + 8);
+      at += 10 + rdlength;
+      if (at > msg.length) throw new RangeError('DNS answer data cut short');
+      answers.push({ type, ttl });
+    }
+  } catch (err) {
+    if (!truncated) throw err;
   }
-  return { id: msg.readUInt16BE(0), rcode: flags & 0x000f, truncated: (flags & 0x0200) !== 0, answers };
+  return { id: msg.readUInt16BE(0), rcode: flags & 0x000f, truncated, answers };
 }
 
 /** Returns the offset just past a (possibly compressed) domain name. */
@@ -118,11 +129,41 @@ function skipName(msg: Buffer, start: number): number {
 }
 
 /**
- * Asks `server` for `name`/`type` over UDP and reports the answer's TTL. Rejects with an error whose
- * `code` is TIMEOUT when `signal` aborts first, or the socket's code (ECONNREFUSED on ICMP unreachable).
+ * Asks `server` for `name`/`type` and reports the answer's TTL: over UDP, and over TCP when the UDP
+ * answer comes back truncated (a TC answer holds no trustworthy TTL). Both share `signal`'s deadline.
+ * Rejects with an error whose `code` is TIMEOUT when `signal` aborts first, TRUNCATED when the TCP
+ * retry fails (a server or firewall with DNS over UDP only), or the socket's code (ECONNREFUSED on
+ * ICMP unreachable).
  */
-export function queryTtl(server: ServerAddress, name: string, type: RecordType, signal: AbortSignal): Promise<TtlAnswer> {
-  return new Promise<TtlAnswer>((resolve, reject) => {
+export async function queryTtl(server: ServerAddress, name: string, type: RecordType, signal: AbortSignal): Promise<TtlAnswer> {
+  const udp = await exchange(server, name, type, signal, udpExchange);
+  if (!udp.truncated) return ttlAnswer(udp, type, 'udp');
+  try {
+    return ttlAnswer(await exchange(server, name, type, signal, tcpExchange), type, 'tcp');
+  } catch (err) {
+    if (signal.aborted) throw err;
+    const code = String((err as NodeJS.ErrnoException).code ?? 'ERROR');
+    // Said in full: "connection refused" alone reads as a dead server when UDP answers fine.
+    throw Object.assign(new Error(`the answer is too large for UDP and DNS over TCP failed (${code})`), { code: 'TRUNCATED', cause: err });
+  }
+}
+
+function ttlAnswer(res: WireResponse, type: RecordType, transport: TtlAnswer['transport']): TtlAnswer {
+  const ttls = res.answers.filter((r) => r.type === TYPE_CODE[type]).map((r) => r.ttl);
+  return { rcode: res.rcode, truncated: res.truncated, transport, ...(ttls.length > 0 ? { ttl: Math.max(...ttls) } : {}) };
+}
+
+/** Sends `query` and calls `answer` with each message back; `finish` ends the exchange. */
+type Transport = (
+  server: ServerAddress,
+  query: Buffer,
+  answer: (msg: Buffer) => void,
+  finish: (err: Error | null) => void,
+) => { close(): void };
+
+/** One query and its matching response over `transport`, bounded by `signal`. */
+function exchange(server: ServerAddress, name: string, type: RecordType, signal: AbortSignal, transport: Transport): Promise<WireResponse> {
+  return new Promise<WireResponse>((resolve, reject) => {
     if (signal.aborted) return reject(timeoutError());
     const id = randomInt(0x10000);
     let query: Buffer;
@@ -131,9 +172,54 @@ export function queryTtl(server: ServerAddress, name: string, type: RecordType, 
     } catch (err) {
       return reject(err);
     }
-    const socket = dgram.createSocket(isIP(server.host) === 6 ? 'udp6' : 'udp4');
-    const finish = (err: Error | null, answer?: TtlAnswer) => {
+    let done = false;
+    let got: WireResponse | undefined;
+    const finish = (err: Error | null) => {
+      if (done) return;
+      done = true;
       signal.removeEventListener('abort', onAbort);
+      conn.close();
+      if (err) reject(err);
+      else if (got) resolve(got);
+      else reject(Object.assign(new Error('DNS server closed the connection without an answer'), { code: 'ECONNRESET' }));
+    };
+    const onAbort = () => finish(timeoutError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    const conn = transport(
+      server,
+      query,
+      (msg) => {
+        let res: WireResponse;
+        try {
+          res = decodeResponse(msg);
+        } catch {
+          return; // not a response we can read; keep waiting for a good one until the deadline
+        }
+        if (res.id !== id) return;
+        got = res;
+        finish(null);
+      },
+      finish,
+    );
+  });
+}
+
+const udpExchange: Transport = (server, query, answer, finish) => {
+  const socket = dgram.createSocket(isIP(server.host) === 6 ? 'udp6' : 'udp4');
+  socket.once('error', (err) => finish(err));
+  socket.on('message', answer);
+  // connect() makes the kernel drop datagrams from anyone but the server, and report ICMP errors.
+  socket.connect(server.port, server.host, () => {
+    try {
+      socket.send(query, (err) => {
+        if (err) finish(err);
+      });
+    } catch (err) {
+      finish(err as Error); // the exchange ended (and closed the socket) while it connected
+    }
+  });
+  return {
+    close() {
       socket.removeAllListeners('message');
       socket.on('error', () => {}); // a late ICMP error after close must not become an uncaught exception
       try {
@@ -141,35 +227,32 @@ export function queryTtl(server: ServerAddress, name: string, type: RecordType, 
       } catch {
         // already closed
       }
-      if (err) reject(err);
-      else resolve(answer as TtlAnswer);
-    };
-    const onAbort = () => finish(timeoutError());
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.once('error', (err) => finish(err));
-    socket.on('message', (msg) => {
-      let res: WireResponse;
-      try {
-        res = decodeResponse(msg);
-      } catch {
-        return; // not a response we can read; keep waiting for a good one until the deadline
-      }
-      if (res.id !== id) return;
-      const ttls = res.answers.filter((r) => r.type === TYPE_CODE[type]).map((r) => r.ttl);
-      finish(null, {
-        rcode: res.rcode,
-        truncated: res.truncated,
-        ...(ttls.length > 0 ? { ttl: Math.max(...ttls) } : {}),
-      });
-    });
-    // connect() makes the kernel drop datagrams from anyone but the server, and report ICMP errors.
-    socket.connect(server.port, server.host, () => {
-      socket.send(query, (err) => {
-        if (err) finish(err);
-      });
-    });
+    },
+  };
+};
+
+/** A DNS message over TCP is framed by a 2-byte length (RFC 1035 §4.2.2); 64 KiB at most, by that. */
+const tcpExchange: Transport = (server, query, answer, finish) => {
+  const socket = net.connect({ host: server.host, port: server.port });
+  let buffered = Buffer.alloc(0);
+  socket.on('error', (err) => finish(err));
+  socket.on('connect', () => {
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(query.length, 0);
+    socket.write(Buffer.concat([length, query]));
   });
-}
+  socket.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 2) {
+      const size = buffered.readUInt16BE(0);
+      if (buffered.length < 2 + size) return;
+      answer(buffered.subarray(2, 2 + size));
+      buffered = buffered.subarray(2 + size);
+    }
+  });
+  socket.on('end', () => finish(null));
+  return { close: () => socket.destroy() };
+};
 
 function timeoutError(): Error {
   return Object.assign(new Error('DNS query timed out'), { code: 'TIMEOUT' });

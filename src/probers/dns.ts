@@ -278,23 +278,27 @@ async function ask(target: Target, spec: Spec, ctx: ProbeContext): Promise<Asked
   const start = ctx.clock.now();
   const server = target.servers.join(', ');
   const base = { label: target.label, authoritative: target.authoritative };
+  const needsWire = spec.type !== 'A' && spec.type !== 'AAAA';
+  // Node drops the TTL of CNAME/TXT/MX/NS answers; a query of our own, sent alongside, reports it.
+  const wireTtl: Promise<{ ttl?: number; error?: Error }> = needsWire
+    ? queryTtl(target.wire, bare(spec.name), spec.type, limit.signal).then(
+        (a) => (a.ttl === undefined ? {} : { ttl: a.ttl }),
+        (error: Error) => ({ error }),
+      )
+    : Promise.resolve({});
   try {
     resolver.setServers(target.servers);
-    const needsWire = spec.type !== 'A' && spec.type !== 'AAAA';
-    // Node drops the TTL of CNAME/TXT/MX/NS answers; a query of our own, sent alongside, reports it.
-    const wireTtl = needsWire
-      ? queryTtl(target.wire, bare(spec.name), spec.type, limit.signal).then(
-          (a) => a.ttl,
-          () => undefined,
-        )
-      : Promise.resolve(undefined);
     const { answers, ttl } = await untilAbort(lookup(resolver, bare(spec.name), spec.type), limit.signal);
     const latency = ctx.clock.now() - start;
-    const recordTtl = ttl ?? (await wireTtl);
+    const recordTtl = ttl ?? (await wireTtl).ttl;
     return { ...base, report: { answers, ...(recordTtl === undefined ? {} : { ttl: recordTtl }), latency_ms: latency, server } };
   } catch (err) {
     const error = errorName(err, limit.signal);
-    return { ...base, report: { answers: [], latency_ms: ctx.clock.now() - start, error, server } };
+    const latency = ctx.clock.now() - start;
+    // c-ares fails a truncated answer it cannot fetch over TCP with a bare code; our query knows why.
+    const wire = limit.signal.aborted ? undefined : (await wireTtl).error;
+    const reason = (wire as NodeJS.ErrnoException | undefined)?.code === 'TRUNCATED' ? (wire as Error).message : undefined;
+    return { ...base, report: { answers: [], latency_ms: latency, error, ...(reason ? { reason } : {}), server } };
   } finally {
     limit.release();
   }

@@ -1,11 +1,15 @@
 import net, { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 import { type Static, Type } from '@sinclair/typebox';
 import { Client, type Dispatcher } from 'undici';
 import { formatDuration, ms } from '../lib/duration.js';
 import { Duration } from '../lib/schema.js';
-import { earliestExpiry } from './tls.js';
-import { defineProber, type FailureCode, type ProbeContext, type ProbeResult } from './types.js';
+import { alertCause, caProblem, daysRemaining, earliestExpiry, expiryPhrase, trustedCas } from './tls-common.js';
+import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
+import { credentialsHeader, credentialsProblem, withoutCredentials } from './url-credentials.js';
 
 const ValueName = Type.String({ pattern: '^[a-z_][a-z0-9_]*$', expected: 'a value name in snake_case' });
 
@@ -18,7 +22,7 @@ const schema = Type.Object(
     ),
     headers: Type.Record(Type.String(), Type.String(), { default: {} }),
     body: Type.Optional(Type.String()),
-    /** Responses larger than this fail with BODY_TOO_LARGE; the read stops there. */
+    /** Responses larger than this, as received or once decoded, fail with BODY_TOO_LARGE; the read stops there. */
     maxBodySize: Type.Integer({ minimum: 1, default: 1_048_576, expected: 'a size in bytes' }),
     /** Skip certificate verification (the TLS failure is then not a failure). */
     insecure: Type.Boolean({ default: false }),
@@ -68,6 +72,18 @@ const STATUS_TEXT: Record<number, string> = {
 
 /** Why a probe's client is destroyed once its one request is over; shared, it costs nothing per run. */
 const FINISHED = new Error('probe request finished');
+type Decoder = zlib.Zlib & NodeJS.ReadWriteStream;
+/** Content codings decoded before a body is judged, as a browser would (RFC 9110 §8.4.1). */
+const DECODERS: Record<string, () => Decoder> = {
+  gzip: () => zlib.createGunzip(),
+  'x-gzip': () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
+};
+/** Bounds the decoders stacked for one response: real servers apply one coding. */
+const MAX_CODINGS = 3;
+/** What vigil says of the client certificate it offered: the http probe has no option to send one. */
+const CLIENT_CERT = "vigil's http probe sends none";
 
 /** Phase timestamps of one request, recorded from the socket's own events. */
 interface Phases {
@@ -80,6 +96,18 @@ interface Phases {
   headers?: number;
   end?: number;
   cert?: tls.PeerCertificate;
+  /**
+   * The socket's own error, which undici may report only as "other side closed": a TLS alert
+   * after the handshake (TLS 1.3 servers refuse a missing client certificate there) names the cause.
+   */
+  socketError?: NodeJS.ErrnoException;
+}
+
+/** The request one run sends: the URL without its credentials, which travel as a header. */
+interface Target {
+  url: URL;
+  /** `authorization` from the URL's `user:password@`, unless the definition sets its own. */
+  auth: Record<string, string>;
 }
 
 export const http = defineProber({
@@ -95,7 +123,7 @@ export const http = defineProber({
     ...Object.keys(spec.extract),
   ],
   check(spec) {
-    const problems = [];
+    const problems: SpecProblem[] = [];
     const statuses = Array.isArray(spec.expect.status) ? spec.expect.status : [spec.expect.status];
     for (const s of statuses) {
       if (s < 100 || s > 599) problems.push({ path: 'expect.status', message: `expected HTTP status codes 100-599, got ${s}` });
@@ -103,31 +131,39 @@ export const http = defineProber({
     if ((spec.method === 'GET' || spec.method === 'HEAD') && spec.body !== undefined) {
       problems.push({ path: 'body', message: `expected no body with method ${spec.method}` });
     }
+    const credentials = credentialsProblem(spec.url);
+    if (credentials !== undefined) problems.push({ path: 'url', message: credentials });
+    const ca = caProblem(spec.ca);
+    if (ca) problems.push(ca);
     return problems;
   },
   async probe(spec, ctx) {
-    const url = new URL(spec.url);
-    if (spec.expect.httpsRedirect && url.protocol === 'http:') return checkRedirect(url, spec, ctx);
+    const ownAuth = Object.keys(spec.headers).some((k) => k.toLowerCase() === 'authorization');
+    const target: Target = { url: withoutCredentials(spec.url), auth: ownAuth ? {} : credentialsHeader(spec.url) };
+    if (spec.expect.httpsRedirect && target.url.protocol === 'http:') return checkRedirect(target, spec, ctx);
 
-    const main = await checkResponse(url, spec, ctx);
+    const main = await checkResponse(target, spec, ctx);
     if (!main.ok || !spec.expect.httpsRedirect) return main;
-    const twin = new URL(url);
+    const twin = new URL(target.url);
     twin.protocol = 'http:';
     twin.port = '';
-    const redirect = await checkRedirect(twin, spec, ctx);
+    // The password was written for the https:// URL: it does not go over plain HTTP to the twin.
+    const redirect = await checkRedirect({ url: twin, auth: {} }, spec, ctx);
     return redirect.ok ? main : { ...redirect, values: { ...main.values, ...redirect.values } };
   },
 });
 
-async function checkResponse(url: URL, spec: HttpSpec, ctx: ProbeContext): Promise<ProbeResult> {
+async function checkResponse(target: Target, spec: HttpSpec, ctx: ProbeContext): Promise<ProbeResult> {
   const phases: Phases = { start: ctx.clock.now() };
-  const outcome = await send(url, spec, ctx, phases, spec.maxBodySize);
+  const outcome = await send(target, spec, ctx, phases, spec.maxBodySize);
   const values = phaseValues(phases, ctx);
   if ('failure' in outcome) return { ok: false, ...outcome.failure, values: withStatus(values, outcome.status) };
 
   const { status, body, contentType } = outcome;
+  const excerpt = (t: string) =>
+    `${shortText(t)}${outcome.undecoded === undefined ? '' : ` (Content-Encoding ${outcome.undecoded}, which vigil does not decode)`}`;
   values.status = status;
-  values.body_bytes = body.length;
+  values.body_bytes = outcome.received;
   const details: Record<string, unknown> = {};
 
   const expected = Array.isArray(spec.expect.status) ? spec.expect.status : [spec.expect.status];
@@ -202,9 +238,10 @@ async function checkResponse(url: URL, spec: HttpSpec, ctx: ProbeContext): Promi
   return { ok: true, values, ...(phases.cert ? { details: certDetails(phases.cert) } : {}) };
 }
 
-async function checkRedirect(url: URL, spec: HttpSpec, ctx: ProbeContext): Promise<ProbeResult> {
+async function checkRedirect(target: Target, spec: HttpSpec, ctx: ProbeContext): Promise<ProbeResult> {
+  const url = target.url;
   const phases: Phases = { start: ctx.clock.now() };
-  const outcome = await send(url, { ...spec, method: 'GET', body: undefined }, ctx, phases, 64 * 1024);
+  const outcome = await send(target, { ...spec, method: 'GET', body: undefined }, ctx, phases, 64 * 1024);
   const values = phaseValues(phases, ctx);
   if ('failure' in outcome) {
     return {
@@ -218,15 +255,18 @@ async function checkRedirect(url: URL, spec: HttpSpec, ctx: ProbeContext): Promi
   const location = outcome.location;
   const twin = new URL(url);
   twin.protocol = 'https:';
-  const target = location === undefined ? undefined : safeUrl(location, url);
+  const parsed = location === undefined ? undefined : safeUrl(location, url);
+  // Whatever credentials a Location carries are not ours to show.
+  const to = parsed === undefined ? undefined : withoutCredentials(parsed);
   const good =
     (outcome.status === 301 || outcome.status === 308) &&
-    target !== undefined &&
-    target.protocol === 'https:' &&
-    target.hostname === url.hostname &&
-    target.pathname === url.pathname;
-  if (good) return { ok: true, values, details: { redirect: target.href } };
-  const got = location === undefined ? statusLine(outcome.status) : `${outcome.status} to ${location}`;
+    to !== undefined &&
+    to.protocol === 'https:' &&
+    to.hostname === url.hostname &&
+    to.pathname === url.pathname;
+  if (good) return { ok: true, values, details: { redirect: to.href } };
+  const shown = to?.href ?? location;
+  const got = shown === undefined ? statusLine(outcome.status) : `${outcome.status} to ${shown}`;
   return {
     ok: false,
     code: 'ASSERTION',
@@ -236,11 +276,22 @@ async function checkRedirect(url: URL, spec: HttpSpec, ctx: ProbeContext): Promi
 }
 
 type SendOutcome =
-  | { status: number; body: Buffer; contentType: string | undefined; location: string | undefined }
+  | {
+      status: number;
+      /** Decoded when the server applied a content coding (gzip, deflate, br). */
+      body: Buffer;
+      /** Bytes as they came over the wire. */
+      received: number;
+      /** A content coding left as it came, because vigil cannot decode it. */
+      undecoded?: string;
+      contentType: string | undefined;
+      location: string | undefined;
+    }
   | { failure: { code: FailureCode; message: string }; status?: number };
 
 /** One request over a fresh connection, bounded in time (ctx.signal) and in size (limit). */
-async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases, limit: number): Promise<SendOutcome> {
+async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: Phases, limit: number): Promise<SendOutcome> {
+  const url = target.url;
   const https = url.protocol === 'https:';
   phases.tls = https;
   const client = new Client(url.origin, {
@@ -254,7 +305,7 @@ async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases,
             port,
             servername: isIP(host) ? undefined : host,
             rejectUnauthorized: !spec.insecure,
-            ca: spec.ca === undefined ? undefined : [...tls.rootCertificates, spec.ca],
+            ca: trustedCas(spec.ca),
             ALPNProtocols: ['http/1.1'],
           })
         : net.connect({ host, port });
@@ -284,7 +335,10 @@ async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases,
         phases.cert = (socket as tls.TLSSocket).getPeerCertificate(true);
         finish(null);
       });
-      socket.once('error', (err) => finish(err));
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        phases.socketError ??= err;
+        finish(err);
+      });
       if (ctx.signal.aborted) onAbort();
       else ctx.signal.addEventListener('abort', onAbort, { once: true });
     },
@@ -294,50 +348,111 @@ async function send(url: URL, spec: HttpSpec, ctx: ProbeContext, phases: Phases,
     const res = await client.request({
       path: `${url.pathname}${url.search}`,
       method: spec.method as Dispatcher.HttpMethod,
-      headers: withUserAgent(spec.headers),
+      headers: { ...target.auth, ...withUserAgent(spec.headers) },
       body: spec.body,
       signal: ctx.signal,
     });
     phases.headers = ctx.clock.now();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) {
-        res.body.destroy();
-        phases.end = ctx.clock.now();
-        return {
-          status: res.statusCode,
-          failure: {
-            code: 'BODY_TOO_LARGE',
-            message: `${statusLine(res.statusCode)}, body larger than the ${formatBytes(limit)} limit (raise maxBodySize if this is expected)`,
-          },
-        };
-      }
-      chunks.push(chunk);
-    }
-    phases.end = ctx.clock.now();
     const header = (name: string) => {
       const v = res.headers[name];
       return Array.isArray(v) ? v[0] : v;
     };
+    // Several Content-Encoding fields are one list, in the order the codings were applied.
+    const encoding = [res.headers['content-encoding'] ?? []].flat().join(', ');
+    const read = await readBody(res.body, encoding, limit);
+    phases.end = ctx.clock.now();
+    if ('failure' in read) {
+      const { code, message } = read.failure;
+      return { status: res.statusCode, failure: { code, message: `${statusLine(res.statusCode)}, ${message}` } };
+    }
     return {
       status: res.statusCode,
-      body: Buffer.concat(chunks, size),
+      body: read.body,
+      received: read.received,
+      ...(read.undecoded === undefined ? {} : { undecoded: read.undecoded }),
       contentType: header('content-type'),
       location: header('location'),
     };
   } catch (err) {
-    return { failure: classify(err, ctx, phases) };
+    return { failure: await classify(err, target, spec, ctx, phases) };
   } finally {
     // Our own reason: undici would otherwise build a ClientDestroyedError, stack trace and all, per run.
     client.destroy(FINISHED).catch(() => {});
   }
 }
 
+type BodyOutcome = { body: Buffer; received: number; undecoded?: string } | { failure: { code: FailureCode; message: string } };
+
+/** A body too large, in the words of the failure message. */
+class TooLarge extends Error {}
+
+/**
+ * Reads a body, decoding its content codings as it streams (zlib works off the event loop), and
+ * stops as soon as either the bytes received or the bytes decoded pass `limit`: a small gzip
+ * bomb ends as BODY_TOO_LARGE after `limit` bytes of output, not after all of them.
+ */
+async function readBody(body: Readable, encoding: string | undefined, limit: number): Promise<BodyOutcome> {
+  const codings = (encoding ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+  const undecoded = codings.find((c) => !Object.hasOwn(DECODERS, c)) ?? (codings.length > MAX_CODINGS ? codings.join(', ') : undefined);
+  // Codings are listed in the order applied, so they come off last first.
+  const decoders = undecoded === undefined ? [...codings].reverse().map((c) => (DECODERS[c] as () => Decoder)()) : [];
+  let decodeError: unknown;
+  for (const d of decoders) d.once('error', (err) => (decodeError ??= err));
+  const raise = '(raise maxBodySize if this is expected)';
+  let received = 0;
+  let size = 0;
+  const chunks: Buffer[] = [];
+  async function* count(source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
+      received += chunk.length;
+      if (received > limit) throw new TooLarge(`body larger than the ${formatBytes(limit)} limit ${raise}`);
+      yield chunk;
+    }
+  }
+  async function collect(source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
+      size += chunk.length;
+      if (size > limit)
+        throw new TooLarge(`body larger than the ${formatBytes(limit)} limit once decoded from ${codings.join(', ')} ${raise}`);
+      chunks.push(chunk);
+    }
+  }
+  try {
+    // pipeline destroys every stage, the response body included, as soon as one fails.
+    await (pipeline as (...stages: unknown[]) => Promise<void>)(body, count, ...decoders, collect);
+  } catch (err) {
+    if (err instanceof TooLarge) return { failure: { code: 'BODY_TOO_LARGE', message: err.message } };
+    // An empty body (a HEAD, a 204) is no gzip stream, and no error either.
+    if (decodeError !== undefined && received === 0) return { body: Buffer.alloc(0), received };
+    if (decodeError !== undefined) {
+      const why = (decodeError as Error).message;
+      return { failure: { code: 'PROTOCOL', message: `body is not valid ${codings.join(', ')} as its Content-Encoding says (${why})` } };
+    }
+    throw err;
+  }
+  return { body: Buffer.concat(chunks, size), received, ...(undecoded === undefined ? {} : { undecoded }) };
+}
+
 /** Maps a thrown error to a failure code and a message that says which phase failed. */
-function classify(err: unknown, ctx: ProbeContext, phases: Phases): { code: FailureCode; message: string } {
-  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException; hostname?: string; address?: string; port?: number };
+async function classify(
+  err: unknown,
+  target: Target,
+  spec: HttpSpec,
+  ctx: ProbeContext,
+  phases: Phases,
+): Promise<{ code: FailureCode; message: string }> {
+  const thrown = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  // undici reports a peer that hung up after a TLS alert as "other side closed"; the alert is the cause.
+  const closed = String(thrown?.code ?? '') === 'UND_ERR_SOCKET' && phases.socketError !== undefined;
+  const e = (closed ? phases.socketError : thrown) as NodeJS.ErrnoException & {
+    cause?: NodeJS.ErrnoException;
+    hostname?: string;
+    address?: string;
+    port?: number;
+  };
   const code = String(e?.code ?? e?.cause?.code ?? '');
   const text = e?.message ?? String(err);
   if (ctx.signal.aborted || e?.name === 'AbortError' || code === 'UND_ERR_ABORTED' || code.endsWith('_TIMEOUT')) {
@@ -369,13 +484,89 @@ function classify(err: unknown, ctx: ProbeContext, phases: Phases): { code: Fail
     const got = typeof data === 'string' && data.trim() !== '' ? `, got ${JSON.stringify(data.trim().slice(0, 60))}` : '';
     return { code: 'PROTOCOL', message: `invalid HTTP response: ${reason}${got}` };
   }
+  const cause = alertCause(code, CLIENT_CERT);
+  if (cause !== undefined) return { code: 'TLS', message: `TLS handshake with ${endpoint(target.url)} failed: ${cause}` };
+  if (code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') return alpnFailure(target, spec, ctx);
+  if (code === 'CERT_HAS_EXPIRED') {
+    // OpenSSL's refusal drops the certificate; a second look fetches it, to say by how much and to
+    // report tls_days_remaining, phrased from the same count so the words and the value agree.
+    const cert = (await peek(target, spec, ctx, ['http/1.1'])).cert;
+    phases.cert ??= cert;
+    const expiry = cert === undefined ? undefined : earliestExpiry(cert);
+    const now = ctx.clock.now();
+    if (cert !== undefined && expiry !== undefined && expiry <= now) {
+      const which = Date.parse(cert.valid_to) === expiry ? 'the certificate' : 'a certificate in the chain';
+      return {
+        code: 'TLS',
+        message: `TLS handshake failed: ${which} for ${target.url.hostname} ${expiryPhrase(expiry, now)}, on ${new Date(expiry).toISOString().slice(0, 10)} (${code})`,
+      };
+    }
+  }
   if (/^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code) || /certificate|SSL|TLS/.test(text)) {
-    return { code: 'TLS', message: `TLS handshake failed: ${code ? `${code}: ` : ''}${text}` };
+    return { code: 'TLS', message: `TLS handshake failed: ${code ? `${code}: ` : ''}${openSslReason(text)}` };
   }
   if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_INFO' || /parse|Parse/.test(text)) {
     return { code: 'PROTOCOL', message: `invalid HTTP response: ${text}` };
   }
   return { code: 'CONNECT', message: `request failed: ${code ? `${code}: ` : ''}${text}` };
+}
+
+/**
+ * The server refused every protocol vigil offered in ALPN (`http/1.1`). One more handshake offering
+ * only `h2` tells an HTTP/2-only server apart from one that speaks something else entirely.
+ */
+async function alpnFailure(target: Target, spec: HttpSpec, ctx: ProbeContext): Promise<{ code: FailureCode; message: string }> {
+  const where = endpoint(target.url);
+  const { alpn } = await peek(target, spec, ctx, ['h2']);
+  return alpn === 'h2'
+    ? {
+        code: 'PROTOCOL',
+        message: `${where} speaks only HTTP/2 (ALPN h2) and refuses HTTP/1.1, which vigil's http probe uses: allow HTTP/1.1 on the server, or probe it with a tls probe`,
+      }
+    : { code: 'PROTOCOL', message: `${where} refused HTTP/1.1 in the TLS handshake (ALPN: no application protocol in common)` };
+}
+
+/**
+ * One more handshake, after a failed one, to learn what the failure hid: the protocol the server
+ * picks from `alpn`, and its certificate. Trust is not judged here (the first handshake did), no
+ * request is sent, and the run's deadline still bounds it.
+ */
+function peek(target: Target, spec: HttpSpec, ctx: ProbeContext, alpn: string[]): Promise<{ alpn?: string; cert?: tls.PeerCertificate }> {
+  return new Promise((resolve) => {
+    if (ctx.signal.aborted) return resolve({});
+    const host = target.url.hostname.replace(/^\[|\]$/g, '');
+    const socket = tls.connect({
+      host,
+      port: Number(target.url.port) || 443,
+      servername: isIP(host) ? undefined : host,
+      rejectUnauthorized: false,
+      ca: trustedCas(spec.ca),
+      ALPNProtocols: alpn,
+    });
+    const done = (seen: { alpn?: string; cert?: tls.PeerCertificate }) => {
+      ctx.signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve(seen);
+    };
+    const onAbort = () => done({});
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('secureConnect', () => {
+      const cert = socket.getPeerCertificate(true);
+      done({ ...(socket.alpnProtocol ? { alpn: socket.alpnProtocol } : {}), ...(cert?.raw === undefined ? {} : { cert }) });
+    });
+    socket.on('error', () => done({}));
+  });
+}
+
+/** `host:port`, the port spelled out even when it is the scheme's default, as the tls probe says it. */
+function endpoint(url: URL): string {
+  return url.port === '' ? `${url.host}:${url.protocol === 'https:' ? 443 : 80}` : url.host;
+}
+
+/** OpenSSL's reason phrase (`certificate has expired`), without the error-stack noise around it. */
+function openSslReason(text: string): string {
+  const m = /SSL routines:[^:]*:([^:]+)/.exec(text);
+  return (m?.[1] ?? text).trim();
 }
 
 function withStatus(values: Record<string, number>, status: number | undefined): Record<string, number> {
@@ -399,7 +590,7 @@ function phaseValues(p: Phases, ctx: ProbeContext): Record<string, number> {
   if (p.secure !== undefined && p.connect !== undefined) values.tls_ms = p.secure - p.connect;
   if (p.headers !== undefined) values.ttfb_ms = p.headers - (p.secure ?? p.connect ?? p.start);
   const expiry = p.cert === undefined ? undefined : earliestExpiry(p.cert);
-  if (expiry !== undefined) values.tls_days_remaining = Math.floor((expiry - ctx.clock.now()) / 86_400_000);
+  if (expiry !== undefined) values.tls_days_remaining = daysRemaining(expiry, ctx.clock.now());
   return values;
 }
 
@@ -492,7 +683,7 @@ function statusLine(status: number): string {
   return text ? `${status} ${text}` : `HTTP ${status}`;
 }
 
-function excerpt(text: string): string {
+function shortText(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
   return oneLine.length > 120 ? `${JSON.stringify(oneLine.slice(0, 120))}…` : JSON.stringify(oneLine);
 }

@@ -1,11 +1,10 @@
-import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration } from '../lib/duration.js';
+import { alertCause, caProblem, certificateChain, DAY, daysRemaining, expiryPhrase, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
-const DAY = 86_400_000;
 const VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
 type TlsVersion = (typeof VERSIONS)[number];
 
@@ -34,31 +33,6 @@ const schema = Type.Object(
 /** The `tls` kind's own fields of a probe definition. */
 export type TlsSpec = Static<typeof schema>;
 
-/** Epoch ms of the earliest `notAfter` anywhere in a peer's chain (blackbox_exporter's earliest cert expiry). */
-export function earliestExpiry(cert: tls.PeerCertificate): number | undefined {
-  const times = certificateChain(cert)
-    .map((c) => Date.parse(c.valid_to))
-    .filter(Number.isFinite);
-  return times.length > 0 ? Math.min(...times) : undefined;
-}
-
-/**
- * The chain as `getPeerCertificate(true)` links it, leaf first: what the server presented, plus the
- * trusted root OpenSSL completed it with. Stops where a certificate is its own issuer.
- */
-function certificateChain(cert: tls.PeerCertificate): tls.PeerCertificate[] {
-  const chain: tls.PeerCertificate[] = [];
-  const seen = new Set<string>();
-  let cur: tls.PeerCertificate | undefined = cert;
-  // Ten is far beyond any real chain; it only bounds a malformed one.
-  while (cur?.raw !== undefined && chain.length < 10 && !seen.has(cur.fingerprint256)) {
-    seen.add(cur.fingerprint256);
-    chain.push(cur);
-    cur = (cur as Partial<tls.DetailedPeerCertificate>).issuerCertificate;
-  }
-  return chain;
-}
-
 export const tlsProber = defineProber({
   schema,
   values: () => ['days_remaining', 'not_after', 'chain_valid', 'tls_version', 'connect_ms', 'handshake_ms'],
@@ -67,11 +41,8 @@ export const tlsProber = defineProber({
     if (spec.host.includes(':') && isIP(spec.host) !== 6) {
       problems.push({ path: 'host', message: `expected a host name without a port, got ${spec.host} (put the port in port:)` });
     }
-    if (spec.ca !== undefined) {
-      const blocks = spec.ca.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-      const bad = blocks.length === 0 || blocks.some((b) => !parses(b));
-      if (bad) problems.push({ path: 'ca', message: 'expected PEM text of CA certificates (-----BEGIN CERTIFICATE-----…)' });
-    }
+    const ca = caProblem(spec.ca);
+    if (ca) problems.push(ca);
     return problems;
   },
   async probe(spec, ctx) {
@@ -169,7 +140,7 @@ function connect(a: Attempt, legacy: boolean): tls.TLSSocket {
     // SNI carries host names only (RFC 6066); Node warns when given an IP.
     servername: isIP(a.name) ? undefined : a.name,
     rejectUnauthorized: false,
-    ca: a.ca === undefined ? undefined : [...tls.rootCertificates, a.ca],
+    ca: trustedCas(a.ca),
     minVersion: a.minVersion,
     maxVersion: a.maxVersion,
     ciphers: legacy ? 'DEFAULT:@SECLEVEL=0' : undefined,
@@ -214,6 +185,8 @@ async function handshakeFailure(a: HandshakeFailure, spec: TlsSpec, ctx: ProbeCo
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     return fail('TLS', `TLS handshake with ${where} failed: the server reset the connection (does it serve TLS for ${sniOf(spec)}?)`);
   }
+  const cause = alertCause(code);
+  if (cause !== undefined) return fail('TLS', `TLS handshake with ${where} failed: ${cause}`);
   const reason = openSslReason(f.error);
   const hint = /wrong version number|packet length too long|unknown protocol/.test(reason) ? ' (is this port serving TLS?)' : '';
   return fail('TLS', `TLS handshake with ${where} failed: ${reason}${hint}`);
@@ -271,11 +244,13 @@ function judge(o: Observed, spec: TlsSpec, now: number): ProbeResult {
   }
   const notAfter = chain.map((c) => Date.parse(c.valid_to));
   const notBefore = chain.map((c) => Date.parse(c.valid_from));
-  const expired = notAfter.findIndex((t) => t <= now);
-  if (expired >= 0) {
-    const t = notAfter[expired] as number;
-    const fix = expired === 0 ? 'renew it' : 'serve a current chain';
-    problems.push({ code: 'CERT_EXPIRED', message: `${describe(expired)} expired ${span(now - t)} ago, on ${day(t)}: ${fix}` });
+  // The earliest expiry is what days_remaining counts from, so an expired chain is reported by it too.
+  const earliest = notAfter.reduce((best, t, i) => (t < (notAfter[best] as number) ? i : best), 0);
+  const expiry = notAfter[earliest] as number;
+  const expired = expiry <= now;
+  if (expired) {
+    const fix = earliest === 0 ? 'renew it' : 'serve a current chain';
+    problems.push({ code: 'CERT_EXPIRED', message: `${describe(earliest)} ${expiryPhrase(expiry, now)}, on ${day(expiry)}: ${fix}` });
   }
   const early = notBefore.findIndex((t) => t > now);
   if (early >= 0) {
@@ -299,15 +274,13 @@ function judge(o: Observed, spec: TlsSpec, now: number): ProbeResult {
   }
   values.chain_valid = problems.length === 0 ? 1 : 0;
 
-  const earliest = notAfter.reduce((best, t, i) => (t < (notAfter[best] as number) ? i : best), 0);
-  const expiry = notAfter[earliest] as number;
-  if (Number.isFinite(expiry)) values.days_remaining = Math.floor((expiry - now) / DAY);
+  if (Number.isFinite(expiry)) values.days_remaining = daysRemaining(expiry, now);
   if (Number.isFinite(notAfter[0])) values.not_after = Math.floor((notAfter[0] as number) / 1000);
   // Listed even behind another problem, so fixing that one does not uncover a surprise.
-  if (expired < 0 && expiry - now < spec.minDaysRemaining * DAY) {
+  if (!expired && expiry - now < spec.minDaysRemaining * DAY) {
     problems.push({
       code: 'CERT_EXPIRING',
-      message: `${describe(earliest)} expires in ${span(expiry - now)}, on ${day(expiry)} (minDaysRemaining ${spec.minDaysRemaining})`,
+      message: `${describe(earliest)} ${expiryPhrase(expiry, now)}, on ${day(expiry)} (minDaysRemaining ${spec.minDaysRemaining})`,
     });
   }
 
@@ -447,13 +420,4 @@ function iso(t: number): string | undefined {
 function openSslReason(err: Error): string {
   const m = /SSL routines:[^:]*:([^:]+)/.exec(err.message);
   return (m?.[1] ?? err.message).trim();
-}
-
-function parses(pem: string): boolean {
-  try {
-    new X509Certificate(pem);
-    return true;
-  } catch {
-    return false;
-  }
 }

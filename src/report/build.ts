@@ -3,6 +3,7 @@ import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import { share } from '../lib/schema.js';
 import type { ProbeDefinition } from '../probers/index.js';
+import { withoutCredentials } from '../probers/url-credentials.js';
 import type { AlertStore, Incident, RollupBucket, RollupSummary, Rollups, Store, StoredRun } from '../store/index.js';
 import type { ReportConfig } from './schema.js';
 import { type ScorecardSetup, scorecard } from './scorecard.js';
@@ -238,17 +239,23 @@ function probeReport(
   };
 }
 
+/** A probe's URL as a report may print it: as written, less any `user:password@`. */
+function shown(url: string): string {
+  const u = new URL(url);
+  return u.username === '' && u.password === '' ? url : withoutCredentials(u).href;
+}
+
 /** What a probe watches, in a word a person recognises. */
 function targetOf(def: ProbeDefinition): string {
   switch (def.kind) {
     case 'http':
-      return def.url;
+      return shown(def.url);
     case 'tls':
       return `${def.host}:${def.port}`;
     case 'dns':
       return `${def.name} ${def.type}`;
     case 'log-ingestion':
-      return def.url === undefined ? def.backend : `${def.backend} ${def.url}`;
+      return def.url === undefined ? def.backend : `${def.backend} ${shown(def.url)}`;
     case 'restore-drill':
       return `${def.source.type} backups in ${def.source.dir}`;
     case 'k6':

@@ -1,9 +1,11 @@
 import dgram from 'node:dgram';
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 
 /**
- * A real DNS server for tests: UDP on loopback, RFC 1035 messages, answering from a zone table the
- * test can change while it runs. It plays a recursive resolver (RA set, follows CNAMEs inside its
+ * A real DNS server for tests: UDP and TCP on the same loopback port, RFC 1035 messages, answering
+ * from a zone table the test can change while it runs. Over UDP, an answer larger than the asker's
+ * EDNS0 payload size (512 bytes without EDNS0) comes back empty with TC set, as real servers do;
+ * TCP carries it whole. It plays a recursive resolver (RA set, follows CNAMEs inside its
  * zone) and an authoritative one (AA set) at once. Written independently of `src/probers/dns-wire.ts`
  * so a bug in one cannot hide behind the same bug in the other.
  */
@@ -30,8 +32,10 @@ export interface TestDnsServer {
   readonly address: string;
   /** Switch to NXDOMAIN or SERVFAIL for every query, or to never answering. */
   mode: ServerMode;
-  /** Every query received, in order (also those not answered). */
-  readonly queries: Array<{ name: string; type: number }>;
+  /** Every query received, in order (also those not answered), and over which transport. */
+  readonly queries: Array<{ name: string; type: number; transport: 'udp' | 'tcp' }>;
+  /** When false, TCP connections are reset on arrival (a server or firewall with DNS over UDP only). */
+  tcp: boolean;
   /** Replaces the records of one name (lower-cased, no trailing dot). */
   set(name: string, records: ZoneRecord[]): void;
   remove(name: string): void;
@@ -48,14 +52,16 @@ export async function startDnsServer(
   const host = opts.host ?? '127.0.0.1';
   const zone = new Map<string, ZoneRecord[]>();
   for (const [name, records] of Object.entries(opts.zone ?? {})) zone.set(key(name), records);
-  const socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
-  const queries: Array<{ name: string; type: number }> = [];
+  let socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
+  const queries: TestDnsServer['queries'] = [];
+  const connections = new Set<net.Socket>();
 
   const server: TestDnsServer = {
     host,
     port: 0,
     address: '',
     mode: 'answer',
+    tcp: true,
     queries,
     set: (name, records) => {
       zone.set(key(name), records);
@@ -63,31 +69,87 @@ export async function startDnsServer(
     remove: (name) => {
       zone.delete(key(name));
     },
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    close: async () => {
+      for (const c of connections) c.destroy();
+      await Promise.all([
+        new Promise<void>((resolve) => socket.close(() => resolve())),
+        new Promise<void>((resolve) => tcpServer.close(() => resolve())),
+      ]);
+    },
   };
 
-  socket.on('message', (msg, peer) => {
+  const reply = (query: Query): Buffer | undefined => {
+    if (server.mode === 'silent') return undefined;
+    return server.mode === 'nxdomain'
+      ? respond(query, RCODE.NXDOMAIN, [])
+      : server.mode === 'servfail'
+        ? respond(query, RCODE.SERVFAIL, [])
+        : answer(query, zone);
+  };
+
+  const onMessage = (msg: Buffer, peer: dgram.RemoteInfo) => {
     const query = parseQuery(msg);
     if (query === undefined) return;
-    queries.push({ name: query.name, type: query.type });
-    if (server.mode === 'silent') return;
-    const reply =
-      server.mode === 'nxdomain'
-        ? respond(query, RCODE.NXDOMAIN, [])
-        : server.mode === 'servfail'
-          ? respond(query, RCODE.SERVFAIL, [])
-          : answer(query, zone);
-    socket.send(reply, peer.port, peer.address);
-  });
+    queries.push({ name: query.name, type: query.type, transport: 'udp' });
+    const full = reply(query);
+    if (full === undefined) return;
+    // Too big for the asker's UDP buffer: the header and question alone, with TC set (RFC 2181 §9).
+    const out = full.length > query.udpSize ? truncated(query) : full;
+    socket.send(out, peer.port, peer.address);
+  };
 
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(opts.port ?? 0, host, () => {
-      socket.off('error', reject);
-      resolve();
+  // DNS over TCP: each message behind a 2-byte length (RFC 1035 §4.2.2), several per connection.
+  const tcpServer = net.createServer((conn) => {
+    if (!server.tcp) {
+      conn.destroy();
+      return;
+    }
+    connections.add(conn);
+    conn.on('close', () => connections.delete(conn));
+    conn.on('error', () => {});
+    let buffered = Buffer.alloc(0);
+    conn.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+        buffered = buffered.subarray(2 + msg.length);
+        const query = parseQuery(msg);
+        if (query === undefined) continue;
+        queries.push({ name: query.name, type: query.type, transport: 'tcp' });
+        const out = reply(query);
+        if (out === undefined) continue;
+        const length = Buffer.alloc(2);
+        length.writeUInt16BE(out.length, 0);
+        conn.write(Buffer.concat([length, out]));
+      }
     });
   });
-  const port = socket.address().port;
+
+  const listen = (target: net.Server | dgram.Socket, port: number) =>
+    new Promise<void>((resolve, reject) => {
+      target.once('error', reject);
+      const bound = () => {
+        target.off('error', reject);
+        resolve();
+      };
+      if (target instanceof net.Server) target.listen(port, host, bound);
+      else target.bind(port, host, bound);
+    });
+  // UDP takes a free port, TCP the same number; the rare port taken over TCP only means another try.
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    socket.on('message', onMessage);
+    await listen(socket, opts.port ?? 0);
+    port = socket.address().port;
+    try {
+      await listen(tcpServer, port);
+      break;
+    } catch (err) {
+      if (opts.port !== undefined || attempt >= 5) throw err;
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
+    }
+  }
   return Object.assign(server, { port, address: isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}` });
 }
 
@@ -98,6 +160,8 @@ interface Query {
   type: number;
   /** The question section exactly as received, echoed back (keeps the asker's letter case). */
   question: Buffer;
+  /** The largest UDP answer the asker takes: its EDNS0 payload size, or 512 without EDNS0. */
+  udpSize: number;
 }
 
 function parseQuery(msg: Buffer): Query | undefined {
@@ -112,13 +176,23 @@ function parseQuery(msg: Buffer): Query | undefined {
   }
   if (msg[at] !== 0 || at + 5 > msg.length) return undefined;
   const end = at + 5;
+  // An OPT record right after the question: root name (0), type 41, its class the payload size.
+  const edns = msg.readUInt16BE(10) >= 1 && end + 5 <= msg.length && msg[end] === 0 && msg.readUInt16BE(end + 1) === 41;
   return {
     id: msg.readUInt16BE(0),
     flags: msg.readUInt16BE(2),
     name: labels.join('.'),
     type: msg.readUInt16BE(at + 1),
     question: msg.subarray(12, end),
+    udpSize: edns ? Math.max(512, msg.readUInt16BE(end + 3)) : 512,
   };
+}
+
+/** The header and question of a reply with TC set and no records. */
+function truncated(query: Query): Buffer {
+  const out = respond(query, RCODE.NOERROR, []);
+  out.writeUInt16BE(out.readUInt16BE(2) | 0x0200, 2);
+  return out;
 }
 
 /** Answers from the zone, following CNAMEs inside it like a resolver would. */

@@ -1,10 +1,13 @@
+import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import { type DnsSpec, dns } from '../../src/probers/dns.js';
+import { queryTtl } from '../../src/probers/dns-wire.js';
 import { isProbeKind, type ProbeBase, type ProbeResult, type ProbeState } from '../../src/probers/index.js';
 import { memoryState, probeContext } from '../helpers/context.js';
 import { startDnsServer, type TestDnsServer, type ZoneRecord } from '../helpers/dns-server.js';
@@ -49,6 +52,15 @@ function resolversOf(
   return (result.details?.resolvers ?? {}) as never;
 }
 
+/** Resolves once the far end has closed `socket` (vigil let go of its connection). */
+function waitClosed(socket: net.Socket): Promise<void> {
+  if (socket.destroyed || socket.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    socket.once('end', () => resolve());
+    socket.once('close', () => resolve());
+  });
+}
+
 const A = (value: string, ttl = 60): ZoneRecord => ({ type: 'A', value, ttl });
 const CNAME = (value: string, ttl = 300): ZoneRecord => ({ type: 'CNAME', value, ttl });
 
@@ -80,7 +92,7 @@ describe('dns prober', () => {
       expect(r.latency_ms).toBeGreaterThanOrEqual(0);
       expect(r.latency_ms).toBeLessThan(1000);
     }
-    expect(r1.queries).toEqual([{ name: 'api.example.test', type: 1 }]);
+    expect(r1.queries).toEqual([{ name: 'api.example.test', type: 1, transport: 'udp' }]);
   });
 
   it('fails with DNS_MISMATCH naming the resolvers that disagree and what they answer, unless the quorum is met', async () => {
@@ -175,6 +187,77 @@ describe('dns prober', () => {
     const ns = await ask({ type: 'NS', expect: ['NS1.example.test'], maxTtl: 3600 });
     expect(ns.code).toBe('DNS_TTL');
     expect(ns.message).toContain('example.test NS TTL is above maxTtl 3600 s: 86400 s at');
+  });
+
+  it('judges maxTtl on a TXT set too big for UDP: the TTL query is asked again over TCP', async () => {
+    // Eight 200-byte values: ~1.7 kB, past the 1232-byte EDNS0 size vigil asks with (blackbox_exporter's case).
+    const values = Array.from({ length: 8 }, (_, i) => `token-${i}-${'x'.repeat(192)}`);
+    const r1 = await server({ 'big.example.test': values.map((value) => ({ type: 'TXT', value, ttl: 3600 })) });
+    const def = spec({ name: 'big.example.test', type: 'TXT', expect: values, resolvers: [r1.address], maxTtl: 300 });
+
+    const result = await dns.probe(def, probeContext());
+    expect(result).toMatchObject({ ok: false, code: 'DNS_TTL', values: { max_ttl_s: 3600, propagated_ratio: 1 } });
+    expect(result.message).toBe(
+      `big.example.test TXT TTL is above maxTtl 300 s: 3600 s at ${r1.address} (lower the record's TTL so a change propagates quickly)`,
+    );
+    // Both the resolver's lookup and vigil's own TTL query got TC over UDP and asked again over TCP.
+    const txt = r1.queries.filter((q) => q.type === 16);
+    expect(txt.filter((q) => q.transport === 'udp').length).toBeGreaterThanOrEqual(2);
+    expect(txt.filter((q) => q.transport === 'tcp').length).toBeGreaterThanOrEqual(2);
+
+    r1.set(
+      'big.example.test',
+      values.map((value) => ({ type: 'TXT', value, ttl: 120 })),
+    );
+    expect(await dns.probe(def, probeContext())).toMatchObject({ ok: true, values: { max_ttl_s: 120 } });
+  });
+
+  it('ends the TCP retry of a truncated answer at the same deadline when TCP never answers', async () => {
+    // UDP answers every query with TC set and nothing else; TCP accepts and then says nothing.
+    const udp = dgram.createSocket('udp4');
+    udp.on('message', (msg, peer) => {
+      const reply = Buffer.from(msg);
+      reply.writeUInt16BE(0x8000 | 0x0200 | (msg.readUInt16BE(2) & 0x0100), 2); // QR, TC, RD
+      reply.writeUInt16BE(0, 10); // no additional records
+      // The header and the question (its name ends at the first zero byte, then type and class).
+      udp.send(reply.subarray(0, msg.indexOf(0, 12) + 5), peer.port, peer.address);
+    });
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    const port = udp.address().port;
+    const accepted: net.Socket[] = [];
+    const tcp = net.createServer((c) => {
+      accepted.push(c);
+      c.resume(); // reads, so the client's hang-up is seen
+    });
+    await new Promise<void>((resolve) => tcp.listen(port, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const outcome = await queryTtl({ host: '127.0.0.1', port }, 'big.example.test', 'TXT', AbortSignal.timeout(300)).catch((e) => e);
+      expect(outcome).toMatchObject({ code: 'TIMEOUT' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(accepted).toHaveLength(1);
+      await waitClosed(accepted[0] as net.Socket);
+    } finally {
+      for (const c of accepted) c.destroy();
+      udp.close();
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    }
+  });
+
+  it('says the answer is too large for UDP when the server serves no DNS over TCP', async () => {
+    const values = Array.from({ length: 8 }, (_, i) => `token-${i}-${'x'.repeat(192)}`);
+    const r1 = await server({ 'big.example.test': values.map((value) => ({ type: 'TXT', value, ttl: 3600 })) });
+    r1.tcp = false;
+    const result = await dns.probe(
+      spec({ name: 'big.example.test', type: 'TXT', expect: values, resolvers: [r1.address], maxTtl: 300 }),
+      probeContext(),
+    );
+    // The resolver's own lookup needs TCP as much as the TTL query: no answer at all, and a code that says so.
+    expect(result).toMatchObject({ ok: false, code: 'DNS' });
+    expect(result.message).toBe(
+      `no resolver answered big.example.test TXT: ${r1.address} CONNREFUSED (the answer is too large for UDP and DNS over TCP failed (ECONNRESET))`,
+    );
   });
 
   it('reports NXDOMAIN as such, from one resolver and from all of them', async () => {

@@ -1,7 +1,10 @@
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import http2 from 'node:http2';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import zlib from 'node:zlib';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { definitionSchema } from '../../src/config/schema.js';
@@ -532,10 +535,210 @@ describe('http prober: HTTPS', () => {
     expect(result).toMatchObject({ ok: true, values: { status: 200, tls_days_remaining: 29 } });
   });
 
+  it('rejects a ca that is not PEM when the definition is loaded, not at the first run', () => {
+    const def = Value.Default(DEFINITION, { id: 'x', kind: 'http', schedule: '* * * * *', url: 'https://127.0.0.1/' }) as HttpDefinition;
+    const problem = { path: 'ca', message: 'expected PEM text of CA certificates (-----BEGIN CERTIFICATE-----…)' };
+    expect(http.check?.({ ...def, ca: '/etc/vigil/ca.pem' })).toEqual([problem]);
+    expect(http.check?.({ ...def, ca: '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n' })).toEqual([problem]);
+    expect(http.check?.({ ...def, ca: pki.root.cert })).toEqual([]);
+  });
+
+  it('says how long ago an expired certificate expired, in the days tls_days_remaining reports', async () => {
+    const expired = pki.leaf({ cn: '127.0.0.1', san: ['IP:127.0.0.1'], notBefore: daysFromNow(-30), notAfter: daysFromNow(-2.05) });
+    const server = await serveTls(expired);
+    const result = await http.probe(spec({ url: `${server.url}/health`, ca: pki.root.cert }), probeContext());
+    expect(result).toMatchObject({ ok: false, code: 'TLS', values: { tls_days_remaining: -2 } });
+    expect(result.message).toMatch(
+      /^TLS handshake failed: the certificate for 127\.0\.0\.1 expired 2 days ago, on \d{4}-\d\d-\d\d \(CERT_HAS_EXPIRED\)$/,
+    );
+  });
+
+  it.each(['TLSv1.3', 'TLSv1.2'] as const)(
+    'names a %s server that demands a client certificate, not a closed connection',
+    async (version) => {
+      const server = https.createServer(
+        {
+          ...pki.leaf({ cn: '127.0.0.1', san: ['IP:127.0.0.1'] }),
+          ca: pki.root.cert,
+          requestCert: true,
+          rejectUnauthorized: true,
+          maxVersion: version,
+        },
+        (_req, res) => res.end('ok'),
+      );
+      server.on('tlsClientError', () => {});
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      servers.push({ url: '', port: 0, connections: 0, close: () => new Promise<void>((r) => server.close(() => r())) });
+      const { port } = server.address() as AddressInfo;
+      const result = await http.probe(spec({ url: `https://127.0.0.1:${port}/health`, ca: pki.root.cert }), probeContext());
+      expect(result).toMatchObject({ ok: false, code: 'TLS' });
+      const cause =
+        version === 'TLSv1.3'
+          ? "the server requires a client certificate (vigil's http probe sends none)"
+          : "the server refused the handshake: it may require a client certificate (vigil's http probe sends none), or share no cipher with vigil";
+      expect(result.message).toBe(`TLS handshake with 127.0.0.1:${port} failed: ${cause}`);
+    },
+  );
+
+  it('says an HTTP/2-only server speaks only h2, instead of an OpenSSL error stack', async () => {
+    const server = http2.createSecureServer({ ...pki.leaf({ cn: '127.0.0.1', san: ['IP:127.0.0.1'] }), allowHTTP1: false }, (_req, res) =>
+      res.end('ok'),
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    servers.push({ url: '', port: 0, connections: 0, close: () => new Promise<void>((r) => server.close(() => r())) });
+    const { port } = server.address() as AddressInfo;
+    const result = await http.probe(spec({ url: `https://127.0.0.1:${port}/`, ca: pki.root.cert }), probeContext());
+    expect(result).toEqual({
+      ok: false,
+      code: 'PROTOCOL',
+      message: `127.0.0.1:${port} speaks only HTTP/2 (ALPN h2) and refuses HTTP/1.1, which vigil's http probe uses: allow HTTP/1.1 on the server, or probe it with a tls probe`,
+      values: expect.objectContaining({ connect_ms: expect.any(Number) }),
+    });
+  });
+
   it('fails a trusted certificate issued for another name', async () => {
     const server = await serveTls(pki.leaf({ cn: 'api.vigil.test' }));
     const result = await http.probe(spec({ url: `${server.url}/health`, ca: pki.root.cert }), probeContext());
     expect(result).toMatchObject({ ok: false, code: 'TLS' });
     expect(result.message).toMatch(/^TLS handshake failed: ERR_TLS_CERT_ALTNAME_INVALID: .*127\.0\.0\.1/);
+  });
+});
+
+describe('http prober: credentials in the URL', () => {
+  const PASSWORD = 'pa:ss w@rd/ü';
+  const encoded = encodeURIComponent(PASSWORD);
+
+  /** Answers 401 unless Basic auth for alice:PASSWORD came, echoing what it got. */
+  async function protectedServer() {
+    const seen: Array<{ url: string | undefined; authorization: string | undefined }> = [];
+    const server = await serve((req, res) => {
+      seen.push({ url: req.url, authorization: req.headers.authorization });
+      const want = `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}`;
+      if (req.headers.authorization === want) json(res, 200, { status: 'ok' });
+      else json(res, 401, { error: `unauthorized: got ${req.headers.authorization ?? 'nothing'}` });
+    });
+    return { server, seen };
+  }
+
+  it('sends user:password@ as Basic auth, percent-decoded, and never requests or reports it', async () => {
+    const { server, seen } = await protectedServer();
+    const url = `http://alice:${encoded}@127.0.0.1:${server.port}/health?x=1`;
+    const result = await http.probe(spec({ url, expect: { bodyContains: 'ok' } }), probeContext());
+    expect(result).toMatchObject({ ok: true, values: { status: 200 } });
+    expect(seen).toEqual([{ url: '/health?x=1', authorization: `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}` }]);
+    expect(JSON.stringify(result)).not.toContain(encoded);
+  });
+
+  it('lets an authorization header of the definition win over the URL', async () => {
+    const { server, seen } = await protectedServer();
+    const url = `http://alice:${encoded}@127.0.0.1:${server.port}/health`;
+    const result = await http.probe(spec({ url, headers: { Authorization: 'Bearer own-token' } }), probeContext());
+    expect(result).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '401 Unauthorized (expected 200)' });
+    expect(seen.map((s) => s.authorization)).toEqual(['Bearer own-token']);
+  });
+
+  it('sends a user without a password as "user:", as curl and Go do', async () => {
+    const { server, seen } = await protectedServer();
+    await http.probe(spec({ url: `http://bob@127.0.0.1:${server.port}/`, expect: { status: 401 } }), probeContext());
+    expect(seen.map((s) => s.authorization)).toEqual([`Basic ${Buffer.from('bob:').toString('base64')}`]);
+  });
+
+  it('keeps the password out of redirect failures and details, and off the plain-HTTP twin of an https URL', async () => {
+    const plain = await serve((req, res) => {
+      res.writeHead(301, { location: `https://127.0.0.1${req.url}` });
+      res.end();
+    });
+    const url = `http://alice:${encoded}@127.0.0.1:${plain.port}/health`;
+    const passed = await http.probe(spec({ url, expect: { httpsRedirect: true } }), probeContext());
+    expect(passed).toMatchObject({ ok: true, details: { redirect: 'https://127.0.0.1/health' } });
+
+    const { server } = await protectedServer();
+    const failed = await http.probe(
+      spec({ url: `http://alice:${encoded}@127.0.0.1:${server.port}/health`, expect: { httpsRedirect: true } }),
+      probeContext(),
+    );
+    expect(failed).toMatchObject({ ok: false, code: 'ASSERTION' });
+    expect(failed.message).toBe(
+      `http://127.0.0.1:${server.port}/health does not redirect to HTTPS: answered 200 OK (expected 301 or 308 to https://127.0.0.1/health)`,
+    );
+    for (const r of [passed, failed]) {
+      expect(JSON.stringify(r)).not.toContain(encoded);
+      expect(JSON.stringify(r)).not.toContain('alice');
+    }
+  });
+
+  it('rejects a % in the credentials that starts no escape when the definition is loaded', () => {
+    const def = Value.Default(DEFINITION, { id: 'x', kind: 'http', schedule: '* * * * *', url: 'http://a:100%@h/' }) as HttpDefinition;
+    expect(http.check?.(def)).toEqual([
+      { path: 'url', message: 'expected the user and password in the URL to be percent-encoded (write % as %25)' },
+    ]);
+  });
+});
+
+describe('http prober: compressed bodies', () => {
+  const PAGE = JSON.stringify({ status: 'ok', message: 'all systems operational', padding: 'x'.repeat(2_000) });
+  const ENCODERS: Record<string, (b: Buffer) => Buffer> = {
+    gzip: (b) => zlib.gzipSync(b),
+    deflate: (b) => zlib.deflateSync(b),
+    br: (b) => zlib.brotliCompressSync(b),
+  };
+
+  it.each(Object.keys(ENCODERS))('decodes a %s body before judging it, and shows text in excerpts', async (coding) => {
+    const wire = (ENCODERS[coding] as (b: Buffer) => Buffer)(Buffer.from(PAGE));
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': coding });
+      res.end(wire);
+    });
+    const ok = await http.probe(spec({ url: server.url, expect: { bodyContains: 'operational', json: { status: 'ok' } } }), probeContext());
+    expect(ok).toMatchObject({ ok: true, values: { body_bytes: wire.length } });
+    const missing = await http.probe(spec({ url: server.url, expect: { bodyContains: 'maintenance' } }), probeContext());
+    expect(missing.message).toMatch(
+      /^body does not contain "maintenance": "\{\\"status\\":\\"ok\\",\\"message\\":\\"all systems operational/,
+    );
+  });
+
+  it('ends a gzip bomb at maxBodySize of decoded output, and closes the connection', async () => {
+    const bomb = zlib.gzipSync(Buffer.alloc(64 * 1_048_576));
+    expect(bomb.length).toBeLessThan(100_000);
+    let socket: Socket | undefined;
+    const server = await serve((req, res) => {
+      socket = req.socket;
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': bomb.length });
+      res.end(bomb);
+    });
+    const started = Date.now();
+    const result = await http.probe(spec({ url: server.url }), probeContext());
+    expect(result).toMatchObject({
+      ok: false,
+      code: 'BODY_TOO_LARGE',
+      message: '200 OK, body larger than the 1 MiB limit once decoded from gzip (raise maxBodySize if this is expected)',
+      values: { status: 200 },
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await closedWithin(socket as Socket, 1_000)).toBe('closed');
+  });
+
+  it('fails a body that is not the coding it claims, and takes an empty one as empty', async () => {
+    let body: Buffer = Buffer.from('plain text, not gzip');
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'gzip' });
+      res.end(body);
+    });
+    const broken = await http.probe(spec({ url: server.url }), probeContext());
+    expect(broken).toMatchObject({ ok: false, code: 'PROTOCOL', values: { status: 200 } });
+    expect(broken.message).toMatch(/^200 OK, body is not valid gzip as its Content-Encoding says \(.+\)$/);
+    body = Buffer.alloc(0);
+    expect(await http.probe(spec({ url: server.url }), probeContext())).toMatchObject({ ok: true, values: { body_bytes: 0 } });
+  });
+
+  it('says so when a body is in a coding vigil does not decode', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'zstd' });
+      res.end(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58]));
+    });
+    const result = await http.probe(spec({ url: server.url, expect: { bodyContains: 'ok' } }), probeContext());
+    expect(result.message).toMatch(/\(Content-Encoding zstd, which vigil does not decode\)$/);
   });
 });

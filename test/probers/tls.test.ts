@@ -10,6 +10,7 @@ import { definitionSchema } from '../../src/config/schema.js';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import { http } from '../../src/probers/http.js';
 import { tlsProber } from '../../src/probers/tls.js';
+import { daysRemaining, expiryPhrase } from '../../src/probers/tls-common.js';
 import type { Prober } from '../../src/probers/types.js';
 import { createPki, daysFromNow, type TestCert, type TestPki } from '../helpers/certs.js';
 import { probeContext } from '../helpers/context.js';
@@ -228,10 +229,45 @@ describe('tls prober: expiry', () => {
     expect(result).toMatchObject({
       ok: false,
       code: 'CERT_EXPIRED',
+      // The words and the value count the same days (it once said "2 days ago" with -3).
       message: `certificate for ${NAME} expired 2 days ago, on ${day(notAfter)}: renew it`,
-      values: { days_remaining: -3, chain_valid: 0 },
+      values: { days_remaining: -2, chain_valid: 0 },
       details: { authorizationError: 'CERT_HAS_EXPIRED' },
     });
+  });
+
+  it('says "expired … ago" with the same day count as days_remaining, hours within the first day', async () => {
+    const leaf = pki.leaf({ cn: NAME, notAfter: daysFromNow(10) });
+    const { notAfter } = validity(leaf.cert);
+    const server = await serveTls(leaf);
+    const s = spec({ port: server.port, ca: pki.root.cert });
+    const at = async (afterExpiryMs: number) => {
+      const clock = shiftedClock(notAfter + afterExpiryMs - Date.now());
+      return tlsProber.probe(s, probeContext(5_000, { clock }));
+    };
+    const cases = [
+      { after: 6 * 3_600_000, words: 'expired 6h ago', days: -1 },
+      { after: DAY + 6 * 3_600_000, words: 'expired 1 day ago', days: -1 },
+      { after: 2 * DAY + 23 * 3_600_000, words: 'expired 2 days ago', days: -2 },
+      { after: 30 * DAY, words: 'expired 30 days ago', days: -30 },
+    ];
+    for (const c of cases) {
+      const result = await at(c.after);
+      expect(result.message, `${c.after} ms after expiry`).toMatch(new RegExp(`^certificate for ${NAME} ${c.words}, on `));
+      expect(result.values.days_remaining, `${c.after} ms after expiry`).toBe(c.days);
+    }
+  });
+
+  it('counts days one way, before and after the expiry', () => {
+    const t = Date.parse('2026-12-01T00:00:00Z');
+    const h = 3_600_000;
+    expect([9.5 * DAY, DAY, DAY - 1, h, 1, 0, -1, -h, -DAY + 1, -DAY, -2 * DAY - h].map((left) => daysRemaining(t, t - left))).toEqual([
+      9, 1, 0, 0, 0, -1, -1, -1, -1, -1, -2,
+    ]);
+    expect(expiryPhrase(t, t - 9.5 * DAY)).toBe('expires in 9 days');
+    expect(expiryPhrase(t, t - 5 * h)).toBe('expires in 5h');
+    expect(expiryPhrase(t, t + 5 * h)).toBe('expired 5h ago');
+    expect(expiryPhrase(t, t + 2 * DAY + h)).toBe('expired 2 days ago');
   });
 
   it('fails a certificate that is not valid yet with CERT_NOT_YET_VALID', async () => {
@@ -402,6 +438,24 @@ describe('tls prober: unreachable and broken servers', () => {
     expect(result.message).toMatch(
       new RegExp(`^TLS handshake with 127\\.0\\.0\\.1:${server.port} failed: the server (closed|reset) the connection`),
     );
+  });
+
+  it('judges the certificate of a TLS 1.3 server that wants a client certificate, and names the demand under TLS 1.2', async () => {
+    const leaf = pki.leaf({ cn: NAME });
+    const demanding = { ca: pki.root.cert, requestCert: true, rejectUnauthorized: true };
+    // TLS 1.3 completes the handshake before the server asks: the certificate is there to judge.
+    const modern = await serveTls(leaf, demanding);
+    expect(await tlsProber.probe(spec({ port: modern.port, ca: pki.root.cert }), probeContext())).toMatchObject({
+      ok: true,
+      values: { chain_valid: 1 },
+    });
+    const legacy = await serveTls(leaf, { ...demanding, maxVersion: 'TLSv1.2' });
+    const result = await tlsProber.probe(spec({ port: legacy.port, ca: pki.root.cert }), probeContext());
+    expect(result).toMatchObject({
+      ok: false,
+      code: 'TLS',
+      message: `TLS handshake with 127.0.0.1:${legacy.port} failed: the server refused the handshake: it may require a client certificate (vigil sends none), or share no cipher with vigil`,
+    });
   });
 
   it('reports a name that does not resolve as DNS', async () => {

@@ -59,7 +59,7 @@ const PROBES = `
 - id: logs
   kind: log-ingestion
   backend: loki
-  url: http://loki.internal:3100
+  url: http://vigil:loki-basic-pass@loki.internal:3100
   schedule: "0 * * * *"
   alert: { failures: 1, severity: warning, channels: [ops] }
 `;
@@ -151,6 +151,9 @@ describe('the 30-day report on a seeded history', () => {
     expect(r.window).toMatchObject({ from: iso(LAUNCH), to: iso(NOW), basis: 'launch', launchDate: '2026-11-02' });
     const api = r.probes.find((p) => p.id === 'api')!;
     expect(api).toMatchObject({ runs: 72, failures: 3, target: 'https://api.example.com/health', daysOverP95: 1, daysOverErrorRate: 1 });
+    // A store's Basic-auth password in its URL is no part of what the report calls the target.
+    expect(r.probes.find((p) => p.id === 'logs')?.target).toBe('loki http://loki.internal:3100/');
+    expect(JSON.stringify(r)).not.toContain('loki-basic-pass');
     expect(api.uptime).toBeCloseTo(69 / 72, 12);
     // 3 failures in 72 runs against a 0.1 % budget: 41.7 budgets spent.
     expect(api.slo.budgetSpent).toBeCloseTo(3 / 72 / 0.001, 6);

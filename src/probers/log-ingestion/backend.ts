@@ -2,6 +2,9 @@ import { STATUS_CODES } from 'node:http';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Clock } from '../../lib/clock.js';
 
+/** `user:pass@` in a store URL becomes a Basic authorization header (undici does not send it). */
+export { credentialsHeader, shownUrl } from '../url-credentials.js';
+
 /** The event a run writes and then looks for. */
 export interface Canary {
   /** A random UUID: the only thing that identifies this run's event in the store. */
@@ -127,22 +130,6 @@ export function joinUrl(base: string, path: string, query?: Record<string, strin
   url.username = '';
   url.password = '';
   return url;
-}
-
-/** `user:pass@` in a store URL becomes a Basic authorization header (undici does not send it). */
-export function credentialsHeader(url: string): Record<string, string> {
-  const u = new URL(url);
-  if (u.username === '') return {};
-  const pair = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
-  return { authorization: `Basic ${Buffer.from(pair).toString('base64')}` };
-}
-
-/** A URL for messages: never its credentials. */
-export function shownUrl(url: string | URL): string {
-  const u = new URL(url);
-  u.username = '';
-  u.password = '';
-  return u.href.replace(/\/$/, '');
 }
 
 function networkError(err: unknown, url: URL, signal: AbortSignal, elapsed: number): string {
