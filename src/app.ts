@@ -278,6 +278,7 @@ export function createApp(deps: AppDeps): App {
     rateLimit: cfg.auth.rateLimit,
     audit: store.audit,
     now: () => clock.now(),
+    runbooks: { dir: path.resolve(config.baseDir, 'docs/runbooks') },
     admin: {
       audit: store.audit,
       reload: (actor) => app.reload(actor),

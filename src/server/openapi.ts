@@ -81,6 +81,10 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     ok: [201],
   },
   'DELETE /api/v1/silences/:id': { summary: 'End a silence now', tags: ['silences'], auth: 'operator', ok: [204] },
+  'GET /runbooks/:page': {
+    summary: "vigil's own runbooks (docs/runbooks/*.md) as Markdown, linked from its own probes' alerts",
+    tags: ['admin'],
+  },
   'GET /api/v1/maintenance': {
     summary: 'Maintenance windows from the config: the probes each covers, whether it is in force, its next opening',
     tags: ['silences'],
