@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../helpers/build.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort, workspace } from '../helpers/workspace.js';
 
@@ -44,7 +45,7 @@ const jsonLines = (text: string) =>
 describe('vigil on a host', () => {
   const cleanup: Array<() => void> = [];
   beforeAll(() => {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
+    ensureBuilt();
   });
   afterEach(() => {
     for (const c of cleanup.splice(0)) c();

@@ -19,6 +19,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.js';
 import { createSelfBackup } from '../../src/store/self-backup.js';
+import { ensureBuilt } from '../helpers/build.js';
 import { memoryLogger } from '../helpers/context.js';
 import { startHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -112,7 +113,7 @@ describe('the runbooks, run as written against the built service', () => {
     );
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
+    ensureBuilt();
     upstream = await target((_req, res) => res.end('ok'));
     hook = await startHttp((req, res) => {
       hookHits.push(req.url ?? '');
