@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { type App, createApp } from './app.js';
+import type { App } from './app.js';
 import { newToken, tokenText } from './cli/token.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { VigilError } from './lib/errors.js';
@@ -78,6 +78,8 @@ async function run(pidPath: string | undefined) {
               return (err as NodeJS.ErrnoException).code === 'EPERM';
             }
           });
+    // Loaded here, not at the top: `vigil token` needs none of it and answers at once.
+    const { createApp } = await import('./app.js');
     app = createApp({ config, logger, reloadConfig: () => loadConfig({ env: process.env }) });
   } catch (err) {
     // One line a person can act on: which file, what is wrong, which runbook. No stack trace.
