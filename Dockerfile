@@ -75,6 +75,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
 COPY probes ./probes
+# vigil serves its own runbooks (GET /runbooks/…): the shipped vigil-health alert links one.
+COPY docs/runbooks ./docs/runbooks
 
 VOLUME /data
 EXPOSE 8080

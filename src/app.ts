@@ -284,6 +284,7 @@ export function createApp(deps: AppDeps): App {
     rateLimit: cfg.auth.rateLimit,
     audit: store.audit,
     now: () => clock.now(),
+    runbooks: { dir: path.resolve(config.baseDir, 'docs/runbooks') },
     admin: {
       audit: store.audit,
       reload: (actor) => app.reload(actor),
@@ -306,6 +307,8 @@ export function createApp(deps: AppDeps): App {
       silencesChanged: () => alerting.silencesChanged(),
       channels: () => Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
       testChannel: (name) => channelTests.send(name),
+      targets: () => probes.map((p) => ({ id: p.id, labels: p.labels })),
+      maintenance: () => maintenance,
     },
     report: {
       // Redacted whole: a probe's target (a URL with a key in it) and run messages are config-derived.

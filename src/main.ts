@@ -1,64 +1,145 @@
-import { createApp } from './app.js';
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import type { App } from './app.js';
+import { newToken, tokenText } from './cli/token.js';
 import { ConfigError, loadConfig } from './config/index.js';
-import { createLogger } from './lib/logger.js';
+import { VigilError } from './lib/errors.js';
+import { createLogger, type Logger } from './lib/logger.js';
+import { claimPidFile, type PidFile } from './lib/pid-file.js';
+import { DatabaseError } from './store/sqlite-open.js';
 
-// The only module that touches `process`: environment, signals, exit codes.
+// The only module that touches `process`: arguments, environment, signals, exit codes.
+//   vigil [--pid-file FILE]                         run (also `node dist/main.js`); VIGIL_PID_FILE sets FILE too
+//   vigil token [--name ops] [--role operator]      print a new API token and its auth.tokens entry
+// Exit codes: 0 stopped cleanly, 1 failed, 2 invalid configuration or arguments, 3 the database
+// cannot be used (damaged, read-only, disk full: a restart does not help, the runbook does).
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig({ env: process.env });
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`vigil: invalid configuration, not starting:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
-    process.exit(2);
-  }
-  throw err;
+const ROLES = ['viewer', 'operator', 'admin'];
+
+function usage(message: string): never {
+  process.stderr.write(`vigil: ${message}\nusage: vigil [--pid-file FILE] | vigil token [--name NAME] [--role viewer|operator|admin]\n`);
+  process.exit(2);
 }
 
-const logger = createLogger({ level: config.service.service.logLevel });
-const app = createApp({ config, logger, reloadConfig: () => loadConfig({ env: process.env }) });
+let args: ReturnType<typeof parseCommandLine>;
+function parseCommandLine() {
+  return parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: { 'pid-file': { type: 'string' }, name: { type: 'string' }, role: { type: 'string' } },
+  });
+}
+try {
+  args = parseCommandLine();
+} catch (err) {
+  usage((err as Error).message);
+}
+const [command, ...extra] = args.positionals;
+if (extra.length > 0 || (command !== undefined && command !== 'token')) usage(`unknown command "${args.positionals.join(' ')}"`);
 
-process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-process.on('uncaughtException', (err) => {
-  logger.fatal({ err }, 'uncaught exception; exiting');
-  logger.flush();
-  process.exit(1);
-});
+if (command === 'token') {
+  const name = args.values.name ?? 'ops';
+  const role = args.values.role ?? 'operator';
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) usage(`--name: letters, digits, ".", "_", "-" (at most 64), got "${name}"`);
+  if (!ROLES.includes(role)) usage(`--role: one of ${ROLES.join(', ')}, got "${role}"`);
+  process.stdout.write(tokenText(newToken(), name, role));
+} else {
+  await run(args.values['pid-file'] ?? process.env.VIGIL_PID_FILE);
+}
 
-let stopping = false;
-const stop = (signal: string) => {
-  if (stopping) {
-    logger.warn({ signal }, 'second signal; exiting now');
+async function run(pidPath: string | undefined) {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig({ env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`vigil: invalid configuration, not starting:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.service.service.logLevel });
+  // Exit once the last line is written: pino writes asynchronously.
+  const exit = (code: number) => logger.flush(() => process.exit(code));
+
+  let pidFile: PidFile | undefined;
+  let app: App;
+  try {
+    // Claimed before the database is opened: a second vigil on the same data stops here.
+    pidFile =
+      pidPath === undefined || pidPath === ''
+        ? undefined
+        : claimPidFile(pidPath, process.pid, (pid) => {
+            try {
+              process.kill(pid, 0);
+              return true;
+            } catch (err) {
+              // EPERM: the process exists but belongs to another user; it is alive all the same.
+              return (err as NodeJS.ErrnoException).code === 'EPERM';
+            }
+          });
+    // Loaded here, not at the top: `vigil token` needs none of it and answers at once.
+    const { createApp } = await import('./app.js');
+    app = createApp({ config, logger, reloadConfig: () => loadConfig({ env: process.env }) });
+  } catch (err) {
+    // One line a person can act on: which file, what is wrong, which runbook. No stack trace.
+    if (err instanceof DatabaseError) {
+      logger.fatal({ file: err.file, problem: err.problem, runbook: err.runbook }, 'vigil cannot use its database; not starting');
+      return exit(3);
+    }
+    if (err instanceof VigilError && err.code === 'VIGIL_ERR_CONFLICT') {
+      logger.fatal({ problem: err.message, pidFile: pidPath }, 'vigil is already running; not starting');
+      return exit(1);
+    }
+    logger.fatal({ err }, 'vigil could not start');
+    return exit(1);
+  }
+  handleSignals(app, logger, () => pidFile?.remove(), exit);
+
+  try {
+    await app.start();
+    pidFile?.write();
+  } catch (err) {
+    logger.fatal({ err }, 'vigil could not start');
+    await app.stop().catch(() => {});
+    exit(1);
+  }
+}
+
+function handleSignals(app: App, logger: Logger, removePidFile: () => void, exit: (code: number) => void) {
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception; exiting');
     logger.flush();
     process.exit(1);
-  }
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  app
-    .stop()
-    .then(() => {
-      logger.flush();
-      process.exit(0);
-    })
-    .catch((err) => {
-      logger.error({ err }, 'shutdown failed');
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal; exiting now');
       logger.flush();
       process.exit(1);
-    });
-};
-process.on('SIGTERM', () => stop('SIGTERM'));
-process.on('SIGINT', () => stop('SIGINT'));
-// Reload: validate everything, swap in one step, keep the running config on any problem (logged).
-process.on('SIGHUP', () => {
-  if (stopping) return;
-  app.reload('signal:SIGHUP').catch((err) => logger.error({ err }, 'config reload failed'));
-});
-
-try {
-  await app.start();
-} catch (err) {
-  logger.fatal({ err }, 'vigil could not start');
-  await app.stop().catch(() => {});
-  logger.flush();
-  process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    app
+      .stop()
+      .then(() => {
+        // Gone only once the database is closed: a runbook waits for the file before copying the data.
+        removePidFile();
+        exit(0);
+      })
+      .catch((err) => {
+        logger.error({ err }, 'shutdown failed');
+        exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // Reload: validate everything, swap in one step, keep the running config on any problem (logged).
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    app.reload('signal:SIGHUP').catch((err) => logger.error({ err }, 'config reload failed'));
+  });
 }

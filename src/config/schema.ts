@@ -322,8 +322,16 @@ export const AlertSchema = Type.Object(
     quorum: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
     /** Probes whose failure mutes this one's pages (a root cause pages once). */
     dependsOn: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-    /** The runbook for this alert: linked from every page and counted by the report's scorecard. */
-    runbook: Type.Optional(Type.String({ pattern: '^https?://\\S+$', expected: 'an http:// or https:// link to the runbook' })),
+    /**
+     * The runbook for this alert: linked from every page and counted by the report's scorecard. A
+     * path (`/runbooks/…`) is on vigil itself, made absolute with alerting.baseUrl when a page is sent.
+     */
+    runbook: Type.Optional(
+      Type.String({
+        pattern: '^(https?://\\S+|/\\S*)$',
+        expected: 'an http:// or https:// link to the runbook, or a path on vigil (/runbooks/…)',
+      }),
+    ),
     /** Remind while open and unacknowledged, this often. */
     repeat: Type.Optional(Duration()),
   },

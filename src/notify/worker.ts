@@ -131,7 +131,10 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       links: {
         incident: item.incidentId === null ? `${opts.baseUrl}/api/v1/channels` : `${opts.baseUrl}/api/v1/incidents/${item.incidentId}`,
         ...(opts.dashboardUrl ? { dashboard: opts.dashboardUrl } : {}),
-        ...(incident.runbook ? { runbook: incident.runbook } : {}),
+        // A path is one of vigil's own runbooks (GET /runbooks/…), reached where vigil is.
+        ...(incident.runbook
+          ? { runbook: incident.runbook.startsWith('/') ? `${opts.baseUrl}${incident.runbook}` : incident.runbook }
+          : {}),
         // Only pages that ask for action carry links to act on; a resolve or a test does not.
         ...(opts.signLink && item.incidentId !== null && (item.action === 'trigger' || item.action === 'remind')
           ? { ack: opts.signLink(item.incidentId, 'ack'), resolve: opts.signLink(item.incidentId, 'resolve') }

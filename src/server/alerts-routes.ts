@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { type MaintenanceWindow, matches, type Target, windowTimes } from '../alerting/index.js';
 import type { Clock } from '../lib/clock.js';
 import { ms, parseDuration } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
@@ -19,6 +20,10 @@ export interface AlertRouteDeps {
   channels(): Record<string, string>;
   /** Queues a test page through a channel; resolves to its outbox row. */
   testChannel(name: string): OutboxItem;
+  /** The probes loaded now, as silences and windows match them. */
+  targets(): readonly Target[];
+  /** The maintenance windows in force in the config now. */
+  maintenance(): readonly MaintenanceWindow[];
 }
 
 const Id = Type.Object({ id: Type.Integer({ minimum: 1 }) });
@@ -47,6 +52,7 @@ const SilenceBody = Type.Object(
   },
   { additionalProperties: false },
 );
+const NO_PROBE_COVERED = 'matches no probe loaded now: check the probe ids and labels (it will apply to matching probes added later)';
 const ChannelName = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) });
 
 function notificationView(n: OutboxItem) {
@@ -124,16 +130,28 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     return incidentView(deps.resolve(req.params.id, caller.name));
   });
 
-  const silenceView = (s: ReturnType<AlertStore['silences']>[number]) => ({
-    id: s.id,
-    probes: s.probes,
-    labels: s.labels,
-    startsAt: new Date(s.startsAt).toISOString(),
-    endsAt: new Date(s.endsAt).toISOString(),
-    author: s.author,
-    comment: s.comment,
-    active: s.startsAt <= deps.clock.now() && deps.clock.now() < s.endsAt,
-  });
+  /** The probe ids a silence or window matches among the probes loaded now. */
+  const covered = (m: { probes: readonly string[]; labels: Record<string, string> }) =>
+    deps
+      .targets()
+      .filter((t) => matches(m, t))
+      .map((t) => t.id);
+  const silenceView = (s: ReturnType<AlertStore['silences']>[number]) => {
+    const covers = covered(s);
+    return {
+      id: s.id,
+      probes: s.probes,
+      labels: s.labels,
+      startsAt: new Date(s.startsAt).toISOString(),
+      endsAt: new Date(s.endsAt).toISOString(),
+      author: s.author,
+      comment: s.comment,
+      active: s.startsAt <= deps.clock.now() && deps.clock.now() < s.endsAt,
+      covers,
+      // Kept, not refused: a silence for probes about to be added is legitimate; a typo is not, and this says which.
+      ...(covers.length === 0 ? { warning: NO_PROBE_COVERED } : {}),
+    };
+  };
 
   app.get('/api/v1/silences', async () => ({ silences: deps.alerts.silences(deps.clock.now()).map(silenceView) }));
 
@@ -171,6 +189,30 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
       throw new VigilError('VIGIL_ERR_NOT_FOUND', `no active silence ${req.params.id}`);
     deps.silencesChanged();
     return reply.status(204).send();
+  });
+
+  app.get('/api/v1/maintenance', async () => {
+    const now = deps.clock.now();
+    const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+    return {
+      windows: deps.maintenance().map((w) => {
+        const times = windowTimes(w, now);
+        const covers = covered(w);
+        return {
+          name: w.name,
+          schedule: w.schedule,
+          durationSeconds: w.durationMs / 1000,
+          probes: w.probes,
+          labels: w.labels,
+          covers,
+          active: times.active,
+          startsAt: iso(times.startsAt),
+          endsAt: iso(times.endsAt),
+          nextStartsAt: iso(times.nextStartsAt),
+          ...(covers.length === 0 ? { warning: NO_PROBE_COVERED } : {}),
+        };
+      }),
+    };
   });
 
   app.get('/api/v1/channels', async () => ({

@@ -17,6 +17,7 @@ import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 import { registerOpenApi, vigilVersion } from './openapi.js';
 import { instant } from './params.js';
 import { type ReportRouteDeps, registerReportRoutes } from './report-routes.js';
+import { type RunbookRouteDeps, registerRunbookRoutes } from './runbook-routes.js';
 
 /** One named check of vigil's own health. */
 export interface HealthCheck {
@@ -55,6 +56,8 @@ export interface ServerDeps {
   report?: ReportRouteDeps;
   /** Incidents, silences and channels; absent in a server without alerting. */
   alerting?: Omit<AlertRouteDeps, 'tokens'>;
+  /** vigil's own runbooks, linked from its own probes' alerts. */
+  runbooks?: RunbookRouteDeps;
 }
 
 const STATUS: Record<string, number> = {
@@ -292,6 +295,7 @@ function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) 
   );
 
   if (deps.alerting) registerAlertRoutes(app, { ...deps.alerting, tokens: deps.tokens });
+  if (deps.runbooks) registerRunbookRoutes(app, deps.runbooks);
   if (deps.oncall) registerOncallRoutes(app, { ...deps.oncall, tokens: deps.tokens });
   if (deps.actions) registerActionRoutes(app, { ...deps.actions, perMinute: linksPerMinute });
   if (deps.report) registerReportRoutes(app, deps.report);

@@ -29,7 +29,7 @@ const TAGS = {
   health: "vigil's own health and metrics",
   probes: 'Configured probes, their runs, and running one now',
   incidents: 'Incidents opened by alert rules: read, acknowledge, resolve',
-  silences: 'Silences mute notifications for matching probes for a while',
+  silences: 'Silences and maintenance windows: they mute notifications for the probes they match',
   channels: 'Notification channels and test pages',
   'on-call': 'On-call schedules, shifts and overrides',
   report: 'The launch report and the status page',
@@ -76,10 +76,19 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Create a silence',
     tags: ['silences'],
     auth: 'operator',
-    description: 'Give `endsAt` or `duration`; the silence starts now unless `startsAt` says otherwise.',
+    description:
+      'Give `endsAt` or `duration`; the silence starts now unless `startsAt` says otherwise. The answer lists the probe ids it `covers` now, with a `warning` when it covers none.',
     ok: [201],
   },
   'DELETE /api/v1/silences/:id': { summary: 'End a silence now', tags: ['silences'], auth: 'operator', ok: [204] },
+  'GET /runbooks/:page': {
+    summary: "vigil's own runbooks (docs/runbooks/*.md) as Markdown, linked from its own probes' alerts",
+    tags: ['admin'],
+  },
+  'GET /api/v1/maintenance': {
+    summary: 'Maintenance windows from the config: the probes each covers, whether it is in force, its next opening',
+    tags: ['silences'],
+  },
 
   'GET /api/v1/channels': { summary: 'Configured channels, name and type', tags: ['channels'] },
   'POST /api/v1/channels/:name/test': {

@@ -110,13 +110,23 @@ function sha256(file: string): Promise<string> {
   });
 }
 
-/** Deletes all but the newest `keep` backups (names sort by time) and their checksums; returns how many went. */
+/** What SQLite leaves beside a file it opened: opening a backup to check it (as the restore runbook does) leaves these. */
+const SIDECAR = /^(vigil-\d{8}T\d{6}Z\.db)-(wal|shm|journal)$/;
+
+/**
+ * Deletes all but the newest `keep` backups (names sort by time) and their checksums; returns how
+ * many went. Also the -wal, -shm and -journal files beside any backup of ours: a backup is a
+ * finished file that nothing writes to, so these are leftovers of something that opened it, and
+ * they would travel with the folder (a move's tarball) and be applied to the backup if restored.
+ */
 async function prune(dir: string, keep: number): Promise<number> {
-  const names = (await readdir(dir)).filter((n) => NAME.test(n)).sort();
+  const all = await readdir(dir);
+  const names = all.filter((n) => NAME.test(n)).sort();
   const old = names.slice(0, Math.max(0, names.length - keep));
   for (const n of old) {
     await rm(path.join(dir, n), { force: true });
     await rm(path.join(dir, `${n}.sha256`), { force: true });
   }
+  for (const n of all) if (SIDECAR.test(n)) await rm(path.join(dir, n), { force: true });
   return old.length;
 }

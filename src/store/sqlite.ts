@@ -1,12 +1,11 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { TimerHandle } from '../lib/clock.js';
 import { migrate } from './migrations.js';
 import { createRollups } from './rollups.js';
 import { type RunRow, runOf } from './rows.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
+import { isCorruption, openSqlite, quickCheck, RESTORE_RUNBOOK } from './sqlite-open.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
 import { type BatchedStoreOptions, requeue, type StoreStats } from './write-queue.js';
 
@@ -24,17 +23,19 @@ export function createSqliteStore(
 ): Store & { stats(): StoreStats; readonly db: Database.Database; readonly rollups: Rollups } {
   const { clock, logger } = opts;
   const log = logger.child({ module: 'store' });
-  if (opts.path !== ':memory:') mkdirSync(path.dirname(path.resolve(opts.path)), { recursive: true });
-  const db = new Database(opts.path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  // The (probe, started_at) index is touched at a thousand places a second: keep it in memory.
-  db.pragma('cache_size = -65536');
-  // Each commit rewrites the index pages it touched; checkpointing every 4 MB (the default) doubles that.
-  db.pragma('wal_autocheckpoint = 10000');
-  migrate(db, clock, log);
+  const db = openSqlite(opts.path, {
+    configure(db) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+      // The (probe, started_at) index is touched at a thousand places a second: keep it in memory.
+      db.pragma('cache_size = -65536');
+      // Each commit rewrites the index pages it touched; checkpointing every 4 MB (the default) doubles that.
+      db.pragma('wal_autocheckpoint = 10000');
+    },
+    migrate: (db) => migrate(db, clock, log),
+  });
 
   const batchRows = opts.batchRows ?? 5000;
   const batchIntervalMs = opts.batchIntervalMs ?? 200;
@@ -144,6 +145,25 @@ export function createSqliteStore(
   let lastError: string | undefined;
   let closed = false;
   const stats: StoreStats = { written: 0, writeErrors: 0, dropped: 0 };
+  /** Set once a failed write turns out to be a damaged file: no retry fixes that, a restore does. */
+  let damaged: string | undefined;
+  /**
+   * After a write failed: is the file itself damaged? SQLite says so itself when the write hit a bad
+   * page; otherwise quick_check (it reads the whole file) runs once at the first failure of a
+   * streak, not at every retry of a full disk.
+   */
+  const checkAfterFailure = (err: unknown, firstOfStreak: boolean) => {
+    if (damaged !== undefined) return;
+    if (isCorruption(err)) damaged = (err as Error).message;
+    else if (firstOfStreak && opts.path !== ':memory:') {
+      try {
+        damaged = quickCheck(db);
+      } catch (checkErr) {
+        if (isCorruption(checkErr)) damaged = (checkErr as Error).message;
+      }
+    }
+    if (damaged !== undefined) log.error({ file: opts.path, problem: damaged, runbook: RESTORE_RUNBOOK }, 'the database is damaged');
+  };
 
   function writeQueued() {
     flushSoon = false;
@@ -165,6 +185,7 @@ export function createSqliteStore(
     } catch (err) {
       // A full disk or a locked file must not lose results: the rest waits for the next interval.
       stats.writeErrors++;
+      checkAfterFailure(err, lastError === undefined);
       lastError = (err as Error).message;
       queue = requeue(rows.slice(committed), queue, maxQueued, stats);
       log.error({ err, queued: queue.length }, 'run write failed; rows kept for retry');
@@ -247,10 +268,13 @@ export function createSqliteStore(
     health(): StoreHealth {
       try {
         heartbeat.run(clock.now());
-        return { writable: lastError === undefined, queued: queue.length, ...(lastError ? { error: lastError } : {}) };
       } catch (err) {
-        return { writable: false, queued: queue.length, error: (err as Error).message };
+        checkAfterFailure(err, false);
+        if (damaged === undefined) return { writable: false, queued: queue.length, error: (err as Error).message };
       }
+      if (damaged !== undefined)
+        return { writable: false, queued: queue.length, error: `the database is damaged (${damaged}): follow ${RESTORE_RUNBOOK}` };
+      return { writable: lastError === undefined, queued: queue.length, ...(lastError ? { error: lastError } : {}) };
     },
     stats: () => ({ ...stats }),
     async backup(file) {

@@ -58,7 +58,7 @@ function setup(channels: Record<string, Channel>, over: Partial<Parameters<typeo
     ...over,
   });
   let probes = 0;
-  const incident = (channelNames: string[], actions: Array<'trigger' | 'acknowledge' | 'resolve'> = ['trigger']) => {
+  const incident = (channelNames: string[], actions: Array<'trigger' | 'acknowledge' | 'resolve'> = ['trigger'], runbook?: string) => {
     const opened = store.alerts.applyIncidentChange({
       open: {
         probeId: `api-${++probes}`,
@@ -80,7 +80,7 @@ function setup(channels: Record<string, Channel>, over: Partial<Parameters<typeo
             channel,
             action,
             dedupKey: `api/failures/${i.id}`,
-            payload: { id: i.id, key: `api/failures/${i.id}`, probeId: 'api' },
+            payload: { id: i.id, key: `api/failures/${i.id}`, probeId: 'api', ...(runbook ? { runbook } : {}) },
           })),
         ),
     });
@@ -110,6 +110,20 @@ describe('outbox worker', () => {
     });
     expect(t.outcomes).toEqual(['slack:delivered']);
     expect(t.latencies).toEqual([0.25]);
+    await t.worker.stop(0);
+  });
+
+  it("links a runbook as given, and one of vigil's own (a path) at baseUrl", async () => {
+    const slack = recorder();
+    const t = setup({ slack: slack.channel });
+    t.incident(['slack'], ['trigger'], '/runbooks/README.md#when-vigil-health-fails');
+    t.incident(['slack'], ['trigger'], 'https://wiki.example.com/rb');
+    t.worker.start();
+    await t.clock.advance(0);
+    expect(slack.sent.map((n) => n.links.runbook)).toEqual([
+      'https://vigil.example.com/runbooks/README.md#when-vigil-health-fails',
+      'https://wiki.example.com/rb',
+    ]);
     await t.worker.stop(0);
   });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -130,6 +130,49 @@ describe('self-backup', () => {
     backup.stop();
     expect(results).toEqual([false, true]);
     expect(readdirSync(work).filter((n) => n.endsWith('.db'))).toHaveLength(1);
+  });
+
+  it('removes the -wal, -shm and -journal files that opening a backup left beside it, and nothing that is not its own', async () => {
+    const work = temp();
+    const clock = new ManualClock(T0);
+    const store = createSqliteStore({ path: path.join(work, 'vigil.db'), clock, logger: memoryLogger().logger });
+    const backupDir = path.join(work, 'backups');
+    const backup = createSelfBackup({
+      source: store,
+      dir: backupDir,
+      intervalMs: 3_600_000,
+      keep: 5,
+      clock,
+      logger: memoryLogger().logger,
+    });
+    const first = await backup.runNow();
+    // What a check of the backup in place leaves: a read-write open in WAL mode keeps -wal and -shm
+    // beside it while it is open (and a crash there leaves them for good).
+    const checker = new Database(first);
+    checker.pragma('journal_mode = WAL');
+    expect(checker.pragma('integrity_check', { simple: true })).toBe('ok');
+    checker.exec('CREATE TABLE IF NOT EXISTS scratch (x)');
+    expect(readdirSync(backupDir)).toEqual(expect.arrayContaining([`${path.basename(first)}-wal`, `${path.basename(first)}-shm`]));
+    checker.close();
+    writeFileSync(`${first}-wal`, 'left over');
+    writeFileSync(`${first}-shm`, 'left over');
+    writeFileSync(`${first}-journal`, 'left over');
+    // Not ours: another file's sidecars and an operator's notes stay.
+    writeFileSync(path.join(backupDir, 'other.db-wal'), 'not ours');
+    writeFileSync(path.join(backupDir, 'notes.txt'), 'not ours');
+    await clock.advance(3_600_000);
+    const second = await backup.runNow();
+    expect(readdirSync(backupDir).sort()).toEqual(
+      [
+        path.basename(first),
+        `${path.basename(first)}.sha256`,
+        path.basename(second),
+        `${path.basename(second)}.sha256`,
+        'notes.txt',
+        'other.db-wal',
+      ].sort(),
+    );
+    await store.close();
   });
 });
 

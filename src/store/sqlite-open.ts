@@ -1,0 +1,95 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { VigilError } from '../lib/errors.js';
+
+/** The runbook for a damaged or missing database, and its section for one that takes no writes. */
+export const RESTORE_RUNBOOK = 'docs/runbooks/restore-vigil-database.md';
+export const READONLY_RUNBOOK = `${RESTORE_RUNBOOK}#the-database-is-read-only-or-the-disk-is-full`;
+
+/** Why vigil cannot use its database file: which file, what is wrong with it, what to follow. */
+export class DatabaseError extends VigilError {
+  readonly file: string;
+  readonly problem: string;
+  readonly runbook: string;
+  constructor(file: string, problem: string, runbook: string, cause?: unknown) {
+    super('VIGIL_ERR_STORE', `${file}: ${problem} (follow ${runbook})`, { cause });
+    this.name = 'DatabaseError';
+    this.file = file;
+    this.problem = problem;
+    this.runbook = runbook;
+  }
+}
+
+const codeOf = (err: unknown) => String((err as { code?: unknown }).code ?? '');
+
+/** True for SQLite's own words for a damaged file (a write or read that hit a bad page). */
+export function isCorruption(err: unknown): boolean {
+  const code = codeOf(err);
+  return code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB';
+}
+
+/**
+ * What a person must do about an error met while opening the file. SQLite's and the file system's
+ * codes map to three problems an operator can act on; anything else keeps its own message.
+ */
+export function describeOpenError(file: string, err: unknown): DatabaseError {
+  const code = codeOf(err);
+  const message = (err as Error).message ?? String(err);
+  if (isCorruption(err)) return new DatabaseError(file, `the database is damaged: ${message}`, RESTORE_RUNBOOK, err);
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC') return new DatabaseError(file, `the disk is full: ${message}`, READONLY_RUNBOOK, err);
+  if (
+    code.startsWith('SQLITE_CANTOPEN') ||
+    code.startsWith('SQLITE_READONLY') ||
+    ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'EEXIST'].includes(code)
+  )
+    return new DatabaseError(
+      file,
+      `cannot open the database for writing (a read-only mount, a file or folder owned by another user, or a path that is not a folder): ${message}`,
+      READONLY_RUNBOOK,
+      err,
+    );
+  return new DatabaseError(file, message, RESTORE_RUNBOOK, err);
+}
+
+/**
+ * SQLite's quick_check: every page and record well formed, without matching indexes to tables
+ * (what makes integrity_check slow). Returns the problems, or undefined when the file is sound.
+ * It reads the whole file (0.5 s for 100 MB here, see the README), so it runs at start and
+ * after a write failed, never on a hot path.
+ */
+export function quickCheck(db: Database.Database): string | undefined {
+  const rows = db.pragma('quick_check(20)', { simple: false }) as Array<{ quick_check: string }>;
+  const problems = rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
+  return problems.length === 0 ? undefined : problems.join('; ');
+}
+
+/**
+ * Opens (creating it and its folder when missing) the database file and checks it is sound,
+ * before anything else touches it. Every failure is a DatabaseError naming the file, the problem
+ * and the runbook: the start fails with one line a person can act on, not a stack trace.
+ */
+export function openSqlite(
+  file: string,
+  steps: { configure(db: Database.Database): void; migrate(db: Database.Database): void },
+): Database.Database {
+  const where = file === ':memory:' ? file : path.resolve(file);
+  let db: Database.Database | undefined;
+  try {
+    if (file !== ':memory:') mkdirSync(path.dirname(where), { recursive: true });
+    db = new Database(file);
+    steps.configure(db);
+    // Before the migrations write anything: a damaged file is restored, not written to.
+    const problems = file === ':memory:' ? undefined : quickCheck(db);
+    if (problems !== undefined) throw new DatabaseError(where, `the database is damaged (quick_check: ${problems})`, RESTORE_RUNBOOK);
+    steps.migrate(db);
+    return db;
+  } catch (err) {
+    try {
+      db?.close();
+    } catch {
+      // Closing a file that failed to open can fail too; the first error is the one to report.
+    }
+    throw err instanceof DatabaseError ? err : describeOpenError(where, err);
+  }
+}
