@@ -9,6 +9,7 @@ import { ConfigError, type LoadedConfig, redact, type ServiceConfig } from './co
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import type { Logger } from './lib/logger.js';
+import { own } from './lib/own.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
 import { createChannelTests } from './notify/channel-tests.js';
@@ -154,7 +155,7 @@ export function createApp(deps: AppDeps): App {
     concurrency: delivery.concurrency,
     pollIntervalMs: ms(delivery.pollInterval),
     people: (id) => {
-      const p = people()[id];
+      const p = own(people(), id);
       return p
         ? { id, name: p.name, ...(p.email ? { email: p.email } : {}), ...(p.slack ? { slack: p.slack } : {}), pagerduty: p.pagerduty }
         : undefined;
@@ -187,7 +188,7 @@ export function createApp(deps: AppDeps): App {
         channels: Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
         people: people(),
         onCall: (schedule, now) => {
-          const s = cfg.schedules[schedule];
+          const s = own(cfg.schedules, schedule);
           return s ? oncallAt(s, overridesOf(store.alerts.overrides(now - 1), schedule), now)?.person : undefined;
         },
       }),
@@ -334,7 +335,7 @@ export function createApp(deps: AppDeps): App {
               return {
                 schedule,
                 person: on?.person ?? null,
-                name: on === undefined ? null : (people()[on.person]?.name ?? on.person),
+                name: on === undefined ? null : (own(people(), on.person)?.name ?? on.person),
                 until: on === undefined || !Number.isFinite(on.until) ? null : new Date(on.until).toISOString(),
               };
             });
