@@ -76,6 +76,8 @@ const RESTART_SECTIONS = [
 ] as const;
 
 const PRUNE_EVERY_MS = 3_600_000;
+/** Pending connections the kernel holds for vigil to accept (capped by net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
 const HEARTBEAT_STALE_MS = 30_000;
 /** A notification waiting longer than this means delivery is stuck (a provider down, a bad token). */
 const OUTBOX_STUCK_MS = 15 * 60_000;
@@ -535,7 +537,9 @@ export function createApp(deps: AppDeps): App {
       else await leaderWork.gain();
       heartbeat?.start();
       selfBackup?.start();
-      const address = await server.listen({ host: cfg.service.host, port: cfg.service.port });
+      // A deep accept queue: 2,000 clients connecting at once must not push a load balancer's
+      // /health connect into SYN retries (1 s, 3 s) behind Node's default of 511.
+      const address = await server.listen({ host: cfg.service.host, port: cfg.service.port, backlog: LISTEN_BACKLOG });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
       return address;
     },

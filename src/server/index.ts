@@ -133,7 +133,8 @@ class RequestLog extends LogController {
   override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
     if (refusalOf(reply.statusCode) !== undefined) return;
     const fields = {
-      req: { method: req.method, url: loggableUrl(req.url), remoteAddress: req.ip },
+      // Shaped for Fastify's `req` serializer (it reads method, url, host, ip, socket), with the URL made safe.
+      req: { method: req.method, url: loggableUrl(req.url), host: req.host, ip: req.ip, socket: req.socket, headers: {} },
       res: { statusCode: reply.statusCode },
       responseTime: reply.elapsedTime,
     };

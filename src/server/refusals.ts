@@ -51,7 +51,12 @@ export function createRefusals(deps: RefusalDeps) {
       labelNames: ['reason'],
       registers: [deps.registry],
     });
-  for (const reason of REASONS) counter.inc({ reason }, 0);
+  // Bound once: a flood increments these thousands of times a second, and label lookup is the costly part.
+  const byReason = Object.fromEntries(REASONS.map((reason) => [reason, counter.labels({ reason })])) as Record<
+    RefusalReason,
+    Counter.Internal
+  >;
+  for (const reason of REASONS) byReason[reason].inc(0);
 
   const tallies = new Map<string, Tally>();
 
@@ -92,7 +97,7 @@ export function createRefusals(deps: RefusalDeps) {
   return {
     /** Counts one refused request; the caller writes no audit row and no log line for it. */
     note(address: string, reason: RefusalReason, write: boolean, action: string): void {
-      counter.inc({ reason });
+      byReason[reason].inc();
       const now = deps.now();
       let key = address;
       let t = tallies.get(key);
