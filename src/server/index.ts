@@ -23,7 +23,7 @@ import { type ApiToken, authenticate, type Caller } from './auth.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 import { registerOpenApi, vigilVersion } from './openapi.js';
 import { instant } from './params.js';
-import { createRateLimit, pathOf } from './rate-limit.js';
+import { clientOf, createRateLimit, pathOf } from './rate-limit.js';
 import { createRefusals, refusalOf } from './refusals.js';
 import { type ReportRouteDeps, registerReportRoutes } from './report-routes.js';
 
@@ -214,7 +214,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   const actionOf = (req: FastifyRequest) => `${req.method} ${req.routeOptions.url ?? loggableUrl(pathOf(req.url))}`;
   app.addHook('onResponse', async (req, reply) => {
     const reason = refusalOf(reply.statusCode);
-    if (reason !== undefined) refusals.note(req.ip, reason, isWrite(req.method), actionOf(req));
+    if (reason !== undefined) refusals.note(clientOf(req), reason, isWrite(req.method), actionOf(req));
   });
 
   if (deps.audit) {

@@ -1,3 +1,4 @@
+import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** The limiter's options: requests a minute per client address, and the paths it never counts. */
@@ -16,6 +17,12 @@ export const pathOf = (url: string): string => {
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
 };
+
+/**
+ * Whom a limit counts: the client address, an IPv6 one by its /64 (@fastify/rate-limit's default), so
+ * a client cannot walk its own subnet to get a fresh allowance per address.
+ */
+export const clientOf = (req: FastifyRequest): string => normalizeIP(req.ip);
 
 /**
  * The API-wide rate limit as the first onRequest hook: it runs before authentication, the router's
@@ -38,11 +45,12 @@ export function createRateLimit(opts: RateLimitOptions) {
       return;
     }
     const now = Date.now();
-    let w = windows.get(req.ip);
+    const client = clientOf(req);
+    let w = windows.get(client);
     if (w === undefined || w.resetAt <= now) {
       if (w === undefined && windows.size >= max) sweep(now);
       w = { resetAt: now + WINDOW_MS, count: 0 };
-      windows.set(req.ip, w);
+      windows.set(client, w);
     }
     w.count += 1;
     const remaining = Math.max(0, opts.perMinute - w.count);

@@ -1,8 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { FastifyRequest } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
+import { clientOf } from '../../src/server/rate-limit.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 import { workspace } from '../helpers/workspace.js';
@@ -135,6 +137,14 @@ describe('access control, audit and reload', () => {
     const limited = await app.server.inject({ url: '/api/v1/probes' });
     expect(limited.json()).toMatchObject({ error: 'Too Many Requests', code: 'VIGIL_ERR_RATE_LIMITED' });
     for (let i = 0; i < 10; i++) expect((await app.server.inject({ url: '/metrics' })).statusCode).toBe(200);
+  });
+
+  it('counts an IPv6 client by its /64, an IPv4-mapped one as IPv4', () => {
+    const of = (ip: string) => clientOf({ ip } as FastifyRequest);
+    expect(of('2001:db8:1:2::1')).toBe(of('2001:db8:1:2:ffff:ffff:ffff:ffff'));
+    expect(of('2001:db8:1:2::1')).not.toBe(of('2001:db8:1:3::1'));
+    expect(of('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(of('10.0.0.1')).not.toBe(of('10.0.0.2'));
   });
 
   it('reloads probes and tokens in one step, says what needs a restart, and keeps the old config on a bad file', async () => {
