@@ -27,15 +27,20 @@
  *              (test/helpers/postgres.ts); one PostgreSQL instance alone; one SQLite instance (baseline).
  *              --seconds per phase, at most 15. CPU-bound on a small machine: the output says so.
  *
- * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups|cluster,
+ *   flood    2,000 keep-alive connections × 20 s with a wrong token on API routes (own process) against
+ *              `node dist/main.js` at the default limits, /health polled every 100 ms on a fresh
+ *              connection: its p50/p99/max and timeouts, the 401/429 counts, vigil's peak RSS, and
+ *              the log bytes, audit rows and WAL the flood left. --flood-connections N, --flood-seconds S (≤ 60).
+ *
+ * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups|cluster|flood,
  * --seconds S (baseline phases, default 20), --alert-probes N (default 200), --prefill N (old runs pruned
  * during the last alert round, default 1000000), --outbox N (default 5000).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type RequestListener } from 'node:http';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, get as httpGet, type RequestListener } from 'node:http';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -1142,6 +1147,202 @@ async function benchCluster() {
   }
 }
 
+/** The built service as a host runs it: `node dist/main.js` in a folder of its own, its log to a file. */
+async function startVigil(dir: string, port: number) {
+  const log = path.join(dir, 'vigil.log');
+  const fd = openSync(log, 'w');
+  const proc = spawn(
+    process.execPath,
+    [
+      ...(process.env.FLOOD_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLOOD_PROF}`] : []),
+      path.join(import.meta.dirname, '../dist/main.js'),
+    ],
+    {
+      cwd: dir,
+      env: { ...process.env, PORT: String(port), VIGIL_ENV: '', VIGIL_CONFIG: '', FLOOD_TOKEN: 'flood-operator-token-0123456789' },
+      stdio: ['ignore', fd, fd],
+    },
+  );
+  closeSync(fd);
+  const base = `http://127.0.0.1:${port}`;
+  for (const end = Date.now() + 30_000; Date.now() < end; await sleep(100)) {
+    const ok = await fetch(`${base}/health`)
+      .then((r) => r.status === 200)
+      .catch(() => false);
+    if (ok) return { proc, base, log };
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`vigil did not answer /health within 30 s; see ${log}`);
+}
+
+/** One GET /health on a fresh connection (as a load balancer checks): its time, or undefined past `timeoutMs`. */
+function healthOnce(port: number, timeoutMs: number): Promise<{ ms: number; status: number } | { timeout: 'connect' | 'answer' }> {
+  const t0 = performance.now();
+  let connected = false;
+  return new Promise((resolve) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: '/health', agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ ms: performance.now() - t0, status: res.statusCode ?? 0 });
+      });
+    });
+    req.on('socket', (socket) => socket.once('connect', () => (connected = true)));
+    // A deadline for the whole exchange (a socket idle timeout would restart on every byte).
+    const timer = setTimeout(() => {
+      req.destroy();
+      resolve({ timeout: connected ? 'answer' : 'connect' });
+    }, timeoutMs);
+    req.on('error', () => {
+      clearTimeout(timer);
+      resolve({ timeout: connected ? 'answer' : 'connect' });
+    });
+  });
+}
+
+/** CPU seconds a process has used (user + system), from /proc (Linux); 0 elsewhere. */
+function cpuOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Peak RSS of a process, from /proc (Linux); 0 elsewhere. */
+function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * `--only flood`: --flood-connections (default 2000) keep-alive connections for --flood-seconds
+ * (default 20, at most 60) hammer API routes with a wrong token (own process), at vigil's default
+ * limits, while one client polls /health every 100 ms on a fresh connection with a 2 s timeout.
+ * vigil runs as `node dist/main.js`. Reports /health p50/p99/max and timeouts, the flood's statuses,
+ * vigil's peak RSS, and what the flood left behind: log bytes, audit rows, WAL size.
+ */
+async function benchFlood() {
+  const connections = Number(args.get('flood-connections') ?? 2_000);
+  const seconds = Math.min(60, Number(args.get('flood-seconds') ?? 20));
+  out(`\n## flood: ${connections} connections × ${seconds} s with a wrong token, /health polled every 100 ms`);
+  const dir = path.join(tmp, 'flood');
+  mkdirSync(path.join(dir, 'config'), { recursive: true });
+  mkdirSync(path.join(dir, 'probes'), { recursive: true });
+  writeFileSync(
+    path.join(dir, 'config/default.yaml'),
+    [
+      'service: { host: 127.0.0.1, port: 8080, logLevel: info }',
+      'storage: { sqlite: { path: ./data/vigil.db } }',
+      'auth: { tokens: [{ name: ops, token: "${FLOOD_TOKEN}", role: operator }] }',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    path.join(dir, 'probes/self.yaml'),
+    '- id: p0\n  kind: http\n  url: http://127.0.0.1:9/health\n  schedule: { every: 10s }\n  timeout: 2s\n',
+  );
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const vigil = await startVigil(dir, port);
+  const pid = vigil.proc.pid ?? 0;
+  const logBefore = statSync(vigil.log).size;
+  const cpuBefore = cpuOf(pid);
+  let rss = rssOf(pid);
+  let wal = 0;
+  const walFile = path.join(dir, 'data/vigil.db-wal');
+  const sampler = setInterval(() => {
+    rss = Math.max(rss, rssOf(pid));
+    try {
+      wal = Math.max(wal, statSync(walFile).size);
+    } catch {}
+  }, 250);
+  try {
+    const flood = spawn(
+      process.execPath,
+      [path.join(import.meta.dirname, 'flood-load.mjs'), String(port), String(connections), String(seconds), ADDRESSES.join(',')],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let text = '';
+    flood.stdout?.on('data', (d) => {
+      text += d;
+    });
+    const floodDone = new Promise((r) => flood.once('exit', r));
+    // Let the connections open before measuring.
+    await sleep(1_000);
+    const times: number[] = [];
+    let timeouts = 0;
+    let beforeConnect = 0;
+    let not200 = 0;
+    const stopAt = Date.now() + (seconds - 2) * 1000;
+    const polls: Array<Promise<void>> = [];
+    while (Date.now() < stopAt) {
+      polls.push(
+        healthOnce(port, 2_000).then((r) => {
+          if ('timeout' in r) {
+            timeouts++;
+            if (r.timeout === 'connect') beforeConnect++;
+          } else {
+            times.push(r.ms);
+            if (r.status !== 200) not200++;
+          }
+        }),
+      );
+      await sleep(100);
+    }
+    await Promise.all(polls);
+    await floodDone;
+    const load = JSON.parse(text) as {
+      requests: number;
+      statuses: Record<string, number>;
+      errors: number;
+      errorCodes: Record<string, number>;
+    };
+    clearInterval(sampler);
+    times.sort((a, b) => a - b);
+    // vigil's own view of its event loop over the run (prom-client's default metrics).
+    const metrics = await fetch(`${vigil.base}/metrics`)
+      .then((r) => r.text())
+      .catch(() => '');
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN) * 1000;
+    const lag = { p99: metric('nodejs_eventloop_lag_p99_seconds'), max: metric('nodejs_eventloop_lag_max_seconds') };
+    const logBytes = statSync(vigil.log).size - logBefore;
+    const cpu = cpuOf(pid) - cpuBefore;
+    vigil.proc.kill('SIGTERM');
+    await new Promise((r) => vigil.proc.once('exit', r));
+    const db = new Database(path.join(dir, 'data/vigil.db'), { readonly: true });
+    const audit = (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+    db.close();
+    out(
+      `flood: ${load.requests} requests (${f(load.requests / seconds, 0)}/s) from ${ADDRESSES.length} addresses, ` +
+        `statuses ${JSON.stringify(load.statuses)}, ${load.errors} connection errors ${JSON.stringify(load.errorCodes)}`,
+    );
+    out(
+      `/health (fresh connection every 100 ms): ${times.length + timeouts} polls, p50 ${f(pct(times, 50), 1)} ms, ` +
+        `p99 ${f(pct(times, 99), 1)} ms, max ${f(times.at(-1) ?? Number.NaN, 1)} ms, ${timeouts} timeouts (2 s; ${beforeConnect} still connecting), ${not200} not 200 ` +
+        '(target p99 < 500 ms, no timeout)',
+    );
+    out(
+      `vigil: peak RSS ${f(rss / 1048576, 0)} MB (target < 300 MB), ${f(cpu, 1)} CPU-s (${f((cpu * 1e6) / Math.max(1, load.requests), 0)} µs a request), ` +
+        `event-loop lag p99 ${f(lag.p99, 0)} ms max ${f(lag.max, 0)} ms, ` +
+        `load average ${f(loadavg()[0] ?? 0, 1)} on ${cpus().length} cores; left behind: ${f(logBytes / 1024, 1)} KB of log, ` +
+        `${audit} audit rows, WAL peak ${f(wal / 1048576, 1)} MB`,
+    );
+  } finally {
+    clearInterval(sampler);
+    if (vigil.proc.exitCode === null) vigil.proc.kill('SIGKILL');
+  }
+}
+
 out(`vigil bench — node ${process.version}, ${new Date().toISOString()}`);
 try {
   if (!ONLY || ONLY === 'writes') await benchWrites();
@@ -1150,6 +1351,7 @@ try {
   if (!ONLY || ONLY === 'alerts') await benchAlerts();
   if (!ONLY || ONLY === 'rollups') await benchRollups();
   if (!ONLY || ONLY === 'cluster') await benchCluster();
+  if (!ONLY || ONLY === 'flood') await benchFlood();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -9,6 +9,7 @@ import { ConfigError, type LoadedConfig, redact, restartOnlyChanges } from './co
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import type { Logger } from './lib/logger.js';
+import { own } from './lib/own.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
 import { createChannelTests } from './notify/channel-tests.js';
@@ -65,6 +66,8 @@ export type ReloadResult =
   | { ok: false; code: 'VIGIL_ERR_CONFIG' | 'VIGIL_ERR_RESTART_REQUIRED'; problems: string[] };
 
 const PRUNE_EVERY_MS = 3_600_000;
+/** Pending connections the kernel holds for vigil to accept (capped by net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
 const HEARTBEAT_STALE_MS = 30_000;
 /** A notification waiting longer than this means delivery is stuck (a provider down, a bad token). */
 const OUTBOX_STUCK_MS = 15 * 60_000;
@@ -146,7 +149,7 @@ export function createApp(deps: AppDeps): App {
     concurrency: delivery.concurrency,
     pollIntervalMs: ms(delivery.pollInterval),
     people: (id) => {
-      const p = people()[id];
+      const p = own(people(), id);
       return p
         ? { id, name: p.name, ...(p.email ? { email: p.email } : {}), ...(p.slack ? { slack: p.slack } : {}), pagerduty: p.pagerduty }
         : undefined;
@@ -179,7 +182,7 @@ export function createApp(deps: AppDeps): App {
         channels: Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type])),
         people: people(),
         onCall: (schedule, now) => {
-          const s = cfg.schedules[schedule];
+          const s = own(cfg.schedules, schedule);
           return s ? oncallAt(s, overridesOf(store.alerts.overrides(now - 1), schedule), now)?.person : undefined;
         },
       }),
@@ -344,7 +347,7 @@ export function createApp(deps: AppDeps): App {
               return {
                 schedule,
                 person: on?.person ?? null,
-                name: on === undefined ? null : (people()[on.person]?.name ?? on.person),
+                name: on === undefined ? null : (own(people(), on.person)?.name ?? on.person),
                 until: on === undefined || !Number.isFinite(on.until) ? null : new Date(on.until).toISOString(),
               };
             });
@@ -574,7 +577,9 @@ export function createApp(deps: AppDeps): App {
       else await leaderWork.gain();
       heartbeat?.start();
       selfBackup?.start();
-      const address = await server.listen({ host: cfg.service.host, port: cfg.service.port });
+      // A deep accept queue: 2,000 clients connecting at once must not push a load balancer's
+      // /health connect into SYN retries (1 s, 3 s) behind Node's default of 511.
+      const address = await server.listen({ host: cfg.service.host, port: cfg.service.port, backlog: LISTEN_BACKLOG });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
       return address;
     },

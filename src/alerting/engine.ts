@@ -2,6 +2,7 @@ import type { Clock, TimerHandle } from '../lib/clock.js';
 import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { own } from '../lib/own.js';
 import type { IncidentView, NotifyAction } from '../notify/types.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { AlertStore, Incident, NewNotification, RunRecord, Silence } from '../store/index.js';
@@ -182,7 +183,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     // The pages carry the incident's id, known only once inserted: the store builds them inside the
     // same transaction from the inserted row.
     const policyName = def.alert.policy;
-    const policy = policyName === undefined ? undefined : opts.escalation?.policies()[policyName];
+    const policy = policyName === undefined ? undefined : own(opts.escalation?.policies() ?? {}, policyName);
     const opened = commit({
       open: draft,
       event: { at: now, type: 'opened', actor: ACTOR, detail: muted ? `${reason}; pages muted: ${muted}` : reason },

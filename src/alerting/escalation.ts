@@ -1,4 +1,5 @@
 import { ms } from '../lib/duration.js';
+import { own } from '../lib/own.js';
 
 /** An escalation policy as configured (and as copied onto an incident when it opens). */
 export interface EscalationPolicy {
@@ -60,7 +61,7 @@ export function startEscalation(p: EscalationPolicy, openedAt: number): Escalati
  * own routing) — one email, not one per email channel.
  */
 function personPages(person: string, via: string[] | undefined, ctx: TargetContext): Page[] {
-  const who = ctx.people[person];
+  const who = own(ctx.people, person);
   if (!who) return [];
   const can = (type: string | undefined) =>
     (type === 'slack' && who.slack !== undefined) ||
@@ -72,7 +73,7 @@ function personPages(person: string, via: string[] | undefined, ctx: TargetConte
     Object.keys(ctx.channels).filter(
       (c, i, all) => ctx.channels[c] !== 'webhook' && all.findIndex((d) => ctx.channels[d] === ctx.channels[c]) === i,
     );
-  return names.filter((c) => can(ctx.channels[c])).map((channel) => ({ channel, recipient: person }));
+  return names.filter((c) => can(own(ctx.channels, c))).map((channel) => ({ channel, recipient: person }));
 }
 
 /**
@@ -97,7 +98,7 @@ export function resolveTargets(
       add(person === undefined ? [] : personPages(person, via, ctx), t);
     } else if (t.startsWith('person:')) {
       add(personPages(t.slice(7), via, ctx), t);
-    } else add(ctx.channels[t] === undefined ? [] : [{ channel: t }], t);
+    } else add(own(ctx.channels, t) === undefined ? [] : [{ channel: t }], t);
   }
   return { pages, nobody };
 }

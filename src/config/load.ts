@@ -534,8 +534,11 @@ function unescapePointer(s: string): string {
   return s.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
-/** Config and probe files are read whole: a file past this is not a config. */
-const MAX_YAML_BYTES = 64 * 1024 * 1024;
+/**
+ * Config and probe files are read and parsed whole, on the event loop (a reload too): a 50 MB file
+ * held the service for 5.7 s. A file past this is not a config; the biggest real ones are kilobytes.
+ */
+export const MAX_YAML_BYTES = 8 * 1024 * 1024;
 /** A `${file:…}` secret is a token, a password or a certificate bundle. */
 const MAX_SECRET_BYTES = 1024 * 1024;
 
@@ -557,6 +560,9 @@ function readTextFile(file: string, limit: number): string {
   }
 }
 
+/** `8 MiB`, `1 MiB`, `512 KiB`: a cap as a person reads it. */
+const sizeOf = (bytes: number) => (bytes >= 1024 * 1024 ? `${Math.round(bytes / 1024 / 1024)} MiB` : `${Math.round(bytes / 1024)} KiB`);
+
 /** Why a file could not be read, in words. */
 function whyUnreadable(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { limit?: number };
@@ -568,7 +574,7 @@ function whyUnreadable(err: unknown): string {
     case 'VIGIL_NOT_A_FILE':
       return 'it is not a regular file (a device, a pipe or a socket)';
     case 'VIGIL_TOO_LARGE':
-      return `it is larger than ${Math.round((e.limit ?? 0) / 1024 / 1024)} MB`;
+      return `it is larger than ${sizeOf(e.limit ?? 0)}, the cap on files vigil reads`;
     default:
       return `it cannot be read (${e.code})`;
   }

@@ -31,6 +31,14 @@ export function maskEmails(line: string): string {
   return line.includes('@') ? line.replace(EMAIL, '$1***@$2') : line;
 }
 
+// A one-click link's path in any spelling (`/act/`, `%2Fact%2F`): the token after it is a credential.
+const LINK_TOKEN = /(\/|%2f)act(\/|%2f)[^"\s?#]*/gi;
+
+/** `/act/<anything>` → `/act/<token>` on a finished line: the backstop behind the request log's own hiding. */
+export function hideLinkTokens(line: string): string {
+  return line.includes('act') ? line.replace(LINK_TOKEN, '$1act$2<token>') : line;
+}
+
 /** JSON logs with an ISO timestamp, a text level, secrets censored by path and email addresses masked. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   return pino(
@@ -41,7 +49,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: '<secret>' },
       // On the finished line, so an address is masked wherever it sits: a field, a message, an error.
-      hooks: { streamWrite: maskEmails },
+      hooks: { streamWrite: (line) => hideLinkTokens(maskEmails(line)) },
     },
     opts.destination ?? pino.destination({ dest: 1, sync: false }),
   );

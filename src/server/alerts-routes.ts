@@ -224,7 +224,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     { schema: { params: ChannelName } },
     async (req, reply) => {
       operator(req);
-      if (!(req.params.name in deps.channels())) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no channel "${req.params.name}"`);
+      if (!Object.hasOwn(deps.channels(), req.params.name)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no channel "${req.params.name}"`);
       const item = deps.testChannel(req.params.name);
       return reply.status(202).send({ channel: req.params.name, notification: notificationView(item) });
     },

@@ -17,6 +17,8 @@ export interface Caller {
   role: ApiToken['role'];
 }
 
+const BEARER = /^bearer[ \t]+/i;
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /**
@@ -28,7 +30,9 @@ export function authenticate(tokens: readonly ApiToken[], req: FastifyRequest, n
     throw new VigilError('VIGIL_ERR_UNAUTHORIZED', 'writes need a bearer token, and none is configured: add auth.tokens to the config');
   }
   const header = req.headers.authorization;
-  const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+  // The scheme is case-insensitive (RFC 7235 §2.1): `bearer x` and `BEARER x` are the same credential.
+  const scheme = typeof header === 'string' ? BEARER.exec(header) : null;
+  const given = scheme ? scheme.input.slice(scheme[0].length).trim() : undefined;
   if (!given) throw new VigilError('VIGIL_ERR_UNAUTHORIZED', 'missing bearer token: send Authorization: Bearer <token>');
   const g = digest(given);
   let found: ApiToken | undefined;

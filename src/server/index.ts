@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import { type Static, Type } from '@sinclair/typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Registry } from 'prom-client';
 import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -16,6 +23,8 @@ import { type ApiToken, authenticate, type Caller } from './auth.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 import { registerOpenApi, vigilVersion } from './openapi.js';
 import { instant } from './params.js';
+import { clientOf, createRateLimit, pathOf } from './rate-limit.js';
+import { createRefusals, refusalOf } from './refusals.js';
 import { type ReportRouteDeps, registerReportRoutes } from './report-routes.js';
 import { type RunbookRouteDeps, registerRunbookRoutes } from './runbook-routes.js';
 
@@ -99,6 +108,43 @@ function codeFor(status: number): string {
 
 /** Paths that are never behind a read token: load balancers and container health checks need them. */
 const OPEN_PATHS = new Set(['/health']);
+/** Paths never rate-limited: they are the monitoring of vigil itself. Matched by path, query aside. */
+const UNLIMITED_PATHS = new Set(['/health', '/metrics']);
+
+// `/act/<token>` in any spelling the router might still take for it: the token is a credential.
+const LINK_PATH = /\/act(?:\/|%2f)/i;
+
+/** A request URL as logs and the audit log may show it: a one-click link's token (and what follows) hidden. */
+export function loggableUrl(url: string): string {
+  const m = LINK_PATH.exec(url);
+  if (m) return `${url.slice(0, m.index)}/act/<token>`;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathOf(url));
+  } catch {
+    return url;
+  }
+  return LINK_PATH.test(decoded) ? '/act/<token>' : url;
+}
+
+/**
+ * Request logging as vigil wants it: one line when a request ends (not one more when it starts), the
+ * URL without link tokens, and none for refused anonymous requests, which the refusal summary counts.
+ */
+class RequestLog extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    if (refusalOf(reply.statusCode) !== undefined) return;
+    const fields = {
+      // Shaped for Fastify's `req` serializer (it reads method, url, host, ip, socket), with the URL made safe.
+      req: { method: req.method, url: loggableUrl(req.url), host: req.host, ip: req.ip, socket: req.socket, headers: {} },
+      res: { statusCode: reply.statusCode },
+      responseTime: reply.elapsedTime,
+    };
+    if (error) reply.log.error({ ...fields, err: error }, 'request errored');
+    else reply.log.info(fields, 'request completed');
+  }
+}
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 /** ISO 8601 date-time or epoch milliseconds. */
@@ -118,7 +164,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger.child({ module: 'http' }) as FastifyBaseLogger,
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    logController: new RequestLog({ requestIdLogLabel: 'requestId' }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
@@ -136,33 +182,56 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   });
 
   app.decorateRequest('caller', undefined);
+  strictJsonBodies(app);
+  app.addHook('preHandler', async (req) => {
+    for (const [where, value] of [
+      ['querystring', req.query],
+      ['params', req.params],
+      ['body', req.body],
+    ] as const) {
+      const bad = nonFinite(value, where);
+      if (bad) throw new VigilError('VIGIL_ERR_BAD_REQUEST', `${bad.path} must be a finite number, got ${bad.value}`);
+    }
+  });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  const limits = deps.rateLimit ?? { perMinute: 600, linksPerMinute: 30 };
+  // Before authentication and before the router's 404: a wrong token or a guessed path counts too.
+  app.addHook('onRequest', createRateLimit({ perMinute: limits.perMinute, exempt: UNLIMITED_PATHS }));
 
   const access = deps.access ?? { reads: 'public', metrics: 'public' };
   // Reads behind a token: everything but /health, and the signed links and Slack callbacks, which
   // carry their own proof. Writes check their own (higher) role in their handlers.
   app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0] ?? '';
+    const path = pathOf(req.url);
     if (OPEN_PATHS.has(path) || path.startsWith('/act/') || path === '/slack/actions') return;
     const needs = path === '/metrics' ? access.metrics : access.reads;
     if (needs === 'token' && (req.method === 'GET' || req.method === 'HEAD')) authenticate(deps.tokens, req, 'viewer');
   });
 
+  const now = deps.now ?? Date.now;
+  const refusals = createRefusals({ logger: deps.logger, registry: deps.registry, ...(deps.audit ? { audit: deps.audit } : {}), now });
+  app.addHook('onClose', async () => refusals.close());
+  const isWrite = (method: string) => method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+  const actionOf = (req: FastifyRequest) => `${req.method} ${req.routeOptions.url ?? loggableUrl(pathOf(req.url))}`;
+  app.addHook('onResponse', async (req, reply) => {
+    const reason = refusalOf(reply.statusCode);
+    if (reason !== undefined) refusals.note(clientOf(req), reason, isWrite(req.method), actionOf(req));
+  });
+
   if (deps.audit) {
     const audit = deps.audit;
-    const now = deps.now ?? Date.now;
     app.addHook('onResponse', async (req, reply) => {
-      if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
-      const route = req.routeOptions.url;
+      // Refused anonymous requests are summarised per address by `refusals`, not one row each.
+      if (!isWrite(req.method) || refusalOf(reply.statusCode) !== undefined) return;
       const params = req.params as Record<string, string> | undefined;
       const failed = reply.statusCode >= 400;
       try {
         audit.record({
           at: now(),
           actor: req.caller?.name ?? 'anonymous',
-          action: `${req.method} ${route ?? req.url.split('?')[0]}`,
+          action: actionOf(req),
           ...(params && Object.keys(params).length > 0 ? { target: JSON.stringify(redactToken(params)) } : {}),
           requestId: req.id,
           result: failed ? 'failure' : 'success',
@@ -207,14 +276,9 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   });
   registerOpenApi(app, { version: vigilVersion() });
 
-  const limits = deps.rateLimit ?? { perMinute: 600, linksPerMinute: 30 };
-  // Registered before the routes plugin below, so its route hook sees every route.
+  // Only the per-route limits of the one-click links (route config); the API-wide limit is the first hook above.
   app.register(rateLimit, {
-    global: true,
-    max: limits.perMinute,
-    timeWindow: 60_000,
-    // Scrapes and health checks are the monitoring of vigil itself: never throttled.
-    allowList: (req) => req.url === '/health' || req.url === '/metrics',
+    global: false,
     errorResponseBuilder: (_req, ctx) => ({
       statusCode: 429,
       error: 'Too Many Requests',
@@ -224,6 +288,42 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   });
   app.register(async (app) => routes(app, deps, limits.linksPerMinute));
   return app;
+}
+
+/**
+ * The first number that is not finite in a validated request part. ajv coerces `Infinity`, `-Infinity`
+ * and `1e400` to numbers that pass `integer`, `minimum` and `maximum`, and JSON.parse reads `1e400` as
+ * Infinity: every number from outside is checked here once, whatever its schema says.
+ */
+function nonFinite(value: unknown, path: string, depth = 0): { path: string; value: string } | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { path, value: String(value) };
+  if (value === null || typeof value !== 'object' || depth > 32) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const bad = nonFinite(v, `${path}/${k}`, depth + 1);
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * JSON bodies as Fastify parses them (prototype poisoning refused), but decoded strictly: invalid
+ * UTF-8 is a 400, not bytes silently turned into U+FFFD and stored as if the client had sent them.
+ */
+function strictJsonBodies(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    let text: string;
+    try {
+      text = UTF8.decode(body as Buffer);
+    } catch {
+      done(new VigilError('VIGIL_ERR_BAD_REQUEST', 'body: not valid UTF-8; send JSON encoded as UTF-8'), undefined);
+      return;
+    }
+    parse(req, text, done);
+  });
 }
 
 /** Every route, in one plugin registered after the plugins whose hooks must see them all. */
@@ -285,6 +385,10 @@ function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) 
     async (req, reply) => {
       authenticate(deps.tokens, req, 'operator');
       find(req.params.id);
+      // Checked here, not only in runNow: with wait=false its refusal would otherwise never reach the caller.
+      if (deps.scheduler.isRunning(req.params.id)) {
+        throw new VigilError('VIGIL_ERR_CONFLICT', `probe "${req.params.id}" is running now; try again when it ends`);
+      }
       const run = deps.scheduler.runNow(req.params.id);
       if (!req.query.wait) {
         run.catch((err) => req.log.warn({ err }, 'run-now failed'));

@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../lib/clock.js';
 import { VigilError } from '../lib/errors.js';
+import { own } from '../lib/own.js';
 import { nextHandoffs, type Override, oncallAt, type Schedule, shifts } from '../oncall/index.js';
 import type { AlertStore, OncallOverride } from '../store/index.js';
 import { type ApiToken, authenticate } from './auth.js';
@@ -17,6 +18,8 @@ export interface OncallRouteDeps {
 
 const iso = (t: number) => (Number.isFinite(t) ? new Date(t).toISOString() : null);
 const MAX_RANGE_MS = 92 * 86_400_000;
+/** As long as a silence may last: a longer override is a schedule to change. */
+const MAX_OVERRIDE_MS = 366 * 86_400_000;
 
 const ScheduleId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const Range = Type.Object(
@@ -45,11 +48,11 @@ export function overridesOf(all: readonly OncallOverride[], schedule: string): O
 /** `/api/v1/oncall`, `/api/v1/schedules/:id/shifts`, `/api/v1/oncall/overrides`. */
 export function registerOncallRoutes(app: FastifyInstance, deps: OncallRouteDeps): void {
   const schedule = (id: string) => {
-    const s = deps.schedules()[id];
+    const s = own(deps.schedules(), id);
     if (!s) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no schedule "${id}"`);
     return s;
   };
-  const personView = (id: string | undefined) => (id === undefined ? null : { id, name: deps.people()[id]?.name ?? id });
+  const personView = (id: string | undefined) => (id === undefined ? null : { id, name: own(deps.people(), id)?.name ?? id });
 
   app.get('/api/v1/oncall', async () => {
     const now = deps.clock.now();
@@ -106,12 +109,14 @@ export function registerOncallRoutes(app: FastifyInstance, deps: OncallRouteDeps
     const caller = authenticate(deps.tokens, req, 'operator');
     const b = req.body;
     schedule(b.schedule);
-    if (!deps.people()[b.person])
+    if (!own(deps.people(), b.person))
       throw new VigilError('VIGIL_ERR_BAD_REQUEST', `body/person: no person "${b.person}" under people: in the config`);
     const start = Date.parse(b.start);
     const end = Date.parse(b.end);
     if (!(end > start)) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/end must be after start');
     if (end <= deps.clock.now()) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/end is in the past');
+    if (end - start > MAX_OVERRIDE_MS)
+      throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body: an override lasts at most 366d; change the schedule instead');
     const o = deps.alerts.addOverride({
       schedule: b.schedule,
       person: b.person,

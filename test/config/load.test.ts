@@ -405,6 +405,50 @@ describe('loadConfig', () => {
     });
   });
 
+  it('refuses a config or probe file past 8 MiB, naming the file and the cap, before parsing it', () => {
+    const t = tree();
+    // Valid YAML, just big: 1 KiB comment lines, one past the cap (a 50 MB one once blocked a reload for 5.7 s).
+    const big = `# ${'x'.repeat(1021)}\n`.repeat(8 * 1024 + 1);
+    t.write('config/default.yaml', big);
+    t.write('probes/api.yaml', `${API_PROBE}${big}`);
+    const started = performance.now();
+    expect(problemsOf({ cwd: t.dir, env: {} })).toEqual([
+      'config/default.yaml: (file): expected the default config file; it is larger than 8 MiB, the cap on files vigil reads',
+      'probes/api.yaml: (file): expected a readable YAML file; it is larger than 8 MiB, the cap on files vigil reads',
+    ]);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    // Just under the cap still loads.
+    t.write('config/default.yaml', `# ${'x'.repeat(1021)}\n`.repeat(8 * 1024 - 1));
+    t.write('probes/api.yaml', API_PROBE);
+    expect(t.load().probes).toHaveLength(1);
+  });
+
+  it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString'])(
+    'refuses %s as a reference to a channel, person or schedule nobody defined',
+    (id) => {
+      const t = tree();
+      t.write(
+        'config/default.yaml',
+        [
+          'people: { alice: { name: Alice, email: alice@example.com } }',
+          'schedules:',
+          `  primary: { timezone: UTC, layers: [{ rotation: weekly, handoff: "mon 09:00", start: 2026-11-02, participants: [alice, ${id}] }] }`,
+          'channels: { hook: { type: webhook, url: "http://127.0.0.1:9/" } }',
+          `escalation: { main: { steps: [{ after: 0s, notify: ["person:${id}", "oncall:${id}", ${id}] }], fallback: [${id}] } }`,
+          '',
+        ].join('\n'),
+      );
+      t.write('probes/api.yaml', API_PROBE.replace('schedule: "* * * * *"', `schedule: "* * * * *"\n  alert: { channels: [hook, ${id}] }`));
+      const problems = problemsOf({ cwd: t.dir, env: {} });
+      for (const at of ['participants', 'notify[0]', 'notify[1]', 'notify[2]', 'fallback[0]', 'alert.channels[1]']) {
+        expect(
+          problems.some((p) => p.includes(at) && p.includes(id)),
+          `${at} in\n${problems.join('\n')}`,
+        ).toBe(true);
+      }
+    },
+  );
+
   it('returns a deeply frozen config', () => {
     const t = tree();
     t.write('config/default.yaml', '');

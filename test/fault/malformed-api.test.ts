@@ -10,6 +10,7 @@ import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 import { rng } from '../helpers/random.js';
 import { closedPort } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 import { target, workspace } from '../helpers/workspace.js';
 
 // 1,000 seeded malformed requests against the real app (createApp from a workspace config, through
@@ -659,3 +660,238 @@ function targeted(r: () => number, pick: <T>(xs: readonly T[]) => T): Request {
   ];
   return pick(templates)();
 }
+
+// --- Issue 13 §3: floods and odd input change nothing (the built app, listening on loopback) -------
+
+describe('floods and odd input change nothing, over loopback', () => {
+  const CANARY = 'LINKCANARY0123456789abcdef';
+  let slow: Awaited<ReturnType<typeof target>>;
+  const apps: App[] = [];
+  const spaces: Array<ReturnType<typeof workspace>> = [];
+
+  /** A started app (port 0 on 127.0.0.1) with this rate limit, and its base URL and log lines. */
+  async function start(perMinute: number) {
+    const ws = workspace({
+      'config/default.yaml': [
+        'service: { host: 127.0.0.1, port: 0 }',
+        'storage: { sqlite: { path: ./data/vigil.db } }',
+        'auth:',
+        '  tokens:',
+        `    - { name: ops, token: "\${OPS}", role: operator }`,
+        `    - { name: root, token: "\${ADMIN}", role: admin }`,
+        `    - { name: look, token: "\${VIEWER}", role: viewer }`,
+        `  rateLimit: { perMinute: ${perMinute}, linksPerMinute: 100000 }`,
+        'interactions: { linkSecret: "${LINK_SECRET}", slackSigningSecret: "${SLACK_SECRET}" }',
+        'people: { alice: { name: Alice Ng, email: alice@example.com } }',
+        'schedules:',
+        '  primary: { timezone: UTC, layers: [{ rotation: weekly, handoff: "mon 09:00", start: 2026-11-02, participants: [alice] }] }',
+        'channels:',
+        '  hook: { type: webhook, url: "http://127.0.0.1:9/hook" }',
+        '',
+      ].join('\n'),
+      // Scheduled once a year: it runs only when asked.
+      'probes/p.yaml': `- id: slow\n  kind: http\n  url: ${slow.url}/\n  schedule: "0 0 1 1 *"\n  timeout: 5s\n`,
+    });
+    spaces.push(ws);
+    const logs = memoryLogger('info');
+    const app = createApp({
+      config: loadConfig({ cwd: ws.dir, env: { OPS, ADMIN, VIEWER, LINK_SECRET, SLACK_SECRET } }),
+      logger: logs.logger,
+    });
+    apps.push(app);
+    const base = await app.start();
+    return { app, base, lines: logs.lines };
+  }
+  const logged = (lines: Array<Record<string, unknown>>) => lines.map((l) => JSON.stringify(l)).join('\n');
+
+  beforeAll(async () => {
+    // Answers after 1.5 s: a run of the `slow` probe is in flight that long.
+    slow = await target((_req, res) => setTimeout(() => res.end('ok'), 1_500));
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.stop();
+    await slow?.close();
+    for (const ws of spaces) ws.remove();
+  });
+
+  it('rate-limits before authentication: wrong tokens, /docs, /openapi.json and 404s count; /health and /metrics never', async () => {
+    const { base, lines } = await start(20);
+    const wrong = { authorization: 'Bearer not-a-token-0123456789' };
+    const statuses: number[] = [];
+    const silence = { method: 'POST', headers: { ...wrong, 'content-type': 'application/json' }, body: '{"comment":"x","duration":"1h"}' };
+    for (let i = 0; i < 10; i++) statuses.push((await fetch(`${base}/api/v1/silences`, silence)).status);
+    for (const url of ['/docs', '/openapi.json', '/no/such/route', '/api/v1/probes', '/docs', '/openapi.json', '/nope']) {
+      statuses.push((await fetch(`${base}${url}`)).status);
+    }
+    for (let i = 0; i < 10; i++) statuses.push((await fetch(`${base}/api/v1/probes`, { headers: wrong })).status);
+    // 20 counted, then every request is a 429, whatever its token or route.
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses.slice(20)).toEqual(Array(7).fill(429));
+    const limited = await fetch(`${base}/no/such/route`);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await limited.json()).toMatchObject({ error: 'Too Many Requests', code: 'VIGIL_ERR_RATE_LIMITED' });
+    // The monitoring of vigil itself, matched by path: a query string does not make it countable.
+    for (const url of ['/health', '/health?x=1', '/metrics', '/metrics?name[]=x'])
+      expect((await fetch(`${base}${url}`)).status, url).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_http_refused_total\{reason="unauthorized"\} 10$/m);
+    expect(metrics).toMatch(/^vigil_http_refused_total\{reason="rate_limited"\} 8$/m);
+    // Refusals are counted, not logged one by one.
+    expect(lines.filter((l) => (l.res as { statusCode?: number } | undefined)?.statusCode === 429)).toEqual([]);
+  });
+
+  it('a flood of refused anonymous writes adds no audit row per request and a bounded number of log lines', async () => {
+    const { app, base, lines } = await start(100);
+    const before = lines.length;
+    const write = (i: number) =>
+      fetch(`${base}/api/v1/silences`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(i % 2 ? { authorization: 'Bearer wrong-0123456789abcdef' } : {}) },
+        body: '{"comment":"x","duration":"1h"}',
+      }).then((r) => r.status);
+    const statuses: number[] = [];
+    for (let round = 0; round < 10; round++) statuses.push(...(await Promise.all(Array.from({ length: 50 }, (_, i) => write(i)))));
+    expect(statuses.filter((s) => s === 401)).toHaveLength(100);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(400);
+    // Nothing written per request: the summary row comes when the address's minute ends (or at close).
+    expect(app.store.audit.list({ actor: 'anonymous' })).toEqual([]);
+    expect(lines.length - before).toBeLessThan(5);
+    await app.server.close();
+    const rows = app.store.audit.list({ actor: 'anonymous' });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ action: 'POST /api/v1/silences', target: '{"address":"127.0.0.1"}', status: 429 });
+    expect(rows[0]?.detail).toMatch(/^500 refused writes from 127\.0\.0\.1 since \S+ \(unauthorized 100, rate limited 400\)$/);
+    expect(lines.filter((l) => l.msg === 'requests refused')).toEqual([
+      expect.objectContaining({ address: '127.0.0.1', refused: 500, writes: 500, unauthorized: 100, rate_limited: 400 }),
+    ]);
+  });
+
+  describe('odd input', () => {
+    let base: string;
+    let lines: Array<Record<string, unknown>>;
+    let app: App;
+    const bearer = { authorization: `Bearer ${OPS}` };
+    const ops = { ...bearer, 'content-type': 'application/json' };
+    beforeAll(async () => {
+      ({ app, base, lines } = await start(100_000));
+    });
+    const json = async (res: Response) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> });
+
+    it('days=Infinity, -Infinity, 1e400 and out-of-range instants are a 400 naming the parameter', async () => {
+      for (const q of ['days=Infinity', 'days=-Infinity', 'days=1e400', 'days=NaN', 'days=1e3', 'from=99999999999999999999']) {
+        const { status, body } = await json(await fetch(`${base}/api/v1/report?${q}`));
+        expect(status, q).toBe(400);
+        expect(body.code, q).toBe('VIGIL_ERR_BAD_REQUEST');
+        expect(String(body.message), q).toMatch(/days|from/);
+      }
+      for (const q of ['since=99999999999999999999', 'until=1e400', 'limit=Infinity', 'limit=1e400']) {
+        const { status, body } = await json(await fetch(`${base}/api/v1/probes/slow/runs?${q}`));
+        expect(status, q).toBe(400);
+        expect(body.code, q).toBe('VIGIL_ERR_BAD_REQUEST');
+      }
+      expect((await fetch(`${base}/api/v1/report?days=7`)).status).toBe(200);
+    });
+
+    it('__proto__, constructor, hasOwnProperty and toString are ids like any other: not found, never inherited', async () => {
+      for (const id of ['__proto__', 'constructor', 'hasOwnProperty', 'toString']) {
+        expect((await fetch(`${base}/api/v1/schedules/${id}/shifts`)).status, id).toBe(404);
+        expect((await fetch(`${base}/api/v1/probes/${id}`)).status, id).toBe(404);
+        expect((await fetch(`${base}/api/v1/channels/${id}/test`, { method: 'POST', headers: ops, body: '{}' })).status, id).toBe(404);
+        const asPerson = await fetch(`${base}/api/v1/oncall/overrides`, {
+          method: 'POST',
+          headers: ops,
+          body: JSON.stringify({ schedule: 'primary', person: id, start: '2026-12-01T00:00:00Z', end: '2099-12-02T00:00:00Z' }),
+        });
+        expect(asPerson.status, id).toBe(400);
+        const asSchedule = await fetch(`${base}/api/v1/oncall/overrides`, {
+          method: 'POST',
+          headers: ops,
+          body: JSON.stringify({ schedule: id, person: 'alice', start: '2099-12-01T00:00:00Z', end: '2099-12-02T00:00:00Z' }),
+        });
+        expect(asSchedule.status, id).toBe(404);
+      }
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).not.toMatch(/person="(__proto__|constructor|hasOwnProperty|toString)"/);
+      expect((await fetch(`${base}/api/v1/oncall`)).status).toBe(200);
+    });
+
+    it('an override is capped like a silence: 366 days at most', async () => {
+      const long = await fetch(`${base}/api/v1/oncall/overrides`, {
+        method: 'POST',
+        headers: ops,
+        body: JSON.stringify({ schedule: 'primary', person: 'alice', start: '2099-01-01T00:00:00Z', end: '2100-01-03T00:00:00Z' }),
+      });
+      expect(await json(long)).toMatchObject({
+        status: 400,
+        body: { code: 'VIGIL_ERR_BAD_REQUEST', message: expect.stringMatching(/366d/) },
+      });
+      const year = await fetch(`${base}/api/v1/oncall/overrides`, {
+        method: 'POST',
+        headers: ops,
+        body: JSON.stringify({ schedule: 'primary', person: 'alice', start: '2099-01-01T00:00:00Z', end: '2099-12-31T00:00:00Z' }),
+      });
+      expect(year.status).toBe(201);
+    });
+
+    it('the Bearer scheme is case-insensitive', async () => {
+      for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
+        const res = await fetch(`${base}/api/v1/audit`, { headers: { authorization: `${scheme} ${ADMIN}` } });
+        expect(res.status, scheme).toBe(200);
+      }
+      expect((await fetch(`${base}/api/v1/audit`, { headers: { authorization: `Basic ${ADMIN}` } })).status).toBe(401);
+    });
+
+    it('invalid UTF-8 in a JSON body is a 400 with a VIGIL_ERR_* code, not replaced and stored', async () => {
+      const body = Buffer.concat([Buffer.from('{"comment":"'), Buffer.from([0xff, 0xfe, 0xc0, 0xaf]), Buffer.from('","duration":"1h"}')]);
+      const res = await json(await fetch(`${base}/api/v1/silences`, { method: 'POST', headers: ops, body }));
+      expect(res).toMatchObject({ status: 400, body: { code: 'VIGIL_ERR_BAD_REQUEST', message: expect.stringMatching(/UTF-8/) } });
+      const silences = (await json(await fetch(`${base}/api/v1/silences`))).body.silences as unknown[];
+      expect(JSON.stringify(silences)).not.toContain('\ufffd');
+    });
+
+    it('run?wait=false on a probe already running answers 409, as the README says', async () => {
+      const first = await fetch(`${base}/api/v1/probes/slow/run?wait=false`, { method: 'POST', headers: bearer });
+      expect(first.status).toBe(202);
+      const second = await json(await fetch(`${base}/api/v1/probes/slow/run?wait=false`, { method: 'POST', headers: bearer }));
+      expect(second).toMatchObject({ status: 409, body: { code: 'VIGIL_ERR_CONFLICT' } });
+      const waiting = await fetch(`${base}/api/v1/probes/slow/run?wait=true`, { method: 'POST', headers: bearer });
+      expect(waiting.status).toBe(409);
+      await waitFor('the slow run to end', () => !app.scheduler.isRunning('slow'), 5_000);
+    });
+
+    it('a link token is never logged, whatever the method or the form of the path', async () => {
+      const real = signAction({ incidentId: 1, action: 'ack', expiresAt: Date.now() + 3_600_000 }, LINK_SECRET);
+      const secretPart = real.slice(-16);
+      const requests: Array<[string, string]> = [];
+      for (const token of [CANARY, real]) {
+        for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE']) {
+          for (const url of [
+            `/act/${token}`,
+            `/act/${token}/`,
+            `/act/${token}/extra/segments`,
+            `/act/${token}?x=1`,
+            `/act/${token}%2Fmore`,
+            `/act%2F${token}`,
+            `/%61ct/${token}`,
+            `//act/${token}`,
+            `/api/v1/act/${token}`,
+            `/act/${token.slice(0, 10)}%zz${token.slice(10)}`,
+          ])
+            requests.push([method, url]);
+        }
+      }
+      for (const [method, url] of requests) {
+        const res = await fetch(`${base}${url}`, { method });
+        expect(res.status, `${method} ${url}`).toBeLessThan(500);
+        await res.arrayBuffer();
+      }
+      await app.server.close();
+      const text = logged(lines);
+      expect(text).not.toContain(CANARY);
+      expect(text).not.toContain(CANARY.slice(0, 12));
+      expect(text).not.toContain(secretPart);
+      expect(text).toContain('/act/<token>');
+    });
+  });
+});

@@ -1,8 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { FastifyRequest } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
+import { clientOf } from '../../src/server/rate-limit.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 import { workspace } from '../helpers/workspace.js';
@@ -48,18 +50,19 @@ describe('access control, audit and reload', () => {
     ws = workspace({ 'config/default.yaml': config(auth, extra), 'probes/api.yaml': PROBES });
     const dir = ws.dir;
     const log = memoryLogger();
+    const clock = new ManualClock(NOW);
     app = createApp({
       config: loadConfig({ cwd: dir, env: ENV }),
       logger: log.logger,
-      clock: new ManualClock(NOW),
+      clock,
       reloadConfig: () => loadConfig({ cwd: dir, env: ENV }),
     });
-    return { app, dir, lines: log.lines };
+    return { app, dir, lines: log.lines, clock };
   }
   const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
   it('checks roles on writes and records every write, refused or not, in the audit log', async () => {
-    const { app } = build();
+    const { app, clock, lines } = build();
     const silence = { probes: ['api'], duration: '1h', comment: 'deploy' };
     const calls = [
       await app.server.inject({ method: 'POST', url: '/api/v1/silences', headers: bearer(OPERATOR), payload: silence }),
@@ -74,18 +77,39 @@ describe('access control, audit and reload', () => {
     const res = await app.server.inject({ url: '/api/v1/audit', headers: bearer(ADMIN) });
     expect(res.statusCode).toBe(200);
     const entries = res.json().entries as Array<Record<string, unknown>>;
+    // Anonymous refusals (no token, unknown token) are not a row each: one summary per address and minute.
     expect(entries.map((e) => [e.actor, e.action, e.target ?? null, e.result, e.status])).toEqual([
-      ['anonymous', 'POST /api/v1/silences', null, 'failure', 401],
-      ['anonymous', 'POST /api/v1/silences', null, 'failure', 401],
       ['dana', 'POST /api/v1/silences', null, 'failure', 403],
       ['ops', 'POST /api/v1/incidents/:id/ack', '{"id":999}', 'failure', 404],
       ['ops', 'POST /api/v1/silences', null, 'success', 201],
     ]);
-    expect(entries.map((e) => e.requestId)).toEqual(calls.map((c) => c.headers['x-request-id']).reverse());
-    expect(entries[2]).toMatchObject({ detail: 'token "dana" has role viewer; this needs operator', at: new Date(NOW).toISOString() });
+    expect(entries.map((e) => e.requestId)).toEqual(
+      calls
+        .slice(0, 3)
+        .map((c) => c.headers['x-request-id'])
+        .reverse(),
+    );
+    expect(entries[0]).toMatchObject({ detail: 'token "dana" has role viewer; this needs operator', at: new Date(NOW).toISOString() });
     // Reads are not audited; the filter finds one actor's writes.
     const mine = await app.server.inject({ url: '/api/v1/audit?actor=ops&limit=1', headers: bearer(ADMIN) });
     expect(mine.json().entries.map((e: { status: number }) => e.status)).toEqual([404]);
+
+    // A minute on, the next refusal closes the window: one row for the two, with their count.
+    await clock.advance(61_000);
+    await app.server.inject({ method: 'POST', url: '/api/v1/silences', payload: silence });
+    const anon = await app.server.inject({ url: '/api/v1/audit?actor=anonymous', headers: bearer(ADMIN) });
+    expect(anon.json().entries).toEqual([
+      expect.objectContaining({
+        action: 'POST /api/v1/silences',
+        target: '{"address":"127.0.0.1"}',
+        result: 'failure',
+        status: 401,
+        detail: expect.stringMatching(/^2 refused writes from 127\.0\.0\.1 since .* \(unauthorized 2, rate limited 0\)$/),
+      }),
+    ]);
+    expect(lines.filter((l) => l.msg === 'requests refused')).toEqual([
+      expect.objectContaining({ level: 'warn', address: '127.0.0.1', refused: 2, writes: 2, unauthorized: 2 }),
+    ]);
   });
 
   it('puts reads and /metrics behind a viewer token when configured, never /health', async () => {
@@ -126,6 +150,14 @@ describe('access control, audit and reload', () => {
     const limited = await app.server.inject({ url: '/api/v1/probes' });
     expect(limited.json()).toMatchObject({ error: 'Too Many Requests', code: 'VIGIL_ERR_RATE_LIMITED' });
     for (let i = 0; i < 10; i++) expect((await app.server.inject({ url: '/metrics' })).statusCode).toBe(200);
+  });
+
+  it('counts an IPv6 client by its /64, an IPv4-mapped one as IPv4', () => {
+    const of = (ip: string) => clientOf({ ip } as FastifyRequest);
+    expect(of('2001:db8:1:2::1')).toBe(of('2001:db8:1:2:ffff:ffff:ffff:ffff'));
+    expect(of('2001:db8:1:2::1')).not.toBe(of('2001:db8:1:3::1'));
+    expect(of('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(of('10.0.0.1')).not.toBe(of('10.0.0.2'));
   });
 
   it('reloads probes and tokens in one step, refuses what needs a restart, and keeps the old config on a bad file', async () => {

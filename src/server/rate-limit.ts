@@ -1,0 +1,72 @@
+import { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/** The limiter's options: requests a minute per client address, and the paths it never counts. */
+export interface RateLimitOptions {
+  perMinute: number;
+  /** Paths (without the query string) that are never limited: the monitoring of vigil itself. */
+  exempt: ReadonlySet<string>;
+  /** Addresses tracked at once; past this the table is swept of closed windows, then cleared (a bound, not a feature). */
+  maxAddresses?: number;
+}
+
+const WINDOW_MS = 60_000;
+
+/** A request's path without its query string. */
+export const pathOf = (url: string): string => {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+};
+
+/**
+ * Whom a limit counts: the client address, an IPv6 one by its /64 (@fastify/rate-limit's default), so
+ * a client cannot walk its own subnet to get a fresh allowance per address.
+ */
+export const clientOf = (req: FastifyRequest): string => normalizeIP(req.ip);
+
+/**
+ * The API-wide rate limit as the first onRequest hook: it runs before authentication, the router's
+ * 404 and every handler, so wrong tokens, guessed paths and `/docs` all count, and a refused request
+ * costs one map lookup. A fixed window per address; synchronous, so the flood never reaches a promise.
+ */
+export function createRateLimit(opts: RateLimitOptions) {
+  const max = opts.maxAddresses ?? 100_000;
+  const windows = new Map<string, { resetAt: number; count: number }>();
+
+  const sweep = (now: number) => {
+    for (const [k, w] of windows) if (w.resetAt <= now) windows.delete(k);
+    // Still full of open windows: a spread of addresses this wide is an attack on the table itself.
+    if (windows.size >= max) windows.clear();
+  };
+
+  return function rateLimit(req: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    if (opts.exempt.has(pathOf(req.url))) {
+      done();
+      return;
+    }
+    const now = Date.now();
+    const client = clientOf(req);
+    let w = windows.get(client);
+    if (w === undefined || w.resetAt <= now) {
+      if (w === undefined && windows.size >= max) sweep(now);
+      w = { resetAt: now + WINDOW_MS, count: 0 };
+      windows.set(client, w);
+    }
+    w.count += 1;
+    const remaining = Math.max(0, opts.perMinute - w.count);
+    const resetSeconds = Math.ceil((w.resetAt - now) / 1000);
+    reply.header('x-ratelimit-limit', opts.perMinute).header('x-ratelimit-remaining', remaining).header('x-ratelimit-reset', resetSeconds);
+    if (w.count <= opts.perMinute) {
+      done();
+      return;
+    }
+    reply
+      .status(429)
+      .header('retry-after', resetSeconds)
+      .send({
+        error: 'Too Many Requests',
+        code: 'VIGIL_ERR_RATE_LIMITED',
+        message: `more than ${opts.perMinute} requests a minute from this address; retry in ${resetSeconds} seconds`,
+      });
+  };
+}
