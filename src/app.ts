@@ -5,10 +5,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createAlerting, type EscalationPolicy } from './alerting/index.js';
 import { createLeadership } from './cluster/leader.js';
-import { ConfigError, type LoadedConfig, redact, type ServiceConfig } from './config/index.js';
+import { ConfigError, createSecretBook, type LoadedConfig, redact, type ServiceConfig } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
-import type { Logger } from './lib/logger.js';
+import { type Logger, setLogSecrets } from './lib/logger.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
 import { createChannelTests } from './notify/channel-tests.js';
@@ -126,6 +126,8 @@ export function createApp(deps: AppDeps): App {
   const tokens: ApiToken[] = cfg.auth.tokens.map((t) => ({ ...t }));
   /** Every secret ever loaded, so a value from the config before a reload is still redacted. */
   const secrets = new Set(config.secrets);
+  // Every form of every secret: per probe for its results, all of them on every way out (log lines too).
+  const secretBook = createSecretBook(config, (all) => setLogSecrets(logger, all));
 
   const channelConfig = cfg.channels as Record<string, { type: string; testSchedule?: string }>;
   const cronDriver = deps.cron ?? nodeCronDriver(logger);
@@ -140,6 +142,7 @@ export function createApp(deps: AppDeps): App {
   const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const worker = createOutboxWorker({
     ...(shared ? { claim: { by: instance, forMs: ms(cfg.alerting.delivery.timeout) + 2_000 } } : {}),
+    redactor: () => secretBook.all(),
     store: store.alerts,
     channels,
     clock,
@@ -229,6 +232,7 @@ export function createApp(deps: AppDeps): App {
     maxConcurrent: cfg.scheduler.maxConcurrent,
     metrics,
     stateFor: (id) => ({ get: <T>() => store.probeState(id) as T | undefined, set: (v) => store.setProbeState(id, v) }),
+    redactorFor: (def) => secretBook.forProbe(def),
     onResult,
   });
 
@@ -272,6 +276,7 @@ export function createApp(deps: AppDeps): App {
     scheduler,
     probes: () => probes,
     redact: redactDef,
+    redactor: () => secretBook.all(),
     health,
     tokens,
     access: { reads: cfg.auth.reads, metrics: cfg.auth.metrics },
@@ -353,7 +358,8 @@ export function createApp(deps: AppDeps): App {
     ),
     waitMs: Math.max(60_000, ms(delivery.timeout) * 3),
     wake: () => worker.wake(),
-    onResult,
+    // A test page's failure quotes the receiver's answer, which may echo the channel's URL or token.
+    onResult: (run) => onResult(secretBook.all().value(run)),
   });
 
   const heartbeat = cfg.oncall.heartbeatUrl
@@ -497,6 +503,7 @@ export function createApp(deps: AppDeps): App {
     config = next;
     cfg = effective;
     for (const secret of next.secrets) secrets.add(secret);
+    secretBook.learn(next);
     maintenance = maintenanceOf(cfg);
     tokens.splice(0, tokens.length, ...cfg.auth.tokens.map((t) => ({ ...t })));
     declare(next.probes);
