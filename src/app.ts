@@ -174,6 +174,7 @@ export function createApp(deps: AppDeps): App {
     clock,
     logger,
     probes: () => probes,
+    redactorFor: (def) => secretBook.forProbe(def),
     // Getters: the engine reads these on every run, so a reload changes them in place.
     get flapping() {
       return cfg.alerting.flapping;
@@ -288,7 +289,8 @@ export function createApp(deps: AppDeps): App {
       reload: (actor) => app.reload(actor),
       clock,
     },
-    oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people },
+    // A name read through `${file:…}` is a secret: the on-call answers show `<secret>`, like the status page.
+    oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people: () => redactDef(people()) },
     actions: {
       clock,
       ...(linkSecret ? { linkSecret } : {}),
