@@ -299,25 +299,29 @@ function escapes(s: string, i: number): boolean {
 function walk(v: unknown, text: (s: string) => string): unknown {
   if (typeof v === 'string') return text(v);
   if (Array.isArray(v)) {
-    let changed = false;
-    const out = v.map((x) => {
-      const y = walk(x, text);
-      if (y !== x) changed = true;
-      return y;
-    });
-    return changed ? out : v;
+    // Copied only once something changed: most results hold no secret, and run a thousand a second.
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const y = walk(v[i], text);
+      if (y !== v[i] && out === undefined) out = v.slice(0, i);
+      out?.push(y);
+    }
+    return out ?? v;
   }
   if (v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
-    let changed = false;
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) {
+    const entries = Object.entries(v);
+    let out: Record<string, unknown> | undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const [k, x] = entries[i] as [string, unknown];
       const key = text(k);
       const y = walk(x, text);
-      if (key !== k || y !== x) changed = true;
-      // defineProperty: a key such as `__proto__` stays an own key, never the prototype.
-      Object.defineProperty(out, key, { value: y, enumerable: true, writable: true, configurable: true });
+      if ((key !== k || y !== x) && out === undefined) {
+        out = {};
+        for (const [k0, x0] of entries.slice(0, i)) own(out, k0, x0);
+      }
+      if (out !== undefined) own(out, key, y);
     }
-    return changed ? out : v;
+    return out ?? v;
   }
   if (v instanceof Error) {
     const message = text(v.message);
@@ -329,4 +333,10 @@ function walk(v: unknown, text: (s: string) => string): unknown {
     return copy;
   }
   return v;
+}
+
+/** Sets an own property, even `__proto__` (a key from outside is never the prototype). */
+function own(o: Record<string, unknown>, key: string, value: unknown) {
+  if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
 }

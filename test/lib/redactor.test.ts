@@ -97,6 +97,10 @@ describe('createRedactor', () => {
     const out = r.value(v);
     expect(out).toEqual({ message: 'x <secret>', details: { body: ['Bearer <secret>'], '<secret>': 1 }, n: 5 });
     expect(v.message).toBe('x hunter22');
+    // A key from outside stays an own key, never the prototype.
+    const odd = r.value(JSON.parse('{"__proto__": "hunter22", "a": 1}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(odd)).toBe(Object.prototype);
+    expect(Object.hasOwn(odd, '__proto__') && odd.__proto__).toBe('<secret>');
   });
 
   it('scans a long text in time linear in its length, whatever the number of secrets', () => {
