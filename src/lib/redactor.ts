@@ -1,6 +1,6 @@
 /**
  * Finds a set of secret values in text, in every form a secret takes on its way out: as is, escaped
- * for JSON, percent-encoded (whole or in part, upper or lower hex), base64 and base64url (alone or
+ * for JSON or HTML, percent-encoded (whole or in part, upper or lower hex), base64 and base64url (alone or
  * inside a longer encoded value such as a Basic `user:password`), and cut short (any run of
  * `MIN_PARTIAL` or more characters that is a prefix or a suffix of one of those forms: a body
  * excerpt cut mid-token; unless it is a short run of lower-case letters, an ordinary word). Each is
@@ -122,6 +122,10 @@ const distinctive = (part: string) => part.length >= MIN_PARTIAL && (/\d/.test(p
 /** The forms a secret is written in, besides itself. */
 function formsOf(secret: string): string[] {
   const out = new Set([secret, JSON.stringify(secret).slice(1, -1)]);
+  // As an HTML page escapes it (the status page, the confirm page), either spelling of the apostrophe.
+  const html = secret.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  out.add(html.replace(/'/g, '&#39;'));
+  out.add(html.replace(/'/g, '&#x27;'));
   const component = encodeURIComponent(secret);
   // RFC 3986 escapes `!'()*` too; the WHATWG URL parser does in a query (`'` → `%27`).
   const strict = component.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);

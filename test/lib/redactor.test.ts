@@ -15,6 +15,7 @@ describe('createRedactor', () => {
   it.each([
     ['exact', `401: token ${TOKEN} refused`],
     ['JSON-escaped', JSON.stringify({ token: TOKEN })],
+    ['HTML-escaped', `<td>${TOKEN.replace("'", '&#39;')}</td>`],
     ['encodeURIComponent', `?t=${encodeURIComponent(TOKEN)}`],
     ['RFC 3986 (%27 for an apostrophe)', `?t=${encodeURIComponent(TOKEN).replace("'", '%27')}`],
     [
@@ -35,6 +36,10 @@ describe('createRedactor', () => {
     expect(out).toContain('<secret>');
     for (const piece of [TOKEN, 'PLANTED-PRO', 'TOKEN-it', encodeURIComponent(TOKEN), Buffer.from(TOKEN).toString('base64').slice(4, 20)])
       expect(out).not.toContain(piece);
+  });
+
+  it('hides the HTML-escaped form whole, the apostrophe spelt either way', () => {
+    for (const apos of ['&#39;', '&#x27;']) expect(r.text(`<td>${TOKEN.replace("'", apos)}</td>`)).toBe('<td><secret></td>');
   });
 
   it('hides a cut-short piece only from 8 characters, and a short secret only whole', () => {
