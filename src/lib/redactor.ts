@@ -72,11 +72,15 @@ export function createRedactor(secrets: Iterable<string | SecretValue>): Redacto
       for (const f of formsOf(value)) if (f.length >= MIN_SECRET_LENGTH) forms.set(f, cut || forms.get(f) === true);
     }
   }
+  // Most probes hold no secret: they share one redactor that hides URL passwords only.
+  if (size === 0) return urlPasswordsOnly;
   const matcher = new Matcher([...forms].map(([text, partial]) => ({ text, partial })));
   // Passwords inside URLs go too, known or not (a DSN in a driver's error message).
-  const text = (s: string) => redactUrlPasswords(size === 0 ? s : matcher.redact(s));
+  const text = (s: string) => redactUrlPasswords(matcher.redact(s));
   return { size, text, value: <T>(v: T) => walk(v, text) as T };
 }
+
+const urlPasswordsOnly: Redactor = { size: 0, text: redactUrlPasswords, value: <T>(v: T) => walk(v, redactUrlPasswords) as T };
 
 const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\//i;
 /** `Bearer <token>`, `Basic <base64>`: a credential after an auth scheme. */
@@ -164,19 +168,26 @@ function base64Cores(bytes: Buffer): string[] {
   return out;
 }
 
-/** Bits per slot of the quick filter over character pairs; a miss there skips a position for free. */
-const FILTER_BITS = 1 << 16;
-const filterKey = (a: number, b: number, c: number) => (a * 31 + b * 7 + c) & (FILTER_BITS - 1);
+/**
+ * Slots of the quick filter over three characters of each 8-character window; a miss there skips a
+ * position for free. Sized to the forms (about 1 in 16 slots set), so a probe with one secret costs
+ * a few kilobytes, not 64 (there may be 60,000 probes).
+ */
+const filterSize = (grams: number) => Math.min(1 << 16, Math.max(256, 2 ** Math.ceil(Math.log2(grams * 16))));
+const filterKey = (a: number, b: number, c: number, mask: number) => (a * 31 + b * 7 + c) & mask;
 
 class Matcher {
   /** Forms by their first MIN_PARTIAL characters, and by their last. */
   private readonly heads = new Map<string, Form[]>();
   private readonly tails = new Map<string, Form[]>();
-  private readonly filter = new Uint8Array(FILTER_BITS);
+  private readonly filter: Uint8Array;
+  private readonly mask: number;
   /** Forms shorter than MIN_PARTIAL: matched whole, one by one (there are few). */
   private readonly short: string[] = [];
 
   constructor(forms: readonly Form[]) {
+    this.filter = new Uint8Array(filterSize(forms.length * 2));
+    this.mask = this.filter.length - 1;
     for (const f of forms) {
       if (f.text.length < MIN_PARTIAL) {
         this.short.push(f.text);
@@ -193,7 +204,7 @@ class Matcher {
     const list = map.get(gram);
     if (list) list.push(f);
     else map.set(gram, [f]);
-    this.filter[filterKey(gram.charCodeAt(0), gram.charCodeAt(3), gram.charCodeAt(MIN_PARTIAL - 1))] = 1;
+    this.filter[filterKey(gram.charCodeAt(0), gram.charCodeAt(3), gram.charCodeAt(MIN_PARTIAL - 1), this.mask)] = 1;
   }
 
   redact(s: string): string {
@@ -218,7 +229,8 @@ class Matcher {
   private find(s: string, spans: Array<[number, number]>) {
     const last = s.length - MIN_PARTIAL;
     for (let p = 0; p <= last; p++) {
-      if (this.filter[filterKey(s.charCodeAt(p), s.charCodeAt(p + 3), s.charCodeAt(p + MIN_PARTIAL - 1))] === 0) continue;
+      const slot = filterKey(s.charCodeAt(p), s.charCodeAt(p + 3), s.charCodeAt(p + MIN_PARTIAL - 1), this.mask);
+      if (this.filter[slot] === 0) continue;
       const gram = s.slice(p, p + MIN_PARTIAL);
       const starting = this.heads.get(gram);
       if (starting)
