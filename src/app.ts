@@ -5,10 +5,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createAlerting, type EscalationPolicy } from './alerting/index.js';
 import { createLeadership } from './cluster/leader.js';
-import { ConfigError, type LoadedConfig, redact, restartOnlyChanges } from './config/index.js';
+import { ConfigError, createSecretBook, type LoadedConfig, redact, restartOnlyChanges } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
-import type { Logger } from './lib/logger.js';
+import { type Logger, setLogSecrets } from './lib/logger.js';
 import { own } from './lib/own.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
@@ -120,6 +120,8 @@ export function createApp(deps: AppDeps): App {
   const tokens: ApiToken[] = cfg.auth.tokens.map((t) => ({ ...t }));
   /** Every secret ever loaded, so a value from the config before a reload is still redacted. */
   const secrets = new Set(config.secrets);
+  // Every form of every secret: per probe for its results, all of them on every way out (log lines too).
+  const secretBook = createSecretBook(config, (all) => setLogSecrets(logger, all));
 
   /** Reassigned by reload() with `channels`, which it changes in place (the worker reads it at every scan). */
   let channelConfig = cfg.channels as Record<string, { type: string; testSchedule?: string }>;
@@ -135,6 +137,7 @@ export function createApp(deps: AppDeps): App {
   const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const worker = createOutboxWorker({
     ...(shared ? { claim: { by: instance, forMs: ms(cfg.alerting.delivery.timeout) + 2_000 } } : {}),
+    redactor: () => secretBook.all(),
     store: store.alerts,
     channels,
     clock,
@@ -166,6 +169,7 @@ export function createApp(deps: AppDeps): App {
     clock,
     logger,
     probes: () => probes,
+    redactorFor: (def) => secretBook.forProbe(def),
     // Getters: the engine reads these on every run, so a reload changes them in place.
     get flapping() {
       return cfg.alerting.flapping;
@@ -224,6 +228,7 @@ export function createApp(deps: AppDeps): App {
     maxConcurrent: cfg.scheduler.maxConcurrent,
     metrics,
     stateFor: (id) => ({ get: <T>() => store.probeState(id) as T | undefined, set: (v) => store.setProbeState(id, v) }),
+    redactorFor: (def) => secretBook.forProbe(def),
     onResult,
   });
 
@@ -273,6 +278,7 @@ export function createApp(deps: AppDeps): App {
     scheduler,
     probes: () => probes,
     redact: redactDef,
+    redactor: () => secretBook.all(),
     health,
     tokens,
     // Getters: the routes read them per request, so a reload changes who may read at once.
@@ -293,7 +299,8 @@ export function createApp(deps: AppDeps): App {
       reload: (actor) => app.reload(actor),
       clock,
     },
-    oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people },
+    // A name read through `${file:…}` is a secret: the on-call answers show `<secret>`, like the status page.
+    oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people: () => redactDef(people()) },
     actions: {
       clock,
       ...(linkSecret ? { linkSecret } : {}),
@@ -364,7 +371,8 @@ export function createApp(deps: AppDeps): App {
     schedules: testSchedules(channelConfig),
     waitMs: Math.max(60_000, ms(delivery.timeout) * 3),
     wake: () => worker.wake(),
-    onResult,
+    // A test page's failure quotes the receiver's answer, which may echo the channel's URL or token.
+    onResult: (run) => onResult(secretBook.all().value(run)),
   });
 
   const heartbeat = cfg.oncall.heartbeatUrl
@@ -532,6 +540,7 @@ export function createApp(deps: AppDeps): App {
     config = next;
     cfg = next.service;
     for (const secret of next.secrets) secrets.add(secret);
+    secretBook.learn(next);
     maintenance = maintenanceOf(cfg);
     tokens.splice(0, tokens.length, ...cfg.auth.tokens.map((t) => ({ ...t })));
     channelConfig = nextChannels;

@@ -3,6 +3,7 @@ import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { own } from '../lib/own.js';
+import type { Redactor } from '../lib/redactor.js';
 import type { IncidentView, NotifyAction } from '../notify/types.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { AlertStore, Incident, NewNotification, RunRecord, Silence } from '../store/index.js';
@@ -16,6 +17,8 @@ export interface AlertingOptions {
   logger: Logger;
   /** The probes as configured now (changes on reload). */
   probes(): readonly ProbeDefinition[];
+  /** A probe's secrets: its labels (a `${file:…}` label is a secret too) are copied onto an incident redacted. */
+  redactorFor?(def: ProbeDefinition): Redactor;
   flapping: { start: number; stop: number };
   maintenance: readonly MaintenanceWindow[];
   sweepIntervalMs: number;
@@ -173,7 +176,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       severity: def.alert.severity as Incident['severity'],
       state: 'open' as const,
       summary: `${def.id}: ${reason}`,
-      labels: { ...def.labels },
+      labels: opts.redactorFor ? opts.redactorFor(def).value({ ...def.labels }) : { ...def.labels },
       channels: [...def.alert.channels],
       openedAt: now,
       ...(run.ok ? {} : { lastError: { code: run.code ?? 'FAILED', message: run.message ?? '', at: run.startedAt } }),

@@ -1,4 +1,5 @@
 export { ConfigError, type LoadedConfig, type LoadOptions, loadConfig } from './load.js';
-export { redact } from './redact.js';
+export { redact, secretsIn } from './redact.js';
 export { LIVE, RESTART_ONLY, restartOnlyChanges } from './reload.js';
 export { ConfigSchema, type ServiceConfig } from './schema.js';
+export { createSecretBook, type SecretBook } from './secrets.js';

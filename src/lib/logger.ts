@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { noRedaction, type Redactor } from './redactor.js';
 
 export type { Logger } from 'pino';
 
@@ -39,18 +40,43 @@ export function hideLinkTokens(line: string): string {
   return line.includes('act') ? line.replace(LINK_TOKEN, '$1act$2<token>') : line;
 }
 
-/** JSON logs with an ISO timestamp, a text level, secrets censored by path and email addresses masked. */
+/** Where a logger keeps the redactor its lines pass through; child loggers inherit it from their root. */
+const SECRETS = Symbol('vigil.logger.secrets');
+type WithSecrets = Logger & { [SECRETS]?: { redactor: Redactor } };
+
+/**
+ * JSON logs with an ISO timestamp, a text level, secrets censored by path, known secret values
+ * removed from the finished line (`setLogSecrets`) and email addresses masked.
+ */
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  return pino(
+  const secrets = { redactor: noRedaction };
+  const logger: WithSecrets = pino(
     {
       level: opts.level ?? 'info',
       base: { service: 'vigil' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: '<secret>' },
-      // On the finished line, so an address is masked wherever it sits: a field, a message, an error.
-      hooks: { streamWrite: (line) => hideLinkTokens(maskEmails(line)) },
+      // On the finished line, so a secret or an address goes wherever it sits: a field, a message, an
+      // error's stack. The last pass: whatever a module logged, a configured secret never leaves.
+      hooks: { streamWrite: (line) => hideLinkTokens(maskEmails(secrets.redactor.text(line))) },
     },
     opts.destination ?? pino.destination({ dest: 1, sync: false }),
   );
+  // pino makes a child with Object.create(parent): the children see this property, and a later
+  // setLogSecrets on the root reaches every line of every child at once.
+  Object.defineProperty(logger, SECRETS, { value: secrets });
+  return logger;
+}
+
+/**
+ * Removes these secrets (in every form) from every line this logger and its children write from now
+ * on: the composition root sets it at start and again when a reload brings new secrets. False for
+ * a logger not made by createLogger.
+ */
+export function setLogSecrets(logger: Logger, redactor: Redactor): boolean {
+  const holder = (logger as WithSecrets)[SECRETS];
+  if (holder === undefined) return false;
+  holder.redactor = redactor;
+  return true;
 }

@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import { noRedaction, type Redactor } from '../lib/redactor.js';
 import type { AlertStore, OutboxItem } from '../store/index.js';
 import { type Channel, DeliveryError, type IncidentView, type Notification, type Recipient } from './types.js';
 
@@ -42,6 +43,12 @@ export interface OutboxWorkerOptions {
    * `forMs`, so another never sends it at the same time, and record outcomes only while the claim holds.
    */
   claim?: { by: string; forMs: number };
+  /**
+   * Every secret vigil's config holds (read at each send: a reload adds some). The last pass over
+   * what leaves: a page's text, and a delivery error (a receiver may echo its URL's token) before it
+   * is stored, shown or logged.
+   */
+  redactor?(): Redactor;
 }
 
 /** Delivers the outbox: the one place that retries, backs off and dead-letters. */
@@ -119,10 +126,14 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     }
   }
 
+  const redactor = () => opts.redactor?.() ?? noRedaction;
+
   function notificationOf(item: OutboxItem): Notification {
-    const incident = item.payload as unknown as IncidentView;
+    const incident = redactor().value(item.payload as unknown as IncidentView);
     const ref = item.incidentId === null ? undefined : store.refFor(item.incidentId, item.channel, item.recipient);
-    const recipient = item.recipient === undefined ? undefined : opts.people?.(item.recipient);
+    const found = item.recipient === undefined ? undefined : opts.people?.(item.recipient);
+    // A name read from a file is a secret like any `${…}` value; the address is needed to deliver.
+    const recipient = found === undefined ? undefined : { ...found, name: redactor().text(found.name) };
     return {
       id: item.id,
       action: item.action,
@@ -144,6 +155,16 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       ...(recipient ? { recipient } : {}),
       createdAt: item.createdAt,
     };
+  }
+
+  /** The error with a message safe to store and show: a provider's answer may quote a secret back. */
+  function redactedError(e: DeliveryError): DeliveryError {
+    const message = redactor().text(e.message);
+    if (message === e.message) return e;
+    return new DeliveryError(message, {
+      retryable: e.retryable,
+      ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+    });
   }
 
   async function deliver(item: OutboxItem, channel: Channel) {
@@ -178,7 +199,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       );
     } catch (err) {
       const now = clock.now();
-      const e =
+      const e = redactedError(
         err instanceof DeliveryError
           ? err
           : new DeliveryError(
@@ -187,7 +208,8 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
                 retryable: true,
                 cause: err,
               },
-            );
+            ),
+      );
       // A hold is not the provider failing: the age counts from when its channel came back.
       const age = now - Math.max(item.createdAt, item.releasedAt ?? 0);
       if (!e.retryable || age >= opts.maxAgeMs) {

@@ -1,6 +1,7 @@
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { Redactor } from '../lib/redactor.js';
 
 /**
  * Why a run failed. Stable: alert rules, metrics and the report group by it.
@@ -46,6 +47,11 @@ export interface ProbeContext {
    * changed), persisted by the scheduler. Measurement stays the probe's; storage is not.
    */
   state: ProbeState;
+  /**
+   * Hides this probe's secrets (its `${…}` values, header credentials, URL passwords) in every form.
+   * The scheduler redacts the result with it when the run ends; a prober uses it for what it logs.
+   */
+  redactor?: Redactor;
 }
 
 /** Per-probe state carried from one run to the next. */

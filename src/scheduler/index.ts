@@ -3,6 +3,7 @@ import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import { stableHash } from '../lib/hash.js';
 import type { Logger } from '../lib/logger.js';
+import type { Redactor } from '../lib/redactor.js';
 import type { Metrics } from '../metrics/index.js';
 import { type AnyProber, type ProbeDefinition, type ProbeState, proberFor } from '../probers/index.js';
 import type { RunRecord, Trigger } from '../store/index.js';
@@ -29,6 +30,8 @@ export interface SchedulerOptions {
   onResult(run: RunRecord): void;
   /** Probers by kind; the registry unless given. */
   proberFor?(kind: ProbeDefinition['kind']): AnyProber;
+  /** The probe's secrets, to redact its results with as they are made; none unless given. */
+  redactorFor?(def: ProbeDefinition): Redactor;
 }
 
 /** What `/health` asks of the scheduler. */
@@ -95,6 +98,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       state: opts.stateFor(def.id),
       shutdown,
       prober: lookupProber(def.kind),
+      ...(opts.redactorFor ? { redactor: opts.redactorFor(def) } : {}),
     })
       .then((record) => {
         try {

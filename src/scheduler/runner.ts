@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import { formatDuration, ms } from '../lib/duration.js';
 import type { Logger } from '../lib/logger.js';
+import { noRedaction, type Redactor } from '../lib/redactor.js';
 import { type AnyProber, type ProbeDefinition, type ProbeResult, type ProbeState, proberFor } from '../probers/index.js';
 import type { RunRecord, Trigger } from '../store/index.js';
 
@@ -44,6 +45,8 @@ export interface RunDeps {
   shutdown: Shutdown;
   /** The kind's prober; looked up from the registry unless given (tests pass their own). */
   prober?: AnyProber;
+  /** The probe's secrets: the run's record is redacted with it before anyone sees it. */
+  redactor?: Redactor;
 }
 
 /** How long a prober that ignores its aborted signal is waited for, unless its kind says otherwise. */
@@ -70,15 +73,17 @@ export async function runProbe(def: ProbeDefinition, trigger: Trigger, deps: Run
     deps.logger.debug({ probe: def.id, code: result.code, attempt: attempts }, 'probe failed; retrying to confirm');
     if (!(await pause(ms(def.retry.delay), deps))) break;
   }
+  // Redacted where it is made: the store, metrics, incidents, pages and logs only ever see this copy.
+  const redactor = deps.redactor ?? noRedaction;
   return {
     probeId: def.id,
     kind: def.kind,
     startedAt,
     durationMs,
     ok: result.ok,
-    ...(result.ok ? {} : { code: result.code ?? 'INTERNAL', message: result.message ?? 'failed without a reason' }),
-    values: result.values,
-    ...(result.details !== undefined ? { details: result.details } : {}),
+    ...(result.ok ? {} : { code: result.code ?? 'INTERNAL', message: redactor.text(result.message ?? 'failed without a reason') }),
+    values: redactor.value(result.values),
+    ...(result.details !== undefined ? { details: redactor.value(result.details) } : {}),
     attempts,
     trigger,
   };
@@ -135,11 +140,13 @@ async function attempt(prober: AnyProber, def: ProbeDefinition, deps: RunDeps): 
       logger: deps.logger,
       probesDir: deps.probesDir,
       state: deps.state,
+      ...(deps.redactor ? { redactor: deps.redactor } : {}),
     });
     return shutdownOr(normalise(await Promise.race([run, cutOff])));
   } catch (err) {
     if (controller.signal.aborted) return shutdownOr(timedOut());
-    deps.logger.error({ err, probe: def.id }, 'prober threw instead of returning a failure');
+    // The error's text may quote the probe's own config (a URL, a header): redacted before it is logged.
+    deps.logger.error({ err: (deps.redactor ?? noRedaction).value(err), probe: def.id }, 'prober threw instead of returning a failure');
     return { ok: false, code: 'INTERNAL', message: `probe crashed: ${(err as Error)?.message ?? String(err)}`, values: {} };
   } finally {
     clock.clearTimeout(deadline);

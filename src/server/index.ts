@@ -13,6 +13,7 @@ import Fastify, {
 import type { Registry } from 'prom-client';
 import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { Redactor } from '../lib/redactor.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { Scheduler } from '../scheduler/index.js';
 import type { AuditLog, RunRecord, Store, StoredRun } from '../store/index.js';
@@ -43,6 +44,11 @@ export interface ServerDeps {
   probes(): readonly ProbeDefinition[];
   /** A copy of a definition safe to show: secrets replaced by `<secret>`. */
   redact<T>(value: T): T;
+  /**
+   * Every secret the config ever held, in every form: the last pass over every answer (JSON, the
+   * status page, the confirm page, errors), whatever a route put in it. None when absent.
+   */
+  redactor?(): Redactor;
   /** vigil's own health, check by check. */
   health(): Record<string, HealthCheck>;
   /** Bearer tokens for writes (and reads, when `access.reads` is `token`). Read on every request, so a reload takes effect at once. */
@@ -199,6 +205,14 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   const limits = deps.rateLimit ?? { perMinute: 600, linksPerMinute: 30 };
   // Before authentication and before the router's 404: a wrong token or a guessed path counts too.
   app.addHook('onRequest', createRateLimit({ perMinute: limits.perMinute, exempt: UNLIMITED_PATHS }));
+  const redactor = deps.redactor;
+  if (redactor) {
+    // On the finished text, so no route can forget it. Not /metrics: its text is large, scraped
+    // often and made only of ids, kinds and value names, the latter from results redacted when made.
+    app.addHook('onSend', async (req, _reply, payload) =>
+      typeof payload === 'string' && req.url !== '/metrics' ? redactor().text(payload) : payload,
+    );
+  }
 
   const access = deps.access ?? { reads: 'public', metrics: 'public' };
   // Reads behind a token: everything but /health, and the signed links and Slack callbacks, which
@@ -352,7 +366,8 @@ function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) 
       state: last === undefined ? 'unknown' : last.ok ? 'up' : 'down',
       running: deps.scheduler.isRunning(def.id),
       lastRun: last === undefined ? null : deps.redact(runView(last)),
-      labels: def.labels,
+      // Shown like `definition.labels`: a label read through `${…}` is a secret too.
+      labels: deps.redact(def.labels),
       definition: deps.redact(def),
     };
   };

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, maskEmails } from '../../src/lib/logger.js';
+import { createLogger, maskEmails, setLogSecrets } from '../../src/lib/logger.js';
+import { createRedactor } from '../../src/lib/redactor.js';
 
 function capture() {
   const lines: string[] = [];
@@ -46,5 +47,30 @@ describe('logger', () => {
   it('leaves lines without an address alone', () => {
     expect(maskEmails('{"msg":"no at sign"}')).toBe('{"msg":"no at sign"}');
     expect(maskEmails('{"host":"user@"}')).toBe('{"host":"user@"}');
+  });
+});
+
+describe('setLogSecrets', () => {
+  it('removes known secret values, in any form, from every line of the logger and its children, from then on', () => {
+    const { logger, lines } = capture();
+    const child = logger.child({ module: 'run' });
+    child.warn({ reason: 'body: Bearer PLANTED-TOKEN-0042' }, 'probe run');
+    expect(setLogSecrets(logger, createRedactor(['PLANTED-TOKEN-0042']))).toBe(true);
+    child.warn({ reason: 'body: Bearer PLANTED-TOKEN-0042', cut: 'Bearer PLANTED-TO' }, 'probe run');
+    logger.error({ err: new Error(`refused ${encodeURIComponent('PLANTED-TOKEN-0042')}`) }, 'send failed');
+    expect(lines[0]).toContain('PLANTED-TOKEN-0042');
+    for (const line of lines.slice(1)) {
+      expect(line).not.toContain('PLANTED-TO');
+      expect(() => JSON.parse(line)).not.toThrow();
+    }
+    expect(JSON.parse(lines[1]!).reason).toBe('body: Bearer <secret>');
+    // A reload brings other secrets: the new set applies, to children made before too.
+    setLogSecrets(logger, createRedactor(['another-secret-77']));
+    child.info({ v: 'another-secret-77' }, 'x');
+    expect(JSON.parse(lines.at(-1)!).v).toBe('<secret>');
+  });
+
+  it('says when a logger cannot take secrets', () => {
+    expect(setLogSecrets({} as never, createRedactor(['x-secret-value']))).toBe(false);
   });
 });
