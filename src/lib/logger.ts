@@ -33,7 +33,7 @@ export function maskEmails(line: string): string {
 }
 
 // A one-click link's path in any spelling (`/act/`, `%2Fact%2F`): the token after it is a credential.
-const LINK_TOKEN = /(\/|%2f)act(\/|%2f)[^"\s?#]*/gi;
+const LINK_TOKEN = /(\/|%2f)act(\/|%2f)[^"\\\s?#]*/gi;
 
 /** `/act/<anything>` → `/act/<token>` on a finished line: the backstop behind the request log's own hiding. */
 export function hideLinkTokens(line: string): string {

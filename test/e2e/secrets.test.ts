@@ -331,11 +331,14 @@ auth:
 
   it('the probes really sent the secrets, and their results say where one was', async () => {
     expect(sentAuth).toContain(TOKEN);
+    // The redirect probe's URL credentials went out as Basic auth (issue 13 §4), not in the URL.
+    expect(sentAuth).toContain(`Basic ${Buffer.from(`probe:${PASS}`).toString('base64')}`);
     const list = (await (await fetch(`${base}/api/v1/incidents`)).json()) as {
       incidents: Array<{ probe: string; summary: string; labels: Record<string, string> }>;
     };
     const byProbe = new Map(list.incidents.map((i) => [i.probe, i]));
-    expect(byProbe.get('redirect')?.summary).toMatch(/http:\/\/<secret>@127\.0\.0\.1:\d+\/plain\?k=<secret> does not redirect/);
+    // The prober sends the URL's credentials as Basic auth and reports the URL without them (issue 13 §4).
+    expect(byProbe.get('redirect')?.summary).toMatch(/http:\/\/127\.0\.0\.1:\d+\/plain\?k=<secret> does not redirect/);
     expect(byProbe.get('redirect')?.labels).toEqual({ team: '<secret>', tier: 'web' });
     expect(byProbe.get('echo-full')?.summary).toContain('auth rejected <secret>, encoded rejected <secret>, base64 rejected <secret>');
     expect(byProbe.get('echo-full')?.summary).toContain('basic rejected Basic <secret>');

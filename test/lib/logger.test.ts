@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, maskEmails, setLogSecrets } from '../../src/lib/logger.js';
+import { createLogger, hideLinkTokens, maskEmails, setLogSecrets } from '../../src/lib/logger.js';
 import { createRedactor } from '../../src/lib/redactor.js';
 
 function capture() {
@@ -42,6 +42,16 @@ describe('logger', () => {
     expect(line.person.email).toBe('a***@example.com');
     expect(line.msg).toBe('page to c***@example.org failed');
     expect(line.err.message).toBe('550 rejected: b***@mail.example.co.uk');
+  });
+
+  it('hides a one-click link token and keeps a line whose JSON quotes JSON parseable', () => {
+    // A Slack request body logged as a string: the link sits inside escaped quotes.
+    const inner = JSON.stringify({ url: 'https://vigil.example/act/SECRET-LINK-TOKEN.abc', text: 'x' });
+    const line = JSON.stringify({ msg: 'slack request', body: inner });
+    const out = hideLinkTokens(line);
+    expect(out).not.toContain('SECRET-LINK-TOKEN');
+    expect(JSON.parse(JSON.parse(out).body)).toEqual({ url: 'https://vigil.example/act/<token>', text: 'x' });
+    expect(hideLinkTokens('{"url":"/%2Fact%2Fabc"}')).toBe('{"url":"/%2Fact%2F<token>"}');
   });
 
   it('leaves lines without an address alone', () => {
