@@ -233,6 +233,11 @@ export const ConfigSchema = Type.Object(
             perMinute: Type.Integer({ minimum: 1, default: 600 }),
             /** Requests a minute per address to one-click links and Slack callbacks. */
             linksPerMinute: Type.Integer({ minimum: 1, default: 30 }),
+            /**
+             * How long a request over the limit waits for its 429: a flooding client then waits instead
+             * of resending at once, and `/health` keeps answering (`0s`: at once).
+             */
+            hold: Duration('1s'),
           },
           { additionalProperties: false, default: {} },
         ),

@@ -11,6 +11,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Registry } from 'prom-client';
+import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Redactor } from '../lib/redactor.js';
@@ -56,7 +57,7 @@ export interface ServerDeps {
   /** Who may read: everyone, or viewer tokens and up; `/health` stays open for load balancers. */
   access?: { reads: 'public' | 'token'; metrics: 'public' | 'token' };
   /** Requests per minute per client address: the API as a whole, and the one-click links. */
-  rateLimit?: { perMinute: number; linksPerMinute: number };
+  rateLimit?: { perMinute: number; linksPerMinute: number; hold?: string };
   /** Every write (POST, PUT, PATCH, DELETE), whatever its outcome, is recorded here. */
   audit?: Pick<AuditLog, 'record'>;
   /** When audit entries happen. */
@@ -204,7 +205,10 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   });
   const limits = deps.rateLimit ?? { perMinute: 600, linksPerMinute: 30 };
   // Before authentication and before the router's 404: a wrong token or a guessed path counts too.
-  app.addHook('onRequest', createRateLimit({ perMinute: limits.perMinute, exempt: UNLIMITED_PATHS }));
+  app.addHook(
+    'onRequest',
+    createRateLimit({ perMinute: limits.perMinute, exempt: UNLIMITED_PATHS, holdMs: limits.hold === undefined ? 0 : ms(limits.hold) }),
+  );
   const redactor = deps.redactor;
   if (redactor) {
     // On the finished text, so no route can forget it. Not /metrics: its text is large, scraped

@@ -6,6 +6,10 @@ export interface RateLimitOptions {
   perMinute: number;
   /** Paths (without the query string) that are never limited: the monitoring of vigil itself. */
   exempt: ReadonlySet<string>;
+  /** How long a refused request waits before its 429; 0 (the default) answers at once. */
+  holdMs?: number;
+  /** Refused requests held at once (10,000); past this they are answered at once. */
+  maxHeld?: number;
   /** Addresses tracked at once; past this the table is swept of closed windows, then cleared (a bound, not a feature). */
   maxAddresses?: number;
 }
@@ -32,6 +36,9 @@ export const clientOf = (req: FastifyRequest): string => normalizeIP(req.ip);
 export function createRateLimit(opts: RateLimitOptions) {
   const max = opts.maxAddresses ?? 100_000;
   const windows = new Map<string, { resetAt: number; count: number }>();
+  const holdMs = opts.holdMs ?? 0;
+  const maxHeld = opts.maxHeld ?? 10_000;
+  let held = 0;
 
   const sweep = (now: number) => {
     for (const [k, w] of windows) if (w.resetAt <= now) windows.delete(k);
@@ -60,13 +67,30 @@ export function createRateLimit(opts: RateLimitOptions) {
       done();
       return;
     }
-    reply
-      .status(429)
-      .header('retry-after', resetSeconds)
-      .send({
-        error: 'Too Many Requests',
-        code: 'VIGIL_ERR_RATE_LIMITED',
-        message: `more than ${opts.perMinute} requests a minute from this address; retry in ${resetSeconds} seconds`,
-      });
+    const refuse = () => {
+      if (reply.sent || reply.raw.destroyed) return;
+      // Closed after the answer: a client over its limit keeps no connection the event loop must
+      // serve ahead of new ones.
+      reply
+        .status(429)
+        .header('retry-after', resetSeconds)
+        .send({
+          error: 'Too Many Requests',
+          code: 'VIGIL_ERR_RATE_LIMITED',
+          message: `more than ${opts.perMinute} requests a minute from this address; retry in ${resetSeconds} seconds`,
+        });
+    };
+    // Held a moment before the answer (a bounded number at once): a flooding client then waits
+    // instead of resending at once, so 2,000 flooding connections cannot keep the event loop busy
+    // enough to starve a health check on a fresh connection. Past the bound, refused at once.
+    if (holdMs > 0 && held < maxHeld) {
+      held += 1;
+      setTimeout(() => {
+        held -= 1;
+        refuse();
+      }, holdMs).unref();
+      return;
+    }
+    refuse();
   };
 }

@@ -670,7 +670,7 @@ describe('floods and odd input change nothing, over loopback', () => {
   const spaces: Array<ReturnType<typeof workspace>> = [];
 
   /** A started app (port 0 on 127.0.0.1) with this rate limit, and its base URL and log lines. */
-  async function start(perMinute: number) {
+  async function start(perMinute: number, hold = '0s') {
     const ws = workspace({
       'config/default.yaml': [
         'service: { host: 127.0.0.1, port: 0 }',
@@ -680,7 +680,7 @@ describe('floods and odd input change nothing, over loopback', () => {
         `    - { name: ops, token: "\${OPS}", role: operator }`,
         `    - { name: root, token: "\${ADMIN}", role: admin }`,
         `    - { name: look, token: "\${VIEWER}", role: viewer }`,
-        `  rateLimit: { perMinute: ${perMinute}, linksPerMinute: 100000 }`,
+        `  rateLimit: { perMinute: ${perMinute}, linksPerMinute: 100000, hold: ${hold} }`,
         'interactions: { linkSecret: "${LINK_SECRET}", slackSigningSecret: "${SLACK_SECRET}" }',
         'people: { alice: { name: Alice Ng, email: alice@example.com } }',
         'schedules:',
@@ -739,6 +739,28 @@ describe('floods and odd input change nothing, over loopback', () => {
     expect(metrics).toMatch(/^vigil_http_refused_total\{reason="rate_limited"\} 8$/m);
     // Refusals are counted, not logged one by one.
     expect(lines.filter((l) => (l.res as { statusCode?: number } | undefined)?.statusCode === 429)).toEqual([]);
+  });
+
+  it('holds a request over the limit for rateLimit.hold before its 429, while /health answers at once', async () => {
+    const { base } = await start(2, '1s');
+    for (let i = 0; i < 2; i++) expect((await fetch(`${base}/api/v1/probes`)).status).toBe(200);
+    const t0 = performance.now();
+    const refused = Array.from({ length: 20 }, () =>
+      fetch(`${base}/api/v1/probes`).then(async (r) => ({
+        status: r.status,
+        ms: performance.now() - t0,
+        keep: r.headers.get('connection'),
+      })),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const h0 = performance.now();
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    const healthMs = performance.now() - h0;
+    const answers = await Promise.all(refused);
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(429));
+    // Held (a flooding client waits instead of resending), and the monitoring of vigil was not.
+    for (const a of answers) expect(a.ms).toBeGreaterThanOrEqual(950);
+    expect(healthMs).toBeLessThan(500);
   });
 
   it('a flood of refused anonymous writes adds no audit row per request and a bounded number of log lines', async () => {
