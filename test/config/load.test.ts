@@ -120,7 +120,7 @@ const DEFAULTS = {
   interactions: { linkTtl: '24h' },
   escalation: {},
   channels: {},
-  auth: { tokens: [], reads: 'public', metrics: 'public', rateLimit: { perMinute: 600, linksPerMinute: 30 } },
+  auth: { tokens: [], reads: 'public', metrics: 'public', rateLimit: { perMinute: 600, linksPerMinute: 30, hold: '1s' } },
   cluster: { leaseTtl: '15s', feedInterval: '500ms' },
   backup: { enabled: true, dir: './data/backups', interval: '1h', keep: 24 },
   report: {
