@@ -118,9 +118,8 @@ export function createApp(deps: AppDeps): App {
   let maintenance = maintenanceOf(cfg);
   /** Read on every request: a reload replaces the contents, and the routes see the new tokens at once. */
   const tokens: ApiToken[] = cfg.auth.tokens.map((t) => ({ ...t }));
-  /** Every secret ever loaded, so a value from the config before a reload is still redacted. */
-  const secrets = new Set(config.secrets);
-  // Every form of every secret: per probe for its results, all of them on every way out (log lines too).
+  // Every form of every secret ever loaded (a value from the config before a reload is still hidden):
+  // per probe for its results, all of them on every way out (log lines too).
   const secretBook = createSecretBook(config, (all) => setLogSecrets(logger, all));
 
   /** Reassigned by reload() with `channels`, which it changes in place (the worker reads it at every scan). */
@@ -233,7 +232,7 @@ export function createApp(deps: AppDeps): App {
   });
 
   let probes: readonly ProbeDefinition[] = config.probes;
-  const redactDef = <T>(v: T) => redact(v, secrets);
+  const redactDef = <T>(v: T) => redact(v, secretBook.interpolated());
 
   const health = (): Record<string, HealthCheck> => {
     const db = store.health();
@@ -520,7 +519,7 @@ export function createApp(deps: AppDeps): App {
     }
     const refuse = (code: 'VIGIL_ERR_CONFIG' | 'VIGIL_ERR_RESTART_REQUIRED', problems: string[]): ReloadResult => {
       metrics.reloaded(false, clock.now() / 1000);
-      const shown = redact(problems, new Set([...secrets, ...next.secrets]));
+      const shown = redact(problems, new Set([...secretBook.interpolated(), ...next.secrets]));
       reloadLog.warn({ actor, code, problems: shown }, 'config reload refused; the running config stays');
       return { ok: false, code, problems: shown };
     };
@@ -539,7 +538,6 @@ export function createApp(deps: AppDeps): App {
     // From here on, one synchronous step: no run, page or request sees half of it.
     config = next;
     cfg = next.service;
-    for (const secret of next.secrets) secrets.add(secret);
     secretBook.learn(next);
     maintenance = maintenanceOf(cfg);
     tokens.splice(0, tokens.length, ...cfg.auth.tokens.map((t) => ({ ...t })));

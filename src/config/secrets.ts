@@ -8,6 +8,8 @@ export interface SecretBook {
   learn(config: LoadedConfig): void;
   /** Every secret any loaded config held: the last pass over pages, API answers and log lines. */
   all(): Redactor;
+  /** Every `${…}` value of every config loaded so far: what config redaction by value hides. */
+  interpolated(): ReadonlySet<string>;
   /** The secrets in this probe's definition, for its run context; built once per definition. */
   forProbe(def: object): Redactor;
 }
@@ -31,6 +33,7 @@ export function createSecretBook(config: LoadedConfig, onChange?: (all: Redactor
       onChange?.(all);
     },
     all: () => all,
+    interpolated: () => interpolated,
     forProbe(def) {
       let r = perProbe.get(def);
       if (r === undefined) {

@@ -33,6 +33,8 @@ describe('createSecretBook', () => {
     expect(book.all().text('first-secret-0001 xoxb-first-0002 second-secret-0003')).toBe('<secret> <secret> <secret>');
     expect(told.length).toBe(2);
     expect(told.at(-1)).toBe(book.all());
+    // What config redaction by value hides: the `${…}` values of both configs, not the keyed token.
+    expect([...book.interpolated()].sort()).toEqual(['first-secret-0001', 'second-secret-0003']);
   });
 
   it('gives a probe a redactor of its own secrets, built once per definition', () => {
