@@ -58,6 +58,27 @@ function describeRequest(r: Request): string {
   ].join(' | ');
 }
 
+/** The app both suites start: three tokens, signed links, one person on call, a webhook channel. */
+function appConfig(hookUrl: string, rateLimit: string): string {
+  return [
+    'service: { host: 127.0.0.1, port: 0 }',
+    'storage: { sqlite: { path: ./data/vigil.db } }',
+    'auth:',
+    '  tokens:',
+    '    - { name: ops, token: "${OPS}", role: operator }',
+    '    - { name: root, token: "${ADMIN}", role: admin }',
+    '    - { name: look, token: "${VIEWER}", role: viewer }',
+    `  rateLimit: { ${rateLimit} }`,
+    'interactions: { linkSecret: "${LINK_SECRET}", slackSigningSecret: "${SLACK_SECRET}" }',
+    'people: { alice: { name: Alice Ng, email: alice@example.com } }',
+    'schedules:',
+    '  primary: { timezone: UTC, layers: [{ rotation: weekly, handoff: "mon 09:00", start: 2026-11-02, participants: [alice] }] }',
+    'channels:',
+    `  hook: { type: webhook, url: "${hookUrl}" }`,
+    '',
+  ].join('\n');
+}
+
 describe('1,000 malformed requests against the real app', () => {
   let app: App;
   let ws: ReturnType<typeof workspace>;
@@ -68,24 +89,8 @@ describe('1,000 malformed requests against the real app', () => {
     upstream = await target((_req, res) => res.end('ok'));
     const hookPort = await closedPort();
     ws = workspace({
-      'config/default.yaml': [
-        'service: { host: 127.0.0.1, port: 0 }',
-        'storage: { sqlite: { path: ./data/vigil.db } }',
-        'auth:',
-        '  tokens:',
-        `    - { name: ops, token: "\${OPS}", role: operator }`,
-        `    - { name: root, token: "\${ADMIN}", role: admin }`,
-        `    - { name: look, token: "\${VIEWER}", role: viewer }`,
-        // The fuzz is one client: without this its later requests would all be 429s that reach no handler.
-        '  rateLimit: { perMinute: 100000, linksPerMinute: 100000 }',
-        'interactions: { linkSecret: "${LINK_SECRET}", slackSigningSecret: "${SLACK_SECRET}" }',
-        'people: { alice: { name: Alice Ng, email: alice@example.com } }',
-        'schedules:',
-        '  primary: { timezone: UTC, layers: [{ rotation: weekly, handoff: "mon 09:00", start: 2026-11-02, participants: [alice] }] }',
-        'channels:',
-        `  hook: { type: webhook, url: "http://127.0.0.1:${hookPort}/hook" }`,
-        '',
-      ].join('\n'),
+      // The fuzz is one client: without a high limit its later requests would all be 429s that reach no handler.
+      'config/default.yaml': appConfig(`http://127.0.0.1:${hookPort}/hook`, 'perMinute: 100000, linksPerMinute: 100000'),
       'probes/p.yaml': ['api', 'web']
         .map(
           (id) =>
@@ -672,23 +677,7 @@ describe('floods and odd input change nothing, over loopback', () => {
   /** A started app (port 0 on 127.0.0.1) with this rate limit, and its base URL and log lines. */
   async function start(perMinute: number, hold = '0s') {
     const ws = workspace({
-      'config/default.yaml': [
-        'service: { host: 127.0.0.1, port: 0 }',
-        'storage: { sqlite: { path: ./data/vigil.db } }',
-        'auth:',
-        '  tokens:',
-        `    - { name: ops, token: "\${OPS}", role: operator }`,
-        `    - { name: root, token: "\${ADMIN}", role: admin }`,
-        `    - { name: look, token: "\${VIEWER}", role: viewer }`,
-        `  rateLimit: { perMinute: ${perMinute}, linksPerMinute: 100000, hold: ${hold} }`,
-        'interactions: { linkSecret: "${LINK_SECRET}", slackSigningSecret: "${SLACK_SECRET}" }',
-        'people: { alice: { name: Alice Ng, email: alice@example.com } }',
-        'schedules:',
-        '  primary: { timezone: UTC, layers: [{ rotation: weekly, handoff: "mon 09:00", start: 2026-11-02, participants: [alice] }] }',
-        'channels:',
-        '  hook: { type: webhook, url: "http://127.0.0.1:9/hook" }',
-        '',
-      ].join('\n'),
+      'config/default.yaml': appConfig('http://127.0.0.1:9/hook', `perMinute: ${perMinute}, linksPerMinute: 100000, hold: ${hold}`),
       // Scheduled once a year: it runs only when asked.
       'probes/p.yaml': `- id: slow\n  kind: http\n  url: ${slow.url}/\n  schedule: "0 0 1 1 *"\n  timeout: 5s\n`,
     });
