@@ -40,6 +40,28 @@ export function hideLinkTokens(line: string): string {
   return line.includes('act') ? line.replace(LINK_TOKEN, '$1act$2<token>') : line;
 }
 
+/**
+ * The line with secrets, addresses and link tokens hidden, and still one JSON object: a line the text
+ * passes would break (a piece of a secret cut at an escape) is hidden value by value instead, which
+ * costs a parse and only for a line that had something to hide.
+ */
+export function cleanLine(line: string, redactor: Redactor): string {
+  const out = hideLinkTokens(maskEmails(redactor.text(line)));
+  if (out === line || isJson(out)) return out;
+  const end = line.endsWith('\n') ? '\n' : '';
+  // Neither of the other two passes crosses a string's quotes.
+  return hideLinkTokens(maskEmails(JSON.stringify(redactor.value(JSON.parse(line))))) + end;
+}
+
+function isJson(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Where a logger keeps the redactor its lines pass through; child loggers inherit it from their root. */
 const SECRETS = Symbol('vigil.logger.secrets');
 type WithSecrets = Logger & { [SECRETS]?: { redactor: Redactor } };
@@ -59,7 +81,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       redact: { paths: REDACT_PATHS, censor: '<secret>' },
       // On the finished line, so a secret or an address goes wherever it sits: a field, a message, an
       // error's stack. The last pass: whatever a module logged, a configured secret never leaves.
-      hooks: { streamWrite: (line) => hideLinkTokens(maskEmails(secrets.redactor.text(line))) },
+      hooks: { streamWrite: (line) => cleanLine(line, secrets.redactor) },
     },
     opts.destination ?? pino.destination({ dest: 1, sync: false }),
   );

@@ -32,8 +32,12 @@ export interface Redactor {
 /** Hides nothing: where no secret is known (a prober's unit test). */
 export const noRedaction: Redactor = { size: 0, text: (s) => s, value: (v) => v };
 
-/** `scheme://user:password@host`: the password part, whatever the scheme (postgres, amqp, redis, https, …). */
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]*):([^\s/?#]+)@/gi;
+/**
+ * `scheme://user:password@host`: the password part, whatever the scheme (postgres, amqp, redis, https, …).
+ * Neither part crosses a quote, a backslash or an angle bracket (a URL holds them only percent-encoded):
+ * on a JSON log line `"redis://h","b":"x@y"` is two strings, not a URL whose password is `"x`.
+ */
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@"'\\<>]*):([^\s/?#"'\\<>]+)@/gi;
 
 /** `postgres://u:<secret>@h/db`: the password of every URL in the text, known or not. */
 export function redactUrlPasswords(text: string): string {

@@ -80,6 +80,21 @@ describe('setLogSecrets', () => {
     expect(JSON.parse(lines.at(-1)!).v).toBe('<secret>');
   });
 
+  it('keeps every line one JSON object: a URL-looking value next to an address, or a redactor that would cut a quote', () => {
+    const { logger, lines } = capture();
+    setLogSecrets(logger, createRedactor(['PLANTED-0042-secret']));
+    logger.info({ target: 'redis://h', contact: 'x@y', url: 'http://u:PLANTED-0042-secret@h/' }, 'ping');
+    const first = JSON.parse(lines[0]!);
+    expect(first).toMatchObject({ target: 'redis://h', contact: 'x@y', url: 'http://u:<secret>@h/' });
+    // A redactor whose text pass eats a quote: the line is hidden value by value instead.
+    const careless = createRedactor(['PLANTED-0042-secret']);
+    setLogSecrets(logger, { ...careless, text: (s) => careless.text(s).replace('"msg":"', '"msg":') });
+    logger.warn({ token: 'PLANTED-0042-secret' }, 'sent PLANTED-0042-secret');
+    const second = JSON.parse(lines[1]!);
+    expect(second).toMatchObject({ level: 'warn', token: '<secret>', msg: 'sent <secret>' });
+    expect(lines.join('\n')).not.toContain('PLANTED');
+  });
+
   it('says when a logger cannot take secrets', () => {
     expect(setLogSecrets({} as never, createRedactor(['x-secret-value']))).toBe(false);
   });
