@@ -108,14 +108,14 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
   );
 
   return {
-    applyIncidentChange: (change) => apply(change),
-    incident: (id) => {
+    applyIncidentChange: async (change) => apply(change),
+    incident: async (id) => {
       const row = getIncident.get(id) as IncidentRow | undefined;
       return row ? incidentOf(row) : undefined;
     },
-    unresolvedIncidents: () =>
+    unresolvedIncidents: async () =>
       (db.prepare(`SELECT * FROM incidents WHERE state <> 'resolved' ORDER BY id`).all() as IncidentRow[]).map(incidentOf),
-    incidents(q) {
+    async incidents(q) {
       const where: string[] = [];
       const args: unknown[] = [];
       if (q.state) {
@@ -137,43 +137,43 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
       const sql = `SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT ?`;
       return (db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 1000)) as IncidentRow[]).map(incidentOf);
     },
-    deliveries: (from, to) =>
+    deliveries: async (from, to) =>
       (deliveriesIn.all(from, to) as OutboxRow[]).map((r) => {
         const { payload: _p, ref: _r, ...item } = outboxOf(r);
         return item;
       }),
-    timeline: (incidentId) =>
+    timeline: async (incidentId) =>
       (db.prepare('SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id').all(incidentId) as IncidentEventRow[]).map(
         incidentEventOf,
       ),
-    notifications: (incidentId) =>
+    notifications: async (incidentId) =>
       (db.prepare('SELECT * FROM outbox WHERE incident_id = ? ORDER BY id').all(incidentId) as OutboxRow[]).map(outboxOf),
-    enqueue: (items, at) => db.transaction(() => items.flatMap((i) => queue(i.incidentId, [i], at)))(),
+    enqueue: async (items, at) => db.transaction(() => items.flatMap((i) => queue(i.incidentId, [i], at)))(),
     // One process delivers from a SQLite outbox: no claims to take, and marks need no fencing.
-    due: (now, limit) => (due.all(now, limit) as OutboxRow[]).map(outboxOf),
-    outboxItem: (id) => {
+    due: async (now, limit) => (due.all(now, limit) as OutboxRow[]).map(outboxOf),
+    outboxItem: async (id) => {
       const row = db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;
       return row ? outboxOf(row) : undefined;
     },
-    markDelivered(id, at, ref) {
+    async markDelivered(id, at, ref) {
       db.prepare(
         `UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, ref = ?, last_error = NULL WHERE id = ?`,
       ).run(at, ref === undefined ? null : JSON.stringify(ref), id);
     },
-    markRetry(id, _at, error, nextAttemptAt) {
+    async markRetry(id, _at, error, nextAttemptAt) {
       db.prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?').run(
         error,
         nextAttemptAt,
         id,
       );
     },
-    markDead(id, _at, error) {
+    async markDead(id, _at, error) {
       db.prepare(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?`).run(error, id);
     },
-    markHeld(id, at, reason) {
+    async markHeld(id, at, reason) {
       db.prepare('UPDATE outbox SET held_at = coalesce(held_at, ?), last_error = ? WHERE id = ?').run(at, reason, id);
     },
-    releaseHeld(channels, at) {
+    async releaseHeld(channels, at) {
       if (channels.length === 0) return 0;
       return db
         .prepare(
@@ -182,14 +182,14 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
         )
         .run(at, at, JSON.stringify(channels)).changes;
     },
-    held: () =>
+    held: async () =>
       db
         .prepare(
           `SELECT channel, count(*) AS count, min(held_at) AS since FROM outbox WHERE held_at IS NOT NULL AND state = 'pending'
             GROUP BY channel ORDER BY channel`,
         )
         .all() as HeldPages[],
-    refFor(incidentId, channel, recipient) {
+    async refFor(incidentId, channel, recipient) {
       const row = db
         .prepare(
           // The newest: a channel hands back where its message now lives (Slack re-posts a deleted one).
@@ -198,7 +198,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
         .get(incidentId, channel, recipient ?? null) as { ref: string } | undefined;
       return row ? JSON.parse(row.ref) : undefined;
     },
-    paged(incidentId) {
+    async paged(incidentId) {
       const rows = db
         .prepare(
           `SELECT channel, recipient, min(id) AS first FROM outbox WHERE incident_id = ? AND action IN ('trigger', 'remind') AND state <> 'muted'
@@ -207,7 +207,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
         .all(incidentId) as Array<{ channel: string; recipient: string | null }>;
       return rows.map((r) => ({ channel: r.channel, ...(r.recipient !== null ? { recipient: r.recipient } : {}) }));
     },
-    outboxStats(now) {
+    async outboxStats(now) {
       const r = db
         .prepare(
           `SELECT sum(state = 'pending') AS pending, min(CASE WHEN state = 'pending' THEN created_at END) AS oldest, sum(state = 'dead') AS dead FROM outbox`,
@@ -215,11 +215,11 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
         .get() as { pending: number | null; oldest: number | null; dead: number | null };
       return { pending: r.pending ?? 0, oldestPendingMs: r.oldest === null ? 0 : now - r.oldest, dead: r.dead ?? 0 };
     },
-    escalation(incidentId) {
+    async escalation(incidentId) {
       const r = db.prepare('SELECT * FROM escalations WHERE incident_id = ?').get(incidentId) as EscalationDbRow | undefined;
       return r ? escalationOf(r) : undefined;
     },
-    dueEscalations(now) {
+    async dueEscalations(now) {
       return (
         db
           .prepare(
@@ -229,7 +229,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
           .all(now) as EscalationDbRow[]
       ).map(escalationOf);
     },
-    addOverride(o) {
+    async addOverride(o) {
       const id = Number(
         db
           .prepare('INSERT INTO oncall_overrides (schedule, person, starts_at, ends_at, author, created_at) VALUES (?, ?, ?, ?, ?, ?)')
@@ -237,13 +237,13 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
       );
       return { ...o, id };
     },
-    overrides(now) {
+    async overrides(now) {
       return (db.prepare('SELECT * FROM oncall_overrides WHERE ends_at > ? ORDER BY starts_at, id').all(now) as OverrideRow[]).map(
         overrideOf,
       );
     },
-    deleteOverride: (id) => db.prepare('DELETE FROM oncall_overrides WHERE id = ?').run(id).changes > 0,
-    addSilence(s) {
+    deleteOverride: async (id) => db.prepare('DELETE FROM oncall_overrides WHERE id = ?').run(id).changes > 0,
+    async addSilence(s) {
       const id = Number(
         db
           .prepare('INSERT INTO silences (probes, labels, starts_at, ends_at, author, comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
@@ -251,7 +251,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
       );
       return { ...s, id };
     },
-    silences(now) {
+    async silences(now) {
       const rows = (
         now === undefined
           ? db.prepare('SELECT * FROM silences ORDER BY id').all()
@@ -259,7 +259,7 @@ export function createSqliteAlertStore(db: Database.Database): AlertStore {
       ) as SilenceRow[];
       return rows.map(silenceOf);
     },
-    deleteSilence(id, now) {
+    async deleteSilence(id, now) {
       // Ending a silence keeps it in the record: it stops matching from now on.
       return db.prepare('UPDATE silences SET ends_at = min(ends_at, ?) WHERE id = ? AND ends_at > ?').run(now, id, now).changes > 0;
     },

@@ -9,10 +9,10 @@ export function createSqliteAuditLog(db: Database.Database): AuditLog {
   );
   const prune = db.prepare('DELETE FROM audit WHERE at < ?');
   return {
-    record(e) {
+    async record(e) {
       insert.run(e.at, e.actor, e.action, e.target ?? null, e.requestId ?? null, e.result, e.status, e.detail ?? null);
     },
-    list(q) {
+    async list(q) {
       const where: string[] = [];
       const args: unknown[] = [];
       const filter = (sql: string, value: unknown) => {
@@ -27,6 +27,6 @@ export function createSqliteAuditLog(db: Database.Database): AuditLog {
       const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT ?`;
       return (db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 1000)) as AuditRow[]).map(auditEntryOf);
     },
-    prune: (before) => prune.run(before).changes,
+    prune: async (before) => prune.run(before).changes,
   };
 }

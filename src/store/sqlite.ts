@@ -6,8 +6,8 @@ import { type RunRow, runOf } from './rows.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
 import { isCorruption, openSqlite, quickCheck, RESTORE_RUNBOOK } from './sqlite-open.js';
-import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from './types.js';
-import { type BatchedStoreOptions, requeue, type StoreStats } from './write-queue.js';
+import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth, StoreStats } from './types.js';
+import { type BatchedStoreOptions, requeue } from './write-queue.js';
 
 export interface SqliteStoreOptions extends BatchedStoreOptions {
   /** File path, or `:memory:`. */
@@ -16,18 +16,26 @@ export interface SqliteStoreOptions extends BatchedStoreOptions {
 
 // Small enough that one chunk holds the event loop ~3 ms: pages keep flowing while a large prune runs.
 const PRUNE_CHUNK = 1_000;
+/**
+ * How long a statement waits for a lock another process holds. better-sqlite3 waits synchronously,
+ * so this is how long the event loop can stand still: short, and a locked file is a failed write
+ * that the queue retries, never a frozen monitor.
+ */
+const BUSY_TIMEOUT_MS = 20;
+/** How often the store proves the file takes a write, for /health (which only reads the answer). */
+const HEARTBEAT_MS = 2_000;
 
 /** The embedded store: one SQLite file in WAL mode, results written in batched transactions. */
 export function createSqliteStore(
   opts: SqliteStoreOptions,
-): Store & { stats(): StoreStats; readonly db: Database.Database; readonly rollups: Rollups } {
+): Store & { readonly db: Database.Database; readonly rollups: Rollups } {
   const { clock, logger } = opts;
   const log = logger.child({ module: 'store' });
   const db = openSqlite(opts.path, {
     configure(db) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma('foreign_keys = ON');
       // The (probe, started_at) index is touched at a thousand places a second: keep it in memory.
       db.pragma('cache_size = -65536');
@@ -81,6 +89,9 @@ export function createSqliteStore(
   const upsertState = db.prepare(
     'INSERT INTO probe_state (probe_id, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (probe_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
   );
+  const writeStateRows = db.transaction((rows: Array<[string, string]>, at: number) => {
+    for (const [id, text] of rows) upsertState.run(id, text, at);
+  });
   const pruneChunk = db.prepare('DELETE FROM runs WHERE id >= ? AND id < ? AND started_at < ?');
   const idRange = db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM runs');
   const startedAtOf = db.prepare('SELECT started_at FROM runs WHERE id >= ? ORDER BY id LIMIT 1');
@@ -165,8 +176,25 @@ export function createSqliteStore(
     if (damaged !== undefined) log.error({ file: opts.path, problem: damaged, runbook: RESTORE_RUNBOOK }, 'the database is damaged');
   };
 
+  /** Probe state set since the last write: written with the next batch, the newest value of each probe. */
+  let dirtyStates = new Map<string, string>();
+  function writeStates() {
+    if (dirtyStates.size === 0) return;
+    const rows = dirtyStates;
+    dirtyStates = new Map();
+    try {
+      writeStateRows([...rows], clock.now());
+    } catch (err) {
+      // Newer values set meanwhile win over the ones that failed.
+      for (const [id, text] of rows) if (!dirtyStates.has(id)) dirtyStates.set(id, text);
+      lastError = (err as Error).message;
+      log.error({ err, states: rows.size }, 'probe state write failed; kept for retry');
+    }
+  }
+
   function writeQueued() {
     flushSoon = false;
+    writeStates();
     if (queue.length === 0) return;
     const rows = queue;
     queue = [];
@@ -192,11 +220,29 @@ export function createSqliteStore(
     }
   }
 
+  /** The last heartbeat write's failure, or undefined when it took. */
+  let heartbeatError: string | undefined;
+  let lastBeat = Number.NEGATIVE_INFINITY;
+  function beat() {
+    const now = clock.now();
+    if (now - lastBeat < HEARTBEAT_MS) return;
+    lastBeat = now;
+    try {
+      heartbeat.run(now);
+      heartbeatError = undefined;
+    } catch (err) {
+      checkAfterFailure(err, false);
+      heartbeatError = (err as Error).message;
+    }
+  }
+
   function tick() {
     timer = undefined;
     writeQueued();
+    beat();
     if (!closed) timer = clock.setTimeout(tick, batchIntervalMs);
   }
+  beat();
   timer = clock.setTimeout(tick, batchIntervalMs);
 
   return {
@@ -237,19 +283,20 @@ export function createSqliteStore(
     async maxRunId() {
       return (maxRunId.get() as { id: number }).id;
     },
-    lease(name, holder, ttlMs, now): LeaseState {
+    ready: async () => {},
+    async lease(name, holder, ttlMs, now): Promise<LeaseState> {
       if (!(ttlMs > 0)) throw new RangeError(`a lease needs a positive ttl, got ${ttlMs}`);
       const row = (takeLease.get(name, holder, now + ttlMs, now) ?? readLease.get(name)) as { holder: string; expires_at: number };
       return { held: row.holder === holder && row.expires_at > now, holder: row.holder, expiresAt: row.expires_at };
     },
-    release(name, holder) {
+    async release(name, holder) {
       releaseLease.run(name, holder);
     },
     latest: (probeId) => latest.get(probeId),
     probeState: (probeId) => states.get(probeId),
     setProbeState(probeId, value) {
       const text = JSON.stringify(value ?? null);
-      upsertState.run(probeId, text, clock.now());
+      dirtyStates.set(probeId, text);
       states.set(probeId, JSON.parse(text));
     },
     async prune(before) {
@@ -266,15 +313,10 @@ export function createSqliteStore(
       return total;
     },
     health(): StoreHealth {
-      try {
-        heartbeat.run(clock.now());
-      } catch (err) {
-        checkAfterFailure(err, false);
-        if (damaged === undefined) return { writable: false, queued: queue.length, error: (err as Error).message };
-      }
       if (damaged !== undefined)
-        return { writable: false, queued: queue.length, error: `the database is damaged (${damaged}): follow ${RESTORE_RUNBOOK}` };
-      return { writable: lastError === undefined, queued: queue.length, ...(lastError ? { error: lastError } : {}) };
+        return { writable: false, queued: queue.length, error: `SQLite: the database is damaged (${damaged}): follow ${RESTORE_RUNBOOK}` };
+      const error = lastError ?? heartbeatError;
+      return { writable: error === undefined, queued: queue.length, ...(error !== undefined ? { error: `SQLite: ${error}` } : {}) };
     },
     stats: () => ({ ...stats }),
     async backup(file) {

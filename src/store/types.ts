@@ -46,20 +46,38 @@ export interface LeaseState {
   expiresAt: number;
 }
 
-/** What `/health` needs to know of the store. */
+/** What `/health` needs to know of the store: kept from the store's own events, never a query. */
 export interface StoreHealth {
   writable: boolean;
   /** Results waiting for the next batch. */
   queued: number;
+  /** Says what is wrong, naming the backend ("PostgreSQL has not answered for 3.2 s"). */
   error?: string;
 }
 
+/** Counters of the batched run writes, the same for every backend. */
+export interface StoreStats {
+  written: number;
+  writeErrors: number;
+  /** Results dropped, oldest first, because the queue was at its bound while the database refused writes. */
+  dropped: number;
+}
+
 /**
- * The store's public surface. Every backend (SQLite now, PostgreSQL later) implements it and passes
- * the same contract tests; callers never see SQL.
+ * The store's public surface. Every backend (SQLite, PostgreSQL) implements it and passes the same
+ * contract tests; callers never see SQL.
+ *
+ * Asynchronous end to end: nothing a caller does waits on the database synchronously, so a database
+ * that hangs holds up only the promises that need it, never timers, probes or HTTP. What the probe
+ * path and /health read synchronously (`latest`, `probeState`, `health`, `stats`) comes from memory.
  */
 export interface Store {
-  /** Queues a run for the next batched write. Never blocks and never throws on the probe path. */
+  /** Resolves once the backend is usable (migrated, its in-memory state loaded); rejects with why not. */
+  ready(): Promise<void>;
+  /**
+   * Queues a run for the next batched write. Never blocks and never throws on the probe path; past
+   * the queue's bound the oldest queued run is dropped (and counted in `stats().dropped`).
+   */
   append(run: RunRecord): void;
   /** Writes everything queued now. */
   flush(): Promise<void>;
@@ -68,8 +86,9 @@ export interface Store {
   lastSuccess(probeId: string): Promise<StoredRun | undefined>;
   /** The newest run of each probe (queued ones included), for state after a restart. */
   latest(probeId: string): StoredRun | RunRecord | undefined;
-  /** Reads per-probe state kept across runs (see ProbeContext.state). */
+  /** Reads per-probe state kept across runs (see ProbeContext.state), from memory. */
   probeState(probeId: string): unknown;
+  /** Sets it in memory at once; written to the database with the next batch. */
   setProbeState(probeId: string, value: unknown): void;
   /** Deletes raw runs that started before `before` (epoch ms), in bounded chunks; returns how many. */
   prune(before: number): Promise<number>;
@@ -79,9 +98,9 @@ export interface Store {
    * asking at once exactly one holds it. Times come from the caller, never from the database clock:
    * instances sharing a database need clocks within a small fraction of `ttlMs` of each other (NTP).
    */
-  lease(name: string, holder: string, ttlMs: number, now: number): LeaseState;
+  lease(name: string, holder: string, ttlMs: number, now: number): Promise<LeaseState>;
   /** Gives the lease up at once if `holder` holds it (another holder's lease is left alone). */
-  release(name: string, holder: string): void;
+  release(name: string, holder: string): Promise<void>;
   /**
    * Runs of every probe and location written with an id above `afterId`, ids ascending, at most
    * `limit` (capped at 10,000): the feed a leader evaluates alert rules over. Ids become visible in
@@ -90,8 +109,12 @@ export interface Store {
   runsAfter(afterId: number, limit: number): Promise<StoredRun[]>;
   /** The highest id of a written run (queued ones not included), or 0 without runs: where a new feed starts. */
   maxRunId(): Promise<number>;
-  /** Proves the database takes a write now. */
+  /**
+   * Whether the database took the last write and answers now, from what the store saw (its batch
+   * writes and a heartbeat write it makes itself every few seconds): never waits.
+   */
   health(): StoreHealth;
+  stats(): StoreStats;
   /** Flushes and closes. */
   close(): Promise<void>;
   /** Copies the live database to `file` online (other work goes on between steps). */
@@ -160,14 +183,14 @@ export interface Rollups {
   /** Deletes rollups older than `before` (default: now − retention); returns how many. */
   prune(before?: number): Promise<number>;
   /** Buckets of one probe with start in [from, to), oldest first. */
-  query(probeId: string, from: number, to: number, period: RollupPeriod): RollupBucket[];
+  query(probeId: string, from: number, to: number, period: RollupPeriod): Promise<RollupBucket[]>;
   /**
    * One probe over [from, to): day rows for whole UTC days, hour rows for the rest of what is rolled
    * up, raw runs for what is not yet (the current hour) and for unaligned edges.
    */
-  summary(probeId: string, from: number, to: number): RollupSummary;
+  summary(probeId: string, from: number, to: number): Promise<RollupSummary>;
   /** The same window, also split into UTC days (the first and last may be partial), oldest first. */
-  window(probeId: string, from: number, to: number): { days: RollupBucket[]; total: RollupSummary };
+  window(probeId: string, from: number, to: number): Promise<{ days: RollupBucket[]; total: RollupSummary }>;
   /** Reads the day rows of [from, to) into memory ahead of the first report after a start; returns how many. */
   warm(from: number, to: number): Promise<number>;
   /** Start of the last hour rolled up, or undefined before the first roll-up. */
@@ -189,10 +212,10 @@ export interface AuditEntry {
 
 /** The audit log: appended on every write, read by admins, pruned by retention. */
 export interface AuditLog {
-  record(entry: Omit<AuditEntry, 'id'>): void;
+  record(entry: Omit<AuditEntry, 'id'>): Promise<void>;
   /** Newest first. */
-  list(q: { since?: number; until?: number; actor?: string; action?: string; limit?: number }): AuditEntry[];
-  prune(before: number): number;
+  list(q: { since?: number; until?: number; actor?: string; action?: string; limit?: number }): Promise<AuditEntry[]>;
+  prune(before: number): Promise<number>;
 }
 
 /** Incident lifecycle. At most one unresolved incident per (probe, rule), enforced by the database. */
@@ -335,21 +358,24 @@ export interface Silence {
   createdAt: number;
 }
 
-/** Incidents, their timelines, the outbox and silences: what alerting keeps. */
+/**
+ * Incidents, their timelines, the outbox and silences: what alerting keeps. Every call is a promise;
+ * `applyIncidentChange` is one transaction (the change, its event, its pages and its escalation).
+ */
 export interface AlertStore {
   /** Applies the change and queues its notifications atomically; returns the incident after it. */
-  applyIncidentChange(change: IncidentChange): Incident;
-  incident(id: number): Incident | undefined;
+  applyIncidentChange(change: IncidentChange): Promise<Incident>;
+  incident(id: number): Promise<Incident | undefined>;
   /** Unresolved incidents, for the engine's state at start and its periodic sweep. */
-  unresolvedIncidents(): Incident[];
+  unresolvedIncidents(): Promise<Incident[]>;
   /** Newest first. `since`: not resolved before it; `until`: opened before it. */
-  incidents(q: { state?: IncidentState; probeId?: string; since?: number; until?: number; limit?: number }): Incident[];
+  incidents(q: { state?: IncidentState; probeId?: string; since?: number; until?: number; limit?: number }): Promise<Incident[]>;
   /** Notifications queued in [from, to), oldest first, without their payloads. */
-  deliveries(from: number, to: number): Array<Omit<OutboxItem, 'payload' | 'ref'>>;
-  timeline(incidentId: number): IncidentEvent[];
-  notifications(incidentId: number): OutboxItem[];
+  deliveries(from: number, to: number): Promise<Array<Omit<OutboxItem, 'payload' | 'ref'>>>;
+  timeline(incidentId: number): Promise<IncidentEvent[]>;
+  notifications(incidentId: number): Promise<OutboxItem[]>;
   /** Queues notifications not tied to an incident change (channel test pages). */
-  enqueue(items: Array<NewNotification & { incidentId: number | null }>, at: number): OutboxItem[];
+  enqueue(items: Array<NewNotification & { incidentId: number | null }>, at: number): Promise<OutboxItem[]>;
   /**
    * Pending notifications due at `now`, oldest first; at most one per (incident, channel, recipient)
    * so they go in order. With a `claim`, several instances can deliver from one outbox: PostgreSQL
@@ -357,39 +383,39 @@ export interface AlertStore {
    * out; the claimant's own come back, their claim renewed). SQLite, one process, ignores the claim.
    * Without one it is a plain read.
    */
-  due(now: number, limit: number, claim?: OutboxClaim): OutboxItem[];
-  outboxItem(id: number): OutboxItem | undefined;
+  due(now: number, limit: number, claim?: OutboxClaim): Promise<OutboxItem[]>;
+  outboxItem(id: number): Promise<OutboxItem | undefined>;
   /**
    * The marks end a delivery attempt and release its claim. Fenced on PostgreSQL: given the
    * `claimant` that called due(), a mark applies only while that claimant still holds the item's
    * claim (expired but not taken over counts as held), and is ignored once another claimant took it
    * over or it was already marked. Without a claimant (and always on SQLite) a mark applies.
    */
-  markDelivered(id: number, at: number, ref?: Record<string, string>, claimant?: string): void;
-  markRetry(id: number, at: number, error: string, nextAttemptAt: number, claimant?: string): void;
-  markDead(id: number, at: number, error: string, claimant?: string): void;
+  markDelivered(id: number, at: number, ref?: Record<string, string>, claimant?: string): Promise<void>;
+  markRetry(id: number, at: number, error: string, nextAttemptAt: number, claimant?: string): Promise<void>;
+  markDead(id: number, at: number, error: string, claimant?: string): Promise<void>;
   /**
    * Holds a due notification whose channel is not configured: it stays pending but is no longer
    * due (nor sent, nor aged) until `releaseHeld` names its channel. Fenced like the marks.
    */
-  markHeld(id: number, at: number, reason: string, claimant?: string): void;
+  markHeld(id: number, at: number, reason: string, claimant?: string): Promise<void>;
   /** Makes the held notifications of these channels due at `at`; returns how many. */
-  releaseHeld(channels: readonly string[], at: number): number;
+  releaseHeld(channels: readonly string[], at: number): Promise<number>;
   /** Held notifications by channel: how many and since when (the oldest hold). */
-  held(): HeldPages[];
+  held(): Promise<HeldPages[]>;
   /** The ref a channel returned for the latest delivered notification of an incident (to a recipient). */
-  refFor(incidentId: number, channel: string, recipient?: string): Record<string, string> | undefined;
+  refFor(incidentId: number, channel: string, recipient?: string): Promise<Record<string, string> | undefined>;
   /** Everyone an incident's pages went (or are going) to: (channel, recipient) pairs, muted ones excluded. */
-  paged(incidentId: number): Array<{ channel: string; recipient?: string }>;
-  outboxStats(now: number): { pending: number; oldestPendingMs: number; dead: number };
-  escalation(incidentId: number): EscalationRow | undefined;
+  paged(incidentId: number): Promise<Array<{ channel: string; recipient?: string }>>;
+  outboxStats(now: number): Promise<{ pending: number; oldestPendingMs: number; dead: number }>;
+  escalation(incidentId: number): Promise<EscalationRow | undefined>;
   /** Escalations with a step due at `now`, of incidents still open (not acknowledged, not resolved). */
-  dueEscalations(now: number): EscalationRow[];
-  addOverride(o: Omit<OncallOverride, 'id'>): OncallOverride;
+  dueEscalations(now: number): Promise<EscalationRow[]>;
+  addOverride(o: Omit<OncallOverride, 'id'>): Promise<OncallOverride>;
   /** Overrides that have not ended by `now`. */
-  overrides(now: number): OncallOverride[];
-  deleteOverride(id: number): boolean;
-  addSilence(s: Omit<Silence, 'id'>): Silence;
-  silences(now?: number): Silence[];
-  deleteSilence(id: number, now: number): boolean;
+  overrides(now: number): Promise<OncallOverride[]>;
+  deleteOverride(id: number): Promise<boolean>;
+  addSilence(s: Omit<Silence, 'id'>): Promise<Silence>;
+  silences(now?: number): Promise<Silence[]>;
+  deleteSilence(id: number, now: number): Promise<boolean>;
 }

@@ -1,7 +1,9 @@
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { RollupOptions } from './rollup-core.js';
-import type { RunRecord } from './types.js';
+import type { RunRecord, StoreStats } from './types.js';
+
+export type { StoreStats };
 
 /** What every store backend takes: results are queued and written in batches off the probe path. */
 export interface BatchedStoreOptions {
@@ -17,12 +19,6 @@ export interface BatchedStoreOptions {
   rollups?: RollupOptions;
 }
 
-/** Counters of the batched run writes, the same for every backend. */
-export interface StoreStats {
-  written: number;
-  writeErrors: number;
-  dropped: number;
-}
 
 /**
  * After a failed write: the rows not yet committed go back to the head of the queue (a database
