@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { App } from './app.js';
 import { newToken, tokenText } from './cli/token.js';
@@ -80,7 +82,10 @@ async function run(pidPath: string | undefined) {
           });
     // Loaded here, not at the top: `vigil token` needs none of it and answers at once.
     const { createApp } = await import('./app.js');
-    app = createApp({ config, logger, reloadConfig: () => loadConfig({ env: process.env }) });
+    // Unique among instances sharing a database, and told apart from this host's earlier runs (a
+    // container's pid is 1 every time): host, pid and a random suffix.
+    const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    app = createApp({ config, logger, instance, reloadConfig: () => loadConfig({ env: process.env }) });
   } catch (err) {
     // One line a person can act on: which file, what is wrong, which runbook. No stack trace.
     if (err instanceof DatabaseError) {

@@ -4,12 +4,13 @@ import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { own } from '../lib/own.js';
 import type { Redactor } from '../lib/redactor.js';
+import { createSerialQueues } from '../lib/serial.js';
 import type { IncidentView, NotifyAction } from '../notify/types.js';
 import type { ProbeDefinition } from '../probers/index.js';
-import type { AlertStore, Incident, NewNotification, RunRecord, Silence } from '../store/index.js';
+import type { AlertStore, EscalationRow, Incident, NewNotification, RunRecord, Silence } from '../store/index.js';
 import { advance, type EscalationPolicy, type Page, resolveTargets, startEscalation, type TargetContext } from './escalation.js';
 import { activeSilence, type MaintenanceWindow, matches, windowOpen } from './matchers.js';
-import { type AlertConfig, evaluate, flapShare, historyNeeded, isFlapping, type RunPoint } from './rules.js';
+import { type AlertConfig, evaluate, flapShare, historyNeeded, isFlapping, type Judgement, type RunPoint } from './rules.js';
 
 export interface AlertingOptions {
   store: AlertStore;
@@ -29,7 +30,8 @@ export interface AlertingOptions {
   /** Escalation policies by name, and how to resolve their targets (channels, people, on-call schedules). */
   escalation?: {
     policies(): Record<string, EscalationPolicy>;
-    targets(): TargetContext;
+    /** Read once per escalation step, at its moment (who is on call comes from the store). */
+    targets(now: number): TargetContext | Promise<TargetContext>;
   };
   /** For metrics: an escalation step fired; an incident acknowledged or resolved after so long. */
   observer?: {
@@ -39,18 +41,27 @@ export interface AlertingOptions {
   };
 }
 
-/** Alert rules over run history, incidents and their pages. The only writer of incidents. */
+/**
+ * Alert rules over run history, incidents and their pages. The only writer of incidents.
+ *
+ * Judging a run is synchronous and in memory; what it decides (open, resolve, flapping) is written
+ * by a task serialized per (probe, rule), which reads the latest decision when it runs. So a slow
+ * database delays incidents, never probes, and a burst of runs during an outage costs one write per
+ * (probe, rule) once it answers; a write that fails is decided again by the next run.
+ */
 export interface Alerting {
-  /** Loads the recent runs the rules need (call before the first observe). */
+  /** Loads incidents, silences and the recent runs the rules need (call before the first observe). */
   seed(recent: (probeId: string, sinceMs: number, limit: number) => Promise<RunRecord[]>): Promise<void>;
-  /** Judges a finished run: may open, resolve or mark an incident flapping, queueing its pages. */
+  /** Judges a finished run: may open, resolve or mark an incident flapping, queueing its pages. Never throws. */
   observe(run: RunRecord): void;
-  acknowledge(id: number, actor: string): Incident;
-  resolve(id: number, actor: string): Incident;
-  /** Reminders, silences that ended, dependencies that recovered, probes removed. Runs periodically. */
-  sweep(): void;
-  /** Silences changed through the API: re-read them. */
-  silencesChanged(): void;
+  acknowledge(id: number, actor: string): Promise<Incident>;
+  resolve(id: number, actor: string): Promise<Incident>;
+  /** Reminders, silences that ended, dependencies that recovered, probes removed. Runs periodically; never rejects. */
+  sweep(): Promise<void>;
+  /** Silences changed through the API: re-read them. Never rejects. */
+  silencesChanged(): Promise<void>;
+  /** Resolves when every incident change decided so far has been written (or has failed). */
+  idle(): Promise<void>;
   start(): void;
   stop(): void;
 }
@@ -88,19 +99,33 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   const { store, clock } = opts;
   const log = opts.logger.child({ module: 'alerting' });
   const history = new Map<string, RunPoint[]>();
+  /** Unresolved incidents by `probe/rule`, as last written or read. */
   const unresolved = new Map<string, Incident>();
-  // From the store, not from memory: with several instances, another one (an earlier leader, an
-  // acknowledgement through another instance's API) may have changed them since.
-  const syncUnresolved = () => {
-    unresolved.clear();
-    for (const i of store.unresolvedIncidents()) unresolved.set(`${i.probeId}/${i.rule}`, i);
-  };
-  syncUnresolved();
+  const serial = createSerialQueues((key, err) => log.error({ err, key }, 'incident change failed; the next run decides again'));
+  /** What the latest run decided per `probe/rule`, waiting for its serialized write. */
+  const wanted = new Map<string, Wanted>();
+
+  /**
+   * From the store, not from memory: with several instances, another one (an earlier leader, an
+   * acknowledgement through another instance's API) may have changed them since. A key with a write
+   * of its own under way keeps what that write leaves.
+   */
+  async function syncUnresolved() {
+    const list = await store.unresolvedIncidents();
+    const seen = new Set<string>();
+    for (const i of list) {
+      const key = `${i.probeId}/${i.rule}`;
+      seen.add(key);
+      if (!serial.busy(key)) unresolved.set(key, i);
+    }
+    for (const key of [...unresolved.keys()]) if (!seen.has(key) && !serial.busy(key)) unresolved.delete(key);
+  }
   /** Quorum rules: per probe and rule, the locations whose own runs currently fail it. */
   const failingAt = new Map<string, Map<string, string>>();
-  let silences: Silence[] = store.silences(clock.now());
+  let silences: Silence[] = [];
   let openWindows: MaintenanceWindow[] = [];
   let timer: TimerHandle | undefined;
+  let sweeping: Promise<void> | undefined;
 
   // Every run looks its probe up: a map, rebuilt only when the probe list itself changes (reload).
   let byId = new Map<string, ProbeDefinition & { alert?: AlertConfig }>();
@@ -146,9 +171,9 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   }
 
   /** Acknowledgements, resolutions and reminders go to everyone the incident's pages reached. */
-  function announce(i: Incident, action: NotifyAction): NewNotification[] {
+  async function announce(i: Incident, action: NotifyAction): Promise<NewNotification[]> {
     const v = view(i);
-    return store.paged(i.id).map(({ channel, recipient }) => ({
+    return (await store.paged(i.id)).map(({ channel, recipient }) => ({
       channel,
       ...(recipient !== undefined ? { recipient } : {}),
       action,
@@ -157,8 +182,9 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     }));
   }
 
-  function commit(change: Parameters<AlertStore['applyIncidentChange']>[0]): Incident {
-    const after = store.applyIncidentChange(change);
+  /** Writes a change; call only from a task serialized on the incident's key. */
+  async function commit(change: Parameters<AlertStore['applyIncidentChange']>[0]): Promise<Incident> {
+    const after = await store.applyIncidentChange(change);
     const key = `${after.probeId}/${after.rule}`;
     if (after.state === 'resolved') unresolved.delete(key);
     else unresolved.set(key, after);
@@ -166,7 +192,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     return after;
   }
 
-  function open(def: ProbeDefinition & { alert: AlertConfig }, rule: string, reason: string, run: RunRecord, flapping: boolean) {
+  async function open(def: ProbeDefinition & { alert: AlertConfig }, rule: string, reason: string, run: RunRecord, flapping: boolean) {
     const now = clock.now();
     const muted = muteReason(def, now);
     const draft = {
@@ -187,7 +213,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     // same transaction from the inserted row.
     const policyName = def.alert.policy;
     const policy = policyName === undefined ? undefined : own(opts.escalation?.policies() ?? {}, policyName);
-    const opened = commit({
+    const opened = await commit({
       open: draft,
       event: { at: now, type: 'opened', actor: ACTOR, detail: muted ? `${reason}; pages muted: ${muted}` : reason },
       notify: (i) => pages(i, 'trigger', muted),
@@ -195,64 +221,123 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       ...(policy ? { escalation: { policy: { name: policyName, ...policy }, state: startEscalation(policy, now) } } : {}),
     });
     log.warn({ incident: opened.id, probe: def.id, rule, muted }, 'incident opened');
-    if (policy) escalateDue(now, opened.id);
+    if (policy) {
+      const [row] = (await store.dueEscalations(now)).filter((r) => r.incidentId === opened.id);
+      if (row) await escalate(row, now);
+    }
   }
 
-  function close(i: Incident, actor: string, detail: string) {
+  async function close(i: Incident, actor: string, detail: string) {
     const now = clock.now();
     const resolved = { ...i, state: 'resolved' as const, resolvedAt: now, resolvedBy: actor };
     // Only those who were told of the incident hear that it ended.
-    const after = commit({
+    const after = await commit({
       id: i.id,
       patch: { state: 'resolved', resolvedAt: now, resolvedBy: actor },
       event: { at: now, type: 'resolved', actor, detail },
-      notify: announce(resolved, 'resolve'),
+      notify: await announce(resolved, 'resolve'),
     });
     opts.observer?.resolved((now - i.openedAt) / 1000);
     log.info({ incident: i.id, probe: i.probeId, rule: i.rule, actor }, 'incident resolved');
     return after;
   }
 
-  /** Fires the escalation steps due at `now` (of one incident, or all), one step per incident per call. */
-  function escalateDue(now: number, only?: number) {
+  /** Fires the escalation steps due at `now`, one step per incident per call, each on its incident's key. */
+  async function escalateDue(now: number) {
     if (!opts.escalation) return;
-    const rows = store.dueEscalations(now).filter((r) => only === undefined || r.incidentId === only);
-    for (const row of rows) {
-      const i = store.incident(row.incidentId);
-      const def = i && defOf(i.probeId);
-      if (!i || !def) continue;
-      // A muted incident's escalation waits: it fires when the silence or the dependency clears.
-      if (muteReason(def, now) !== undefined) continue;
-      const policy = row.policy as EscalationPolicy & { name?: string };
-      const step = policy.steps[row.state.step];
-      if (!step) continue;
-      const { pages: targets, nobody } = resolveTargets(step.notify, step.via, opts.escalation.targets(), now);
-      const next = advance(policy, row.state, i.openedAt, targets.length > 0);
-      const fallback: Page[] = next.fallback ? policy.fallback.map((channel) => ({ channel })) : [];
-      const v = view(i);
-      const notify = [...targets, ...fallback].map((p) => ({
-        channel: p.channel,
-        ...(p.recipient !== undefined ? { recipient: p.recipient } : {}),
-        action: 'trigger' as const,
-        dedupKey: v.key,
-        payload: v as unknown as Record<string, unknown>,
-      }));
-      const paged = targets.map((p) => (p.recipient ? `${p.recipient} via ${p.channel}` : p.channel));
-      const detail = [
-        `step ${row.state.step + 1} of ${policy.steps.length}${row.state.pass > 0 ? ` (pass ${row.state.pass + 1})` : ''}`,
-        paged.length > 0 ? `paged ${paged.join(', ')}` : 'reached nobody',
-        ...(nobody.length > 0 ? [`nobody for ${nobody.join(', ')}`] : []),
-        ...(fallback.length > 0 ? [`the whole pass reached nobody: paged fallback ${policy.fallback.join(', ')}`] : []),
-      ].join('; ');
-      commit({
-        id: i.id,
-        ...(notify.length > 0 && !i.notified ? { patch: { notified: true } } : {}),
-        event: { at: now, type: 'escalated', actor: ACTOR, detail },
-        notify,
-        escalation: { state: next.state },
-      });
-      opts.observer?.escalated(policy.name ?? 'policy');
-      log.info({ incident: i.id, step: row.state.step + 1, pass: row.state.pass + 1, paged, nobody }, 'escalation step');
+    const rows = await store.dueEscalations(now);
+    await Promise.all(
+      rows.map(async (row) => {
+        const first = await store.incident(row.incidentId);
+        if (!first) return;
+        await serial.run(`${first.probeId}/${first.rule}`, async () => {
+          // Read again inside the key's turn: a run's write may have moved it on meanwhile.
+          const current = await store.escalation(row.incidentId);
+          if (current && current.state.step === row.state.step && current.state.pass === row.state.pass) await escalate(current, now);
+        });
+      }),
+    );
+  }
+
+  /** One escalation step of one incident; call only from a task serialized on the incident's key. */
+  async function escalate(row: EscalationRow, now: number) {
+    if (!opts.escalation) return;
+    const i = await store.incident(row.incidentId);
+    const def = i && defOf(i.probeId);
+    if (!i || !def || i.state !== 'open') return;
+    // A muted incident's escalation waits: it fires when the silence or the dependency clears.
+    if (muteReason(def, now) !== undefined) return;
+    const policy = row.policy as EscalationPolicy & { name?: string };
+    const step = policy.steps[row.state.step];
+    if (!step) return;
+    const { pages: targets, nobody } = resolveTargets(step.notify, step.via, await opts.escalation.targets(now), now);
+    const next = advance(policy, row.state, i.openedAt, targets.length > 0);
+    const fallback: Page[] = next.fallback ? policy.fallback.map((channel) => ({ channel })) : [];
+    const v = view(i);
+    const notify = [...targets, ...fallback].map((p) => ({
+      channel: p.channel,
+      ...(p.recipient !== undefined ? { recipient: p.recipient } : {}),
+      action: 'trigger' as const,
+      dedupKey: v.key,
+      payload: v as unknown as Record<string, unknown>,
+    }));
+    const paged = targets.map((p) => (p.recipient ? `${p.recipient} via ${p.channel}` : p.channel));
+    const detail = [
+      `step ${row.state.step + 1} of ${policy.steps.length}${row.state.pass > 0 ? ` (pass ${row.state.pass + 1})` : ''}`,
+      paged.length > 0 ? `paged ${paged.join(', ')}` : 'reached nobody',
+      ...(nobody.length > 0 ? [`nobody for ${nobody.join(', ')}`] : []),
+      ...(fallback.length > 0 ? [`the whole pass reached nobody: paged fallback ${policy.fallback.join(', ')}`] : []),
+    ].join('; ');
+    await commit({
+      id: i.id,
+      ...(notify.length > 0 && !i.notified ? { patch: { notified: true } } : {}),
+      event: { at: now, type: 'escalated', actor: ACTOR, detail },
+      notify,
+      escalation: { state: next.state },
+    });
+    opts.observer?.escalated(policy.name ?? 'policy');
+    log.info({ incident: i.id, step: row.state.step + 1, pass: row.state.pass + 1, paged, nobody }, 'escalation step');
+  }
+
+  /**
+   * Records what a run decided for one rule and, when that differs from what is written, queues the
+   * write. The write reads the newest decision when its turn comes (see `settle`).
+   */
+  function decide(def: ProbeDefinition & { alert: AlertConfig }, w: Omit<Wanted, 'def'>) {
+    const key = `${def.id}/${w.rule}`;
+    const current = unresolved.get(key);
+    const flapping = current && !w.quorum ? isFlapping(current.flapping, w.share, opts.flapping) : current?.flapping;
+    const act = (w.judgement === 'fire' && !current) || (w.judgement === 'clear' && current) || (current && flapping !== current.flapping);
+    // Most runs change nothing: no write and no promise, unless a write for this key is under way.
+    if (!act && !wanted.has(key)) return;
+    wanted.set(key, { def, ...w });
+    serial.coalesce(key, () => settle(key));
+  }
+
+  /** Writes what the newest run decided for `key`, against the incident as it is now. */
+  async function settle(key: string) {
+    const w = wanted.get(key);
+    if (!w) return;
+    wanted.delete(key);
+    const current = unresolved.get(key);
+    if (w.judgement === 'fire' && !current)
+      await open(w.def, w.rule, w.reason, w.run, w.quorum ? false : isFlapping(false, w.share, opts.flapping));
+    else if (w.judgement === 'clear' && current) await close(current, ACTOR, w.reason);
+    else if (current && !w.quorum) {
+      const flapping = isFlapping(current.flapping, w.share, opts.flapping);
+      if (flapping !== current.flapping) {
+        await commit({
+          id: current.id,
+          patch: { flapping },
+          event: {
+            at: clock.now(),
+            type: flapping ? 'flapping' : 'settled',
+            actor: ACTOR,
+            detail: `state changes ${Math.round(w.share * 100)}% of the last 21 runs`,
+          },
+          notify: [],
+        });
+      }
     }
   }
 
@@ -277,28 +362,8 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     if (run.code === 'ABORTED') return;
 
     const share = flapShare(points);
-    for (const v of evaluate(alert, points, now)) {
-      const current = unresolved.get(`${def.id}/${v.rule}`);
-      if (v.judgement === 'fire' && !current)
-        open(def as ProbeDefinition & { alert: AlertConfig }, v.rule, v.reason, run, isFlapping(false, share, opts.flapping));
-      else if (v.judgement === 'clear' && current) close(current, ACTOR, v.reason);
-      else if (current) {
-        const flapping = isFlapping(current.flapping, share, opts.flapping);
-        if (flapping !== current.flapping) {
-          commit({
-            id: current.id,
-            patch: { flapping },
-            event: {
-              at: now,
-              type: flapping ? 'flapping' : 'settled',
-              actor: ACTOR,
-              detail: `state changes ${Math.round(share * 100)}% of the last 21 runs`,
-            },
-            notify: [],
-          });
-        }
-      }
-    }
+    for (const v of evaluate(alert, points, now))
+      decide(def as ProbeDefinition & { alert: AlertConfig }, { rule: v.rule, judgement: v.judgement, reason: v.reason, run, share });
   }
 
   /**
@@ -324,11 +389,11 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       failingAt.set(ruleKey, failing);
       if (v.judgement === 'fire') failing.set(where, v.reason);
       else if (v.judgement === 'clear') failing.delete(where);
-      const current = unresolved.get(ruleKey);
-      const reason = `failing in ${failing.size} locations (quorum ${def.alert.quorum}): ${[...failing].map(([at, why]) => `${at || '(no location)'}: ${why}`).join('; ')}`;
-      if (!current && failing.size >= def.alert.quorum) open(def, v.rule, reason, run, false);
-      else if (current && failing.size < def.alert.quorum)
-        close(current, ACTOR, `only ${failing.size} location(s) still failing, quorum ${def.alert.quorum}`);
+      const enough = failing.size >= def.alert.quorum;
+      const reason = enough
+        ? `failing in ${failing.size} locations (quorum ${def.alert.quorum}): ${[...failing].map(([at, why]) => `${at || '(no location)'}: ${why}`).join('; ')}`
+        : `only ${failing.size} location(s) still failing, quorum ${def.alert.quorum}`;
+      decide(def, { rule: v.rule, judgement: enough ? 'fire' : 'clear', reason, run, share: 0, quorum: true });
     }
   }
 
@@ -354,67 +419,88 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     }
   }
 
-  function sweep() {
+  async function sweep() {
     const now = clock.now();
-    syncUnresolved();
-    escalateDue(now);
-    silences = store.silences(now);
+    await syncUnresolved();
+    await escalateDue(now);
+    silences = await store.silences(now);
     openWindows = [];
     for (const w of opts.maintenance) if (windowOpen(w, now)) openWindows.push(w);
-    for (const i of [...unresolved.values()]) {
-      const def = defOf(i.probeId);
-      if (!def?.alert) {
-        close(i, ACTOR, 'probe or its alert rules removed from config');
-        continue;
-      }
-      const muted = muteReason(def, now);
-      if (!i.notified) {
-        if (muted === undefined) {
-          commit({
-            id: i.id,
-            patch: { notified: true },
-            event: { at: now, type: 'notified', actor: ACTOR, detail: 'no longer muted: paging now' },
-            notify: pages(i, i.state === 'acknowledged' ? 'acknowledge' : 'trigger'),
-          });
-        }
-        continue;
-      }
-      const repeat = def.alert.repeat;
-      if (repeat === undefined || i.state !== 'open' || i.flapping || muted !== undefined) continue;
-      if (now - (i.lastReminderAt ?? i.openedAt) >= ms(repeat)) {
-        commit({
+    await Promise.all([...unresolved].map(([key, i]) => serial.run(key, () => sweepOne(key, i.id, now))));
+  }
+
+  /** Reminders, late pages and removed probes for one incident, in its key's turn. */
+  async function sweepOne(key: string, id: number, now: number) {
+    const i = unresolved.get(key);
+    // Resolved (or replaced) by a write that came first.
+    if (!i || i.id !== id) return;
+    const def = defOf(i.probeId);
+    if (!def?.alert) {
+      await close(i, ACTOR, 'probe or its alert rules removed from config');
+      return;
+    }
+    const muted = muteReason(def, now);
+    if (!i.notified) {
+      if (muted === undefined) {
+        await commit({
           id: i.id,
-          patch: { lastReminderAt: now },
-          event: { at: now, type: 'reminded', actor: ACTOR },
-          notify: announce(i, 'remind'),
+          patch: { notified: true },
+          event: { at: now, type: 'notified', actor: ACTOR, detail: 'no longer muted: paging now' },
+          notify: pages(i, i.state === 'acknowledged' ? 'acknowledge' : 'trigger'),
         });
       }
+      return;
+    }
+    const repeat = def.alert.repeat;
+    if (repeat === undefined || i.state !== 'open' || i.flapping || muted !== undefined) return;
+    if (now - (i.lastReminderAt ?? i.openedAt) >= ms(repeat)) {
+      await commit({
+        id: i.id,
+        patch: { lastReminderAt: now },
+        event: { at: now, type: 'reminded', actor: ACTOR },
+        notify: await announce(i, 'remind'),
+      });
     }
   }
 
-  function transition(id: number, to: 'acknowledged' | 'resolved', actor: string): Incident {
-    const i = store.incident(id);
-    if (!i) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no incident ${id}`);
-    if (i.state === 'resolved') throw new VigilError('VIGIL_ERR_CONFLICT', `incident ${id} is already resolved`);
-    if (to === 'resolved') return close(i, actor, `resolved by ${actor}`);
-    if (i.state === 'acknowledged') throw new VigilError('VIGIL_ERR_CONFLICT', `incident ${id} is already acknowledged by ${i.ackedBy}`);
-    const now = clock.now();
-    const acked = { ...i, state: 'acknowledged' as const, ackedAt: now, ackedBy: actor };
-    opts.observer?.acknowledged((now - i.openedAt) / 1000);
-    return commit({
-      id,
-      patch: { state: 'acknowledged', ackedAt: now, ackedBy: actor },
-      event: { at: now, type: 'acknowledged', actor },
-      notify: announce(acked, 'acknowledge'),
+  async function transition(id: number, to: 'acknowledged' | 'resolved', actor: string): Promise<Incident> {
+    const first = await store.incident(id);
+    if (!first) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no incident ${id}`);
+    return serial.run(`${first.probeId}/${first.rule}`, async () => {
+      // Read again in the key's turn: a rule may have resolved it meanwhile.
+      const i = (await store.incident(id)) ?? first;
+      if (i.state === 'resolved') throw new VigilError('VIGIL_ERR_CONFLICT', `incident ${id} is already resolved`);
+      if (to === 'resolved') return close(i, actor, `resolved by ${actor}`);
+      if (i.state === 'acknowledged') throw new VigilError('VIGIL_ERR_CONFLICT', `incident ${id} is already acknowledged by ${i.ackedBy}`);
+      const now = clock.now();
+      const acked = { ...i, state: 'acknowledged' as const, ackedAt: now, ackedBy: actor };
+      opts.observer?.acknowledged((now - i.openedAt) / 1000);
+      return commit({
+        id,
+        patch: { state: 'acknowledged', ackedAt: now, ackedBy: actor },
+        event: { at: now, type: 'acknowledged', actor },
+        notify: await announce(acked, 'acknowledge'),
+      });
     });
+  }
+
+  async function guardedSweep() {
+    // One sweep at a time: a slow database must not stack them up.
+    if (sweeping) return sweeping;
+    sweeping = sweep()
+      .catch((err: unknown) => log.error({ err }, 'alert sweep failed'))
+      .finally(() => {
+        sweeping = undefined;
+      });
+    return sweeping;
   }
 
   return {
     async seed(recent) {
       const now = clock.now();
       // A new leader starts from what is recorded, not from what it last saw.
-      syncUnresolved();
-      silences = store.silences(now);
+      await syncUnresolved();
+      silences = await store.silences(now);
       failingAt.clear();
       for (const def of opts.probes() as Array<ProbeDefinition & { alert?: AlertConfig }>) {
         if (!def.alert) continue;
@@ -443,7 +529,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
         const [last] = await recent(def.id, 0, 1);
         if (last) history.set(def.id, [{ at: last.startedAt, ok: last.ok, durationMs: last.durationMs, values: last.values }]);
       }
-      sweep();
+      await guardedSweep();
     },
     observe(run) {
       try {
@@ -454,20 +540,25 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     },
     acknowledge: (id, actor) => transition(id, 'acknowledged', actor),
     resolve: (id, actor) => transition(id, 'resolved', actor),
-    sweep() {
+    sweep: guardedSweep,
+    async silencesChanged() {
       try {
-        sweep();
+        silences = await store.silences(clock.now());
       } catch (err) {
-        log.error({ err }, 'alert sweep failed');
+        log.error({ err }, 'reading silences failed; the next sweep reads them again');
       }
     },
-    silencesChanged() {
-      silences = store.silences(clock.now());
+    async idle() {
+      while (serial.size > 0 || sweeping) {
+        await sweeping;
+        await serial.idle();
+      }
     },
     start() {
       const loop = () => {
-        this.sweep();
-        timer = clock.setTimeout(loop, opts.sweepIntervalMs);
+        void guardedSweep().finally(() => {
+          if (timer !== undefined) timer = clock.setTimeout(loop, opts.sweepIntervalMs);
+        });
       };
       timer = clock.setTimeout(loop, opts.sweepIntervalMs);
     },
@@ -476,4 +567,17 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       timer = undefined;
     },
   };
+}
+
+/** A rule's newest decision for one probe, waiting for its write. */
+interface Wanted {
+  def: ProbeDefinition & { alert: AlertConfig };
+  rule: string;
+  judgement: Judgement;
+  reason: string;
+  run: RunRecord;
+  /** Share of state changes in recent runs (flapping); 0 for quorum rules, which do not flap. */
+  share: number;
+  /** Decided over locations by quorum: opened unflapping, and no flapping updates. */
+  quorum?: boolean;
 }

@@ -99,11 +99,11 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
    * scan. Until then that notification is not sent again: a page delivered but not recorded would
    * otherwise go out once a poll for as long as the database refuses writes.
    */
-  const unrecorded = new Map<number, () => void>();
+  const unrecorded = new Map<number, () => Promise<void>>();
 
-  function record(id: number, write: () => void) {
+  async function record(id: number, write: () => Promise<void>) {
     try {
-      write();
+      await write();
       unrecorded.delete(id);
     } catch (err) {
       unrecorded.set(id, write);
@@ -115,10 +115,10 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
   }
 
   /** Writes the outcomes kept in memory, oldest first, until the store refuses one. */
-  function recordKept() {
+  async function recordKept() {
     for (const [id, write] of unrecorded) {
       try {
-        write();
+        await write();
         unrecorded.delete(id);
       } catch {
         return;
@@ -128,9 +128,9 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
 
   const redactor = () => opts.redactor?.() ?? noRedaction;
 
-  function notificationOf(item: OutboxItem): Notification {
+  async function notificationOf(item: OutboxItem): Promise<Notification> {
     const incident = redactor().value(item.payload as unknown as IncidentView);
-    const ref = item.incidentId === null ? undefined : store.refFor(item.incidentId, item.channel, item.recipient);
+    const ref = item.incidentId === null ? undefined : await store.refFor(item.incidentId, item.channel, item.recipient);
     const found = item.recipient === undefined ? undefined : opts.people?.(item.recipient);
     // A name read from a file is a secret like any `${…}` value; the address is needed to deliver.
     const recipient = found === undefined ? undefined : { ...found, name: redactor().text(found.name) };
@@ -181,9 +181,11 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     });
     const started = clock.now();
     try {
-      const result = await Promise.race([channel.send(notificationOf(item), { signal: controller.signal, clock, logger: log }), cutOff]);
+      const notification = await notificationOf(item);
+      const result = await Promise.race([channel.send(notification, { signal: controller.signal, clock, logger: log }), cutOff]);
       const now = clock.now();
-      record(item.id, () => store.markDelivered(item.id, now, result.ref, claimant));
+      // Awaited before the send counts as finished: until the mark lands the item stays busy, so no scan sends it again.
+      await record(item.id, () => store.markDelivered(item.id, now, result.ref, claimant));
       opts.observer.outcome(item.channel, 'delivered');
       opts.observer.latency(item.channel, (now - item.createdAt) / 1000);
       log.info(
@@ -213,7 +215,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       // A hold is not the provider failing: the age counts from when its channel came back.
       const age = now - Math.max(item.createdAt, item.releasedAt ?? 0);
       if (!e.retryable || age >= opts.maxAgeMs) {
-        record(item.id, () => store.markDead(item.id, now, e.message, claimant));
+        await record(item.id, () => store.markDead(item.id, now, e.message, claimant));
         opts.observer.outcome(item.channel, 'dead');
         log.error(
           {
@@ -229,7 +231,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
         return;
       }
       const wait = Math.max(e.retryAfterMs ?? 0, backoff(item.attempts + 1, opts.minBackoffMs, opts.maxBackoffMs, random));
-      record(item.id, () => store.markRetry(item.id, now, e.message, now + wait, claimant));
+      await record(item.id, () => store.markRetry(item.id, now, e.message, now + wait, claimant));
       wakeAt(now + wait);
       opts.observer.outcome(item.channel, 'retry');
       log.warn(
@@ -246,23 +248,26 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
    * Starts due notifications. `limit` bounds the rows read: a finished send reads only a few (it
    * freed one slot), the periodic poll and a wake-up read a full batch.
    */
-  function scan(limit = BATCH) {
+  async function scan(limit = BATCH): Promise<void> {
     if (!running) return;
+    // One scan at a time: a slow database makes the next one wait, it does not stack them up.
     if (scanning) {
       again = true;
       return;
     }
     scanning = true;
     try {
-      recordKept();
+      await recordKept();
       const now = clock.now();
-      for (const item of opts.claim ? store.due(now, limit, opts.claim) : store.due(now, limit)) {
+      const due = opts.claim ? await store.due(now, limit, opts.claim) : await store.due(now, limit);
+      for (const item of due) {
+        if (!running) break;
         if (busy.has(item.id) || unrecorded.has(item.id) || lanes.has(laneOf(item))) continue;
         const channel = opts.channels.get(item.channel);
         if (!channel) {
           // A configuration gap (a reload removed the channel, or has not added it yet) is not a
           // reason to give up a page: it waits, counted and shown, until the channel exists again.
-          record(item.id, () => store.markHeld(item.id, now, `channel ${item.channel} is not configured`, claimant));
+          await record(item.id, () => store.markHeld(item.id, now, `channel ${item.channel} is not configured`, claimant));
           log.error(
             { outbox: item.id, channel: item.channel, incident: item.incidentId },
             'notification held: its channel is not configured; it is sent when the channel is back',
@@ -281,7 +286,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
           perChannel.set(item.channel, (perChannel.get(item.channel) ?? 1) - 1);
           // A finished send frees one slot and may unblock the next notification of its lane: a short
           // read (busy lanes skipped) finds it without re-reading and parsing a whole batch per send.
-          scan(AFTER_SEND_ROWS + busy.size);
+          void scan(AFTER_SEND_ROWS + busy.size);
         });
         busy.set(item.id, p);
       }
@@ -292,7 +297,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     }
     if (again) {
       again = false;
-      scan();
+      await scan();
     }
   }
 
@@ -307,16 +312,16 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       () => {
         wakeTimer = undefined;
         wakeDue = Number.POSITIVE_INFINITY;
-        scan();
+        void scan();
       },
       Math.max(0, at - clock.now()),
     );
   }
 
   /** Held notifications of the channels configured now become due; the store is read again. */
-  function release() {
+  async function release() {
     try {
-      const released = store.releaseHeld([...opts.channels.keys()], clock.now());
+      const released = await store.releaseHeld([...opts.channels.keys()], clock.now());
       if (released > 0) log.info({ released }, 'held notifications released: their channels are configured again');
     } catch (err) {
       log.error({ err }, 'releasing held notifications failed; retried at the next start or reload');
@@ -324,8 +329,9 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
   }
 
   function loop() {
-    scan();
-    if (running) timer = clock.setTimeout(loop, opts.pollIntervalMs);
+    void scan().finally(() => {
+      if (running) timer = clock.setTimeout(loop, opts.pollIntervalMs);
+    });
   }
 
   return {
@@ -333,12 +339,11 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       if (running) return;
       running = true;
       // Held before a restart (or by another instance): sent now if their channel is configured here.
-      release();
-      loop();
+      void release().finally(loop);
     },
     wake() {
       // Deferred: the change that queued the notification commits first, and a burst of changes scans once.
-      if (running) queueMicrotask(scan);
+      if (running) queueMicrotask(() => void scan());
     },
     async stop(graceMs) {
       running = false;
@@ -352,7 +357,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
         ]);
         if (t !== undefined) clock.clearTimeout(t);
       }
-      recordKept();
+      await recordKept();
       if (unrecorded.size > 0) {
         log.error({ outbox: [...unrecorded.keys()] }, 'stopping with outcomes the store refused; those notifications will be sent again');
       }
@@ -360,8 +365,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     inFlight: () => busy.size,
     channelsChanged() {
       if (!running) return;
-      release();
-      queueMicrotask(scan);
+      void release().finally(() => scan());
     },
     async settled(channel) {
       await Promise.allSettled([...via].filter(([, c]) => c === channel).map(([id]) => busy.get(id)));

@@ -1,3 +1,4 @@
+export { createOnCall, type OnCall as CurrentOnCall, type OnCallDeps, type OnCallNow, overridesOf } from './current.js';
 export {
   checkSchedules,
   type Handoff,

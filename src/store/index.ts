@@ -31,3 +31,4 @@ export type {
   ValueAggregate,
 } from './types.js';
 export type { StoreStats } from './write-queue.js';
+export { createHousekeeping, type Housekeeping, type HousekeepingOptions } from './housekeeping.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createChannelTests } from '../../src/notify/channel-tests.js';
+import { createChannelTests } from '../../src/scheduler/channel-tests.js';
 import { createSqliteStore } from '../../src/store/index.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';

@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { IncidentView } from '../notify/index.js';
 import type { AlertStore, OutboxItem, RunRecord } from '../store/index.js';
-import type { IncidentView } from './types.js';
 
 /** A cron tick source, as the scheduler makes them (node-cron in production, a fake in tests). */
 type CronDriver = (
@@ -25,7 +25,7 @@ export interface ChannelTestOptions {
 /** Channel test pages: on demand (API) and on each channel's testSchedule. */
 export interface ChannelTests {
   /** Queues a test page through a channel. */
-  send(channel: string): OutboxItem;
+  send(channel: string): Promise<OutboxItem>;
   /** The pseudo-probe ids scheduled tests record runs under (`channel:<name>`). */
   readonly probeIds: readonly string[];
   /** A reload: the schedules from the new channel config replace the old ones (restarted if running). */
@@ -63,9 +63,9 @@ export function createChannelTests(opts: ChannelTestOptions): ChannelTests {
   let schedules = opts.schedules;
   let running = false;
 
-  const send = (channel: string): OutboxItem => {
+  const send = async (channel: string): Promise<OutboxItem> => {
     const now = clock.now();
-    const [item] = store.enqueue(
+    const [item] = await store.enqueue(
       [{ incidentId: null, channel, action: 'test', dedupKey: `test/${channel}/${now}`, payload: testPage(channel, now) }],
       now,
     );
@@ -73,8 +73,8 @@ export function createChannelTests(opts: ChannelTestOptions): ChannelTests {
     return item as OutboxItem;
   };
 
-  const check = (name: string, item: OutboxItem) => {
-    const after = store.outboxItem(item.id);
+  const check = async (name: string, item: OutboxItem) => {
+    const after = await store.outboxItem(item.id);
     const deliveredAt = after?.state === 'delivered' ? after.deliveredAt : undefined;
     const base = {
       probeId: `channel:${name}`,
@@ -97,15 +97,34 @@ export function createChannelTests(opts: ChannelTestOptions): ChannelTests {
     );
   };
 
+  /** A test page the store could not queue or read back is a failed run, like a probe's error. */
+  const failed = (name: string, at: number, err: unknown) =>
+    opts.onResult({
+      probeId: `channel:${name}`,
+      kind: 'channel-test',
+      startedAt: at,
+      attempts: 0,
+      trigger: 'schedule',
+      ok: false,
+      durationMs: 0,
+      code: 'STORE_ERROR',
+      message: `test page through ${name} not recorded: ${(err as Error)?.message ?? String(err)}`,
+      values: {},
+    });
+
   const schedule = () => {
     for (const [name, expr] of Object.entries(schedules)) {
       const onTick = () => {
-        const item = send(name);
-        const timer = clock.setTimeout(() => {
-          timers.delete(timer);
-          check(name, item);
-        }, opts.waitMs);
-        timers.add(timer);
+        void send(name).then(
+          (item) => {
+            const timer = clock.setTimeout(() => {
+              timers.delete(timer);
+              void check(name, item).catch((err: unknown) => failed(name, clock.now(), err));
+            }, opts.waitMs);
+            timers.add(timer);
+          },
+          (err: unknown) => failed(name, clock.now(), err),
+        );
       };
       sources.push(opts.cron(expr, { onTick, onMissed: () => {} }));
     }

@@ -1,0 +1,76 @@
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { AlertStore, HeldPages } from '../store/index.js';
+
+/** What /health and /metrics show of alerting, as last read from the store. */
+export interface AlertFigures {
+  /** Unresolved incidents by severity. */
+  openBySeverity: Record<string, number>;
+  outbox: { pending: number; oldestPendingMs: number; dead: number };
+  held: HeldPages[];
+  /** Epoch ms of the read these figures come from; undefined before the first one answered. */
+  readAt?: number;
+  /** Why the last read failed, when it did (the figures are then the last good ones). */
+  error?: string;
+}
+
+/**
+ * Alerting's figures for /health and /metrics, read from the store in the background every few
+ * seconds and kept: neither a scrape nor a health check ever waits on the database. One read at a
+ * time; a database that hangs leaves the last figures in place, aged, and says so.
+ */
+export interface AlertSnapshot {
+  current(): AlertFigures;
+  /** Reads now (after an incident change, or in tests); resolves when the figures are fresh. */
+  refresh(): Promise<void>;
+  start(): void;
+  stop(): void;
+}
+
+export function createAlertSnapshot(opts: { store: AlertStore; clock: Clock; logger: Logger; intervalMs: number }): AlertSnapshot {
+  const { store, clock } = opts;
+  const log = opts.logger.child({ module: 'alert-figures' });
+  let figures: AlertFigures = { openBySeverity: {}, outbox: { pending: 0, oldestPendingMs: 0, dead: 0 }, held: [] };
+  let reading: Promise<void> | undefined;
+  let timer: TimerHandle | undefined;
+  let failing = false;
+
+  async function read() {
+    const now = clock.now();
+    try {
+      const [open, outbox, held] = await Promise.all([store.unresolvedIncidents(), store.outboxStats(now), store.held()]);
+      const openBySeverity: Record<string, number> = {};
+      for (const i of open) openBySeverity[i.severity] = (openBySeverity[i.severity] ?? 0) + 1;
+      figures = { openBySeverity, outbox, held, readAt: now };
+      failing = false;
+    } catch (err) {
+      figures = { ...figures, error: (err as Error).message };
+      if (!failing) log.warn({ err }, 'reading alerting figures failed; the last ones are shown');
+      failing = true;
+    }
+  }
+
+  const refresh = () => {
+    reading ??= read().finally(() => {
+      reading = undefined;
+    });
+    return reading;
+  };
+
+  return {
+    current: () => figures,
+    refresh,
+    start() {
+      const loop = () => {
+        void refresh().finally(() => {
+          if (timer !== undefined) timer = clock.setTimeout(loop, opts.intervalMs);
+        });
+      };
+      timer = clock.setTimeout(loop, 0);
+    },
+    stop() {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
