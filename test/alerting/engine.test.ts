@@ -48,7 +48,7 @@ function setup(
     },
     onMuted: (c) => muted.push(c),
   });
-  const result = (probeId: string, ok: boolean, over: Partial<RunRecord> = {}) => {
+  const result = async (probeId: string, ok: boolean, over: Partial<RunRecord> = {}) => {
     const run: RunRecord = {
       probeId,
       kind: 'http',
@@ -63,6 +63,7 @@ function setup(
     };
     store.append(run);
     alerting.observe(run);
+    await alerting.idle();
     clock.advanceSync(60_000);
   };
   const pending = () => store.alerts.due(Number.MAX_SAFE_INTEGER, 1000);
@@ -70,7 +71,7 @@ function setup(
 }
 
 describe('alerting engine', () => {
-  it('opens one incident after N failures, pages its channels in the same transaction, resolves after M successes', () => {
+  it('opens one incident after N failures, pages its channels in the same transaction, resolves after M successes', async () => {
     const t = setup([
       def(
         'api',
@@ -78,10 +79,10 @@ describe('alerting engine', () => {
         { team: 'core' },
       ),
     ]);
-    t.result('api', false);
-    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(0);
-    t.result('api', false);
-    const [incident] = t.store.alerts.unresolvedIncidents();
+    await t.result('api', false);
+    expect(await t.store.alerts.unresolvedIncidents()).toHaveLength(0);
+    await t.result('api', false);
+    const [incident] = await t.store.alerts.unresolvedIncidents();
     expect(incident).toMatchObject({
       probeId: 'api',
       rule: 'failures',
@@ -93,7 +94,7 @@ describe('alerting engine', () => {
       summary: 'api: HTTP_STATUS: 503 Service Unavailable: cache down (expected 200) (2 runs in a row)',
       lastError: { code: 'HTTP_STATUS' },
     });
-    const pages = t.pending();
+    const pages = await t.pending();
     expect(pages.map((p) => [p.channel, p.action, p.dedupKey])).toEqual([
       ['slack-ops', 'trigger', `api/failures/${incident!.id}`],
       ['pager', 'trigger', `api/failures/${incident!.id}`],
@@ -107,55 +108,55 @@ describe('alerting engine', () => {
     });
     expect(t.wakes()).toBeGreaterThan(0);
     // More failures: still one incident, no new pages.
-    t.result('api', false);
-    t.result('api', false);
-    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(1);
-    expect(t.pending()).toHaveLength(2);
+    await t.result('api', false);
+    await t.result('api', false);
+    expect(await t.store.alerts.unresolvedIncidents()).toHaveLength(1);
+    expect(await t.pending()).toHaveLength(2);
     // One success holds; two resolve, and both channels hear it.
-    t.result('api', true);
-    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(1);
-    t.result('api', true);
-    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(0);
-    expect(t.store.alerts.incident(incident!.id)).toMatchObject({ state: 'resolved', resolvedBy: 'vigil' });
-    expect(t.store.alerts.notifications(incident!.id).map((n) => n.action)).toEqual(['trigger', 'trigger', 'resolve', 'resolve']);
-    expect(t.store.alerts.timeline(incident!.id).map((e) => e.type)).toEqual(['opened', 'resolved']);
+    await t.result('api', true);
+    expect(await t.store.alerts.unresolvedIncidents()).toHaveLength(1);
+    await t.result('api', true);
+    expect(await t.store.alerts.unresolvedIncidents()).toHaveLength(0);
+    expect(await t.store.alerts.incident(incident!.id)).toMatchObject({ state: 'resolved', resolvedBy: 'vigil' });
+    expect((await t.store.alerts.notifications(incident!.id)).map((n) => n.action)).toEqual(['trigger', 'trigger', 'resolve', 'resolve']);
+    expect((await t.store.alerts.timeline(incident!.id)).map((e) => e.type)).toEqual(['opened', 'resolved']);
   });
 
-  it('keeps at most one unresolved incident per probe and rule, in the database itself', () => {
+  it('keeps at most one unresolved incident per probe and rule, in the database itself', async () => {
     const t = setup([def('api', { failures: 1, channels: [] })]);
-    t.result('api', false);
-    const open = t.store.alerts.unresolvedIncidents()[0]!;
-    expect(() =>
+    await t.result('api', false);
+    const open = (await t.store.alerts.unresolvedIncidents())[0]!;
+    await expect(
       t.store.alerts.applyIncidentChange({
         open: { ...open, openedAt: t.clock.now() },
         event: { at: t.clock.now(), type: 'opened', actor: 'test' },
         notify: [],
       }),
-    ).toThrow(/UNIQUE constraint failed/);
+    ).rejects.toThrow(/UNIQUE constraint failed/);
   });
 
-  it('survives a restart: nothing is re-sent, and an outage that ended while it was down resolves on the first good run', () => {
+  it('survives a restart: nothing is re-sent, and an outage that ended while it was down resolves on the first good run', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vigil-alert-'));
     dirs.push(dir);
     const file = path.join(dir, 'vigil.db');
     const probes = [def('api', { failures: 2, channels: ['slack-ops'] })];
     const first = setup(probes, { file });
-    first.result('api', false);
-    first.result('api', false);
-    const [item] = first.pending();
-    first.store.alerts.markDelivered(item!.id, first.clock.now(), { channel: 'C1', ts: '1.1' });
-    const before = first.store.alerts.notifications(item!.incidentId!).length;
+    await first.result('api', false);
+    await first.result('api', false);
+    const [item] = await first.pending();
+    await first.store.alerts.markDelivered(item!.id, first.clock.now(), { channel: 'C1', ts: '1.1' });
+    const before = (await first.store.alerts.notifications(item!.incidentId!)).length;
     // A restart without a clean close (the store is simply abandoned, as after kill -9 once its batch is written).
     void first.store.flush();
     const second = setup(probes, { file, clock: first.clock });
     return second.alerting
       .seed((probeId, since, limit) => second.store.runs({ probeId, since, limit }))
-      .then(() => {
-        expect(second.store.alerts.notifications(item!.incidentId!)).toHaveLength(before);
-        second.result('api', true);
-        const incident = second.store.alerts.incident(item!.incidentId!);
+      .then(async () => {
+        expect(await second.store.alerts.notifications(item!.incidentId!)).toHaveLength(before);
+        await second.result('api', true);
+        const incident = await second.store.alerts.incident(item!.incidentId!);
         expect(incident?.state).toBe('resolved');
-        const sent = second.store.alerts.notifications(item!.incidentId!);
+        const sent = await second.store.alerts.notifications(item!.incidentId!);
         expect(sent.map((n) => [n.action, n.state])).toEqual([
           ['trigger', 'delivered'],
           ['resolve', 'pending'],
@@ -163,40 +164,40 @@ describe('alerting engine', () => {
       });
   });
 
-  it('mutes a probe whose dependency is failing, records it, and pages once the dependency recovers', () => {
+  it('mutes a probe whose dependency is failing, records it, and pages once the dependency recovers', async () => {
     const probes = [def('db', undefined), def('api', { failures: 1, channels: ['slack-ops'], dependsOn: ['db'] })];
     const t = setup(probes);
-    t.result('db', false);
-    t.result('api', false);
-    const [incident] = t.store.alerts.unresolvedIncidents();
+    await t.result('db', false);
+    await t.result('api', false);
+    const [incident] = await t.store.alerts.unresolvedIncidents();
     expect(incident).toMatchObject({ notified: false });
-    expect(t.pending()).toHaveLength(0);
-    const [n] = t.store.alerts.notifications(incident!.id);
+    expect(await t.pending()).toHaveLength(0);
+    const [n] = await t.store.alerts.notifications(incident!.id);
     expect(n).toMatchObject({ state: 'muted', mutedReason: 'depends on db, which is failing' });
     expect(t.muted).toEqual(['slack-ops']);
-    t.alerting.sweep();
-    expect(t.pending()).toHaveLength(0);
+    await t.alerting.sweep();
+    expect(await t.pending()).toHaveLength(0);
     // The dependency recovers, the dependent is still down: the page goes out now.
-    t.result('db', true);
-    t.alerting.sweep();
-    expect(t.pending().map((p) => p.action)).toEqual(['trigger']);
-    expect(t.store.alerts.timeline(incident!.id).map((e) => e.type)).toEqual(['opened', 'notified']);
+    await t.result('db', true);
+    await t.alerting.sweep();
+    expect((await t.pending()).map((p) => p.action)).toEqual(['trigger']);
+    expect((await t.store.alerts.timeline(incident!.id)).map((e) => e.type)).toEqual(['opened', 'notified']);
   });
 
-  it('a dependent that recovers while muted resolves without paging anyone', () => {
+  it('a dependent that recovers while muted resolves without paging anyone', async () => {
     const t = setup([def('db', undefined), def('api', { failures: 1, channels: ['slack-ops'], dependsOn: ['db'] })]);
-    t.result('db', false);
-    t.result('api', false);
-    t.result('api', true);
-    const [incident] = t.store.alerts.incidents({});
+    await t.result('db', false);
+    await t.result('api', false);
+    await t.result('api', true);
+    const [incident] = await t.store.alerts.incidents({});
     expect(incident?.state).toBe('resolved');
-    expect(t.store.alerts.notifications(incident!.id).map((n) => n.state)).toEqual(['muted']);
+    expect((await t.store.alerts.notifications(incident!.id)).map((n) => n.state)).toEqual(['muted']);
   });
 
-  it('records pages muted by a silence and sends them when the silence ends with the incident open', () => {
+  it('records pages muted by a silence and sends them when the silence ends with the incident open', async () => {
     const t = setup([def('api', { failures: 1, channels: ['slack-ops'] }, { team: 'core' })]);
     const now = t.clock.now();
-    t.store.alerts.addSilence({
+    await t.store.alerts.addSilence({
       probes: ['ap*'],
       labels: { team: 'core' },
       startsAt: now,
@@ -205,51 +206,54 @@ describe('alerting engine', () => {
       comment: 'deploy',
       createdAt: now,
     });
-    t.alerting.silencesChanged();
-    t.result('api', false);
-    const [incident] = t.store.alerts.unresolvedIncidents();
-    expect(t.store.alerts.notifications(incident!.id)[0]).toMatchObject({
+    await t.alerting.silencesChanged();
+    await t.result('api', false);
+    const [incident] = await t.store.alerts.unresolvedIncidents();
+    expect((await t.store.alerts.notifications(incident!.id))[0]).toMatchObject({
       state: 'muted',
       mutedReason: expect.stringMatching(/^silenced until .* by ops: deploy$/),
     });
     t.clock.advanceSync(30 * 60_000);
-    t.alerting.sweep();
-    expect(t.pending().map((p) => p.action)).toEqual(['trigger']);
+    await t.alerting.sweep();
+    expect((await t.pending()).map((p) => p.action)).toEqual(['trigger']);
   });
 
-  it('mutes during a recurring maintenance window from config', () => {
+  it('mutes during a recurring maintenance window from config', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 26, 3, 10));
     const t = setup([def('api', { failures: 1, channels: ['slack-ops'] })], {
       clock,
       maintenance: [{ name: 'nightly', schedule: '0 3 * * *', durationMs: 30 * 60_000, probes: [], labels: {} }],
     });
-    t.alerting.sweep();
-    t.result('api', false);
-    const [incident] = t.store.alerts.unresolvedIncidents();
-    expect(t.store.alerts.notifications(incident!.id)[0]).toMatchObject({ state: 'muted', mutedReason: 'maintenance window nightly' });
+    await t.alerting.sweep();
+    await t.result('api', false);
+    const [incident] = await t.store.alerts.unresolvedIncidents();
+    expect((await t.store.alerts.notifications(incident!.id))[0]).toMatchObject({
+      state: 'muted',
+      mutedReason: 'maintenance window nightly',
+    });
     clock.advanceSync(25 * 60_000);
-    t.alerting.sweep();
-    expect(t.pending()).toHaveLength(1);
+    await t.alerting.sweep();
+    expect(await t.pending()).toHaveLength(1);
   });
 
-  it('reminds while open and unacknowledged, and stops after an acknowledgement, which is announced', () => {
+  it('reminds while open and unacknowledged, and stops after an acknowledgement, which is announced', async () => {
     const t = setup([def('api', { failures: 1, channels: ['slack-ops'], repeat: '1h' })]);
-    t.result('api', false);
-    const [incident] = t.store.alerts.unresolvedIncidents();
+    await t.result('api', false);
+    const [incident] = await t.store.alerts.unresolvedIncidents();
     t.clock.advanceSync(59 * 60_000);
-    t.alerting.sweep();
+    await t.alerting.sweep();
     t.clock.advanceSync(2 * 60_000);
-    t.alerting.sweep();
-    expect(t.store.alerts.notifications(incident!.id).map((n) => n.action)).toEqual(['trigger', 'remind']);
-    const acked = t.alerting.acknowledge(incident!.id, 'ops');
+    await t.alerting.sweep();
+    expect((await t.store.alerts.notifications(incident!.id)).map((n) => n.action)).toEqual(['trigger', 'remind']);
+    const acked = await t.alerting.acknowledge(incident!.id, 'ops');
     expect(acked).toMatchObject({ state: 'acknowledged', ackedBy: 'ops' });
-    expect(() => t.alerting.acknowledge(incident!.id, 'ops')).toThrow(/already acknowledged by ops/);
+    await expect(t.alerting.acknowledge(incident!.id, 'ops')).rejects.toThrow(/already acknowledged by ops/);
     t.clock.advanceSync(2 * 3_600_000);
-    t.alerting.sweep();
-    expect(t.store.alerts.notifications(incident!.id).map((n) => n.action)).toEqual(['trigger', 'remind', 'acknowledge']);
-    expect(t.alerting.resolve(incident!.id, 'ops').state).toBe('resolved');
-    expect(() => t.alerting.resolve(incident!.id, 'ops')).toThrow(/already resolved/);
-    expect(t.store.alerts.timeline(incident!.id).map((e) => [e.type, e.actor])).toEqual([
+    await t.alerting.sweep();
+    expect((await t.store.alerts.notifications(incident!.id)).map((n) => n.action)).toEqual(['trigger', 'remind', 'acknowledge']);
+    expect((await t.alerting.resolve(incident!.id, 'ops')).state).toBe('resolved');
+    await expect(t.alerting.resolve(incident!.id, 'ops')).rejects.toThrow(/already resolved/);
+    expect((await t.store.alerts.timeline(incident!.id)).map((e) => [e.type, e.actor])).toEqual([
       ['opened', 'vigil'],
       ['reminded', 'vigil'],
       ['acknowledged', 'ops'],
@@ -257,18 +261,18 @@ describe('alerting engine', () => {
     ]);
   });
 
-  it('marks a flapping incident and holds its reminders back until it settles', () => {
+  it('marks a flapping incident and holds its reminders back until it settles', async () => {
     const t = setup([def('api', { failures: 1, recoveries: 3, channels: ['slack-ops'], repeat: '1m' })]);
-    for (let i = 0; i < 24; i++) t.result('api', i % 2 === 0 ? false : i % 4 === 1);
-    const [incident] = t.store.alerts.unresolvedIncidents();
+    for (let i = 0; i < 24; i++) await t.result('api', i % 2 === 0 ? false : i % 4 === 1);
+    const [incident] = await t.store.alerts.unresolvedIncidents();
     expect(incident?.flapping).toBe(true);
-    expect(t.store.alerts.timeline(incident!.id).map((e) => e.type)).toContain('flapping');
-    const before = t.store.alerts.notifications(incident!.id).length;
-    t.alerting.sweep();
-    expect(t.store.alerts.notifications(incident!.id)).toHaveLength(before);
+    expect((await t.store.alerts.timeline(incident!.id)).map((e) => e.type)).toContain('flapping');
+    const before = (await t.store.alerts.notifications(incident!.id)).length;
+    await t.alerting.sweep();
+    expect(await t.store.alerts.notifications(incident!.id)).toHaveLength(before);
   });
 
-  it('ignores runs aborted by shutdown and resolves incidents of probes removed from config', () => {
+  it('ignores runs aborted by shutdown and resolves incidents of probes removed from config', async () => {
     let probes = [def('api', { failures: 1, channels: ['slack-ops'] })];
     const t = setup([]);
     const alerting = createAlerting({
@@ -293,30 +297,32 @@ describe('alerting engine', () => {
       ...(code ? { code } : {}),
     });
     alerting.observe(run(false, 'ABORTED'));
-    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(0);
+    await alerting.idle();
+    expect(await t.store.alerts.unresolvedIncidents()).toHaveLength(0);
     alerting.observe(run(false, 'CONNECT'));
-    expect(t.store.alerts.unresolvedIncidents()).toHaveLength(1);
+    await alerting.idle();
+    expect(await t.store.alerts.unresolvedIncidents()).toHaveLength(1);
     probes = [];
-    alerting.sweep();
-    expect(t.store.alerts.incidents({})[0]).toMatchObject({ state: 'resolved', resolvedBy: 'vigil' });
+    await alerting.sweep();
+    expect((await t.store.alerts.incidents({}))[0]).toMatchObject({ state: 'resolved', resolvedBy: 'vigil' });
   });
 
   it('opens a quorum incident only while enough locations fail on their own runs, and a new leader keeps it', async () => {
     const t = setup([def('api', { failures: 2, recoveries: 2, quorum: 2, channels: ['hook'] })]);
-    const round = (states: Record<string, boolean>) => {
-      for (const [location, ok] of Object.entries(states)) t.result('api', ok, { location });
+    const round = async (states: Record<string, boolean>) => {
+      for (const [location, ok] of Object.entries(states)) await t.result('api', ok, { location });
     };
     // One location of three failing, however long: no incident.
-    for (let i = 0; i < 4; i++) round({ 'eu-west': true, 'us-east': false, 'ap-south': true });
-    expect(t.store.alerts.unresolvedIncidents()).toEqual([]);
+    for (let i = 0; i < 4; i++) await round({ 'eu-west': true, 'us-east': false, 'ap-south': true });
+    expect(await t.store.alerts.unresolvedIncidents()).toEqual([]);
     // A second location fails: once its own rule fires (2 in a row), the quorum is met.
-    round({ 'eu-west': false, 'us-east': false, 'ap-south': true });
-    expect(t.store.alerts.unresolvedIncidents()).toEqual([]);
-    round({ 'eu-west': false, 'us-east': false, 'ap-south': true });
-    const [open] = t.store.alerts.unresolvedIncidents();
+    await round({ 'eu-west': false, 'us-east': false, 'ap-south': true });
+    expect(await t.store.alerts.unresolvedIncidents()).toEqual([]);
+    await round({ 'eu-west': false, 'us-east': false, 'ap-south': true });
+    const [open] = await t.store.alerts.unresolvedIncidents();
     expect(open?.summary).toMatch(/^api: failing in 2 locations \(quorum 2\): /);
     expect(open?.summary).toContain('eu-west: ');
-    expect(t.pending().map((p) => p.action)).toEqual(['trigger']);
+    expect((await t.pending()).map((p) => p.action)).toEqual(['trigger']);
 
     // A new leader on the same database (seeded from the store) neither resolves nor reopens it.
     await t.store.flush();
@@ -331,7 +337,7 @@ describe('alerting engine', () => {
       onQueued: () => {},
     });
     await next.seed((probeId, since, limit) => t.store.runs({ probeId, since, limit }));
-    const again = (location: string, ok: boolean) => {
+    const again = async (location: string, ok: boolean) => {
       next.observe({
         probeId: 'api',
         kind: 'http',
@@ -344,16 +350,17 @@ describe('alerting engine', () => {
         location,
         ...(ok ? {} : { code: 'HTTP_STATUS', message: '503' }),
       });
+      await next.idle();
       t.clock.advanceSync(60_000);
     };
-    again('ap-south', true);
-    again('eu-west', false);
-    expect(t.store.alerts.unresolvedIncidents().map((i) => i.id)).toEqual([open!.id]);
+    await again('ap-south', true);
+    await again('eu-west', false);
+    expect((await t.store.alerts.unresolvedIncidents()).map((i) => i.id)).toEqual([open!.id]);
     // One location recovers (2 good runs): below the quorum, it resolves, once.
-    again('eu-west', true);
-    again('eu-west', true);
-    expect(t.store.alerts.unresolvedIncidents()).toEqual([]);
-    expect(t.store.alerts.incident(open!.id)?.state).toBe('resolved');
-    expect(t.store.alerts.notifications(open!.id).map((n) => n.action)).toEqual(['trigger', 'resolve']);
+    await again('eu-west', true);
+    await again('eu-west', true);
+    expect(await t.store.alerts.unresolvedIncidents()).toEqual([]);
+    expect((await t.store.alerts.incident(open!.id))?.state).toBe('resolved');
+    expect((await t.store.alerts.notifications(open!.id)).map((n) => n.action)).toEqual(['trigger', 'resolve']);
   });
 });
