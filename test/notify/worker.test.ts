@@ -58,8 +58,12 @@ function setup(channels: Record<string, Channel>, over: Partial<Parameters<typeo
     ...over,
   });
   let probes = 0;
-  const incident = (channelNames: string[], actions: Array<'trigger' | 'acknowledge' | 'resolve'> = ['trigger'], runbook?: string) => {
-    const opened = store.alerts.applyIncidentChange({
+  const incident = async (
+    channelNames: string[],
+    actions: Array<'trigger' | 'acknowledge' | 'resolve'> = ['trigger'],
+    runbook?: string,
+  ) => {
+    const opened = await store.alerts.applyIncidentChange({
       open: {
         probeId: `api-${++probes}`,
         rule: 'failures',
@@ -93,7 +97,7 @@ describe('outbox worker', () => {
   it('delivers what is due, records the channel ref, and reports delivery latency', async () => {
     const slack = recorder(async () => ({ ref: { channel: 'C1', ts: '1700000000.0001' } }));
     const t = setup({ slack: slack.channel });
-    const id = t.incident(['slack']);
+    const id = await t.incident(['slack']);
     t.clock.advanceSync(250);
     t.worker.start();
     await t.clock.advance(0);
@@ -103,7 +107,7 @@ describe('outbox worker', () => {
       dedupKey: `api/failures/${id}`,
       links: { incident: `https://vigil.example.com/api/v1/incidents/${id}` },
     });
-    expect(t.store.alerts.notifications(id)[0]).toMatchObject({
+    expect((await t.store.alerts.notifications(id))[0]).toMatchObject({
       state: 'delivered',
       attempts: 1,
       ref: { channel: 'C1', ts: '1700000000.0001' },
@@ -116,8 +120,8 @@ describe('outbox worker', () => {
   it("links a runbook as given, and one of vigil's own (a path) at baseUrl", async () => {
     const slack = recorder();
     const t = setup({ slack: slack.channel });
-    t.incident(['slack'], ['trigger'], '/runbooks/README.md#when-vigil-health-fails');
-    t.incident(['slack'], ['trigger'], 'https://wiki.example.com/rb');
+    await t.incident(['slack'], ['trigger'], '/runbooks/README.md#when-vigil-health-fails');
+    await t.incident(['slack'], ['trigger'], 'https://wiki.example.com/rb');
     t.worker.start();
     await t.clock.advance(0);
     expect(slack.sent.map((n) => n.links.runbook)).toEqual([
@@ -133,7 +137,7 @@ describe('outbox worker', () => {
       n.action === 'trigger' ? new Promise((r) => (release = () => r({ ref: { channel: 'C1', ts: '42.0' } }))) : Promise.resolve({}),
     );
     const t = setup({ slack: slack.channel });
-    const id = t.incident(['slack'], ['trigger', 'acknowledge', 'resolve']);
+    const id = await t.incident(['slack'], ['trigger', 'acknowledge', 'resolve']);
     t.worker.start();
     await t.clock.advance(0);
     // The acknowledge waits behind the trigger still in flight.
@@ -145,7 +149,7 @@ describe('outbox worker', () => {
     await settle();
     expect(slack.sent.map((n) => n.action)).toEqual(['trigger', 'acknowledge', 'resolve']);
     expect(slack.sent[1]?.ref).toEqual({ channel: 'C1', ts: '42.0' });
-    expect(t.store.alerts.notifications(id).every((n) => n.state === 'delivered')).toBe(true);
+    expect((await t.store.alerts.notifications(id)).every((n) => n.state === 'delivered')).toBe(true);
     await t.worker.stop(0);
   });
 
@@ -154,17 +158,21 @@ describe('outbox worker', () => {
       throw new DeliveryError('503 Service Unavailable', { retryable: true });
     });
     const t = setup({ pd: pd.channel });
-    const a = t.incident(['pd']);
+    const a = await t.incident(['pd']);
     t.worker.start();
     await t.clock.advance(0);
     // random() = 1: delays are exactly 1 s, 2 s, 4 s, … capped at 300 s.
-    expect(t.store.alerts.notifications(a)[0]).toMatchObject({ state: 'pending', attempts: 1, lastError: '503 Service Unavailable' });
-    expect(t.store.alerts.notifications(a)[0]?.nextAttemptAt).toBe(t.clock.now() + 1_000);
+    expect((await t.store.alerts.notifications(a))[0]).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      lastError: '503 Service Unavailable',
+    });
+    expect((await t.store.alerts.notifications(a))[0]?.nextAttemptAt).toBe(t.clock.now() + 1_000);
     pd.answer(async () => {
       throw new DeliveryError('rate limited', { retryable: true, retryAfterMs: 30_000 });
     });
     await t.clock.advance(1_000);
-    expect(t.store.alerts.notifications(a)[0]?.nextAttemptAt).toBe(t.clock.now() + 30_000);
+    expect((await t.store.alerts.notifications(a))[0]?.nextAttemptAt).toBe(t.clock.now() + 30_000);
     pd.answer(async () => {
       throw new DeliveryError('503 Service Unavailable', { retryable: true });
     });
@@ -173,7 +181,7 @@ describe('outbox worker', () => {
     expect(attemptsWhileDown).toBeGreaterThanOrEqual(5);
     pd.answer(async () => ({ ref: { dedup_key: 'x' } }));
     await t.clock.advance(10 * 60_000);
-    expect(t.store.alerts.notifications(a)[0]).toMatchObject({ state: 'delivered' });
+    expect((await t.store.alerts.notifications(a))[0]).toMatchObject({ state: 'delivered' });
     expect(pd.sent).toHaveLength(attemptsWhileDown + 1);
     expect(t.outcomes.filter((o) => o === 'pd:delivered')).toHaveLength(1);
     await t.worker.stop(0);
@@ -187,25 +195,25 @@ describe('outbox worker', () => {
       throw new DeliveryError('connection refused', { retryable: true });
     });
     const t = setup({ slack: slack.channel, hook: hook.channel }, { maxAgeMs: 60_000 });
-    const id = t.incident(['slack', 'hook']);
+    const id = await t.incident(['slack', 'hook']);
     t.worker.start();
     await t.clock.advance(0);
-    expect(t.store.alerts.notifications(id).find((n) => n.channel === 'slack')).toMatchObject({
+    expect((await t.store.alerts.notifications(id)).find((n) => n.channel === 'slack')).toMatchObject({
       state: 'dead',
       lastError: 'Slack said channel_not_found',
     });
     await t.clock.advance(2 * 60_000);
-    expect(t.store.alerts.notifications(id).find((n) => n.channel === 'hook')).toMatchObject({ state: 'dead' });
+    expect((await t.store.alerts.notifications(id)).find((n) => n.channel === 'hook')).toMatchObject({ state: 'dead' });
     expect(t.outcomes).toContain('slack:dead');
     expect(t.outcomes).toContain('hook:dead');
-    expect(t.store.alerts.outboxStats(t.clock.now())).toEqual({ pending: 0, oldestPendingMs: 0, dead: 2 });
+    expect(await t.store.alerts.outboxStats(t.clock.now())).toEqual({ pending: 0, oldestPendingMs: 0, dead: 2 });
     await t.worker.stop(0);
   });
 
   it('ends a send that hangs at its deadline and retries it', async () => {
     const hang = recorder((n) => new Promise(() => void n));
     const t = setup({ hang: hang.channel }, { sendTimeoutMs: 2_000 });
-    const id = t.incident(['hang']);
+    const id = await t.incident(['hang']);
     t.worker.start();
     await t.clock.advance(0);
     expect(t.worker.inFlight()).toBe(1);
@@ -213,7 +221,11 @@ describe('outbox worker', () => {
     await t.clock.advance(2_250);
     await settle();
     expect(t.worker.inFlight()).toBe(0);
-    expect(t.store.alerts.notifications(id)[0]).toMatchObject({ state: 'pending', attempts: 1, lastError: 'timed out after 2000 ms' });
+    expect((await t.store.alerts.notifications(id))[0]).toMatchObject({
+      state: 'pending',
+      attempts: 1,
+      lastError: 'timed out after 2000 ms',
+    });
     await t.worker.stop(0);
   });
 
@@ -221,8 +233,8 @@ describe('outbox worker', () => {
     const gates: Array<() => void> = [];
     const slow = recorder(() => new Promise((r) => gates.push(() => r({}))));
     const t = setup({ slow: slow.channel }, { concurrency: 2 });
-    for (let i = 0; i < 5; i++) t.incident(['slow']);
-    const gone = t.incident(['removed']);
+    for (let i = 0; i < 5; i++) await t.incident(['slow']);
+    const gone = await t.incident(['removed']);
     t.worker.start();
     await t.clock.advance(0);
     expect(slow.sent).toHaveLength(2);
@@ -233,7 +245,7 @@ describe('outbox worker', () => {
     }
     expect(slow.sent).toHaveLength(5);
     expect(slow.maxInFlight()).toBe(2);
-    expect(t.store.alerts.notifications(gone)[0]).toMatchObject({
+    expect((await t.store.alerts.notifications(gone))[0]).toMatchObject({
       state: 'pending',
       attempts: 0,
       heldAt: t.clock.now(),
@@ -248,18 +260,19 @@ describe('outbox worker', () => {
     const other = recorder();
     const t = setup({ other: other.channel }, { maxAgeMs: 60_000, pollIntervalMs: 600_000 });
     // More held pages than one scan reads: they must not crowd out the channel that works.
-    const held = Array.from({ length: 210 }, () => t.incident(['late']));
+    const held: number[] = [];
+    for (let i = 0; i < 210; i++) held.push(await t.incident(['late']));
     t.worker.start();
     await t.clock.advance(0);
-    const fine = t.incident(['other']);
+    const fine = await t.incident(['other']);
     t.worker.wake();
     await t.clock.advance(0);
     expect(other.sent.map((n) => n.incident.id)).toEqual([fine]);
-    expect(t.store.alerts.held()).toEqual([{ channel: 'late', count: 210, since: t.clock.now() }]);
+    expect(await t.store.alerts.held()).toEqual([{ channel: 'late', count: 210, since: t.clock.now() }]);
 
     // Held for a day, 1,440 times its maximum age: still held, never given up.
     await t.clock.advance(24 * 3_600_000);
-    expect(t.store.alerts.held()).toMatchObject([{ channel: 'late', count: 210 }]);
+    expect(await t.store.alerts.held()).toMatchObject([{ channel: 'late', count: 210 }]);
     expect(t.outcomes.filter((o) => o.endsWith(':dead'))).toEqual([]);
 
     // The channel is configured again; the first attempt fails (retryable): a retry, not a dead letter.
@@ -274,13 +287,13 @@ describe('outbox worker', () => {
     t.registry.set('late', late.channel);
     t.worker.channelsChanged();
     for (let i = 0; i < 20 && late.sent.length < 211; i++) await t.clock.advance(2_000);
-    expect(t.store.alerts.held()).toEqual([]);
+    expect(await t.store.alerts.held()).toEqual([]);
     expect(t.outcomes.filter((o) => o.endsWith(':dead'))).toEqual([]);
     expect(t.outcomes.filter((o) => o === 'late:delivered')).toHaveLength(210);
     // Each page delivered once (one retried).
     expect(new Set(late.sent.map((n) => n.incident.id)).size).toBe(210);
     expect(late.sent).toHaveLength(211);
-    for (const id of held) expect(t.store.alerts.notifications(id)[0]).toMatchObject({ state: 'delivered' });
+    for (const id of held) expect((await t.store.alerts.notifications(id))[0]).toMatchObject({ state: 'delivered' });
     await t.worker.stop(0);
   });
 
@@ -288,7 +301,7 @@ describe('outbox worker', () => {
     const gates: Array<() => void> = [];
     const slow = recorder(() => new Promise((r) => gates.push(() => r({}))));
     const t = setup({ slow: slow.channel });
-    t.incident(['slow']);
+    await t.incident(['slow']);
     t.worker.start();
     await t.clock.advance(0);
     let settled = false;
@@ -303,7 +316,7 @@ describe('outbox worker', () => {
     await t.worker.stop(0);
   });
 
-  it('backs off exponentially with jitter, capped', () => {
+  it('backs off exponentially with jitter, capped', async () => {
     expect(backoff(1, 1_000, 300_000, () => 0)).toBe(500);
     expect(backoff(1, 1_000, 300_000, () => 1)).toBe(1_000);
     expect(backoff(4, 1_000, 300_000, () => 1)).toBe(8_000);
