@@ -142,13 +142,13 @@ describe('an escalation delivered to real peers', () => {
       expect(pd.events).toHaveLength(0);
 
       clock.advanceSync(5 * MIN);
-      alerting.sweep();
+      await alerting.sweep();
       await until('PagerDuty and the email to alice', () => pd.events.length === 1 && mails.length === 1);
       expect(pd.events[0]).toMatchObject({ event_action: 'trigger', payload: { source: 'api' } });
       expect(mails[0]?.to).toEqual(['alice@example.com']);
 
-      const id = store.alerts.unresolvedIncidents()[0]!.id;
-      alerting.acknowledge(id, 'alice');
+      const id = (await store.alerts.unresolvedIncidents())[0]!.id;
+      await alerting.acknowledge(id, 'alice');
       await until(
         'the acknowledgements',
         () => pd.events.length === 2 && slack.calls.some((c) => c.method === 'chat.update') && mails.length === 2,
@@ -157,10 +157,10 @@ describe('an escalation delivered to real peers', () => {
 
       // Acknowledged: the 15-minute step never fires.
       clock.advanceSync(15 * MIN);
-      alerting.sweep();
+      await alerting.sweep();
       await new Promise((r) => setTimeout(r, 200));
       expect(slack.calls.filter((c) => c.body.channel === 'U0ALICE')).toHaveLength(0);
-      expect(store.alerts.notifications(id).every((n) => n.state === 'delivered')).toBe(true);
+      expect((await store.alerts.notifications(id)).every((n) => n.state === 'delivered')).toBe(true);
     } finally {
       await worker.stop(1_000);
       for (const c of channels.values()) await c.close();

@@ -64,7 +64,7 @@ function engine(file: string, clock: ManualClock, onCall: Record<string, string 
     },
     observer: { escalated: (p) => escalated.push(p), acknowledged: () => {}, resolved: () => {} },
   });
-  const fail = () => {
+  const fail = async () => {
     const run: RunRecord = {
       probeId: 'api',
       kind: 'http',
@@ -79,9 +79,10 @@ function engine(file: string, clock: ManualClock, onCall: Record<string, string 
     };
     store.append(run);
     alerting.observe(run);
+    await alerting.idle();
   };
-  const pages = (id: number) =>
-    store.alerts.notifications(id).map((n) => `${n.action} ${n.channel}${n.recipient ? `→${n.recipient}` : ''}`);
+  const pages = async (id: number) =>
+    (await store.alerts.notifications(id)).map((n) => `${n.action} ${n.channel}${n.recipient ? `→${n.recipient}` : ''}`);
   return { store, alerting, fail, pages, escalated };
 }
 
@@ -92,7 +93,7 @@ function tempFile() {
 }
 
 describe('escalation', () => {
-  it('resolves targets: channels, people through the channels that can reach them, whoever is on call', () => {
+  it('resolves targets: channels, people through the channels that can reach them, whoever is on call', async () => {
     const ctx = { channels: CHANNELS, people: PEOPLE, onCall: (s: string) => (s === 'primary' ? 'alice' : undefined) };
     expect(resolveTargets(['slack-ops', 'oncall:primary'], undefined, ctx, 0)).toEqual({
       pages: [
@@ -112,7 +113,7 @@ describe('escalation', () => {
     expect(resolveTargets(['oncall:secondary', 'nope'], undefined, ctx, 0)).toEqual({ pages: [], nobody: ['oncall:secondary', 'nope'] });
   });
 
-  it('steps through a pass and repeats, at 0, 5 and 15 minutes from the open', () => {
+  it('steps through a pass and repeats, at 0, 5 and 15 minutes from the open', async () => {
     const s0 = startEscalation(POLICY, 0);
     expect(s0).toEqual({ pass: 0, step: 0, nextDueAt: 0, reached: false });
     const s1 = advance(POLICY, s0, 0, true);
@@ -124,24 +125,24 @@ describe('escalation', () => {
     expect(s3).toEqual({ state: { pass: 1, step: 0, nextDueAt: 20 * MIN, reached: false }, fallback: false });
   });
 
-  it('runs end to end with an injected clock: 0 → 5 → 15 min, nobody on call recorded, repeat, then stops at an ack', () => {
+  it('runs end to end with an injected clock: 0 → 5 → 15 min, nobody on call recorded, repeat, then stops at an ack', async () => {
     const clock = new ManualClock();
     const e = engine(tempFile(), clock, { primary: 'alice', secondary: undefined });
-    e.fail();
-    const [incident] = e.store.alerts.unresolvedIncidents();
+    await e.fail();
+    const [incident] = await e.store.alerts.unresolvedIncidents();
     const id = incident!.id;
-    expect(e.pages(id)).toEqual(['trigger slack-ops', 'trigger slack-ops→alice', 'trigger pagerduty→alice', 'trigger email→alice']);
+    expect(await e.pages(id)).toEqual(['trigger slack-ops', 'trigger slack-ops→alice', 'trigger pagerduty→alice', 'trigger email→alice']);
     clock.advanceSync(4 * MIN);
-    e.alerting.sweep();
-    expect(e.pages(id)).toHaveLength(4);
+    await e.alerting.sweep();
+    expect(await e.pages(id)).toHaveLength(4);
     clock.advanceSync(1 * MIN);
-    e.alerting.sweep();
-    expect(e.pages(id).slice(4)).toEqual(['trigger pagerduty→alice', 'trigger email→alice']);
+    await e.alerting.sweep();
+    expect((await e.pages(id)).slice(4)).toEqual(['trigger pagerduty→alice', 'trigger email→alice']);
     clock.advanceSync(10 * MIN);
-    e.alerting.sweep();
+    await e.alerting.sweep();
     // Nobody is on call for secondary: recorded, and dana is paged.
-    expect(e.pages(id).slice(6)).toEqual(['trigger slack-ops→dana', 'trigger email→dana']);
-    const events = e.store.alerts.timeline(id).filter((x) => x.type === 'escalated');
+    expect((await e.pages(id)).slice(6)).toEqual(['trigger slack-ops→dana', 'trigger email→dana']);
+    const events = (await e.store.alerts.timeline(id)).filter((x) => x.type === 'escalated');
     expect(events.map((x) => x.detail)).toEqual([
       'step 1 of 3; paged slack-ops, alice via slack-ops, alice via pagerduty, alice via email',
       'step 2 of 3; paged alice via pagerduty, alice via email',
@@ -149,30 +150,24 @@ describe('escalation', () => {
     ]);
     // The second pass starts at 20 min.
     clock.advanceSync(5 * MIN);
-    e.alerting.sweep();
-    expect(
-      e.store.alerts
-        .timeline(id)
-        .filter((x) => x.type === 'escalated')
-        .at(-1)?.detail,
-    ).toMatch(/^step 1 of 3 \(pass 2\)/);
+    await e.alerting.sweep();
+    expect((await e.store.alerts.timeline(id)).filter((x) => x.type === 'escalated').at(-1)?.detail).toMatch(/^step 1 of 3 \(pass 2\)/);
     // An acknowledgement stops it and is announced to everyone paged.
-    e.alerting.acknowledge(id, 'alice');
-    const before = e.pages(id).length;
+    await e.alerting.acknowledge(id, 'alice');
+    const before = (await e.pages(id)).length;
     clock.advanceSync(60 * MIN);
-    e.alerting.sweep();
-    const after = e.pages(id).slice(before);
+    await e.alerting.sweep();
+    const after = (await e.pages(id)).slice(before);
     expect(after).toEqual([]);
     expect(
-      e.store.alerts
-        .notifications(id)
+      (await e.store.alerts.notifications(id))
         .filter((n) => n.action === 'acknowledge')
         .map((n) => `${n.channel}${n.recipient ? `→${n.recipient}` : ''}`),
     ).toEqual(['slack-ops', 'slack-ops→alice', 'pagerduty→alice', 'email→alice', 'slack-ops→dana', 'email→dana']);
     expect(e.escalated.length).toBe(4);
   });
 
-  it('pages the fallback when a whole pass reached nobody, and stops at a resolve, telling everyone paged', () => {
+  it('pages the fallback when a whole pass reached nobody, and stops at a resolve, telling everyone paged', async () => {
     const clock = new ManualClock();
     const lonely: EscalationPolicy = {
       steps: [
@@ -184,44 +179,44 @@ describe('escalation', () => {
       fallback: ['email-leads'],
     };
     const e = engine(tempFile(), clock, { primary: undefined, secondary: undefined }, lonely);
-    e.fail();
-    const id = e.store.alerts.unresolvedIncidents()[0]!.id;
-    expect(e.pages(id)).toEqual([]);
+    await e.fail();
+    const id = (await e.store.alerts.unresolvedIncidents())[0]!.id;
+    expect(await e.pages(id)).toEqual([]);
     clock.advanceSync(5 * MIN);
-    e.alerting.sweep();
-    expect(e.pages(id)).toEqual(['trigger email-leads']);
-    expect(e.store.alerts.timeline(id).at(-1)?.detail).toBe(
+    await e.alerting.sweep();
+    expect(await e.pages(id)).toEqual(['trigger email-leads']);
+    expect((await e.store.alerts.timeline(id)).at(-1)?.detail).toBe(
       'step 2 of 2; reached nobody; nobody for oncall:secondary; the whole pass reached nobody: paged fallback email-leads',
     );
-    e.alerting.resolve(id, 'ops');
-    expect(e.pages(id)).toEqual(['trigger email-leads', 'resolve email-leads']);
+    await e.alerting.resolve(id, 'ops');
+    expect(await e.pages(id)).toEqual(['trigger email-leads', 'resolve email-leads']);
     clock.advanceSync(60 * MIN);
-    e.alerting.sweep();
-    expect(e.pages(id)).toHaveLength(2);
+    await e.alerting.sweep();
+    expect(await e.pages(id)).toHaveLength(2);
   });
 
   it('resumes after a restart in the middle: the next step at its time, nothing sent twice', async () => {
     const clock = new ManualClock();
     const file = tempFile();
     const first = engine(file, clock, { primary: 'alice' });
-    first.fail();
-    const id = first.store.alerts.unresolvedIncidents()[0]!.id;
+    await first.fail();
+    const id = (await first.store.alerts.unresolvedIncidents())[0]!.id;
     clock.advanceSync(5 * MIN);
-    first.alerting.sweep();
-    const sent = first.pages(id);
+    await first.alerting.sweep();
+    const sent = await first.pages(id);
     expect(sent).toHaveLength(6);
     await first.store.flush();
     // Restart (vigil down for 3 minutes): the new engine reads the escalation state from the store.
     clock.advanceSync(3 * MIN);
     const second = engine(file, clock, { primary: 'alice' });
     await second.alerting.seed((probeId, since, limit) => second.store.runs({ probeId, since, limit }));
-    expect(second.pages(id)).toEqual(sent);
+    expect(await second.pages(id)).toEqual(sent);
     clock.advanceSync(6 * MIN);
-    second.alerting.sweep();
-    expect(second.pages(id)).toEqual(sent);
+    await second.alerting.sweep();
+    expect(await second.pages(id)).toEqual(sent);
     clock.advanceSync(1 * MIN);
-    second.alerting.sweep();
-    expect(second.pages(id).slice(6)).toEqual(['trigger slack-ops→dana', 'trigger email→dana']);
-    expect(second.store.alerts.escalation(id)?.state).toMatchObject({ pass: 1, step: 0, nextDueAt: clock.now() + 5 * MIN });
+    await second.alerting.sweep();
+    expect((await second.pages(id)).slice(6)).toEqual(['trigger slack-ops→dana', 'trigger email→dana']);
+    expect((await second.store.alerts.escalation(id))?.state).toMatchObject({ pass: 1, step: 0, nextDueAt: clock.now() + 5 * MIN });
   });
 });
