@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -97,8 +97,6 @@ describe('kill -9 under load, then restart', () => {
   }
 
   beforeAll(async () => {
-    // The service runs as built: the same fresh dist/ the e2e tests build.
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
     upstream = await target((req, res) => {
       const down = failing((req.url ?? '/').slice(1));
       res.statusCode = down ? 503 : 200;
