@@ -13,6 +13,9 @@ export default defineConfig({
       provider: 'v8',
       include: ['src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
+      // About a point under the last CI run (92.4 / 83.5 / 93.5 / 94.4): a change that drops
+      // coverage fails CI instead of slipping through.
+      thresholds: { statements: 91.4, branches: 82.5, functions: 92.5, lines: 93.4 },
     },
   },
 });
