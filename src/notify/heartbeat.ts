@@ -21,15 +21,26 @@ export function createHeartbeat(opts: HeartbeatOptions): { start(): void; stop()
   const log = opts.logger.child({ module: 'heartbeat' });
   let timer: TimerHandle | undefined;
   let stopped = true;
+  // Aborted by stop(): a ping hanging on its receiver is dropped at shutdown, not at its deadline.
+  let stopping = new AbortController();
   const ping = async () => {
-    if (!opts.healthy()) {
+    let fit: boolean;
+    try {
+      fit = opts.healthy();
+    } catch (err) {
+      // A health check that throws (the store erroring) is not healthy, and must not end the loop.
+      log.warn({ error: (err as Error).message }, 'heartbeat withheld: the health check failed');
+      return;
+    }
+    if (!fit) {
       log.warn('heartbeat withheld: vigil is not healthy');
       return;
     }
+    const { signal } = stopping;
     try {
       const res = await request(opts.url, {
         method: 'GET',
-        signal: AbortSignal.timeout(Math.min(10_000, opts.intervalMs)),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(Math.min(10_000, opts.intervalMs))]),
         headers: { 'user-agent': 'vigil heartbeat' },
       });
       await res.body.dump();
@@ -37,6 +48,7 @@ export function createHeartbeat(opts: HeartbeatOptions): { start(): void; stop()
       opts.onResult(ok);
       if (!ok) log.warn({ status: res.statusCode }, 'heartbeat answered with an error');
     } catch (err) {
+      if (signal.aborted) return;
       opts.onResult(false);
       log.warn({ error: (err as Error).message }, 'heartbeat failed');
     }
@@ -49,10 +61,12 @@ export function createHeartbeat(opts: HeartbeatOptions): { start(): void; stop()
   return {
     start() {
       stopped = false;
+      stopping = new AbortController();
       loop();
     },
     stop() {
       stopped = true;
+      stopping.abort();
       if (timer !== undefined) opts.clock.clearTimeout(timer);
     },
   };

@@ -10,17 +10,9 @@ import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 import { type PagerDutyApi, startPagerDutyApi } from '../helpers/pagerduty-api.js';
 import { type SlackApiServer, startSlackApi } from '../helpers/slack-api.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MIN = 60_000;
-
-/** Waits in real time for deliveries made by real I/O (the escalation clock stays in the test's hands). */
-async function until(what: string, ok: () => boolean, ms = 5_000) {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('an escalation delivered to real peers', () => {
   let slack: SlackApiServer;
@@ -137,19 +129,19 @@ describe('an escalation delivered to real peers', () => {
         trigger: 'schedule',
       };
       alerting.observe(run);
-      await until('the Slack page', () => slack.calls.some((c) => c.method === 'chat.postMessage'));
+      await waitFor('the Slack page', () => slack.calls.some((c) => c.method === 'chat.postMessage'));
       expect(slack.calls[0]?.body.channel).toBe('#ops-alerts');
       expect(pd.events).toHaveLength(0);
 
       clock.advanceSync(5 * MIN);
       await alerting.sweep();
-      await until('PagerDuty and the email to alice', () => pd.events.length === 1 && mails.length === 1);
+      await waitFor('PagerDuty and the email to alice', () => pd.events.length === 1 && mails.length === 1);
       expect(pd.events[0]).toMatchObject({ event_action: 'trigger', payload: { source: 'api' } });
       expect(mails[0]?.to).toEqual(['alice@example.com']);
 
       const id = (await store.alerts.unresolvedIncidents())[0]!.id;
       await alerting.acknowledge(id, 'alice');
-      await until(
+      await waitFor(
         'the acknowledgements',
         () => pd.events.length === 2 && slack.calls.some((c) => c.method === 'chat.update') && mails.length === 2,
       );

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,7 +103,6 @@ describe('alerting end to end, the built service against a local Slack API', () 
   const incident = async (id: number) => (await api<IncidentBody>(`/api/v1/incidents/${id}`)).body;
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
     upstream = await target((req, res) => {
       const probe = (req.url ?? '/').slice(1);
       if (down.has(probe)) {

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -47,7 +47,6 @@ describe('three instances on one PostgreSQL', () => {
     ((await (await fetch(`${base(loc)}/api/v1/incidents`)).json()) as { incidents: Array<{ id: number; state: string }> }).incidents;
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
     pg = await startPostgres();
     await pg.query('CREATE DATABASE vigil');
     upstream = await target((req, res) => {

@@ -1,8 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt } from '../helpers/build.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
 import { freePort, workspace } from '../helpers/workspace.js';
 
@@ -44,9 +43,6 @@ const jsonLines = (text: string) =>
 
 describe('vigil on a host', () => {
   const cleanup: Array<() => void> = [];
-  beforeAll(() => {
-    ensureBuilt();
-  });
   afterEach(() => {
     for (const c of cleanup.splice(0)) c();
   });

@@ -17,7 +17,6 @@ describe('the built service as a process', () => {
   let stderr = '';
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
     upstream = await target((req, res) => {
       res.statusCode = req.url === '/down' ? 503 : 200;
       res.end(req.url === '/down' ? '{"status":"fail","checks":{"db":"down"}}' : 'ok');

@@ -19,7 +19,6 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.js';
 import { createSelfBackup } from '../../src/store/self-backup.js';
-import { ensureBuilt } from '../helpers/build.js';
 import { memoryLogger } from '../helpers/context.js';
 import { startHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -113,7 +112,6 @@ describe('the runbooks, run as written against the built service', () => {
     );
 
   beforeAll(async () => {
-    ensureBuilt();
     upstream = await target((_req, res) => res.end('ok'));
     hook = await startHttp((req, res) => {
       hookHits.push(req.url ?? '');

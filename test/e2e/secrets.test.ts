@@ -71,8 +71,15 @@ describe('secrets never leave vigil', () => {
     ws = workspace({ 'config/default.yaml': CONFIG, 'probes/shop.yaml': PROBES });
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: SECRETS }), logger: log.logger });
     base = await app.start();
-    // Let probes fail, incidents open and pages be tried (and fail) against the closed port.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // Let probes fail, incidents open and pages be tried (and fail) against the closed port: every
+    // channel's first failed send is logged, so every kind of output exists before it is searched.
+    const tried = () => new Set(log.lines.filter((l) => String(l.msg).startsWith('notification ')).map((l) => l.channel));
+    const failed = () => new Set(log.lines.filter((l) => l.msg === 'probe run' && l.ok === false).map((l) => l.probe));
+    await waitFor('both probes to fail and every channel to fail a send', () => {
+      const channels = tried();
+      const probes = failed();
+      return ['slack-ops', 'hook', 'pd', 'mail'].every((c) => channels.has(c)) && probes.has('api') && probes.has('db-restore');
+    });
   }, 20_000);
   afterAll(async () => {
     await app.stop();

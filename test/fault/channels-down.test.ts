@@ -11,6 +11,7 @@ import { memoryLogger } from '../helpers/context.js';
 import { type PagerDutyApi, startPagerDutyApi } from '../helpers/pagerduty-api.js';
 import { closedPort } from '../helpers/servers.js';
 import { type SlackApiServer, startSlackApi } from '../helpers/slack-api.js';
+import { waitFor } from '../helpers/wait.js';
 import { workspace } from '../helpers/workspace.js';
 
 // Slack, SMTP and PagerDuty all down for ten simulated minutes, each failing its own way (5xx, refused
@@ -174,10 +175,12 @@ describe('every channel down for minutes, then back', () => {
       const end = clock.now() + span;
       while (clock.now() < end) {
         await clock.advance(Math.min(STEP, end - clock.now()));
-        for (let waited = 0; worker.inFlight() > 0; waited += 5) {
-          if (waited > 10_000) throw new Error(`sends still in flight after 10 s of real time: ${worker.inFlight()}`);
-          await new Promise((r) => setTimeout(r, 5));
-        }
+        await waitFor(
+          'every send in flight to end',
+          () => worker.inFlight() === 0,
+          10_000,
+          () => `still in flight: ${worker.inFlight()}`,
+        );
       }
     };
     const run = (probeId: string, ok: boolean): RunRecord => ({

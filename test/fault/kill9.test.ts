@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -97,8 +97,6 @@ describe('kill -9 under load, then restart', () => {
   }
 
   beforeAll(async () => {
-    // The service runs as built: the same fresh dist/ the e2e tests build.
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
     upstream = await target((req, res) => {
       const down = failing((req.url ?? '/').slice(1));
       res.statusCode = down ? 503 : 200;
@@ -137,6 +135,8 @@ describe('kill -9 under load, then restart', () => {
     ws?.remove();
   });
 
+  // Three starts of the built service with 50 probes: 27 s in the last CI run, too close to
+  // the 30 s default (it timed out whenever the machine was busy).
   it('keeps the database intact and every queued page through two kill -9s, then delivers each page once', async ({ annotate }) => {
     service = start();
     await waitFor('vigil to answer', async () => (await fetch(`${base}/health`)).status === 200);
@@ -221,5 +221,5 @@ describe('kill -9 under load, then restart', () => {
       `${runsBefore} runs before the first kill, ${end.runs} at the end; ${end.outbox.length} pages, ` +
         `${received.length} webhook requests, all delivered ${deliveredIn} ms after the last restart`,
     );
-  });
+  }, 60_000);
 });

@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { memoryLogger } from '../helpers/context.js';
+import { waitFor } from '../helpers/wait.js';
 import { freePort, target, workspace } from '../helpers/workspace.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -131,8 +132,7 @@ channels:
 
     // A delivered notification, so the delivery-latency histogram has an observation, sent after a
     // first scrape so that Prometheus sees its count go from 0 to 1.
-    for (let i = 0; i < 100 && (await series('vigil_notification_delivery_seconds_count')).length === 0; i++)
-      await new Promise((r) => setTimeout(r, 100));
+    await waitFor('a first scrape', async () => (await series('vigil_notification_delivery_seconds_count')).length > 0, 10_000);
     const sent = await app.server.inject({
       method: 'POST',
       url: '/api/v1/channels/hook/test',
@@ -145,8 +145,7 @@ channels:
       (await series('rate(vigil_probe_runs_total{probe="web",outcome="success"}[1m]) > 0')).length > 0 &&
       (await series('rate(vigil_notification_delivery_seconds_count[1m]) > 0')).length > 0 &&
       (await series('rate(vigil_scheduler_lag_seconds_count[1m]) > 0')).length > 0;
-    for (let i = 0; i < 100 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 200));
-    expect(await ready()).toBe(true);
+    await waitFor('Prometheus to see the counters move between scrapes', ready, 25_000);
   });
 
   afterAll(async () => {

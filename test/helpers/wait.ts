@@ -12,6 +12,9 @@ export async function waitFor<T>(
   detail?: () => string,
 ): Promise<T> {
   const end = Date.now() + ms;
+  // Polls fast at first (most conditions hold within milliseconds), then backs off to a cap.
+  const cap = Math.min(100, Math.max(10, ms / 200));
+  let pause = 5;
   let lastError: unknown;
   for (;;) {
     const v = await Promise.resolve()
@@ -25,6 +28,7 @@ export async function waitFor<T>(
       const why = lastError === undefined ? '' : `; last error: ${(lastError as Error).message ?? String(lastError)}`;
       throw new Error(`timed out after ${ms} ms waiting for ${what}${why}${detail ? `\n${detail()}` : ''}`);
     }
-    await sleep(Math.min(100, Math.max(10, ms / 200)));
+    await sleep(pause);
+    pause = Math.min(cap, pause * 2);
   }
 }

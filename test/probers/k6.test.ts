@@ -10,6 +10,7 @@ import { definitionSchema } from '../../src/config/schema.js';
 import { errorText, type K6Spec, k6, parseSummary } from '../../src/probers/k6.js';
 import type { ProbeBase } from '../../src/probers/types.js';
 import { probeContext } from '../helpers/context.js';
+import { waitFor } from '../helpers/wait.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FAKE_K6 = path.resolve(here, '../helpers/fake-k6.mjs');
@@ -68,14 +69,7 @@ function alive(pid: number): boolean {
 }
 
 /** An orphan killed with its group is reaped by PID 1, which may take a moment; it must not survive. */
-async function gone(pid: number, withinMs = 5_000): Promise<boolean> {
-  const until = Date.now() + withinMs;
-  while (Date.now() < until) {
-    if (!alive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return !alive(pid);
-}
+const gone = (pid: number) => waitFor(`process ${pid} to be gone`, () => !alive(pid), 5_000);
 
 describe('k6 prober', () => {
   it('passes and reports the values of the summary export', async () => {
@@ -197,8 +191,8 @@ describe('k6 prober', () => {
     expect(res.message).toMatch(/^k6 run timed out after 1\.\d\ds: stopped at the deadline \(partial results kept\)$/);
     expect(res.values.p95_ms).toBe(7.593239699999984);
     const { pid, child } = JSON.parse(await readFile(pids, 'utf8'));
-    expect(await gone(pid)).toBe(true);
-    expect(await gone(child)).toBe(true);
+    await gone(pid);
+    await gone(child);
   });
 
   it('kills the whole process group with SIGKILL when k6 ignores SIGTERM', async () => {
@@ -211,8 +205,8 @@ describe('k6 prober', () => {
     expect(res.code).toBe('TIMEOUT');
     expect(res.message).toMatch(/^k6 run timed out after 1\.\d\ds: killed with SIGKILL after 300ms grace$/);
     const { pid, child } = JSON.parse(await readFile(pids, 'utf8'));
-    expect(await gone(pid)).toBe(true);
-    expect(await gone(child)).toBe(true);
+    await gone(pid);
+    await gone(child);
   });
 
   it('does not start k6 once the deadline has passed', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { memoryLogger } from '../helpers/context.js';
+import { waitFor } from '../helpers/wait.js';
 import { target, workspace } from '../helpers/workspace.js';
 
 const TOKEN = 'tok-3f9a8c1e5b7d';
@@ -90,7 +91,7 @@ describe('HTTP API', () => {
     const res = await app.server.inject({ method: 'POST', url: '/api/v1/probes/api-health/run?wait=false', headers: auth });
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ probe: 'api-health', status: 'started' });
-    while (app.scheduler.isRunning('api-health')) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the run to finish', () => !app.scheduler.isRunning('api-health'));
   });
 
   it('returns runs in a window, newest first, and rejects bad parameters with the reason', async () => {

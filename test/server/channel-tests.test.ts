@@ -4,6 +4,7 @@ import { loadConfig } from '../../src/config/index.js';
 import type { TickHandlers } from '../../src/scheduler/index.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 import { target, workspace } from '../helpers/workspace.js';
 
 const OPS = 'ops-token-7d2e1f0a9b8c';
@@ -48,10 +49,7 @@ channels:
     ws.remove();
   });
 
-  const waitFor = async (ok: () => boolean) => {
-    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(ok()).toBe(true);
-  };
+  const waitFor = (ok: () => boolean | Promise<boolean>) => waitUntil('the test notification', ok, 2_000);
 
   it('sends one on demand and reports its delivery time', async () => {
     const res = await app.server.inject({ method: 'POST', url: '/api/v1/channels/hook/test', headers: { authorization: `Bearer ${OPS}` } });

@@ -10,6 +10,7 @@ import { createSelfBackup } from '../../src/store/self-backup.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger, probeContext } from '../helpers/context.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const T0 = Date.UTC(2026, 10, 26, 9, 0, 0);
@@ -58,14 +59,14 @@ describe('self-backup', () => {
     await clock.advance(59_000);
     expect(results).toEqual([]);
     await clock.advance(1_000);
-    await until(() => results.length === 1);
+    await waitFor('backup result 1', () => results.length === 1, 5_000);
     // Writes go on while backups are taken: the next backup holds them.
     store.append({ probeId: 'late', kind: 'http', startedAt: T0, durationMs: 1, ok: true, values: {}, attempts: 1, trigger: 'schedule' });
     await store.flush();
     await clock.advance(3_600_000);
-    await until(() => results.length === 2);
+    await waitFor('backup result 2', () => results.length === 2, 5_000);
     await clock.advance(3_600_000);
-    await until(() => results.length === 3);
+    await waitFor('backup result 3', () => results.length === 3, 5_000);
     backup.stop();
     expect(results.every((r) => r.ok && r.bytes! > 0)).toBe(true);
 
@@ -122,11 +123,11 @@ describe('self-backup', () => {
     });
     backup.start();
     await clock.advance(0);
-    await until(() => results.length === 1);
+    await waitFor('backup result 1', () => results.length === 1, 5_000);
     expect(readdirSync(work)).toEqual([]);
     fail = false;
     await clock.advance(60_000);
-    await until(() => results.length === 2);
+    await waitFor('backup result 2', () => results.length === 2, 5_000);
     backup.stop();
     expect(results).toEqual([false, true]);
     expect(readdirSync(work).filter((n) => n.endsWith('.db'))).toHaveLength(1);
@@ -175,11 +176,3 @@ describe('self-backup', () => {
     await store.close();
   });
 });
-
-async function until(cond: () => boolean, ms = 5_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
