@@ -105,6 +105,25 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
   new Gauge({
+    name: 'vigil_store_queue_depth',
+    help: 'Results waiting in memory for the database (bounded; see vigil_store_dropped_total).',
+    registers,
+    collect() {
+      if (stats) this.set(stats().queued);
+    },
+  });
+  let droppedSeen = 0;
+  new Counter({
+    name: 'vigil_store_dropped_total',
+    help: 'Results dropped, oldest first, because the in-memory queue was full while the database did not take writes.',
+    registers,
+    collect() {
+      const dropped = stats?.().dropped ?? 0;
+      if (dropped > droppedSeen) this.inc(dropped - droppedSeen);
+      droppedSeen = dropped;
+    },
+  });
+  new Gauge({
     name: 'vigil_store_rows_written',
     help: 'Results written to the store since start.',
     registers,
