@@ -635,7 +635,7 @@ async function outboxThroughput() {
       const t0 = performance.now();
       for (let k = 0; k < n; k++) {
         const now = Date.now();
-        store.alerts.applyIncidentChange({
+        await store.alerts.applyIncidentChange({
           open: {
             probeId: `p${k}`,
             rule: 'failures',
@@ -686,7 +686,7 @@ async function outboxThroughput() {
       const sendMs = performance.now() - t1;
       const cpu = cpuMs() - c0;
       await worker.stop(1_000);
-      const stats = store.alerts.outboxStats(Date.now());
+      const stats = await store.alerts.outboxStats(Date.now());
       if (name === 'webhook' && received - before !== n) throw new Error(`bench: the webhook server got ${received - before} of ${n}`);
       if (stats.pending !== 0 || stats.dead !== 0) throw new Error(`bench: outbox left ${stats.pending} pending, ${stats.dead} dead`);
       await Promise.allSettled([...channels.values()].map((c) => c.close()));
@@ -837,10 +837,10 @@ async function benchRollups() {
 
   // The report's question: every probe over the whole window, from day rows (and hour rows at the edges).
   const times: number[] = [];
-  let sample: ReturnType<typeof store.rollups.summary> | undefined;
+  let sample: Awaited<ReturnType<typeof store.rollups.summary>> | undefined;
   for (let round = 0; round < 5; round++) {
     t = performance.now();
-    for (let p = 0; p < probes; p++) sample = store.rollups.summary(`probe-${p}`, start, end);
+    for (let p = 0; p < probes; p++) sample = await store.rollups.summary(`probe-${p}`, start, end);
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
@@ -851,7 +851,7 @@ async function benchRollups() {
   );
   // A ragged window (not day-aligned) takes hour rows at both edges.
   t = performance.now();
-  for (let p = 0; p < probes; p++) store.rollups.summary(`probe-${p}`, start + 5 * 3_600_000, end - 3 * 3_600_000);
+  for (let p = 0; p < probes; p++) await store.rollups.summary(`probe-${p}`, start + 5 * 3_600_000, end - 3 * 3_600_000);
   out(`same over a window not aligned to days (day rows + edge hour rows): ${f(performance.now() - t, 1)} ms for all probes`);
 
   // The whole report (JSON) as GET /api/v1/report builds it: every probe's window and daily points,
