@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createAlerting, createAlertSnapshot, type EscalationPolicy } from './alerting/index.js';
-import { createLeadership } from './cluster/leader.js';
-import { createRunFeed } from './cluster/run-feed.js';
+import { createLeadership, createRunFeed } from './cluster/index.js';
 import { createReloader, createSecretBook, type LoadedConfig, type ReloadResult, redact } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
@@ -13,16 +11,12 @@ import { type Logger, setLogSecrets } from './lib/logger.js';
 import { own } from './lib/own.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
-import { createHeartbeat } from './notify/heartbeat.js';
-import { type Channel, createChannels, createOutboxWorker, swapChannels } from './notify/index.js';
+import { type Channel, createChannels, createHeartbeat, createOutboxWorker, swapChannels } from './notify/index.js';
 import { createOnCall, type Person } from './oncall/index.js';
 import { type AnyProber, type ProbeDefinition, proberFor, probers } from './probers/index.js';
 import { buildReport, buildStatusPage, type ReportConfig, setupOf } from './report/index.js';
-import { createChannelTests } from './scheduler/channel-tests.js';
-import { type CronDriver, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
-import type { ApiToken } from './server/auth.js';
-import { createHealth } from './server/health.js';
-import { createServer } from './server/index.js';
+import { type CronDriver, createChannelTests, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
+import { type ApiToken, createHealth, createServer, type HttpServer } from './server/index.js';
 import { createHousekeeping, createPostgresStore, createSelfBackup, createSqliteStore, type RunRecord, type Store } from './store/index.js';
 
 export type { ReloadResult } from './config/index.js';
@@ -42,7 +36,7 @@ export interface AppDeps {
 
 /** A wired vigil: start it, stop it, reach its parts. */
 export interface App {
-  readonly server: FastifyInstance;
+  readonly server: HttpServer;
   readonly store: Store;
   readonly scheduler: Scheduler;
   readonly metrics: Metrics;

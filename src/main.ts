@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { App } from './app.js';
-import { newToken, tokenText } from './cli/token.js';
+import { newToken, tokenText } from './cli/index.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { VigilError } from './lib/errors.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { claimPidFile, type PidFile } from './lib/pid-file.js';
-import { DatabaseError } from './store/sqlite-open.js';
+import { DatabaseError } from './store/index.js';
 
 // The only module that touches `process`: arguments, environment, signals, exit codes.
 //   vigil [--pid-file FILE]                         run (also `node dist/main.js`); VIGIL_PID_FILE sets FILE too

@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger.js';
 import { own } from '../lib/own.js';
 import type { Redactor } from '../lib/redactor.js';
 import { createSerialQueues } from '../lib/serial.js';
-import type { IncidentView, NotifyAction } from '../notify/types.js';
+import type { IncidentView, NotifyAction } from '../notify/index.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { AlertStore, EscalationRow, Incident, NewNotification, RunRecord, Silence } from '../store/index.js';
 import { advance, type EscalationPolicy, type Page, resolveTargets, startEscalation, type TargetContext } from './escalation.js';

@@ -4,6 +4,7 @@ import { channelKindOf, isChannelType } from './channels/index.js';
 import type { Channel } from './types.js';
 
 export { channelKindOf, channelKinds, isChannelType } from './channels/index.js';
+export { createHeartbeat } from './heartbeat.js';
 export { render } from './message.js';
 export { type ChannelSwap, swapChannels } from './registry.js';
 export * from './types.js';

@@ -10,6 +10,7 @@ import type { RunRecord, Trigger } from '../store/index.js';
 import { runProbe, Shutdown } from './runner.js';
 import { type CronDriver, everyTicks, type TickSource } from './ticks.js';
 
+export { type ChannelTests, createChannelTests } from './channel-tests.js';
 export { runProbe, Shutdown } from './runner.js';
 export { type CronDriver, nodeCronDriver, type TickHandlers, type TickSource } from './ticks.js';
 

@@ -2,7 +2,12 @@ import type { AlertFigures } from '../alerting/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { Scheduler } from '../scheduler/index.js';
 import type { Store } from '../store/index.js';
-import type { HealthCheck } from './index.js';
+
+/** One named check of vigil's own health. */
+export interface HealthCheck {
+  ok: boolean;
+  [detail: string]: unknown;
+}
 
 /** The scheduler's loop has not beaten for this long: it is stuck. */
 const HEARTBEAT_STALE_MS = 30_000;

@@ -22,6 +22,7 @@ import { type ActionRouteDeps, registerActionRoutes } from './actions-routes.js'
 import { type AdminRouteDeps, registerAdminRoutes } from './admin-routes.js';
 import { type AlertRouteDeps, registerAlertRoutes } from './alerts-routes.js';
 import { type ApiToken, authenticate, type Caller } from './auth.js';
+import type { HealthCheck } from './health.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 import { registerOpenApi, vigilVersion } from './openapi.js';
 import { instant } from './params.js';
@@ -30,11 +31,10 @@ import { createRefusals, refusalOf } from './refusals.js';
 import { type ReportRouteDeps, registerReportRoutes } from './report-routes.js';
 import { type RunbookRouteDeps, registerRunbookRoutes } from './runbook-routes.js';
 
-/** One named check of vigil's own health. */
-export interface HealthCheck {
-  ok: boolean;
-  [detail: string]: unknown;
-}
+export type { ApiToken } from './auth.js';
+export { createHealth, type HealthCheck, type HealthDeps } from './health.js';
+/** The HTTP server as the rest of vigil sees it (tests inject requests into it). */
+export type HttpServer = FastifyInstance;
 
 export interface ServerDeps {
   logger: Logger;

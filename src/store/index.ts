@@ -1,6 +1,8 @@
+export { createHousekeeping, type Housekeeping, type HousekeepingOptions } from './housekeeping.js';
 export { createPostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { createSelfBackup, type SelfBackup } from './self-backup.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { DatabaseError } from './sqlite-open.js';
 export type {
   AlertStore,
   AuditEntry,
@@ -31,4 +33,3 @@ export type {
   ValueAggregate,
 } from './types.js';
 export type { StoreStats } from './write-queue.js';
-export { createHousekeeping, type Housekeeping, type HousekeepingOptions } from './housekeeping.js';

@@ -1,0 +1,1 @@
+export { newToken, tokenText } from './token.js';
