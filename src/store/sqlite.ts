@@ -26,9 +26,7 @@ const BUSY_TIMEOUT_MS = 20;
 const HEARTBEAT_MS = 2_000;
 
 /** The embedded store: one SQLite file in WAL mode, results written in batched transactions. */
-export function createSqliteStore(
-  opts: SqliteStoreOptions,
-): Store & { readonly db: Database.Database; readonly rollups: Rollups } {
+export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly db: Database.Database; readonly rollups: Rollups } {
   const { clock, logger } = opts;
   const log = logger.child({ module: 'store' });
   const db = openSqlite(opts.path, {

@@ -19,7 +19,6 @@ export interface BatchedStoreOptions {
   rollups?: RollupOptions;
 }
 
-
 /**
  * After a failed write: the rows not yet committed go back to the head of the queue (a database
  * restart or a full disk must not lose results; the next interval retries them), and past
