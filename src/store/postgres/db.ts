@@ -95,14 +95,24 @@ export function createPgDb(opts: PgDbOptions): PgDb {
   });
   const anyConnection = on(pool);
 
+  // A checked-out connection that dies emits 'error' on itself (the pool listens only while it is
+  // idle): unheard, that would crash the process. The statement in flight rejects on its own.
+  const onLost = (err: Error) => opts.logger.warn({ err }, 'PostgreSQL connection lost while in use');
   async function connect(): Promise<pg.PoolClient> {
     checkOpen();
+    let client: pg.PoolClient;
     try {
-      return await pool.connect();
+      client = await pool.connect();
     } catch (err) {
       throw toPostgresError(err, 'connect', timeoutMs);
     }
+    client.on('error', onLost);
+    return client;
   }
+  const release = (client: pg.PoolClient, broken: Error | undefined) => {
+    client.off('error', onLost);
+    client.release(broken);
+  };
 
   return {
     async query<T>(sql: string, params?: readonly unknown[]) {
@@ -138,7 +148,7 @@ export function createPgDb(opts: PgDbOptions): PgDb {
           });
         throw err;
       } finally {
-        client.release(broken);
+        release(client, broken);
       }
     },
     async withClient(fn) {
@@ -150,7 +160,7 @@ export function createPgDb(opts: PgDbOptions): PgDb {
         if (err instanceof PostgresError && isConnectionLost(err)) broken = err;
         throw err;
       } finally {
-        client.release(broken);
+        release(client, broken);
       }
     },
     async close() {

@@ -22,7 +22,7 @@ const TIMEOUTS = ['Query read timeout', 'timeout exceeded when trying to connect
 /**
  * Turns whatever `pg` threw into a PostgresError that says what happened: a deadline becomes
  * `PG_TIMEOUT` with the statement's first words, a connection that died under a statement
- * `08006` (connection_failure) as libpq would say.
+ * `08006` (connection_failure) and a statement sent after it died `08003`, as libpq would say.
  */
 export function toPostgresError(err: unknown, sql: string, timeoutMs: number): PostgresError {
   if (err instanceof PostgresError) return err;
@@ -38,6 +38,8 @@ export function toPostgresError(err: unknown, sql: string, timeoutMs: number): P
   }
   if (typeof e.code === 'string') return new PostgresError(message, e.code, extra);
   if (/^Connection terminated/.test(message)) return new PostgresError(message, '08006', extra);
+  // A statement sent on a connection pg already saw die: connection_does_not_exist.
+  if (/is not queryable/.test(message)) return new PostgresError(message, '08003', extra);
   return new PostgresError(message, 'PG_ERROR', extra);
 }
 
