@@ -276,4 +276,59 @@ describe('postgres store, frozen server', () => {
     expect(store.stats()).toMatchObject({ written: seq, dropped: 0 });
     await store.close();
   });
+
+  it('past its bound drops the oldest queued runs, and after a write that timed out writes the rest once, in order', async () => {
+    const url = await freshDb();
+    const logs = memoryLogger();
+    const store = createPostgresStore({
+      url,
+      clock: systemClock,
+      logger: logs.logger,
+      batchIntervalMs: 100,
+      maxQueued: 5,
+      timeoutMs: 1_000,
+    });
+    await store.ready();
+    const run = (n: number) =>
+      store.append({
+        probeId: 'q',
+        kind: 'http',
+        startedAt: Date.now(),
+        durationMs: 1,
+        ok: true,
+        values: { n },
+        attempts: 1,
+        trigger: 'schedule',
+      });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let frozen = false;
+    try {
+      await signalCluster('SIGSTOP');
+      frozen = true;
+      run(0);
+      // The next tick takes run 0 into a write that PostgreSQL does not answer.
+      await sleep(300);
+      for (let n = 1; n <= 20; n++) run(n);
+      expect(store.stats().dropped).toBe(15);
+      expect(logs.lines.filter((l) => /run queue full/.test(String(l.msg)))).toHaveLength(1);
+      // The write gives up at its deadline: run 0 goes back to the head, and past the bound it is
+      // the oldest, so it goes too. The rows stay queued through every further failed attempt.
+      await sleep(1_500);
+      expect(store.stats().dropped).toBe(16);
+      expect(store.stats().writeErrors).toBeGreaterThan(0);
+      expect(store.health()).toMatchObject({ writable: false, queued: 5, error: expect.stringMatching(/^PostgreSQL /) });
+      await signalCluster('SIGCONT');
+      frozen = false;
+    } finally {
+      if (frozen) await signalCluster('SIGCONT');
+    }
+    // Connections the deadlines gave up on are replaced; the queue is written once it answers.
+    for (let i = 0; i < 50 && store.stats().written < 5; i++) await sleep(100);
+    await store.flush();
+    const stored = (await store.runs({ probeId: 'q', limit: 100 })).reverse().map((r) => r.values.n);
+    expect(stored).toEqual([16, 17, 18, 19, 20]);
+    expect(store.stats()).toMatchObject({ written: 5, dropped: 16 });
+    expect(store.health()).toMatchObject({ writable: true, queued: 0 });
+    await store.close();
+  });
 });

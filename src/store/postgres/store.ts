@@ -200,6 +200,8 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
 
   /** When the write in flight started (clock ms): health() reports a write that has not answered. */
   let writeSince: number | undefined;
+  /** Rows the write in flight took from the queue and has not committed yet: still waiting, for health(). */
+  let inFlight = 0;
   async function writeNow() {
     flushSoon = false;
     writeSince = clock.now();
@@ -211,6 +213,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       await writeStates();
       rows = queue;
       queue = [];
+      inFlight = rows.length;
       while (rows.length > 0) {
         const batch = rows.slice(0, batchRows);
         xid = undefined;
@@ -220,6 +223,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
         });
         // Committed batches stay written; only the rest is retried.
         rows = rows.slice(batch.length);
+        inFlight = rows.length;
         for (const [name, key] of made) probeKeys.set(name, key);
         stats.written += batch.length;
       }
@@ -240,6 +244,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       log.error({ err, queued: queue.length + (unsettled?.rows.length ?? 0) }, 'run write failed; rows kept for retry');
     } finally {
       writeSince = undefined;
+      inFlight = 0;
     }
   }
 
@@ -406,14 +411,15 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       return total;
     },
     health(): StoreHealth {
-      const queued = queue.length + (unsettled?.rows.length ?? 0);
+      const queued = queue.length + inFlight + (unsettled?.rows.length ?? 0);
       const now = clock.now();
       const waitingSince = Math.min(writeSince ?? Number.POSITIVE_INFINITY, beatSince ?? Number.POSITIVE_INFINITY);
       if (now - waitingSince > STALL_MS) {
         return { writable: false, queued, error: `PostgreSQL has not answered for ${((now - waitingSince) / 1000).toFixed(1)} s` };
       }
       const error = lastError ?? heartbeatError;
-      return { writable: error === undefined, queued, ...(error !== undefined ? { error: `PostgreSQL: ${error}` } : {}) };
+      if (error === undefined) return { writable: true, queued };
+      return { writable: false, queued, error: error.startsWith('PostgreSQL') ? error : `PostgreSQL: ${error}` };
     },
     stats: () => ({ ...stats }),
     async backup() {
