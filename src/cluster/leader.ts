@@ -53,20 +53,43 @@ export function createLeadership(opts: LeadershipOptions): Leadership {
       .catch((err) => log.error({ err }, next ? 'starting leader work failed' : 'stopping leader work failed'));
   };
 
+  /** The renewal in flight: never two at once, so answers cannot arrive out of order. */
+  let renewing = false;
   const tick = () => {
     if (stopped) return;
-    const now = opts.clock.now();
-    try {
-      const state = opts.store.lease(opts.name, opts.holder, opts.ttlMs, now);
-      lastHolder = state.holder;
-      if (state.held) heldUntil = now + opts.ttlMs;
-      become(state.held);
-    } catch (err) {
-      log.warn({ err }, 'lease renewal failed');
-      // Step down a renewal interval before the lease could expire elsewhere.
-      if (leader && now >= heldUntil - every) become(false);
-    }
     timer = opts.clock.setTimeout(tick, every);
+    const now = opts.clock.now();
+    if (renewing) {
+      // A renewal that has not answered by the lease's expiry (less a renewal interval, the same
+      // margin as a failed one) means leadership is lost: another instance may take the lease as
+      // soon as it expires, and a late answer cannot show it did not.
+      if (leader && now >= heldUntil - every) {
+        log.warn({ waitedMs: every }, 'lease renewal has not answered; stepping down');
+        become(false);
+      }
+      return;
+    }
+    renewing = true;
+    opts.store
+      .lease(opts.name, opts.holder, opts.ttlMs, now)
+      .then(
+        (state) => {
+          if (stopped) return;
+          lastHolder = state.holder;
+          // Counted from when the renewal was asked, not answered: the lease runs from then.
+          if (state.held) heldUntil = now + opts.ttlMs;
+          // An answer that comes too late to lead on is a loss, as above.
+          become(state.held && opts.clock.now() < heldUntil - every);
+        },
+        (err) => {
+          log.warn({ err }, 'lease renewal failed');
+          // Step down a renewal interval before the lease could expire elsewhere.
+          if (leader && opts.clock.now() >= heldUntil - every) become(false);
+        },
+      )
+      .finally(() => {
+        renewing = false;
+      });
   };
 
   return {
@@ -80,7 +103,7 @@ export function createLeadership(opts: LeadershipOptions): Leadership {
       if (leader) {
         become(false);
         try {
-          opts.store.release(opts.name, opts.holder);
+          await opts.store.release(opts.name, opts.holder);
         } catch (err) {
           log.warn({ err }, 'lease release failed; it expires on its own');
         }

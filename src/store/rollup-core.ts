@@ -179,37 +179,31 @@ export interface RollupRow {
   codes: string;
 }
 
-export type Awaitable<T> = T | Promise<T>;
-
 /**
- * What the engine needs of a database. Probes are named by the backend's integer key. The synchronous
- * reads serve query/summary/window (the report path, synchronous in the interface); the background
- * ones serve rollUp/prune/warm and may be asynchronous (PostgreSQL answers them off the event loop).
+ * What the engine needs of a database, every call a promise (SQLite answers at once, PostgreSQL off
+ * the event loop). Probes are named by the backend's integer key.
  */
 export interface RollupBackend {
-  probeKey(probeId: string): number | undefined;
-  /** One probe's raw runs in [from, to), in time order (ties by insertion), so `last` is the latest run. */
-  runs(probe: number, from: number, to: number): RawRun[];
-  /** One probe's rollup rows of a period with start in [from, to), oldest first. */
-  rows(probe: number, period: RollupPeriod, from: number, to: number): RollupRow[];
-  /** Start of the last hour rolled up. */
-  lastHour(): number | undefined;
-
-  probes(): Awaitable<number[]>;
+  /** The probe's key, or undefined when it has no runs yet. */
+  probeKey(probeId: string): Promise<number | undefined>;
+  probes(): Promise<number[]>;
   /** The probe's first raw run (epoch ms), or undefined without runs. */
-  firstRun(probe: number): Awaitable<number | undefined>;
-  readRuns(probe: number, from: number, to: number): Awaitable<RawRun[]>;
-  readRows(probe: number, period: RollupPeriod, from: number, to: number): Awaitable<RollupRow[]>;
-  readLastHour(): Awaitable<number | undefined>;
+  firstRun(probe: number): Promise<number | undefined>;
+  /** One probe's raw runs in [from, to), in time order (ties by insertion), so `last` is the latest run. */
+  runs(probe: number, from: number, to: number): Promise<RawRun[]>;
+  /** One probe's rollup rows of a period with start in [from, to), oldest first. */
+  rows(probe: number, period: RollupPeriod, from: number, to: number): Promise<RollupRow[]>;
+  /** Start of the last hour rolled up, as the database has it. */
+  lastHour(): Promise<number | undefined>;
   /**
    * Upserts rollup rows (Aggregate.row() tuples; a redone hour overwrites, never doubles) and, when
    * given, moves the last hour rolled, in one transaction.
    */
-  write(rows: unknown[][], lastHour: number | undefined): Awaitable<void>;
+  write(rows: unknown[][], lastHour: number | undefined): Promise<void>;
   /** Deletes one probe's rows of a period that start before `before`; returns how many. */
-  prune(probe: number, period: RollupPeriod, before: number): Awaitable<number>;
+  prune(probe: number, period: RollupPeriod, before: number): Promise<number>;
   /** Probes with rollup rows. */
-  rolledProbes(): Awaitable<number[]>;
+  rolledProbes(): Promise<number[]>;
   /**
    * Runs a roll-up unless another is under way elsewhere (another instance on a shared database);
    * resolves undefined then. Absent: only this process rolls up.
@@ -217,12 +211,25 @@ export interface RollupBackend {
   exclusive?<T>(fn: () => Promise<T>): Promise<T | undefined>;
 }
 
+/** The engine's Rollups, and how its owner fills the one value it keeps in memory. */
+export interface RollupEngine extends Rollups {
+  /** Reads the last hour rolled up into memory (at start: the store's ready()). */
+  load(): Promise<void>;
+}
+
 /**
  * Hourly and daily rollups of raw runs, kept for a year and more while raw runs follow a short
  * retention. Percentiles come from a mergeable sketch (src/store/sketch.ts): within 1 % relative
  * error of the exact percentile of the raw durations, whether or not the raw runs still exist.
  */
-export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger, opts: RollupOptions = {}): Rollups {
+export function createRollupEngine(
+  db: RollupBackend,
+  clock: Clock,
+  log: Logger,
+  opts: RollupOptions = {},
+  /** The last hour rolled up, when the backend can tell at once (SQLite); otherwise load() reads it. */
+  initialLastHour?: number,
+): RollupEngine {
   const maxHours = opts.maxHours ?? 48;
   const graceMs = opts.graceMs ?? 5 * 60_000;
   const retentionMs = (opts.retentionDays ?? 400) * DAY;
@@ -240,13 +247,24 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
   };
 
   let running = false;
+  /**
+   * Start of the last hour rolled up, kept in memory so `lastHour()` answers without the database.
+   * Moved by this engine's writes and re-read at every roll-up: on a shared database another
+   * instance may be the one rolling up, and reads merge rollup rows only up to this hour (raw runs
+   * after it), so a stale value is never wrong, only slower.
+   */
+  let lastRolled = initialLastHour;
+  const write = async (rows: unknown[][], state: number | undefined) => {
+    await db.write(rows, state);
+    if (state !== undefined) lastRolled = state;
+  };
 
   /** Aggregates raw runs of every probe for one hour, yielding every chunkRows rows. */
   async function hourRows(h: number): Promise<unknown[][]> {
     const out: unknown[][] = [];
     let sinceYield = 0;
     for (const probe of await db.probes()) {
-      const runs = await db.readRuns(probe, h, h + HOUR);
+      const runs = await db.runs(probe, h, h + HOUR);
       if (runs.length > 0) {
         const agg = new Aggregate(sketched);
         for (const [startedAt, duration, ok, code, vals] of runs) agg.addRun(startedAt, duration, ok, code, vals);
@@ -267,7 +285,7 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
     const aggs: Array<[number, Aggregate]> = [];
     let sinceYield = 0;
     for (const probe of await db.probes()) {
-      const rows = await db.readRows(probe, 'hour', day, day + DAY);
+      const rows = await db.rows(probe, 'hour', day, day + DAY);
       if (rows.length > 0) {
         const agg = new Aggregate(sketched);
         for (const r of rows) agg.addRow(r.start, r);
@@ -294,7 +312,8 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
   }
 
   async function rollHours(now: number): Promise<number> {
-    const state = await db.readLastHour();
+    const state = await db.lastHour();
+    lastRolled = state;
     let h: number;
     if (state !== undefined) h = state + HOUR;
     else {
@@ -315,17 +334,17 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
       if ((h + HOUR) % DAY === 0) {
         // The day's last hour: its rows first, then the day merged from all 24, and only then the
         // state, so a crash in between redoes these hours and the day instead of skipping the day.
-        await db.write(pending, undefined);
+        await write(pending, undefined);
         pending = [];
         const day = h + HOUR - DAY;
         const { rows, aggs } = await dayRows(day);
-        await db.write(rows, h);
+        await write(rows, h);
         // The day just written is what the next report reads: keep it parsed.
         for (const [probe, agg] of aggs) cacheDay(probe, day, agg);
       }
       await yieldLoop();
     }
-    if (pending.length > 0) await db.write(pending, h - HOUR);
+    if (pending.length > 0) await write(pending, h - HOUR);
     if (done > 0) log.debug({ hours: done, through: new Date(h).toISOString(), ms: Math.round(performance.now() - t0) }, 'runs rolled up');
     return done;
   }
@@ -335,32 +354,32 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
    * what is rolled up, and raw runs for what is not (the hours since the last roll-up, and
    * unaligned edges).
    */
-  function collect(probe: number, from: number, to: number, agg: Aggregate) {
-    const last = db.lastHour();
+  async function collect(probe: number, from: number, to: number, agg: Aggregate) {
+    const last = lastRolled;
     const rolledTo = last === undefined ? Number.NEGATIVE_INFINITY : last + HOUR;
     const a = Math.ceil(from / HOUR) * HOUR;
     const b = Math.min(Math.floor(to / HOUR) * HOUR, rolledTo);
     if (a >= b) {
-      raw(probe, from, to, agg);
+      await raw(probe, from, to, agg);
       return;
     }
-    raw(probe, from, a, agg);
-    rolled(probe, a, b, agg);
-    raw(probe, b, to, agg);
+    await raw(probe, from, a, agg);
+    await rolled(probe, a, b, agg);
+    await raw(probe, b, to, agg);
   }
 
-  function raw(probe: number, from: number, to: number, agg: Aggregate) {
+  async function raw(probe: number, from: number, to: number, agg: Aggregate) {
     if (from >= to) return;
-    for (const [startedAt, duration, ok, code, vals] of db.runs(probe, from, to)) agg.addRun(startedAt, duration, ok, code, vals);
+    for (const [startedAt, duration, ok, code, vals] of await db.runs(probe, from, to)) agg.addRun(startedAt, duration, ok, code, vals);
   }
 
   /** Hour-aligned [from, to) from rollup rows. */
-  function rolled(probe: number, from: number, to: number, agg: Aggregate) {
+  async function rolled(probe: number, from: number, to: number, agg: Aggregate) {
     const dayFrom = Math.ceil(from / DAY) * DAY;
     const dayTo = Math.floor(to / DAY) * DAY;
     const hourRanges: Array<[number, number]> = [];
     if (dayFrom < dayTo) {
-      const days = db.rows(probe, 'day', dayFrom, dayTo);
+      const days = await db.rows(probe, 'day', dayFrom, dayTo);
       for (const r of days) agg.addRow(r.start, r);
       // A day without a day row (not complete yet when last rolled, or the roll-up behind) still
       // counts through whatever hour rows it has.
@@ -370,7 +389,7 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
     } else hourRanges.push([from, to]);
     for (const [x, y] of hourRanges) {
       if (x >= y) continue;
-      for (const r of db.rows(probe, 'hour', x, y)) agg.addRow(r.start, r);
+      for (const r of await db.rows(probe, 'hour', x, y)) agg.addRow(r.start, r);
     }
   }
 
@@ -380,7 +399,10 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
       if (running) return 0;
       running = true;
       try {
-        return (await (db.exclusive ? db.exclusive(() => rollHours(now)) : rollHours(now))) ?? 0;
+        const done = await (db.exclusive ? db.exclusive(() => rollHours(now)) : rollHours(now));
+        // Another instance rolled up instead: its progress is what reads merge up to.
+        if (done === undefined) lastRolled = await db.lastHour();
+        return done ?? 0;
       } finally {
         running = false;
       }
@@ -400,25 +422,25 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
       return total;
     },
 
-    query(probeId, from, to, period) {
-      const probe = db.probeKey(probeId);
+    async query(probeId, from, to, period) {
+      const probe = await db.probeKey(probeId);
       if (probe === undefined) return [];
-      return db.rows(probe, period, from, to).map((r): RollupBucket => {
+      return (await db.rows(probe, period, from, to)).map((r): RollupBucket => {
         const agg = new Aggregate(sketched);
         agg.addRow(r.start, r);
         return { probeId, period, start: r.start, ...agg.stats() };
       });
     },
 
-    summary(probeId, from, to) {
+    async summary(probeId, from, to) {
       const agg = new Aggregate(sketched);
-      const probe = db.probeKey(probeId);
-      if (probe !== undefined) collect(probe, from, to, agg);
+      const probe = await db.probeKey(probeId);
+      if (probe !== undefined) await collect(probe, from, to, agg);
       return summaryOf(probeId, from, to, agg);
     },
 
-    window(probeId, from, to) {
-      const probe = db.probeKey(probeId);
+    async window(probeId, from, to) {
+      const probe = await db.probeKey(probeId);
       const total = new Aggregate(sketched);
       const out: RollupBucket[] = [];
       if (from < to) {
@@ -437,13 +459,13 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
             continue;
           }
           // One query for all the window's day rows, made on the first day not in the cache.
-          rows ??= new Map((probe === undefined ? [] : db.rows(probe, 'day', firstDay, to)).map((r) => [r.start, r]));
+          rows ??= new Map((probe === undefined ? [] : await db.rows(probe, 'day', firstDay, to)).map((r) => [r.start, r]));
           const agg = new Aggregate(sketched);
           const row = rows.get(d);
           if (row !== undefined && whole) {
             agg.addRow(d, row);
             cacheDay(probe!, d, agg);
-          } else if (probe !== undefined) collect(probe, lo, hi, agg);
+          } else if (probe !== undefined) await collect(probe, lo, hi, agg);
           total.addAggregate(agg);
           out.push({ probeId, period: 'day', start: d, ...agg.stats() });
         }
@@ -454,7 +476,7 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
     async warm(from, to) {
       let n = 0;
       for (const probe of await db.probes()) {
-        for (const r of await db.readRows(probe, 'day', Math.ceil(from / DAY) * DAY, to)) {
+        for (const r of await db.rows(probe, 'day', Math.ceil(from / DAY) * DAY, to)) {
           if (cached.has(`${probe}:${r.start}`)) continue;
           const agg = new Aggregate(sketched);
           agg.addRow(r.start, r);
@@ -466,6 +488,10 @@ export function createRollupEngine(db: RollupBackend, clock: Clock, log: Logger,
       return n;
     },
 
-    lastHour: () => db.lastHour(),
+    lastHour: () => lastRolled,
+
+    async load() {
+      lastRolled = await db.lastHour();
+    },
   };
 }

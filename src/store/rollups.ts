@@ -7,8 +7,7 @@ import type { Rollups } from './types.js';
 export type { RollupOptions } from './rollup-core.js';
 
 /**
- * Rollups in SQLite: the engine of src/store/rollup-core.ts over prepared statements. Every read is
- * synchronous here, so the background reads are the same statements as the report's.
+ * Rollups in SQLite: the engine of src/store/rollup-core.ts over prepared statements.
  */
 export function createRollups(db: Database.Database, clock: Clock, log: Logger, opts: RollupOptions = {}): Rollups {
   const allProbes = db.prepare('SELECT id FROM probes ORDER BY id').pluck();
@@ -34,27 +33,24 @@ export function createRollups(db: Database.Database, clock: Clock, log: Logger, 
   const pruneOf = db.prepare('DELETE FROM rollups WHERE probe = ? AND period = ? AND start < ?');
   const rolledProbes = db.prepare('SELECT DISTINCT probe FROM rollups').pluck();
 
+  const lastHour = () => (getState.get() as number | undefined) ?? undefined;
   const write = db.transaction((rows: unknown[][], state: number | undefined) => {
     for (const r of rows) upsert.run(...r);
     if (state !== undefined) setState.run(state);
   });
 
-  const runs = (probe: number, from: number, to: number) => runsOf.all(probe, from, to) as RawRun[];
-  const rows = (probe: number, period: string, from: number, to: number) => rowsOf.all(probe, period, from, to) as RollupRow[];
-  const lastHour = () => (getState.get() as number | undefined) ?? undefined;
+  // better-sqlite3 answers at once: each read is a resolved promise, the same statements for the
+  // report's reads and the roll-up's.
   const backend: RollupBackend = {
-    probeKey: (probeId) => probeByName.get(probeId) as number | undefined,
-    runs,
-    rows,
-    lastHour,
-    probes: () => allProbes.all() as number[],
-    firstRun: (probe) => (firstRunOf.get(probe) as number | null) ?? undefined,
-    readRuns: runs,
-    readRows: rows,
-    readLastHour: lastHour,
-    write: (r, state) => write(r, state),
-    prune: (probe, period, before) => pruneOf.run(probe, period, before).changes,
-    rolledProbes: () => rolledProbes.all() as number[],
+    probeKey: async (probeId) => probeByName.get(probeId) as number | undefined,
+    runs: async (probe, from, to) => runsOf.all(probe, from, to) as RawRun[],
+    rows: async (probe, period, from, to) => rowsOf.all(probe, period, from, to) as RollupRow[],
+    lastHour: async () => lastHour(),
+    probes: async () => allProbes.all() as number[],
+    firstRun: async (probe) => (firstRunOf.get(probe) as number | null) ?? undefined,
+    write: async (r, state) => write(r, state),
+    prune: async (probe, period, before) => pruneOf.run(probe, period, before).changes,
+    rolledProbes: async () => rolledProbes.all() as number[],
   };
-  return createRollupEngine(backend, clock, log, opts);
+  return createRollupEngine(backend, clock, log, opts, lastHour());
 }

@@ -4,7 +4,7 @@
  *
  * The two engines differ in booleans: SQLite hands back 0/1, PostgreSQL true/false, so a boolean
  * column is typed `DbBool` and read with `bool`. Numbers need nothing: int8 columns come back as JS
- * numbers from PostgreSQL too (both connections parse oid 20 with `Number`; see postgres/bridge.ts
+ * numbers from PostgreSQL too (both connections parse oid 20 with `Number`; see postgres/db.ts
  * and postgres/store.ts), as SQLite's integers do.
  */
 import type {

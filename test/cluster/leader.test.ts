@@ -15,7 +15,7 @@ describe('leadership by lease', () => {
     let failing = false;
     // Both instances share one lease table; `failing` makes a's calls fail as an unreachable database would.
     const flaky = {
-      lease: (name: string, holder: string, ttl: number, now: number): LeaseState => {
+      lease: async (name: string, holder: string, ttl: number, now: number): Promise<LeaseState> => {
         if (failing && holder === 'a') throw new Error('connection terminated');
         return store.lease(name, holder, ttl, now);
       },

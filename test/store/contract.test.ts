@@ -35,7 +35,8 @@ type TestStore = Store & { stats(): StoreStats; readonly rollups: Rollups };
 interface Backend {
   /** A new, empty database; returns where it is. */
   fresh(): Promise<string>;
-  open(where: string, clock: ManualClock, opts?: { batchRows?: number; rollups?: RollupOptions }): TestStore;
+  /** Opens the store and waits until it is ready (migrated, its memory loaded). */
+  open(where: string, clock: ManualClock, opts?: { batchRows?: number; rollups?: RollupOptions }): Promise<TestStore>;
 }
 
 let server: TestPostgres | undefined;
@@ -58,6 +59,10 @@ const track = (s: TestStore) => {
   open.push(s);
   return s;
 };
+const ready = async (s: TestStore) => {
+  await s.ready();
+  return s;
+};
 
 const sqlite: Backend = {
   async fresh() {
@@ -65,7 +70,7 @@ const sqlite: Backend = {
     dirs.push(dir);
     return path.join(dir, 'vigil.db');
   },
-  open: (file, clock, opts = {}) => track(createSqliteStore({ path: file, clock, logger: memoryLogger().logger, ...opts })),
+  open: (file, clock, opts = {}) => ready(track(createSqliteStore({ path: file, clock, logger: memoryLogger().logger, ...opts }))),
 };
 
 const postgres: Backend = {
@@ -74,7 +79,7 @@ const postgres: Backend = {
     await server!.query(`CREATE DATABASE ${name}`);
     return server!.url.replace(/\/postgres$/, `/${name}`);
   },
-  open: (url, clock, opts = {}) => track(createPostgresStore({ url, clock, logger: memoryLogger().logger, ...opts })),
+  open: (url, clock, opts = {}) => ready(track(createPostgresStore({ url, clock, logger: memoryLogger().logger, ...opts }))),
 };
 
 function run(probeId: string, startedAt: number, over: Partial<RunRecord> = {}): RunRecord {
@@ -176,7 +181,7 @@ function expectRaw(got: Pick<RollupSummary, 'runs' | 'failures' | 'codes' | 'p95
 /** Seeds SEEDED, rolls everything up and asks the rollups every question the report asks. */
 async function rollupAnswers(backend: Backend) {
   const clock = new ManualClock(NOW);
-  const store = backend.open(await backend.fresh(), clock, { rollups: { sketchValues: ['latency_ms'] } });
+  const store = await backend.open(await backend.fresh(), clock, { rollups: { sketchValues: ['latency_ms'] } });
   for (const r of SEEDED) store.append(r);
   await store.flush();
   const hours: number[] = [];
@@ -185,14 +190,16 @@ async function rollupAnswers(backend: Backend) {
   const answers = {
     hours,
     lastHour: store.rollups.lastHour(),
-    perProbe: PROBES.map((p) => ({
-      hours: store.rollups.query(p, D0, END, 'hour'),
-      days: store.rollups.query(p, D0, END, 'day'),
-      whole: store.rollups.summary(p, D0, END),
-      ragged: store.rollups.summary(p, ...ragged),
-      window: store.rollups.window(p, ...ragged),
-    })),
-    unknown: store.rollups.summary('nope', D0, END),
+    perProbe: await Promise.all(
+      PROBES.map(async (p) => ({
+        hours: await store.rollups.query(p, D0, END, 'hour'),
+        days: await store.rollups.query(p, D0, END, 'day'),
+        whole: await store.rollups.summary(p, D0, END),
+        ragged: await store.rollups.summary(p, ...ragged),
+        window: await store.rollups.window(p, ...ragged),
+      })),
+    ),
+    unknown: await store.rollups.summary('nope', D0, END),
   };
   return { answers, ragged };
 }
@@ -206,7 +213,7 @@ const BACKENDS: Array<[string, Backend]> = [
 describe.each(BACKENDS)('store contract: %s', (name, backend) => {
   it('queues runs, writes them on flush, and answers windows newest first with limits', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock, { batchRows: 1_000 });
+    const store = await backend.open(await backend.fresh(), clock, { batchRows: 1_000 });
     const t0 = clock.now();
     for (let i = 0; i < 50; i++) store.append(run('a', t0 + i * 1000, i % 10 === 0 ? { ok: false, code: 'TIMEOUT', message: 'slow' } : {}));
     store.append(run('b', t0, { location: 'eu-west', details: { body: 'ok' }, trigger: 'manual' }));
@@ -250,14 +257,14 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
   it('keeps runs, latest and probe state across a reopen', async () => {
     const where = await backend.fresh();
     const clock = new ManualClock();
-    const first = backend.open(where, clock);
+    const first = await backend.open(where, clock);
     first.append(run('a', clock.now() - 1000));
     first.append(run('a', clock.now(), { ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable', location: 'us-east' }));
     first.setProbeState('dns', { answer: ['1.2.3.4'], changedAt: 5 });
     first.setProbeState('dns', { answer: ['5.6.7.8'], changedAt: 6 });
     expect(first.probeState('dns')).toEqual({ answer: ['5.6.7.8'], changedAt: 6 });
     await first.close();
-    const second = backend.open(where, clock);
+    const second = await backend.open(where, clock);
     expect(second.latest('a')).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable', location: 'us-east' });
     expect(second.latest('nope')).toBeUndefined();
     expect(second.probeState('dns')).toEqual({ answer: ['5.6.7.8'], changedAt: 6 });
@@ -267,7 +274,7 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
 
   it('prunes raw runs that started before a time, exactly, across probes', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock, { batchRows: 5_000 });
+    const store = await backend.open(await backend.fresh(), clock, { batchRows: 5_000 });
     for (let i = 0; i < 12_000; i++) store.append(run(`p${i % 7}`, clock.now() - 200 * DAY + Math.floor(i / 60) * DAY));
     await store.flush();
     const cutoff = clock.now() - 90 * DAY;
@@ -284,10 +291,10 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
 
   it('opens, patches and resolves incidents with their pages in one change, one unresolved per (probe, rule)', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock);
+    const store = await backend.open(await backend.fresh(), clock);
     const t = clock.now();
     let seen: Incident | undefined;
-    const opened = store.alerts.applyIncidentChange({
+    const opened = await store.alerts.applyIncidentChange({
       open: opening('api', 'down', t),
       event: { at: t, type: 'opened', actor: 'vigil', detail: '3 failures' },
       notify: (i) => {
@@ -299,13 +306,13 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
     // The notify function sees the incident as stored, with its new id.
     expect(seen).toEqual(opened);
     expect(opened).toEqual({ id: expect.any(Number), ...opening('api', 'down', t) });
-    expect(store.alerts.incident(opened.id)).toEqual(opened);
-    expect(store.alerts.notifications(opened.id).map((n) => [n.channel, n.recipient, n.state, n.payload])).toEqual([
+    expect(await store.alerts.incident(opened.id)).toEqual(opened);
+    expect((await store.alerts.notifications(opened.id)).map((n) => [n.channel, n.recipient, n.state, n.payload])).toEqual([
       ['slack', undefined, 'pending', { id: opened.id, summary: 'api is down', labels: { team: 'web', env: 'prod' } }],
       ['pagerduty', 'alice', 'pending', { id: opened.id, summary: 'api is down', labels: { team: 'web', env: 'prod' } }],
       ['email', undefined, 'muted', { id: opened.id, summary: 'api is down', labels: { team: 'web', env: 'prod' } }],
     ]);
-    expect(store.alerts.notifications(opened.id)[2]).toMatchObject({
+    expect((await store.alerts.notifications(opened.id))[2]).toMatchObject({
       mutedReason: 'silenced',
       createdAt: t,
       nextAttemptAt: t,
@@ -313,15 +320,15 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
     });
 
     // The database refuses a second unresolved incident for the same (probe, rule), and nothing of that change is kept.
-    expect(() =>
+    await expect(
       store.alerts.applyIncidentChange({
         open: opening('api', 'down', t + 1),
         event: { at: t + 1, type: 'opened', actor: 'vigil' },
         notify: [],
       }),
-    ).toThrow();
+    ).rejects.toThrow();
     // A change whose pages cannot be made leaves nothing behind either.
-    expect(() =>
+    await expect(
       store.alerts.applyIncidentChange({
         open: opening('web', 'down', t + 1),
         event: { at: t + 1, type: 'opened', actor: 'vigil' },
@@ -329,10 +336,10 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
           throw new Error('no template');
         },
       }),
-    ).toThrow('no template');
-    expect(store.alerts.unresolvedIncidents().map((i) => i.id)).toEqual([opened.id]);
+    ).rejects.toThrow('no template');
+    expect((await store.alerts.unresolvedIncidents()).map((i) => i.id)).toEqual([opened.id]);
 
-    const acked = store.alerts.applyIncidentChange({
+    const acked = await store.alerts.applyIncidentChange({
       id: opened.id,
       patch: { state: 'acknowledged', ackedAt: t + 60_000, ackedBy: 'alice', flapping: true, labels: { team: 'web' } },
       event: { at: t + 60_000, type: 'acknowledged', actor: 'alice' },
@@ -340,12 +347,12 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       escalation: { state: { pass: 0, step: 1, nextDueAt: null, reached: true } },
     });
     expect(acked).toMatchObject({ state: 'acknowledged', ackedAt: t + 60_000, ackedBy: 'alice', flapping: true, labels: { team: 'web' } });
-    expect(store.alerts.escalation(opened.id)).toEqual({
+    expect(await store.alerts.escalation(opened.id)).toEqual({
       incidentId: opened.id,
       policy: { steps: [{ after: '5m' }] },
       state: { pass: 0, step: 1, nextDueAt: null, reached: true },
     });
-    const resolved = store.alerts.applyIncidentChange({
+    const resolved = await store.alerts.applyIncidentChange({
       id: opened.id,
       patch: { state: 'resolved', resolvedAt: t + 120_000, resolvedBy: 'vigil', lastError: undefined },
       event: { at: t + 120_000, type: 'resolved', actor: 'vigil' },
@@ -353,34 +360,34 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
     });
     expect(resolved).toMatchObject({ state: 'resolved', resolvedAt: t + 120_000, resolvedBy: 'vigil' });
     expect(resolved).not.toHaveProperty('lastError');
-    expect(store.alerts.timeline(opened.id)).toEqual([
+    expect(await store.alerts.timeline(opened.id)).toEqual([
       { id: expect.any(Number), incidentId: opened.id, at: t, type: 'opened', actor: 'vigil', detail: '3 failures' },
       { id: expect.any(Number), incidentId: opened.id, at: t + 60_000, type: 'acknowledged', actor: 'alice' },
       { id: expect.any(Number), incidentId: opened.id, at: t + 120_000, type: 'resolved', actor: 'vigil' },
     ]);
     // Resolved, the (probe, rule) is free again.
-    const again = store.alerts.applyIncidentChange({
+    const again = await store.alerts.applyIncidentChange({
       open: opening('api', 'down', t + 180_000),
       event: { at: t + 180_000, type: 'opened', actor: 'vigil' },
       notify: [],
     });
     expect(again.id).not.toBe(opened.id);
-    expect(store.alerts.unresolvedIncidents().map((i) => i.id)).toEqual([again.id]);
-    expect(store.alerts.incident(999_999)).toBeUndefined();
+    expect((await store.alerts.unresolvedIncidents()).map((i) => i.id)).toEqual([again.id]);
+    expect(await store.alerts.incident(999_999)).toBeUndefined();
   });
 
   it('filters incidents by state, probe and time, newest first', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock);
+    const store = await backend.open(await backend.fresh(), clock);
     const t = clock.now();
-    const make = (probe: string, rule: string, at: number, resolvedAt?: number) => {
-      const i = store.alerts.applyIncidentChange({
+    const make = async (probe: string, rule: string, at: number, resolvedAt?: number) => {
+      const i = await store.alerts.applyIncidentChange({
         open: opening(probe, rule, at),
         event: { at, type: 'opened', actor: 'vigil' },
         notify: [],
       });
       if (resolvedAt === undefined) return i.id;
-      store.alerts.applyIncidentChange({
+      await store.alerts.applyIncidentChange({
         id: i.id,
         patch: { state: 'resolved', resolvedAt },
         event: { at: resolvedAt, type: 'resolved', actor: 'vigil' },
@@ -388,39 +395,39 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       });
       return i.id;
     };
-    const a = make('api', 'down', t - 5 * HOUR, t - 4 * HOUR);
-    const b = make('api', 'slow', t - 3 * HOUR);
-    const c = make('web', 'down', t - 2 * HOUR, t - HOUR);
-    const d = make('dns', 'down', t - HOUR);
-    const ids = (q: Parameters<Store['alerts']['incidents']>[0]) => store.alerts.incidents(q).map((i) => i.id);
-    expect(ids({})).toEqual([d, c, b, a]);
-    expect(ids({ state: 'resolved' })).toEqual([c, a]);
-    expect(ids({ state: 'open' })).toEqual([d, b]);
-    expect(ids({ probeId: 'api' })).toEqual([b, a]);
+    const a = await make('api', 'down', t - 5 * HOUR, t - 4 * HOUR);
+    const b = await make('api', 'slow', t - 3 * HOUR);
+    const c = await make('web', 'down', t - 2 * HOUR, t - HOUR);
+    const d = await make('dns', 'down', t - HOUR);
+    const ids = async (q: Parameters<Store['alerts']['incidents']>[0]) => (await store.alerts.incidents(q)).map((i) => i.id);
+    expect(await ids({})).toEqual([d, c, b, a]);
+    expect(await ids({ state: 'resolved' })).toEqual([c, a]);
+    expect(await ids({ state: 'open' })).toEqual([d, b]);
+    expect(await ids({ probeId: 'api' })).toEqual([b, a]);
     // since: not resolved before it; until: opened before it.
-    expect(ids({ since: t - 3 * HOUR })).toEqual([d, c, b]);
-    expect(ids({ until: t - 2 * HOUR })).toEqual([b, a]);
-    expect(ids({ since: t - 3 * HOUR, until: t - HOUR, probeId: 'web' })).toEqual([c]);
-    expect(ids({ limit: 2 })).toEqual([d, c]);
-    expect(store.alerts.unresolvedIncidents().map((i) => i.id)).toEqual([b, d]);
+    expect(await ids({ since: t - 3 * HOUR })).toEqual([d, c, b]);
+    expect(await ids({ until: t - 2 * HOUR })).toEqual([b, a]);
+    expect(await ids({ since: t - 3 * HOUR, until: t - HOUR, probeId: 'web' })).toEqual([c]);
+    expect(await ids({ limit: 2 })).toEqual([d, c]);
+    expect((await store.alerts.unresolvedIncidents()).map((i) => i.id)).toEqual([b, d]);
   });
 
   it('delivers the outbox in order: due, retry, delivered with a ref, dead, stats, paged, deliveries', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock);
+    const store = await backend.open(await backend.fresh(), clock);
     const t = clock.now();
-    const inc = store.alerts.applyIncidentChange({
+    const inc = await store.alerts.applyIncidentChange({
       open: opening('api', 'down', t),
       event: { at: t, type: 'opened', actor: 'vigil' },
       notify: (i) => [page(i, 'slack'), page(i, 'pagerduty', { recipient: 'alice' }), page(i, 'pagerduty', { recipient: 'bob' })],
     });
-    const later = store.alerts.applyIncidentChange({
+    const later = await store.alerts.applyIncidentChange({
       id: inc.id,
       event: { at: t + 1000, type: 'reminded', actor: 'vigil' },
       notify: (i) => [page(i, 'slack', { action: 'remind' }), page(i, 'pagerduty', { recipient: 'alice', action: 'remind' })],
     });
     expect(later.id).toBe(inc.id);
-    const [test] = store.alerts.enqueue(
+    const [test] = await store.alerts.enqueue(
       [{ incidentId: null, channel: 'email', action: 'test', dedupKey: 'test-1', payload: { test: true } }],
       t + 500,
     );
@@ -432,57 +439,57 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       createdAt: t + 500,
       payload: { test: true },
     });
-    expect(store.alerts.outboxItem(test!.id)).toEqual(test);
+    expect(await store.alerts.outboxItem(test!.id)).toEqual(test);
 
     // At most one per (incident, channel, recipient), the oldest; oldest due first.
-    const due = store.alerts.due(t + 2000, 10);
+    const due = await store.alerts.due(t + 2000, 10);
     expect(due.map((n) => [n.channel, n.recipient ?? null, n.action])).toEqual([
       ['slack', null, 'trigger'],
       ['pagerduty', 'alice', 'trigger'],
       ['pagerduty', 'bob', 'trigger'],
       ['email', null, 'test'],
     ]);
-    expect(store.alerts.due(t + 2000, 2)).toHaveLength(2);
-    expect(store.alerts.due(t - 1, 10)).toEqual([]);
-    expect(store.alerts.outboxStats(t + 2000)).toEqual({ pending: 6, oldestPendingMs: 2000, dead: 0 });
+    expect(await store.alerts.due(t + 2000, 2)).toHaveLength(2);
+    expect(await store.alerts.due(t - 1, 10)).toEqual([]);
+    expect(await store.alerts.outboxStats(t + 2000)).toEqual({ pending: 6, oldestPendingMs: 2000, dead: 0 });
 
     const [slack, alice, bob] = due;
-    store.alerts.markRetry(slack!.id, t + 2000, 'rate limited', t + 60_000);
-    expect(store.alerts.outboxItem(slack!.id)).toMatchObject({
+    await store.alerts.markRetry(slack!.id, t + 2000, 'rate limited', t + 60_000);
+    expect(await store.alerts.outboxItem(slack!.id)).toMatchObject({
       state: 'pending',
       attempts: 1,
       lastError: 'rate limited',
       nextAttemptAt: t + 60_000,
     });
     // The retried one holds back its channel's later page; the others move on.
-    store.alerts.markDelivered(alice!.id, t + 3000, { incident: 'PD-1' });
-    store.alerts.markDead(bob!.id, t + 3000, 'unknown user');
-    expect(store.alerts.due(t + 3000, 10).map((n) => [n.channel, n.recipient ?? null, n.action])).toEqual([
+    await store.alerts.markDelivered(alice!.id, t + 3000, { incident: 'PD-1' });
+    await store.alerts.markDead(bob!.id, t + 3000, 'unknown user');
+    expect((await store.alerts.due(t + 3000, 10)).map((n) => [n.channel, n.recipient ?? null, n.action])).toEqual([
       ['email', null, 'test'],
       ['pagerduty', 'alice', 'remind'],
     ]);
-    expect(store.alerts.due(t + 60_000, 10).map((n) => n.id)).toContain(slack!.id);
-    expect(store.alerts.outboxItem(alice!.id)).toMatchObject({
+    expect((await store.alerts.due(t + 60_000, 10)).map((n) => n.id)).toContain(slack!.id);
+    expect(await store.alerts.outboxItem(alice!.id)).toMatchObject({
       state: 'delivered',
       deliveredAt: t + 3000,
       attempts: 1,
       ref: { incident: 'PD-1' },
     });
-    expect(store.alerts.outboxItem(bob!.id)).toMatchObject({ state: 'dead', attempts: 1, lastError: 'unknown user' });
-    expect(store.alerts.outboxStats(t + 3000)).toEqual({ pending: 4, oldestPendingMs: 3000, dead: 1 });
+    expect(await store.alerts.outboxItem(bob!.id)).toMatchObject({ state: 'dead', attempts: 1, lastError: 'unknown user' });
+    expect(await store.alerts.outboxStats(t + 3000)).toEqual({ pending: 4, oldestPendingMs: 3000, dead: 1 });
 
-    expect(store.alerts.refFor(inc.id, 'pagerduty', 'alice')).toEqual({ incident: 'PD-1' });
-    expect(store.alerts.refFor(inc.id, 'pagerduty')).toBeUndefined();
-    expect(store.alerts.refFor(inc.id, 'slack')).toBeUndefined();
-    store.alerts.markDelivered(slack!.id, t + 61_000, { channel: 'C1', ts: '1.1' });
-    expect(store.alerts.refFor(inc.id, 'slack')).toEqual({ channel: 'C1', ts: '1.1' });
-    expect(store.alerts.paged(inc.id)).toEqual([
+    expect(await store.alerts.refFor(inc.id, 'pagerduty', 'alice')).toEqual({ incident: 'PD-1' });
+    expect(await store.alerts.refFor(inc.id, 'pagerduty')).toBeUndefined();
+    expect(await store.alerts.refFor(inc.id, 'slack')).toBeUndefined();
+    await store.alerts.markDelivered(slack!.id, t + 61_000, { channel: 'C1', ts: '1.1' });
+    expect(await store.alerts.refFor(inc.id, 'slack')).toEqual({ channel: 'C1', ts: '1.1' });
+    expect(await store.alerts.paged(inc.id)).toEqual([
       { channel: 'slack' },
       { channel: 'pagerduty', recipient: 'alice' },
       { channel: 'pagerduty', recipient: 'bob' },
     ]);
 
-    const deliveries = store.alerts.deliveries(t, t + 1000);
+    const deliveries = await store.alerts.deliveries(t, t + 1000);
     expect(deliveries.map((d) => [d.channel, d.createdAt])).toEqual([
       ['slack', t],
       ['pagerduty', t],
@@ -491,84 +498,84 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
     ]);
     expect(deliveries[0]).not.toHaveProperty('payload');
     expect(deliveries[0]).not.toHaveProperty('ref');
-    expect(store.alerts.notifications(inc.id)).toHaveLength(5);
+    expect(await store.alerts.notifications(inc.id)).toHaveLength(5);
   });
 
   it('holds notifications of a channel not configured: not due, counted by channel, released in order, across a reopen', async () => {
     const clock = new ManualClock();
     const where = await backend.fresh();
-    let store = backend.open(where, clock);
+    let store = await backend.open(where, clock);
     const t = clock.now();
-    const inc = store.alerts.applyIncidentChange({
+    const inc = await store.alerts.applyIncidentChange({
       open: opening('api', 'down', t),
       event: { at: t, type: 'opened', actor: 'vigil' },
       notify: (i) => [page(i, 'ops'), page(i, 'ops', { action: 'remind' }), page(i, 'slack'), page(i, 'email')],
     });
-    const [first, second, slack, email] = store.alerts.notifications(inc.id).map((n) => n.id);
-    store.alerts.markHeld(first!, t + 1_000, 'channel ops is not configured');
-    store.alerts.markHeld(email!, t + 2_000, 'channel email is not configured');
+    const [first, second, slack, email] = (await store.alerts.notifications(inc.id)).map((n) => n.id);
+    await store.alerts.markHeld(first!, t + 1_000, 'channel ops is not configured');
+    await store.alerts.markHeld(email!, t + 2_000, 'channel email is not configured');
     // Held again later: the hold keeps its start.
-    store.alerts.markHeld(first!, t + 3_000, 'channel ops is not configured');
-    expect(store.alerts.outboxItem(first!)).toMatchObject({
+    await store.alerts.markHeld(first!, t + 3_000, 'channel ops is not configured');
+    expect(await store.alerts.outboxItem(first!)).toMatchObject({
       state: 'pending',
       attempts: 0,
       heldAt: t + 1_000,
       lastError: 'channel ops is not configured',
     });
     // Neither the held ones nor the page behind a held one in its lane are due; the rest flow.
-    expect(store.alerts.due(t + 10_000, 10).map((n) => n.id)).toEqual([slack]);
-    expect(store.alerts.held()).toEqual([
+    expect((await store.alerts.due(t + 10_000, 10)).map((n) => n.id)).toEqual([slack]);
+    expect(await store.alerts.held()).toEqual([
       { channel: 'email', count: 1, since: t + 2_000 },
       { channel: 'ops', count: 1, since: t + 1_000 },
     ]);
     await store.close();
 
-    store = backend.open(where, clock);
-    expect(store.alerts.held().map((h) => h.channel)).toEqual(['email', 'ops']);
-    expect(store.alerts.releaseHeld([], t + 20_000)).toBe(0);
-    expect(store.alerts.releaseHeld(['ops', 'pagerduty'], t + 20_000)).toBe(1);
-    expect(store.alerts.held()).toEqual([{ channel: 'email', count: 1, since: t + 2_000 }]);
-    expect(store.alerts.outboxItem(first!)).toMatchObject({ state: 'pending', releasedAt: t + 20_000, nextAttemptAt: t + 20_000 });
-    expect(store.alerts.outboxItem(first!)).not.toHaveProperty('heldAt');
-    expect(store.alerts.due(t + 20_000, 10).map((n) => n.id)).toEqual([slack, first]);
-    store.alerts.markDelivered(first!, t + 21_000);
-    expect(store.alerts.due(t + 21_000, 10).map((n) => n.id)).toEqual([second, slack]);
+    store = await backend.open(where, clock);
+    expect((await store.alerts.held()).map((h) => h.channel)).toEqual(['email', 'ops']);
+    expect(await store.alerts.releaseHeld([], t + 20_000)).toBe(0);
+    expect(await store.alerts.releaseHeld(['ops', 'pagerduty'], t + 20_000)).toBe(1);
+    expect(await store.alerts.held()).toEqual([{ channel: 'email', count: 1, since: t + 2_000 }]);
+    expect(await store.alerts.outboxItem(first!)).toMatchObject({ state: 'pending', releasedAt: t + 20_000, nextAttemptAt: t + 20_000 });
+    expect(await store.alerts.outboxItem(first!)).not.toHaveProperty('heldAt');
+    expect((await store.alerts.due(t + 20_000, 10)).map((n) => n.id)).toEqual([slack, first]);
+    await store.alerts.markDelivered(first!, t + 21_000);
+    expect((await store.alerts.due(t + 21_000, 10)).map((n) => n.id)).toEqual([second, slack]);
     await store.close();
   });
 
   it('finds escalations due only for open incidents', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock);
+    const store = await backend.open(await backend.fresh(), clock);
     const t = clock.now();
-    const esc = (probe: string, due: number | null) =>
-      store.alerts.applyIncidentChange({
+    const esc = async (probe: string, due: number | null) =>
+      await store.alerts.applyIncidentChange({
         open: opening(probe, 'down', t),
         event: { at: t, type: 'opened', actor: 'vigil' },
         notify: [],
         escalation: { policy: { name: probe }, state: { pass: 0, step: 0, nextDueAt: due, reached: false } },
       });
-    const a = esc('a', t + 60_000);
-    const b = esc('b', t + 30_000);
-    esc('c', null);
-    const d = esc('d', t + 10_000);
-    store.alerts.applyIncidentChange({
+    const a = await esc('a', t + 60_000);
+    const b = await esc('b', t + 30_000);
+    await esc('c', null);
+    const d = await esc('d', t + 10_000);
+    await store.alerts.applyIncidentChange({
       id: d.id,
       patch: { state: 'acknowledged', ackedAt: t },
       event: { at: t, type: 'acknowledged', actor: 'x' },
       notify: [],
     });
-    expect(store.alerts.dueEscalations(t + 60_000).map((e) => e.incidentId)).toEqual([b.id, a.id]);
-    expect(store.alerts.dueEscalations(t + 30_000)).toEqual([
+    expect((await store.alerts.dueEscalations(t + 60_000)).map((e) => e.incidentId)).toEqual([b.id, a.id]);
+    expect(await store.alerts.dueEscalations(t + 30_000)).toEqual([
       { incidentId: b.id, policy: { name: 'b' }, state: { pass: 0, step: 0, nextDueAt: t + 30_000, reached: false } },
     ]);
-    expect(store.alerts.escalation(999_999)).toBeUndefined();
+    expect(await store.alerts.escalation(999_999)).toBeUndefined();
   });
 
   it('keeps on-call overrides and silences until they end', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock);
+    const store = await backend.open(await backend.fresh(), clock);
     const t = clock.now();
-    const o1 = store.alerts.addOverride({
+    const o1 = await store.alerts.addOverride({
       schedule: 'primary',
       person: 'bob',
       startsAt: t + HOUR,
@@ -576,7 +583,7 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       author: 'alice',
       createdAt: t,
     });
-    const o2 = store.alerts.addOverride({
+    const o2 = await store.alerts.addOverride({
       schedule: 'primary',
       person: 'carol',
       startsAt: t,
@@ -584,13 +591,13 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       author: 'alice',
       createdAt: t,
     });
-    expect(store.alerts.overrides(t)).toEqual([o2, o1]);
-    expect(store.alerts.overrides(t + HOUR)).toEqual([o1]);
-    expect(store.alerts.deleteOverride(o1.id)).toBe(true);
-    expect(store.alerts.deleteOverride(o1.id)).toBe(false);
-    expect(store.alerts.overrides(t)).toEqual([o2]);
+    expect(await store.alerts.overrides(t)).toEqual([o2, o1]);
+    expect(await store.alerts.overrides(t + HOUR)).toEqual([o1]);
+    expect(await store.alerts.deleteOverride(o1.id)).toBe(true);
+    expect(await store.alerts.deleteOverride(o1.id)).toBe(false);
+    expect(await store.alerts.overrides(t)).toEqual([o2]);
 
-    const s1 = store.alerts.addSilence({
+    const s1 = await store.alerts.addSilence({
       probes: ['api-*'],
       labels: { env: 'staging' },
       startsAt: t,
@@ -599,7 +606,7 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       comment: 'deploy',
       createdAt: t,
     });
-    const s2 = store.alerts.addSilence({
+    const s2 = await store.alerts.addSilence({
       probes: [],
       labels: {},
       startsAt: t,
@@ -608,39 +615,39 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       comment: 'all',
       createdAt: t,
     });
-    expect(store.alerts.silences()).toEqual([s1, s2]);
-    expect(store.alerts.silences(t + HOUR)).toEqual([s2]);
+    expect(await store.alerts.silences()).toEqual([s1, s2]);
+    expect(await store.alerts.silences(t + HOUR)).toEqual([s2]);
     // Ending a silence keeps it, ended now.
-    expect(store.alerts.deleteSilence(s2.id, t + 60_000)).toBe(true);
-    expect(store.alerts.deleteSilence(s2.id, t + 120_000)).toBe(false);
-    expect(store.alerts.silences()).toEqual([s1, { ...s2, endsAt: t + 60_000 }]);
-    expect(store.alerts.silences(t + 60_000)).toEqual([s1]);
+    expect(await store.alerts.deleteSilence(s2.id, t + 60_000)).toBe(true);
+    expect(await store.alerts.deleteSilence(s2.id, t + 120_000)).toBe(false);
+    expect(await store.alerts.silences()).toEqual([s1, { ...s2, endsAt: t + 60_000 }]);
+    expect(await store.alerts.silences(t + 60_000)).toEqual([s1]);
   });
 
   it('sees alerts written by another store on the same database, and the one-unresolved rule holds across them', async () => {
     const where = await backend.fresh();
     const clock = new ManualClock();
-    const one = backend.open(where, clock);
-    const two = backend.open(where, clock);
+    const one = await backend.open(where, clock);
+    const two = await backend.open(where, clock);
     const t = clock.now();
-    const i = one.alerts.applyIncidentChange({
+    const i = await one.alerts.applyIncidentChange({
       open: opening('api', 'down', t),
       event: { at: t, type: 'opened', actor: 'vigil' },
       notify: (x) => [page(x, 'slack')],
     });
-    expect(two.alerts.incident(i.id)).toEqual(i);
-    expect(two.alerts.due(t, 10).map((n) => n.incidentId)).toEqual([i.id]);
-    expect(() =>
+    expect(await two.alerts.incident(i.id)).toEqual(i);
+    expect((await two.alerts.due(t, 10)).map((n) => n.incidentId)).toEqual([i.id]);
+    await expect(
       two.alerts.applyIncidentChange({ open: opening('api', 'down', t), event: { at: t, type: 'opened', actor: 'vigil' }, notify: [] }),
-    ).toThrow();
+    ).rejects.toThrow();
   });
 
   it('records the audit log, lists it newest first with filters, and prunes it', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock);
+    const store = await backend.open(await backend.fresh(), clock);
     const t = clock.now();
-    store.audit.record({ at: t, actor: 'alice', action: 'POST /api/v1/silences', result: 'success', status: 201 });
-    store.audit.record({
+    await store.audit.record({ at: t, actor: 'alice', action: 'POST /api/v1/silences', result: 'success', status: 201 });
+    await store.audit.record({
       at: t + 1,
       actor: 'bob',
       action: 'POST /api/v1/incidents/:id/ack',
@@ -650,7 +657,7 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       status: 404,
       detail: 'no such incident',
     });
-    store.audit.record({
+    await store.audit.record({
       at: t + 2,
       actor: 'alice',
       action: 'POST /api/v1/incidents/:id/ack',
@@ -658,7 +665,7 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       result: 'success',
       status: 200,
     });
-    const all = store.audit.list({});
+    const all = await store.audit.list({});
     expect(all.map((e) => e.at - t)).toEqual([2, 1, 0]);
     expect(all[1]).toEqual({
       id: expect.any(Number),
@@ -679,13 +686,13 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
       result: 'success',
       status: 201,
     });
-    expect(store.audit.list({ actor: 'alice' }).map((e) => e.at - t)).toEqual([2, 0]);
-    expect(store.audit.list({ action: 'POST /api/v1/incidents/:id/ack', actor: 'alice' }).map((e) => e.at - t)).toEqual([2]);
-    expect(store.audit.list({ since: t + 1 }).map((e) => e.at - t)).toEqual([2, 1]);
-    expect(store.audit.list({ until: t + 1 }).map((e) => e.at - t)).toEqual([0]);
-    expect(store.audit.list({ limit: 1 })).toHaveLength(1);
-    expect(store.audit.prune(t + 2)).toBe(2);
-    expect(store.audit.list({}).map((e) => e.at - t)).toEqual([2]);
+    expect((await store.audit.list({ actor: 'alice' })).map((e) => e.at - t)).toEqual([2, 0]);
+    expect((await store.audit.list({ action: 'POST /api/v1/incidents/:id/ack', actor: 'alice' })).map((e) => e.at - t)).toEqual([2]);
+    expect((await store.audit.list({ since: t + 1 })).map((e) => e.at - t)).toEqual([2, 1]);
+    expect((await store.audit.list({ until: t + 1 })).map((e) => e.at - t)).toEqual([0]);
+    expect(await store.audit.list({ limit: 1 })).toHaveLength(1);
+    expect(await store.audit.prune(t + 2)).toBe(2);
+    expect((await store.audit.list({})).map((e) => e.at - t)).toEqual([2]);
   });
 
   it('rolls runs up into hours and days: exact counts, p95 within 1 %, raw runs for what is not rolled', async () => {
@@ -741,33 +748,33 @@ describe.each(BACKENDS)('store contract, several instances on one database: %s',
   it('leases a name to one holder at a time: taken when free, renewed by its holder, taken over once expired, released', async () => {
     const where = await backend.fresh();
     const clock = new ManualClock();
-    const one = backend.open(where, clock);
-    const two = backend.open(where, clock);
+    const one = await backend.open(where, clock);
+    const two = await backend.open(where, clock);
     const t = 1_000_000;
-    expect(one.lease('alerting', 'a', 30_000, t)).toEqual({ held: true, holder: 'a', expiresAt: t + 30_000 });
-    expect(two.lease('alerting', 'b', 30_000, t + 1)).toEqual({ held: false, holder: 'a', expiresAt: t + 30_000 });
+    expect(await one.lease('alerting', 'a', 30_000, t)).toEqual({ held: true, holder: 'a', expiresAt: t + 30_000 });
+    expect(await two.lease('alerting', 'b', 30_000, t + 1)).toEqual({ held: false, holder: 'a', expiresAt: t + 30_000 });
     // Renewed from now by its holder, through either store.
-    expect(two.lease('alerting', 'a', 30_000, t + 10_000)).toEqual({ held: true, holder: 'a', expiresAt: t + 40_000 });
-    expect(two.lease('alerting', 'b', 30_000, t + 39_999)).toEqual({ held: false, holder: 'a', expiresAt: t + 40_000 });
+    expect(await two.lease('alerting', 'a', 30_000, t + 10_000)).toEqual({ held: true, holder: 'a', expiresAt: t + 40_000 });
+    expect(await two.lease('alerting', 'b', 30_000, t + 39_999)).toEqual({ held: false, holder: 'a', expiresAt: t + 40_000 });
     // Names are independent.
-    expect(two.lease('reports', 'b', 5_000, t + 2)).toEqual({ held: true, holder: 'b', expiresAt: t + 5_002 });
+    expect(await two.lease('reports', 'b', 5_000, t + 2)).toEqual({ held: true, holder: 'b', expiresAt: t + 5_002 });
     // Free from expiresAt on: the next to ask takes it, and the old holder learns so.
-    expect(two.lease('alerting', 'b', 30_000, t + 40_000)).toEqual({ held: true, holder: 'b', expiresAt: t + 70_000 });
-    expect(one.lease('alerting', 'a', 30_000, t + 40_001)).toEqual({ held: false, holder: 'b', expiresAt: t + 70_000 });
+    expect(await two.lease('alerting', 'b', 30_000, t + 40_000)).toEqual({ held: true, holder: 'b', expiresAt: t + 70_000 });
+    expect(await one.lease('alerting', 'a', 30_000, t + 40_001)).toEqual({ held: false, holder: 'b', expiresAt: t + 70_000 });
     // Only the holder can release it; released, it is free at once.
-    one.release('alerting', 'a');
-    expect(one.lease('alerting', 'a', 30_000, t + 41_000)).toEqual({ held: false, holder: 'b', expiresAt: t + 70_000 });
-    two.release('alerting', 'b');
-    expect(one.lease('alerting', 'a', 30_000, t + 42_000)).toEqual({ held: true, holder: 'a', expiresAt: t + 72_000 });
-    expect(two.lease('reports', 'a', 5_000, t + 3)).toEqual({ held: false, holder: 'b', expiresAt: t + 5_002 });
-    expect(() => one.lease('alerting', 'a', 0, t)).toThrow(RangeError);
+    await one.release('alerting', 'a');
+    expect(await one.lease('alerting', 'a', 30_000, t + 41_000)).toEqual({ held: false, holder: 'b', expiresAt: t + 70_000 });
+    await two.release('alerting', 'b');
+    expect(await one.lease('alerting', 'a', 30_000, t + 42_000)).toEqual({ held: true, holder: 'a', expiresAt: t + 72_000 });
+    expect(await two.lease('reports', 'a', 5_000, t + 3)).toEqual({ held: false, holder: 'b', expiresAt: t + 5_002 });
+    await expect(one.lease('alerting', 'a', 0, t)).rejects.toThrow(RangeError);
   });
 
   it('feeds runs of every probe and location by id: ascending, paged from any id, nothing queued', async () => {
     const where = await backend.fresh();
     const clock = new ManualClock();
-    const eu = backend.open(where, clock);
-    const us = backend.open(where, clock);
+    const eu = await backend.open(where, clock);
+    const us = await backend.open(where, clock);
     const t = clock.now();
     expect(await eu.maxRunId()).toBe(0);
     expect(await eu.runsAfter(0, 10)).toEqual([]);
@@ -805,24 +812,24 @@ describe.each(BACKENDS)('store contract, several instances on one database: %s',
 
   it('hands one instance its due notifications alike with a claim, again on the next call, and applies its marks', async () => {
     const clock = new ManualClock();
-    const store = backend.open(await backend.fresh(), clock);
+    const store = await backend.open(await backend.fresh(), clock);
     const t = clock.now();
     const claim = { by: 'host-a', forMs: 60_000 };
-    const inc = store.alerts.applyIncidentChange({
+    const inc = await store.alerts.applyIncidentChange({
       open: opening('api', 'down', t),
       event: { at: t, type: 'opened', actor: 'vigil' },
       notify: (i) => [page(i, 'slack'), page(i, 'pagerduty'), page(i, 'slack', { action: 'remind' })],
     });
-    const [slack, pd, remind] = store.alerts.notifications(inc.id).map((n) => n.id);
-    expect(store.alerts.due(t, 10, claim).map((n) => n.id)).toEqual([slack, pd]);
-    expect(store.alerts.due(t + 1_000, 10, claim)).toEqual(store.alerts.due(t + 1_000, 10));
-    store.alerts.markDelivered(slack!, t + 2_000, { ts: '1.1' }, claim.by);
-    store.alerts.markRetry(pd!, t + 2_000, 'rate limited', t + 5_000, claim.by);
-    expect(store.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', attempts: 1, ref: { ts: '1.1' } });
-    expect(store.alerts.outboxItem(pd!)).toMatchObject({ state: 'pending', attempts: 1, nextAttemptAt: t + 5_000 });
-    expect(store.alerts.due(t + 5_000, 10, claim).map((n) => n.id)).toEqual([remind, pd]);
-    store.alerts.markDead(pd!, t + 6_000, 'gone', claim.by);
-    expect(store.alerts.outboxItem(pd!)).toMatchObject({ state: 'dead', attempts: 2, lastError: 'gone' });
+    const [slack, pd, remind] = (await store.alerts.notifications(inc.id)).map((n) => n.id);
+    expect((await store.alerts.due(t, 10, claim)).map((n) => n.id)).toEqual([slack, pd]);
+    expect(await store.alerts.due(t + 1_000, 10, claim)).toEqual(await store.alerts.due(t + 1_000, 10));
+    await store.alerts.markDelivered(slack!, t + 2_000, { ts: '1.1' }, claim.by);
+    await store.alerts.markRetry(pd!, t + 2_000, 'rate limited', t + 5_000, claim.by);
+    expect(await store.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', attempts: 1, ref: { ts: '1.1' } });
+    expect(await store.alerts.outboxItem(pd!)).toMatchObject({ state: 'pending', attempts: 1, nextAttemptAt: t + 5_000 });
+    expect((await store.alerts.due(t + 5_000, 10, claim)).map((n) => n.id)).toEqual([remind, pd]);
+    await store.alerts.markDead(pd!, t + 6_000, 'gone', claim.by);
+    expect(await store.alerts.outboxItem(pd!)).toMatchObject({ state: 'dead', attempts: 2, lastError: 'gone' });
   });
 });
 
@@ -830,9 +837,9 @@ describe('store contract: postgres, several instances on one database', () => {
   it('commits run ids in order: a feed reader never skips a run committed behind one it has read', async () => {
     const where = await postgres.fresh();
     const clock = new ManualClock();
-    const slow = postgres.open(where, clock);
-    const fast = postgres.open(where, clock);
-    const reader = postgres.open(where, clock);
+    const slow = await postgres.open(where, clock);
+    const fast = await postgres.open(where, clock);
+    const reader = await postgres.open(where, clock);
     // Test only: a run from location `stall` holds its batch, ids drawn, until the gate opens.
     await server!.query(
       `CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -879,11 +886,11 @@ describe('store contract: postgres, several instances on one database', () => {
   it('gives two instances claiming at the same moment disjoint notifications', async () => {
     const where = await postgres.fresh();
     const clock = new ManualClock();
-    const store = postgres.open(where, clock);
+    const store = await postgres.open(where, clock);
     const t = clock.now();
     // Six lanes, one notification each, all due.
-    const ids = store.alerts
-      .enqueue(
+    const ids = (
+      await store.alerts.enqueue(
         ['a', 'b', 'c', 'd', 'e', 'f'].map((r) => ({
           incidentId: null,
           channel: 'pagerduty',
@@ -894,7 +901,7 @@ describe('store contract: postgres, several instances on one database', () => {
         })),
         t,
       )
-      .map((n) => n.id);
+    ).map((n) => n.id);
     // Test only: a claim waits at the gate with its rows picked (and locked), so both claims overlap.
     await server!.query(
       `CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -919,64 +926,64 @@ describe('store contract: postgres, several instances on one database', () => {
     }
     await server!.query('DROP TRIGGER hold ON outbox', dbName(where));
     // Claimed for a minute: a third instance gets none of them until then.
-    expect(store.alerts.due(t + 59_999, 10, { by: 'host-c', forMs: 60_000 })).toEqual([]);
-    expect(store.alerts.due(t + 60_000, 10, { by: 'host-c', forMs: 60_000 }).map((n) => n.id)).toEqual(ids);
+    expect(await store.alerts.due(t + 59_999, 10, { by: 'host-c', forMs: 60_000 })).toEqual([]);
+    expect((await store.alerts.due(t + 60_000, 10, { by: 'host-c', forMs: 60_000 })).map((n) => n.id)).toEqual(ids);
   });
 
   it('keeps claimed notifications from other instances until the claim expires, and fences a late mark', async () => {
     const where = await postgres.fresh();
     const clock = new ManualClock();
-    const a = postgres.open(where, clock);
-    const b = postgres.open(where, clock);
+    const a = await postgres.open(where, clock);
+    const b = await postgres.open(where, clock);
     const t = clock.now();
     const byA = { by: 'host-a', forMs: 60_000 };
     const byB = { by: 'host-b', forMs: 60_000 };
-    const inc = a.alerts.applyIncidentChange({
+    const inc = await a.alerts.applyIncidentChange({
       open: opening('api', 'down', t),
       event: { at: t, type: 'opened', actor: 'vigil' },
       notify: (i) => [page(i, 'slack'), page(i, 'pagerduty'), page(i, 'slack', { action: 'remind' })],
     });
-    const [slack, pd, remind] = a.alerts.notifications(inc.id).map((n) => n.id);
+    const [slack, pd, remind] = (await a.alerts.notifications(inc.id)).map((n) => n.id);
     const ids = (items: Array<{ id: number }>) => items.map((n) => n.id);
 
-    expect(ids(a.alerts.due(t, 10, byA))).toEqual([slack, pd]);
-    expect(b.alerts.due(t, 10, byB)).toEqual([]);
+    expect(await ids(await a.alerts.due(t, 10, byA))).toEqual([slack, pd]);
+    expect(await b.alerts.due(t, 10, byB)).toEqual([]);
     // A plain read claims nothing and sees past claims.
-    expect(ids(b.alerts.due(t, 10))).toEqual([slack, pd]);
+    expect(await ids(await b.alerts.due(t, 10))).toEqual([slack, pd]);
     // The holder gets its own back, the claim renewed from then: until t + 90 s.
-    expect(ids(a.alerts.due(t + 30_000, 10, byA))).toEqual([slack, pd]);
-    expect(b.alerts.due(t + 89_999, 10, byB)).toEqual([]);
+    expect(await ids(await a.alerts.due(t + 30_000, 10, byA))).toEqual([slack, pd]);
+    expect(await b.alerts.due(t + 89_999, 10, byB)).toEqual([]);
     // Expired: the next instance to ask takes them over.
-    expect(ids(b.alerts.due(t + 90_000, 10, byB))).toEqual([slack, pd]);
-    expect(a.alerts.due(t + 90_000, 10, byA)).toEqual([]);
+    expect(await ids(await b.alerts.due(t + 90_000, 10, byB))).toEqual([slack, pd]);
+    expect(await a.alerts.due(t + 90_000, 10, byA)).toEqual([]);
 
     // The old holder's late marks change nothing.
-    a.alerts.markDelivered(slack!, t + 90_001, { ts: 'a' }, byA.by);
-    a.alerts.markDead(pd!, t + 90_001, 'late', byA.by);
-    expect(b.alerts.outboxItem(slack!)).toMatchObject({ state: 'pending', attempts: 0 });
-    expect(b.alerts.outboxItem(pd!)).toMatchObject({ state: 'pending', attempts: 0 });
-    b.alerts.markDelivered(slack!, t + 90_002, { ts: 'b' }, byB.by);
-    b.alerts.markRetry(pd!, t + 90_002, 'rate limited', t + 100_000, byB.by);
-    expect(a.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', deliveredAt: t + 90_002, attempts: 1, ref: { ts: 'b' } });
-    expect(a.alerts.outboxItem(pd!)).toMatchObject({
+    await a.alerts.markDelivered(slack!, t + 90_001, { ts: 'a' }, byA.by);
+    await a.alerts.markDead(pd!, t + 90_001, 'late', byA.by);
+    expect(await b.alerts.outboxItem(slack!)).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(await b.alerts.outboxItem(pd!)).toMatchObject({ state: 'pending', attempts: 0 });
+    await b.alerts.markDelivered(slack!, t + 90_002, { ts: 'b' }, byB.by);
+    await b.alerts.markRetry(pd!, t + 90_002, 'rate limited', t + 100_000, byB.by);
+    expect(await a.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', deliveredAt: t + 90_002, attempts: 1, ref: { ts: 'b' } });
+    expect(await a.alerts.outboxItem(pd!)).toMatchObject({
       state: 'pending',
       attempts: 1,
       lastError: 'rate limited',
       nextAttemptAt: t + 100_000,
     });
     // A mark ends the claim: a second one from the same holder changes nothing either.
-    b.alerts.markDead(slack!, t + 90_003, 'twice', byB.by);
-    expect(a.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', attempts: 1 });
+    await b.alerts.markDead(slack!, t + 90_003, 'twice', byB.by);
+    expect(await a.alerts.outboxItem(slack!)).toMatchObject({ state: 'delivered', attempts: 1 });
 
     // The retry is nobody's: whoever asks first when it is due takes it, with the lane's next page.
-    expect(ids(a.alerts.due(t + 100_000, 10, byA))).toEqual([remind, pd]);
-    expect(b.alerts.due(t + 100_000, 10, byB)).toEqual([]);
+    expect(await ids(await a.alerts.due(t + 100_000, 10, byA))).toEqual([remind, pd]);
+    expect(await b.alerts.due(t + 100_000, 10, byB)).toEqual([]);
     // Expired but not taken over, the holder's mark still counts.
-    a.alerts.markDelivered(pd!, t + 200_000, undefined, byA.by);
-    expect(b.alerts.outboxItem(pd!)).toMatchObject({ state: 'delivered', deliveredAt: t + 200_000, attempts: 2 });
+    await a.alerts.markDelivered(pd!, t + 200_000, undefined, byA.by);
+    expect(await b.alerts.outboxItem(pd!)).toMatchObject({ state: 'delivered', deliveredAt: t + 200_000, attempts: 2 });
     // Without a claimant a mark applies, as for one instance.
-    b.alerts.markDead(remind!, t + 200_001, 'no claimant');
-    expect(a.alerts.outboxItem(remind!)).toMatchObject({ state: 'dead', lastError: 'no claimant' });
+    await b.alerts.markDead(remind!, t + 200_001, 'no claimant');
+    expect(await a.alerts.outboxItem(remind!)).toMatchObject({ state: 'dead', lastError: 'no claimant' });
   });
 });
 
@@ -988,7 +995,7 @@ function claimInChild(url: string, by: string, now: number): Promise<number[]> {
     import { createLogger } from ${JSON.stringify(path.resolve('src/lib/logger.ts'))};
     const [url, by, now] = process.argv.slice(1);
     const store = createPostgresStore({ url, clock: systemClock, logger: createLogger({ level: 'silent' }) });
-    const items = store.alerts.due(Number(now), 3, { by, forMs: 60_000 });
+    const items = await store.alerts.due(Number(now), 3, { by, forMs: 60_000 });
     process.stdout.write(JSON.stringify(items.map((n) => n.id)));
     await store.close();
   `;

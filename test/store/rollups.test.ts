@@ -121,22 +121,22 @@ describe('sqlite rollups', () => {
     expect(await rollups.rollUp(clock.now())).toBe(0);
 
     for (const probeId of PROBES) {
-      const hours = rollups.query(probeId, D0, END, 'hour');
+      const hours = await rollups.query(probeId, D0, END, 'hour');
       expect(hours.map((b) => b.start)).toEqual(Array.from({ length: 72 }, (_, i) => D0 + i * HOUR));
       for (const b of hours) expectBucket(b, probeId, b.start, b.start + HOUR);
-      const days = rollups.query(probeId, D0, END, 'day');
+      const days = await rollups.query(probeId, D0, END, 'day');
       expect(days.map((b) => b.start)).toEqual([D0, D0 + DAY, D0 + 2 * DAY]);
       for (const b of days) expectBucket(b, probeId, b.start, b.start + DAY);
       // A 3-day window from day rows, a ragged one from days plus edge hours: both as from raw runs.
-      const all = rollups.summary(probeId, D0, END);
+      const all = await rollups.summary(probeId, D0, END);
       expectBucket(all, probeId, D0, END);
       expect(all.uptime).toBeCloseTo(1 - all.failures / all.runs, 12);
-      expectBucket(rollups.summary(probeId, D0 + 5 * HOUR, END - 3 * HOUR), probeId, D0 + 5 * HOUR, END - 3 * HOUR);
+      expectBucket(await rollups.summary(probeId, D0 + 5 * HOUR, END - 3 * HOUR), probeId, D0 + 5 * HOUR, END - 3 * HOUR);
     }
     // The failure burst of `dns` on day 2 shows in its codes and uptime.
-    expect(rollups.query('dns', D0 + DAY, D0 + 2 * DAY, 'day')[0]!.failures).toBeGreaterThanOrEqual(30);
-    expect(rollups.query('nope', D0, END, 'day')).toEqual([]);
-    expect(rollups.summary('nope', D0, END)).toMatchObject({ runs: 0, failures: 0 });
+    expect((await rollups.query('dns', D0 + DAY, D0 + 2 * DAY, 'day'))[0]!.failures).toBeGreaterThanOrEqual(30);
+    expect(await rollups.query('nope', D0, END, 'day')).toEqual([]);
+    expect(await rollups.summary('nope', D0, END)).toMatchObject({ runs: 0, failures: 0 });
     await store.close();
   });
 
@@ -145,11 +145,11 @@ describe('sqlite rollups', () => {
     const store = await seeded(tempDb(), clock);
     // 00:02 the next day: hour 23 ended only 2 minutes ago, inside the 5-minute grace.
     expect(await store.rollups.rollUp(clock.now())).toBe(23);
-    expect(store.rollups.query('api', D0, END, 'day')).toEqual([]);
+    expect(await store.rollups.query('api', D0, END, 'day')).toEqual([]);
     // The summary counts the day's 23 rolled hours and reads the 24th, not rolled yet, from raw runs.
-    expectBucket(store.rollups.summary('api', D0, D0 + DAY), 'api', D0, D0 + DAY);
+    expectBucket(await store.rollups.summary('api', D0, D0 + DAY), 'api', D0, D0 + DAY);
     expect(await store.rollups.rollUp(D0 + DAY + 6 * 60_000)).toBe(1);
-    expectBucket(store.rollups.query('api', D0, END, 'day')[0]!, 'api', D0, D0 + DAY);
+    expectBucket((await store.rollups.query('api', D0, END, 'day'))[0]!, 'api', D0, D0 + DAY);
     await store.close();
   });
 
@@ -172,7 +172,7 @@ describe('sqlite rollups', () => {
     expect(await second.rollups.rollUp(clock.now())).toBe(48);
     expect(await second.rollups.rollUp(clock.now())).toBe(13);
     expect(snapshot()).toEqual(before);
-    for (const probeId of PROBES) expectBucket(second.rollups.summary(probeId, D0, END), probeId, D0, END);
+    for (const probeId of PROBES) expectBucket(await second.rollups.summary(probeId, D0, END), probeId, D0, END);
     await second.close();
   });
 
@@ -183,27 +183,27 @@ describe('sqlite rollups', () => {
     expect(await store.prune(END)).toBe(RUNS.length);
     expect(await store.rollups.rollUp(clock.now())).toBe(0);
     for (const probeId of PROBES) {
-      expectBucket(store.rollups.summary(probeId, D0, END), probeId, D0, END);
-      expect(store.rollups.query(probeId, D0, END, 'hour')).toHaveLength(72);
+      expectBucket(await store.rollups.summary(probeId, D0, END), probeId, D0, END);
+      expect(await store.rollups.query(probeId, D0, END, 'hour')).toHaveLength(72);
     }
     // New runs after the prune roll up from where it stopped.
     store.append({ ...RUNS[0]!, startedAt: END + 60_000, durationMs: 42 });
     await store.flush();
     clock.advanceSync(HOUR);
     expect(await store.rollups.rollUp(clock.now())).toBe(1);
-    expect(store.rollups.query('api', END, END + HOUR, 'hour')[0]).toMatchObject({ runs: 1, p95: 42 });
+    expect((await store.rollups.query('api', END, END + HOUR, 'hour'))[0]).toMatchObject({ runs: 1, p95: 42 });
 
     // Default retention is 400 days: nothing this young goes.
     expect(await store.rollups.prune()).toBe(0);
     // 3 probes × (24 hours + 1 day) of the first day.
     expect(await store.rollups.prune(D0 + DAY)).toBe(3 * 25);
-    expect(store.rollups.query('api', D0, END, 'day').map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
+    expect((await store.rollups.query('api', D0, END, 'day')).map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
 
     // Hour rows have a shorter retention (35 days) than day rows: 36 days on, only the days remain.
     clock.advanceSync(36 * DAY);
     expect(await store.rollups.prune()).toBe(3 * 48 + 1);
-    expect(store.rollups.query('api', D0, END + DAY, 'hour')).toEqual([]);
-    expect(store.rollups.query('api', D0, END, 'day').map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
+    expect(await store.rollups.query('api', D0, END + DAY, 'hour')).toEqual([]);
+    expect((await store.rollups.query('api', D0, END, 'day')).map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
     await store.close();
   });
 
@@ -215,7 +215,7 @@ describe('sqlite rollups', () => {
     const from = D0 + 5 * HOUR + 30 * 60_000;
     const to = END - 90 * 60_000;
     for (const probeId of PROBES) {
-      const { days, total } = store.rollups.window(probeId, from, to);
+      const { days, total } = await store.rollups.window(probeId, from, to);
       expect(days.map((d) => d.start)).toEqual([D0, D0 + DAY, D0 + 2 * DAY]);
       expectBucket(days[0]!, probeId, from, D0 + DAY);
       expectBucket(days[1]!, probeId, D0 + DAY, D0 + 2 * DAY);
@@ -230,7 +230,7 @@ describe('sqlite rollups', () => {
       // Values not sketched have no p95.
       expect(total.values.status!.p95).toBeUndefined();
     }
-    const none = store.rollups.window('nope', from, to);
+    const none = await store.rollups.window('nope', from, to);
     expect(none.days.map((d) => [d.start, d.runs])).toEqual([
       [D0, 0],
       [D0 + DAY, 0],
@@ -247,9 +247,9 @@ describe('sqlite rollups', () => {
     const store = await seeded(file, clock);
     while ((await store.rollups.rollUp(clock.now())) > 0) {}
     // Days rolled in this process are served from memory; a second process reads the rows.
-    const fromMemory = store.rollups.window('api', D0, END);
+    const fromMemory = await store.rollups.window('api', D0, END);
     const other = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
-    expect(other.rollups.window('api', D0, END)).toEqual(fromMemory);
+    expect(await other.rollups.window('api', D0, END)).toEqual(fromMemory);
     expect(await other.rollups.warm(D0, END)).toBe(2 * 3); // the 3 days of the 2 probes not read above
     expect(await other.rollups.warm(D0, END)).toBe(0);
     await other.close();
@@ -257,7 +257,7 @@ describe('sqlite rollups', () => {
 
     await store.prune(END);
     expect(await store.rollups.prune(D0 + DAY)).toBe(3 * 25);
-    const after = store.rollups.window('api', D0, END);
+    const after = await store.rollups.window('api', D0, END);
     expect(after.days.map((d) => d.runs)).toEqual([0, 24 * 60, 24 * 60]);
     await store.close();
   });

@@ -129,7 +129,7 @@ describe('the SQLite file is damaged or unusable', () => {
     const h = store.health();
     expect(h.writable).toBe(false);
     expect(h.queued).toBe(100);
-    expect(h.error).toMatch(/^the database is damaged \(.+\): follow docs\/runbooks\/restore-vigil-database\.md$/);
+    expect(h.error).toMatch(/^SQLite: the database is damaged \(.+\): follow docs\/runbooks\/restore-vigil-database\.md$/);
     expect(lines.find((l) => l.msg === 'the database is damaged')).toMatchObject({ file, runbook: RESTORE_RUNBOOK });
     await store.close().catch(() => {});
   });

@@ -157,8 +157,12 @@ describe('sqlite store', () => {
     const store = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
     expect(store.health().writable).toBe(true);
     store.db.pragma('query_only = ON');
-    expect(store.health()).toMatchObject({ writable: false, error: expect.stringMatching(/readonly|read-only|query_only/i) });
+    // health() reads what the store's own heartbeat write (every 2 s) saw; it never writes itself.
+    await clock.advance(2_000);
+    expect(store.health()).toMatchObject({ writable: false, error: expect.stringMatching(/^SQLite: .*(readonly|read-only|query_only)/i) });
     store.db.pragma('query_only = OFF');
+    await clock.advance(2_000);
+    expect(store.health()).toMatchObject({ writable: true });
     await store.close();
   });
 });

@@ -13,8 +13,8 @@ import {
   type SilenceRow,
   silenceOf,
 } from '../rows.js';
-import type { AlertStore, HeldPages, Incident, IncidentChange, NewNotification } from '../types.js';
-import type { SyncBridge } from './bridge.js';
+import type { AlertStore, HeldPages, Incident, IncidentChange, NewNotification, OutboxItem } from '../types.js';
+import type { PgDb, Queryable } from './db.js';
 
 /** Builds `WHERE a = $1 AND b = $2` from the filters that are set; values follow in `args`. */
 function filters(conds: Array<[string, unknown]>): { where: string; args: unknown[] } {
@@ -40,78 +40,83 @@ const UNCLAIM = 'claimed_by = NULL, claimed_until = NULL';
 const FENCE = (n: number) => `AND ($${n}::text IS NULL OR claimed_by = $${n})`;
 
 /**
- * Incidents, timelines, the outbox and silences in PostgreSQL, through the synchronous bridge: an
- * incident change and its notifications are one transaction, committed before the call returns,
- * exactly as with SQLite. The unique index on unresolved (probe, rule) holds across instances.
+ * Incidents, timelines, the outbox and silences in PostgreSQL. An incident change, its event, its
+ * notifications and its escalation are one transaction (withTransaction), committed before the
+ * promise resolves, exactly as with SQLite; callers serialise their changes per (probe, rule). The
+ * unique index on unresolved (probe, rule) holds across instances.
  */
-export function createPostgresAlertStore(db: SyncBridge): AlertStore {
-  const getIncident = (id: number) => db.query<IncidentRow>('SELECT * FROM incidents WHERE id = $1', [id])[0];
+export function createPostgresAlertStore(db: PgDb): AlertStore {
+  const getIncident = async (q: Queryable, id: number) => (await q.query<IncidentRow>('SELECT * FROM incidents WHERE id = $1', [id]))[0];
 
-  const queue = (incidentId: number | null, items: NewNotification[], at: number) =>
-    items.map((n) =>
-      outboxOf(
-        db.query<OutboxRow>(
-          `INSERT INTO outbox (incident_id, channel, recipient, action, dedup_key, state, created_at, next_attempt_at, muted_reason, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING *`,
-          [
-            incidentId,
-            n.channel,
-            n.recipient ?? null,
-            n.action,
-            n.dedupKey,
-            n.mutedReason === undefined ? 'pending' : 'muted',
-            at,
-            n.mutedReason ?? null,
-            JSON.stringify(n.payload),
-          ],
-        )[0]!,
-      ),
-    );
+  const queue = async (q: Queryable, incidentId: number | null, items: NewNotification[], at: number) => {
+    const out: OutboxItem[] = [];
+    for (const n of items) {
+      const [row] = await q.query<OutboxRow>(
+        `INSERT INTO outbox (incident_id, channel, recipient, action, dedup_key, state, created_at, next_attempt_at, muted_reason, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING *`,
+        [
+          incidentId,
+          n.channel,
+          n.recipient ?? null,
+          n.action,
+          n.dedupKey,
+          n.mutedReason === undefined ? 'pending' : 'muted',
+          at,
+          n.mutedReason ?? null,
+          JSON.stringify(n.payload),
+        ],
+      );
+      out.push(outboxOf(row!));
+    }
+    return out;
+  };
 
-  const apply = (change: IncidentChange): Incident => {
+  const apply = async (tx: Queryable, change: IncidentChange): Promise<Incident> => {
     let id = change.id;
     if (id === undefined) {
       if (!change.open) throw new Error('an incident change needs an id or an incident to open');
       const o = change.open;
-      id = db.query<{ id: number }>(
-        `INSERT INTO incidents (probe_id, rule, kind, severity, state, summary, labels, channels, opened_at, last_error, flapping, notified)
+      id = (
+        await tx.query<{ id: number }>(
+          `INSERT INTO incidents (probe_id, rule, kind, severity, state, summary, labels, channels, opened_at, last_error, flapping, notified)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-        [
-          o.probeId,
-          o.rule,
-          o.kind,
-          o.severity,
-          o.state,
-          o.summary,
-          JSON.stringify(o.labels),
-          JSON.stringify(o.channels),
-          o.openedAt,
-          o.lastError === undefined ? null : JSON.stringify(o.lastError),
-          o.flapping,
-          o.notified,
-        ],
+          [
+            o.probeId,
+            o.rule,
+            o.kind,
+            o.severity,
+            o.state,
+            o.summary,
+            JSON.stringify(o.labels),
+            JSON.stringify(o.channels),
+            o.openedAt,
+            o.lastError === undefined ? null : JSON.stringify(o.lastError),
+            o.flapping,
+            o.notified,
+          ],
+        )
       )[0]!.id;
     }
     const patch = incidentPatch(change.patch, 'native');
     if (patch.length > 0) {
       const sets = patch.map((p, i) => `${p.column} = $${i + 1}`).join(', ');
-      db.run(`UPDATE incidents SET ${sets} WHERE id = $${patch.length + 1}`, [...patch.map((p) => p.value), id]);
+      await tx.run(`UPDATE incidents SET ${sets} WHERE id = $${patch.length + 1}`, [...patch.map((p) => p.value), id]);
     }
-    db.run('INSERT INTO incident_events (incident_id, at, type, actor, detail) VALUES ($1, $2, $3, $4, $5)', [
+    await tx.run('INSERT INTO incident_events (incident_id, at, type, actor, detail) VALUES ($1, $2, $3, $4, $5)', [
       id,
       change.event.at,
       change.event.type,
       change.event.actor,
       change.event.detail ?? null,
     ]);
-    const row = getIncident(id);
+    const row = await getIncident(tx, id);
     if (row === undefined) throw new Error(`incident ${id} does not exist`);
     const after = incidentOf(row);
-    queue(id, typeof change.notify === 'function' ? change.notify(after) : change.notify, change.event.at);
+    await queue(tx, id, typeof change.notify === 'function' ? change.notify(after) : change.notify, change.event.at);
     if (change.escalation) {
       const st = change.escalation.state;
       if (change.escalation.policy !== undefined) {
-        db.run('INSERT INTO escalations (incident_id, policy, pass, step, next_due_at, reached) VALUES ($1, $2, $3, $4, $5, $6)', [
+        await tx.run('INSERT INTO escalations (incident_id, policy, pass, step, next_due_at, reached) VALUES ($1, $2, $3, $4, $5, $6)', [
           id,
           JSON.stringify(change.escalation.policy),
           st.pass,
@@ -120,7 +125,7 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
           st.reached,
         ]);
       } else {
-        db.run('UPDATE escalations SET pass = $1, step = $2, next_due_at = $3, reached = $4 WHERE incident_id = $5', [
+        await tx.run('UPDATE escalations SET pass = $1, step = $2, next_due_at = $3, reached = $4 WHERE incident_id = $5', [
           st.pass,
           st.step,
           st.nextDueAt,
@@ -133,13 +138,14 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
   };
 
   return {
-    applyIncidentChange: (change) => db.transaction(() => apply(change)),
-    incident: (id) => {
-      const row = getIncident(id);
+    applyIncidentChange: (change) => db.withTransaction((tx) => apply(tx, change)),
+    async incident(id) {
+      const row = await getIncident(db, id);
       return row ? incidentOf(row) : undefined;
     },
-    unresolvedIncidents: () => db.query<IncidentRow>(`SELECT * FROM incidents WHERE state <> 'resolved' ORDER BY id`).map(incidentOf),
-    incidents(q) {
+    unresolvedIncidents: async () =>
+      (await db.query<IncidentRow>(`SELECT * FROM incidents WHERE state <> 'resolved' ORDER BY id`)).map(incidentOf),
+    async incidents(q) {
       const { where, args } = filters([
         ['state = ?', q.state || undefined],
         ['probe_id = ?', q.probeId || undefined],
@@ -147,31 +153,39 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
         ['opened_at < ?', q.until],
       ]);
       const sql = `SELECT * FROM incidents ${where} ORDER BY opened_at DESC, id DESC LIMIT $${args.length + 1}`;
-      return db.query<IncidentRow>(sql, [...args, Math.min(q.limit ?? 100, 1000)]).map(incidentOf);
+      return (await db.query<IncidentRow>(sql, [...args, Math.min(q.limit ?? 100, 1000)])).map(incidentOf);
     },
-    deliveries: (from, to) =>
-      db
-        .query<OutboxRow>(
+    deliveries: async (from, to) =>
+      (
+        await db.query<OutboxRow>(
           `SELECT id, incident_id, channel, recipient, action, dedup_key, state, attempts, created_at, next_attempt_at,
                   delivered_at, last_error, muted_reason, NULL AS ref, '{}' AS payload
              FROM outbox WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id`,
           [from, to],
         )
-        .map((r) => {
-          const { payload: _p, ref: _r, ...item } = outboxOf(r);
-          return item;
-        }),
-    timeline: (incidentId) =>
-      db.query<IncidentEventRow>('SELECT * FROM incident_events WHERE incident_id = $1 ORDER BY id', [incidentId]).map(incidentEventOf),
-    notifications: (incidentId) =>
-      db.query<OutboxRow>('SELECT * FROM outbox WHERE incident_id = $1 ORDER BY id', [incidentId]).map(outboxOf),
-    enqueue: (items, at) => db.transaction(() => items.flatMap((i) => queue(i.incidentId, [i], at))),
-    due(now, limit, claim) {
-      if (claim === undefined) return db.query<OutboxRow>(`${DUE} ORDER BY o.next_attempt_at, o.id LIMIT $2`, [now, limit]).map(outboxOf);
+      ).map((r) => {
+        const { payload: _p, ref: _r, ...item } = outboxOf(r);
+        return item;
+      }),
+    timeline: async (incidentId) =>
+      (await db.query<IncidentEventRow>('SELECT * FROM incident_events WHERE incident_id = $1 ORDER BY id', [incidentId])).map(
+        incidentEventOf,
+      ),
+    notifications: async (incidentId) =>
+      (await db.query<OutboxRow>('SELECT * FROM outbox WHERE incident_id = $1 ORDER BY id', [incidentId])).map(outboxOf),
+    enqueue: (items, at) =>
+      db.withTransaction(async (tx) => {
+        const out: OutboxItem[] = [];
+        for (const i of items) out.push(...(await queue(tx, i.incidentId, [i], at)));
+        return out;
+      }),
+    async due(now, limit, claim) {
+      if (claim === undefined)
+        return (await db.query<OutboxRow>(`${DUE} ORDER BY o.next_attempt_at, o.id LIMIT $2`, [now, limit])).map(outboxOf);
       // Pick and claim in one statement. SKIP LOCKED: an instance claiming at the same moment passes
       // over the rows this one has locked instead of waiting for them, and takes the next ones; a row
       // it reaches after this one committed is re-checked on its new version and left out, claimed.
-      const rows = db.query<OutboxRow>(
+      const rows = await db.query<OutboxRow>(
         `WITH picked AS (
            ${DUE} AND (o.claimed_until IS NULL OR o.claimed_until <= $1 OR o.claimed_by = $3)
            ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED)
@@ -181,41 +195,39 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
       // UPDATE … RETURNING keeps no order.
       return rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id).map(outboxOf);
     },
-    outboxItem: (id) => {
-      const row = db.query<OutboxRow>('SELECT * FROM outbox WHERE id = $1', [id])[0];
+    async outboxItem(id) {
+      const row = (await db.query<OutboxRow>('SELECT * FROM outbox WHERE id = $1', [id]))[0];
       return row ? outboxOf(row) : undefined;
     },
-    markDelivered(id, at, ref, claimant) {
-      db.run(
+    async markDelivered(id, at, ref, claimant) {
+      await db.run(
         `UPDATE outbox SET state = 'delivered', delivered_at = $1, attempts = attempts + 1, ref = $2, last_error = NULL, ${UNCLAIM}
           WHERE id = $3 ${FENCE(4)}`,
         [at, ref === undefined ? null : JSON.stringify(ref), id, claimant ?? null],
       );
     },
-    markRetry(id, _at, error, nextAttemptAt, claimant) {
-      db.run(`UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, ${UNCLAIM} WHERE id = $3 ${FENCE(4)}`, [
-        error,
-        nextAttemptAt,
-        id,
-        claimant ?? null,
-      ]);
+    async markRetry(id, _at, error, nextAttemptAt, claimant) {
+      await db.run(
+        `UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, ${UNCLAIM} WHERE id = $3 ${FENCE(4)}`,
+        [error, nextAttemptAt, id, claimant ?? null],
+      );
     },
-    markDead(id, _at, error, claimant) {
-      db.run(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $1, ${UNCLAIM} WHERE id = $2 ${FENCE(3)}`, [
+    async markDead(id, _at, error, claimant) {
+      await db.run(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $1, ${UNCLAIM} WHERE id = $2 ${FENCE(3)}`, [
         error,
         id,
         claimant ?? null,
       ]);
     },
-    markHeld(id, at, reason, claimant) {
-      db.run(`UPDATE outbox SET held_at = coalesce(held_at, $1), last_error = $2, ${UNCLAIM} WHERE id = $3 ${FENCE(4)}`, [
+    async markHeld(id, at, reason, claimant) {
+      await db.run(`UPDATE outbox SET held_at = coalesce(held_at, $1), last_error = $2, ${UNCLAIM} WHERE id = $3 ${FENCE(4)}`, [
         at,
         reason,
         id,
         claimant ?? null,
       ]);
     },
-    releaseHeld(channels, at) {
+    async releaseHeld(channels, at) {
       if (channels.length === 0) return 0;
       return db.run(
         `UPDATE outbox SET held_at = NULL, released_at = $1, next_attempt_at = $1
@@ -228,67 +240,76 @@ export function createPostgresAlertStore(db: SyncBridge): AlertStore {
         `SELECT channel, count(*)::int AS count, min(held_at) AS since FROM outbox WHERE held_at IS NOT NULL AND state = 'pending'
           GROUP BY channel ORDER BY channel`,
       ),
-    refFor(incidentId, channel, recipient) {
-      const row = db.query<{ ref: string }>(
-        // The newest: a channel hands back where its message now lives (Slack re-posts a deleted one).
-        `SELECT ref FROM outbox WHERE incident_id = $1 AND channel = $2 AND recipient IS NOT DISTINCT FROM $3
+    async refFor(incidentId, channel, recipient) {
+      const row = (
+        await db.query<{ ref: string }>(
+          // The newest: a channel hands back where its message now lives (Slack re-posts a deleted one).
+          `SELECT ref FROM outbox WHERE incident_id = $1 AND channel = $2 AND recipient IS NOT DISTINCT FROM $3
            AND state = 'delivered' AND ref IS NOT NULL ORDER BY id DESC LIMIT 1`,
-        [incidentId, channel, recipient ?? null],
+          [incidentId, channel, recipient ?? null],
+        )
       )[0];
       return row ? JSON.parse(row.ref) : undefined;
     },
-    paged(incidentId) {
-      const rows = db.query<{ channel: string; recipient: string | null }>(
+    async paged(incidentId) {
+      const rows = await db.query<{ channel: string; recipient: string | null }>(
         `SELECT channel, recipient, min(id) AS first FROM outbox WHERE incident_id = $1 AND action IN ('trigger', 'remind') AND state <> 'muted'
          GROUP BY channel, recipient ORDER BY first`,
         [incidentId],
       );
       return rows.map((r) => ({ channel: r.channel, ...(r.recipient !== null ? { recipient: r.recipient } : {}) }));
     },
-    outboxStats(now) {
-      const r = db.query<{ pending: number; oldest: number | null; dead: number }>(
-        `SELECT count(*) FILTER (WHERE state = 'pending') AS pending, min(created_at) FILTER (WHERE state = 'pending') AS oldest,
+    async outboxStats(now) {
+      const r = (
+        await db.query<{ pending: number; oldest: number | null; dead: number }>(
+          `SELECT count(*) FILTER (WHERE state = 'pending') AS pending, min(created_at) FILTER (WHERE state = 'pending') AS oldest,
                 count(*) FILTER (WHERE state = 'dead') AS dead FROM outbox`,
+        )
       )[0]!;
       return { pending: r.pending, oldestPendingMs: r.oldest === null ? 0 : now - r.oldest, dead: r.dead };
     },
-    escalation(incidentId) {
-      const r = db.query<EscalationDbRow>('SELECT * FROM escalations WHERE incident_id = $1', [incidentId])[0];
+    async escalation(incidentId) {
+      const r = (await db.query<EscalationDbRow>('SELECT * FROM escalations WHERE incident_id = $1', [incidentId]))[0];
       return r ? escalationOf(r) : undefined;
     },
-    dueEscalations: (now) =>
-      db
-        .query<EscalationDbRow>(
+    dueEscalations: async (now) =>
+      (
+        await db.query<EscalationDbRow>(
           `SELECT e.* FROM escalations e JOIN incidents i ON i.id = e.incident_id
            WHERE e.next_due_at IS NOT NULL AND e.next_due_at <= $1 AND i.state = 'open' ORDER BY e.next_due_at, e.incident_id`,
           [now],
         )
-        .map(escalationOf),
-    addOverride(o) {
-      const { id } = db.query<{ id: number }>(
-        'INSERT INTO oncall_overrides (schedule, person, starts_at, ends_at, author, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
-        [o.schedule, o.person, o.startsAt, o.endsAt, o.author, o.createdAt],
+      ).map(escalationOf),
+    async addOverride(o) {
+      const { id } = (
+        await db.query<{ id: number }>(
+          'INSERT INTO oncall_overrides (schedule, person, starts_at, ends_at, author, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
+          [o.schedule, o.person, o.startsAt, o.endsAt, o.author, o.createdAt],
+        )
       )[0]!;
       return { ...o, id };
     },
-    overrides: (now) =>
-      db.query<OverrideRow>('SELECT * FROM oncall_overrides WHERE ends_at > $1 ORDER BY starts_at, id', [now]).map(overrideOf),
-    deleteOverride: (id) => db.run('DELETE FROM oncall_overrides WHERE id = $1', [id]) > 0,
-    addSilence(s) {
-      const { id } = db.query<{ id: number }>(
-        'INSERT INTO silences (probes, labels, starts_at, ends_at, author, comment, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id',
-        [JSON.stringify(s.probes), JSON.stringify(s.labels), s.startsAt, s.endsAt, s.author, s.comment, s.createdAt],
+    overrides: async (now) =>
+      (await db.query<OverrideRow>('SELECT * FROM oncall_overrides WHERE ends_at > $1 ORDER BY starts_at, id', [now])).map(overrideOf),
+    deleteOverride: async (id) => (await db.run('DELETE FROM oncall_overrides WHERE id = $1', [id])) > 0,
+    async addSilence(s) {
+      const { id } = (
+        await db.query<{ id: number }>(
+          'INSERT INTO silences (probes, labels, starts_at, ends_at, author, comment, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id',
+          [JSON.stringify(s.probes), JSON.stringify(s.labels), s.startsAt, s.endsAt, s.author, s.comment, s.createdAt],
+        )
       )[0]!;
       return { ...s, id };
     },
-    silences(now) {
+    async silences(now) {
       const rows =
         now === undefined
-          ? db.query<SilenceRow>('SELECT * FROM silences ORDER BY id')
-          : db.query<SilenceRow>('SELECT * FROM silences WHERE ends_at > $1 ORDER BY id', [now]);
+          ? await db.query<SilenceRow>('SELECT * FROM silences ORDER BY id')
+          : await db.query<SilenceRow>('SELECT * FROM silences WHERE ends_at > $1 ORDER BY id', [now]);
       return rows.map(silenceOf);
     },
     // Ending a silence keeps it in the record: it stops matching from now on.
-    deleteSilence: (id, now) => db.run('UPDATE silences SET ends_at = LEAST(ends_at, $1) WHERE id = $2 AND ends_at > $1', [now, id]) > 0,
+    deleteSilence: async (id, now) =>
+      (await db.run('UPDATE silences SET ends_at = LEAST(ends_at, $1) WHERE id = $2 AND ends_at > $1', [now, id])) > 0,
   };
 }

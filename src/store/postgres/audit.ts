@@ -1,23 +1,17 @@
 import { type AuditRow, auditEntryOf } from '../rows.js';
 import type { AuditLog } from '../types.js';
-import type { SyncBridge } from './bridge.js';
+import type { Queryable } from './db.js';
 
-/** The audit log in PostgreSQL, through the synchronous bridge: the entry lands before the response does. */
-export function createPostgresAuditLog(db: SyncBridge): AuditLog {
+/** The audit log in PostgreSQL: `record` resolves once the entry is written, so the route can answer after it. */
+export function createPostgresAuditLog(db: Queryable): AuditLog {
   return {
-    record(e) {
-      db.run('INSERT INTO audit (at, actor, action, target, request_id, result, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
-        e.at,
-        e.actor,
-        e.action,
-        e.target ?? null,
-        e.requestId ?? null,
-        e.result,
-        e.status,
-        e.detail ?? null,
-      ]);
+    async record(e) {
+      await db.run(
+        'INSERT INTO audit (at, actor, action, target, request_id, result, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [e.at, e.actor, e.action, e.target ?? null, e.requestId ?? null, e.result, e.status, e.detail ?? null],
+      );
     },
-    list(q) {
+    async list(q) {
       const where: string[] = [];
       const args: unknown[] = [];
       const filter = (sql: string, value: unknown) => {
@@ -31,7 +25,7 @@ export function createPostgresAuditLog(db: SyncBridge): AuditLog {
       filter('action =', q.action);
       args.push(Math.min(q.limit ?? 100, 1000));
       const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT $${args.length}`;
-      return db.query<AuditRow>(sql, args).map(auditEntryOf);
+      return (await db.query<AuditRow>(sql, args)).map(auditEntryOf);
     },
     prune: (before) => db.run('DELETE FROM audit WHERE at < $1', [before]),
   };

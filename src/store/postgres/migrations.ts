@@ -1,6 +1,6 @@
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import type { SyncBridge } from './bridge.js';
+import type { PgDb } from './db.js';
 
 /**
  * The PostgreSQL schema, in the same steps as SQLite's (src/store/migrations.ts) but numbered on its
@@ -8,7 +8,7 @@ import type { SyncBridge } from './bridge.js';
  * released migration is never edited, only followed by a new one.
  *
  * Types: times are epoch ms in BIGINT, as the interface speaks them; ids are BIGINT identities (the
- * bridge reads int8 as a JS number: they stay far below 2^53). JSON documents (values, payloads,
+ * pool reads int8 as a JS number: they stay far below 2^53). JSON documents (values, payloads,
  * labels, sketches) are TEXT written by JSON.stringify: nothing queries inside them, their key order
  * survives (jsonb would reorder labels in a message), and both backends parse the same strings.
  */
@@ -226,12 +226,12 @@ const MIGRATION_LOCK = 0x76_69_67_69_6c_01; // "vigil" 1
  * lock: instances starting together wait for the first, then find nothing left to do. DDL is
  * transactional in PostgreSQL, so a failed step leaves the schema as it was.
  */
-export function migratePostgres(db: SyncBridge, clock: Clock, log: Logger): number[] {
-  const applied = db.transaction(() => {
-    db.run('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (
+export async function migratePostgres(db: PgDb, clock: Clock, log: Logger): Promise<number[]> {
+  const applied = await db.withTransaction(async (tx) => {
+    await tx.run('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await tx.run(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
-    const done = new Set(db.query<{ version: number }>('SELECT version FROM schema_migrations').map((r) => r.version));
+    const done = new Set((await tx.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version));
     const newest = Math.max(0, ...done);
     const known = Math.max(...MIGRATIONS.map((m) => m.version));
     if (newest > known) {
@@ -241,8 +241,8 @@ export function migratePostgres(db: SyncBridge, clock: Clock, log: Logger): numb
     }
     const todo = MIGRATIONS.filter((m) => !done.has(m.version));
     for (const m of todo) {
-      db.run(m.sql);
-      db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, clock.now()]);
+      await tx.run(m.sql);
+      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, clock.now()]);
     }
     return todo;
   });

@@ -1,9 +1,15 @@
-import type pg from 'pg';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import { createRollupEngine, type RawRun, type RollupBackend, type RollupOptions, type RollupRow } from '../rollup-core.js';
-import type { RollupPeriod, Rollups } from '../types.js';
-import type { SyncBridge } from './bridge.js';
+import {
+  createRollupEngine,
+  type RawRun,
+  type RollupBackend,
+  type RollupEngine,
+  type RollupOptions,
+  type RollupRow,
+} from '../rollup-core.js';
+import type { RollupPeriod } from '../types.js';
+import type { PgDb } from './db.js';
 
 /** Held (per session) by the instance rolling up, so instances sharing a database take turns. */
 const ROLLUP_LOCK = 0x76_69_67_69_6c_02; // "vigil" 2
@@ -20,60 +26,42 @@ const UPSERT_SQL = `INSERT INTO rollups (probe, period, start, runs, failures, d
 
 /**
  * Rollups in PostgreSQL: the engine of src/store/rollup-core.ts, so every answer is the one SQLite
- * gives for the same runs. The report path (query/summary/window/lastHour) is synchronous in the
- * interface and reads through the bridge; the roll-up, prune and warm are async and read and write
- * through the pool, so an hour of a hundred probes never holds the event loop while PostgreSQL works.
+ * gives for the same runs. Every read and write goes through the pool, so an hour of a hundred
+ * probes (or a report) never holds the event loop while PostgreSQL works. `lastHour` is read into
+ * memory by load(), which the store's ready() awaits.
  */
-export function createPostgresRollups(bridge: SyncBridge, pool: pg.Pool, clock: Clock, log: Logger, opts: RollupOptions = {}): Rollups {
-  const lastHour = (rows: Array<{ last_hour: number }>) => rows[0]?.last_hour;
+export function createPostgresRollups(db: PgDb, clock: Clock, log: Logger, opts: RollupOptions = {}): RollupEngine {
   const backend: RollupBackend = {
-    probeKey: (probeId) => bridge.query<{ id: number }>('SELECT id FROM probes WHERE name = $1', [probeId])[0]?.id,
-    runs: (probe, from, to) => bridge.queryArrays<RawRun>(RUNS_SQL, [probe, from, to]),
-    rows: (probe, period, from, to) => bridge.query<RollupRow>(ROWS_SQL, [probe, period, from, to]),
-    lastHour: () => lastHour(bridge.query('SELECT last_hour FROM rollup_state WHERE id = 1')),
-
-    probes: async () => (await pool.query<{ id: number }>('SELECT id FROM probes ORDER BY id')).rows.map((r) => r.id),
+    // By name, not by a key cached at start: another instance may have written this probe's first runs.
+    probeKey: async (probeId) => (await db.query<{ id: number }>('SELECT id FROM probes WHERE name = $1', [probeId]))[0]?.id,
+    probes: async () => (await db.query<{ id: number }>('SELECT id FROM probes ORDER BY id')).map((r) => r.id),
     firstRun: async (probe) =>
-      (await pool.query<{ t: number | null }>('SELECT min(started_at) AS t FROM runs WHERE probe = $1', [probe])).rows[0]?.t ?? undefined,
-    readRuns: async (probe, from, to) => (await pool.query<RawRun>({ text: RUNS_SQL, values: [probe, from, to], rowMode: 'array' })).rows,
-    readRows: async (probe, period: RollupPeriod, from, to) => (await pool.query<RollupRow>(ROWS_SQL, [probe, period, from, to])).rows,
-    readLastHour: async () => lastHour((await pool.query('SELECT last_hour FROM rollup_state WHERE id = 1')).rows),
-    async write(rows, state) {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
+      (await db.query<{ t: number | null }>('SELECT min(started_at) AS t FROM runs WHERE probe = $1', [probe]))[0]?.t ?? undefined,
+    runs: (probe, from, to) => db.queryArrays<RawRun>(RUNS_SQL, [probe, from, to]),
+    rows: (probe, period: RollupPeriod, from, to) => db.query<RollupRow>(ROWS_SQL, [probe, period, from, to]),
+    lastHour: async () => (await db.query<{ last_hour: number }>('SELECT last_hour FROM rollup_state WHERE id = 1'))[0]?.last_hour,
+    write: (rows, state) =>
+      db.withTransaction(async (tx) => {
         if (rows.length > 0)
-          await client.query(
+          await tx.run(
             UPSERT_SQL,
             rows[0]!.map((_, col) => rows.map((r) => r[col])),
           );
         if (state !== undefined) {
-          await client.query(
+          await tx.run(
             'INSERT INTO rollup_state (id, last_hour) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET last_hour = excluded.last_hour',
             [state],
           );
         }
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: Error) => {
-          broken = e;
-        });
-        throw err;
-      } finally {
-        client.release(broken);
-      }
-    },
-    prune: async (probe, period, before) =>
-      (await pool.query('DELETE FROM rollups WHERE probe = $1 AND period = $2 AND start < $3', [probe, period, before])).rowCount ?? 0,
-    rolledProbes: async () => (await pool.query<{ probe: number }>('SELECT DISTINCT probe FROM rollups')).rows.map((r) => r.probe),
-    async exclusive(fn) {
+      }),
+    prune: (probe, period, before) =>
+      db.run('DELETE FROM rollups WHERE probe = $1 AND period = $2 AND start < $3', [probe, period, before]),
+    rolledProbes: async () => (await db.query<{ probe: number }>('SELECT DISTINCT probe FROM rollups')).map((r) => r.probe),
+    exclusive: <T>(fn: () => Promise<T>) =>
       // A session lock on a connection of its own, held for the whole roll-up: if this instance dies,
       // PostgreSQL drops the lock with the connection and another instance takes over next hour.
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      try {
-        const got = (await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [ROLLUP_LOCK])).rows[0]?.got;
+      db.withClient(async (session): Promise<T | undefined> => {
+        const got = (await session.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [ROLLUP_LOCK]))[0]?.got;
         if (!got) {
           log.debug('another instance is rolling up; skipped');
           return undefined;
@@ -81,14 +69,9 @@ export function createPostgresRollups(bridge: SyncBridge, pool: pg.Pool, clock: 
         try {
           return await fn();
         } finally {
-          await client.query('SELECT pg_advisory_unlock($1)', [ROLLUP_LOCK]).catch((e: Error) => {
-            broken = e;
-          });
+          await session.query('SELECT pg_advisory_unlock($1)', [ROLLUP_LOCK]);
         }
-      } finally {
-        client.release(broken);
-      }
-    },
+      }),
   };
   return createRollupEngine(backend, clock, log, opts);
 }

@@ -1,28 +1,35 @@
-import pg from 'pg';
 import type { TimerHandle } from '../../lib/clock.js';
 import { type RunRow, runOf } from '../rows.js';
-import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth } from '../types.js';
-import { type BatchedStoreOptions, requeue, type StoreStats } from '../write-queue.js';
+import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth, StoreStats } from '../types.js';
+import { type BatchedStoreOptions, requeue } from '../write-queue.js';
 import { createPostgresAlertStore } from './alerts.js';
 import { createPostgresAuditLog } from './audit.js';
-import { createSyncBridge } from './bridge.js';
+import { createPgDb, type PgDb, type Queryable } from './db.js';
+import { isConnectionLost, PostgresError } from './errors.js';
 import { migratePostgres } from './migrations.js';
 import { createPostgresRollups } from './rollups.js';
 
 /** How often each instance re-reads the newest run of every probe, whichever instance ran it. */
 const LATEST_REFRESH_MS = 2_000;
+/** How often the store proves the database takes a write, for /health (which only reads the answer). */
+const HEARTBEAT_MS = 2_000;
+/** A write or heartbeat unanswered this long makes the store unwritable in health(), whatever its deadline. */
+const STALL_MS = 2_000;
 
 export interface PostgresStoreOptions extends BatchedStoreOptions {
   /** `postgresql://user:password@host:port/database`; libpq parameters (sslmode, options) as pg reads them. */
   url: string;
-  /** Deadline of every synchronous call through the bridge. Default 10 s. */
+  /** Deadline of every call: connecting, waiting for a free connection, each statement. Default 10 s. */
   timeoutMs?: number;
-  /** Connections of the pool for batched writes, run queries, prunes and roll-ups. Default 4. */
+  /** Connections of the pool. Default 4. */
   poolSize?: number;
 }
 
 const RUN_COLUMNS = `r.id, p.name AS probe_id, p.kind, r.started_at, r.duration_ms, r.ok, r.code, r.message, r.attempts, r.trigger,
   r.vals, r.details, r.location`;
+// One index probe per probe (LATERAL … LIMIT 1), not a scan of every run.
+const LATEST_SQL = `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
+  CROSS JOIN LATERAL (SELECT * FROM runs WHERE probe = p.id ORDER BY started_at DESC, id DESC LIMIT 1) r`;
 // Deleted per statement: a short lock and a short transaction, whatever the backlog.
 const PRUNE_CHUNK = 5_000;
 /**
@@ -31,110 +38,110 @@ const PRUNE_CHUNK = 5_000;
  */
 const RUN_ORDER_LOCK = 0x76_69_67_69_6c_03; // "vigil" 3
 
-/** int8 as a JS number, for this pool only: ids and epoch-ms times stay far below 2^53. */
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
-};
-
 /**
  * The store on PostgreSQL, for several vigil instances sharing one database. Same interface, same
  * answers as SQLite (test/store/contract.test.ts runs both).
  *
- * Two paths to the database:
- * - The synchronous bridge (./bridge.ts: a worker thread holding one connection, waited on with
- *   Atomics.wait) for what the interface makes synchronous: alerts, audit, rollup reads, probe
- *   state, health, and the start (migrations, the probe keys, the latest run of each probe).
- * - An async pg.Pool for what the interface already makes async: batched run writes, run queries,
- *   prunes and roll-ups. A batch of 5,000 rows or a prune of a month would block the event loop
- *   (the scheduler, the HTTP API) for as long as PostgreSQL works on it if it went through the
- *   bridge; through the pool the loop keeps running and only that promise waits.
+ * Asynchronous end to end over one pg.Pool (./db.ts): a frozen or unreachable PostgreSQL holds up
+ * only the promises that need it, each until its deadline, never the event loop. The factory is
+ * synchronous; migrations and loading what is kept in memory (probe keys, the newest run of each
+ * probe, probe state, the last hour rolled up) happen in ready(), and every call waits for the
+ * migrations first. Runs and probe state are written behind, in batches, one write at a time;
+ * health() reports what those writes and a heartbeat write saw, without a query of its own.
  */
-export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats(): StoreStats; readonly rollups: Rollups } {
+export function createPostgresStore(opts: PostgresStoreOptions): Store & { readonly rollups: Rollups } {
   const { clock, logger } = opts;
   const log = logger.child({ module: 'store', backend: 'postgres' });
-  const bridge = createSyncBridge({ url: opts.url, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
-  try {
-    migratePostgres(bridge, clock, log);
-  } catch (err) {
-    bridge.close();
-    throw err;
-  }
-  const db = new pg.Pool({
-    connectionString: opts.url,
-    max: opts.poolSize ?? 4,
-    types,
-    application_name: 'vigil',
-    connectionTimeoutMillis: opts.timeoutMs ?? 10_000,
+  const pool = createPgDb({
+    url: opts.url,
+    logger: log,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.poolSize !== undefined ? { poolSize: opts.poolSize } : {}),
   });
-  // An idle pooled connection dropped by the server must not crash the process: the pool replaces it.
-  db.on('error', (err) => log.warn({ err }, 'idle PostgreSQL connection lost'));
-
   const batchRows = opts.batchRows ?? 5000;
   const batchIntervalMs = opts.batchIntervalMs ?? 200;
   const maxQueued = opts.maxQueued ?? 200_000;
 
   const probeKeys = new Map<string, number>();
-  for (const row of bridge.query<{ id: number; name: string }>('SELECT id, name FROM probes')) probeKeys.set(row.name, row.id);
-
   const latest = new Map<string, StoredRun | RunRecord>();
-  // One index probe per probe (LATERAL … LIMIT 1), not a scan of every run.
-  const LATEST_SQL = `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
-       CROSS JOIN LATERAL (SELECT * FROM runs WHERE probe = p.id ORDER BY started_at DESC, id DESC LIMIT 1) r`;
   const keepNewer = (row: RunRow) => {
     const run = runOf(row);
     const cur = latest.get(run.probeId);
     if (cur === undefined || cur.startedAt < run.startedAt) latest.set(run.probeId, run);
   };
-  for (const row of bridge.query<RunRow>(LATEST_SQL)) keepNewer(row);
-  // Other instances (other locations) write runs too: every instance's API and status page show the
-  // newest run of each probe wherever it ran, refreshed off the event loop every few seconds.
-  let refreshTimer: TimerHandle | undefined;
-  const refreshLatest = () => {
-    db.query<RunRow>(LATEST_SQL)
-      .then((res) => {
-        for (const row of res.rows) keepNewer(row);
-      })
-      .catch((err) => log.warn({ err }, 'refreshing the latest runs failed'))
-      .finally(() => {
-        if (!closed) refreshTimer = clock.setTimeout(refreshLatest, LATEST_REFRESH_MS);
-      });
-  };
   // Kept in memory as SQLite does: each instance reads its own writes without a round trip per run.
   const states = new Map<string, unknown>();
-  for (const row of bridge.query<{ probe_id: string; value: string }>('SELECT probe_id, value FROM probe_state')) {
-    states.set(row.probe_id, JSON.parse(row.value));
-  }
+
+  const migrated = migratePostgres(pool, clock, log);
+  /** Every call but the start's own waits for the schema. */
+  const db: PgDb = {
+    query: (sql, params) => migrated.then(() => pool.query(sql, params)),
+    queryArrays: (sql, params) => migrated.then(() => pool.queryArrays(sql, params)),
+    run: (sql, params) => migrated.then(() => pool.run(sql, params)),
+    withTransaction: (fn) => migrated.then(() => pool.withTransaction(fn)),
+    withClient: (fn) => migrated.then(() => pool.withClient(fn)),
+    close: () => pool.close(),
+  };
+  const rollups = createPostgresRollups(db, clock, log.child({ part: 'rollups' }), opts.rollups);
+  const loaded = (async () => {
+    await migrated;
+    for (const row of await pool.query<{ id: number; name: string }>('SELECT id, name FROM probes')) probeKeys.set(row.name, row.id);
+    for (const row of await pool.query<RunRow>(LATEST_SQL)) keepNewer(row);
+    // A value set since the store was made is newer than the stored one.
+    for (const row of await pool.query<{ probe_id: string; value: string }>('SELECT probe_id, value FROM probe_state')) {
+      if (!states.has(row.probe_id)) states.set(row.probe_id, JSON.parse(row.value));
+    }
+    await rollups.load();
+  })();
+  // Observed by ready() and by every call; unobserved here, a failed start would crash the process.
+  loaded.catch((err) => log.error({ err }, 'PostgreSQL store failed to start'));
 
   let queue: RunRecord[] = [];
   let timer: TimerHandle | undefined;
   let flushSoon = false;
   let lastError: string | undefined;
   let closed = false;
-  refreshTimer = clock.setTimeout(refreshLatest, LATEST_REFRESH_MS);
+  /** Whether the queue is at its bound (logged once per streak, not once per dropped run). */
+  let dropping = false;
   const stats: StoreStats = { written: 0, writeErrors: 0, dropped: 0 };
 
-  /** Inserts one batch in one transaction; returns the probe keys it made, valid once it commits. */
-  async function insertBatch(client: pg.PoolClient, rows: RunRecord[]): Promise<Map<string, number>> {
+  // Other instances (other locations) write runs too: every instance's API and status page show the
+  // newest run of each probe wherever it ran, and reads merge rollups up to the hour any of them rolled.
+  let refreshTimer: TimerHandle | undefined;
+  const refreshLatest = () => {
+    db.query<RunRow>(LATEST_SQL)
+      .then((rows) => {
+        for (const row of rows) keepNewer(row);
+        return rollups.load();
+      })
+      .catch((err) => log.warn({ err }, 'refreshing the latest runs failed'))
+      .finally(() => {
+        if (!closed) refreshTimer = clock.setTimeout(refreshLatest, LATEST_REFRESH_MS);
+      });
+  };
+  refreshTimer = clock.setTimeout(refreshLatest, LATEST_REFRESH_MS);
+
+  /** Inserts one batch in its transaction; returns the probe keys it made, valid once it commits. */
+  async function insertBatch(tx: Queryable, rows: RunRecord[]): Promise<Map<string, number>> {
     const made = new Map<string, number>();
     // Sorted, so two instances adding the same new probes lock their rows in the same order.
     const missing = [...new Map(rows.filter((r) => !probeKeys.has(r.probeId)).map((r) => [r.probeId, r.kind]))].sort(([a], [b]) =>
       a < b ? -1 : a > b ? 1 : 0,
     );
     if (missing.length > 0) {
-      const res = await client.query<{ id: number; name: string }>(
+      const res = await tx.query<{ id: number; name: string }>(
         `INSERT INTO probes (name, kind) SELECT * FROM unnest($1::text[], $2::text[])
          ON CONFLICT (name) DO UPDATE SET kind = excluded.kind RETURNING id, name`,
         [missing.map(([n]) => n), missing.map(([, k]) => k)],
       );
-      for (const r of res.rows) made.set(r.name, r.id);
+      for (const r of res) made.set(r.name, r.id);
     }
     const key = (r: RunRecord) => probeKeys.get(r.probeId) ?? made.get(r.probeId)!;
     // After the probe rows (their locks come first, in one order everywhere) and only for the
     // INSERT and the COMMIT that follows it: the run feed's ordering (see runsAfter).
-    await client.query('SELECT pg_advisory_xact_lock($1)', [RUN_ORDER_LOCK]);
+    await tx.run('SELECT pg_advisory_xact_lock($1)', [RUN_ORDER_LOCK]);
     // One statement per batch: the columns go as arrays and unnest turns them back into rows, in order.
-    await client.query(
+    await tx.run(
       `INSERT INTO runs (probe, started_at, duration_ms, ok, code, message, attempts, trigger, vals, details, location)
        SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bool[], $5::text[], $6::text[], $7::int[], $8::text[],
                             $9::text[], $10::text[], $11::text[])`,
@@ -155,92 +162,184 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
     return made;
   }
 
-  async function writeNow() {
-    flushSoon = false;
-    if (queue.length === 0) return;
-    const rows = queue;
-    queue = [];
-    let client: pg.PoolClient | undefined;
-    let broken: Error | undefined;
+  /**
+   * A batch whose connection was lost after it began (no answer, or a reset): PostgreSQL may still
+   * commit it (a COMMIT already on the wire is read once a frozen server resumes), so it is neither
+   * written again nor counted until txid_status says which. Its rows stay ahead of the queue.
+   */
+  let unsettled: { xid: number; rows: RunRecord[] } | undefined;
+  async function settleUnsettled() {
+    if (unsettled === undefined) return;
+    const [row] = await pool.query<{ status: string | null }>('SELECT txid_status($1) AS status', [unsettled.xid]);
+    if (row?.status === 'in progress')
+      throw new Error(`an earlier batch (transaction ${unsettled.xid}) is still open on a lost connection`);
+    const { rows } = unsettled;
+    unsettled = undefined;
+    if (row?.status === 'committed') stats.written += rows.length;
+    else queue = requeue(rows, queue, maxQueued, stats);
+  }
+
+  /** Probe state set since the last write: written with the next batch, the newest value of each probe. */
+  let dirtyStates = new Map<string, string>();
+  async function writeStates() {
+    if (dirtyStates.size === 0) return;
+    const rows = dirtyStates;
+    dirtyStates = new Map();
     try {
-      client = await db.connect();
-      for (let i = 0; i < rows.length; i += batchRows) {
-        await client.query('BEGIN');
-        try {
-          const made = await insertBatch(client, rows.slice(i, i + batchRows));
-          await client.query('COMMIT');
-          for (const [name, key] of made) probeKeys.set(name, key);
-          stats.written += Math.min(batchRows, rows.length - i);
-        } catch (err) {
-          await client.query('ROLLBACK').catch((e: Error) => {
-            broken = e;
-          });
-          // Committed batches stay written; only the rest is retried.
-          rows.splice(0, i);
-          throw err;
-        }
-      }
-      lastError = undefined;
+      await pool.run(
+        `INSERT INTO probe_state (probe_id, value, updated_at) SELECT p, v, $3 FROM unnest($1::text[], $2::text[]) AS t (p, v)
+         ON CONFLICT (probe_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+        [[...rows.keys()], [...rows.values()], clock.now()],
+      );
     } catch (err) {
-      stats.writeErrors++;
-      lastError = (err as Error).message;
-      queue = requeue(rows, queue, maxQueued, stats);
-      log.error({ err, queued: queue.length }, 'run write failed; rows kept for retry');
-    } finally {
-      client?.release(broken);
+      // Newer values set meanwhile win over the ones that failed.
+      for (const [id, text] of rows) if (!dirtyStates.has(id)) dirtyStates.set(id, text);
+      throw err;
     }
   }
 
-  // One write at a time, in order: a flush waits for the write in flight, then writes what is left.
-  let writing: Promise<void> = Promise.resolve();
+  /** When the write in flight started (clock ms): health() reports a write that has not answered. */
+  let writeSince: number | undefined;
+  /** Rows the write in flight took from the queue and has not committed yet: still waiting, for health(). */
+  let inFlight = 0;
+  async function writeNow() {
+    flushSoon = false;
+    writeSince = clock.now();
+    let rows: RunRecord[] = [];
+    let xid: number | undefined;
+    try {
+      await loaded;
+      await settleUnsettled();
+      await writeStates();
+      rows = queue;
+      queue = [];
+      inFlight = rows.length;
+      while (rows.length > 0) {
+        const batch = rows.slice(0, batchRows);
+        xid = undefined;
+        const made = await pool.withTransaction(async (tx) => {
+          xid = (await tx.query<{ xid: number }>('SELECT txid_current() AS xid'))[0]!.xid;
+          return insertBatch(tx, batch);
+        });
+        // Committed batches stay written; only the rest is retried.
+        rows = rows.slice(batch.length);
+        inFlight = rows.length;
+        for (const [name, key] of made) probeKeys.set(name, key);
+        stats.written += batch.length;
+      }
+      lastError = undefined;
+      if (dropping) {
+        dropping = false;
+        log.warn({ dropped: stats.dropped }, 'run queue below its bound again');
+      }
+    } catch (err) {
+      stats.writeErrors++;
+      lastError = (err as Error).message;
+      if (xid !== undefined && err instanceof PostgresError && isConnectionLost(err) && rows.length > 0) {
+        const batch = rows.slice(0, batchRows);
+        unsettled = { xid, rows: batch };
+        rows = rows.slice(batch.length);
+      }
+      queue = requeue(rows, queue, maxQueued, stats);
+      log.error({ err, queued: queue.length + (unsettled?.rows.length ?? 0) }, 'run write failed; rows kept for retry');
+    } finally {
+      writeSince = undefined;
+      inFlight = 0;
+    }
+  }
+
+  // One write in flight at a time: a tick while one is under way leaves it alone; the rows it did
+  // not take go with the next.
+  let writing: Promise<void> | undefined;
   const writeQueued = (): Promise<void> => {
-    writing = writing.then(writeNow, writeNow);
+    writing ??= writeNow().finally(() => {
+      writing = undefined;
+    });
     return writing;
   };
 
+  /** The last heartbeat write's failure, or undefined when it took. */
+  let heartbeatError: string | undefined;
+  let lastBeat = Number.NEGATIVE_INFINITY;
+  let beatSince: number | undefined;
+  function beat() {
+    const now = clock.now();
+    if (beatSince !== undefined || now - lastBeat < HEARTBEAT_MS) return;
+    lastBeat = now;
+    beatSince = now;
+    db.run('INSERT INTO heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at', [now])
+      .then(
+        () => {
+          heartbeatError = undefined;
+        },
+        (err: Error) => {
+          heartbeatError = err.message;
+        },
+      )
+      .finally(() => {
+        beatSince = undefined;
+      });
+  }
+
   function tick() {
     timer = undefined;
-    void writeQueued().finally(() => {
-      if (!closed) timer = clock.setTimeout(tick, batchIntervalMs);
-    });
+    if (writing === undefined) void writeQueued();
+    beat();
+    if (!closed) timer = clock.setTimeout(tick, batchIntervalMs);
   }
+  beat();
   timer = clock.setTimeout(tick, batchIntervalMs);
 
+  /** Waits for the write in flight, then writes what is left. */
+  async function writeAll() {
+    while (writing !== undefined) await writing;
+    await writeQueued();
+  }
+
   return {
-    alerts: createPostgresAlertStore(bridge),
-    audit: createPostgresAuditLog(bridge),
-    rollups: createPostgresRollups(bridge, db, clock, log.child({ part: 'rollups' }), opts.rollups),
+    alerts: createPostgresAlertStore(db),
+    audit: createPostgresAuditLog(db),
+    rollups,
+    ready: () => loaded,
     append(run) {
       if (closed) throw new Error('store is closed');
       queue.push(run);
       latest.set(run.probeId, run);
-      if (queue.length >= batchRows && !flushSoon) {
+      if (queue.length > maxQueued) {
+        const drop = queue.length - maxQueued;
+        queue.splice(0, drop);
+        stats.dropped += drop;
+        if (!dropping) {
+          dropping = true;
+          log.error({ maxQueued, error: lastError }, 'run queue full while PostgreSQL does not take writes; dropping the oldest runs');
+        }
+      }
+      if (queue.length >= batchRows && !flushSoon && writing === undefined) {
         flushSoon = true;
         setImmediate(() => void writeQueued());
       }
     },
     async flush() {
-      await writeQueued();
+      await writeAll();
       if (lastError !== undefined) throw new Error(`store write failed: ${lastError}`);
     },
     async runs(q: RunQuery) {
       const limit = Math.min(q.limit ?? 100, 10_000);
       // By name, not by a cached key: another instance may have written this probe's first runs.
-      const res = await db.query<RunRow>(
+      const rows = await db.query<RunRow>(
         `SELECT ${RUN_COLUMNS} FROM runs r JOIN probes p ON p.id = r.probe
           WHERE p.name = $1 AND r.started_at >= $2 AND r.started_at < $3
           ORDER BY r.started_at DESC, r.id DESC LIMIT $4`,
         [q.probeId, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit],
       );
-      return res.rows.map(runOf);
+      return rows.map(runOf);
     },
     async lastSuccess(probeId) {
-      const res = await db.query<RunRow>(
+      const [row] = await db.query<RunRow>(
         `SELECT ${RUN_COLUMNS} FROM runs r JOIN probes p ON p.id = r.probe
           WHERE p.name = $1 AND r.ok ORDER BY r.started_at DESC, r.id DESC LIMIT 1`,
         [probeId],
       );
-      const row = res.rows[0];
       return row === undefined ? undefined : runOf(row);
     },
     /**
@@ -257,20 +356,20 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
      * long as the sequence keeps its default CACHE 1 (a per-session cache hands out ids out of order).
      */
     async runsAfter(afterId, limit) {
-      const res = await db.query<RunRow>(
+      const rows = await db.query<RunRow>(
         `SELECT ${RUN_COLUMNS} FROM runs r JOIN probes p ON p.id = r.probe WHERE r.id > $1 ORDER BY r.id LIMIT $2`,
         [afterId, Math.max(0, Math.min(Math.floor(limit), 10_000))],
       );
-      return res.rows.map(runOf);
+      return rows.map(runOf);
     },
     async maxRunId() {
-      return (await db.query<{ id: number }>('SELECT coalesce(max(id), 0) AS id FROM runs')).rows[0]!.id;
+      return (await db.query<{ id: number }>('SELECT coalesce(max(id), 0) AS id FROM runs'))[0]!.id;
     },
-    lease(name, holder, ttlMs, now): LeaseState {
+    async lease(name, holder, ttlMs, now): Promise<LeaseState> {
       if (!(ttlMs > 0)) throw new RangeError(`a lease needs a positive ttl, got ${ttlMs}`);
       // One statement: the conflicting row is locked and re-checked, so of instances asking at once
       // exactly one takes a free lease. It returns nothing when another holds it: then read who.
-      const [row] = bridge.query<{ holder: string; expires_at: number }>(
+      const [row] = await db.query<{ holder: string; expires_at: number }>(
         `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
            WHERE leases.expires_at <= $4 OR leases.holder = excluded.holder
@@ -279,37 +378,31 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
       );
       // Rows are never deleted, so after the upsert there is one to read.
       const r =
-        row ?? bridge.query<{ holder: string; expires_at: number }>('SELECT holder, expires_at FROM leases WHERE name = $1', [name])[0]!;
+        row ??
+        (await db.query<{ holder: string; expires_at: number }>('SELECT holder, expires_at FROM leases WHERE name = $1', [name]))[0]!;
       return { held: r.holder === holder && r.expires_at > now, holder: r.holder, expiresAt: r.expires_at };
     },
-    release(name, holder) {
-      bridge.run('UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2', [name, holder]);
+    async release(name, holder) {
+      await db.run('UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2', [name, holder]);
     },
     latest: (probeId) => latest.get(probeId),
     probeState: (probeId) => states.get(probeId),
     setProbeState(probeId, value) {
       const text = JSON.stringify(value ?? null);
-      bridge.run(
-        `INSERT INTO probe_state (probe_id, value, updated_at) VALUES ($1, $2, $3)
-         ON CONFLICT (probe_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-        [probeId, text, clock.now()],
-      );
+      dirtyStates.set(probeId, text);
       states.set(probeId, JSON.parse(text));
     },
     async prune(before) {
       // Per probe along the (probe, started_at) index, in chunks: exact whatever order instances
       // wrote in (ids from one sequence are not in time order across instances).
       let total = 0;
-      const probes = (await db.query<{ id: number }>('SELECT id FROM probes ORDER BY id')).rows;
+      const probes = await db.query<{ id: number }>('SELECT id FROM probes ORDER BY id');
       for (const { id } of probes) {
         for (;;) {
-          const n =
-            (
-              await db.query(
-                'DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE probe = $1 AND started_at < $2 ORDER BY started_at LIMIT $3)',
-                [id, before, PRUNE_CHUNK],
-              )
-            ).rowCount ?? 0;
+          const n = await db.run(
+            'DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE probe = $1 AND started_at < $2 ORDER BY started_at LIMIT $3)',
+            [id, before, PRUNE_CHUNK],
+          );
           total += n;
           if (n < PRUNE_CHUNK) break;
         }
@@ -318,12 +411,15 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
       return total;
     },
     health(): StoreHealth {
-      try {
-        bridge.run('INSERT INTO heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at', [clock.now()]);
-        return { writable: lastError === undefined, queued: queue.length, ...(lastError ? { error: lastError } : {}) };
-      } catch (err) {
-        return { writable: false, queued: queue.length, error: (err as Error).message };
+      const queued = queue.length + inFlight + (unsettled?.rows.length ?? 0);
+      const now = clock.now();
+      const waitingSince = Math.min(writeSince ?? Number.POSITIVE_INFINITY, beatSince ?? Number.POSITIVE_INFINITY);
+      if (now - waitingSince > STALL_MS) {
+        return { writable: false, queued, error: `PostgreSQL has not answered for ${((now - waitingSince) / 1000).toFixed(1)} s` };
       }
+      const error = lastError ?? heartbeatError;
+      if (error === undefined) return { writable: true, queued };
+      return { writable: false, queued, error: error.startsWith('PostgreSQL') ? error : `PostgreSQL: ${error}` };
     },
     stats: () => ({ ...stats }),
     async backup() {
@@ -333,13 +429,20 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { stats
     },
     async close() {
       if (closed) return;
-      await writeQueued();
+      // A store that never started has nothing it could write.
+      if (
+        await loaded.then(
+          () => true,
+          () => false,
+        )
+      )
+        await writeAll();
       closed = true;
       if (refreshTimer !== undefined) clock.clearTimeout(refreshTimer);
       if (timer !== undefined) clock.clearTimeout(timer);
-      if (queue.length > 0) log.error({ lost: queue.length }, 'closing with unwritten runs');
-      await db.end();
-      bridge.close();
+      const lost = queue.length + (unsettled?.rows.length ?? 0);
+      if (lost > 0) log.error({ lost }, 'closing with unwritten runs');
+      await pool.close();
     },
   };
 }
