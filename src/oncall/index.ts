@@ -1,4 +1,12 @@
 export {
+  type CurrentOnCall,
+  createOnCall,
+  type OnCallDeps,
+  overridesOf,
+  type Roster,
+  type RosterEntry,
+} from './current.js';
+export {
   checkSchedules,
   type Handoff,
   instantToLocal,
