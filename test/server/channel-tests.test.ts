@@ -48,16 +48,16 @@ channels:
     ws.remove();
   });
 
-  const waitFor = async (ok: () => boolean) => {
-    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(ok()).toBe(true);
+  const waitFor = async (ok: () => boolean | Promise<boolean>) => {
+    for (let i = 0; i < 200 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await ok()).toBe(true);
   };
 
   it('sends one on demand and reports its delivery time', async () => {
     const res = await app.server.inject({ method: 'POST', url: '/api/v1/channels/hook/test', headers: { authorization: `Bearer ${OPS}` } });
     expect(res.statusCode).toBe(202);
     const id = res.json().notification.id;
-    await waitFor(() => app.store.alerts.outboxItem(id)?.state === 'delivered');
+    await waitFor(async () => (await app.store.alerts.outboxItem(id))?.state === 'delivered');
     const after = (await app.server.inject({ method: 'GET', url: `/api/v1/channels/hook/tests/${id}` })).json();
     expect(after.notification.state).toBe('delivered');
     expect(after.deliveryMs).toBeGreaterThanOrEqual(0);
