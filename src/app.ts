@@ -86,8 +86,8 @@ export function createApp(deps: AppDeps): App {
     ? createPostgresStore({ ...batching, url: pg.url, timeoutMs: ms(pg.timeout), poolSize: pg.poolSize })
     : createSqliteStore({ ...batching, path: sqlitePath === ':memory:' ? sqlitePath : path.resolve(config.baseDir, sqlitePath) });
 
-  const figures = createAlertSnapshot({ store: store.alerts, clock, logger, intervalMs: FIGURES_EVERY_MS });
   const onCall = createOnCall({ clock, alerts: store.alerts, schedules: () => cfg.schedules });
+  const figures = createAlertSnapshot({ store: store.alerts, clock, logger, intervalMs: FIGURES_EVERY_MS, onCall: () => onCall.now() });
   const metrics = createMetrics({
     registry,
     durationBuckets: [...cfg.metrics.durationBuckets],
@@ -96,7 +96,7 @@ export function createApp(deps: AppDeps): App {
     openIncidents: () => figures.current().openBySeverity,
     outboxStats: () => figures.current().outbox,
     heldPages: () => figures.current().held,
-    onCall: () => onCall.cached(),
+    onCall: () => figures.current().onCall,
   });
 
   const people = () => cfg.people as Record<string, Person>;
@@ -403,7 +403,8 @@ export function createApp(deps: AppDeps): App {
           probes: () => probes,
           isRunning: (id) => scheduler.isRunning(id),
           held: () => store.alerts.held(),
-          onCall: (now) => onCall.shifts(now, people()),
+          oncall: onCall,
+          people,
           reportUrl: '/api/v1/report?format=html',
         }).then(redactDef),
     },
@@ -420,7 +421,6 @@ export function createApp(deps: AppDeps): App {
       await store.ready();
       declare(probes);
       figures.start();
-      onCall.start();
       if (shared) leadership.start();
       else await leaderWork.gain();
       heartbeat?.start();
@@ -437,7 +437,6 @@ export function createApp(deps: AppDeps): App {
       if (shared) await leadership.stop();
       else await leaderWork.lose();
       figures.stop();
-      onCall.stop();
       selfBackup?.stop();
       heartbeat?.stop();
       await server.close();

@@ -8,6 +8,8 @@ export interface AlertFigures {
   openBySeverity: Record<string, number>;
   outbox: { pending: number; oldestPendingMs: number; dead: number };
   held: HeldPages[];
+  /** Who is on call, per schedule (undefined: nobody). */
+  onCall: Record<string, string | undefined>;
   /** Epoch ms of the read these figures come from; undefined before the first one answered. */
   readAt?: number;
   /** Why the last read failed, when it did (the figures are then the last good ones). */
@@ -27,10 +29,17 @@ export interface AlertSnapshot {
   stop(): void;
 }
 
-export function createAlertSnapshot(opts: { store: AlertStore; clock: Clock; logger: Logger; intervalMs: number }): AlertSnapshot {
+export function createAlertSnapshot(opts: {
+  store: AlertStore;
+  clock: Clock;
+  logger: Logger;
+  intervalMs: number;
+  /** Who is on call now, per schedule. */
+  onCall?(): Promise<Record<string, string | undefined>>;
+}): AlertSnapshot {
   const { store, clock } = opts;
   const log = opts.logger.child({ module: 'alert-figures' });
-  let figures: AlertFigures = { openBySeverity: {}, outbox: { pending: 0, oldestPendingMs: 0, dead: 0 }, held: [] };
+  let figures: AlertFigures = { openBySeverity: {}, outbox: { pending: 0, oldestPendingMs: 0, dead: 0 }, held: [], onCall: {} };
   let reading: Promise<void> | undefined;
   let timer: TimerHandle | undefined;
   let failing = false;
@@ -38,10 +47,15 @@ export function createAlertSnapshot(opts: { store: AlertStore; clock: Clock; log
   async function read() {
     const now = clock.now();
     try {
-      const [open, outbox, held] = await Promise.all([store.unresolvedIncidents(), store.outboxStats(now), store.held()]);
+      const [open, outbox, held, onCall] = await Promise.all([
+        store.unresolvedIncidents(),
+        store.outboxStats(now),
+        store.held(),
+        opts.onCall?.() ?? {},
+      ]);
       const openBySeverity: Record<string, number> = {};
       for (const i of open) openBySeverity[i.severity] = (openBySeverity[i.severity] ?? 0) + 1;
-      figures = { openBySeverity, outbox, held, readAt: now };
+      figures = { openBySeverity, outbox, held, onCall, readAt: now };
       failing = false;
     } catch (err) {
       figures = { ...figures, error: (err as Error).message };

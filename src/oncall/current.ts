@@ -1,12 +1,51 @@
-import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { Clock } from '../lib/clock.js';
 import { own } from '../lib/own.js';
 import type { AlertStore, OncallOverride } from '../store/index.js';
-import { type Override, oncallAt, type Person, type Schedule } from './schedule.js';
+import { type OnCall, type Override, oncallAt, type Schedule, type Shift, shifts } from './schedule.js';
 
-/** How often the figures /metrics shows are read again (never at scrape time). */
-const CACHE_EVERY_MS = 5_000;
+/** What "who is on call" reads: the schedules as configured now and the overrides in the store. */
+export interface OnCallDeps {
+  clock: Clock;
+  alerts: Pick<AlertStore, 'overrides'>;
+  /** Read on every call: a reload changes the schedules at once. */
+  schedules(): Record<string, Schedule>;
+}
 
-/** The overrides of one schedule, oldest first: a later override wins where two overlap. */
+/** One schedule at one instant. */
+export interface RosterEntry {
+  schedule: string;
+  definition: Schedule;
+  /** Who is on call, since when, until when and why; undefined when nobody is. */
+  current: OnCall | undefined;
+  /** This schedule's overrides that had not ended, as the schedule functions take them (see overridesOf). */
+  overrides: Override[];
+}
+
+/** Every schedule at one instant, from one read of the overrides. */
+export interface Roster {
+  /** The overrides that had not ended, as stored (ids, authors), for the API to list. */
+  overrides: OncallOverride[];
+  schedules: RosterEntry[];
+}
+
+/** "Who is on call", written once: the metrics, escalation, the status page and the API all ask here. */
+export interface CurrentOnCall {
+  /** Schedule → the person on call now (undefined: nobody). */
+  now(): Promise<Record<string, string | undefined>>;
+  /** Who is on call on `schedule` at `when` (epoch ms); undefined for nobody or a schedule not configured. */
+  at(schedule: string, when: number): Promise<OnCall | undefined>;
+  /** Every schedule at `when`. */
+  roster(when: number): Promise<Roster>;
+  /**
+   * For one escalation step: the overrides read once at `when`, then any schedule answered from them
+   * synchronously (the escalation's target resolution is synchronous).
+   */
+  resolver(when: number): Promise<(schedule: string, at: number) => string | undefined>;
+  /** The timeline of `schedule` over [from, to), overrides applied; undefined for a schedule not configured. */
+  shifts(schedule: string, from: number, to: number): Promise<Shift[] | undefined>;
+}
+
+/** Overrides of one schedule, oldest first (a later one wins where they overlap), as the schedule functions take them. */
 export function overridesOf(all: readonly OncallOverride[], schedule: string): Override[] {
   return all
     .filter((o) => o.schedule === schedule)
@@ -14,93 +53,43 @@ export function overridesOf(all: readonly OncallOverride[], schedule: string): O
     .map((o) => ({ schedule: o.schedule, person: o.person, start: o.startsAt, end: o.endsAt }));
 }
 
-export interface OnCallDeps {
-  clock: Clock;
-  alerts: Pick<AlertStore, 'overrides'>;
-  /** The schedules as configured now (a reload changes them). */
-  schedules(): Record<string, Schedule>;
-}
+/** Answers from the configured schedules and the stored overrides; keeps nothing between calls. */
+export function createOnCall(deps: OnCallDeps): CurrentOnCall {
+  const overridesAt = (when: number) => deps.alerts.overrides(when - 1);
 
-/** One schedule's person now, as the status page shows it. */
-export interface OnCallNow {
-  schedule: string;
-  person: string | null;
-  name: string | null;
-  until: string | null;
-}
-
-/**
- * "Who is on call": the schedules' rotations with the overrides in the store applied. The one place
- * that answers it — the escalation's targets, the status page, /metrics. `cached()` is for
- * /metrics: the answer as last read in the background, so a scrape never waits on the database.
- */
-export interface OnCall {
-  /** Schedule → person on call at `at` (default now), from the overrides as stored now. */
-  at(at?: number): Promise<Record<string, string | undefined>>;
-  /** A resolver for one moment's escalation: the overrides read once, each schedule answered from them. */
-  resolver(at: number): Promise<(schedule: string, when: number) => string | undefined>;
-  /** Each schedule's person now with the name and the end of their shift. */
-  shifts(at: number, people: Record<string, Person>): Promise<OnCallNow[]>;
-  /** Schedule → person, as last read in the background. */
-  cached(): Record<string, string | undefined>;
-  start(): void;
-  stop(): void;
-}
-
-export function createOnCall(deps: OnCallDeps): OnCall {
-  const { clock } = deps;
-  let last: Record<string, string | undefined> = {};
-  let timer: TimerHandle | undefined;
-
-  // Overrides that have not ended by `at` (the one just ending counts: `at - 1`).
-  const read = (at: number) => deps.alerts.overrides(at - 1);
-
-  async function resolver(at: number) {
-    const all = await read(at);
-    return (schedule: string, when: number) => {
-      const s = own(deps.schedules(), schedule);
-      return s ? oncallAt(s, overridesOf(all, schedule), when)?.person : undefined;
+  const roster = async (when: number): Promise<Roster> => {
+    const all = await overridesAt(when);
+    return {
+      overrides: all,
+      schedules: Object.entries(deps.schedules()).map(([schedule, definition]) => {
+        const overrides = overridesOf(all, schedule);
+        return { schedule, definition, current: oncallAt(definition, overrides, when), overrides };
+      }),
     };
-  }
-
-  async function at(when = clock.now()) {
-    const who = await resolver(when);
-    return Object.fromEntries(Object.keys(deps.schedules()).map((id) => [id, who(id, when)]));
-  }
+  };
 
   return {
-    at,
-    resolver,
-    async shifts(when, people) {
-      const all = await read(when);
-      return Object.entries(deps.schedules()).map(([schedule, s]) => {
-        const on = oncallAt(s, overridesOf(all, schedule), when);
-        return {
-          schedule,
-          person: on?.person ?? null,
-          name: on === undefined ? null : (own(people, on.person)?.name ?? on.person),
-          until: on === undefined || !Number.isFinite(on.until) ? null : new Date(on.until).toISOString(),
-        };
-      });
+    async now() {
+      const r = await roster(deps.clock.now());
+      return Object.fromEntries(r.schedules.map((s) => [s.schedule, s.current?.person]));
     },
-    cached: () => last,
-    start() {
-      const loop = () => {
-        at()
-          .then((now) => {
-            last = now;
-          })
-          // The last answer stays: /health and the store's own figures say why the database is not answering.
-          .catch(() => undefined)
-          .finally(() => {
-            if (timer !== undefined) timer = clock.setTimeout(loop, CACHE_EVERY_MS);
-          });
+    async at(schedule, when) {
+      const definition = own(deps.schedules(), schedule);
+      if (definition === undefined) return undefined;
+      return oncallAt(definition, overridesOf(await overridesAt(when), schedule), when);
+    },
+    roster,
+    async resolver(when) {
+      const all = await overridesAt(when);
+      return (schedule, at) => {
+        const definition = own(deps.schedules(), schedule);
+        return definition === undefined ? undefined : oncallAt(definition, overridesOf(all, schedule), at)?.person;
       };
-      timer = clock.setTimeout(loop, 0);
     },
-    stop() {
-      if (timer !== undefined) clock.clearTimeout(timer);
-      timer = undefined;
+    async shifts(schedule, from, to) {
+      const definition = own(deps.schedules(), schedule);
+      if (definition === undefined) return undefined;
+      return shifts(definition, overridesOf(await deps.alerts.overrides(from), schedule), from, to);
     },
   };
 }

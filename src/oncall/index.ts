@@ -1,4 +1,11 @@
-export { createOnCall, type OnCall as CurrentOnCall, type OnCallDeps, type OnCallNow, overridesOf } from './current.js';
+export {
+  type CurrentOnCall,
+  createOnCall,
+  type OnCallDeps,
+  overridesOf,
+  type Roster,
+  type RosterEntry,
+} from './current.js';
 export {
   checkSchedules,
   type Handoff,

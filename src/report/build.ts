@@ -47,6 +47,11 @@ export interface ReportQuery {
 }
 
 const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
+/**
+ * Probes whose reads are in flight at once: enough to keep a PostgreSQL pool busy, few enough that
+ * SQLite (which answers synchronously inside its promises) hands the loop back often.
+ */
+const READ_BATCH = 8;
 
 export const PERCENTILES_NOTE =
   'Percentiles come from a mergeable DDSketch kept in hourly and daily rollups (and built from raw runs for the hours not rolled up yet): within 1 % relative error of the exact value at that rank.';
@@ -108,8 +113,8 @@ export function reportWindow(config: ReportConfig, now: number, q: ReportQuery =
 
 /**
  * Builds the report from rollups (whole days), hour rows and raw runs (the ragged edges), incidents
- * and the outbox. Yields to the event loop between probes, so a report over many probes never
- * holds the loop for long.
+ * and the outbox. Reads a few probes at once and yields to the event loop between batches, so a
+ * report over many probes neither waits on the database one probe at a time nor holds the loop.
  */
 export async function buildReport(deps: ReportDeps, q: ReportQuery = {}): Promise<Report> {
   const now = deps.clock.now();
@@ -117,23 +122,34 @@ export async function buildReport(deps: ReportDeps, q: ReportQuery = {}): Promis
   const { from, to, window } = reportWindow(deps.config, now, q);
   const probes = [...deps.probes()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
+  // Started first: the incidents and the outbox are read while the probes are.
+  const incidentsRead = incidentsSection(deps.store.alerts, from, to);
+  // A rejected read must not become an unhandled rejection while the probes are still being read.
+  incidentsRead.catch(() => {});
   const reports: ProbeReport[] = [];
   const totals = new Map<string, RollupSummary>();
   const dailyCodes = new Map<string, Array<{ day: string; codes: Record<string, number> }>>();
-  for (const def of probes) {
-    const { days, total } = deps.store.rollups.window(def.id, from, to);
-    totals.set(def.id, total);
-    dailyCodes.set(
-      def.id,
-      days.filter((d) => d.failures > 0).map((d) => ({ day: dayOf(d.start), codes: d.codes })),
-    );
+  const read = async (def: ProbeDefinition) => {
     const needsSuccess = def.kind === 'restore-drill' || def.kind === 'k6';
-    const lastSuccess = needsSuccess ? await deps.store.lastSuccess(def.id) : undefined;
-    reports.push(probeReport(def, days, total, targets, deps.store.latest(def.id), lastSuccess, to));
+    const [window, lastSuccess] = await Promise.all([
+      deps.store.rollups.window(def.id, from, to),
+      needsSuccess ? deps.store.lastSuccess(def.id) : undefined,
+    ]);
+    return { def, ...window, lastSuccess };
+  };
+  for (let i = 0; i < probes.length; i += READ_BATCH) {
+    for (const { def, days, total, lastSuccess } of await Promise.all(probes.slice(i, i + READ_BATCH).map(read))) {
+      totals.set(def.id, total);
+      dailyCodes.set(
+        def.id,
+        days.filter((d) => d.failures > 0).map((d) => ({ day: dayOf(d.start), codes: d.codes })),
+      );
+      reports.push(probeReport(def, days, total, targets, deps.store.latest(def.id), lastSuccess, to));
+    }
     await yieldLoop();
   }
 
-  const incidents = incidentsSection(deps.store.alerts, from, to);
+  const incidents = await incidentsRead;
   const checklist = checklistEvidence(probes, reports, targets);
   const topFailures = failureReasons(dailyCodes);
   const runs = reports.reduce((n, p) => n + p.runs, 0);
@@ -263,16 +279,20 @@ function targetOf(def: ProbeDefinition): string {
   }
 }
 
-function incidentsSection(alerts: ReportDeps['store']['alerts'], from: number, to: number): IncidentsSection {
+async function incidentsSection(alerts: ReportDeps['store']['alerts'], from: number, to: number): Promise<IncidentsSection> {
   // Incidents open at any time in the window: opened before its end and not resolved before its start.
-  const list = alerts.incidents({ since: from, until: to, limit: 1000 }).sort((a, b) => a.openedAt - b.openedAt || a.id - b.id);
+  const [incidents, deliveries] = await Promise.all([
+    alerts.incidents({ since: from, until: to, limit: 1000 }),
+    alerts.deliveries(from, to),
+  ]);
+  const list = incidents.sort((a, b) => a.openedAt - b.openedAt || a.id - b.id);
   const bySeverity: Record<string, number> = {};
   for (const i of list) bySeverity[i.severity] = (bySeverity[i.severity] ?? 0) + 1;
   const acked = list.filter((i) => i.ackedAt !== undefined && i.ackedAt < to);
   const resolved = list.filter((i) => i.resolvedAt !== undefined && i.resolvedAt < to);
   const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 
-  const sent = alerts.deliveries(from, to).filter((d) => d.action !== 'test');
+  const sent = deliveries.filter((d) => d.action !== 'test');
   const latencies = sent
     .filter((d) => d.state === 'delivered' && d.deliveredAt !== undefined)
     .map((d) => d.deliveredAt! - d.createdAt)

@@ -1,10 +1,14 @@
 import type { Clock } from '../lib/clock.js';
+import { own } from '../lib/own.js';
+import type { CurrentOnCall } from '../oncall/index.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { AlertStore, Rollups, Store } from '../store/index.js';
 import type { StatusPage } from './types.js';
 
 const HOUR = 3_600_000;
 const SLOTS = 24;
+/** Probes whose reads are in flight at once (see READ_BATCH in build.ts); the loop is handed back between batches. */
+const READ_BATCH = 50;
 
 /** What the status page reads. */
 export interface StatusDeps {
@@ -17,9 +21,11 @@ export interface StatusDeps {
   probes(): readonly ProbeDefinition[];
   isRunning(probeId: string): boolean;
   /** Pages held because their channel is not configured, by channel (none when absent). */
-  held?(): ReadonlyArray<{ channel: string; count: number; since: number }>;
-  /** Who is on call now, per schedule. */
-  onCall(now: number): StatusPage['oncall'];
+  held?(): Promise<ReadonlyArray<{ channel: string; count: number; since: number }>>;
+  /** Who is on call, per schedule. */
+  oncall: Pick<CurrentOnCall, 'roster'>;
+  /** People by id, for the names of who is on call. */
+  people(): Record<string, { name: string }>;
   reportUrl: string;
   refreshSeconds?: number;
 }
@@ -28,7 +34,8 @@ const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /**
  * The state of things now: each probe's last run and its last 24 hours (hour rollups, and raw runs
- * for the hours not rolled up yet), open incidents and who is on call.
+ * for the hours not rolled up yet), open incidents and who is on call. The reads go out together
+ * (a batch of probes at a time), so the page waits on the database about once, not once per probe.
  */
 export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
   const now = deps.clock.now();
@@ -37,17 +44,62 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
   const last = deps.store.rollups.lastHour();
   // Hours after the last one rolled up are read raw, one summary each (at most a couple normally).
   const rawFrom = last === undefined ? first : Math.max(first, last + HOUR);
-  const probes: StatusPage['probes'] = [];
-  let n = 0;
-  for (const def of deps.probes()) {
+  // Started first, awaited last: read while the probes are. Their rejections are handled when
+  // awaited; the empty catch only keeps one from being reported as unhandled while a probe read fails first.
+  const others = Promise.all([deps.store.alerts.unresolvedIncidents(), deps.held?.() ?? [], deps.oncall.roster(now)]);
+  others.catch(() => {});
+  const hours: number[] = [];
+  for (let h = rawFrom; h <= current; h += HOUR) hours.push(h);
+  const history = async (def: ProbeDefinition) => {
+    const [rolled, raw] = await Promise.all([
+      rawFrom > first ? deps.store.rollups.query(def.id, first, rawFrom, 'hour') : [],
+      Promise.all(hours.map((h) => deps.store.rollups.summary(def.id, h, Math.min(h + HOUR, now + 1)))),
+    ]);
     const slots = new Map<number, { runs: number; failures: number }>();
-    if (rawFrom > first) for (const b of deps.store.rollups.query(def.id, first, rawFrom, 'hour')) slots.set(b.start, b);
-    for (let h = rawFrom; h <= current; h += HOUR) {
-      const s = deps.store.rollups.summary(def.id, h, Math.min(h + HOUR, now + 1));
-      if (s.runs > 0) slots.set(h, s);
-    }
+    for (const b of rolled) slots.set(b.start, b);
+    raw.forEach((s, i) => {
+      if (s.runs > 0) slots.set(hours[i]!, s);
+    });
+    return slots;
+  };
+  const defs = deps.probes();
+  const probes: StatusPage['probes'] = [];
+  for (let i = 0; i < defs.length; i += READ_BATCH) {
+    probes.push(...(await Promise.all(defs.slice(i, i + READ_BATCH).map(async (def) => probeStatus(def, await history(def))))));
+    // A thousand probes read a few thousand rows: let requests and runs in between.
+    await yieldLoop();
+  }
+  const [unresolved, held, roster] = await others;
+  const incidents = unresolved
+    .sort((a, b) => b.openedAt - a.openedAt)
+    .map((i) => ({
+      id: i.id,
+      probeId: i.probeId,
+      severity: i.severity,
+      state: i.state === 'acknowledged' ? ('acknowledged' as const) : ('open' as const),
+      summary: i.summary,
+      openedAt: new Date(i.openedAt).toISOString(),
+      ackedBy: i.ackedBy ?? null,
+    }));
+  return {
+    service: deps.service,
+    generatedAt: new Date(now).toISOString(),
+    refreshSeconds: deps.refreshSeconds ?? 30,
+    reportUrl: deps.reportUrl,
+    probes,
+    incidents,
+    oncall: roster.schedules.map(({ schedule, current }) => ({
+      schedule,
+      person: current?.person ?? null,
+      name: current === undefined ? null : (own(deps.people(), current.person)?.name ?? current.person),
+      until: current === undefined || !Number.isFinite(current.until) ? null : new Date(current.until).toISOString(),
+    })),
+    held: held.map((h) => ({ channel: h.channel, count: h.count, since: new Date(h.since).toISOString() })),
+  };
+
+  function probeStatus(def: ProbeDefinition, slots: Map<number, { runs: number; failures: number }>): StatusPage['probes'][number] {
     const lastRun = deps.store.latest(def.id);
-    probes.push({
+    return {
       id: def.id,
       kind: def.kind,
       labels: { ...def.labels },
@@ -68,30 +120,6 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
         const s = slots.get(start);
         return { start: new Date(start).toISOString(), runs: s?.runs ?? 0, failures: s?.failures ?? 0 };
       }),
-    });
-    // A thousand probes read a few thousand rows: let requests and runs in between.
-    if (++n % 100 === 0) await yieldLoop();
+    };
   }
-  const incidents = deps.store.alerts
-    .unresolvedIncidents()
-    .sort((a, b) => b.openedAt - a.openedAt)
-    .map((i) => ({
-      id: i.id,
-      probeId: i.probeId,
-      severity: i.severity,
-      state: i.state === 'acknowledged' ? ('acknowledged' as const) : ('open' as const),
-      summary: i.summary,
-      openedAt: new Date(i.openedAt).toISOString(),
-      ackedBy: i.ackedBy ?? null,
-    }));
-  return {
-    service: deps.service,
-    generatedAt: new Date(now).toISOString(),
-    refreshSeconds: deps.refreshSeconds ?? 30,
-    reportUrl: deps.reportUrl,
-    probes,
-    incidents,
-    oncall: deps.onCall(now),
-    held: (deps.held?.() ?? []).map((h) => ({ channel: h.channel, count: h.count, since: new Date(h.since).toISOString() })),
-  };
 }

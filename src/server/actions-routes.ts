@@ -11,9 +11,9 @@ export interface ActionRouteDeps {
   linkSecret?: string;
   /** Verifies Slack's requests to `/slack/actions`; the route is off (404) without it. */
   slackSigningSecret?: string;
-  acknowledge(id: number, actor: string): Incident;
-  resolve(id: number, actor: string): Incident;
-  incident(id: number): Incident | undefined;
+  acknowledge(id: number, actor: string): Promise<Incident>;
+  resolve(id: number, actor: string): Promise<Incident>;
+  incident(id: number): Promise<Incident | undefined>;
   /** Requests a minute per client address on these routes: a link is a credential, not to be guessed at. */
   perMinute?: number;
 }
@@ -80,7 +80,7 @@ function registerLinkRoutes(app: FastifyInstance, deps: ActionRouteDeps, secret:
   app.get<Params>('/act/:token', { logSerializers: hideToken, config: limited }, async (req, reply) => {
     const claim = check(req, reply, deps, secret);
     if (!claim) return reply;
-    const i = deps.incident(claim.incidentId);
+    const i = await deps.incident(claim.incidentId);
     if (!i) return notFound(reply, claim.incidentId);
     const words = WORDS[claim.action];
     const moot = already(i, claim.action);
@@ -99,16 +99,16 @@ function registerLinkRoutes(app: FastifyInstance, deps: ActionRouteDeps, secret:
     req.caller = { name: LINK_ACTOR, role: 'operator' };
     const claim = check(req, reply, deps, secret);
     if (!claim) return reply;
-    const before = deps.incident(claim.incidentId);
+    const before = await deps.incident(claim.incidentId);
     if (!before) return notFound(reply, claim.incidentId);
     let after: Incident;
     try {
-      after = claim.action === 'ack' ? deps.acknowledge(claim.incidentId, LINK_ACTOR) : deps.resolve(claim.incidentId, LINK_ACTOR);
+      after = await (claim.action === 'ack' ? deps.acknowledge(claim.incidentId, LINK_ACTOR) : deps.resolve(claim.incidentId, LINK_ACTOR));
     } catch (err) {
       if (err instanceof VigilError && err.code === 'VIGIL_ERR_NOT_FOUND') return notFound(reply, claim.incidentId);
       if (err instanceof VigilError && err.code === 'VIGIL_ERR_CONFLICT') {
         // Someone else got there first (another link, Slack, the API): say who and when, not just "no".
-        const now = deps.incident(claim.incidentId) ?? before;
+        const now = (await deps.incident(claim.incidentId)) ?? before;
         const moot = already(now, claim.action) ?? now.state;
         return send(reply, 409, `Already ${WORDS[claim.action].done}`, [
           `<p>Nothing changed: incident #${now.id} is already ${esc(moot)}.</p>`,
@@ -270,8 +270,7 @@ function registerSlackRoute(app: FastifyInstance, deps: ActionRouteDeps, secret:
     const actor = `slack:${name.slice(0, 80)}`;
     req.caller = { name: actor, role: 'operator' };
     try {
-      if (action === 'ack') deps.acknowledge(id, actor);
-      else deps.resolve(id, actor);
+      await (action === 'ack' ? deps.acknowledge(id, actor) : deps.resolve(id, actor));
       req.log.info({ incident: id, action, actor }, 'incident changed from slack');
     } catch (err) {
       // A second click, or a button on a message older than the incident's history: the message already shows the state.

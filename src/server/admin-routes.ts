@@ -32,7 +32,7 @@ const AuditQuery = Type.Object(
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
   app.get<{ Querystring: Static<typeof AuditQuery> }>('/api/v1/audit', { schema: { querystring: AuditQuery } }, async (req) => {
     authenticate(deps.tokens, req, 'admin');
-    const entries = deps.audit.list({
+    const entries = await deps.audit.list({
       since: instant(req.query.since, 'since'),
       until: instant(req.query.until, 'until'),
       ...(req.query.actor !== undefined ? { actor: req.query.actor } : {}),

@@ -4,7 +4,7 @@ import { type MaintenanceWindow, matches, type Target, windowTimes } from '../al
 import type { Clock } from '../lib/clock.js';
 import { ms, parseDuration } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
-import type { AlertStore, Incident, OutboxItem } from '../store/index.js';
+import type { AlertStore, Incident, OutboxItem, Silence } from '../store/index.js';
 import { type ApiToken, authenticate } from './auth.js';
 import { instant } from './params.js';
 
@@ -13,13 +13,13 @@ export interface AlertRouteDeps {
   clock: Clock;
   tokens: readonly ApiToken[];
   alerts: AlertStore;
-  acknowledge(id: number, actor: string): Incident;
-  resolve(id: number, actor: string): Incident;
+  acknowledge(id: number, actor: string): Promise<Incident>;
+  resolve(id: number, actor: string): Promise<Incident>;
   silencesChanged(): void;
   /** Configured channels, name → type. */
   channels(): Record<string, string>;
   /** Queues a test page through a channel; resolves to its outbox row. */
-  testChannel(name: string): OutboxItem;
+  testChannel(name: string): Promise<OutboxItem>;
   /** The probes loaded now, as silences and windows match them. */
   targets(): readonly Target[];
   /** The maintenance windows in force in the config now. */
@@ -95,39 +95,38 @@ function incidentView(i: Incident) {
 /** `/api/v1/incidents`, `/api/v1/silences`, `/api/v1/channels`. Reads are open; writes need a token. */
 export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps): void {
   const operator = (req: Parameters<typeof authenticate>[1]) => authenticate(deps.tokens, req, 'operator');
-  const incident = (id: number) => {
-    const i = deps.alerts.incident(id);
+  const incident = async (id: number) => {
+    const i = await deps.alerts.incident(id);
     if (!i) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no incident ${id}`);
     return i;
   };
 
   app.get<{ Querystring: Static<typeof IncidentQuery> }>('/api/v1/incidents', { schema: { querystring: IncidentQuery } }, async (req) => {
     const since = instant(req.query.since, 'since');
-    const list = deps.alerts.incidents({ state: req.query.state, probeId: req.query.probe, since, limit: req.query.limit });
+    const list = await deps.alerts.incidents({ state: req.query.state, probeId: req.query.probe, since, limit: req.query.limit });
     return { incidents: list.map(incidentView) };
   });
 
   app.get<{ Params: Static<typeof Id> }>('/api/v1/incidents/:id', { schema: { params: Id } }, async (req) => {
-    const i = incident(req.params.id);
+    const i = await incident(req.params.id);
+    const [timeline, notifications] = await Promise.all([deps.alerts.timeline(i.id), deps.alerts.notifications(i.id)]);
     return {
       ...incidentView(i),
-      timeline: deps.alerts
-        .timeline(i.id)
-        .map((e) => ({ at: new Date(e.at).toISOString(), type: e.type, actor: e.actor, detail: e.detail ?? null })),
-      notifications: deps.alerts.notifications(i.id).map(notificationView),
+      timeline: timeline.map((e) => ({ at: new Date(e.at).toISOString(), type: e.type, actor: e.actor, detail: e.detail ?? null })),
+      notifications: notifications.map(notificationView),
     };
   });
 
   app.post<{ Params: Static<typeof Id> }>('/api/v1/incidents/:id/ack', { schema: { params: Id } }, async (req) => {
     const caller = operator(req);
-    incident(req.params.id);
-    return incidentView(deps.acknowledge(req.params.id, caller.name));
+    await incident(req.params.id);
+    return incidentView(await deps.acknowledge(req.params.id, caller.name));
   });
 
   app.post<{ Params: Static<typeof Id> }>('/api/v1/incidents/:id/resolve', { schema: { params: Id } }, async (req) => {
     const caller = operator(req);
-    incident(req.params.id);
-    return incidentView(deps.resolve(req.params.id, caller.name));
+    await incident(req.params.id);
+    return incidentView(await deps.resolve(req.params.id, caller.name));
   });
 
   /** The probe ids a silence or window matches among the probes loaded now. */
@@ -136,7 +135,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
       .targets()
       .filter((t) => matches(m, t))
       .map((t) => t.id);
-  const silenceView = (s: ReturnType<AlertStore['silences']>[number]) => {
+  const silenceView = (s: Silence) => {
     const covers = covered(s);
     return {
       id: s.id,
@@ -153,7 +152,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     };
   };
 
-  app.get('/api/v1/silences', async () => ({ silences: deps.alerts.silences(deps.clock.now()).map(silenceView) }));
+  app.get('/api/v1/silences', async () => ({ silences: (await deps.alerts.silences(deps.clock.now())).map(silenceView) }));
 
   app.post<{ Body: Static<typeof SilenceBody> }>('/api/v1/silences', { schema: { body: SilenceBody } }, async (req, reply) => {
     const caller = operator(req);
@@ -170,7 +169,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
       throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body: a silence lasts at most 366d; delete or change the probe instead');
     if (b.duration !== undefined && parseDuration(b.duration) === undefined)
       throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/duration must be like 2h');
-    const s = deps.alerts.addSilence({
+    const s = await deps.alerts.addSilence({
       probes: b.probes,
       labels: b.labels,
       startsAt,
@@ -185,7 +184,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
 
   app.delete<{ Params: Static<typeof Id> }>('/api/v1/silences/:id', { schema: { params: Id } }, async (req, reply) => {
     operator(req);
-    if (!deps.alerts.deleteSilence(req.params.id, deps.clock.now()))
+    if (!(await deps.alerts.deleteSilence(req.params.id, deps.clock.now())))
       throw new VigilError('VIGIL_ERR_NOT_FOUND', `no active silence ${req.params.id}`);
     deps.silencesChanged();
     return reply.status(204).send();
@@ -225,7 +224,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     async (req, reply) => {
       operator(req);
       if (!Object.hasOwn(deps.channels(), req.params.name)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no channel "${req.params.name}"`);
-      const item = deps.testChannel(req.params.name);
+      const item = await deps.testChannel(req.params.name);
       return reply.status(202).send({ channel: req.params.name, notification: notificationView(item) });
     },
   );
@@ -234,7 +233,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     '/api/v1/channels/:name/tests/:id',
     { schema: { params: Type.Intersect([ChannelName, Id]) } },
     async (req) => {
-      const item = deps.alerts.outboxItem(req.params.id);
+      const item = await deps.alerts.outboxItem(req.params.id);
       if (!item || item.channel !== req.params.name || item.action !== 'test')
         throw new VigilError('VIGIL_ERR_NOT_FOUND', `no test page ${req.params.id} for channel "${req.params.name}"`);
       return {

@@ -30,6 +30,7 @@ import { clientOf, createRateLimit, pathOf } from './rate-limit.js';
 import { createRefusals, refusalOf } from './refusals.js';
 import { type ReportRouteDeps, registerReportRoutes } from './report-routes.js';
 import { type RunbookRouteDeps, registerRunbookRoutes } from './runbook-routes.js';
+import { guardStore } from './store-guard.js';
 
 export type { ApiToken } from './auth.js';
 export { createHealth, type HealthCheck, type HealthDeps } from './health.js';
@@ -81,6 +82,7 @@ const STATUS: Record<string, number> = {
   VIGIL_ERR_BAD_REQUEST: 400,
   VIGIL_ERR_CONFLICT: 409,
   VIGIL_ERR_UNAVAILABLE: 503,
+  VIGIL_ERR_STORE: 503,
   VIGIL_ERR_UNAUTHORIZED: 401,
   VIGIL_ERR_FORBIDDEN: 403,
   VIGIL_ERR_RATE_LIMITED: 429,
@@ -245,8 +247,9 @@ export function createServer(deps: ServerDeps): FastifyInstance {
       if (!isWrite(req.method) || refusalOf(reply.statusCode) !== undefined) return;
       const params = req.params as Record<string, string> | undefined;
       const failed = reply.statusCode >= 400;
+      // Awaited here, after the answer went out: the answer does not wait on it, the entry is not lost silently.
       try {
-        audit.record({
+        await audit.record({
           at: now(),
           actor: req.caller?.name ?? 'anonymous',
           action: actionOf(req),
@@ -258,7 +261,8 @@ export function createServer(deps: ServerDeps): FastifyInstance {
         });
       } catch (err) {
         // The write itself already happened; a full disk must not turn it into a 500 after the fact.
-        req.log.error({ err }, 'audit entry not written');
+        // The request's log carries its requestId: the line says which write has no audit entry.
+        req.log.error({ err, action: actionOf(req), status: reply.statusCode }, 'audit entry not written');
       }
     });
   }
@@ -268,6 +272,8 @@ export function createServer(deps: ServerDeps): FastifyInstance {
     if (err instanceof VigilError) {
       const status = STATUS[err.code] ?? 500;
       if (status >= 500 && status !== 503) req.log.error({ err }, 'request failed');
+      // The answer names the store only; the backend's own error goes to the log, under the request id.
+      if (err.code === 'VIGIL_ERR_STORE') req.log.warn({ err: err.cause ?? err }, 'store unavailable');
       return reply.status(status).send({ error: STATUS_CODES[status] ?? 'Error', code: err.code, message: err.message });
     }
     if ('validation' in err && err.validation) {
@@ -304,8 +310,32 @@ export function createServer(deps: ServerDeps): FastifyInstance {
       message: `more than ${ctx.max} requests a minute from this address; retry in ${ctx.after}`,
     }),
   });
-  app.register(async (app) => routes(app, deps, limits.linksPerMinute));
+  app.register(async (app) => routes(app, guarded(deps), limits.linksPerMinute));
   return app;
+}
+
+/**
+ * The routes' view of `deps`: every store, and every function that only goes to the store, guarded
+ * (see guardStore), so a database that fails answers 503 naming the store instead of a 500.
+ */
+function guarded(deps: ServerDeps): ServerDeps {
+  const why = () => deps.store.health().error;
+  const guard = <T extends object>(target: T) => guardStore(target, why);
+  const { alerting, oncall, admin, actions, report } = deps;
+  return {
+    ...deps,
+    store: guard(deps.store),
+    ...(alerting ? { alerting: { ...alerting, ...guard(pick(alerting, ['alerts', 'acknowledge', 'resolve', 'testChannel'])) } } : {}),
+    ...(oncall ? { oncall: { ...oncall, alerts: guard(oncall.alerts) } } : {}),
+    ...(admin ? { admin: { ...admin, audit: guard(admin.audit) } } : {}),
+    ...(actions ? { actions: { ...actions, ...guard(pick(actions, ['incident', 'acknowledge', 'resolve'])) } } : {}),
+    // The report and the status page read nothing but the store.
+    ...(report ? { report: guard(report) } : {}),
+  };
+}
+
+function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
 }
 
 /**

@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../lib/clock.js';
 import { VigilError } from '../lib/errors.js';
 import { own } from '../lib/own.js';
-import { nextHandoffs, type Override, oncallAt, type Schedule, shifts } from '../oncall/index.js';
-import type { AlertStore, OncallOverride } from '../store/index.js';
+import { createOnCall, nextHandoffs, type Schedule } from '../oncall/index.js';
+import type { AlertStore } from '../store/index.js';
 import { type ApiToken, authenticate } from './auth.js';
 
 /** What the on-call routes need. */
@@ -37,16 +37,9 @@ const OverrideBody = Type.Object(
 );
 const OverrideId = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
-/** Overrides of one schedule, oldest first (a later one wins where they overlap), as the schedule functions take them. */
-export function overridesOf(all: readonly OncallOverride[], schedule: string): Override[] {
-  return all
-    .filter((o) => o.schedule === schedule)
-    .sort((a, b) => a.createdAt - b.createdAt || a.id - b.id)
-    .map((o) => ({ schedule: o.schedule, person: o.person, start: o.startsAt, end: o.endsAt }));
-}
-
 /** `/api/v1/oncall`, `/api/v1/schedules/:id/shifts`, `/api/v1/oncall/overrides`. */
 export function registerOncallRoutes(app: FastifyInstance, deps: OncallRouteDeps): void {
+  const oncall = createOnCall(deps);
   const schedule = (id: string) => {
     const s = own(deps.schedules(), id);
     if (!s) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no schedule "${id}"`);
@@ -56,21 +49,17 @@ export function registerOncallRoutes(app: FastifyInstance, deps: OncallRouteDeps
 
   app.get('/api/v1/oncall', async () => {
     const now = deps.clock.now();
-    const all = deps.alerts.overrides(now - 1);
+    const roster = await oncall.roster(now);
     return {
-      schedules: Object.entries(deps.schedules()).map(([id, s]) => {
-        const ov = overridesOf(all, id);
-        const current = oncallAt(s, ov, now);
-        return {
-          schedule: id,
-          timezone: s.timezone,
-          onCall: current
-            ? { ...personView(current.person), since: iso(current.from), until: iso(current.until), source: current.source }
-            : null,
-          next: nextHandoffs(s, ov, now, 3).map((h) => ({ at: iso(h.at), person: personView(h.person) })),
-        };
-      }),
-      overrides: all.map((o) => ({
+      schedules: roster.schedules.map(({ schedule, definition, current, overrides }) => ({
+        schedule,
+        timezone: definition.timezone,
+        onCall: current
+          ? { ...personView(current.person), since: iso(current.from), until: iso(current.until), source: current.source }
+          : null,
+        next: nextHandoffs(definition, overrides, now, 3).map((h) => ({ at: iso(h.at), person: personView(h.person) })),
+      })),
+      overrides: roster.overrides.map((o) => ({
         id: o.id,
         schedule: o.schedule,
         person: personView(o.person),
@@ -91,11 +80,13 @@ export function registerOncallRoutes(app: FastifyInstance, deps: OncallRouteDeps
       const to = req.query.to ? Date.parse(req.query.to) : from + 14 * 86_400_000;
       if (!(to > from)) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'querystring/to must be after from');
       if (to - from > MAX_RANGE_MS) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'querystring: the range may span at most 92 days');
-      const ov = overridesOf(deps.alerts.overrides(from), req.params.id);
+      const timeline = await oncall.shifts(req.params.id, from, to);
+      // Gone only if a reload removed the schedule while its overrides were being read.
+      if (timeline === undefined) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no schedule "${req.params.id}"`);
       return {
         schedule: req.params.id,
         timezone: s.timezone,
-        shifts: shifts(s, ov, from, to).map((x) => ({
+        shifts: timeline.map((x) => ({
           person: personView(x.person),
           start: iso(x.start),
           end: iso(x.end),
@@ -117,7 +108,7 @@ export function registerOncallRoutes(app: FastifyInstance, deps: OncallRouteDeps
     if (end <= deps.clock.now()) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/end is in the past');
     if (end - start > MAX_OVERRIDE_MS)
       throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body: an override lasts at most 366d; change the schedule instead');
-    const o = deps.alerts.addOverride({
+    const o = await deps.alerts.addOverride({
       schedule: b.schedule,
       person: b.person,
       startsAt: start,
@@ -135,7 +126,7 @@ export function registerOncallRoutes(app: FastifyInstance, deps: OncallRouteDeps
     { schema: { params: OverrideId } },
     async (req, reply) => {
       authenticate(deps.tokens, req, 'operator');
-      if (!deps.alerts.deleteOverride(req.params.id)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no override ${req.params.id}`);
+      if (!(await deps.alerts.deleteOverride(req.params.id))) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no override ${req.params.id}`);
       return reply.status(204).send();
     },
   );

@@ -59,6 +59,8 @@ export function createRefusals(deps: RefusalDeps) {
   for (const reason of REASONS) byReason[reason].inc(0);
 
   const tallies = new Map<string, Tally>();
+  /** Audit writes not settled yet: close() waits for them. */
+  const writing = new Set<Promise<void>>();
 
   const emit = (t: Tally, until: number) => {
     log.warn(
@@ -66,8 +68,8 @@ export function createRefusals(deps: RefusalDeps) {
       'requests refused',
     );
     if (t.writes === 0 || !deps.audit) return;
-    try {
-      deps.audit.record({
+    const write = deps.audit
+      .record({
         at: until,
         actor: 'anonymous',
         action: t.lastAction,
@@ -75,10 +77,10 @@ export function createRefusals(deps: RefusalDeps) {
         result: 'failure',
         status: t.byReason.rate_limited > 0 ? 429 : 401,
         detail: `${t.writes} refused writes from ${t.address} since ${new Date(t.since).toISOString()} (unauthorized ${t.byReason.unauthorized}, rate limited ${t.byReason.rate_limited})`,
-      });
-    } catch (err) {
-      log.error({ err }, 'audit entry not written');
-    }
+      })
+      .catch((err: unknown) => log.error({ err, address: t.address, refused: t.count }, 'audit entry not written'))
+      .finally(() => writing.delete(write));
+    writing.add(write);
   };
 
   /** Writes out every tally whose window has closed (all of them with `all`). */
@@ -122,9 +124,10 @@ export function createRefusals(deps: RefusalDeps) {
       }
     },
     /** Writes every open tally out and stops the timer: at server close nothing counted is lost. */
-    close(): void {
+    async close(): Promise<void> {
       clearInterval(timer);
       flush(true);
+      await Promise.all(writing);
     },
   };
 }

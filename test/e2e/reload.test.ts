@@ -119,8 +119,8 @@ ${extra}`;
     // A few more polls and runs: nothing is sent twice, nothing is dead-lettered.
     await new Promise((r) => setTimeout(r, 1_500));
     expect(accepted(hook, 'api')).toBe(1);
-    const [incident] = app.store.alerts.incidents({ probeId: 'api' });
-    expect(app.store.alerts.notifications(incident!.id).map((n) => [n.channel, n.action, n.state])).toEqual([
+    const [incident] = await app.store.alerts.incidents({ probeId: 'api' });
+    expect((await app.store.alerts.notifications(incident!.id)).map((n) => [n.channel, n.action, n.state])).toEqual([
       ['hook', 'trigger', 'delivered'],
     ]);
     expect((await get('/metrics')).text).toContain('vigil_notifications_total{channel="hook",outcome="delivered"} 1');
@@ -150,10 +150,10 @@ ${extra}`;
     // even though it is older than maxAge (1 s) by the time it is looked at again.
     write(config(`channels:\n  hook: { type: webhook, url: "${hook.url}/vigil" }\n`), probe('api', ['hook']) + probe('web', []));
     expect((await reload()).body).toMatchObject({ ok: true, channels: { removed: ['hook2'] } });
-    await waitFor('the page to be held', () => app.store.alerts.held().length > 0);
+    await waitFor('the page to be held', async () => (await app.store.alerts.held()).length > 0);
     await new Promise((r) => setTimeout(r, 1_500));
-    const [web] = app.store.alerts.incidents({ probeId: 'web' });
-    expect(app.store.alerts.notifications(web!.id).map((n) => [n.channel, n.state, n.lastError])).toEqual([
+    const [web] = await app.store.alerts.incidents({ probeId: 'web' });
+    expect((await app.store.alerts.notifications(web!.id)).map((n) => [n.channel, n.state, n.lastError])).toEqual([
       ['hook2', 'pending', 'channel hook2 is not configured'],
     ]);
 
@@ -180,7 +180,7 @@ ${extra}`;
     await waitFor('the held page to be delivered', () => accepted(hook2, 'web') === 1);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(accepted(hook2, 'web')).toBe(1);
-    expect(app.store.alerts.held()).toEqual([]);
+    expect(await app.store.alerts.held()).toEqual([]);
     expect(JSON.parse((await get('/health')).text).checks.outbox).toMatchObject({ ok: true, held: 0, heldChannels: [] });
     expect((await get('/metrics')).text).toContain('vigil_outbox_held{channel="hook2"} 0');
   });
@@ -225,14 +225,14 @@ ${extra}`;
       probe('api', ['hook']) + probe('web', []) + probe('db', []),
     );
     expect((await reload()).body).toMatchObject({ ok: true });
-    await waitFor('the db page to be held', () => app.store.alerts.held().some((h) => h.channel === 'hook2'));
+    await waitFor('the db page to be held', async () => (await app.store.alerts.held()).some((h) => h.channel === 'hook2'));
     await app.stop();
 
     // Restarted on the same database, still without hook2: still held.
     app = make();
     base = await app.start();
     await new Promise((r) => setTimeout(r, 500));
-    expect(app.store.alerts.held()).toMatchObject([{ channel: 'hook2', count: 1 }]);
+    expect(await app.store.alerts.held()).toMatchObject([{ channel: 'hook2', count: 1 }]);
     await app.stop();
 
     // Restarted with hook2 configured (and up): sent once.
@@ -243,7 +243,7 @@ ${extra}`;
     await waitFor('the held db page to be delivered after the restart', () => accepted(hook2, 'db') === 1);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(accepted(hook2, 'db')).toBe(1);
-    expect(app.store.alerts.held()).toEqual([]);
+    expect(await app.store.alerts.held()).toEqual([]);
   });
 
   it('lets a send in flight finish when a reload removes its channel', async () => {
@@ -260,11 +260,15 @@ ${extra}`;
       probe('api', ['hook']) + probe('web', []) + probe('slow', []),
     );
     expect((await reload()).body).toMatchObject({ ok: true, channels: { removed: ['hook2'] } });
-    const [slow] = app.store.alerts.incidents({ probeId: 'slow' });
-    await waitFor('the send in flight to be recorded', () => app.store.alerts.notifications(slow!.id)[0]?.state === 'delivered', 5_000);
-    expect(app.store.alerts.notifications(slow!.id)).toMatchObject([{ channel: 'hook2', state: 'delivered', attempts: 1 }]);
+    const [slow] = await app.store.alerts.incidents({ probeId: 'slow' });
+    await waitFor(
+      'the send in flight to be recorded',
+      async () => (await app.store.alerts.notifications(slow!.id))[0]?.state === 'delivered',
+      5_000,
+    );
+    expect(await app.store.alerts.notifications(slow!.id)).toMatchObject([{ channel: 'hook2', state: 'delivered', attempts: 1 }]);
     expect(accepted(hook2, 'slow')).toBe(1);
-    expect(app.store.alerts.held()).toEqual([]);
+    expect(await app.store.alerts.held()).toEqual([]);
     hook2.delayMs = 0;
   });
 });

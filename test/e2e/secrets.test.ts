@@ -357,10 +357,10 @@ auth:
       expect(runs.length).toBeGreaterThan(0);
       clean(`stored runs of ${id}`, JSON.stringify(runs));
     }
-    for (const i of app.store.alerts.incidents({ limit: 100 })) {
+    for (const i of await app.store.alerts.incidents({ limit: 100 })) {
       clean(`stored incident ${i.id}`, JSON.stringify(i));
-      clean(`timeline of ${i.id}`, JSON.stringify(app.store.alerts.timeline(i.id)));
-      clean(`outbox of ${i.id}`, JSON.stringify(app.store.alerts.notifications(i.id)));
+      clean(`timeline of ${i.id}`, JSON.stringify(await app.store.alerts.timeline(i.id)));
+      clean(`outbox of ${i.id}`, JSON.stringify(await app.store.alerts.notifications(i.id)));
     }
   });
 

@@ -128,7 +128,7 @@ describe('the 30-day report on a seeded history', () => {
     await app.store.flush();
     // Two of the three days rolled up; the third is read from raw runs.
     expect(await app.store.rollups!.rollUp(LAUNCH + 2 * DAY + 10 * MIN)).toBe(48);
-    seedIncidents(app);
+    await seedIncidents(app);
   });
   afterEach(async () => {
     await app.server.close();
@@ -298,7 +298,7 @@ describe('the report and the status page in headless Chromium', () => {
     for (const r of history()) app.store.append(r);
     await app.store.flush();
     await app.store.rollups!.rollUp(NOW);
-    seedIncidents(app);
+    await seedIncidents(app);
   });
   afterEach(async () => {
     await app.server.close();
@@ -339,7 +339,7 @@ function iso(t: number): string {
 }
 
 /** Two incidents in the window (and one resolved before it), with their pages. */
-function seedIncidents(app: App) {
+async function seedIncidents(app: App) {
   const alerts = app.store.alerts;
   const open = (probeId: string, severity: 'critical' | 'warning', at: number) =>
     alerts.applyIncidentChange({
@@ -359,38 +359,38 @@ function seedIncidents(app: App) {
       event: { at, type: 'opened', actor: 'vigil' },
       notify: [],
     });
-  const close = (id: number, ackAt: number, by: string, resolveAt: number) => {
-    alerts.applyIncidentChange({
+  const close = async (id: number, ackAt: number, by: string, resolveAt: number) => {
+    await alerts.applyIncidentChange({
       id,
       patch: { state: 'acknowledged', ackedAt: ackAt, ackedBy: by },
       event: { at: ackAt, type: 'acknowledged', actor: by },
       notify: [],
     });
-    alerts.applyIncidentChange({
+    await alerts.applyIncidentChange({
       id,
       patch: { state: 'resolved', resolvedAt: resolveAt, resolvedBy: 'vigil' },
       event: { at: resolveAt, type: 'resolved', actor: 'vigil' },
       notify: [],
     });
   };
-  const old = open('api', 'critical', LAUNCH - 2 * DAY);
-  close(old.id, LAUNCH - 2 * DAY + MIN, 'alice', LAUNCH - 2 * DAY + HOUR);
+  const old = await open('api', 'critical', LAUNCH - 2 * DAY);
+  await close(old.id, LAUNCH - 2 * DAY + MIN, 'alice', LAUNCH - 2 * DAY + HOUR);
 
   const first = LAUNCH + DAY + 5 * HOUR + MIN;
-  const a = open('api', 'critical', first);
-  close(a.id, first + 4 * MIN, 'alice', first + 3 * HOUR);
+  const a = await open('api', 'critical', first);
+  await close(a.id, first + 4 * MIN, 'alice', first + 3 * HOUR);
   const second = LAUNCH + 2 * DAY + 10 * HOUR;
-  const b = open('logs', 'warning', second);
-  close(b.id, second + 10 * MIN, 'bob', second + HOUR);
+  const b = await open('logs', 'warning', second);
+  await close(b.id, second + 10 * MIN, 'bob', second + HOUR);
 
-  const page = (incidentId: number, recipient: string, action: 'trigger' | 'remind', at: number, tookMs: number) => {
-    const [item] = alerts.enqueue([{ incidentId, channel: 'ops', recipient, action, dedupKey: `k${incidentId}`, payload: {} }], at);
-    alerts.markDelivered(item!.id, at + tookMs);
+  const page = async (incidentId: number, recipient: string, action: 'trigger' | 'remind', at: number, tookMs: number) => {
+    const [item] = await alerts.enqueue([{ incidentId, channel: 'ops', recipient, action, dedupKey: `k${incidentId}`, payload: {} }], at);
+    await alerts.markDelivered(item!.id, at + tookMs);
   };
-  page(a.id, 'alice', 'trigger', first, 2_000);
-  page(b.id, 'bob', 'trigger', second, 5_000);
-  page(a.id, 'alice', 'remind', first + 2 * MIN, 1_000);
-  alerts.enqueue(
+  await page(a.id, 'alice', 'trigger', first, 2_000);
+  await page(b.id, 'bob', 'trigger', second, 5_000);
+  await page(a.id, 'alice', 'remind', first + 2 * MIN, 1_000);
+  await alerts.enqueue(
     [{ incidentId: b.id, channel: 'ops', action: 'trigger', dedupKey: 'muted', payload: {}, mutedReason: 'silenced' }],
     second,
   );

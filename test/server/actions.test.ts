@@ -44,7 +44,7 @@ function fakeIncidents(clock: ManualClock) {
     return i;
   };
   const deps = {
-    acknowledge(id: number, actor: string): Incident {
+    async acknowledge(id: number, actor: string): Promise<Incident> {
       calls.push({ action: 'acknowledge', id, actor });
       const i = get(id);
       if (i.state === 'resolved') throw new VigilError('VIGIL_ERR_CONFLICT', `incident ${id} is already resolved`);
@@ -53,7 +53,7 @@ function fakeIncidents(clock: ManualClock) {
       incidents.set(id, next);
       return next;
     },
-    resolve(id: number, actor: string): Incident {
+    async resolve(id: number, actor: string): Promise<Incident> {
       calls.push({ action: 'resolve', id, actor });
       const i = get(id);
       if (i.state === 'resolved') throw new VigilError('VIGIL_ERR_CONFLICT', `incident ${id} is already resolved`);
@@ -61,7 +61,7 @@ function fakeIncidents(clock: ManualClock) {
       incidents.set(id, next);
       return next;
     },
-    incident: (id: number) => incidents.get(id),
+    incident: async (id: number) => incidents.get(id),
   };
   return { incidents, calls, deps };
 }

@@ -55,7 +55,7 @@ channels:
     const res = await app.server.inject({ method: 'POST', url: '/api/v1/channels/hook/test', headers: { authorization: `Bearer ${OPS}` } });
     expect(res.statusCode).toBe(202);
     const id = res.json().notification.id;
-    await waitFor(() => app.store.alerts.outboxItem(id)?.state === 'delivered');
+    await waitFor(async () => (await app.store.alerts.outboxItem(id))?.state === 'delivered');
     const after = (await app.server.inject({ method: 'GET', url: `/api/v1/channels/hook/tests/${id}` })).json();
     expect(after.notification.state).toBe('delivered');
     expect(after.deliveryMs).toBeGreaterThanOrEqual(0);
