@@ -227,14 +227,14 @@ describe('every channel down for minutes, then back', () => {
     alerting.stop();
     await worker.stop(1_000);
 
-    const incidents = store.alerts.incidents({ limit: 100 });
+    const incidents = await store.alerts.incidents({ limit: 100 });
     expect(incidents.map((i) => [i.probeId, i.state]).sort()).toEqual(PROBES.map((p) => [p, 'resolved']).sort());
-    expect(store.alerts.outboxStats(clock.now())).toEqual({ pending: 0, oldestPendingMs: 0, dead: 0 });
+    expect(await store.alerts.outboxStats(clock.now())).toEqual({ pending: 0, oldestPendingMs: 0, dead: 0 });
     expect(outcomes.filter((o) => o.endsWith(':dead'))).toEqual([]);
 
     for (const i of incidents) {
       const key = `${i.probeId}/failures/${i.id}`;
-      const notes = store.alerts.notifications(i.id);
+      const notes = await store.alerts.notifications(i.id);
       // Three channels, a trigger and a resolve each, every one delivered.
       expect(notes.map((n) => `${n.channel}:${n.action}:${n.state}`).sort()).toEqual(
         CHANNELS.flatMap((c) => [`${c}:resolve:delivered`, `${c}:trigger:delivered`]).sort(),

@@ -231,7 +231,7 @@ describe('the outbox worker when the wall clock jumps', () => {
     });
     const ids: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const opened = store.alerts.applyIncidentChange({
+      const opened = await store.alerts.applyIncidentChange({
         open: {
           probeId: `api-${i}`,
           rule: 'failures',
@@ -253,8 +253,10 @@ describe('the outbox worker when the wall clock jumps', () => {
     worker.start();
     await clock.advance(5 * MINUTE);
     // 1 s, 2 s, 4 s … 256 s: nine attempts each in five minutes.
+    const firstOf = new Map<number, number | undefined>();
+    for (const id of ids) firstOf.set(id, (await store.alerts.notifications(id))[0]?.id);
     const perItem = (from: number, to = Number.POSITIVE_INFINITY) =>
-      ids.map((id) => hook.attempts.filter((a) => a.id === store.alerts.notifications(id)[0]?.id && a.mono >= from && a.mono < to).length);
+      ids.map((id) => hook.attempts.filter((a) => a.id === firstOf.get(id) && a.mono >= from && a.mono < to).length);
     expect(perItem(0)).toEqual([9, 9, 9]);
     // The quiet rate, timers (the store's batch tick, the poll, retry wake-ups) and outbox scans a minute,
     // measured over ten minutes of retries 300 s apart: what a jump must not multiply.
@@ -293,7 +295,7 @@ describe('the outbox worker when the wall clock jumps', () => {
     // The provider recovers: each page is delivered exactly once, none dead.
     hook.recover();
     await clock.advance(15 * MINUTE);
-    for (const id of ids) expect(store.alerts.notifications(id)[0]).toMatchObject({ state: 'delivered' });
+    for (const id of ids) expect((await store.alerts.notifications(id))[0]).toMatchObject({ state: 'delivered' });
     expect(outcomes.filter((o) => o === 'delivered')).toHaveLength(3);
     expect(outcomes).not.toContain('dead');
     const stopped = worker.stop(0);

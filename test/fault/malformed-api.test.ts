@@ -105,7 +105,7 @@ describe('1,000 malformed requests against the real app', () => {
     await app.start();
     // Incidents to act on: one open, one resolved.
     for (const probeId of ['api', 'web']) {
-      const i = app.store.alerts.applyIncidentChange({
+      const i = await app.store.alerts.applyIncidentChange({
         open: {
           probeId,
           rule: 'failures',
@@ -123,7 +123,7 @@ describe('1,000 malformed requests against the real app', () => {
         notify: [],
       });
       if (probeId === 'web') {
-        app.store.alerts.applyIncidentChange({
+        await app.store.alerts.applyIncidentChange({
           id: i.id,
           patch: { state: 'resolved', resolvedAt: Date.now(), resolvedBy: 'vigil' },
           event: { at: Date.now(), type: 'resolved', actor: 'vigil' },
@@ -314,7 +314,7 @@ describe('1,000 malformed requests against the real app', () => {
       onQueued: () => {},
     });
     await alerting.seed(async () => []);
-    store.alerts.addSilence({
+    await store.alerts.addSilence({
       probes: ['api'],
       labels: {},
       startsAt: clock.now(),
@@ -766,10 +766,10 @@ describe('floods and odd input change nothing, over loopback', () => {
     expect(statuses.filter((s) => s === 401)).toHaveLength(100);
     expect(statuses.filter((s) => s === 429)).toHaveLength(400);
     // Nothing written per request: the summary row comes when the address's minute ends (or at close).
-    expect(app.store.audit.list({ actor: 'anonymous' })).toEqual([]);
+    expect(await app.store.audit.list({ actor: 'anonymous' })).toEqual([]);
     expect(lines.length - before).toBeLessThan(5);
     await app.server.close();
-    const rows = app.store.audit.list({ actor: 'anonymous' });
+    const rows = await app.store.audit.list({ actor: 'anonymous' });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ action: 'POST /api/v1/silences', target: '{"address":"127.0.0.1"}', status: 429 });
     expect(rows[0]?.detail).toMatch(/^500 refused writes from 127\.0\.0\.1 since \S+ \(unauthorized 100, rate limited 400\)$/);

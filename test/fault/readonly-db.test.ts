@@ -138,12 +138,12 @@ describe('the database refuses writes while vigil runs', () => {
     const runsLogged = () => logs.lines.filter((l) => l.msg === 'probe run').length;
 
     // The page is queued and failing before the fault: the outbox holds it.
-    const [incident] = await waitFor('the incident for `down`', () => {
-      const list = app?.store.alerts.incidents({ probeId: 'down' }) ?? [];
+    const [incident] = await waitFor('the incident for `down`', async () => {
+      const list = (await app?.store.alerts.incidents({ probeId: 'down' })) ?? [];
       return list.length > 0 && list;
     });
-    const trigger = await waitFor('a failed attempt of the trigger', () => {
-      const n = app?.store.alerts.notifications(incident!.id)[0];
+    const trigger = await waitFor('a failed attempt of the trigger', async () => {
+      const n = (await app?.store.alerts.notifications(incident!.id))?.[0];
       return n !== undefined && n.attempts > 0 && n;
     });
     expect(trigger).toMatchObject({ state: 'pending', action: 'trigger', channel: 'hook' });
@@ -177,13 +177,13 @@ describe('the database refuses writes while vigil runs', () => {
     expect((await get(`/api/v1/incidents/${incident?.id}`)).status).toBe(200);
     expect((await get('/metrics')).status).toBe(200);
     // The page went out once the receiver was up (or waits its turn): in either case it is still in the outbox.
-    expect(app.store.alerts.outboxItem(trigger.id)).toMatchObject({ id: trigger.id, action: 'trigger' });
+    expect(await app.store.alerts.outboxItem(trigger.id)).toMatchObject({ id: trigger.id, action: 'trigger' });
     const sentDuringFault = received.filter((r) => r.deliveryId === trigger.id).length;
     expect(sentDuringFault).toBeLessThanOrEqual(1);
     if (fault.refusesUpdates) {
       // Sent, but the store would not record it: the outcome is held, the row stays pending, and the page is not sent again.
       expect(sentDuringFault).toBe(1);
-      expect(app.store.alerts.outboxItem(trigger.id)?.state).toBe('pending');
+      expect((await app.store.alerts.outboxItem(trigger.id))?.state).toBe('pending');
       expect(logs.lines.some((l) => l.msg === 'outbox write failed; the outcome is kept and written when the store takes it')).toBe(true);
     }
 
@@ -193,8 +193,8 @@ describe('the database refuses writes while vigil runs', () => {
       const h = await get('/health');
       return h.status === 200 && h.body.checks?.database?.queued === 0 && h;
     });
-    const delivered = await waitFor('the page recorded as delivered', () => {
-      const n = app?.store.alerts.outboxItem(trigger.id);
+    const delivered = await waitFor('the page recorded as delivered', async () => {
+      const n = await app?.store.alerts.outboxItem(trigger.id);
       return n?.state === 'delivered' && n;
     });
     expect(delivered.attempts).toBeGreaterThanOrEqual(2);
