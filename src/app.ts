@@ -121,7 +121,13 @@ export function createApp(deps: AppDeps): App {
     channels,
     clock,
     logger,
-    observer: { outcome: (c, o) => metrics.notification(c, o), latency: (c, s) => metrics.deliveryLatency(c, s) },
+    observer: {
+      outcome: (c, o) => {
+        metrics.notification(c, o);
+        void figures.refresh();
+      },
+      latency: (c, s) => metrics.deliveryLatency(c, s),
+    },
     baseUrl,
     ...(cfg.alerting.dashboardUrl ? { dashboardUrl: cfg.alerting.dashboardUrl } : {}),
     maxAgeMs: ms(delivery.maxAge),
@@ -157,7 +163,10 @@ export function createApp(deps: AppDeps): App {
       return maintenance;
     },
     sweepIntervalMs: ms(cfg.alerting.sweepInterval),
-    onQueued: () => worker.wake(),
+    onQueued: () => {
+      worker.wake();
+      void figures.refresh();
+    },
     onMuted: (channel) => metrics.notification(channel, 'muted'),
     escalation: {
       policies: () => cfg.escalation as Record<string, EscalationPolicy>,
@@ -329,6 +338,7 @@ export function createApp(deps: AppDeps): App {
           channelTests.setSchedules(testSchedules(channelConfig));
           declare(next.probes);
           worker.channelsChanged();
+          void figures.refresh();
           // A channel a reload removed or replaced: its sends in flight finish on it, then its clients close.
           for (const old of swap.retired)
             worker
@@ -420,7 +430,7 @@ export function createApp(deps: AppDeps): App {
     async start() {
       await store.ready();
       declare(probes);
-      figures.start();
+      await figures.start();
       if (shared) leadership.start();
       else await leaderWork.gain();
       heartbeat?.start();

@@ -23,9 +23,13 @@ export interface AlertFigures {
  */
 export interface AlertSnapshot {
   current(): AlertFigures;
-  /** Reads now (after an incident change, or in tests); resolves when the figures are fresh. */
+  /**
+   * Reads now (after an incident change, a delivery, a reload), at most one read at a time: asked
+   * for during a read, one more read follows it. Resolves when the read under way is done.
+   */
   refresh(): Promise<void>;
-  start(): void;
+  /** Reads at once, then every interval; resolves once the first figures are in (or their read failed). */
+  start(): Promise<void>;
   stop(): void;
 }
 
@@ -64,9 +68,19 @@ export function createAlertSnapshot(opts: {
     }
   }
 
-  const refresh = () => {
-    reading ??= read().finally(() => {
+  /** Asked for while a read was under way: that read may have missed the change, so one more follows. */
+  let again = false;
+  const refresh = (): Promise<void> => {
+    if (reading) {
+      again = true;
+      return reading;
+    }
+    reading = read().finally(() => {
       reading = undefined;
+      if (again) {
+        again = false;
+        void refresh();
+      }
     });
     return reading;
   };
@@ -80,7 +94,9 @@ export function createAlertSnapshot(opts: {
           if (timer !== undefined) timer = clock.setTimeout(loop, opts.intervalMs);
         });
       };
-      timer = clock.setTimeout(loop, 0);
+      const first = refresh();
+      timer = clock.setTimeout(loop, opts.intervalMs);
+      return first;
     },
     stop() {
       if (timer !== undefined) clock.clearTimeout(timer);
