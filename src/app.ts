@@ -286,9 +286,10 @@ export function createApp(deps: AppDeps): App {
   const leaderWork = {
     async gain() {
       metrics.leader(true);
-      await alerting.seed((probeId, since, limit) => store.runs({ probeId, since, limit }));
-      // Judge runs written from now on; what came before is in the seeded history.
-      if (shared) await feed.start();
+      // Shared: the history is seeded from runs up to the cursor, and the feed judges those after it.
+      const cursor = shared ? await store.maxRunId() : Number.POSITIVE_INFINITY;
+      await alerting.seed(async (probeId, since, limit) => (await store.runs({ probeId, since, limit })).filter((r) => r.id <= cursor));
+      if (shared) await feed.start(cursor);
       housekeeping.start();
       alerting.start();
       worker.start();

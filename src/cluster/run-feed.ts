@@ -21,8 +21,12 @@ export interface RunFeedOptions {
  * highest id seen misses nothing). What came before is in the history the alert engine seeded.
  */
 export interface RunFeed {
-  /** Starts after the newest run written now; resolves once the first round is read. */
-  start(): Promise<void>;
+  /**
+   * Starts after run `after` (by default the newest written now); resolves once the first round is
+   * read. A leader takes the cursor before it seeds its history from the store and passes it here,
+   * so a run written between the two is neither missed nor judged twice.
+   */
+  start(after?: number): Promise<void>;
   stop(): void;
 }
 
@@ -48,8 +52,8 @@ export function createRunFeed(opts: RunFeedOptions): RunFeed {
   }
 
   return {
-    async start() {
-      cursor = await store.maxRunId();
+    async start(after) {
+      cursor = after ?? (await store.maxRunId());
       running = true;
       await round();
     },
