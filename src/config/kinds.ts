@@ -61,9 +61,7 @@ export function checkDefinition(item: Json, at: string, shown: string, run: Run,
   const before = run.problems.length;
   const { value, failed } = validate(definitionSchema(prober.schema), item, run, () => shown, at);
   const def = value as ProbeDefinition;
-  if ((item as Record<string, unknown>).timeout === undefined && prober.defaultTimeout && failed.size === 0) {
-    (def as { timeout: string }).timeout = prober.defaultTimeout(def as never);
-  }
+  if (item.timeout === undefined && prober.defaultTimeout && failed.size === 0) def.timeout = prober.defaultTimeout(def);
   if (!failedAt(failed, `${at}.schedule`)) {
     const problem = scheduleProblem(def.schedule);
     if (problem) run.problems.push(`${shown}: ${at}.${problem}`);
@@ -76,6 +74,6 @@ export function checkDefinition(item: Json, at: string, shown: string, run: Run,
   }
   // The prober's own checks read typed fields: only run them on a definition the schema accepted.
   if (run.problems.length > before) return undefined;
-  for (const p of prober.check?.(def as never) ?? []) run.problems.push(`${shown}: ${at}.${p.path}: ${p.message}`);
+  for (const p of prober.check?.(def) ?? []) run.problems.push(`${shown}: ${at}.${p.path}: ${p.message}`);
   return run.problems.length > before ? undefined : def;
 }

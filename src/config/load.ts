@@ -116,26 +116,23 @@ function loadProbes(
 ): ProbeDefinition[] {
   const probeFiles = probeFilesIn(dir, dirOrigin, run);
   if (probeFiles === undefined) return [];
-  const probes: ProbeDefinition[] = [];
+  const probes: Array<{ def: ProbeDefinition; at: string }> = [];
   const seen = new Map<string, string>();
-  const where = new Map<ProbeDefinition, string>();
   for (const file of probeFiles) {
     const shown = rel(run.cwd, file);
     files.push(file);
     const doc = readProbeFile(file, shown, run.problems);
     if (doc === undefined) continue;
-    const items = interpolate(doc, run, shown, '') as Json[];
+    // Every reference in the file first, then every definition: problems come in that order.
+    const items = doc.map((raw, i) => interpolate(raw, run, shown, `[${i}]`));
     items.forEach((item, i) => {
       const def = checkDefinition(item, `[${i}]`, shown, run, seen);
-      if (def) {
-        probes.push(def);
-        where.set(def, `${shown}: [${i}]`);
-      }
+      if (def) probes.push({ def, at: `${shown}: [${i}]` });
     });
   }
   // References across definitions and to channels, once every file is read.
-  checkProbeReferences(probes, where, run, channelNames, policies);
-  return probes;
+  checkProbeReferences(probes, run, channelNames, policies);
+  return probes.map((p) => p.def);
 }
 
 /** A set nobody can change afterwards (Object.freeze alone leaves add/delete working). */

@@ -8,20 +8,18 @@ import { didYouMean } from './explain.js';
 import type { Run } from './run.js';
 import type { ServiceConfig } from './schema.js';
 
-/** What every probe's `alert:` names, once every probe file is read. `where` holds each definition's `file: [i]`. */
+/** What every probe's `alert:` names, once every probe file is read; `at` is where each definition is (`file: [i]`). */
 export function checkProbeReferences(
-  probes: readonly ProbeDefinition[],
-  where: ReadonlyMap<ProbeDefinition, string>,
+  probes: ReadonlyArray<{ def: ProbeDefinition; at: string }>,
   run: Run,
   channelNames: ReadonlySet<string>,
   policies: ReadonlySet<string>,
 ): void {
-  const ids = new Set(probes.map((p) => p.id));
-  for (const def of probes) {
-    const alert = (def as { alert?: { channels: string[]; dependsOn: string[] } }).alert;
+  const ids = new Set(probes.map((p) => p.def.id));
+  for (const { def, at } of probes) {
+    const alert = def.alert;
     if (!alert) continue;
-    const at = where.get(def) as string;
-    const policy = (alert as { policy?: string }).policy;
+    const policy = alert.policy;
     if (policy !== undefined && !policies.has(policy)) {
       run.problems.push(
         `${at}.alert.policy: expected a policy defined under escalation: in the config (${[...policies].join(', ') || 'none defined'}), got ${JSON.stringify(policy)}${didYouMean(policy, [...policies])}`,

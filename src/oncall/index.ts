@@ -1,3 +1,4 @@
+export { type EscalationPolicy, EscalationPolicySchema, EscalationSchema } from './policy.js';
 export {
   checkSchedules,
   type Handoff,
