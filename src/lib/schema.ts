@@ -123,6 +123,11 @@ export type AlertConfig = Static<typeof AlertSchema>;
 /** The fields every validated probe definition has, whatever its kind (`alert` included). */
 export type ProbeBase = Static<TObject<typeof ProbeBaseProperties>>;
 
+/** Whether a definition pages (has `alert:`); narrows it so `def.alert` needs no check after. */
+export function hasAlert<D extends ProbeBase>(def: D): def is D & { alert: AlertConfig } {
+  return def.alert !== undefined;
+}
+
 /** The full schema of one kind's definitions: common fields plus the kind's own, nothing else. */
 export function definitionSchema(kindSchema: TObject): TObject {
   return Type.Object({ ...ProbeBaseProperties, ...kindSchema.properties }, { additionalProperties: false });
