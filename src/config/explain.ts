@@ -15,7 +15,8 @@ import { isMap, type Json, type Run } from './run.js';
  * and returns the paths that failed, in the same notation as the lines.
  */
 export function validate(schema: TSchema, input: Json, run: Run, fileOf: (p: string[]) => string, prefix: string) {
-  const value = Value.Convert(schema, Value.Default(schema, structuredClone(input)));
+  // Defaults and conversions only fill in and reshape YAML values: what comes out is still plain data.
+  const value = Value.Convert(schema, Value.Default(schema, structuredClone(input))) as Json;
   const failed = new Set<string>();
   for (const error of Value.Errors(schema, value)) {
     for (const { segments, text } of explain(error)) {

@@ -3,7 +3,7 @@
  * only knows that a channel has a type and a probe a kind), plus the checks those schemas cannot
  * express: schedules that can run, unique probe ids, a prober's own rules.
  */
-import { type TSchema, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { channelKindOf, channelKinds, isChannelType } from '../notify/channels/index.js';
 import { isProbeKind, type ProbeDefinition, proberFor, probers } from '../probers/index.js';
 import { describeValue, didYouMean, failedAt, scheduleProblem, validate } from './explain.js';
@@ -28,15 +28,15 @@ export function checkChannels(service: ServiceConfig, run: Run, originOf: (p: st
         type: Type.Literal(type),
         // Every channel may prove itself on a schedule: a test page, its delivery recorded as a run.
         testSchedule: Type.Optional(Type.String({ minLength: 1 })),
-        ...(channelKindOf(type).schema.properties as Record<string, TSchema>),
+        ...channelKindOf(type).schema.properties,
       },
       { additionalProperties: false },
     );
     const { value } = validate(schema, raw, run, () => file, `channels.${name}`);
-    const testSchedule = (value as { testSchedule?: unknown }).testSchedule;
+    const testSchedule = isMap(value) ? value.testSchedule : undefined;
     const problem = typeof testSchedule === 'string' ? scheduleProblem(testSchedule) : undefined;
     if (problem) run.problems.push(`${file}: channels.${name}.test${problem[0]?.toUpperCase()}${problem.slice(1)}`);
-    channels[name] = value as Json;
+    channels[name] = value;
   }
 }
 

@@ -82,7 +82,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   });
 
   const probeFiles: string[] = [];
-  const dir: unknown = (service as { probes?: { dir?: unknown } }).probes?.dir;
+  // Read from the value, not the type: a config that failed validation may lack `probes:` or hold anything there.
+  const dir = isMap(value) && isMap(value.probes) ? value.probes.dir : undefined;
   const probes =
     typeof dir === 'string' && !failed.has('probes.dir')
       ? loadProbes(

@@ -109,7 +109,10 @@ export function readYaml(file: string, shown: string, what: string, problems: st
 export function merge(base: Json, over: Json): Json {
   if (!isMap(base) || !isMap(over)) return over;
   const out: Record<string, Json> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = k in out ? merge(out[k] as Json, v) : v;
+  for (const [k, v] of Object.entries(over)) {
+    const before = out[k];
+    out[k] = before === undefined ? v : merge(before, v);
+  }
   return out;
 }
 
