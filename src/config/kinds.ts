@@ -4,7 +4,7 @@
  * express: schedules that can run, unique probe ids, a prober's own rules.
  */
 import { Type } from '@sinclair/typebox';
-import { channelKindOf, channelKinds, isChannelType } from '../notify/channels/index.js';
+import { channelKindOf, channelKinds, isChannelType } from '../notify/index.js';
 import { isProbeKind, type ProbeDefinition, proberFor, probers } from '../probers/index.js';
 import { describeValue, didYouMean, failedAt, scheduleProblem, validate } from './explain.js';
 import { isMap, type Json, type Run } from './run.js';

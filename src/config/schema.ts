@@ -1,8 +1,8 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Duration } from '../lib/schema.js';
-import type { ChannelConfig } from '../notify/channels/index.js';
+import type { ChannelConfig } from '../notify/index.js';
 import { EscalationSchema, PeopleSchema, SchedulesSchema } from '../oncall/index.js';
-import { ReportConfigSchema } from '../report/schema.js';
+import { ReportConfigSchema } from '../report/index.js';
 
 export { AlertSchema, Duration, definitionSchema, ProbeBaseProperties } from '../lib/schema.js';
 
