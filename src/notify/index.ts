@@ -3,13 +3,13 @@ import type { Logger } from '../lib/logger.js';
 import { channelKindOf, isChannelType } from './channels/index.js';
 import type { Channel } from './types.js';
 
+/** A configured channel's type: what config's `channels:` entries are once each type's schema validated them. */
+export type { ChannelConfig } from './channels/index.js';
 export { channelKindOf, channelKinds, isChannelType } from './channels/index.js';
 export { render } from './message.js';
 export { type ChannelSwap, swapChannels } from './registry.js';
 export * from './types.js';
 export { backoff, createOutboxWorker, type DeliveryObserver, type OutboxWorker } from './worker.js';
-/** A configured channel's type: what config's `channels:` entries are once each type's schema validated them. */
-export type { ChannelConfig } from './channels/index.js';
 
 /** Makes every configured channel (already validated by config). */
 export function createChannels(config: Record<string, { type: string }>, deps: { logger: Logger; clock: Clock }): Map<string, Channel> {
