@@ -1,4 +1,3 @@
-export { type EscalationPolicy, EscalationPolicySchema, EscalationSchema } from './policy.js';
 export {
   checkSchedules,
   type Handoff,
@@ -21,3 +20,4 @@ export {
   type Source,
   shifts,
 } from './schedule.js';
+export { type EscalationPolicy, EscalationPolicySchema, EscalationSchema } from './schema.js';
