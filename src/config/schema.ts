@@ -1,9 +1,10 @@
-import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
-import { Duration, Share } from '../lib/schema.js';
-import { PeopleSchema, SchedulesSchema } from '../oncall/index.js';
-import { ReportConfigSchema } from '../report/schema.js';
+import { type Static, Type } from '@sinclair/typebox';
+import { Duration } from '../lib/schema.js';
+import type { ChannelConfig } from '../notify/index.js';
+import { EscalationSchema, PeopleSchema, SchedulesSchema } from '../oncall/index.js';
+import { ReportConfigSchema } from '../report/index.js';
 
-export { Duration } from '../lib/schema.js';
+export { AlertSchema, Duration, definitionSchema, ProbeBaseProperties } from '../lib/schema.js';
 
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)),
@@ -168,37 +169,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     /** Escalation policies by name: steps of targets paged at their delay until someone acknowledges. */
-    escalation: Type.Record(
-      Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]*$' }),
-      Type.Object(
-        {
-          steps: Type.Array(
-            Type.Object(
-              {
-                /** Channel names, `oncall:<schedule>`, `person:<name>`. */
-                notify: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-                /** Channels a person is paged through; by default every channel that can address them. */
-                via: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
-                /** Delay from the incident opening (within a pass). */
-                after: Duration('0m'),
-              },
-              // A default on the item makes TypeBox fill `after` inside the list.
-              { additionalProperties: false, default: {} },
-            ),
-            { minItems: 1 },
-          ),
-          /** Extra passes over the steps while nobody acknowledges. */
-          repeat: Type.Integer({ minimum: 0, maximum: 10, default: 0 }),
-          /** How long after the last step the next pass starts. */
-          repeatAfter: Duration('5m'),
-          /** Channels paged when a whole pass reached nobody. */
-          fallback: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-        },
-        // A default on the record's value makes TypeBox fill the fields of each policy.
-        { additionalProperties: false, default: {} },
-      ),
-      { additionalProperties: false, default: {} },
-    ),
+    escalation: EscalationSchema,
     /** Where pages go, by name: `slack-ops: { type: slack, … }`. Each type has its own fields. */
     // additionalProperties: false makes a key outside the pattern an error rather than silently accepted.
     channels: Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]*$' }), Type.Object({ type: Type.String() }), {
@@ -280,99 +251,8 @@ export const ConfigSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-/** The validated, frozen service configuration. */
-export type ServiceConfig = Static<typeof ConfigSchema>;
-
-const Labels = Type.Record(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' }), Type.String(), {
-  additionalProperties: false,
-  default: {},
-  expected: 'a map of label names to strings',
-});
-
-const Severity = Type.Union([Type.Literal('critical'), Type.Literal('error'), Type.Literal('warning'), Type.Literal('info')], {
-  default: 'error',
-  expected: 'one of critical, error, warning, info',
-});
-
-/** When a probe's runs open an incident, whom it pages, and how loudly. Rules are pure functions of the run history. */
-export const AlertSchema = Type.Object(
-  {
-    /** Consecutive failed runs that open an incident. */
-    failures: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
-    /** Consecutive good runs that resolve it. */
-    recoveries: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
-    /** Opens an incident while the share of failed runs over the window is above the limit. */
-    errorRate: Type.Optional(Type.Object({ over: Duration(), above: Share() }, { additionalProperties: false })),
-    /** Opens an incident while the p95 of run durations over the window is above the limit. */
-    latency: Type.Optional(Type.Object({ p95: Duration(), over: Duration() }, { additionalProperties: false })),
-    /** Thresholds on named values of the last run: `days_remaining < 14`, `p95_ms >= 5000`. */
-    values: Type.Array(
-      Type.String({
-        pattern: '^\\s*[a-z_][a-z0-9_]*\\s*(<|<=|>|>=|==|!=)\\s*-?\\d+(\\.\\d+)?\\s*$',
-        expected: 'a threshold like "days_remaining < 14"',
-      }),
-      {
-        default: [],
-      },
-    ),
-    severity: Severity,
-    /** Channels paged directly, by name from `channels:`. */
-    channels: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-    /** An escalation policy from `escalation:`, copied onto each incident when it opens. */
-    policy: Type.Optional(Type.String({ minLength: 1 })),
-    /**
-     * With probes run from several locations: open an incident only while at least this many
-     * locations fail the rules on their own runs (e.g. 2 of 3), so one region's trouble does not page.
-     */
-    quorum: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
-    /** Probes whose failure mutes this one's pages (a root cause pages once). */
-    dependsOn: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-    /**
-     * The runbook for this alert: linked from every page and counted by the report's scorecard. A
-     * path (`/runbooks/…`) is on vigil itself, made absolute with alerting.baseUrl when a page is sent.
-     */
-    runbook: Type.Optional(
-      Type.String({
-        pattern: '^(https?://\\S+|/\\S*)$',
-        expected: 'an http:// or https:// link to the runbook, or a path on vigil (/runbooks/…)',
-      }),
-    ),
-    /** Remind while open and unacknowledged, this often. */
-    repeat: Type.Optional(Duration()),
-  },
-  { additionalProperties: false },
-);
-
-/** The fields every probe definition has; a kind's own schema adds the rest. */
-export const ProbeBaseProperties = {
-  id: Type.String({
-    pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$',
-    expected: 'an id of letters, digits, ".", "_" or "-"',
-  }),
-  kind: Type.String(),
-  schedule: Type.Union([Type.String({ minLength: 1 }), Type.Object({ every: Duration() }, { additionalProperties: false })], {
-    expected: 'a cron expression ("* * * * *", 5 or 6 fields) or { every: 30s }',
-  }),
-  timeout: Duration('10s'),
-  retry: Type.Object(
-    {
-      /** Extra attempts after a failure before it is recorded as one. */
-      count: Type.Integer({ minimum: 0, maximum: 10, default: 0 }),
-      delay: Duration('10s'),
-    },
-    { additionalProperties: false, default: {} },
-  ),
-  labels: Labels,
-  /** Locations it runs from (instances whose service.location is one of them); every instance when empty. */
-  locations: Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', expected: 'a location name like eu-west' }), {
-    default: [],
-    uniqueItems: true,
-  }),
-  /** Without it the probe is measured and stored but never pages. */
-  alert: Type.Optional(AlertSchema),
-};
-
-/** The full schema of one kind's definitions: common fields plus the kind's own, nothing else. */
-export function definitionSchema(kindSchema: TObject): TObject {
-  return Type.Object({ ...ProbeBaseProperties, ...(kindSchema.properties as Record<string, TSchema>) }, { additionalProperties: false });
-}
+/**
+ * The validated, frozen service configuration. `channels:` is validated twice: by ConfigSchema (a
+ * mapping of names to `{ type }`), then each entry by its type's own schema, so it carries that type.
+ */
+export type ServiceConfig = Omit<Static<typeof ConfigSchema>, 'channels'> & { channels: Record<string, ChannelConfig> };

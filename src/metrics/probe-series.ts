@@ -45,14 +45,16 @@ export interface TextMetric {
   reset(): void;
 }
 
+/** Whether a registered metric is one of these families (prom-client's own metrics have no `render`). */
+function isTextMetric(metric: object): metric is Pick<TextMetric, 'render'> {
+  return 'render' in metric && typeof metric.render === 'function';
+}
+
 /** A prom-client Registry that renders TextMetric families without the generic per-series path. */
 export class FastRegistry extends Registry {
   override async metrics(): Promise<string> {
     const parts = await Promise.all(
-      this.getMetricsAsArray().map((metric) => {
-        const m = metric as unknown as Partial<TextMetric>;
-        return typeof m.render === 'function' ? m.render() : this.getSingleMetricAsString(metric.name);
-      }),
+      this.getMetricsAsArray().map((metric) => (isTextMetric(metric) ? metric.render() : this.getSingleMetricAsString(metric.name))),
     );
     return `${parts.join('\n\n')}\n`;
   }

@@ -3,6 +3,8 @@ import type { Logger } from '../lib/logger.js';
 import { channelKindOf, isChannelType } from './channels/index.js';
 import type { Channel } from './types.js';
 
+/** A configured channel's type: what config's `channels:` entries are once each type's schema validated them. */
+export type { ChannelConfig } from './channels/index.js';
 export { channelKindOf, channelKinds, isChannelType } from './channels/index.js';
 export { createHeartbeat } from './heartbeat.js';
 export { render } from './message.js';

@@ -28,3 +28,4 @@ export {
   type Source,
   shifts,
 } from './schedule.js';
+export { type EscalationPolicy, EscalationPolicySchema, EscalationSchema } from './schema.js';

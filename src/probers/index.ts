@@ -29,9 +29,21 @@ export function isProbeKind(kind: unknown): kind is ProbeKind {
   return typeof kind === 'string' && Object.hasOwn(probers, kind);
 }
 
-export function proberFor(kind: ProbeKind): Prober {
-  return probers[kind] as unknown as Prober;
+/** The prober of a kind, typed to take any definition: the loader checked the definition against its schema. */
+export function proberFor(kind: ProbeKind): AnyProber {
+  const registry: Record<ProbeKind, AnyProber> = probers;
+  return registry[kind];
 }
 
-export type { AnyProber, FailureCode, ProbeBase, ProbeContext, ProbeResult, Prober, ProbeState, SpecProblem } from './types.js';
+export type {
+  AlertConfig,
+  AnyProber,
+  FailureCode,
+  ProbeBase,
+  ProbeContext,
+  ProbeResult,
+  Prober,
+  ProbeState,
+  SpecProblem,
+} from './types.js';
 export { defineProber } from './types.js';

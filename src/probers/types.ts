@@ -2,6 +2,10 @@ import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { Redactor } from '../lib/redactor.js';
+import type { ProbeBase } from '../lib/schema.js';
+
+// From the schema the loader validates with, so a spec's type is what the loader hands a prober.
+export type { AlertConfig, ProbeBase } from '../lib/schema.js';
 
 /**
  * Why a run failed. Stable: alert rules, metrics and the report group by it.
@@ -58,18 +62,6 @@ export interface ProbeContext {
 export interface ProbeState {
   get<T = unknown>(): T | undefined;
   set(value: unknown): void;
-}
-
-/** The fields every probe definition has, whatever its kind. */
-export interface ProbeBase {
-  id: string;
-  kind: string;
-  schedule: string | { every: string };
-  timeout: string;
-  retry: { count: number; delay: string };
-  labels: Record<string, string>;
-  /** Locations the probe runs from; every instance when empty or absent. */
-  locations?: readonly string[];
 }
 
 /** A problem found by a prober's own semantic check of a definition. */

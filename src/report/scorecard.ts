@@ -1,4 +1,3 @@
-import type { AlertConfig } from '../alerting/index.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import { formatDuration } from './format.js';
 import { type Attestation, CHECKLIST, type ChecklistItemId } from './schema.js';
@@ -36,8 +35,8 @@ export interface ScorecardInput {
   now: number;
 }
 
-/** A probe definition with the alert the config loader validated (probers never see it). */
-export type AlertingProbe = ProbeDefinition & { alert?: AlertConfig };
+/** A probe definition with the alert the config loader validated: every definition carries it now. */
+export type AlertingProbe = ProbeDefinition;
 
 /** A verdict from evidence: `unknown` means no probe or config can tell, and a person should. */
 interface Judgement {

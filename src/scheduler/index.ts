@@ -200,7 +200,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           existing.members = members;
           continue;
         }
-        const group = { members, source: undefined as unknown as TickSource };
+        // The handlers read group.members (replaced at each reload), so the group exists before its source does.
+        const group: { members: Member[]; source: TickSource } = { members, source: { stop() {} } };
         const handlers = {
           onTick: (slot: number, next: number) => dispatch(group.members, slot, next),
           onMissed: (count: number) => {

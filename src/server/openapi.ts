@@ -308,7 +308,8 @@ export function registerOpenApi(app: FastifyInstance, opts: { version: string; t
   let page: string | undefined;
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, async (_req, reply) => {
-    page ??= renderDocs(app.swagger() as unknown as OpenApiDocument);
+    // @fastify/swagger types the document as any OpenAPI version; it was registered above as 3.0.
+    page ??= renderDocs(app.swagger() as OpenApiDocument);
     return reply
       .header('content-security-policy', CSP)
       .header('x-content-type-options', 'nosniff')

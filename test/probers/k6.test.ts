@@ -45,6 +45,7 @@ function def(overrides: Partial<Def> = {}): Def {
     timeout: '15m',
     retry: { count: 0, delay: '10s' },
     labels: {},
+    locations: [],
     script: 'load/smoke.js',
     env: {},
     binary: FAKE_K6,

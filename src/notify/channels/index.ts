@@ -1,3 +1,4 @@
+import type { Static } from '@sinclair/typebox';
 import type { AnyChannelKind } from '../types.js';
 import { email } from './email.js';
 import { pagerduty } from './pagerduty.js';
@@ -18,6 +19,12 @@ export function isChannelType(type: unknown): type is ChannelType {
   return typeof type === 'string' && Object.hasOwn(channelKinds, type);
 }
 
+/** A configured channel as the loader hands it on: its type, that type's fields (defaults filled), and its test schedule. */
+export type ChannelConfig = {
+  [T in ChannelType]: { type: T; testSchedule?: string } & Static<(typeof channelKinds)[T]['schema']>;
+}[ChannelType];
+
 export function channelKindOf(type: ChannelType): AnyChannelKind {
-  return (channelKinds as Record<string, AnyChannelKind>)[type] as AnyChannelKind;
+  const registry: Record<ChannelType, AnyChannelKind> = channelKinds;
+  return registry[type];
 }
