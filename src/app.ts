@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
-import { createAlerting, createAlertSnapshot, type EscalationPolicy } from './alerting/index.js';
+import { createAlerting, createAlertSnapshot } from './alerting/index.js';
 import { createLeadership, createRunFeed } from './cluster/index.js';
 import { createReloader, createSecretBook, type LoadedConfig, type ReloadResult, redact } from './config/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -12,9 +12,9 @@ import { own } from './lib/own.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
 import { type Channel, createChannels, createHeartbeat, createOutboxWorker, swapChannels } from './notify/index.js';
-import { createOnCall, type Person } from './oncall/index.js';
+import { createOnCall } from './oncall/index.js';
 import { type AnyProber, type ProbeDefinition, proberFor, probers } from './probers/index.js';
-import { buildReport, buildStatusPage, type ReportConfig, setupOf } from './report/index.js';
+import { buildReport, buildStatusPage, setupOf } from './report/index.js';
 import { type CronDriver, createChannelTests, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { type ApiToken, createHealth, createServer, type HttpServer } from './server/index.js';
 import { createHousekeeping, createPostgresStore, createSelfBackup, createSqliteStore, type RunRecord, type Store } from './store/index.js';
@@ -99,13 +99,13 @@ export function createApp(deps: AppDeps): App {
     onCall: () => figures.current().onCall,
   });
 
-  const people = () => cfg.people as Record<string, Person>;
+  const people = () => cfg.people;
   const maintenanceOf = (c: typeof cfg) => c.alerting.maintenance.map((w) => ({ ...w, durationMs: ms(w.duration) }));
   let maintenance = maintenanceOf(cfg);
   /** Read on every request: a reload replaces the contents, and the routes see the new tokens at once. */
   const tokens: ApiToken[] = cfg.auth.tokens.map((t) => ({ ...t }));
   /** Reassigned by reload() with `channels`, which it changes in place (the worker reads it at every scan). */
-  let channelConfig = cfg.channels as Record<string, { type: string; testSchedule?: string }>;
+  let channelConfig = cfg.channels;
   const channelTypes = () => Object.fromEntries(Object.entries(channelConfig).map(([n, c]) => [n, c.type]));
   const channels = createChannels(channelConfig, { logger, clock });
   metrics.setChannels([...channels.keys()]);
@@ -169,7 +169,7 @@ export function createApp(deps: AppDeps): App {
     },
     onMuted: (channel) => metrics.notification(channel, 'muted'),
     escalation: {
-      policies: () => cfg.escalation as Record<string, EscalationPolicy>,
+      policies: () => cfg.escalation,
       targets: async (now) => ({ channels: channelTypes(), people: people(), onCall: await onCall.resolver(now) }),
     },
     observer: {
@@ -352,8 +352,7 @@ export function createApp(deps: AppDeps): App {
     },
   });
 
-  const reportSetup = () =>
-    setupOf({ channels: channelConfig, schedules: cfg.schedules, escalation: cfg.escalation as Record<string, EscalationPolicy> });
+  const reportSetup = () => setupOf({ channels: channelConfig, schedules: cfg.schedules, escalation: cfg.escalation });
   const server = createServer({
     logger,
     registry,
@@ -402,10 +401,9 @@ export function createApp(deps: AppDeps): App {
     report: {
       // Redacted whole: a probe's target (a URL with a key in it) and run messages are config-derived.
       report: (q) =>
-        buildReport(
-          { service: cfg.service.name, clock, store, probes: () => probes, config: cfg.report as ReportConfig, setup: reportSetup },
-          q,
-        ).then(redactDef),
+        buildReport({ service: cfg.service.name, clock, store, probes: () => probes, config: cfg.report, setup: reportSetup }, q).then(
+          redactDef,
+        ),
       statusPage: () =>
         buildStatusPage({
           service: cfg.service.name,

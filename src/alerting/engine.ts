@@ -4,6 +4,7 @@ import { VigilError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { own } from '../lib/own.js';
 import type { Redactor } from '../lib/redactor.js';
+import { hasAlert } from '../lib/schema.js';
 import { createSerialQueues } from '../lib/serial.js';
 import type { IncidentView, NotifyAction } from '../notify/index.js';
 import type { ProbeDefinition } from '../probers/index.js';
@@ -128,19 +129,19 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   let sweeping: Promise<void> | undefined;
 
   // Every run looks its probe up: a map, rebuilt only when the probe list itself changes (reload).
-  let byId = new Map<string, ProbeDefinition & { alert?: AlertConfig }>();
+  let byId = new Map<string, ProbeDefinition>();
   let indexed: readonly ProbeDefinition[] | undefined;
   const defOf = (id: string) => {
     const list = opts.probes();
     if (list !== indexed) {
-      byId = new Map(list.map((p) => [p.id, p as ProbeDefinition & { alert?: AlertConfig }]));
+      byId = new Map(list.map((p) => [p.id, p]));
       indexed = list;
     }
     return byId.get(id);
   };
 
   /** Why pages for this probe are held back now, if they are. */
-  function muteReason(def: ProbeDefinition & { alert?: AlertConfig }, now: number): string | undefined {
+  function muteReason(def: ProbeDefinition, now: number): string | undefined {
     const target = { id: def.id, labels: def.labels };
     const silence = activeSilence(silences, target, now);
     if (silence) {
@@ -165,7 +166,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       channel,
       action,
       dedupKey: v.key,
-      payload: v as unknown as Record<string, unknown>,
+      payload: v,
       ...(mutedReason !== undefined ? { mutedReason } : {}),
     }));
   }
@@ -178,7 +179,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       ...(recipient !== undefined ? { recipient } : {}),
       action,
       dedupKey: v.key,
-      payload: v as unknown as Record<string, unknown>,
+      payload: v,
     }));
   }
 
@@ -279,7 +280,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       ...(p.recipient !== undefined ? { recipient: p.recipient } : {}),
       action: 'trigger' as const,
       dedupKey: v.key,
-      payload: v as unknown as Record<string, unknown>,
+      payload: v,
     }));
     const paged = targets.map((p) => (p.recipient ? `${p.recipient} via ${p.channel}` : p.channel));
     const detail = [
@@ -350,7 +351,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     const points = history.get(run.probeId) ?? [];
     points.push({ at: run.startedAt, ok: run.ok, durationMs: run.durationMs, values: run.values, code: run.code, message: run.message });
     history.set(run.probeId, points);
-    if (!def?.alert) {
+    if (!def || !hasAlert(def)) {
       if (points.length > 1) points.splice(0, points.length - 1);
       return;
     }
@@ -362,8 +363,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     if (run.code === 'ABORTED') return;
 
     const share = flapShare(points);
-    for (const v of evaluate(alert, points, now))
-      decide(def as ProbeDefinition & { alert: AlertConfig }, { rule: v.rule, judgement: v.judgement, reason: v.reason, run, share });
+    for (const v of evaluate(alert, points, now)) decide(def, { rule: v.rule, judgement: v.judgement, reason: v.reason, run, share });
   }
 
   /**
@@ -502,8 +502,8 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       await syncUnresolved();
       silences = await store.silences(now);
       failingAt.clear();
-      for (const def of opts.probes() as Array<ProbeDefinition & { alert?: AlertConfig }>) {
-        if (!def.alert) continue;
+      for (const def of opts.probes()) {
+        if (!hasAlert(def)) continue;
         const need = historyNeeded(def.alert);
         // The rules' time window, or else their last N runs (N per location, for a quorum rule).
         const perLocation = def.alert.quorum !== undefined ? 16 : 1;
@@ -521,7 +521,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
           message: r.message,
         });
         history.set(def.id, runs.map(point));
-        if (def.alert.quorum !== undefined) seedQuorum(def as ProbeDefinition & { alert: AlertConfig }, runs, point, now);
+        if (def.alert.quorum !== undefined) seedQuorum(def, runs, point, now);
       }
       // Dependencies need their last state too, alert rules or not.
       for (const def of opts.probes()) {

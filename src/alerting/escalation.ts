@@ -1,16 +1,9 @@
 import { ms } from '../lib/duration.js';
 import { own } from '../lib/own.js';
+import type { EscalationPolicy } from '../oncall/index.js';
 
-/** An escalation policy as configured (and as copied onto an incident when it opens). */
-export interface EscalationPolicy {
-  steps: Array<{ notify: string[]; via?: string[]; after: string }>;
-  /** Extra passes over the steps after the first, while nobody acknowledges. */
-  repeat: number;
-  /** How long after the last step's delay the next pass starts. */
-  repeatAfter: string;
-  /** Channels paged when a whole pass reached nobody. */
-  fallback: string[];
-}
+/** An escalation policy as configured (and as copied onto an incident when it opens): from its schema. */
+export type { EscalationPolicy } from '../oncall/index.js';
 
 /** Where an incident's escalation stands. Kept in the store, so a restart resumes it on time. */
 export interface EscalationState {

@@ -1,10 +1,7 @@
-import type { Static } from '@sinclair/typebox';
-import type { AlertSchema } from '../config/schema.js';
 import { formatDuration, ms } from '../lib/duration.js';
-import { share } from '../lib/schema.js';
+import { type AlertConfig, share } from '../lib/schema.js';
 
-/** A probe's `alert:` block, validated with defaults. */
-export type AlertConfig = Static<typeof AlertSchema>;
+export type { AlertConfig } from '../lib/schema.js';
 
 /** What rules read of a run. */
 export interface RunPoint {

@@ -9,7 +9,7 @@ export type Severity = 'critical' | 'error' | 'warning' | 'info';
 export type NotifyAction = 'trigger' | 'acknowledge' | 'resolve' | 'remind' | 'test';
 
 /** An incident as channels see it: everything a message needs, nothing to act on. */
-export interface IncidentView {
+export type IncidentView = {
   id: number;
   /** Stable across retries and restarts: `<probe>/<rule>/<id>`. PagerDuty's dedup_key. */
   key: string;
@@ -32,7 +32,7 @@ export interface IncidentView {
   flapping: boolean;
   /** The alert's runbook link, when it has one. */
   runbook?: string;
-}
+};
 
 /** One message to deliver through one channel: a row of the outbox. */
 export interface Notification {

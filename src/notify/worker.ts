@@ -129,7 +129,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
   const redactor = () => opts.redactor?.() ?? noRedaction;
 
   async function notificationOf(item: OutboxItem): Promise<Notification> {
-    const incident = redactor().value(item.payload as unknown as IncidentView);
+    const incident = redactor().value(item.payload as IncidentView);
     const ref = item.incidentId === null ? undefined : await store.refFor(item.incidentId, item.channel, item.recipient);
     const found = item.recipient === undefined ? undefined : opts.people?.(item.recipient);
     // A name read from a file is a secret like any `${…}` value; the address is needed to deliver.

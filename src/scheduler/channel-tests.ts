@@ -49,7 +49,7 @@ function testPage(channel: string, now: number): Record<string, unknown> {
     labels: {},
     flapping: false,
   };
-  return view as unknown as Record<string, unknown>;
+  return view;
 }
 
 /**
