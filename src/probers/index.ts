@@ -5,7 +5,7 @@ import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
 import { restoreDrill } from './restore-drill.js';
 import { tlsProber } from './tls.js';
-import type { AnyProber, ProbeBase, Prober } from './types.js';
+import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
 
 /** Every probe kind vigil knows. Adding one is its module plus one line here. */
 export const probers = {
@@ -33,5 +33,23 @@ export function proberFor(kind: ProbeKind): Prober {
   return probers[kind] as unknown as Prober;
 }
 
-export type { AnyProber, FailureCode, ProbeBase, ProbeContext, ProbeResult, Prober, ProbeState, SpecProblem } from './types.js';
+/** What the report needs of a definition's kind, taking the definition whatever its kind. */
+export function reportOf(def: ProbeDefinition): ProberReport<ProbeDefinition> {
+  // Each kind's report reads only its own fields; `def.kind` picked the kind those fields belong to.
+  return (probers[def.kind] as AnyProber).report;
+}
+
+export type { ChecklistEntry, ChecklistSections, Endpoint, EvidenceTargets, ProbeWindow } from './evidence.js';
+export { emptyChecklist } from './evidence.js';
+export type {
+  AnyProber,
+  FailureCode,
+  ProbeBase,
+  ProbeContext,
+  ProbeResult,
+  Prober,
+  ProberReport,
+  ProbeState,
+  SpecProblem,
+} from './types.js';
 export { defineProber } from './types.js';

@@ -1,5 +1,5 @@
 import type { AlertConfig } from '../alerting/index.js';
-import type { ProbeDefinition } from '../probers/index.js';
+import { type ProbeDefinition, reportOf } from '../probers/index.js';
 import { formatDuration } from './format.js';
 import { type Attestation, CHECKLIST, type ChecklistItemId } from './schema.js';
 import type { Evidence, ItemStatus, Report, Scorecard, ScorecardItem } from './types.js';
@@ -154,11 +154,12 @@ function tlsEverywhere({ report, probes }: ScorecardInput): Judgement {
   const plain: string[] = [];
   const secured: string[] = [];
   for (const def of probes) {
-    if (def.kind !== 'http') continue;
-    const url = new URL(def.url);
+    const endpoint = reportOf(def).endpoint?.(def);
+    if (endpoint === undefined) continue;
+    const url = new URL(endpoint.url);
     // Loopback checks (vigil watching itself, sidecars) are not endpoints users reach.
     if (LOOPBACK.test(url.hostname)) continue;
-    if (url.protocol === 'https:' || def.expect.httpsRedirect) secured.push(def.id);
+    if (url.protocol === 'https:' || endpoint.redirectsToHttps) secured.push(def.id);
     else plain.push(def.id);
   }
   if (plain.length > 0)
@@ -186,17 +187,20 @@ function tlsEverywhere({ report, probes }: ScorecardInput): Judgement {
 }
 
 function alerting({ report, probes, setup }: ScorecardInput): Judgement {
-  const http = probes.filter((p) => p.kind === 'http');
-  if (http.length === 0) return { status: 'unknown', evidence: [] };
+  const endpoints = probes.flatMap((def) => {
+    const endpoint = reportOf(def).endpoint?.(def);
+    return endpoint === undefined ? [] : [{ def, endpoint }];
+  });
+  if (endpoints.length === 0) return { status: 'unknown', evidence: [] };
   const covered: string[] = [];
   const partial: string[] = [];
-  for (const def of http) {
+  for (const { def, endpoint } of endpoints) {
     const a = def.alert;
     if (a === undefined) continue;
     const routed = a.channels.length > 0 || a.policy !== undefined;
     // A failed run is what the `failures` rule counts, so maxLatency makes slow runs page too.
     const onErrors = a.errorRate !== undefined || a.failures >= 1;
-    const onLatency = a.latency !== undefined || def.expect.maxLatency !== undefined;
+    const onLatency = a.latency !== undefined || endpoint.latencyBound;
     if (routed && onErrors && onLatency) covered.push(def.id);
     else partial.push(`${def.id} (${[!routed && 'pages nobody', !onLatency && 'no latency rule'].filter(Boolean).join(', ')})`);
   }
