@@ -54,6 +54,7 @@ interface PagerDutyEvent {
 
 export const pagerduty = defineChannel({
   schema,
+  person: { field: 'pagerduty' },
   create(name, config): Channel {
     const endpoint = `${config.url.replace(/\/+$/, '')}/v2/enqueue`;
     const host = safeHost(config.url);
