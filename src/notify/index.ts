@@ -3,7 +3,7 @@ import type { Logger } from '../lib/logger.js';
 import { channelKindOf, isChannelType } from './channels/index.js';
 import type { Channel } from './types.js';
 
-export { channelKindOf, channelKinds, isChannelType } from './channels/index.js';
+export { type ChannelType, channelKindOf, channelKinds, isChannelType } from './channels/index.js';
 export { render } from './message.js';
 export { addressesPeople, type ChannelSwap, canPage, contactFields, recipientOf, swapChannels } from './registry.js';
 export * from './types.js';
