@@ -5,7 +5,7 @@ import type { Channel } from './types.js';
 
 export { type ChannelType, channelKindOf, channelKinds, isChannelType } from './channels/index.js';
 export { render } from './message.js';
-export { addressesPeople, type ChannelSwap, canPage, contactFields, recipientOf, swapChannels } from './registry.js';
+export { addressesPeople, type ChannelSwap, canPage, contactFields, keepsOnCall, recipientOf, swapChannels } from './registry.js';
 export * from './types.js';
 export { backoff, createOutboxWorker, type DeliveryObserver, type OutboxWorker } from './worker.js';
 

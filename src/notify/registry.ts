@@ -53,6 +53,11 @@ export function contactFields(): Array<keyof Contact> {
   return [...new Set(fields)];
 }
 
+/** Whether a channel of `type` goes to a provider that keeps on-call rotations itself. */
+export function keepsOnCall(type: string | undefined): boolean {
+  return isChannelType(type) && channelKindOf(type).keepsOnCall === true;
+}
+
 /** Whether escalation picks a channel of `type` for a person when the step names no `via:`. */
 export function addressesPeople(type: string | undefined): boolean {
   return typeof reachOf(type) === 'object';

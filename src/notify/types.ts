@@ -138,6 +138,8 @@ export interface ChannelKind<P extends TProperties = TProperties> {
   readonly schema: TObject<P>;
   /** How it pages a person; every type must say, so escalation and the config check never guess. */
   readonly person: PersonReach;
+  /** The provider keeps on-call rotations itself (PagerDuty): the scorecard accepts it in place of vigil's schedules. */
+  readonly keepsOnCall?: boolean;
   create(name: string, config: Static<TObject<P>>, deps: ChannelDeps): Channel;
 }
 

@@ -1,4 +1,5 @@
 import type { AlertConfig } from '../alerting/index.js';
+import { keepsOnCall } from '../notify/index.js';
 import { type ProbeDefinition, reportOf } from '../probers/index.js';
 import { formatDuration } from './format.js';
 import { type Attestation, CHECKLIST, type ChecklistItemId } from './schema.js';
@@ -264,13 +265,16 @@ function oncallRotation({ report, probes, setup }: ScorecardInput): Judgement {
     ([name, targets]) => used.has(name) && targets.some((t) => t.startsWith('oncall:')),
   );
   if (Object.keys(setup.schedules).length === 0) {
-    const pd = Object.values(setup.channels).includes('pagerduty');
+    const provider = Object.values(setup.channels).find((type) => keepsOnCall(type));
     return {
-      status: pd ? 'unknown' : 'fail',
+      status: provider !== undefined ? 'unknown' : 'fail',
       evidence: [
         {
           source: 'config',
-          detail: pd ? 'no schedules in vigil; on-call may live in PagerDuty (attest it)' : 'no on-call schedule and no PagerDuty channel',
+          detail:
+            provider !== undefined
+              ? `no schedules in vigil; on-call may live in ${provider} (attest it)`
+              : 'no on-call schedule and no channel whose provider keeps on-call (such as pagerduty)',
         },
       ],
     };
