@@ -15,11 +15,19 @@ import { stringify } from 'yaml';
 import { ConfigError, createSecretBook, type LoadedConfig, loadConfig } from '../../src/config/index.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { noRedaction, type Redactor } from '../../src/lib/redactor.js';
-import { type AnyProber, type ProbeDefinition, type ProbeKind, type ProbeResult, probers } from '../../src/probers/index.js';
+import {
+  type AnyProber,
+  emptyChecklist,
+  type ProbeDefinition,
+  type ProbeKind,
+  type ProbeResult,
+  probers,
+} from '../../src/probers/index.js';
 import { runProbe, Shutdown } from '../../src/scheduler/index.js';
 import type { RunRecord } from '../../src/store/index.js';
 import { memoryLogger, memoryState } from '../helpers/context.js';
 import { startDnsServer } from '../helpers/dns-server.js';
+import { SAMPLE_TARGETS } from '../helpers/report-sample.js';
 import { startHttp, startRaw, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 import { workspace } from '../helpers/workspace.js';
@@ -301,6 +309,25 @@ describe.each(Object.keys(probers) as ProbeKind[])('prober contract: %s', { time
     expect(problems.length, 'the bad spec loaded').toBeGreaterThan(0);
     const line = problems.find((p) => p.startsWith(`probes/contract.yaml: [0].${fixture.bad.path}: expected`));
     expect(line, `no problem names [0].${fixture.bad.path}: ${problems.join(' | ')}`).toBeDefined();
+  });
+
+  it('tells the report what it needs: its target without credentials, its checklist evidence in a known section', () => {
+    const report = (probers[kind] as AnyProber).report;
+    const target = report.target(def);
+    expect(target).toMatch(/\S/);
+    // Never a URL's `user:password@` (a `${…}` value elsewhere is hidden on every way out, by value).
+    for (const url of target.match(/[a-z][a-z0-9+.-]*:\/\/\S+/gi) ?? []) {
+      const u = new URL(url);
+      expect(`${u.username}${u.password}`, `${kind} target: ${target}`).toBe('');
+    }
+    const window = { runs: 0, failures: 0, values: {}, last: null, lastSuccess: null };
+    const entry = report.evidence?.(def, window, SAMPLE_TARGETS);
+    if (entry !== undefined) {
+      expect(Object.keys(emptyChecklist())).toContain(entry.section);
+      expect(entry.item.probeId).toBe(def.id);
+      // No runs is no evidence either way: never a pass.
+      expect('ok' in entry.item ? entry.item.ok : null).not.toBe(true);
+    }
   });
 
   it('honours the deadline against a target that hangs, and leaves nothing open after the abort', async () => {
