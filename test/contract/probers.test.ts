@@ -5,7 +5,7 @@
  * left open after the abort, the record has the shape the store expects, and the spec's secret never
  * reaches it. A case that cannot apply to a kind is skipped with the fixture's reason, never passed.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import { ConfigError, createSecretBook, type LoadedConfig, loadConfig } from '../../src/config/index.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { noRedaction, type Redactor } from '../../src/lib/redactor.js';
+import { channelKinds } from '../../src/notify/index.js';
 import {
   type AnyProber,
   emptyChecklist,
@@ -408,5 +409,22 @@ describe.each(Object.keys(probers) as ProbeKind[])('prober contract: %s', { time
       secrets.flatMap((s) => leaks(raw, s)).length,
       `${kind}: the fixture's run should echo its secret before redaction: ${raw}`,
     ).toBeGreaterThan(0);
+  });
+});
+
+describe('no code outside a kind names it', () => {
+  // A kind string in the report, alerting or config is a silent second place to touch when a kind is added.
+  const folders = ['alerting', 'config', 'metrics', 'notify', 'oncall', 'report', 'scheduler'];
+  const src = path.resolve(here, '../../src');
+
+  it.each(folders)('src/%s names no probe kind or channel type', (folder) => {
+    const names = [...Object.keys(probers), ...Object.keys(channelKinds)];
+    const found: string[] = [];
+    for (const file of readdirSync(path.join(src, folder), { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.ts') || file.startsWith('channels')) continue;
+      const text = readFileSync(path.join(src, folder, file), 'utf8');
+      for (const name of names) if (text.includes(`'${name}'`)) found.push(`src/${folder}/${file}: '${name}'`);
+    }
+    expect(found).toEqual([]);
   });
 });
