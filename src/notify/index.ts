@@ -3,9 +3,9 @@ import type { Logger } from '../lib/logger.js';
 import { channelKindOf, isChannelType } from './channels/index.js';
 import type { Channel } from './types.js';
 
-export { type ChannelType, channelKindOf, channelKinds, isChannelType } from './channels/index.js';
+export { channelKindOf, channelKinds, isChannelType } from './channels/index.js';
 export { render } from './message.js';
-export { addressesPeople, type ChannelSwap, canPage, contactFields, keepsOnCall, recipientOf, swapChannels } from './registry.js';
+export { type ChannelSwap, swapChannels } from './registry.js';
 export * from './types.js';
 export { backoff, createOutboxWorker, type DeliveryObserver, type OutboxWorker } from './worker.js';
 
@@ -22,3 +22,7 @@ export function createChannels(config: Record<string, { type: string }>, deps: {
   }
   return channels;
 }
+
+// What the rest of vigil asks of a channel type (how it pages a person, whether its provider keeps on-call).
+export type { ChannelType } from './channels/index.js';
+export { addressesPeople, canPage, contactFields, keepsOnCall, recipientOf } from './registry.js';
