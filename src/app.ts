@@ -11,7 +11,7 @@ import { type Logger, setLogSecrets } from './lib/logger.js';
 import { own } from './lib/own.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
-import { type Channel, createChannels, createHeartbeat, createOutboxWorker, swapChannels } from './notify/index.js';
+import { type Channel, createChannels, createHeartbeat, createOutboxWorker, recipientOf, swapChannels } from './notify/index.js';
 import { createOnCall } from './oncall/index.js';
 import { type AnyProber, type ProbeDefinition, proberFor, probers } from './probers/index.js';
 import { buildReport, buildStatusPage, setupOf } from './report/index.js';
@@ -138,9 +138,7 @@ export function createApp(deps: AppDeps): App {
     pollIntervalMs: ms(delivery.pollInterval),
     people: (id) => {
       const p = own(people(), id);
-      return (
-        p && { id, name: p.name, ...(p.email ? { email: p.email } : {}), ...(p.slack ? { slack: p.slack } : {}), pagerduty: p.pagerduty }
-      );
+      return p && recipientOf(id, p);
     },
     ...(linkSecret
       ? {

@@ -52,7 +52,7 @@ if (command === 'token') {
 async function run(pidPath: string | undefined) {
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig({ env: process.env });
+    config = loadConfig({ env: process.env, cwd: process.cwd() });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`vigil: invalid configuration, not starting:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
@@ -85,7 +85,7 @@ async function run(pidPath: string | undefined) {
     // Unique among instances sharing a database, and told apart from this host's earlier runs (a
     // container's pid is 1 every time): host, pid and a random suffix.
     const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    app = createApp({ config, logger, instance, reloadConfig: () => loadConfig({ env: process.env }) });
+    app = createApp({ config, logger, instance, reloadConfig: () => loadConfig({ env: process.env, cwd: process.cwd() }) });
   } catch (err) {
     // One line a person can act on: which file, what is wrong, which runbook. No stack trace.
     if (err instanceof DatabaseError) {

@@ -1,5 +1,6 @@
 import { ms } from '../lib/duration.js';
 import { own } from '../lib/own.js';
+import { addressesPeople, type Contact, canPage } from '../notify/index.js';
 import type { EscalationPolicy } from '../oncall/index.js';
 
 /** An escalation policy as configured (and as copied onto an incident when it opens): from its schema. */
@@ -16,12 +17,8 @@ export interface EscalationState {
   reached: boolean;
 }
 
-/** A person as escalation sees them: which channel types can reach them. */
-export interface Reachable {
-  email?: string;
-  slack?: string;
-  pagerduty?: boolean;
-}
+/** A person as escalation sees them: the fields channel types send to. */
+export type Reachable = Contact;
 
 /** What resolving a step's targets needs. */
 export interface TargetContext {
@@ -50,23 +47,18 @@ export function startEscalation(p: EscalationPolicy, openedAt: number): Escalati
 
 /**
  * The channels a person is paged through: those named in `via`, or else the first configured
- * channel of each type that can address them (Slack by user id, email by address, PagerDuty by its
- * own routing) — one email, not one per email channel.
+ * channel of each type that addresses people and has their field (the channel type's `person`) —
+ * one email, not one per email channel.
  */
 function personPages(person: string, via: string[] | undefined, ctx: TargetContext): Page[] {
   const who = own(ctx.people, person);
   if (!who) return [];
-  const can = (type: string | undefined) =>
-    (type === 'slack' && who.slack !== undefined) ||
-    (type === 'email' && who.email !== undefined) ||
-    (type === 'pagerduty' && who.pagerduty === true) ||
-    type === 'webhook';
   const names =
     via ??
     Object.keys(ctx.channels).filter(
-      (c, i, all) => ctx.channels[c] !== 'webhook' && all.findIndex((d) => ctx.channels[d] === ctx.channels[c]) === i,
+      (c, i, all) => addressesPeople(ctx.channels[c]) && all.findIndex((d) => ctx.channels[d] === ctx.channels[c]) === i,
     );
-  return names.filter((c) => can(own(ctx.channels, c))).map((channel) => ({ channel, recipient: person }));
+  return names.filter((c) => canPage(own(ctx.channels, c), who)).map((channel) => ({ channel, recipient: person }));
 }
 
 /**

@@ -41,13 +41,13 @@ export interface LoadOptions {
   configDir?: string;
   /** Environment variables: VIGIL_ENV, VIGIL_CONFIG, PORT, VIGIL_LOCATION and the `${NAME}` references. */
   env?: Record<string, string | undefined>;
-  /** Where relative paths (config folder, probes folder, `${file:…}`) resolve; the working directory by default. */
-  cwd?: string;
+  /** Where relative paths (config folder, probes folder, `${file:…}`) resolve: the entry point passes its working directory. */
+  cwd: string;
 }
 
 /** Reads, interpolates, merges and validates the config and the probe definitions. Throws ConfigError. */
-export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
-  const cwd = opts.cwd ?? process.cwd();
+export function loadConfig(opts: LoadOptions): LoadedConfig {
+  const { cwd } = opts;
   const run: Run = { env: opts.env ?? {}, cwd, problems: [], secrets: new Set(), unresolved: new Set() };
   const configDir = path.resolve(cwd, opts.configDir ?? 'config');
 

@@ -25,3 +25,7 @@ export function createChannels(config: Record<string, { type: string }>, deps: {
   }
   return channels;
 }
+
+// What the rest of vigil asks of a channel type (how it pages a person, whether its provider keeps on-call).
+export type { ChannelType } from './channels/index.js';
+export { addressesPeople, canPage, contactFields, keepsOnCall, recipientOf } from './registry.js';

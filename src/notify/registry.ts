@@ -1,4 +1,5 @@
-import type { Channel } from './types.js';
+import { channelKindOf, channelKinds, isChannelType } from './channels/index.js';
+import type { Channel, Contact, PersonReach, Recipient } from './types.js';
 
 /** A channel's config as loaded: its type and its type's fields. */
 type ChannelConfig = Record<string, { type: string }>;
@@ -40,4 +41,46 @@ export function swapChannels(
     removed: Object.keys(before).filter((n) => !Object.hasOwn(next, n)),
     retired: [...running].filter(([name, c]) => map.get(name) !== c).map(([, c]) => c),
   };
+}
+
+function reachOf(type: string | undefined): PersonReach | undefined {
+  return isChannelType(type) ? channelKindOf(type).person : undefined;
+}
+
+/** The `people:` fields some channel type sends to, in registry order: a person needs one of them to be paged. */
+export function contactFields(): Array<keyof Contact> {
+  const fields = Object.values(channelKinds).flatMap((k) => (k.person === 'own-target' ? [] : [k.person.field]));
+  return [...new Set(fields)];
+}
+
+/** Whether a channel of `type` goes to a provider that keeps on-call rotations itself. */
+export function keepsOnCall(type: string | undefined): boolean {
+  return isChannelType(type) && channelKindOf(type).keepsOnCall === true;
+}
+
+/** Whether escalation picks a channel of `type` for a person when the step names no `via:`. */
+export function addressesPeople(type: string | undefined): boolean {
+  return typeof reachOf(type) === 'object';
+}
+
+/**
+ * Whether a channel of `type`, named for a person, pages them: by the field it sends to (a string
+ * set, or `true`), or, for a type that sends to its own target, always (the step named it in `via:`).
+ */
+export function canPage(type: string | undefined, who: Contact): boolean {
+  const reach = reachOf(type);
+  if (reach === undefined) return false;
+  if (reach === 'own-target') return true;
+  const value = who[reach.field];
+  return value === true || (typeof value === 'string' && value !== '');
+}
+
+/** A person as channels address them: their id, name and every field a channel type sends to. */
+export function recipientOf(id: string, person: { name: string } & Contact): Recipient {
+  const recipient: Recipient = { id, name: person.name };
+  for (const field of contactFields()) {
+    const value = person[field];
+    if (value !== undefined) Object.assign(recipient, { [field]: value });
+  }
+  return recipient;
 }

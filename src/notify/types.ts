@@ -67,16 +67,29 @@ export interface Notification {
   createdAt: number;
 }
 
-/** A person as channels address them. */
-export interface Recipient {
-  id: string;
-  name: string;
+/** How a person can be reached: the fields of their `people:` entry that channel types send to. */
+export interface Contact {
   email?: string;
   /** Slack user id (U…). */
   slack?: string;
   /** Reachable through PagerDuty's own on-call routing. */
   pagerduty?: boolean;
 }
+
+/** A person as channels address them. */
+export interface Recipient extends Contact {
+  id: string;
+  name: string;
+}
+
+/**
+ * How a channel type pages a person that escalation names (`person:alice`, `oncall:…`).
+ * `{ field }`: it sends to that field of their `people:` entry (set, or `true` for a flag such as
+ * `pagerduty`), and escalation picks it for anyone who has the field. `'own-target'`: it always
+ * sends to its configured target (a webhook), so it carries a person's page only when a step names
+ * it in `via:`.
+ */
+export type PersonReach = { field: keyof Contact } | 'own-target';
 
 /** What a channel hands back after a delivery: a reference for later updates, if any. */
 export interface SendResult {
@@ -123,6 +136,10 @@ export interface ChannelDeps {
 /** One channel type: its config fields (besides `type`) and how to make one. */
 export interface ChannelKind<P extends TProperties = TProperties> {
   readonly schema: TObject<P>;
+  /** How it pages a person; every type must say, so escalation and the config check never guess. */
+  readonly person: PersonReach;
+  /** The provider keeps on-call rotations itself (PagerDuty): the scorecard accepts it in place of vigil's schedules. */
+  readonly keepsOnCall?: boolean;
   create(name: string, config: Static<TObject<P>>, deps: ChannelDeps): Channel;
 }
 

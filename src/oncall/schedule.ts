@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
+import { contactFields } from '../notify/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Config schema
@@ -507,9 +508,11 @@ const MIN_EVERY = 3_600_000;
 export function checkSchedules(people: Record<string, Person>, schedules: Record<string, Schedule>): ScheduleProblem[] {
   const problems: ScheduleProblem[] = [];
   const known = Object.keys(people);
+  // The fields channel types send to (their `person`): a person with none of them can never be paged.
+  const fields = contactFields();
   for (const [id, p] of Object.entries(people)) {
-    if (p.email === undefined && p.slack === undefined && !p.pagerduty) {
-      problems.push({ path: `people.${id}`, message: 'expected at least one way to reach the person (email, slack or pagerduty: true)' });
+    if (!fields.some((f) => p[f] === true || (typeof p[f] === 'string' && p[f] !== ''))) {
+      problems.push({ path: `people.${id}`, message: `expected at least one way to reach the person (${waysToReach(fields)})` });
     }
   }
   for (const [id, schedule] of Object.entries(schedules)) {
@@ -521,6 +524,12 @@ export function checkSchedules(people: Record<string, Person>, schedules: Record
     });
   }
   return problems;
+}
+
+/** `email, slack or pagerduty: true`: the fields as a person writes them (a flag needs `true`). */
+function waysToReach(fields: ReadonlyArray<keyof Person>): string {
+  const shown = fields.map((f) => ((PersonSchema.properties[f] as { type?: string } | undefined)?.type === 'boolean' ? `${f}: true` : f));
+  return shown.length <= 1 ? shown.join('') : `${shown.slice(0, -1).join(', ')} or ${shown.at(-1)}`;
 }
 
 function checkTimeZone(zone: string): string | undefined {

@@ -124,6 +124,30 @@ const DEADLINE_MARGIN_MS = 25;
 
 export const dns = defineProber({
   schema,
+  report: {
+    target: (spec) => `${spec.name} ${spec.type}`,
+    latency: true,
+    evidence(spec, w, targets) {
+      const prop = w.values.propagation_s;
+      const ttl = w.values.max_ttl_s;
+      return {
+        section: 'dns',
+        item: {
+          probeId: spec.id,
+          name: `${spec.name} ${spec.type}`,
+          propagationS: prop?.max ?? null,
+          maxTtlS: ttl?.max ?? null,
+          propagatedRatio: w.values.propagated_ratio?.last ?? null,
+          ok:
+            w.runs === 0
+              ? null
+              : (ttl === undefined || ttl.max <= targets.dnsMaxTtlS) &&
+                (prop === undefined || prop.max <= targets.dnsPropagationS) &&
+                w.last?.ok === true,
+        },
+      };
+    },
+  },
   values: () => ['propagated_ratio', 'resolvers_ok', 'resolvers_asked', 'max_ttl_s', 'propagation_s'],
   check(spec) {
     const problems: SpecProblem[] = [];

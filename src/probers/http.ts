@@ -9,7 +9,7 @@ import { formatDuration, ms } from '../lib/duration.js';
 import { Duration } from '../lib/schema.js';
 import { alertCause, caProblem, daysRemaining, earliestExpiry, expiryPhrase, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
-import { credentialsHeader, credentialsProblem, withoutCredentials } from './url-credentials.js';
+import { credentialsHeader, credentialsProblem, urlAsWritten, withoutCredentials } from './url-credentials.js';
 
 const ValueName = Type.String({ pattern: '^[a-z_][a-z0-9_]*$', expected: 'a value name in snake_case' });
 
@@ -112,6 +112,15 @@ interface Target {
 
 export const http = defineProber({
   schema,
+  report: {
+    target: (spec) => urlAsWritten(spec.url),
+    latency: true,
+    endpoint: (spec) => ({
+      url: spec.url,
+      redirectsToHttps: spec.expect.httpsRedirect,
+      latencyBound: spec.expect.maxLatency !== undefined,
+    }),
+  },
   values: (spec) => [
     'status',
     'latency_ms',

@@ -5,7 +5,7 @@ import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
 import { restoreDrill } from './restore-drill.js';
 import { tlsProber } from './tls.js';
-import type { AnyProber, ProbeBase, Prober } from './types.js';
+import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
 
 /** Every probe kind vigil knows. Adding one is its module plus one line here. */
 export const probers = {
@@ -35,6 +35,14 @@ export function proberFor(kind: ProbeKind): AnyProber {
   return registry[kind];
 }
 
+/** What the report needs of a definition's kind, taking the definition whatever its kind. */
+export function reportOf(def: ProbeDefinition): ProberReport<ProbeDefinition> {
+  // Each kind's report reads only its own fields; `def.kind` picked the kind those fields belong to.
+  return proberFor(def.kind).report;
+}
+
+export type { ChecklistEntry, ChecklistSections, Endpoint, EvidenceTargets, ProbeWindow } from './evidence.js';
+export { emptyChecklist } from './evidence.js';
 export type {
   AlertConfig,
   AnyProber,
@@ -43,6 +51,7 @@ export type {
   ProbeContext,
   ProbeResult,
   Prober,
+  ProberReport,
   ProbeState,
   SpecProblem,
 } from './types.js';

@@ -87,6 +87,35 @@ const MAX_CHECKS = 100;
 
 export const k6 = defineProber({
   schema,
+  report: {
+    target: (spec) => spec.script,
+    // A load run is rare and long: its newest success is the evidence, however old.
+    lastSuccess: true,
+    evidence(spec, w, targets) {
+      const s = w.lastSuccess;
+      const p95 = s?.values.p95_ms ?? null;
+      const errorRate = s?.values.error_rate ?? null;
+      return {
+        section: 'loadRuns',
+        item: {
+          probeId: spec.id,
+          script: spec.script,
+          lastSuccessAt: s?.at ?? null,
+          p95Ms: p95,
+          errorRate,
+          rps: s?.values.rps ?? null,
+          ok:
+            s === null
+              ? w.runs === 0
+                ? null
+                : false
+              : p95 !== null && p95 <= targets.loadP95Ms && (errorRate ?? 0) <= targets.loadErrorRate,
+          runs: w.runs,
+          failures: w.failures,
+        },
+      };
+    },
+  },
   concurrency: 1,
   // A load run takes minutes; 10 s (the common default) would kill every one of them.
   defaultTimeout: () => '30m',

@@ -7,6 +7,7 @@ import { elasticsearchBackend } from './log-ingestion/elasticsearch.js';
 import { genericBackend, hasPlaceholder, PLACEHOLDERS, unknownPlaceholders } from './log-ingestion/generic.js';
 import { lokiBackend } from './log-ingestion/loki.js';
 import { defineProber, type ProbeBase, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
+import { urlAsWritten } from './url-credentials.js';
 
 const Url = Type.String({ pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' });
 const Headers = Type.Record(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), Type.String(), {
@@ -89,6 +90,25 @@ export const logIngestion = defineProber({
   // Long enough to tell a late event from a lost one: maxLatency, the grace, and 5 s to write and report.
   defaultTimeout: (spec) => formatDuration(ms(spec.maxLatency) + ms(spec.grace) + 5_000),
   schema,
+  report: {
+    target: (spec) => (spec.url === undefined ? spec.backend : `${spec.backend} ${urlAsWritten(spec.url)}`),
+    evidence(spec, w, targets) {
+      const lat = w.values.ingestion_latency_ms;
+      const p95 = lat?.p95 ?? null;
+      return {
+        section: 'logIngestion',
+        item: {
+          probeId: spec.id,
+          backend: spec.backend,
+          p95Ms: p95,
+          maxMs: lat?.max ?? null,
+          runs: w.runs,
+          failures: w.failures,
+          ok: w.runs === 0 ? null : p95 !== null && p95 <= targets.logIngestionMs && w.last?.ok === true,
+        },
+      };
+    },
+  },
   values: () => ['ingestion_latency_ms', 'polls', 'write_ms'],
   percentiles: ['ingestion_latency_ms'],
   check: (spec) => (spec.backend === 'http' ? checkGeneric(spec) : checkStore(spec)),

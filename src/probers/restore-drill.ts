@@ -100,6 +100,30 @@ const DEFAULT_GLOB = { postgres: '*.{dump,backup,sql,sql.gz,tar}', sqlite: '*.{d
 
 export const restoreDrill = defineProber({
   schema,
+  report: {
+    target: (spec) => `${spec.source.type} backups in ${spec.source.dir}`,
+    // A drill is rare and long: its newest success is the evidence, however old.
+    lastSuccess: true,
+    evidence(spec, w, targets) {
+      const s = w.lastSuccess;
+      const restoreS = s?.values.restore_s ?? null;
+      const ageS = s?.values.backup_age_s ?? null;
+      return {
+        section: 'restoreDrills',
+        item: {
+          probeId: spec.id,
+          source: spec.source.type,
+          lastSuccessAt: s?.at ?? null,
+          restoreS,
+          backupAgeS: ageS,
+          withinRto: restoreS === null ? null : restoreS * 1000 <= targets.rtoMs,
+          withinRpo: ageS === null ? null : ageS * 1000 <= targets.rpoMs,
+          runs: w.runs,
+          failures: w.failures,
+        },
+      };
+    },
+  },
   // A drill fills a server with a whole database: one at a time per vigil instance.
   concurrency: 1,
   // A drill runs as long as a restore takes: by default allow the RTO plus time to verify and drop.

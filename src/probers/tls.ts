@@ -35,6 +35,25 @@ export type TlsSpec = Static<typeof schema>;
 
 export const tlsProber = defineProber({
   schema,
+  report: {
+    target: (spec) => `${spec.host}:${spec.port}`,
+    latency: true,
+    evidence(spec, w, targets) {
+      const days = w.values.days_remaining;
+      const chain = w.values.chain_valid;
+      return {
+        section: 'tls',
+        item: {
+          probeId: spec.id,
+          host: `${spec.host}:${spec.port}`,
+          daysRemaining: days?.last ?? null,
+          minDaysRemaining: days?.min ?? null,
+          chainValid: chain === undefined ? null : chain.last === 1,
+          ok: w.last === null ? null : w.last.ok && days !== undefined && days.last >= targets.tlsMinDays,
+        },
+      };
+    },
+  },
   values: () => ['days_remaining', 'not_after', 'chain_valid', 'tls_version', 'connect_ms', 'handshake_ms'],
   check(spec) {
     const problems: SpecProblem[] = [];

@@ -7,6 +7,8 @@ import type { ProbeBase } from '../lib/schema.js';
 // From the schema the loader validates with, so a spec's type is what the loader hands a prober.
 export type { AlertConfig, ProbeBase } from '../lib/schema.js';
 
+import type { ChecklistEntry, Endpoint, EvidenceTargets, ProbeWindow } from './evidence.js';
+
 /**
  * Why a run failed. Stable: alert rules, metrics and the report group by it.
  * Probers may add their own (e.g. `CERT_EXPIRED`) but should reuse these where they fit.
@@ -71,6 +73,20 @@ export interface SpecProblem {
   message: string;
 }
 
+/** How the launch report and its scorecard show one kind: everything they need, so they name no kind. */
+export interface ProberReport<S> {
+  /** What a definition watches, in a word a person recognises (a URL less its password, host:port, …). */
+  target(spec: S): string;
+  /** Its run time is a request's latency, judged against the daily p95 target (not a drill's length). */
+  readonly latency?: boolean;
+  /** Its runs are rare drills whose newest success is the evidence: the report reads and shows it. */
+  readonly lastSuccess?: boolean;
+  /** The checklist evidence a definition's window is; absent for kinds the checklist does not ask about. */
+  evidence?(spec: S, window: ProbeWindow, targets: EvidenceTargets): ChecklistEntry;
+  /** The user-facing endpoint a definition watches, if it watches one (judged for https and alerting). */
+  endpoint?(spec: S): Endpoint;
+}
+
 /** One probe kind: its definition fields and its measurement. */
 export interface Prober<P extends TProperties = TProperties> {
   /** The kind-specific fields of a definition (besides the common ones). */
@@ -99,6 +115,8 @@ export interface Prober<P extends TProperties = TProperties> {
   defaultTimeout?(spec: ProbeBase & Static<TObject<P>>): string;
   /** Checks the schema cannot express (cross-field rules); empty when fine. */
   check?(spec: ProbeBase & Static<TObject<P>>): SpecProblem[];
+  /** What the report and scorecard need of this kind. */
+  readonly report: ProberReport<ProbeBase & Static<TObject<P>>>;
   /** Measures once. Never throws for a down target: a failure is a result with a code. */
   probe(spec: ProbeBase & Static<TObject<P>>, ctx: ProbeContext): Promise<ProbeResult>;
 }

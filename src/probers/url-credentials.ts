@@ -42,6 +42,12 @@ export function shownUrl(url: string | URL): string {
   return withoutCredentials(url).href.replace(/\/$/, '');
 }
 
+/** A URL as a report prints it: as written, less any `user:password@`. */
+export function urlAsWritten(url: string): string {
+  const u = new URL(url);
+  return u.username === '' && u.password === '' ? url : withoutCredentials(u).href;
+}
+
 // A definition check rejects bad escapes; this keeps a URL that slipped past from ever throwing.
 function decoded(part: string): string {
   try {

@@ -2,8 +2,7 @@ import type { Clock } from '../lib/clock.js';
 import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import { share } from '../lib/schema.js';
-import type { ProbeDefinition } from '../probers/index.js';
-import { withoutCredentials } from '../probers/url-credentials.js';
+import { emptyChecklist, type ProbeDefinition, reportOf } from '../probers/index.js';
 import type { AlertStore, Incident, RollupBucket, RollupSummary, Rollups, Store, StoredRun } from '../store/index.js';
 import type { ReportConfig } from './schema.js';
 import { type ScorecardSetup, scorecard } from './scorecard.js';
@@ -22,8 +21,6 @@ import type {
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
-/** Kinds whose run time is a request's latency, judged against the daily p95 target. */
-const LATENCY_KINDS: ReadonlySet<string> = new Set(['http', 'tls', 'dns']);
 
 /** What the report reads: the store's rollups and incidents, the probes as configured, the setup the scorecard judges. */
 export interface ReportDeps {
@@ -130,7 +127,7 @@ export async function buildReport(deps: ReportDeps, q: ReportQuery = {}): Promis
   const totals = new Map<string, RollupSummary>();
   const dailyCodes = new Map<string, Array<{ day: string; codes: Record<string, number> }>>();
   const read = async (def: ProbeDefinition) => {
-    const needsSuccess = def.kind === 'restore-drill' || def.kind === 'k6';
+    const needsSuccess = reportOf(def).lastSuccess === true;
     const [window, lastSuccess] = await Promise.all([
       deps.store.rollups.window(def.id, from, to),
       needsSuccess ? deps.store.lastSuccess(def.id) : undefined,
@@ -198,7 +195,7 @@ function probeReport(
   lastSuccess: StoredRun | undefined,
   to: number,
 ): ProbeReport {
-  const p95Target = LATENCY_KINDS.has(def.kind) ? targets.p95Ms : null;
+  const p95Target = reportOf(def).latency === true ? targets.p95Ms : null;
   const daily: DailyPoint[] = days.map((d) => {
     const errorRate = d.runs === 0 ? null : d.failures / d.runs;
     const p95Ms = d.p95 ?? null;
@@ -230,7 +227,7 @@ function probeReport(
     id: def.id,
     kind: def.kind,
     labels: { ...def.labels },
-    target: targetOf(def),
+    target: reportOf(def).target(def),
     runs: total.runs,
     failures: total.failures,
     uptime,
@@ -253,30 +250,6 @@ function probeReport(
         ? null
         : { at: iso(lastSuccess.startedAt), values: { ...lastSuccess.values } },
   };
-}
-
-/** A probe's URL as a report may print it: as written, less any `user:password@`. */
-function shown(url: string): string {
-  const u = new URL(url);
-  return u.username === '' && u.password === '' ? url : withoutCredentials(u).href;
-}
-
-/** What a probe watches, in a word a person recognises. */
-function targetOf(def: ProbeDefinition): string {
-  switch (def.kind) {
-    case 'http':
-      return shown(def.url);
-    case 'tls':
-      return `${def.host}:${def.port}`;
-    case 'dns':
-      return `${def.name} ${def.type}`;
-    case 'log-ingestion':
-      return def.url === undefined ? def.backend : `${def.backend} ${shown(def.url)}`;
-    case 'restore-drill':
-      return `${def.source.type} backups in ${def.source.dir}`;
-    case 'k6':
-      return def.script;
-  }
 }
 
 async function incidentsSection(alerts: ReportDeps['store']['alerts'], from: number, to: number): Promise<IncidentsSection> {
@@ -343,99 +316,11 @@ function incidentReport(i: Incident, to: number): IncidentReport {
 
 function checklistEvidence(probes: readonly ProbeDefinition[], reports: ProbeReport[], targets: ReportTargets): ChecklistEvidence {
   const byId = new Map(reports.map((r) => [r.id, r]));
-  const value = (r: ProbeReport, name: string) => r.values[name];
-  const evidence: ChecklistEvidence = { tls: [], dns: [], logIngestion: [], restoreDrills: [], loadRuns: [] };
+  const evidence = emptyChecklist();
   for (const def of probes) {
-    const r = byId.get(def.id)!;
-    switch (def.kind) {
-      case 'tls': {
-        const days = value(r, 'days_remaining');
-        const chain = value(r, 'chain_valid');
-        evidence.tls.push({
-          probeId: def.id,
-          host: `${def.host}:${def.port}`,
-          daysRemaining: days?.last ?? null,
-          minDaysRemaining: days?.min ?? null,
-          chainValid: chain === undefined ? null : chain.last === 1,
-          ok: r.last === null ? null : r.last.ok && days !== undefined && days.last >= targets.tlsMinDays,
-        });
-        break;
-      }
-      case 'dns': {
-        const prop = value(r, 'propagation_s');
-        const ttl = value(r, 'max_ttl_s');
-        const ratio = value(r, 'propagated_ratio');
-        evidence.dns.push({
-          probeId: def.id,
-          name: `${def.name} ${def.type}`,
-          propagationS: prop?.max ?? null,
-          maxTtlS: ttl?.max ?? null,
-          propagatedRatio: ratio?.last ?? null,
-          ok:
-            r.runs === 0
-              ? null
-              : (ttl === undefined || ttl.max <= targets.dnsMaxTtlS) &&
-                (prop === undefined || prop.max <= targets.dnsPropagationS) &&
-                r.last?.ok === true,
-        });
-        break;
-      }
-      case 'log-ingestion': {
-        const lat = value(r, 'ingestion_latency_ms');
-        const p95 = lat?.p95 ?? null;
-        evidence.logIngestion.push({
-          probeId: def.id,
-          backend: def.backend,
-          p95Ms: p95,
-          maxMs: lat?.max ?? null,
-          runs: r.runs,
-          failures: r.failures,
-          ok: r.runs === 0 ? null : p95 !== null && p95 <= targets.logIngestionMs && r.last?.ok === true,
-        });
-        break;
-      }
-      case 'restore-drill': {
-        const s = r.lastSuccess;
-        const restoreS = s?.values.restore_s ?? null;
-        const ageS = s?.values.backup_age_s ?? null;
-        evidence.restoreDrills.push({
-          probeId: def.id,
-          source: def.source.type,
-          lastSuccessAt: s?.at ?? null,
-          restoreS,
-          backupAgeS: ageS,
-          withinRto: restoreS === null ? null : restoreS * 1000 <= targets.rtoMs,
-          withinRpo: ageS === null ? null : ageS * 1000 <= targets.rpoMs,
-          runs: r.runs,
-          failures: r.failures,
-        });
-        break;
-      }
-      case 'k6': {
-        const s = r.lastSuccess;
-        const p95 = s?.values.p95_ms ?? null;
-        const errorRate = s?.values.error_rate ?? null;
-        evidence.loadRuns.push({
-          probeId: def.id,
-          script: def.script,
-          lastSuccessAt: s?.at ?? null,
-          p95Ms: p95,
-          errorRate,
-          rps: s?.values.rps ?? null,
-          ok:
-            s === null
-              ? r.runs === 0
-                ? null
-                : false
-              : p95 !== null && p95 <= targets.loadP95Ms && (errorRate ?? 0) <= targets.loadErrorRate,
-          runs: r.runs,
-          failures: r.failures,
-        });
-        break;
-      }
-      case 'http':
-        break;
-    }
+    const entry = reportOf(def).evidence?.(def, byId.get(def.id)!, targets);
+    // The entry's section and item types go together by construction (ChecklistEntry).
+    if (entry !== undefined) (evidence[entry.section] as Array<typeof entry.item>).push(entry.item);
   }
   return evidence;
 }

@@ -3,6 +3,8 @@
  * element allowed by hash. Every string that came from config, a probe or a person goes through
  * `escapeHtml` where it is interpolated; helpers here that return markup say so in their name or doc.
  */
+
+import { isProbeKind, proberFor } from '../probers/index.js';
 import {
   escapeHtml as esc,
   formatDuration,
@@ -302,7 +304,8 @@ function probeCard(p: ProbeReport, report: Report): string {
     ],
     ['Last run', `<td class="msg">${lastRun(p.last)}</td>`],
   ];
-  if (p.lastSuccess !== null || p.kind === 'restore-drill' || p.kind === 'k6') {
+  // A drill's newest success is its evidence: "none" is worth a row too.
+  if (p.lastSuccess !== null || (isProbeKind(p.kind) && proberFor(p.kind).report.lastSuccess === true)) {
     rows.push(['Last success', `<td class="msg">${lastSuccess(p.lastSuccess)}</td>`]);
   }
   const days = p.daily.map((d) => d.day);

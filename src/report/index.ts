@@ -1,4 +1,5 @@
 export { buildReport, PERCENTILES_NOTE, type ReportDeps, type ReportQuery, reportWindow, targetsOf } from './build.js';
+export { escapeHtml, pageCsp } from './format.js';
 export { renderReportHtml } from './html.js';
 export { renderReportMarkdown } from './markdown.js';
 export { CHECKLIST, type ChecklistItemId, type ReportConfig, ReportConfigSchema } from './schema.js';

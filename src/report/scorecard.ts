@@ -1,4 +1,5 @@
-import type { ProbeDefinition } from '../probers/index.js';
+import { keepsOnCall } from '../notify/index.js';
+import { type ProbeDefinition, reportOf } from '../probers/index.js';
 import { formatDuration } from './format.js';
 import { type Attestation, CHECKLIST, type ChecklistItemId } from './schema.js';
 import type { Evidence, ItemStatus, Report, Scorecard, ScorecardItem } from './types.js';
@@ -153,11 +154,12 @@ function tlsEverywhere({ report, probes }: ScorecardInput): Judgement {
   const plain: string[] = [];
   const secured: string[] = [];
   for (const def of probes) {
-    if (def.kind !== 'http') continue;
-    const url = new URL(def.url);
+    const endpoint = reportOf(def).endpoint?.(def);
+    if (endpoint === undefined) continue;
+    const url = new URL(endpoint.url);
     // Loopback checks (vigil watching itself, sidecars) are not endpoints users reach.
     if (LOOPBACK.test(url.hostname)) continue;
-    if (url.protocol === 'https:' || def.expect.httpsRedirect) secured.push(def.id);
+    if (url.protocol === 'https:' || endpoint.redirectsToHttps) secured.push(def.id);
     else plain.push(def.id);
   }
   if (plain.length > 0)
@@ -185,17 +187,20 @@ function tlsEverywhere({ report, probes }: ScorecardInput): Judgement {
 }
 
 function alerting({ report, probes, setup }: ScorecardInput): Judgement {
-  const http = probes.filter((p) => p.kind === 'http');
-  if (http.length === 0) return { status: 'unknown', evidence: [] };
+  const endpoints = probes.flatMap((def) => {
+    const endpoint = reportOf(def).endpoint?.(def);
+    return endpoint === undefined ? [] : [{ def, endpoint }];
+  });
+  if (endpoints.length === 0) return { status: 'unknown', evidence: [] };
   const covered: string[] = [];
   const partial: string[] = [];
-  for (const def of http) {
+  for (const { def, endpoint } of endpoints) {
     const a = def.alert;
     if (a === undefined) continue;
     const routed = a.channels.length > 0 || a.policy !== undefined;
     // A failed run is what the `failures` rule counts, so maxLatency makes slow runs page too.
     const onErrors = a.errorRate !== undefined || a.failures >= 1;
-    const onLatency = a.latency !== undefined || def.expect.maxLatency !== undefined;
+    const onLatency = a.latency !== undefined || endpoint.latencyBound;
     if (routed && onErrors && onLatency) covered.push(def.id);
     else partial.push(`${def.id} (${[!routed && 'pages nobody', !onLatency && 'no latency rule'].filter(Boolean).join(', ')})`);
   }
@@ -259,13 +264,16 @@ function oncallRotation({ report, probes, setup }: ScorecardInput): Judgement {
     ([name, targets]) => used.has(name) && targets.some((t) => t.startsWith('oncall:')),
   );
   if (Object.keys(setup.schedules).length === 0) {
-    const pd = Object.values(setup.channels).includes('pagerduty');
+    const provider = Object.values(setup.channels).find((type) => keepsOnCall(type));
     return {
-      status: pd ? 'unknown' : 'fail',
+      status: provider !== undefined ? 'unknown' : 'fail',
       evidence: [
         {
           source: 'config',
-          detail: pd ? 'no schedules in vigil; on-call may live in PagerDuty (attest it)' : 'no on-call schedule and no PagerDuty channel',
+          detail:
+            provider !== undefined
+              ? `no schedules in vigil; on-call may live in ${provider} (attest it)`
+              : 'no on-call schedule and no channel whose provider keeps on-call (such as pagerduty)',
         },
       ],
     };

@@ -1,3 +1,5 @@
+import type { ChecklistSections } from '../probers/index.js';
+
 /**
  * The 30-day post-launch report as data: what `GET /api/v1/report` answers in JSON and what the HTML
  * and Markdown renderings show. Times are ISO 8601 strings (UTC), durations milliseconds unless the
@@ -137,57 +139,8 @@ export interface IncidentsSection {
   pagesPerPerson: Record<string, number>;
 }
 
-/** Evidence of one checklist item, per probe kind. */
-export interface ChecklistEvidence {
-  tls: Array<{
-    probeId: string;
-    host: string;
-    daysRemaining: number | null;
-    minDaysRemaining: number | null;
-    chainValid: boolean | null;
-    ok: boolean | null;
-  }>;
-  dns: Array<{
-    probeId: string;
-    name: string;
-    /** Seconds from a change to every resolver agreeing, worst seen. */
-    propagationS: number | null;
-    maxTtlS: number | null;
-    propagatedRatio: number | null;
-    ok: boolean | null;
-  }>;
-  logIngestion: Array<{
-    probeId: string;
-    backend: string;
-    p95Ms: number | null;
-    maxMs: number | null;
-    runs: number;
-    failures: number;
-    ok: boolean | null;
-  }>;
-  restoreDrills: Array<{
-    probeId: string;
-    source: string;
-    lastSuccessAt: string | null;
-    restoreS: number | null;
-    backupAgeS: number | null;
-    withinRto: boolean | null;
-    withinRpo: boolean | null;
-    runs: number;
-    failures: number;
-  }>;
-  loadRuns: Array<{
-    probeId: string;
-    script: string;
-    lastSuccessAt: string | null;
-    p95Ms: number | null;
-    errorRate: number | null;
-    rps: number | null;
-    ok: boolean | null;
-    runs: number;
-    failures: number;
-  }>;
-}
+/** Evidence of the checklist's items, by section: each probe kind's prober produces its own (`report.evidence`). */
+export type ChecklistEvidence = ChecklistSections;
 
 /** A code seen on failed runs: how often, on which probes, first and last day seen. */
 export interface FailureReason {

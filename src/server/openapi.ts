@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema } from 'fastify';
-import { escapeHtml as esc, pageCsp } from '../report/format.js';
+import { escapeHtml as esc, pageCsp } from '../report/index.js';
 
 /** What the table says of one route, keyed `"METHOD /path"` with Fastify's `:param` syntax. */
 export interface RouteDoc {

@@ -37,6 +37,7 @@ function setup(clock: TestClock, elapsed: () => number) {
   const prober: AnyProber = {
     schema: {} as never,
     values: () => [],
+    report: { target: () => 'stand-in' },
     probe: async (spec, ctx) => {
       starts.push({ id: spec.id, wall: clock.now(), mono: elapsed() });
       await ctx.clock.sleep(100, ctx.signal);

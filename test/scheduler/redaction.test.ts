@@ -17,7 +17,12 @@ const def = {
 
 function run(probe: (ctx: ProbeContext) => Promise<ProbeResult>, withRedactor = true) {
   const log = memoryLogger('debug');
-  const prober = { schema: {} as never, values: () => [], probe: (_s: unknown, ctx: ProbeContext) => probe(ctx) } as AnyProber;
+  const prober = {
+    schema: {} as never,
+    values: () => [],
+    report: { target: () => 'stand-in' },
+    probe: (_s: unknown, ctx: ProbeContext) => probe(ctx),
+  } as AnyProber;
   const record = runProbe(def, 'manual', {
     clock: systemClock,
     logger: log.logger,

@@ -35,6 +35,7 @@ function setup(behaviour: Behaviour, opts: Partial<SchedulerOptions> = {}) {
   const prober: AnyProber = {
     schema: {} as never,
     values: () => [],
+    report: { target: () => 'stand-in' },
     probe: (spec: ProbeDefinition, ctx: ProbeContext) => {
       const n = (attempts.get(spec.id) ?? 0) + 1;
       attempts.set(spec.id, n);

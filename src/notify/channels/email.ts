@@ -37,6 +37,7 @@ const MAX_ID_SLUG = 64;
 
 export const email = defineChannel({
   schema,
+  person: { field: 'email' },
   create(name, config): Channel {
     const server = smtpServer(config.smtp);
     const hide = secretScrubber(server);

@@ -54,6 +54,8 @@ interface PagerDutyEvent {
 
 export const pagerduty = defineChannel({
   schema,
+  person: { field: 'pagerduty' },
+  keepsOnCall: true,
   create(name, config): Channel {
     const endpoint = `${config.url.replace(/\/+$/, '')}/v2/enqueue`;
     const host = safeHost(config.url);

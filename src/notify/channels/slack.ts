@@ -80,6 +80,7 @@ interface Content {
 
 export const slack = defineChannel({
   schema,
+  person: { field: 'slack' },
   create(name, config, deps) {
     const log = deps.logger.child({ channel: name, type: 'slack' });
     // One pool per channel, so close() releases exactly what this channel opened.

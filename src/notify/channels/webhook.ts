@@ -49,6 +49,7 @@ const OWN_HEADERS = new Set(['content-type', 'content-length', 'host', 'transfer
 
 export const webhook = defineChannel({
   schema,
+  person: 'own-target',
   create(name, config, deps) {
     const log = deps.logger.child({ channel: name, type: 'webhook' });
     const url = new URL(config.url);

@@ -1,0 +1,430 @@
+/**
+ * The prober contract, run over EVERY registered kind: a new entry in src/probers/index.ts fails
+ * here until it brings a fixture, so no kind joins without proving the shared promises: a bad spec is
+ * rejected at load naming its path, the deadline is honoured against a target that hangs, nothing is
+ * left open after the abort, the record has the shape the store expects, and the spec's secret never
+ * reaches it. A case that cannot apply to a kind is skipped with the fixture's reason, never passed.
+ */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, writeFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { ConfigError, createSecretBook, type LoadedConfig, loadConfig } from '../../src/config/index.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { noRedaction, type Redactor } from '../../src/lib/redactor.js';
+import { channelKinds } from '../../src/notify/index.js';
+import {
+  type AnyProber,
+  emptyChecklist,
+  type ProbeDefinition,
+  type ProbeKind,
+  type ProbeResult,
+  probers,
+} from '../../src/probers/index.js';
+import { runProbe, Shutdown } from '../../src/scheduler/index.js';
+import type { RunRecord } from '../../src/store/index.js';
+import { memoryLogger, memoryState } from '../helpers/context.js';
+import { startDnsServer } from '../helpers/dns-server.js';
+import { SAMPLE_TARGETS } from '../helpers/report-sample.js';
+import { startHttp, startRaw, type TestServer } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
+import { workspace } from '../helpers/workspace.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const FAKE_K6 = path.resolve(here, '../helpers/fake-k6.mjs');
+
+/** Every run gets this timeout: long enough to connect on loopback, short enough to keep the suite fast. */
+const TIMEOUT_MS = 800;
+/** What a loaded machine may add on top of the timeout and the kind's abort grace. */
+const SLACK_MS = 1_500;
+/** The secret planted in each fixture's spec, through `${CONTRACT_SECRET}` as a user would. */
+const SECRET = 'Pl4nted-Contract-S3cret-7731';
+
+/** A case that does not apply to a kind, and why. */
+interface Skip {
+  skip: string;
+}
+
+/** A target that accepts and never answers, and the definition fields that point a probe at it. */
+interface HangingPeer {
+  /** Kind-specific definition fields (may reference `${CONTRACT_SECRET}`). */
+  fields: Record<string, unknown>;
+  /** Connections the peer still holds open (what it sees of the probe's cleanup); null when it cannot tell (UDP). */
+  open(): number | null;
+  close(): Promise<void>;
+}
+
+interface KindFixture {
+  /** Starts the hanging peer. `dir` is the workspace (probes/ inside it) for kinds that need files. */
+  hang(dir: string): Promise<HangingPeer>;
+  /**
+   * A peer that fails a run at once, for the cases any failed run serves (shape, redaction) when a
+   * hung run takes long to wind down (a drill drops its scratch database for up to 30 s).
+   */
+  fastFail?(dir: string): Promise<HangingPeer>;
+  /** A definition field set wrong, and the path the load error must name. */
+  bad: { fields: Record<string, unknown>; path: string };
+  /**
+   * A peer whose answer carries the spec's secret back (an error page echoing the request), so the
+   * redaction case can fail; `true` when the hanging peer's run already does. Else why it cannot.
+   */
+  echoesSecret: true | ((dir: string) => Promise<HangingPeer>) | Skip;
+}
+
+/** A TCP peer that accepts and never says a word; counts the connections it still holds. */
+async function silentTcp(): Promise<TestServer & { live: Set<Socket> }> {
+  const live = new Set<Socket>();
+  const server = await startRaw((socket) => {
+    live.add(socket);
+    // Read and drop what the probe sends: a paused socket would never notice the probe hanging up.
+    socket.resume();
+    socket.on('error', () => {});
+    socket.on('close', () => live.delete(socket));
+  });
+  return Object.assign(server, { live });
+}
+
+async function tcpPeer(fields: (port: number) => Record<string, unknown>): Promise<HangingPeer> {
+  const server = await silentTcp();
+  return { fields: fields(server.port), open: () => server.live.size, close: () => server.close() };
+}
+
+/** One fixture per registered kind: the type makes a kind without one fail to compile. */
+const fixtures: Record<ProbeKind, KindFixture> = {
+  http: {
+    hang: () =>
+      tcpPeer((port) => ({
+        url: `http://probe:\${CONTRACT_SECRET}@127.0.0.1:${port}/health?token=\${CONTRACT_SECRET}`,
+        headers: { authorization: 'Bearer ${CONTRACT_SECRET}' },
+      })),
+    bad: { fields: { url: 'ftp://127.0.0.1/health' }, path: 'url' },
+    async echoesSecret() {
+      // An answer that echoes the request's credentials, failing the body check, which quotes the body.
+      const server = await startHttp((req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(`you sent ${req.headers.authorization} for ${req.url}`);
+      });
+      return {
+        fields: {
+          url: `${server.url}/health?token=\${CONTRACT_SECRET}`,
+          headers: { authorization: 'Bearer ${CONTRACT_SECRET}' },
+          expect: { bodyContains: 'welcome' },
+        },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
+  tls: {
+    hang: () => tcpPeer((port) => ({ host: '127.0.0.1', port })),
+    bad: { fields: { host: '127.0.0.1', port: 70_000 }, path: 'port' },
+    echoesSecret: { skip: 'a tls definition has no field that holds a credential: nothing secret to plant' },
+  },
+  dns: {
+    async hang() {
+      const server = await startDnsServer();
+      server.mode = 'silent';
+      return {
+        fields: {
+          name: 'api.example.test',
+          type: 'A',
+          expect: ['${CONTRACT_SECRET_IP}'],
+          resolvers: [`127.0.0.1:${server.port}`],
+          resolverTimeout: '600ms',
+        },
+        // UDP has no connection for the peer to see closed; the resource check below covers the socket.
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+    bad: { fields: { name: 'api.example.test', type: 'SRV', expect: ['10.0.0.1'] }, path: 'type' },
+    async echoesSecret() {
+      // A resolver with another answer: the failure names what was expected, the secret address.
+      const server = await startDnsServer({ zone: { 'api.example.test': [{ type: 'A', value: '10.0.0.1' }] } });
+      return {
+        fields: {
+          name: 'api.example.test',
+          type: 'A',
+          expect: ['${CONTRACT_SECRET_IP}'],
+          resolvers: [server.address],
+          resolverTimeout: '600ms',
+        },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
+  'log-ingestion': {
+    hang: () =>
+      tcpPeer((port) => ({
+        backend: 'loki',
+        url: `http://127.0.0.1:${port}`,
+        headers: { authorization: 'Bearer ${CONTRACT_SECRET}' },
+        maxLatency: '1s',
+        grace: '0s',
+      })),
+    bad: { fields: { backend: 'splunk', url: 'http://127.0.0.1:1' }, path: 'backend' },
+    echoesSecret: { skip: 'a write that never gets an answer leaves nothing of the request in the result to redact' },
+  },
+  'restore-drill': {
+    async hang(dir) {
+      // A plain dump restored into a "server" that accepts and never answers: psql/createdb hang on it.
+      const backups = path.join(dir, 'backups');
+      mkdirSync(backups, { recursive: true });
+      await writeFile(path.join(backups, 'db.sql'), 'select 1;\n-- PostgreSQL database dump complete\n');
+      return tcpPeer((port) => ({
+        source: { type: 'postgres', dir: backups, checksum: 'off' },
+        target: { url: `postgres://drill:\${CONTRACT_SECRET}@127.0.0.1:${port}/postgres?connect_timeout=30` },
+      }));
+    },
+    async fastFail(dir) {
+      // Connections cut at once: every tool fails fast, and so does the drop afterwards.
+      const server = await startRaw((socket) => socket.destroy());
+      return {
+        fields: {
+          source: { type: 'postgres', dir: path.join(dir, 'backups'), checksum: 'off' },
+          target: { url: `postgres://drill:\${CONTRACT_SECRET}@127.0.0.1:${server.port}/postgres` },
+        },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+    bad: { fields: { source: { type: 'mysql', dir: '/tmp' } }, path: 'source.type' },
+    echoesSecret: {
+      skip: 'the drill hands the password to its tools in PGPASSWORD and reports only their errors, which never quote it',
+    },
+  },
+  k6: {
+    async hang(dir) {
+      await chmod(FAKE_K6, 0o755);
+      await writeFile(path.join(dir, 'probes', 'hang.js'), '// FAKE_K6_MODE=hang\nexport default function () {}\n');
+      return {
+        fields: { script: 'hang.js', binary: FAKE_K6, stopGrace: '1s', env: { TOKEN: '${CONTRACT_SECRET}' } },
+        open: () => null,
+        close: async () => {},
+      };
+    },
+    bad: { fields: { script: 'hang.js', stopGrace: 'soon' }, path: 'stopGrace' },
+    echoesSecret: { skip: 'k6 receives the secret in its environment and a hung run prints nothing back' },
+  },
+};
+
+const SECRET_IP = '10.73.31.7';
+const ENV = { CONTRACT_SECRET: SECRET, CONTRACT_SECRET_IP: SECRET_IP };
+
+/** Loads one definition of `kind` through the real config path, as vigil would at start. */
+function load(dir: string, kind: string, fields: Record<string, unknown>): LoadedConfig {
+  const def = { id: `contract-${kind}`, kind, schedule: '* * * * *', timeout: `${TIMEOUT_MS}ms`, ...fields };
+  return loadAt(dir, [def]);
+}
+
+function loadAt(dir: string, defs: unknown[]): LoadedConfig {
+  return withFiles(dir, defs, () => loadConfig({ cwd: dir, env: ENV }));
+}
+
+function withFiles<T>(dir: string, defs: unknown[], fn: () => T): T {
+  writeFileSync(path.join(dir, 'config', 'default.yaml'), 'service:\n  port: 8080\n');
+  writeFileSync(path.join(dir, 'probes', 'contract.yaml'), stringify(defs));
+  return fn();
+}
+
+/** Counts of the handles that outlive a careless probe: sockets, child processes, timers. */
+function handles(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of process.getActiveResourcesInfo()) {
+    if (/TCPSocketWrap|UDPWrap|ProcessWrap|Pipe|Timeout|Immediate/i.test(r)) counts.set(r, (counts.get(r) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The handles above `before`, by type; empty when everything the run opened is gone. */
+function leftOver(before: Map<string, number>): Record<string, number> {
+  const extra: Record<string, number> = {};
+  for (const [type, n] of handles()) if (n > (before.get(type) ?? 0)) extra[type] = n - (before.get(type) ?? 0);
+  return extra;
+}
+
+async function probeOnce(def: ProbeDefinition, dir: string, redactor?: Redactor): Promise<ProbeResult> {
+  return (probers[def.kind] as AnyProber).probe(def, {
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+    deadline: Date.now() + TIMEOUT_MS,
+    clock: systemClock,
+    logger: memoryLogger().logger,
+    probesDir: path.join(dir, 'probes'),
+    state: memoryState(),
+    ...(redactor ? { redactor } : {}),
+  });
+}
+
+function runRecord(def: ProbeDefinition, dir: string, redactor: Redactor): Promise<RunRecord> {
+  return runProbe(def, 'manual', {
+    clock: systemClock,
+    logger: memoryLogger().logger,
+    probesDir: path.join(dir, 'probes'),
+    state: memoryState(),
+    shutdown: new Shutdown(),
+    redactor,
+  });
+}
+
+/** Every form a secret may leak in: as is, percent-encoded, base64, and its first 12 characters. */
+function leaks(text: string, secret: string): string[] {
+  const forms = [secret, encodeURIComponent(secret), Buffer.from(secret).toString('base64'), secret.slice(0, 12)];
+  return forms.filter((f) => text.includes(f));
+}
+
+it('every registered kind has a fixture here', () => {
+  expect(Object.keys(fixtures).sort()).toEqual(Object.keys(probers).sort());
+});
+
+describe.each(Object.keys(probers) as ProbeKind[])('prober contract: %s', { timeout: 60_000 }, (kind) => {
+  const fixture = fixtures[kind];
+  let ws: ReturnType<typeof workspace>;
+  let peer: HangingPeer;
+  let def: ProbeDefinition;
+  let loaded: LoadedConfig;
+
+  beforeAll(async () => {
+    ws = workspace({});
+    peer = await fixture.hang(ws.dir);
+    loaded = load(ws.dir, kind, peer.fields);
+    def = loaded.probes[0] as ProbeDefinition;
+  });
+  afterAll(async () => {
+    await peer?.close();
+    ws?.remove();
+  });
+
+  it('loads its fixture, and rejects a bad spec at load with an error naming the file and path', () => {
+    expect(def.kind).toBe(kind);
+    let problems: readonly string[] = [];
+    try {
+      load(ws.dir, kind, { ...peer.fields, ...fixture.bad.fields });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems = err.problems;
+    }
+    expect(problems.length, 'the bad spec loaded').toBeGreaterThan(0);
+    const line = problems.find((p) => p.startsWith(`probes/contract.yaml: [0].${fixture.bad.path}: expected`));
+    expect(line, `no problem names [0].${fixture.bad.path}: ${problems.join(' | ')}`).toBeDefined();
+  });
+
+  it('tells the report what it needs: its target without credentials, its checklist evidence in a known section', () => {
+    const report = (probers[kind] as AnyProber).report;
+    const target = report.target(def);
+    expect(target).toMatch(/\S/);
+    // Never a URL's `user:password@` (a `${…}` value elsewhere is hidden on every way out, by value).
+    for (const url of target.match(/[a-z][a-z0-9+.-]*:\/\/\S+/gi) ?? []) {
+      const u = new URL(url);
+      expect(`${u.username}${u.password}`, `${kind} target: ${target}`).toBe('');
+    }
+    const window = { runs: 0, failures: 0, values: {}, last: null, lastSuccess: null };
+    const entry = report.evidence?.(def, window, SAMPLE_TARGETS);
+    if (entry !== undefined) {
+      expect(Object.keys(emptyChecklist())).toContain(entry.section);
+      expect(entry.item.probeId).toBe(def.id);
+      // No runs is no evidence either way: never a pass.
+      expect('ok' in entry.item ? entry.item.ok : null).not.toBe(true);
+    }
+  });
+
+  it('honours the deadline against a target that hangs, and leaves nothing open after the abort', async () => {
+    const before = handles();
+    const grace = (probers[kind] as AnyProber).abortGraceMs?.(def) ?? 250;
+    const started = performance.now();
+    const result = await probeOnce(def, ws.dir);
+    const took = performance.now() - started;
+    expect(result.ok).toBe(false);
+    expect(result.code).toMatch(/^[A-Z][A-Z_]+$/);
+    expect(result.message, 'a failed run says why').toMatch(/\S/);
+    expect(took, `${kind} took ${Math.round(took)} ms`).toBeLessThan(TIMEOUT_MS + grace + SLACK_MS);
+    // The peer sees the connection closed; the process holds no extra socket, child or timer.
+    if (peer.open() !== null) await waitFor(`${kind}: the peer to see its connections closed`, () => peer.open() === 0, 2_000);
+    await waitFor(
+      `${kind}: handles opened by the run to be released`,
+      () => Object.keys(leftOver(before)).length === 0,
+      2_000,
+      () => JSON.stringify(leftOver(before)),
+    );
+  });
+
+  /** A definition against a peer that fails fast, when the fixture has one; else the hanging one. */
+  async function quick<T>(fn: (def: ProbeDefinition, loaded: LoadedConfig) => Promise<T>): Promise<T> {
+    if (fixture.fastFail === undefined) return fn(def, loaded);
+    const fast = await fixture.fastFail(ws.dir);
+    try {
+      const l = load(ws.dir, kind, fast.fields);
+      return await fn(l.probes[0] as ProbeDefinition, l);
+    } finally {
+      await fast.close();
+    }
+  }
+
+  it('makes a record of the shape the store expects', async () => {
+    const r = await quick((d) => runRecord(d, ws.dir, noRedaction));
+    expect(typeof r.ok).toBe('boolean');
+    expect(r.probeId).toBe(def.id);
+    expect(r.kind).toBe(kind);
+    expect(Number.isFinite(r.durationMs) && r.durationMs >= 0).toBe(true);
+    for (const [name, v] of Object.entries(r.values)) expect(Number.isFinite(v), `value ${name} = ${v}`).toBe(true);
+    expect(r.ok).toBe(false);
+    expect(r.code).toMatch(/^[A-Z][A-Z_]+$/);
+    expect(typeof r.message).toBe('string');
+    // It survives the store's JSON round trip unchanged.
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+  });
+
+  it('never lets the secret in its spec reach the record', async (t) => {
+    const secrets = [SECRET, SECRET_IP];
+    const echo = fixture.echoesSecret;
+    if (typeof echo === 'object') {
+      // Still checked against the hanging peer, but this alone could not fail: say so.
+      const record = await quick(async (d, l) => JSON.stringify(await runRecord(d, ws.dir, createSecretBook(l).forProbe(d))));
+      for (const s of secrets) expect(leaks(record, s), `${kind} record: ${record}`).toEqual([]);
+      t.skip(`the case cannot fail for ${kind}: ${echo.skip}`);
+      return;
+    }
+    const runBoth = async (d: ProbeDefinition, l: LoadedConfig) => ({
+      record: JSON.stringify(await runRecord(d, ws.dir, createSecretBook(l).forProbe(d))),
+      // The case can fail: without redaction the same run does carry the secret.
+      raw: JSON.stringify(await runRecord(d, ws.dir, noRedaction)),
+    });
+    let record: string;
+    let raw: string;
+    if (echo === true) ({ record, raw } = await quick(runBoth));
+    else {
+      const echoPeer = await echo(ws.dir);
+      try {
+        const l = load(ws.dir, kind, echoPeer.fields);
+        ({ record, raw } = await runBoth(l.probes[0] as ProbeDefinition, l));
+      } finally {
+        await echoPeer.close();
+      }
+    }
+    for (const s of secrets) expect(leaks(record, s), `${kind} record: ${record}`).toEqual([]);
+    expect(
+      secrets.flatMap((s) => leaks(raw, s)).length,
+      `${kind}: the fixture's run should echo its secret before redaction: ${raw}`,
+    ).toBeGreaterThan(0);
+  });
+});
+
+describe('no code outside a kind names it', () => {
+  // A kind string in the report, alerting or config is a silent second place to touch when a kind is added.
+  const folders = ['alerting', 'config', 'metrics', 'notify', 'oncall', 'report', 'scheduler'];
+  const src = path.resolve(here, '../../src');
+
+  it.each(folders)('src/%s names no probe kind or channel type', (folder) => {
+    const names = [...Object.keys(probers), ...Object.keys(channelKinds)];
+    const found: string[] = [];
+    for (const file of readdirSync(path.join(src, folder), { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.ts') || file.startsWith('channels')) continue;
+      const text = readFileSync(path.join(src, folder, file), 'utf8');
+      for (const name of names) if (text.includes(`'${name}'`)) found.push(`src/${folder}/${file}: '${name}'`);
+    }
+    expect(found).toEqual([]);
+  });
+});
