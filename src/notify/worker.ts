@@ -91,6 +91,12 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
   let running = false;
   let scanning = false;
   let again = false;
+  /**
+   * Sends that finished while a scan's read of the due rows was under way: that read may predate
+   * their outcome (a row it shows pending was just marked delivered, or due later), so the scan
+   * must not start them again.
+   */
+  let finishedDuringRead: Set<number> | undefined;
 
   const laneOf = (i: OutboxItem) => `${i.incidentId ?? `test:${i.id}`}/${i.channel}/${i.recipient ?? ''}`;
 
@@ -259,8 +265,12 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     try {
       await recordKept();
       const now = clock.now();
+      finishedDuringRead = new Set();
       const due = opts.claim ? await store.due(now, limit, opts.claim) : await store.due(now, limit);
+      const stale = finishedDuringRead;
+      finishedDuringRead = undefined;
       for (const item of due) {
+        if (stale.has(item.id)) continue;
         if (!running) break;
         if (busy.has(item.id) || unrecorded.has(item.id) || lanes.has(laneOf(item))) continue;
         const channel = opts.channels.get(item.channel);
@@ -281,6 +291,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
         via.set(item.id, channel);
         const p = deliver(item, channel).finally(() => {
           busy.delete(item.id);
+          finishedDuringRead?.add(item.id);
           via.delete(item.id);
           lanes.delete(lane);
           perChannel.set(item.channel, (perChannel.get(item.channel) ?? 1) - 1);
@@ -294,6 +305,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       log.error({ err }, 'outbox scan failed');
     } finally {
       scanning = false;
+      finishedDuringRead = undefined;
     }
     if (again) {
       again = false;

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { backoff, type Channel, createOutboxWorker, DeliveryError, type Notification } from '../../src/notify/index.js';
-import { createSqliteStore } from '../../src/store/index.js';
+import { type AlertStore, createSqliteStore } from '../../src/store/index.js';
 import { ManualClock, settle } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Behaviour = (n: Notification) => Promise<{ ref?: Record<string, string> }>;
 
@@ -35,14 +36,18 @@ function recorder(behave: Behaviour = async () => ({})) {
   };
 }
 
-function setup(channels: Record<string, Channel>, over: Partial<Parameters<typeof createOutboxWorker>[0]> = {}) {
+function setup(
+  channels: Record<string, Channel>,
+  over: Partial<Parameters<typeof createOutboxWorker>[0]> = {},
+  wrap: (alerts: AlertStore) => AlertStore = (a) => a,
+) {
   const clock = new ManualClock();
   const store = createSqliteStore({ path: ':memory:', clock, logger: memoryLogger().logger });
   const outcomes: string[] = [];
   const latencies: number[] = [];
   const registry = new Map(Object.entries(channels));
   const worker = createOutboxWorker({
-    store: store.alerts,
+    store: wrap(store.alerts),
     channels: registry,
     clock,
     logger: memoryLogger().logger,
@@ -294,6 +299,39 @@ describe('outbox worker', () => {
     expect(new Set(late.sent.map((n) => n.incident.id)).size).toBe(210);
     expect(late.sent).toHaveLength(211);
     for (const id of held) expect((await t.store.alerts.notifications(id))[0]).toMatchObject({ state: 'delivered' });
+    await t.worker.stop(0);
+  });
+
+  it('does not send again a page whose send finished while a scan was reading the due rows', async () => {
+    let release: () => void = () => {};
+    const slow = recorder(() => new Promise((r) => (release = () => r({}))));
+    // A read that takes its rows at once and answers later, as a database over a network does.
+    let gate: Promise<void> | undefined;
+    const t = setup({ slow: slow.channel }, {}, (alerts) => ({
+      ...alerts,
+      due: async (...args: Parameters<AlertStore['due']>) => {
+        const rows = await alerts.due(...args);
+        if (gate) await gate;
+        return rows;
+      },
+    }));
+    const id = await t.incident(['slow']);
+    t.worker.start();
+    await t.clock.advance(0);
+    expect(slow.sent).toHaveLength(1);
+    let open: () => void = () => {};
+    gate = new Promise((r) => (open = r));
+    // A scan reads the row while it is still pending and in flight …
+    t.worker.wake();
+    await t.clock.advance(0);
+    // … the send finishes and is recorded before that read answers.
+    release();
+    await waitFor('the delivery recorded', async () => (await t.store.alerts.notifications(id))[0]?.state === 'delivered');
+    open();
+    gate = undefined;
+    await t.clock.advance(0);
+    await t.clock.advance(2_000);
+    expect(slow.sent).toHaveLength(1);
     await t.worker.stop(0);
   });
 
