@@ -206,6 +206,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
         for (const [name, key] of newKeys) probeKeys.set(name, key);
         committed += batch.length;
         stats.written += batch.length;
+        // A committed batch proves the file takes writes as well as a heartbeat does.
+        heartbeatError = undefined;
       }
       lastError = undefined;
     } catch (err) {

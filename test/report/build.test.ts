@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const PROBES = [
   { id: 'db', kind: 'restore-drill', labels: {}, source: { type: 'sqlite', dir: '/backups' } },
-  { id: 'api', kind: 'http', labels: {}, url: 'https://api.example.com/health' },
+  { id: 'api', kind: 'http', labels: {}, url: 'https://api.example.com/health', expect: {} },
 ] as unknown as ProbeDefinition[];
 
 function setup(fail?: Error) {

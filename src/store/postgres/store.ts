@@ -226,6 +226,8 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
         inFlight = rows.length;
         for (const [name, key] of made) probeKeys.set(name, key);
         stats.written += batch.length;
+        // A committed batch proves the database takes writes as well as a heartbeat does.
+        heartbeatError = undefined;
       }
       lastError = undefined;
       if (dropping) {
