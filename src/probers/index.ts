@@ -53,6 +53,8 @@ export type {
   Prober,
   ProberReport,
   ProbeState,
+  RunRecord,
   SpecProblem,
+  Trigger,
 } from './types.js';
 export { defineProber } from './types.js';

@@ -129,3 +129,26 @@ export type AnyProber = Prober<any>;
 export function defineProber<P extends TProperties>(prober: Prober<P>): Prober<P> {
   return prober;
 }
+
+/** How a run came about. */
+export type Trigger = 'schedule' | 'manual';
+
+/** One finished run of a probe, as the scheduler makes it from a prober's result and hands it on (metrics, store, alert rules). */
+export interface RunRecord {
+  probeId: string;
+  kind: string;
+  /** Epoch ms when the first attempt started. */
+  startedAt: number;
+  /** Duration of the attempt that decided the outcome. */
+  durationMs: number;
+  ok: boolean;
+  code?: string;
+  message?: string;
+  values: Record<string, number>;
+  details?: Record<string, unknown>;
+  /** 1 + retries used to confirm a failure. */
+  attempts: number;
+  trigger: Trigger;
+  /** The location of the instance that ran it (several instances, one database); absent without one. */
+  location?: string;
+}

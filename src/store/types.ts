@@ -1,25 +1,7 @@
-/** How a run came about. */
-export type Trigger = 'schedule' | 'manual';
+import type { RunRecord } from '../probers/index.js';
 
-/** One finished run of a probe, as the scheduler hands it to the store. */
-export interface RunRecord {
-  probeId: string;
-  kind: string;
-  /** Epoch ms when the first attempt started. */
-  startedAt: number;
-  /** Duration of the attempt that decided the outcome. */
-  durationMs: number;
-  ok: boolean;
-  code?: string;
-  message?: string;
-  values: Record<string, number>;
-  details?: Record<string, unknown>;
-  /** 1 + retries used to confirm a failure. */
-  attempts: number;
-  trigger: Trigger;
-  /** The location of the instance that ran it (several instances, one database); absent without one. */
-  location?: string;
-}
+// A run is the probers' output (through the scheduler's runner): its type lives with them.
+export type { RunRecord, Trigger } from '../probers/index.js';
 
 /** A run as stored: with its id. */
 export interface StoredRun extends RunRecord {
