@@ -181,6 +181,10 @@ export async function drillPostgres(backup: Backup, drill: PostgresDrill, ctx: P
   if ('failure' in swept) return { ...outcome, failure: fail('connect', 'psql', swept.failure, 'cannot reach the target server') };
   if (swept.dropped.length > 0) outcome.details.leftoversDropped = swept.dropped;
 
+  // Past the deadline already (the sweep used it up): no scratch database is made, so none needs dropping.
+  if (ctx.signal.aborted) {
+    return { ...outcome, failure: { code: 'TIMEOUT', step: 'connect', message: 'connect: the deadline passed while listing leftover scratch databases' } };
+  }
   const name = scratchName(drill.probeId, ctx.clock.now());
   outcome.details.scratchDatabase = name;
   const restoreStart = ctx.clock.now();
