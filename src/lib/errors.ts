@@ -19,3 +19,13 @@ export class VigilError extends Error {
     this.code = code;
   }
 }
+
+/** The message of anything thrown: an Error's own, else the thrown value as text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The `code` of anything thrown (Node's and drivers' errors carry one), or '' when it has none. */
+export function codeOf(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'code' in err && err.code != null ? String(err.code) : '';
+}
