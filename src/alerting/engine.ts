@@ -74,6 +74,16 @@ export function incidentKey(i: Pick<Incident, 'probeId' | 'rule' | 'id'>): strin
 }
 
 /** What channels are told of an incident. */
+/** An incident's view as an outbox payload: its own fields, copied into a plain record (stored as JSON). */
+function payloadOf(v: IncidentView): Record<string, unknown> {
+  return { ...v };
+}
+
+/** Drops runs older than the rules look back over, keeping at least as many as they count. */
+function trimHistory(points: RunPoint[], need: { runs: number; ms: number }, now: number): void {
+  while (points.length > need.runs && (points[0]?.at ?? now) < now - need.ms) points.shift();
+}
+
 export function viewOf(i: Incident, runbook?: string): IncidentView {
   return {
     id: i.id,
@@ -165,7 +175,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       channel,
       action,
       dedupKey: v.key,
-      payload: v as unknown as Record<string, unknown>,
+      payload: payloadOf(v),
       ...(mutedReason !== undefined ? { mutedReason } : {}),
     }));
   }
@@ -178,7 +188,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       ...(recipient !== undefined ? { recipient } : {}),
       action,
       dedupKey: v.key,
-      payload: v as unknown as Record<string, unknown>,
+      payload: payloadOf(v),
     }));
   }
 
@@ -279,7 +289,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       ...(p.recipient !== undefined ? { recipient: p.recipient } : {}),
       action: 'trigger' as const,
       dedupKey: v.key,
-      payload: v as unknown as Record<string, unknown>,
+      payload: payloadOf(v),
     }));
     const paged = targets.map((p) => (p.recipient ? `${p.recipient} via ${p.channel}` : p.channel));
     const detail = [
@@ -357,7 +367,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     const alert = def.alert;
     const need = historyNeeded(alert);
     const now = clock.now();
-    while (points.length > need.runs && (points[0] as RunPoint).at < now - need.ms) points.shift();
+    trimHistory(points, need, now);
     // A run cut short by shutdown says nothing about the target.
     if (run.code === 'ABORTED') return;
 
@@ -375,13 +385,21 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     const where = run.location ?? '';
     const key = `${run.probeId}\u0000${where}`;
     const points = history.get(key) ?? [];
-    points.push({ at: run.startedAt, ok: run.ok, durationMs: run.durationMs, values: run.values, code: run.code, message: run.message });
+    const point: RunPoint = {
+      at: run.startedAt,
+      ok: run.ok,
+      durationMs: run.durationMs,
+      values: run.values,
+      code: run.code,
+      message: run.message,
+    };
+    points.push(point);
     history.set(key, points);
     // The probe's own history (dependencies, the status of its last run) follows every location.
-    history.set(run.probeId, [points.at(-1) as RunPoint]);
+    history.set(run.probeId, [point]);
     const need = historyNeeded(def.alert);
     const now = clock.now();
-    while (points.length > need.runs && (points[0] as RunPoint).at < now - need.ms) points.shift();
+    trimHistory(points, need, now);
     if (run.code === 'ABORTED') return;
     for (const v of evaluate(def.alert, points, now)) {
       const ruleKey = `${def.id}/${v.rule}`;
