@@ -20,9 +20,10 @@ export class VigilError extends Error {
   }
 }
 
-/** The message of anything thrown: an Error's own, else the thrown value as text. */
+/** The message of anything thrown: its `message` when it has a text one (an Error), else the value as text. */
 export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const message: unknown = typeof err === 'object' && err !== null ? Reflect.get(err, 'message') : undefined;
+  return typeof message === 'string' ? message : String(err);
 }
 
 /** The `code` of anything thrown (Node's and drivers' errors carry one), or '' when it has none. */
