@@ -74,6 +74,11 @@ export function incidentKey(i: Pick<Incident, 'probeId' | 'rule' | 'id'>): strin
   return `${i.probeId}/${i.rule}/${i.id}`;
 }
 
+/** Drops runs older than the rules look back over, keeping at least as many as they count. */
+function trimHistory(points: RunPoint[], need: { runs: number; ms: number }, now: number): void {
+  while (points.length > need.runs && (points[0]?.at ?? now) < now - need.ms) points.shift();
+}
+
 /** What channels are told of an incident. */
 export function viewOf(i: Incident, runbook?: string): IncidentView {
   return {
@@ -358,7 +363,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     const alert = def.alert;
     const need = historyNeeded(alert);
     const now = clock.now();
-    while (points.length > need.runs && (points[0] as RunPoint).at < now - need.ms) points.shift();
+    trimHistory(points, need, now);
     // A run cut short by shutdown says nothing about the target.
     if (run.code === 'ABORTED') return;
 
@@ -375,13 +380,21 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     const where = run.location ?? '';
     const key = `${run.probeId}\u0000${where}`;
     const points = history.get(key) ?? [];
-    points.push({ at: run.startedAt, ok: run.ok, durationMs: run.durationMs, values: run.values, code: run.code, message: run.message });
+    const point: RunPoint = {
+      at: run.startedAt,
+      ok: run.ok,
+      durationMs: run.durationMs,
+      values: run.values,
+      code: run.code,
+      message: run.message,
+    };
+    points.push(point);
     history.set(key, points);
     // The probe's own history (dependencies, the status of its last run) follows every location.
-    history.set(run.probeId, [points.at(-1) as RunPoint]);
+    history.set(run.probeId, [point]);
     const need = historyNeeded(def.alert);
     const now = clock.now();
-    while (points.length > need.runs && (points[0] as RunPoint).at < now - need.ms) points.shift();
+    trimHistory(points, need, now);
     if (run.code === 'ABORTED') return;
     for (const v of evaluate(def.alert, points, now)) {
       const ruleKey = `${def.id}/${v.rule}`;

@@ -101,9 +101,10 @@ export function advance(
   const reached = state.reached || reachedNow;
   const next = state.step + 1;
   const passStart = openedAt + state.pass * passLength(p);
-  if (next < p.steps.length) {
+  const nextStep = p.steps[next];
+  if (nextStep !== undefined) {
     return {
-      state: { pass: state.pass, step: next, nextDueAt: passStart + ms((p.steps[next] as { after: string }).after), reached },
+      state: { pass: state.pass, step: next, nextDueAt: passStart + ms(nextStep.after), reached },
       fallback: false,
     };
   }

@@ -78,8 +78,12 @@ export interface WindowTimes {
 function nextSlot(schedule: string, after: number): number | undefined {
   const task = cron.createTask(schedule, () => {});
   try {
-    const matcher = (task as unknown as { timeMatcher?: { getNextMatch(d: Date): Date } }).timeMatcher;
-    const next = matcher?.getNextMatch(new Date(after)).getTime();
+    const matcher: unknown = Reflect.get(task, 'timeMatcher');
+    const match: unknown =
+      typeof matcher === 'object' && matcher !== null && 'getNextMatch' in matcher && typeof matcher.getNextMatch === 'function'
+        ? matcher.getNextMatch(new Date(after))
+        : undefined;
+    const next = match instanceof Date ? match.getTime() : undefined;
     return next !== undefined && Number.isFinite(next) && next > after ? next : undefined;
   } finally {
     void task.destroy();

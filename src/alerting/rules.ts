@@ -79,34 +79,36 @@ function latency(rule: NonNullable<AlertConfig['latency']>, history: readonly Ru
     .filter((r) => r.at > now - windowMs)
     .map((r) => r.durationMs)
     .sort((a, b) => a - b);
-  if (durations.length === 0) return { rule: 'latency', judgement: 'hold', reason: `no runs in the last ${rule.over}` };
-  // Nearest-rank p95: the value at rank ceil(0.95 n), exact over the runs in the window.
-  const p95 = durations[Math.ceil(0.95 * durations.length) - 1] as number;
+  // Nearest-rank p95: the value at rank ceil(0.95 n), exact over the runs in the window (none when empty).
+  const p95 = durations[Math.ceil(0.95 * durations.length) - 1];
+  if (p95 === undefined) return { rule: 'latency', judgement: 'hold', reason: `no runs in the last ${rule.over}` };
   const limit = ms(rule.p95);
   const reason = `p95 latency ${formatDuration(p95)} over ${rule.over} (limit ${rule.p95}, ${durations.length} runs)`;
   return { rule: 'latency', judgement: p95 > limit ? 'fire' : 'clear', reason };
 }
 
-const OPS: Record<string, (a: number, b: number) => boolean> = {
+const OPS = {
   '<': (a, b) => a < b,
   '<=': (a, b) => a <= b,
   '>': (a, b) => a > b,
   '>=': (a, b) => a >= b,
   '==': (a, b) => a === b,
   '!=': (a, b) => a !== b,
-};
+} satisfies Record<string, (a: number, b: number) => boolean>;
+type Op = keyof typeof OPS;
+const isOp = (s: string | undefined): s is Op => s !== undefined && Object.hasOwn(OPS, s);
 
 /** Parses `days_remaining < 14`; undefined when it is not one (the config schema already checked). */
-export function parseThreshold(expr: string): { name: string; op: string; limit: number } | undefined {
-  const m = /^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/.exec(expr);
-  return m ? { name: m[1] as string, op: m[2] as string, limit: Number(m[3]) } : undefined;
+export function parseThreshold(expr: string): { name: string; op: Op; limit: number } | undefined {
+  const [, name, op, limit] = /^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/.exec(expr) ?? [];
+  return name !== undefined && isOp(op) ? { name, op, limit: Number(limit) } : undefined;
 }
 
 function threshold(rule: string, expr: string, last: RunPoint | undefined): Verdict {
   const t = parseThreshold(expr);
   const value = t && last ? last.values[t.name] : undefined;
   if (!t || value === undefined) return { rule, judgement: 'hold', reason: `${expr}: no value yet` };
-  const crossed = (OPS[t.op] as (a: number, b: number) => boolean)(value, t.limit);
+  const crossed = OPS[t.op](value, t.limit);
   return { rule, judgement: crossed ? 'fire' : 'clear', reason: `${t.name} is ${value} (${expr})` };
 }
 

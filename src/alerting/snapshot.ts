@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
+import { messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { AlertStore, HeldPages } from '../store/index.js';
 
@@ -62,7 +63,7 @@ export function createAlertSnapshot(opts: {
       figures = { openBySeverity, outbox, held, onCall, readAt: now };
       failing = false;
     } catch (err) {
-      figures = { ...figures, error: (err as Error).message };
+      figures = { ...figures, error: messageOf(err) };
       if (!failing) log.warn({ err }, 'reading alerting figures failed; the last ones are shown');
       failing = true;
     }

@@ -35,7 +35,8 @@ export const systemClock: Clock = {
     return t;
   },
   clearTimeout(handle) {
-    clearTimeout(handle as NodeJS.Timeout);
+    // Only Node's own timers come from setTimeout above; a `{ id }` handle belongs to a test clock.
+    if ('refresh' in handle) clearTimeout(handle);
   },
   sleep(ms, signal) {
     return sleepOn(systemClock, ms, signal);

@@ -12,7 +12,9 @@ export function parseDuration(text: string): number | undefined {
   while (PART.lastIndex < text.length) {
     const m = PART.exec(text);
     if (!m) return undefined;
-    total += Number(m[1]) * (UNITS[m[2] as string] as number);
+    const unit = UNITS[m[2] ?? ''];
+    if (unit === undefined) return undefined;
+    total += Number(m[1]) * unit;
   }
   return total;
 }

@@ -19,3 +19,14 @@ export class VigilError extends Error {
     this.code = code;
   }
 }
+
+/** The message of anything thrown: its `message` when it has a text one (an Error), else the value as text. */
+export function messageOf(err: unknown): string {
+  const message: unknown = typeof err === 'object' && err !== null ? Reflect.get(err, 'message') : undefined;
+  return typeof message === 'string' ? message : String(err);
+}
+
+/** The `code` of anything thrown (Node's and drivers' errors carry one), or '' when it has none. */
+export function codeOf(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'code' in err && err.code != null ? String(err.code) : '';
+}

@@ -65,6 +65,7 @@ function isJson(line: string): boolean {
 /** Where a logger keeps the redactor its lines pass through; child loggers inherit it from their root. */
 const SECRETS = Symbol('vigil.logger.secrets');
 type WithSecrets = Logger & { [SECRETS]?: { redactor: Redactor } };
+const hasSecrets = (logger: Logger): logger is WithSecrets => SECRETS in logger;
 
 /**
  * JSON logs with an ISO timestamp, a text level, secrets censored by path, known secret values
@@ -97,7 +98,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
  * a logger not made by createLogger.
  */
 export function setLogSecrets(logger: Logger, redactor: Redactor): boolean {
-  const holder = (logger as WithSecrets)[SECRETS];
+  // A child logger inherits the holder from its parent's prototype, so `in` (not hasOwn) finds it.
+  const holder = hasSecrets(logger) ? logger[SECRETS] : undefined;
   if (holder === undefined) return false;
   holder.redactor = redactor;
   return true;

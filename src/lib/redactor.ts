@@ -100,8 +100,8 @@ const SCHEMED = /^(?:bearer|basic|token|bot|digest|apikey|key)\s+(\S{4,})$/i;
 function expand(s: SecretValue): SecretValue[] {
   const { value } = s;
   if (value.startsWith('-----BEGIN')) return [{ value, partial: false }];
-  const schemed = SCHEMED.exec(value);
-  if (schemed) return [{ value, partial: false }, ...expand({ value: schemed[1] as string, partial: s.partial ?? true })];
+  const credential = SCHEMED.exec(value)?.[1];
+  if (credential !== undefined) return [{ value, partial: false }, ...expand({ value: credential, partial: s.partial ?? true })];
   if (!URL_LIKE.test(value)) return [s];
   const out: SecretValue[] = [{ value, partial: false }];
   let url: URL;
@@ -221,7 +221,11 @@ class Matcher {
       if (decoded) {
         const inDecoded: Array<[number, number]> = [];
         this.find(decoded.text, inDecoded);
-        for (const [a, b] of inDecoded) spans.push([decoded.at[a] as number, decoded.at[b] as number]);
+        for (const [a, b] of inDecoded) {
+          const from = decoded.at[a];
+          const to = decoded.at[b];
+          if (from !== undefined && to !== undefined) spans.push([from, to]);
+        }
       }
     }
     let out = spans.length > 0 ? replaceSpans(s, spans) : s;
@@ -293,11 +297,16 @@ function percentDecoded(s: string): { text: string; at: number[] } | undefined {
 /** Replaces the union of `spans` with `<secret>`, keeping a JSON escape sequence whole at either edge. */
 function replaceSpans(s: string, spans: Array<[number, number]>): string {
   spans.sort((a, b) => a[0] - b[0]);
+  // Overlapping or touching spans become one.
+  const merged: Array<[number, number]> = [];
+  for (const [a, b] of spans) {
+    const last = merged.at(-1);
+    if (last !== undefined && a <= last[1]) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
+  }
   let out = '';
   let pos = 0;
-  for (let i = 0; i < spans.length; ) {
-    let [start, end] = spans[i] as [number, number];
-    for (i++; i < spans.length && (spans[i] as [number, number])[0] <= end; i++) end = Math.max(end, (spans[i] as [number, number])[1]);
+  for (let [start, end] of merged) {
     // A piece that starts just after an escaping backslash, or ends on one, would leave `\<` or `\"`
     // behind and break the JSON line it sits in: the whole escape goes.
     if (start > 0 && escapes(s, start - 1)) start--;
@@ -331,8 +340,7 @@ function walk(v: unknown, text: (s: string) => string): unknown {
   if (v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
     const entries = Object.entries(v);
     let out: Record<string, unknown> | undefined;
-    for (let i = 0; i < entries.length; i++) {
-      const [k, x] = entries[i] as [string, unknown];
+    for (const [i, [k, x]] of entries.entries()) {
       const key = text(k);
       const y = walk(x, text);
       if ((key !== k || y !== x) && out === undefined) {

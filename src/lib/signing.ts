@@ -67,7 +67,9 @@ export function verifyAction(token: string, secret: string, now: number): Action
   }
   const m = PAYLOAD.exec(Buffer.from(payload, 'base64url').toString('utf8'));
   if (!m) return { ok: false, reason: 'malformed' };
-  const claim: ActionClaim = { incidentId: Number(m[1]), action: m[2] as LinkAction, expiresAt: Number(m[3]) };
+  const action = m[2];
+  if (action !== 'ack' && action !== 'resolve') return { ok: false, reason: 'malformed' };
+  const claim: ActionClaim = { incidentId: Number(m[1]), action, expiresAt: Number(m[3]) };
   // 8.64e15 ms is the end of the Date range: a signed claim past it cannot be shown as a time.
   if (!Number.isSafeInteger(claim.incidentId) || !Number.isSafeInteger(claim.expiresAt) || claim.expiresAt > MAX_DATE_MS)
     return { ok: false, reason: 'malformed' };

@@ -45,16 +45,16 @@ export interface TextMetric {
   reset(): void;
 }
 
-/** Whether a registered metric is one of these families (prom-client's own metrics have no `render`). */
-function isTextMetric(metric: object): metric is Pick<TextMetric, 'render'> {
-  return 'render' in metric && typeof metric.render === 'function';
+/** Whether a registered metric is one of ours that renders its own text (prom-client types it as its own classes). */
+function rendersItself(metric: object): metric is Pick<TextMetric, 'render'> {
+  return typeof Reflect.get(metric, 'render') === 'function';
 }
 
 /** A prom-client Registry that renders TextMetric families without the generic per-series path. */
 export class FastRegistry extends Registry {
   override async metrics(): Promise<string> {
     const parts = await Promise.all(
-      this.getMetricsAsArray().map((metric) => (isTextMetric(metric) ? metric.render() : this.getSingleMetricAsString(metric.name))),
+      this.getMetricsAsArray().map((metric) => (rendersItself(metric) ? metric.render() : this.getSingleMetricAsString(metric.name))),
     );
     return `${parts.join('\n\n')}\n`;
   }
@@ -141,11 +141,14 @@ export class ProbeSeries {
       e.ok++;
     } else e.failed++;
     let i = 0;
-    while (i < this.bounds.length && seconds > (this.bounds[i] as number)) i++;
-    e.buckets[i] = (e.buckets[i] as number) + 1;
+    // Past the last bound is the +Inf bucket.
+    while (seconds > (this.bounds[i] ?? Number.POSITIVE_INFINITY)) i++;
+    e.buckets[i] = (e.buckets[i] ?? 0) + 1;
     e.sum += seconds;
     e.count++;
-    for (let k = 0; k < e.valueNames.length; k++) e.values[k] = values[e.valueNames[k] as string] ?? Number.NaN;
+    e.valueNames.forEach((name, k) => {
+      e.values[k] = values[name] ?? Number.NaN;
+    });
   }
 
   /** The six families, ready to register. */
@@ -174,11 +177,13 @@ export class ProbeSeries {
           values: render()
             .split('\n')
             .filter((l) => !l.startsWith('#'))
-            .map((l) => {
-              const m = /^(\w+)\{(.*)\} (\S+)$/.exec(l) as RegExpExecArray;
+            .flatMap((l) => {
+              const m = /^(\w+)\{(.*)\} (\S+)$/.exec(l);
+              if (!m) return [];
+              const [, metricName, labelText = '', value] = m;
               const labels: Record<string, string> = {};
-              for (const [, k, v] of (m[2] as string).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k as string] = v as string;
-              return { metricName: m[1], labels, value: Number(m[3] === '+Inf' ? Number.POSITIVE_INFINITY : m[3]) };
+              for (const [, k = '', v = ''] of labelText.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+              return [{ metricName, labels, value: Number(value === '+Inf' ? Number.POSITIVE_INFINITY : value) }];
             }),
         }),
       };
@@ -195,7 +200,7 @@ export class ProbeSeries {
         let out = '';
         let cum = 0;
         for (let i = 0; i < bucketText.length; i++) {
-          cum += e.buckets[i] as number;
+          cum += e.buckets[i] ?? 0;
           out += `\nvigil_probe_duration_seconds_bucket{${e.labels},${bucketText[i]}} ${cum}`;
         }
         return `${out}\nvigil_probe_duration_seconds_sum{${e.labels}} ${num(e.sum)}\nvigil_probe_duration_seconds_count{${e.labels}} ${e.count}`;
@@ -225,7 +230,8 @@ export class ProbeSeries {
         'gauge',
         (e) => {
           let out = '';
-          for (let k = 0; k < e.valueLabels.length; k++) out += `\nvigil_probe_value{${e.valueLabels[k]}} ${num(e.values[k] as number)}`;
+          for (let k = 0; k < e.valueLabels.length; k++)
+            out += `\nvigil_probe_value{${e.valueLabels[k]}} ${num(e.values[k] ?? Number.NaN)}`;
           return out;
         },
       ),

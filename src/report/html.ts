@@ -309,7 +309,9 @@ function probeCard(p: ProbeReport, report: Report): string {
     rows.push(['Last success', `<td class="msg">${lastSuccess(p.lastSuccess)}</td>`]);
   }
   const days = p.daily.map((d) => d.day);
-  const xLabels = days.length > 0 ? { first: days[0] as string, last: days[days.length - 1] as string } : undefined;
+  const first = days[0];
+  const last = days.at(-1);
+  const xLabels = first !== undefined && last !== undefined ? { first, last } : undefined;
   const p95Chart = lineChart(
     p.daily.map((d) => (d.p95Ms === null ? null : d.p95Ms / 1000)),
     p.p95TargetMs === null

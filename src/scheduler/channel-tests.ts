@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
+import { messageOf } from '../lib/errors.js';
 import type { IncidentView } from '../notify/index.js';
 import type { AlertStore, OutboxItem, RunRecord } from '../store/index.js';
 
@@ -69,8 +70,9 @@ export function createChannelTests(opts: ChannelTestOptions): ChannelTests {
       [{ incidentId: null, channel, action: 'test', dedupKey: `test/${channel}/${now}`, payload: testPage(channel, now) }],
       now,
     );
+    if (item === undefined) throw new Error('the store queued no test page');
     opts.wake();
-    return item as OutboxItem;
+    return item;
   };
 
   const check = async (name: string, item: OutboxItem) => {
@@ -108,7 +110,7 @@ export function createChannelTests(opts: ChannelTestOptions): ChannelTests {
       ok: false,
       durationMs: 0,
       code: 'STORE_ERROR',
-      message: `test page through ${name} not recorded: ${(err as Error)?.message ?? String(err)}`,
+      message: `test page through ${name} not recorded: ${messageOf(err)}`,
       values: {},
     });
 

@@ -87,8 +87,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   };
   beat = clock.setTimeout(heartbeat, HEARTBEAT_MS);
 
-  const kindLimit = (kind: string) =>
-    opts.kindConcurrency?.[kind] ?? lookupProber(kind as ProbeDefinition['kind']).concurrency ?? Number.POSITIVE_INFINITY;
+  const kindLimit = (kind: ProbeDefinition['kind']) =>
+    opts.kindConcurrency?.[kind] ?? lookupProber(kind).concurrency ?? Number.POSITIVE_INFINITY;
 
   function execute(def: ProbeDefinition, trigger: Trigger): Promise<RunRecord> {
     perKind.set(def.kind, (perKind.get(def.kind) ?? 0) + 1);
@@ -160,13 +160,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         return;
       }
       for (; i < members.length; i++) {
-        const at = slot + Math.floor((members[i] as Member).spread * window);
+        const member = members[i];
+        if (member === undefined) break;
+        const at = slot + Math.floor(member.spread * window);
         if (at > now) {
           handle = clock.setTimeout(step, at - now);
           pending.add(handle);
           return;
         }
-        fire((members[i] as Member).id, at);
+        fire(member.id, at);
       }
     };
     step();
@@ -200,8 +202,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           existing.members = members;
           continue;
         }
-        // The handlers read group.members (replaced at each reload), so the group exists before its source does.
-        const group: { members: Member[]; source: TickSource } = { members, source: { stop() {} } };
+        // The handlers read the members through this object, so a later setProbes changes whom the ticks run.
+        const group = { members };
         const handlers = {
           onTick: (slot: number, next: number) => dispatch(group.members, slot, next),
           onMissed: (count: number) => {
@@ -209,8 +211,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
             log.warn({ schedule: key, missed: count }, 'schedule slots missed');
           },
         };
-        group.source = key.startsWith('every ') ? everyTicks(clock, Number(key.slice(6)), handlers) : opts.cron(key, handlers);
-        groups.set(key, group);
+        const source = key.startsWith('every ') ? everyTicks(clock, Number(key.slice(6)), handlers) : opts.cron(key, handlers);
+        groups.set(key, Object.assign(group, { source }));
       }
       log.info({ probes: list.length, schedules: groups.size }, 'probes scheduled');
     },

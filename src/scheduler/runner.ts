@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import { formatDuration, ms } from '../lib/duration.js';
+import { messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { noRedaction, type Redactor } from '../lib/redactor.js';
 import { type AnyProber, type ProbeDefinition, type ProbeResult, type ProbeState, proberFor } from '../probers/index.js';
@@ -147,7 +148,7 @@ async function attempt(prober: AnyProber, def: ProbeDefinition, deps: RunDeps): 
     if (controller.signal.aborted) return shutdownOr(timedOut());
     // The error's text may quote the probe's own config (a URL, a header): redacted before it is logged.
     deps.logger.error({ err: (deps.redactor ?? noRedaction).value(err), probe: def.id }, 'prober threw instead of returning a failure');
-    return { ok: false, code: 'INTERNAL', message: `probe crashed: ${(err as Error)?.message ?? String(err)}`, values: {} };
+    return { ok: false, code: 'INTERNAL', message: `probe crashed: ${messageOf(err)}`, values: {} };
   } finally {
     clock.clearTimeout(deadline);
     if (grace !== undefined) clock.clearTimeout(grace);

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../lib/clock.js';
 import { VigilError } from '../lib/errors.js';
+import { own } from '../lib/own.js';
 import { type LinkAction, verifyAction, verifySlackRequest } from '../lib/signing.js';
 import type { Incident } from '../store/index.js';
 
@@ -215,14 +216,13 @@ const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '
 
 /** Summaries quote whatever the probed target answered. */
 function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string);
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 }
 
 /** What vigil reads of Slack's block_actions payload. */
-interface SlackPayload {
-  type?: unknown;
-  user?: { id?: unknown; username?: unknown };
-  actions?: Array<{ action_id?: unknown; value?: unknown }>;
+/** An own field of a value parsed from Slack's JSON, or undefined when the value is no object or lacks it. */
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null && Object.hasOwn(value, key) ? Reflect.get(value, key) : undefined;
 }
 
 function registerSlackRoute(app: FastifyInstance, deps: ActionRouteDeps, secret: string): void {
@@ -253,20 +253,25 @@ function registerSlackRoute(app: FastifyInstance, deps: ActionRouteDeps, secret:
       return refuse(401, `not a verified Slack request: ${why}`);
     }
 
-    let payload: SlackPayload;
+    let payload: unknown;
     try {
-      payload = JSON.parse(new URLSearchParams(req.body).get('payload') ?? '') as SlackPayload;
+      payload = JSON.parse(new URLSearchParams(req.body).get('payload') ?? '');
     } catch {
       return refuse(400, 'the form has no JSON payload field');
     }
-    const first = Array.isArray(payload?.actions) ? payload.actions[0] : undefined;
-    const action = typeof first?.action_id === 'string' ? SLACK_ACTIONS[first.action_id] : undefined;
-    const id = typeof first?.value === 'string' && /^[1-9]\d{0,15}$/.test(first.value) ? Number(first.value) : undefined;
+    const actions = field(payload, 'actions');
+    const first: unknown = Array.isArray(actions) ? actions[0] : undefined;
+    const actionId = field(first, 'action_id');
+    const value = field(first, 'value');
+    const action = typeof actionId === 'string' ? own(SLACK_ACTIONS, actionId) : undefined;
+    const id = typeof value === 'string' && /^[1-9]\d{0,15}$/.test(value) ? Number(value) : undefined;
     // Other interactions (other apps' buttons, modals) are not vigil's: Slack still wants a 200.
-    if (payload?.type !== 'block_actions' || action === undefined || id === undefined) return reply.status(200).send();
+    if (field(payload, 'type') !== 'block_actions' || action === undefined || id === undefined) return reply.status(200).send();
 
-    const user = payload.user ?? {};
-    const name = typeof user.username === 'string' && user.username ? user.username : typeof user.id === 'string' ? user.id : 'unknown';
+    const user = field(payload, 'user');
+    const username = field(user, 'username');
+    const userId = field(user, 'id');
+    const name = typeof username === 'string' && username ? username : typeof userId === 'string' ? userId : 'unknown';
     const actor = `slack:${name.slice(0, 80)}`;
     req.caller = { name: actor, role: 'operator' };
     try {

@@ -161,7 +161,8 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     const startsAt = b.startsAt ? Date.parse(b.startsAt) : now;
     if (b.endsAt === undefined && b.duration === undefined)
       throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body must have endsAt or duration');
-    const endsAt = b.endsAt ? Date.parse(b.endsAt) : startsAt + ms(b.duration as string);
+    // Neither given was refused above; NaN (an empty endsAt without a duration) is refused below.
+    const endsAt = b.endsAt ? Date.parse(b.endsAt) : b.duration !== undefined ? startsAt + ms(b.duration) : Number.NaN;
     if (!(endsAt > startsAt)) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/endsAt must be after startsAt');
     if (endsAt <= now) throw new VigilError('VIGIL_ERR_BAD_REQUEST', 'body/endsAt is in the past: the silence would never apply');
     // A year at most: a longer one is a probe to delete, and an unbounded end is not even a date.

@@ -181,12 +181,10 @@ export function createServer(deps: ServerDeps): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
     // The router's own refusals (a bad percent-escape, a 10 KB path segment) go through the same
     // error shape as everything else instead of Fastify's.
-    frameworkErrors: (err, _req, reply) => {
+    // The reply is typed as a plain FastifyReply: this one answers before any route (and its generic) was matched.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
       const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
-      // The reply's type is the route generic's; this one answers before any route was matched.
-      (reply as unknown as FastifyReply)
-        .status(status)
-        .send({ error: STATUS_CODES[status] ?? 'Bad Request', code: codeFor(status), message: err.message });
+      reply.status(status).send({ error: STATUS_CODES[status] ?? 'Bad Request', code: codeFor(status), message: err.message });
     },
   });
 
@@ -245,7 +243,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
     app.addHook('onResponse', async (req, reply) => {
       // Refused anonymous requests are summarised per address by `refusals`, not one row each.
       if (!isWrite(req.method) || refusalOf(reply.statusCode) !== undefined) return;
-      const params = req.params as Record<string, string> | undefined;
+      const params = typeof req.params === 'object' && req.params !== null ? req.params : undefined;
       const failed = reply.statusCode >= 400;
       // Awaited here, after the answer went out: the answer does not wait on it, the entry is not lost silently.
       try {
@@ -325,17 +323,27 @@ function guarded(deps: ServerDeps): ServerDeps {
   return {
     ...deps,
     store: guard(deps.store),
-    ...(alerting ? { alerting: { ...alerting, ...guard(pick(alerting, ['alerts', 'acknowledge', 'resolve', 'testChannel'])) } } : {}),
+    ...(alerting
+      ? {
+          alerting: {
+            ...alerting,
+            ...guard({
+              alerts: alerting.alerts,
+              acknowledge: alerting.acknowledge,
+              resolve: alerting.resolve,
+              testChannel: alerting.testChannel,
+            }),
+          },
+        }
+      : {}),
     ...(oncall ? { oncall: { ...oncall, alerts: guard(oncall.alerts) } } : {}),
     ...(admin ? { admin: { ...admin, audit: guard(admin.audit) } } : {}),
-    ...(actions ? { actions: { ...actions, ...guard(pick(actions, ['incident', 'acknowledge', 'resolve'])) } } : {}),
+    ...(actions
+      ? { actions: { ...actions, ...guard({ incident: actions.incident, acknowledge: actions.acknowledge, resolve: actions.resolve }) } }
+      : {}),
     // The report and the status page read nothing but the store.
     ...(report ? { report: guard(report) } : {}),
   };
-}
-
-function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
-  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
 }
 
 /**
@@ -365,7 +373,8 @@ function strictJsonBodies(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     let text: string;
     try {
-      text = UTF8.decode(body as Buffer);
+      // parseAs 'buffer' hands a Buffer; Fastify's type admits a string too.
+      text = typeof body === 'string' ? body : UTF8.decode(body);
     } catch {
       done(new VigilError('VIGIL_ERR_BAD_REQUEST', 'body: not valid UTF-8; send JSON encoded as UTF-8'), undefined);
       return;
@@ -456,7 +465,7 @@ function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) 
 }
 
 /** Route parameters as the audit log keeps them: a signed link's token is a credential, not a target. */
-function redactToken(params: Record<string, string>): Record<string, string> {
+function redactToken(params: object): object {
   return 'token' in params ? { ...params, token: `${String(params.token).slice(0, 8)}…` } : params;
 }
 

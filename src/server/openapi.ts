@@ -198,6 +198,16 @@ export function undocumentedRoutes(spec: OpenApiDocument): string[] {
     .filter((key) => !Object.hasOwn(ROUTE_DOCS, key));
 }
 
+/** @fastify/swagger types its document as any Swagger/OpenAPI version; vigil's is OpenAPI 3 (`openapi` mode). */
+function openApi3(doc: object): OpenApiDocument {
+  if (!isOpenApi3(doc)) throw new Error('@fastify/swagger made no OpenAPI 3 document');
+  return doc;
+}
+
+function isOpenApi3(doc: object): doc is OpenApiDocument {
+  return 'openapi' in doc && typeof doc.openapi === 'string' && 'paths' in doc && typeof doc.paths === 'object' && doc.paths !== null;
+}
+
 /** Table entries naming a route the document does not have: renamed or removed routes. */
 export function staleRouteDocs(spec: OpenApiDocument): string[] {
   const present = new Set(operations(spec).map((o) => o.key));
@@ -207,8 +217,9 @@ export function staleRouteDocs(spec: OpenApiDocument): string[] {
 /** vigil's version, from its package.json (one level above both `src/` and `dist/`). */
 export function vigilVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+    const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    const version: unknown = typeof pkg === 'object' && pkg !== null ? Reflect.get(pkg, 'version') : undefined;
+    return typeof version === 'string' ? version : 'unknown';
   } catch {
     // An image built without package.json still serves its API; only the document's version is lost.
     return 'unknown';
@@ -231,14 +242,15 @@ const ErrorBody = {
  */
 function defaultsOptional(schema: unknown): unknown {
   if (typeof schema !== 'object' || schema === null) return schema;
-  const { required, properties } = schema as { required?: unknown; properties?: Record<string, unknown> };
-  if (!Array.isArray(required) || properties === undefined) return schema;
+  const required: unknown = Reflect.get(schema, 'required');
+  const properties: unknown = Reflect.get(schema, 'properties');
+  if (!Array.isArray(required) || typeof properties !== 'object' || properties === null) return schema;
   const left = required.filter((key) => {
-    const prop = properties[key];
+    const prop: unknown = Reflect.get(properties, key);
     return !(typeof prop === 'object' && prop !== null && 'default' in prop);
   });
   if (left.length === required.length) return schema;
-  const { required: _, ...rest } = schema as Record<string, unknown>;
+  const rest = Object.fromEntries(Object.entries(schema).filter(([key]) => key !== 'required'));
   // OpenAPI 3.0 wants a `required` list to have an entry, so an empty one goes.
   return left.length > 0 ? { ...rest, required: left } : rest;
 }
@@ -296,7 +308,7 @@ export function registerOpenApi(app: FastifyInstance, opts: { version: string; t
       },
       transform: ({ schema, url, route }) => {
         if (schema?.hide) return { schema, url };
-        const method = [route.method].flat()[0] as string;
+        const [method = ''] = [route.method].flat();
         return { schema: withDocs(method, url, schema), url };
       },
     },
@@ -308,8 +320,7 @@ export function registerOpenApi(app: FastifyInstance, opts: { version: string; t
   let page: string | undefined;
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, async (_req, reply) => {
-    // @fastify/swagger types the document as any OpenAPI version; it was registered above as 3.0.
-    page ??= renderDocs(app.swagger() as OpenApiDocument);
+    page ??= renderDocs(openApi3(app.swagger()));
     return reply
       .header('content-security-policy', CSP)
       .header('x-content-type-options', 'nosniff')

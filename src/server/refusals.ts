@@ -43,19 +43,21 @@ export function createRefusals(deps: RefusalDeps) {
   const log = deps.logger.child({ module: 'http' });
   const name = 'vigil_http_refused_total';
   // One registry may outlive a server (tests build several apps on one): reuse the family.
+  const existing = deps.registry.getSingleMetric(name);
   const counter =
-    (deps.registry.getSingleMetric(name) as Counter<'reason'> | undefined) ??
-    new Counter({
-      name,
-      help: 'Requests refused before anyone was known: no or unknown token (unauthorized), over the rate limit (rate_limited).',
-      labelNames: ['reason'],
-      registers: [deps.registry],
-    });
+    existing instanceof Counter
+      ? existing
+      : new Counter({
+          name,
+          help: 'Requests refused before anyone was known: no or unknown token (unauthorized), over the rate limit (rate_limited).',
+          labelNames: ['reason'],
+          registers: [deps.registry],
+        });
   // Bound once: a flood increments these thousands of times a second, and label lookup is the costly part.
-  const byReason = Object.fromEntries(REASONS.map((reason) => [reason, counter.labels({ reason })])) as Record<
-    RefusalReason,
-    Counter.Internal
-  >;
+  const byReason: Record<RefusalReason, Counter.Internal> = {
+    unauthorized: counter.labels({ reason: 'unauthorized' }),
+    rate_limited: counter.labels({ reason: 'rate_limited' }),
+  };
   for (const reason of REASONS) byReason[reason].inc(0);
 
   const tallies = new Map<string, Tally>();

@@ -39,13 +39,12 @@ function formatOf(req: FastifyRequest<{ Querystring: Static<typeof ReportQuerySc
     const i = accept.indexOf(type);
     return i < 0 ? Number.POSITIVE_INFINITY : i;
   };
-  const best = (
-    [
-      ['html', at('text/html')],
-      ['markdown', at('text/markdown')],
-      ['json', Math.min(at('application/json'), at('*/*'))],
-    ] as Array<[Format, number]>
-  ).sort((a, b) => a[1] - b[1])[0]!;
+  const ranked: Array<[Format, number]> = [
+    ['html', at('text/html')],
+    ['markdown', at('text/markdown')],
+    ['json', Math.min(at('application/json'), at('*/*'))],
+  ];
+  const best = ranked.sort((a, b) => a[1] - b[1])[0]!;
   return Number.isFinite(best[1]) ? best[0] : 'json';
 }
 

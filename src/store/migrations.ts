@@ -217,7 +217,7 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
 export function migrate(db: Database.Database, clock: Clock, log: Logger): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
-  const done = new Set((db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version));
+  const done = new Set(db.prepare<[], number>('SELECT version FROM schema_migrations').pluck().all());
   const newest = Math.max(0, ...done);
   const known = Math.max(...MIGRATIONS.map((m) => m.version));
   if (newest > known) {

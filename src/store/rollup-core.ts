@@ -47,6 +47,17 @@ export const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 /** A value's aggregate as stored in a rollup row: with its sketch when the value is sketched. */
 type StoredValue = ValueAggregate & { q?: SketchJSON };
 
+const isNumber = (v: unknown): v is number => typeof v === 'number';
+const isStoredValue = (v: unknown): v is StoredValue =>
+  typeof v === 'object' && v !== null && ['min', 'max', 'last', 'sum', 'count'].every((k) => isNumber(Reflect.get(v, k)));
+
+/** The entries of a JSON object column whose values pass `is`; anything else in it is skipped, not trusted. */
+function entriesOf<T>(text: string, is: (v: unknown) => v is T): Array<[string, T]> {
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null) return [];
+  return Object.entries(parsed).filter((e): e is [string, T] => is(e[1]));
+}
+
 /** Runs, failures, a duration sketch, value aggregates and failure codes of one probe over one bucket. */
 export class Aggregate {
   runs = 0;
@@ -69,7 +80,8 @@ export class Aggregate {
       this.codes[c] = (this.codes[c] ?? 0) + 1;
     }
     if (vals === null || vals === '{}') return;
-    const parsed = JSON.parse(vals) as Record<string, unknown>;
+    // A hot loop (every raw run of the hour): no entries array; each value is checked before use.
+    const parsed: Record<string, unknown> = JSON.parse(vals);
     for (const name in parsed) {
       const v = parsed[name];
       if (typeof v !== 'number' || !Number.isFinite(v)) continue;
@@ -82,12 +94,12 @@ export class Aggregate {
     this.runs += row.runs;
     this.failures += row.failures;
     this.duration.merge(QuantileSketch.fromJSON(row.duration));
-    for (const [name, a] of Object.entries(JSON.parse(row.vals) as Record<string, StoredValue>)) {
+    for (const [name, a] of entriesOf(row.vals, isStoredValue)) {
       const { q, ...agg } = a;
       this.addValue(name, agg, start);
       if (q !== undefined) this.sketchOf(name).merge(QuantileSketch.fromJSON(q));
     }
-    for (const [c, n] of Object.entries(JSON.parse(row.codes) as Record<string, number>)) this.codes[c] = (this.codes[c] ?? 0) + n;
+    for (const [c, n] of entriesOf(row.codes, isNumber)) this.codes[c] = (this.codes[c] ?? 0) + n;
   }
 
   /** Adds another aggregate of the same probe (a day into a window); `at` orders their `last` values. */

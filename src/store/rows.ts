@@ -36,7 +36,7 @@ export interface RunRow {
   code: string | null;
   message: string | null;
   attempts: number;
-  trigger: string;
+  trigger: StoredRun['trigger'];
   vals: string | null;
   details: string | null;
   location: string;
@@ -53,7 +53,7 @@ export function runOf(row: RunRow): StoredRun {
     ...(row.code !== null ? { code: row.code } : {}),
     ...(row.message !== null ? { message: row.message } : {}),
     attempts: row.attempts,
-    trigger: row.trigger as StoredRun['trigger'],
+    trigger: row.trigger,
     values: row.vals ? JSON.parse(row.vals) : {},
     ...(row.details ? { details: JSON.parse(row.details) } : {}),
     ...(row.location !== '' ? { location: row.location } : {}),

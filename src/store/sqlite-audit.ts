@@ -25,7 +25,10 @@ export function createSqliteAuditLog(db: Database.Database): AuditLog {
       filter('actor = ?', q.actor);
       filter('action = ?', q.action);
       const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT ?`;
-      return (db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 1000)) as AuditRow[]).map(auditEntryOf);
+      return db
+        .prepare<unknown[], AuditRow>(sql)
+        .all(...args, Math.min(q.limit ?? 100, 1000))
+        .map(auditEntryOf);
     },
     prune: async (before) => prune.run(before).changes,
   };

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { VigilError } from '../lib/errors.js';
+import { codeOf, messageOf, VigilError } from '../lib/errors.js';
 
 /** The runbook for a damaged or missing database, and its section for one that takes no writes. */
 export const RESTORE_RUNBOOK = 'docs/runbooks/restore-vigil-database.md';
@@ -21,8 +21,6 @@ export class DatabaseError extends VigilError {
   }
 }
 
-const codeOf = (err: unknown) => String((err as { code?: unknown }).code ?? '');
-
 /** True for SQLite's own words for a damaged file (a write or read that hit a bad page). */
 export function isCorruption(err: unknown): boolean {
   const code = codeOf(err);
@@ -35,7 +33,7 @@ export function isCorruption(err: unknown): boolean {
  */
 export function describeOpenError(file: string, err: unknown): DatabaseError {
   const code = codeOf(err);
-  const message = (err as Error).message ?? String(err);
+  const message = messageOf(err);
   if (isCorruption(err)) return new DatabaseError(file, `the database is damaged: ${message}`, RESTORE_RUNBOOK, err);
   if (code === 'SQLITE_FULL' || code === 'ENOSPC') return new DatabaseError(file, `the disk is full: ${message}`, READONLY_RUNBOOK, err);
   if (
@@ -59,8 +57,12 @@ export function describeOpenError(file: string, err: unknown): DatabaseError {
  * after a write failed, never on a hot path.
  */
 export function quickCheck(db: Database.Database): string | undefined {
-  const rows = db.pragma('quick_check(20)', { simple: false }) as Array<{ quick_check: string }>;
-  const problems = rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
+  // A prepared PRAGMA (not db.pragma(), which returns unknown): one text column per row, typed.
+  const problems = db
+    .prepare<[], string>('PRAGMA quick_check(20)')
+    .pluck()
+    .all()
+    .filter((r) => r !== 'ok');
   return problems.length === 0 ? undefined : problems.join('; ');
 }
 

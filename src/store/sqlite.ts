@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { TimerHandle } from '../lib/clock.js';
+import { messageOf } from '../lib/errors.js';
 import { migrate } from './migrations.js';
 import { createRollups } from './rollups.js';
 import { type RunRow, runOf } from './rows.js';
@@ -52,8 +53,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const probeKeys = new Map<string, number>();
-  for (const row of db.prepare('SELECT id, name FROM probes').all() as Array<{ id: number; name: string }>) probeKeys.set(row.name, row.id);
-  const insertProbe = db.prepare(
+  for (const row of db.prepare<[], { id: number; name: string }>('SELECT id, name FROM probes').all()) probeKeys.set(row.name, row.id);
+  const insertProbe = db.prepare<[string, string], { id: number }>(
     'INSERT INTO probes (name, kind) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind RETURNING id',
   );
   // Keys made inside a batch count only once it commits: a rolled-back batch takes its probe rows with it.
@@ -61,7 +62,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
   const keyOf = (r: RunRecord) => {
     let key = probeKeys.get(r.probeId) ?? newKeys.get(r.probeId);
     if (key === undefined) {
-      key = (insertProbe.get(r.probeId, r.kind) as { id: number }).id;
+      const row = insertProbe.get(r.probeId, r.kind);
+      if (!row) throw new Error(`INSERT INTO probes … RETURNING gave no row for ${r.probeId}`);
+      key = row.id;
       newKeys.set(r.probeId, key);
     }
     return key;
@@ -91,8 +94,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     for (const [id, text] of rows) upsertState.run(id, text, at);
   });
   const pruneChunk = db.prepare('DELETE FROM runs WHERE id >= ? AND id < ? AND started_at < ?');
-  const idRange = db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM runs');
-  const startedAtOf = db.prepare('SELECT started_at FROM runs WHERE id >= ? ORDER BY id LIMIT 1');
+  const idRange = db.prepare<[], { lo: number | null; hi: number | null }>('SELECT min(id) AS lo, max(id) AS hi FROM runs');
+  const startedAtOf = db.prepare<[number], { started_at: number }>('SELECT started_at FROM runs WHERE id >= ? ORDER BY id LIMIT 1');
   /**
    * The first id whose run started at or after `before`. Runs are appended in about time order (a
    * batch holds runs that ended within a few hundred ms), so a binary search over ids finds it with
@@ -103,7 +106,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     let b = hi + 1;
     while (a < b) {
       const mid = Math.floor((a + b) / 2);
-      const row = startedAtOf.get(mid) as { started_at: number } | undefined;
+      const row = startedAtOf.get(mid);
       if (row === undefined || row.started_at >= before) b = mid;
       else a = mid + 1;
     }
@@ -111,40 +114,41 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
   };
 
   const latest = new Map<string, StoredRun | RunRecord>();
-  const newestOf = db.prepare(
+  const newestOf = db.prepare<[number], RunRow>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe WHERE r.probe = ? ORDER BY r.started_at DESC, r.id DESC LIMIT 1`,
   );
   for (const [name, key] of probeKeys) {
-    const row = newestOf.get(key) as RunRow | undefined;
+    const row = newestOf.get(key);
     if (row) latest.set(name, runOf(row));
   }
-  const selectRuns = db.prepare(
+  const selectRuns = db.prepare<[number, number, number, number], RunRow>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
      WHERE r.probe = ? AND r.started_at >= ? AND r.started_at < ?
      ORDER BY r.started_at DESC, r.id DESC LIMIT ?`,
   );
-  const lastOk = db.prepare(
+  const lastOk = db.prepare<[number], RunRow>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
      WHERE r.probe = ? AND r.ok = 1 ORDER BY r.started_at DESC, r.id DESC LIMIT 1`,
   );
   // Writes are serialised by the database lock and ids are taken inside them, so ids are in commit
   // order. (Without AUTOINCREMENT an id is max + 1: it can come back only if the newest runs were
   // pruned, i.e. after no run was written for a whole retention period.)
-  const runsAfter = db.prepare(
+  const runsAfter = db.prepare<[number, number], RunRow>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe WHERE r.id > ? ORDER BY r.id LIMIT ?`,
   );
-  const maxRunId = db.prepare('SELECT coalesce(max(id), 0) AS id FROM runs');
+  const maxRunId = db.prepare<[], { id: number }>('SELECT coalesce(max(id), 0) AS id FROM runs');
   // One statement: take it when free or expired, renew it for its holder, else change nothing.
-  const takeLease = db.prepare(
+  type LeaseRow = { holder: string; expires_at: number };
+  const takeLease = db.prepare<[string, string, number, number], LeaseRow>(
     `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
        WHERE leases.expires_at <= ? OR leases.holder = excluded.holder
      RETURNING holder, expires_at`,
   );
-  const readLease = db.prepare('SELECT holder, expires_at FROM leases WHERE name = ?');
+  const readLease = db.prepare<[string], LeaseRow>('SELECT holder, expires_at FROM leases WHERE name = ?');
   const releaseLease = db.prepare('UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?');
   const states = new Map<string, unknown>();
-  for (const row of db.prepare('SELECT probe_id, value FROM probe_state').all() as Array<{ probe_id: string; value: string }>) {
+  for (const row of db.prepare<[], { probe_id: string; value: string }>('SELECT probe_id, value FROM probe_state').all()) {
     states.set(row.probe_id, JSON.parse(row.value));
   }
 
@@ -163,12 +167,12 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
    */
   const checkAfterFailure = (err: unknown, firstOfStreak: boolean) => {
     if (damaged !== undefined) return;
-    if (isCorruption(err)) damaged = (err as Error).message;
+    if (isCorruption(err)) damaged = messageOf(err);
     else if (firstOfStreak && opts.path !== ':memory:') {
       try {
         damaged = quickCheck(db);
       } catch (checkErr) {
-        if (isCorruption(checkErr)) damaged = (checkErr as Error).message;
+        if (isCorruption(checkErr)) damaged = messageOf(checkErr);
       }
     }
     if (damaged !== undefined) log.error({ file: opts.path, problem: damaged, runbook: RESTORE_RUNBOOK }, 'the database is damaged');
@@ -185,7 +189,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     } catch (err) {
       // Newer values set meanwhile win over the ones that failed.
       for (const [id, text] of rows) if (!dirtyStates.has(id)) dirtyStates.set(id, text);
-      lastError = (err as Error).message;
+      lastError = messageOf(err);
       log.error({ err, states: rows.size }, 'probe state write failed; kept for retry');
     }
   }
@@ -214,7 +218,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       // A full disk or a locked file must not lose results: the rest waits for the next interval.
       stats.writeErrors++;
       checkAfterFailure(err, lastError === undefined);
-      lastError = (err as Error).message;
+      lastError = messageOf(err);
       queue = requeue(rows.slice(committed), queue, maxQueued, stats);
       log.error({ err, queued: queue.length }, 'run write failed; rows kept for retry');
     }
@@ -232,7 +236,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       heartbeatError = undefined;
     } catch (err) {
       checkAfterFailure(err, false);
-      heartbeatError = (err as Error).message;
+      heartbeatError = messageOf(err);
     }
   }
 
@@ -267,26 +271,29 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       const limit = Math.min(q.limit ?? 100, 10_000);
       const key = probeKeys.get(q.probeId);
       if (key === undefined) return [];
-      const rows = selectRuns.all(key, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit) as RunRow[];
+      const rows = selectRuns.all(key, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit);
       return rows.map(runOf);
     },
     async lastSuccess(probeId) {
       const key = probeKeys.get(probeId);
-      const row = key === undefined ? undefined : (lastOk.get(key) as RunRow | undefined);
+      const row = key === undefined ? undefined : lastOk.get(key);
       return row === undefined ? undefined : runOf(row);
     },
     async runsAfter(afterId, limit) {
       // Whole and within 0..10,000: SQLite would read a negative LIMIT as none.
-      const rows = runsAfter.all(afterId, Math.max(0, Math.min(Math.floor(limit), 10_000))) as RunRow[];
+      const rows = runsAfter.all(afterId, Math.max(0, Math.min(Math.floor(limit), 10_000)));
       return rows.map(runOf);
     },
     async maxRunId() {
-      return (maxRunId.get() as { id: number }).id;
+      // coalesce(max(id), 0): one row even over an empty table.
+      return maxRunId.get()?.id ?? 0;
     },
     ready: async () => {},
     async lease(name, holder, ttlMs, now): Promise<LeaseState> {
       if (!(ttlMs > 0)) throw new RangeError(`a lease needs a positive ttl, got ${ttlMs}`);
-      const row = (takeLease.get(name, holder, now + ttlMs, now) ?? readLease.get(name)) as { holder: string; expires_at: number };
+      // Not taken means another holder has it, so its row is there to read.
+      const row = takeLease.get(name, holder, now + ttlMs, now) ?? readLease.get(name);
+      if (!row) throw new Error(`lease ${name}: neither taken nor held`);
       return { held: row.holder === holder && row.expires_at > now, holder: row.holder, expiresAt: row.expires_at };
     },
     async release(name, holder) {
@@ -301,7 +308,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     },
     async prune(before) {
       let total = 0;
-      const { lo, hi } = idRange.get() as { lo: number | null; hi: number | null };
+      const { lo, hi } = idRange.get() ?? { lo: null, hi: null };
       if (lo === null || hi === null) return 0;
       const end = firstIdAtOrAfter(before, lo, hi);
       for (let from = lo; from < end; from += PRUNE_CHUNK) {

@@ -183,7 +183,10 @@ export async function drillPostgres(backup: Backup, drill: PostgresDrill, ctx: P
 
   // Past the deadline already (the sweep used it up): no scratch database is made, so none needs dropping.
   if (ctx.signal.aborted) {
-    return { ...outcome, failure: { code: 'TIMEOUT', step: 'connect', message: 'connect: the deadline passed while listing leftover scratch databases' } };
+    return {
+      ...outcome,
+      failure: { code: 'TIMEOUT', step: 'connect', message: 'connect: the deadline passed while listing leftover scratch databases' },
+    };
   }
   const name = scratchName(drill.probeId, ctx.clock.now());
   outcome.details.scratchDatabase = name;

@@ -5,7 +5,7 @@ import { isConnectionLost, PostgresError, toPostgresError } from './errors.js';
 /** Statements on one connection (a transaction's) or on any (the pool's). */
 export interface Queryable {
   /** Runs one statement; returns its rows as objects. */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  query<T extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** Runs one statement; returns its rows as arrays, in column order. */
   queryArrays<T extends unknown[] = unknown[]>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** Runs one statement; returns how many rows it touched. */
@@ -38,9 +38,9 @@ export interface PgDbOptions {
 }
 
 /** int8 as a JS number, for this pool only: ids and epoch-ms times stay far below 2^53. */
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+const types: pg.CustomTypesConfig = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+    oid === 20 ? Number : format === 'binary' ? pg.types.getTypeParser(oid, format) : pg.types.getTypeParser(oid, 'text'),
 };
 
 /**
@@ -71,16 +71,16 @@ export function createPgDb(opts: PgDbOptions): PgDb {
     if (closed) throw new PostgresError('the PostgreSQL store is closed', 'PG_CLOSED');
   };
   const on = (c: pg.Pool | pg.PoolClient): Queryable => ({
-    async query<T>(sql: string, params: readonly unknown[] = []) {
+    async query<T extends pg.QueryResultRow>(sql: string, params: readonly unknown[] = []) {
       try {
-        return (await c.query({ text: sql, values: [...params] })).rows as T[];
+        return (await c.query<T>({ text: sql, values: [...params] })).rows;
       } catch (err) {
         throw toPostgresError(err, sql, timeoutMs);
       }
     },
     async queryArrays<T extends unknown[]>(sql: string, params: readonly unknown[] = []) {
       try {
-        return (await c.query({ text: sql, values: [...params], rowMode: 'array' })).rows as T[];
+        return (await c.query<T>({ text: sql, values: [...params], rowMode: 'array' })).rows;
       } catch (err) {
         throw toPostgresError(err, sql, timeoutMs);
       }
@@ -115,7 +115,7 @@ export function createPgDb(opts: PgDbOptions): PgDb {
   };
 
   return {
-    async query<T>(sql: string, params?: readonly unknown[]) {
+    async query<T extends pg.QueryResultRow>(sql: string, params?: readonly unknown[]) {
       checkOpen();
       return anyConnection.query<T>(sql, params);
     },

@@ -26,17 +26,21 @@ const TIMEOUTS = ['Query read timeout', 'timeout exceeded when trying to connect
  */
 export function toPostgresError(err: unknown, sql: string, timeoutMs: number): PostgresError {
   if (err instanceof PostgresError) return err;
-  const e = (err ?? {}) as { message?: string; code?: unknown; detail?: string; constraint?: string };
-  const message = String(e.message ?? err);
+  // pg throws Errors with extra fields, and whatever a socket or a pool hands it: read each as unknown.
+  const field = (key: string): unknown => (typeof err === 'object' && err !== null ? Reflect.get(err, key) : undefined);
+  const code = field('code');
+  const detail = field('detail');
+  const constraint = field('constraint');
+  const message = String(field('message') ?? err);
   const extra = {
     cause: err,
-    ...(typeof e.detail === 'string' ? { detail: e.detail } : {}),
-    ...(typeof e.constraint === 'string' ? { constraint: e.constraint } : {}),
+    ...(typeof detail === 'string' ? { detail } : {}),
+    ...(typeof constraint === 'string' ? { constraint } : {}),
   };
   if (TIMEOUTS.includes(message)) {
     return new PostgresError(`PostgreSQL did not answer within ${timeoutMs} ms (${firstWords(sql)})`, 'PG_TIMEOUT', extra);
   }
-  if (typeof e.code === 'string') return new PostgresError(message, e.code, extra);
+  if (typeof code === 'string') return new PostgresError(message, code, extra);
   if (/^Connection terminated/.test(message)) return new PostgresError(message, '08006', extra);
   // A statement sent on a connection pg already saw die: connection_does_not_exist.
   if (/is not queryable/.test(message)) return new PostgresError(message, '08003', extra);

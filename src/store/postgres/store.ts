@@ -1,4 +1,5 @@
 import type { TimerHandle } from '../../lib/clock.js';
+import { messageOf } from '../../lib/errors.js';
 import { type RunRow, runOf } from '../rows.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth, StoreStats } from '../types.js';
 import { type BatchedStoreOptions, requeue } from '../write-queue.js';
@@ -236,7 +237,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       }
     } catch (err) {
       stats.writeErrors++;
-      lastError = (err as Error).message;
+      lastError = messageOf(err);
       if (xid !== undefined && err instanceof PostgresError && isConnectionLost(err) && rows.length > 0) {
         const batch = rows.slice(0, batchRows);
         unsettled = { xid, rows: batch };
