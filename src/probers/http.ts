@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 import { type Static, Type } from '@sinclair/typebox';
 import { Client, type Dispatcher } from 'undici';
 import { formatDuration, ms } from '../lib/duration.js';
+import { messageOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
 import { alertCause, caProblem, daysRemaining, earliestExpiry, expiryPhrase, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
@@ -437,7 +438,7 @@ async function readBody(body: Readable, encoding: string | undefined, limit: num
     // An empty body (a HEAD, a 204) is no gzip stream, and no error either.
     if (decodeError !== undefined && received === 0) return { body: Buffer.alloc(0), received };
     if (decodeError !== undefined) {
-      const why = (decodeError as Error).message;
+      const why = messageOf(decodeError);
       return { failure: { code: 'PROTOCOL', message: `body is not valid ${codings.join(', ')} as its Content-Encoding says (${why})` } };
     }
     throw err;
