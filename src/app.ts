@@ -13,7 +13,7 @@ import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
 import { type Channel, createChannels, createHeartbeat, createOutboxWorker, recipientOf, swapChannels } from './notify/index.js';
 import { createOnCall } from './oncall/index.js';
-import { type AnyProber, type ProbeDefinition, proberFor, probers } from './probers/index.js';
+import { type ProbeDefinition, proberFor, probers } from './probers/index.js';
 import { buildReport, buildStatusPage, setupOf } from './report/index.js';
 import { type CronDriver, createChannelTests, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { type ApiToken, createHealth, createServer, type HttpServer } from './server/index.js';
@@ -79,7 +79,7 @@ export function createApp(deps: AppDeps): App {
     logger,
     batchRows: cfg.storage.batch.maxRows,
     batchIntervalMs: ms(cfg.storage.batch.interval),
-    rollups: { sketchValues: Object.values(probers).flatMap((p) => (p as AnyProber).percentiles ?? []) },
+    rollups: { sketchValues: Object.values(probers).flatMap((p) => p.percentiles ?? []) },
   };
   const sqlitePath = cfg.storage.sqlite.path;
   const store = pg
@@ -321,7 +321,7 @@ export function createApp(deps: AppDeps): App {
     knownSecrets: () => secretBook.interpolated(),
     reloaded: (ok) => metrics.reloaded(ok, clock.now() / 1000),
     prepare(next) {
-      const nextChannels = next.service.channels as typeof channelConfig;
+      const nextChannels = next.service.channels;
       const swap = swapChannels(channels, channelConfig, nextChannels, (c) => createChannels(c, { logger, clock }));
       return {
         apply() {

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type { App } from './app.js';
 import { newToken, tokenText } from './cli/index.js';
 import { ConfigError, loadConfig } from './config/index.js';
-import { VigilError } from './lib/errors.js';
+import { codeOf, messageOf, VigilError } from './lib/errors.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { claimPidFile, type PidFile } from './lib/pid-file.js';
 import { DatabaseError } from './store/index.js';
@@ -34,7 +34,7 @@ function parseCommandLine() {
 try {
   args = parseCommandLine();
 } catch (err) {
-  usage((err as Error).message);
+  usage(messageOf(err));
 }
 const [command, ...extra] = args.positionals;
 if (extra.length > 0 || (command !== undefined && command !== 'token')) usage(`unknown command "${args.positionals.join(' ')}"`);
@@ -77,7 +77,7 @@ async function run(pidPath: string | undefined) {
               return true;
             } catch (err) {
               // EPERM: the process exists but belongs to another user; it is alive all the same.
-              return (err as NodeJS.ErrnoException).code === 'EPERM';
+              return codeOf(err) === 'EPERM';
             }
           });
     // Loaded here, not at the top: `vigil token` needs none of it and answers at once.

@@ -6,9 +6,11 @@ import { Kind, type TSchema } from '@sinclair/typebox';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { validateDetailed } from 'node-cron';
 import { ms } from '../lib/duration.js';
+import { codeOf, messageOf } from '../lib/errors.js';
+import { fieldOf, isJsonObject } from '../lib/fields.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import { redactText } from './redact.js';
-import { isMap, type Json, type Run } from './run.js';
+import type { Json, Run } from './run.js';
 
 /**
  * Validates against a schema with defaults applied; pushes one line per problem (the first at each path)
@@ -110,7 +112,7 @@ function explain(error: ValueError): Array<{ segments: string[]; text: string }>
  * (`schedule: { every: soon }` is a bad interval, not a bad cron string); scalars keep the union's own wording.
  */
 function intendedBranch(branches: SchemaInfo[], value: unknown): number | undefined {
-  const shape = Array.isArray(value) ? 'Array' : isMap(value as Json) ? 'Object' : undefined;
+  const shape = Array.isArray(value) ? 'Array' : isJsonObject(value) ? 'Object' : undefined;
   if (shape === undefined) return undefined;
   const matching = branches.flatMap((b, i) => (b[Kind] === shape || (shape === 'Object' && b[Kind] === 'Record') ? [i] : []));
   return matching.length === 1 ? matching[0] : undefined;
@@ -208,18 +210,20 @@ const sizeOf = (bytes: number) => (bytes >= 1024 * 1024 ? `${Math.round(bytes / 
 
 /** Why a file could not be read, in words. */
 export function whyUnreadable(err: unknown): string {
-  const e = err as NodeJS.ErrnoException & { limit?: number };
-  switch (e.code) {
+  const code = codeOf(err);
+  switch (code) {
     case 'ENOENT':
       return 'it does not exist';
     case 'EISDIR':
       return 'it is a folder';
     case 'VIGIL_NOT_A_FILE':
       return 'it is not a regular file (a device, a pipe or a socket)';
-    case 'VIGIL_TOO_LARGE':
-      return `it is larger than ${sizeOf(e.limit ?? 0)}, the cap on files vigil reads`;
+    case 'VIGIL_TOO_LARGE': {
+      const limit = fieldOf(err, 'limit');
+      return `it is larger than ${sizeOf(typeof limit === 'number' ? limit : 0)}, the cap on files vigil reads`;
+    }
     default:
-      return `it cannot be read (${e.code})`;
+      return `it cannot be read (${code || messageOf(err)})`;
   }
 }
 

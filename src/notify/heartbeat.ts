@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import type { Clock, TimerHandle } from '../lib/clock.js';
+import { messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 
 export interface HeartbeatOptions {
@@ -29,7 +30,7 @@ export function createHeartbeat(opts: HeartbeatOptions): { start(): void; stop()
       fit = opts.healthy();
     } catch (err) {
       // A health check that throws (the store erroring) is not healthy, and must not end the loop.
-      log.warn({ error: (err as Error).message }, 'heartbeat withheld: the health check failed');
+      log.warn({ error: messageOf(err) }, 'heartbeat withheld: the health check failed');
       return;
     }
     if (!fit) {
@@ -50,7 +51,7 @@ export function createHeartbeat(opts: HeartbeatOptions): { start(): void; stop()
     } catch (err) {
       if (signal.aborted) return;
       opts.onResult(false);
-      log.warn({ error: (err as Error).message }, 'heartbeat failed');
+      log.warn({ error: messageOf(err) }, 'heartbeat failed');
     }
   };
   const loop = () => {

@@ -13,11 +13,14 @@ export * from './types.js';
 export { backoff, createOutboxWorker, type DeliveryObserver, type OutboxWorker } from './worker.js';
 
 /** Makes every configured channel (already validated by config). */
-export function createChannels(config: Record<string, { type: string }>, deps: { logger: Logger; clock: Clock }): Map<string, Channel> {
+export function createChannels(
+  config: Record<string, { type: string; testSchedule?: string; [field: string]: unknown }>,
+  deps: { logger: Logger; clock: Clock },
+): Map<string, Channel> {
   const channels = new Map<string, Channel>();
   for (const [name, c] of Object.entries(config)) {
     if (!isChannelType(c.type)) throw new Error(`channel ${name}: unknown type ${c.type}`);
-    const { type: _type, testSchedule: _test, ...fields } = c as { type: string; testSchedule?: string } & Record<string, unknown>;
+    const { type: _type, testSchedule: _test, ...fields } = c;
     channels.set(
       name,
       channelKindOf(c.type).create(name, fields as never, { logger: deps.logger.child({ channel: name }), clock: deps.clock }),

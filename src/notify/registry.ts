@@ -33,7 +33,11 @@ export function swapChannels(
   );
   const built = build(fresh);
   const map = new Map<string, Channel>();
-  for (const name of Object.keys(next)) map.set(name, built.get(name) ?? (running.get(name) as Channel));
+  for (const name of Object.keys(next)) {
+    // A name is in `fresh` unless it is unchanged and running, so one of the two has it.
+    const channel = built.get(name) ?? running.get(name);
+    if (channel !== undefined) map.set(name, channel);
+  }
   return {
     next: map,
     added: Object.keys(next).filter((n) => !Object.hasOwn(before, n)),

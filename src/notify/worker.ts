@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
+import { messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { noRedaction, type Redactor } from '../lib/redactor.js';
 import type { AlertStore, OutboxItem } from '../store/index.js';
@@ -210,13 +211,10 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       const e = redactedError(
         err instanceof DeliveryError
           ? err
-          : new DeliveryError(
-              controller.signal.aborted ? `timed out after ${opts.sendTimeoutMs} ms` : String((err as Error)?.message ?? err),
-              {
-                retryable: true,
-                cause: err,
-              },
-            ),
+          : new DeliveryError(controller.signal.aborted ? `timed out after ${opts.sendTimeoutMs} ms` : messageOf(err), {
+              retryable: true,
+              cause: err,
+            }),
       );
       // A hold is not the provider failing: the age counts from when its channel came back.
       const age = now - Math.max(item.createdAt, item.releasedAt ?? 0);

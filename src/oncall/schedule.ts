@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
+import { fieldOf } from '../lib/fields.js';
 import { Duration } from '../lib/schema.js';
 import { contactFields } from '../notify/index.js';
 
@@ -277,15 +278,18 @@ interface State {
 const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 const dayNumber = (date: string) => Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10))) / DAY;
 const weekdayOf = (day: number) => (day + 4) % 7; // 1970-01-01 was a Thursday
-const weekdayIndex = (name: string) => WEEKDAYS.indexOf(name as (typeof WEEKDAYS)[number]);
+// Widened, not cast: any text may be asked about, and an unknown one is -1.
+const weekdayNames: readonly string[] = WEEKDAYS;
+const weekdayIndex = (name: string) => weekdayNames.indexOf(name);
 
 function compile(layer: Layer): Compiled {
-  const [first, second] = layer.handoff.split(' ');
-  const time = second ?? (first as string);
+  // split always gives a first part; the default only tells the compiler so.
+  const [first = '', second] = layer.handoff.split(' ');
+  const time = second ?? first;
   const startDay = dayNumber(layer.start);
   const kind = typeof layer.rotation === 'string' ? layer.rotation : 'every';
   let firstDay = startDay;
-  if (kind === 'weekly' && second !== undefined) firstDay += (weekdayIndex(first as string) - weekdayOf(startDay) + 7) % 7;
+  if (kind === 'weekly' && second !== undefined) firstDay += (weekdayIndex(first) - weekdayOf(startDay) + 7) % 7;
   const compiled: Compiled = {
     kind,
     // The floor keeps the arithmetic finite for a config that skipped checkSchedules (which wants ≥ 1h).
@@ -419,8 +423,9 @@ function stretchAt(tl: Timeline, t: number): State & { source: Source | undefine
     }
   }
   // Layers below the winner cannot change the outcome, so their edges are left out.
-  for (let i = tl.layers.length - 1; i >= 0 && person === undefined; i--) {
-    const s = layerAt(tl.zone, tl.layers[i] as Compiled, t);
+  for (const [i, layer] of [...tl.layers.entries()].reverse()) {
+    if (person !== undefined) break;
+    const s = layerAt(tl.zone, layer, t);
     bound(s.from);
     bound(s.until);
     if (s.person !== undefined) {
@@ -528,7 +533,7 @@ export function checkSchedules(people: Record<string, Person>, schedules: Record
 
 /** `email, slack or pagerduty: true`: the fields as a person writes them (a flag needs `true`). */
 function waysToReach(fields: ReadonlyArray<keyof Person>): string {
-  const shown = fields.map((f) => ((PersonSchema.properties[f] as { type?: string } | undefined)?.type === 'boolean' ? `${f}: true` : f));
+  const shown = fields.map((f) => (fieldOf(PersonSchema.properties[f], 'type') === 'boolean' ? `${f}: true` : f));
   return shown.length <= 1 ? shown.join('') : `${shown.slice(0, -1).join(', ')} or ${shown.at(-1)}`;
 }
 
@@ -565,7 +570,8 @@ function checkLayer(layer: Layer, at: string, known: readonly string[]): Schedul
   if (typeof layer.rotation !== 'string' && ms(layer.rotation.every) < MIN_EVERY) {
     problems.push({ path: `${at}.rotation.every`, message: `expected a shift of at least 1h, got ${layer.rotation.every}` });
   }
-  const [y, m, d] = layer.start.split('-').map(Number) as [number, number, number];
+  // A missing part is NaN, which the round trip below reports as an invalid date.
+  const [y = Number.NaN, m = Number.NaN, d = Number.NaN] = layer.start.split('-').map(Number);
   const date = new Date(Date.UTC(y, m - 1, d));
   if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) {
     problems.push({

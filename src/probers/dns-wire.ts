@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import net, { isIP } from 'node:net';
+import { codeOf } from '../lib/errors.js';
 
 /**
  * The smallest DNS client that reports what Node's resolver hides: the TTL of CNAME, TXT, MX and NS
@@ -116,7 +117,7 @@ function skipName(msg: Buffer, start: number): number {
   // A name has at most 127 labels; the cap also stops a malicious message from looping us.
   for (let labels = 0; labels < 128; labels++) {
     if (at >= msg.length) throw new RangeError('DNS name runs past the message');
-    const len = msg[at] as number;
+    const len = msg.readUInt8(at);
     if (len === 0) return at + 1;
     if ((len & 0xc0) === 0xc0) {
       if (at + 2 > msg.length) throw new RangeError('DNS name pointer cut short');
@@ -142,7 +143,7 @@ export async function queryTtl(server: ServerAddress, name: string, type: Record
     return ttlAnswer(await exchange(server, name, type, signal, tcpExchange), type, 'tcp');
   } catch (err) {
     if (signal.aborted) throw err;
-    const code = String((err as NodeJS.ErrnoException).code ?? 'ERROR');
+    const code = codeOf(err) || 'ERROR';
     // Said in full: "connection refused" alone reads as a dead server when UDP answers fine.
     throw Object.assign(new Error(`the answer is too large for UDP and DNS over TCP failed (${code})`), { code: 'TRUNCATED', cause: err });
   }
@@ -215,7 +216,7 @@ const udpExchange: Transport = (server, query, answer, finish) => {
         if (err) finish(err);
       });
     } catch (err) {
-      finish(err as Error); // the exchange ended (and closed the socket) while it connected
+      finish(err instanceof Error ? err : new Error(String(err))); // the exchange ended (and closed the socket) while it connected
     }
   });
   return {

@@ -2,6 +2,7 @@ import { promises as dnsPromises } from 'node:dns';
 import { isIP } from 'node:net';
 import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration, ms } from '../lib/duration.js';
+import { codeOf, messageOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
 import { queryTtl, type RecordType, type ServerAddress } from './dns-wire.js';
 import { defineProber, type ProbeBase, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
@@ -321,7 +322,7 @@ async function ask(target: Target, spec: Spec, ctx: ProbeContext): Promise<Asked
     const latency = ctx.clock.now() - start;
     // c-ares fails a truncated answer it cannot fetch over TCP with a bare code; our query knows why.
     const wire = limit.signal.aborted ? undefined : (await wireTtl).error;
-    const reason = (wire as NodeJS.ErrnoException | undefined)?.code === 'TRUNCATED' ? (wire as Error).message : undefined;
+    const reason = codeOf(wire) === 'TRUNCATED' ? messageOf(wire) : undefined;
     return { ...base, report: { answers: [], latency_ms: latency, error, ...(reason ? { reason } : {}), server } };
   } finally {
     limit.release();
@@ -398,7 +399,7 @@ function untilAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 
 function errorName(err: unknown, signal: AbortSignal): string {
   if (signal.aborted) return 'TIMEOUT';
-  const code = String((err as NodeJS.ErrnoException)?.code ?? 'ERROR');
+  const code = codeOf(err) || 'ERROR';
   if (code === 'ERR_INVALID_IP_ADDRESS') return 'BAD_RESOLVER';
   return ERROR_NAMES[code] ?? code;
 }
@@ -456,11 +457,12 @@ function judge(spec: Spec, asked: Asked[], prev: DnsState | undefined, now: numb
   if (!agree) {
     const agreeText = `${matching} of ${total} resolvers answer ${show(spec.expect)} (quorum ${percent(spec.quorum)})`;
     const others = asked.filter((a) => !resolvers[a.label]?.matches);
-    const pending = state.changedAt !== undefined && state.propagationS === undefined;
-    if (pending && now - (state.changedAt as number) < ms(spec.propagationDeadline)) {
+    const changedAt = state.changedAt;
+    const pending = changedAt !== undefined && state.propagationS === undefined;
+    if (pending && now - changedAt < ms(spec.propagationDeadline)) {
       details.propagating = true;
     } else if (pending) {
-      const since = formatDuration(now - (state.changedAt as number));
+      const since = formatDuration(now - changedAt);
       return fail(
         'DNS_PROPAGATION',
         `${record} changed ${since} ago and has not propagated within ${spec.propagationDeadline}: ${describe(others, keyOf, state.previous)}; ${agreeText}`,
@@ -558,7 +560,8 @@ function comparer(spec: Spec): (values: string[]) => string[] {
       case 'MX': {
         const m = /^(\d+)\s+(\S+)$/.exec(v.trim());
         if (m === null) return bare(v);
-        return mxHostsOnly ? bare(m[2] as string) : `${Number(m[1])} ${bare(m[2] as string)}`;
+        const host = bare(m[2] ?? '');
+        return mxHostsOnly ? host : `${Number(m[1])} ${host}`;
       }
       default:
         return bare(v);
@@ -597,7 +600,7 @@ export function parseAddress(text: string): ServerAddress | undefined {
   if (isIP(text) !== 0) return { host: text, port: 53 };
   const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text) ?? /^([\d.]+):(\d{1,5})$/.exec(text);
   if (m === null) return undefined;
-  const host = m[1] as string;
+  const host = m[1] ?? '';
   const port = m[2] === undefined ? 53 : Number(m[2]);
   const family = isIP(host);
   if (family === 0 || (text.startsWith('[') && family !== 6) || port < 1 || port > 65_535) return undefined;

@@ -4,8 +4,10 @@ import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { type Static, Type } from '@sinclair/typebox';
-import { Client, type Dispatcher } from 'undici';
+import { Client } from 'undici';
 import { formatDuration, ms } from '../lib/duration.js';
+import { codeOf, messageOf } from '../lib/errors.js';
+import { fieldOf, isJsonObject } from '../lib/fields.js';
 import { Duration } from '../lib/schema.js';
 import { alertCause, caProblem, daysRemaining, earliestExpiry, expiryPhrase, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
@@ -17,7 +19,7 @@ const schema = Type.Object(
   {
     url: Type.String({ pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' }),
     method: Type.Union(
-      ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)),
+      (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const).map((m) => Type.Literal(m)),
       { default: 'GET', expected: 'one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' },
     ),
     headers: Type.Record(Type.String(), Type.String(), { default: {} }),
@@ -308,7 +310,8 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
     connect: (opts, callback) => {
       const host = opts.hostname.replace(/^\[|\]$/g, '');
       const port = Number(opts.port) || (https ? 443 : 80);
-      const socket = https
+      // Kept apart so the certificate is read off a TLS socket, which only an https target has.
+      const secure = https
         ? tls.connect({
             host,
             port,
@@ -317,7 +320,8 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
             ca: trustedCas(spec.ca),
             ALPNProtocols: ['http/1.1'],
           })
-        : net.connect({ host, port });
+        : undefined;
+      const socket = secure ?? net.connect({ host, port });
       socket.setNoDelay(true);
       let done = false;
       // undici only acts on a request's signal once the request is on a socket: until then, a
@@ -339,9 +343,9 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
         phases.connect = ctx.clock.now();
         if (!https) finish(null);
       });
-      socket.once('secureConnect', () => {
+      secure?.once('secureConnect', () => {
         phases.secure = ctx.clock.now();
-        phases.cert = (socket as tls.TLSSocket).getPeerCertificate(true);
+        phases.cert = secure.getPeerCertificate(true);
         finish(null);
       });
       socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -356,7 +360,7 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
   try {
     const res = await client.request({
       path: `${url.pathname}${url.search}`,
-      method: spec.method as Dispatcher.HttpMethod,
+      method: spec.method,
       headers: { ...target.auth, ...withUserAgent(spec.headers) },
       body: spec.body,
       signal: ctx.signal,
@@ -407,7 +411,7 @@ async function readBody(body: Readable, encoding: string | undefined, limit: num
     .filter((c) => c !== '' && c !== 'identity');
   const undecoded = codings.find((c) => !Object.hasOwn(DECODERS, c)) ?? (codings.length > MAX_CODINGS ? codings.join(', ') : undefined);
   // Codings are listed in the order applied, so they come off last first.
-  const decoders = undecoded === undefined ? [...codings].reverse().map((c) => (DECODERS[c] as () => Decoder)()) : [];
+  const decoders = undecoded === undefined ? [...codings].reverse().flatMap((c) => DECODERS[c]?.() ?? []) : [];
   let decodeError: unknown;
   for (const d of decoders) d.once('error', (err) => (decodeError ??= err));
   const raise = '(raise maxBodySize if this is expected)';
@@ -437,7 +441,7 @@ async function readBody(body: Readable, encoding: string | undefined, limit: num
     // An empty body (a HEAD, a 204) is no gzip stream, and no error either.
     if (decodeError !== undefined && received === 0) return { body: Buffer.alloc(0), received };
     if (decodeError !== undefined) {
-      const why = (decodeError as Error).message;
+      const why = messageOf(decodeError);
       return { failure: { code: 'PROTOCOL', message: `body is not valid ${codings.join(', ')} as its Content-Encoding says (${why})` } };
     }
     throw err;
@@ -453,18 +457,13 @@ async function classify(
   ctx: ProbeContext,
   phases: Phases,
 ): Promise<{ code: FailureCode; message: string }> {
-  const thrown = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
   // undici reports a peer that hung up after a TLS alert as "other side closed"; the alert is the cause.
-  const closed = String(thrown?.code ?? '') === 'UND_ERR_SOCKET' && phases.socketError !== undefined;
-  const e = (closed ? phases.socketError : thrown) as NodeJS.ErrnoException & {
-    cause?: NodeJS.ErrnoException;
-    hostname?: string;
-    address?: string;
-    port?: number;
-  };
-  const code = String(e?.code ?? e?.cause?.code ?? '');
-  const text = e?.message ?? String(err);
-  if (ctx.signal.aborted || e?.name === 'AbortError' || code === 'UND_ERR_ABORTED' || code.endsWith('_TIMEOUT')) {
+  const closed = codeOf(err) === 'UND_ERR_SOCKET' && phases.socketError !== undefined;
+  const e: unknown = closed ? phases.socketError : err;
+  const code = codeOf(e) || codeOf(fieldOf(e, 'cause'));
+  const text = messageOf(e);
+  const name = fieldOf(e, 'name');
+  if (ctx.signal.aborted || name === 'AbortError' || code === 'UND_ERR_ABORTED' || code.endsWith('_TIMEOUT')) {
     const waited = formatDuration(ctx.clock.now() - phases.start);
     const where =
       phases.headers !== undefined
@@ -477,19 +476,21 @@ async function classify(
     return { code: 'TIMEOUT', message: `timed out after ${waited} ${where}` };
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NODATA') {
-    return { code: 'DNS', message: `DNS lookup failed: ${e.hostname ?? ''} ${code}`.replace(/\s+/g, ' ') };
+    return { code: 'DNS', message: `DNS lookup failed: ${fieldOf(e, 'hostname') ?? ''} ${code}`.replace(/\s+/g, ' ') };
   }
   if (['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EADDRNOTAVAIL'].includes(code)) {
     const connected = phases.connect !== undefined;
     return {
       code: 'CONNECT',
-      message: connected ? `connection reset by peer (${code})` : `cannot connect: ${code} ${e.address ?? ''}:${e.port ?? ''}`.trim(),
+      message: connected
+        ? `connection reset by peer (${code})`
+        : `cannot connect: ${code} ${fieldOf(e, 'address') ?? ''}:${fieldOf(e, 'port') ?? ''}`.trim(),
     };
   }
-  if (e?.name === 'HTTPParserError' || code.startsWith('HPE_')) {
+  if (name === 'HTTPParserError' || code.startsWith('HPE_')) {
     // undici's text is "Response does not match the HTTP/1.1 protocol (<why>)"; what the peer sent says more.
     const reason = /\(([^)]+)\)\s*$/.exec(text)?.[1] ?? text;
-    const data = (e as { data?: unknown }).data;
+    const data = fieldOf(e, 'data');
     const got = typeof data === 'string' && data.trim() !== '' ? `, got ${JSON.stringify(data.trim().slice(0, 60))}` : '';
     return { code: 'PROTOCOL', message: `invalid HTTP response: ${reason}${got}` };
   }
@@ -635,12 +636,9 @@ const FAILING_STATES = new Set([
  * the IETF draft's `{checks: {"db:ping": [{status: "fail"}]}}`, and a flat `{db: "ok"}`.
  */
 export function failingDependencies(doc: unknown): Array<{ name: string; status: string }> {
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return [];
-  const obj = doc as Record<string, unknown>;
-  const container = ['checks', 'components', 'details', 'dependencies', 'services']
-    .map((k) => obj[k])
-    .find((v) => v !== null && typeof v === 'object' && !Array.isArray(v)) as Record<string, unknown> | undefined;
-  const entries = Object.entries(container ?? obj).filter(([k]) => container !== undefined || k !== 'status');
+  if (!isJsonObject(doc)) return [];
+  const container = ['checks', 'components', 'details', 'dependencies', 'services'].map((k) => doc[k]).find(isJsonObject);
+  const entries = Object.entries(container ?? doc).filter(([k]) => container !== undefined || k !== 'status');
   const failing: Array<{ name: string; status: string }> = [];
   for (const [name, v] of entries) {
     const status = stateOf(v);
@@ -658,9 +656,8 @@ function stateOf(v: unknown): string | undefined {
     const states = v.map(stateOf).filter((s): s is string => s !== undefined);
     return states.find((s) => !OK_STATES.has(s.toLowerCase())) ?? states[0];
   }
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    const s = o.status ?? o.state ?? o.healthy;
+  if (isJsonObject(v)) {
+    const s = v.status ?? v.state ?? v.healthy;
     return s === undefined ? undefined : stateOf(s);
   }
   return undefined;
@@ -682,7 +679,7 @@ export function lookup(doc: unknown, path: string): unknown {
   for (const part of path.replace(/^\$\.?/, '').split('.')) {
     if (part === '') continue;
     if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[part];
+    cur = fieldOf(cur, part);
   }
   return cur;
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Clock } from '../lib/clock.js';
 import { formatDuration, ms } from '../lib/duration.js';
+import { codeOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
 import { defineProber, type FailureCode, type ProbeResult, type SpecProblem } from './types.js';
 
@@ -187,7 +188,7 @@ interface RunOutcome {
   /** The signal that ended the process, when one did. */
   exitSignal: NodeJS.Signals | null;
   /** Set when the binary could not be started at all (ENOENT, EACCES). */
-  spawnError?: NodeJS.ErrnoException;
+  spawnError?: Error;
   /** What vigil did at the deadline: nothing, SIGTERM, or SIGTERM then SIGKILL. */
   stopped: 'no' | 'SIGTERM' | 'SIGKILL';
   stderrTail: string;
@@ -208,7 +209,13 @@ function runK6(
     try {
       child = spawn(binary, args, { cwd: opts.cwd, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
-      resolve({ exitCode: null, exitSignal: null, spawnError: err as NodeJS.ErrnoException, stopped: 'no', stderrTail: '' });
+      resolve({
+        exitCode: null,
+        exitSignal: null,
+        spawnError: err instanceof Error ? err : new Error(String(err)),
+        stopped: 'no',
+        stderrTail: '',
+      });
       return;
     }
     const tail = tailBuffer(STDERR_TAIL_BYTES);
@@ -319,14 +326,14 @@ function numbers(o: Json): Record<string, number> {
  */
 export function parseSummary(doc: unknown): K6Summary | undefined {
   if (!isObject(doc)) return undefined;
-  if (isObject(doc.metrics)) return parseClassic(doc);
+  if (isObject(doc.metrics)) return parseClassic(doc, doc.metrics);
   if (typeof doc.version === 'string' && isObject(doc.results)) return parseMachineReadable(doc.results);
   return undefined;
 }
 
-function parseClassic(doc: Json): K6Summary {
+function parseClassic(doc: Json, metricsDoc: Json): K6Summary {
   const metrics: Record<string, K6Metric> = {};
-  for (const [name, m] of Object.entries(doc.metrics as Json)) {
+  for (const [name, m] of Object.entries(metricsDoc)) {
     if (!isObject(m)) continue;
     const thresholds: Record<string, boolean> = {};
     if (isObject(m.thresholds)) for (const [t, failed] of Object.entries(m.thresholds)) thresholds[t] = failed === true;
@@ -479,15 +486,16 @@ function judge(spec: K6Spec, run: RunOutcome, summary: K6Summary | undefined, el
 
   if (run.spawnError) {
     const e = run.spawnError;
-    if (e.code === 'ENOENT') {
+    const code = codeOf(e);
+    if (code === 'ENOENT') {
       const where = spec.binary.includes('/') ? `at ${spec.binary}` : 'on PATH';
       return fail(
         'K6_MISSING',
         `k6 binary ${JSON.stringify(spec.binary)} not found ${where}: install k6 ≥ 0.50 in vigil's image (https://grafana.com/docs/k6/latest/set-up/install-k6/) or set binary: to its full path`,
       );
     }
-    if (e.code === 'EACCES') return fail('K6_MISSING', `k6 binary ${JSON.stringify(spec.binary)} is not executable (EACCES): chmod +x it`);
-    return fail('K6_ERROR', `cannot start k6 (${spec.binary}): ${e.code ?? ''} ${e.message}`.trim());
+    if (code === 'EACCES') return fail('K6_MISSING', `k6 binary ${JSON.stringify(spec.binary)} is not executable (EACCES): chmod +x it`);
+    return fail('K6_ERROR', `cannot start k6 (${spec.binary}): ${code} ${e.message}`.trim());
   }
   if (run.stopped !== 'no') {
     const how =
@@ -579,7 +587,8 @@ function logMessage(line: string): string {
   let msg = text;
   if (text.startsWith('"')) {
     try {
-      msg = JSON.parse(text) as string;
+      const parsed: unknown = JSON.parse(text);
+      msg = typeof parsed === 'string' ? parsed : text.slice(1, -1);
     } catch {
       msg = text.slice(1, -1);
     }

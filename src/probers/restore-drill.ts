@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration, ms } from '../lib/duration.js';
+import { codeOf, messageOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
 import { drillPostgres, targetProblems } from './restore-drill/postgres.js';
 import { type Backup, type Check, clip, type DrillOutcome } from './restore-drill/shared.js';
@@ -209,7 +210,7 @@ export const restoreDrill = defineProber({
       return judgeDrill(spec, backup, outcome, values, ctx, started);
     } catch (err) {
       if (ctx.signal.aborted) return timedOut(spec, step.name, step.file, ctx, started, values);
-      return { ok: false, code: 'INTERNAL', message: `${step.name}: ${step.file}: ${(err as Error).message}`, values };
+      return { ok: false, code: 'INTERNAL', message: `${step.name}: ${step.file}: ${messageOf(err)}`, values };
     }
   },
 });
@@ -289,8 +290,8 @@ async function newestBackup(spec: RestoreDrillSpec, ctx: ProbeContext): Promise<
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { failure: `find: cannot read backup folder ${dir}: ${code === 'ENOENT' ? 'it does not exist' : (err as Error).message}` };
+    const code = codeOf(err);
+    return { failure: `find: cannot read backup folder ${dir}: ${code === 'ENOENT' ? 'it does not exist' : messageOf(err)}` };
   }
   const settle = ms(spec.source.settle);
   const candidates: Backup[] = [];
@@ -333,7 +334,7 @@ export function globToRegExp(glob: string): RegExp {
   let re = '';
   let depth = 0;
   for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string;
+    const c = glob.charAt(i);
     if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else if (c === '[') {
@@ -372,8 +373,8 @@ async function verifyChecksum(
   try {
     text = await readFile(sumFile, { encoding: 'utf8', signal });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || mode === 'required') {
-      return { failure: { code: 'CHECKSUM_MISSING', message: `checksum: cannot read ${sumFile}: ${(err as Error).message}` } };
+    if (codeOf(err) !== 'ENOENT' || mode === 'required') {
+      return { failure: { code: 'CHECKSUM_MISSING', message: `checksum: cannot read ${sumFile}: ${messageOf(err)}` } };
     }
     return {};
   }
@@ -404,7 +405,7 @@ export function expectedSum(text: string, name: string): string | undefined {
   const parsed = lines
     .map((l) => /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(l))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ sum: (m[1] as string).toLowerCase(), file: m[2] }));
+    .map((m) => ({ sum: (m[1] ?? '').toLowerCase(), file: m[2] }));
   const named = parsed.find((p) => p.file !== undefined && path.basename(p.file) === name);
   if (named) return named.sum;
   return parsed.length === 1 ? parsed[0]?.sum : undefined;
@@ -429,7 +430,7 @@ async function resolveChecks(specs: RestoreDrillSpec['checks'], probesDir: strin
         const sql = (await readFile(file, 'utf8')).trim();
         checks.push({ kind: 'query', name: c.name ?? c.file, sql, expect: c.expect });
       } catch (err) {
-        return { failure: `verify: cannot read check file ${file}: ${(err as Error).message}` };
+        return { failure: `verify: cannot read check file ${file}: ${messageOf(err)}` };
       }
     }
   }

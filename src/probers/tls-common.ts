@@ -32,6 +32,15 @@ export function earliestExpiry(cert: tls.PeerCertificate): number | undefined {
   return times.length > 0 ? Math.min(...times) : undefined;
 }
 
+/** The issuer `getPeerCertificate(true)` links a certificate to; undefined for one asked for without its chain. */
+export function issuerOf(cert: tls.PeerCertificate): tls.PeerCertificate | undefined {
+  return isDetailed(cert) ? cert.issuerCertificate : undefined;
+}
+
+function isDetailed(cert: tls.PeerCertificate): cert is tls.DetailedPeerCertificate {
+  return 'issuerCertificate' in cert && typeof cert.issuerCertificate === 'object' && cert.issuerCertificate !== null;
+}
+
 /**
  * The chain as `getPeerCertificate(true)` links it, leaf first: what the server presented, plus the
  * trusted root OpenSSL completed it with. Stops where a certificate is its own issuer.
@@ -44,7 +53,7 @@ export function certificateChain(cert: tls.PeerCertificate): tls.PeerCertificate
   while (cur?.raw !== undefined && chain.length < 10 && !seen.has(cur.fingerprint256)) {
     seen.add(cur.fingerprint256);
     chain.push(cur);
-    cur = (cur as Partial<tls.DetailedPeerCertificate>).issuerCertificate;
+    cur = issuerOf(cur);
   }
   return chain;
 }

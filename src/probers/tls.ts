@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration } from '../lib/duration.js';
-import { alertCause, caProblem, certificateChain, DAY, daysRemaining, expiryPhrase, trustedCas } from './tls-common.js';
+import { codeOf, messageOf } from '../lib/errors.js';
+import { alertCause, caProblem, certificateChain, DAY, daysRemaining, expiryPhrase, issuerOf, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
@@ -101,7 +102,7 @@ interface Observed {
 
 interface HandshakeFailure {
   timing: Timing;
-  failure: { timedOut: true } | { error: NodeJS.ErrnoException } | { closed: true };
+  failure: { timedOut: true } | { error: unknown } | { closed: true };
 }
 
 /** One handshake with verification deferred to us; the socket is destroyed before this resolves. */
@@ -115,7 +116,7 @@ function handshake(a: Attempt, ctx: ProbeContext): Promise<Observed | HandshakeF
       socket = connect(a, legacy);
     } catch (error) {
       // Options Node rejects up front (a CA it cannot load): a failed run, never a throw.
-      resolve({ timing, failure: { error: error as NodeJS.ErrnoException } });
+      resolve({ timing, failure: { error } });
       return;
     }
     let done = false;
@@ -195,7 +196,7 @@ async function handshakeFailure(a: HandshakeFailure, spec: TlsSpec, ctx: ProbeCo
   if ('closed' in f) {
     return fail('TLS', `TLS handshake with ${where} failed: the server closed the connection (does it serve TLS for ${sniOf(spec)}?)`);
   }
-  const code = String(f.error.code ?? '');
+  const code = codeOf(f.error);
   if (DNS_ERRORS.has(code)) return fail('DNS', `DNS lookup of ${spec.host} failed: ${code}`);
   if (a.timing.connect === undefined && code in CONNECT_ERRORS) {
     return fail('CONNECT', `cannot connect to ${where}: ${CONNECT_ERRORS[code]} (${code})`);
@@ -252,8 +253,8 @@ function judge(o: Observed, spec: TlsSpec, now: number): ProbeResult {
     return { ok: false, code: 'TLS', message: `${endpoint(spec.host, spec.port)} presented no certificate`, values };
   }
   const describe = (i: number) => {
-    if (i === 0) return `certificate for ${name}`;
-    const c = chain[i] as tls.PeerCertificate;
+    const c = chain[i];
+    if (i === 0 || c === undefined) return `certificate for ${name}`;
     return `${selfIssued(c) ? 'root' : 'intermediate'} certificate "${commonName(c)}" in the chain for ${name}`;
   };
 
@@ -264,16 +265,17 @@ function judge(o: Observed, spec: TlsSpec, now: number): ProbeResult {
   const notAfter = chain.map((c) => Date.parse(c.valid_to));
   const notBefore = chain.map((c) => Date.parse(c.valid_from));
   // The earliest expiry is what days_remaining counts from, so an expired chain is reported by it too.
-  const earliest = notAfter.reduce((best, t, i) => (t < (notAfter[best] as number) ? i : best), 0);
-  const expiry = notAfter[earliest] as number;
+  const earliest = notAfter.reduce((best, t, i) => (t < (notAfter[best] ?? t) ? i : best), 0);
+  // The leaf is there (checked above), so the earliest expiry is a number, NaN for an unreadable date.
+  const expiry = notAfter[earliest] ?? Number.NaN;
   const expired = expiry <= now;
   if (expired) {
     const fix = earliest === 0 ? 'renew it' : 'serve a current chain';
     problems.push({ code: 'CERT_EXPIRED', message: `${describe(earliest)} ${expiryPhrase(expiry, now)}, on ${day(expiry)}: ${fix}` });
   }
   const early = notBefore.findIndex((t) => t > now);
-  if (early >= 0) {
-    const t = notBefore[early] as number;
+  const t = notBefore[early];
+  if (t !== undefined) {
     problems.push({
       code: 'CERT_NOT_YET_VALID',
       message: `${describe(early)} is not valid until ${day(t)} (in ${span(t - now)}): it was deployed too early, or this host's clock is wrong`,
@@ -281,7 +283,7 @@ function judge(o: Observed, spec: TlsSpec, now: number): ProbeResult {
   }
   const verdict = o.authorized ? undefined : o.authorizationError;
   if (verdict !== undefined && verdict !== 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    const trust = trustProblem(verdict, chain, name, problems.length > 0);
+    const trust = trustProblem(verdict, leaf, chain, name, problems.length > 0);
     if (trust) problems.push(trust);
   }
   const mismatch = tls.checkServerIdentity(name, leaf);
@@ -294,7 +296,8 @@ function judge(o: Observed, spec: TlsSpec, now: number): ProbeResult {
   values.chain_valid = problems.length === 0 ? 1 : 0;
 
   if (Number.isFinite(expiry)) values.days_remaining = daysRemaining(expiry, now);
-  if (Number.isFinite(notAfter[0])) values.not_after = Math.floor((notAfter[0] as number) / 1000);
+  const leafNotAfter = notAfter[0];
+  if (leafNotAfter !== undefined && Number.isFinite(leafNotAfter)) values.not_after = Math.floor(leafNotAfter / 1000);
   // Listed even behind another problem, so fixing that one does not uncover a surprise.
   if (!expired && expiry - now < spec.minDaysRemaining * DAY) {
     problems.push({
@@ -336,8 +339,13 @@ const TRUST_REASONS: Record<string, string> = {
 };
 
 /** OpenSSL's verdict on the chain, minus the dates, which we judge by our own clock. */
-function trustProblem(verdict: string, chain: tls.PeerCertificate[], name: string, datesFailed: boolean): Problem | undefined {
-  const leaf = chain[0] as tls.PeerCertificate;
+function trustProblem(
+  verdict: string,
+  leaf: tls.PeerCertificate,
+  chain: tls.PeerCertificate[],
+  name: string,
+  datesFailed: boolean,
+): Problem | undefined {
   if (verdict === 'CERT_HAS_EXPIRED' || verdict === 'CERT_NOT_YET_VALID') {
     // OpenSSL reads the real time; our clock already judged the dates, unless it disagrees.
     if (datesFailed) return undefined;
@@ -352,7 +360,7 @@ function trustProblem(verdict: string, chain: tls.PeerCertificate[], name: strin
       message: `certificate for ${name} is self-signed ("${commonName(leaf)}") and not trusted: serve one issued by a trusted CA, or trust it with ca:`,
     };
   }
-  const top = chain[chain.length - 1] as tls.PeerCertificate;
+  const top = chain.at(-1) ?? leaf;
   const reason = TRUST_REASONS[verdict] ?? verdict;
   return {
     code: 'CERT_UNTRUSTED',
@@ -368,7 +376,9 @@ function timingValues(t: Timing): Record<string, number> {
 }
 
 function rank(v: string): number {
-  return VERSIONS.indexOf(v as TlsVersion);
+  // Widened, not cast: any text may be asked about, and an unknown one ranks -1.
+  const known: readonly string[] = VERSIONS;
+  return known.indexOf(v);
 }
 
 /** `TLSv1.3` → 1.3, so alert rules can compare protocols as numbers. */
@@ -386,7 +396,7 @@ function endpoint(host: string, port: number): string {
 }
 
 function selfIssued(c: tls.PeerCertificate): boolean {
-  const issuer = (c as Partial<tls.DetailedPeerCertificate>).issuerCertificate;
+  const issuer = issuerOf(c);
   return issuer === c || issuer?.fingerprint256 === c.fingerprint256;
 }
 
@@ -436,7 +446,8 @@ function iso(t: number): string | undefined {
 }
 
 /** OpenSSL's reason phrase (`tlsv1 alert protocol version`) without its source-file noise. */
-function openSslReason(err: Error): string {
-  const m = /SSL routines:[^:]*:([^:]+)/.exec(err.message);
-  return (m?.[1] ?? err.message).trim();
+function openSslReason(err: unknown): string {
+  const message = messageOf(err);
+  const m = /SSL routines:[^:]*:([^:]+)/.exec(message);
+  return (m?.[1] ?? message).trim();
 }

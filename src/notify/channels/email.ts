@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
-import nodemailer, { type NodemailerError, type SendMailOptions, type SMTPSentMessageInfo, type Transporter } from 'nodemailer';
+import nodemailer, { type SendMailOptions, type SMTPSentMessageInfo, type Transporter } from 'nodemailer';
+import { codeOf, messageOf } from '../../lib/errors.js';
+import { fieldOf } from '../../lib/fields.js';
 import { type Message, render } from '../message.js';
 import { type Channel, DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
 
@@ -90,7 +92,7 @@ export const email = defineChannel({
         try {
           info = await transporter.sendMail(mail);
         } catch (err) {
-          throw deliveryError(err as NodemailerError, server.where, ctx.signal, hide);
+          throw deliveryError(err, server.where, ctx.signal, hide);
         }
         // Some recipients took it: retrying would page them twice, so the ones refused are only logged.
         if (info.rejected.length > 0) {
@@ -161,26 +163,32 @@ function secretScrubber({ user, password }: SmtpServer): (text: string) => strin
 }
 
 /** Classifies a nodemailer failure for the outbox: an SMTP refusal of the message is final, anything else may pass later. */
-function deliveryError(err: NodemailerError, where: string, signal: AbortSignal, hide: (text: string) => string): DeliveryError {
-  const reason = hide(err?.message ?? String(err));
-  if (err?.code === 'EABORT' || signal.aborted) {
+function deliveryError(err: unknown, where: string, signal: AbortSignal, hide: (text: string) => string): DeliveryError {
+  const reason = hide(messageOf(err));
+  // NodemailerError's fields, read as unknowns: what was thrown is not guaranteed to be one.
+  const code = codeOf(err);
+  const responseCode = fieldOf(err, 'responseCode');
+  if (code === 'EABORT' || signal.aborted) {
     return new DeliveryError(`email via ${where} not sent: the send deadline passed before the SMTP server took the message`, {
       retryable: true,
     });
   }
-  const tag = [err?.code, err?.responseCode].filter((x) => x !== undefined).join(' ');
-  if (typeof err?.responseCode === 'number') {
+  const tag = [code, responseCode].filter((x) => x !== '' && x !== undefined).join(' ');
+  if (typeof responseCode === 'number') {
     // nodemailer applies RFC 5321 (5yz final, 4yz transient, 503 only a session-state complaint); same fallback when it did not say.
-    const permanent = err.permanent ?? (err.responseCode >= 500 && err.responseCode !== 503);
-    const step = err.command ? ` at ${err.command.split(' ')[0]}` : '';
-    const hint = err.code === 'EAUTH' ? ' (check the user and password in the smtp URL)' : '';
+    const said = fieldOf(err, 'permanent');
+    const permanent = typeof said === 'boolean' ? said : responseCode >= 500 && responseCode !== 503;
+    const command = fieldOf(err, 'command');
+    const step = typeof command === 'string' && command !== '' ? ` at ${command.split(' ')[0]}` : '';
+    const hint = code === 'EAUTH' ? ' (check the user and password in the smtp URL)' : '';
     return new DeliveryError(`email via ${where} refused${step}: ${reason} [${tag}]${hint}`, { retryable: !permanent });
   }
   // Without a server reply these are vigil's own settings (a user without a password, a bad option): only a config change helps.
-  if (err?.code === 'EAUTH' || err?.code === 'ENOAUTH' || err?.code === 'ECONFIG') {
+  if (code === 'EAUTH' || code === 'ENOAUTH' || code === 'ECONFIG') {
     return new DeliveryError(`email via ${where} cannot be sent: ${reason} [${tag}] (fix the channel's smtp URL)`, { retryable: false });
   }
-  const original = err?.originalCode && err.originalCode !== err.code ? ` ${err.originalCode}` : '';
+  const originalCode = fieldOf(err, 'originalCode');
+  const original = typeof originalCode === 'string' && originalCode !== '' && originalCode !== code ? ` ${originalCode}` : '';
   return new DeliveryError(`email via ${where} failed: ${reason} [${tag}${original}]`, { retryable: true });
 }
 
@@ -267,5 +275,5 @@ const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '
 
 /** Text safe inside HTML elements and quoted attributes: incident messages quote whatever the target answered. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string);
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 }

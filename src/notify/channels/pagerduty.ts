@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { Agent, type Dispatcher, request } from 'undici';
+import { codeOf, messageOf } from '../../lib/errors.js';
+import { fieldOf, isJsonObject } from '../../lib/fields.js';
 import { render } from '../message.js';
 import { type Channel, DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
 
@@ -195,9 +197,10 @@ function networkError(err: unknown, host: string, action: EventAction, signal: A
   if (signal.aborted) {
     return new DeliveryError(`PagerDuty at ${host} did not take the ${action} event before the send deadline`, { retryable: true });
   }
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  const code = e?.cause?.code ?? e?.code;
-  const detail = hide(e?.cause?.message ?? e?.message ?? String(err));
+  const cause = fieldOf(err, 'cause');
+  const code = codeOf(cause) || codeOf(err);
+  const causeMessage = fieldOf(cause, 'message');
+  const detail = hide(typeof causeMessage === 'string' ? causeMessage : messageOf(err));
   return new DeliveryError(`cannot reach PagerDuty at ${host}: ${detail}${code && !detail.includes(code) ? ` [${code}]` : ''}`, {
     retryable: true,
   });
@@ -214,7 +217,7 @@ interface PagerDutyAnswer {
 function parseAnswer(body: string): PagerDutyAnswer {
   try {
     const v: unknown = JSON.parse(body);
-    return v !== null && typeof v === 'object' ? (v as PagerDutyAnswer) : {};
+    return isJsonObject(v) ? v : {};
   } catch {
     return {};
   }
@@ -244,7 +247,9 @@ async function readBounded(body: Dispatcher.ResponseData['body']): Promise<strin
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    // A Readable yields `any`: checked here, not trusted.
+    const data: unknown = chunk;
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data instanceof Uint8Array ? data : String(data));
     chunks.push(buf);
     size += buf.length;
     if (size >= MAX_RESPONSE) {

@@ -4,6 +4,8 @@ import { ErrorCode, type KnownBlock, LogLevel, type Logger as SlackLogger, WebCl
 import { Agent, fetch } from 'undici';
 import { untilAborted } from '../../lib/abort.js';
 import { formatDuration } from '../../lib/duration.js';
+import { codeOf } from '../../lib/errors.js';
+import { fieldOf } from '../../lib/fields.js';
 import type { Logger } from '../../lib/logger.js';
 import { type Message, render } from '../message.js';
 import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
@@ -98,7 +100,11 @@ export const slack = defineChannel({
         const send = deadline.getStore();
         const signal = send && init?.signal ? AbortSignal.any([init.signal, send]) : (send ?? init?.signal);
         // Only chat methods are called: bodies are form-encoded strings, never the file-upload FormData.
-        return fetch(url, { ...init, body: init?.body as string | undefined, signal, dispatcher: agent });
+        const body = init?.body ?? undefined;
+        if (body !== undefined && typeof body !== 'string') {
+          return Promise.reject(new TypeError('the Slack channel sends form-encoded text only, not a file upload'));
+        }
+        return fetch(url, { ...init, body, signal, dispatcher: agent });
       },
     });
 
@@ -226,7 +232,7 @@ function actionButtons(n: Notification, interactive: boolean): KnownBlock | unde
 /** Turns whatever the client threw into a DeliveryError that says whether a retry can help. */
 function classify(err: unknown, at: { method: string; target: string; token: string; ctx: SendContext; started: number }): DeliveryError {
   if (err instanceof DeliveryError) return err;
-  const e = err as { code?: string; data?: { error?: unknown; needed?: unknown; response_metadata?: { retryAfter?: number } } };
+  const data = fieldOf(err, 'data');
   const where = `Slack ${at.method} to ${at.target}`;
   const clean = (text: string) => scrub(text, at.token);
 
@@ -236,13 +242,14 @@ function classify(err: unknown, at: { method: string; target: string; token: str
       cause: err,
     });
   }
-  switch (e?.code) {
+  switch (codeOf(err)) {
     case ErrorCode.PlatformError: {
-      const code = clean(String(e.data?.error ?? 'unknown_error')).slice(0, 100);
+      const code = clean(String(fieldOf(data, 'error') ?? 'unknown_error')).slice(0, 100);
       const retryable = RETRYABLE_CODES.has(code);
-      const needed = code === 'missing_scope' && typeof e.data?.needed === 'string' ? ` (needs ${clean(e.data.needed)})` : '';
+      const scope = fieldOf(data, 'needed');
+      const needed = code === 'missing_scope' && typeof scope === 'string' ? ` (needs ${clean(scope)})` : '';
       const hint = HINTS[code] ? `: ${HINTS[code]}` : retryable ? '' : ' (permanent, not retried)';
-      const retryAfter = e.data?.response_metadata?.retryAfter;
+      const retryAfter = fieldOf(fieldOf(data, 'response_metadata'), 'retryAfter');
       return new DeliveryError(`${where} failed: ${code}${needed}${hint}`, {
         retryable,
         ...(retryable && typeof retryAfter === 'number' ? { retryAfterMs: retryAfter * 1000 } : {}),
@@ -250,7 +257,7 @@ function classify(err: unknown, at: { method: string; target: string; token: str
       });
     }
     case ErrorCode.RateLimitedError: {
-      const seconds = (err as { retryAfter?: number }).retryAfter;
+      const seconds = fieldOf(err, 'retryAfter');
       const when = typeof seconds === 'number' ? `; Slack asks to retry after ${seconds}s` : '';
       return new DeliveryError(`${where} was rate-limited (HTTP 429)${when}`, {
         retryable: true,
@@ -259,18 +266,20 @@ function classify(err: unknown, at: { method: string; target: string; token: str
       });
     }
     case ErrorCode.HTTPError: {
-      const status = (err as { statusCode?: number }).statusCode ?? 0;
+      const statusCode = fieldOf(err, 'statusCode');
+      const status = typeof statusCode === 'number' ? statusCode : 0;
       const retryable = status === 408 || status === 425 || status >= 500;
       const hint = status === 404 ? ' (check `apiUrl`)' : '';
       return new DeliveryError(`${where} answered HTTP ${status}${hint}`, { retryable, cause: err });
     }
     case ErrorCode.RequestError: {
-      const original = (err as { original?: Error & { cause?: { code?: string } } }).original;
-      if (original?.name === 'TimeoutError') {
+      const original = fieldOf(err, 'original');
+      if (fieldOf(original, 'name') === 'TimeoutError') {
         return new DeliveryError(`${where} timed out after ${formatDuration(CLIENT_TIMEOUT_MS)}`, { retryable: true, cause: err });
       }
-      const code = original?.cause?.code ?? (original as { code?: string } | undefined)?.code;
-      const why = code ?? original?.message ?? 'request failed';
+      const code = codeOf(fieldOf(original, 'cause')) || codeOf(original);
+      const message = fieldOf(original, 'message');
+      const why = code || (typeof message === 'string' ? message : 'request failed');
       return new DeliveryError(`${where} could not reach Slack: ${clean(why)}`, { retryable: true, cause: err });
     }
   }
@@ -280,8 +289,8 @@ function classify(err: unknown, at: { method: string; target: string; token: str
 }
 
 function slackCode(err: unknown): string | undefined {
-  const e = err as { code?: string; data?: { error?: unknown } };
-  return e?.code === ErrorCode.PlatformError && typeof e.data?.error === 'string' ? e.data.error : undefined;
+  const error = fieldOf(fieldOf(err, 'data'), 'error');
+  return codeOf(err) === ErrorCode.PlatformError && typeof error === 'string' ? error : undefined;
 }
 
 function parseRef(ref: Record<string, string> | undefined): SlackRef | undefined {

@@ -3,6 +3,8 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Agent, request } from 'undici';
 import { untilAborted } from '../../lib/abort.js';
 import { formatDuration } from '../../lib/duration.js';
+import { codeOf, messageOf } from '../../lib/errors.js';
+import { fieldOf } from '../../lib/fields.js';
 import { render } from '../message.js';
 import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
 
@@ -132,13 +134,12 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
 }
 
 function networkError(err: unknown, where: string, ctx: SendContext, started: number): DeliveryError {
-  const e = err as { code?: string; message?: string; cause?: { code?: string } };
-  const code = e?.code ?? e?.cause?.code ?? '';
+  const code = codeOf(err) || codeOf(fieldOf(err, 'cause'));
   if (ctx.signal.aborted || code === 'UND_ERR_ABORTED' || code.endsWith('_TIMEOUT')) {
     return new DeliveryError(`${where} timed out after ${formatDuration(ctx.clock.now() - started)}`, { retryable: true, cause: err });
   }
   // Every transport failure may heal (DNS, refused, reset, TLS mid-rotation); the worker's maximum age bounds it.
-  const why = code || e?.message || String(err);
+  const why = code || messageOf(err);
   return new DeliveryError(`${where} failed: ${why}`, { retryable: true, cause: err });
 }
 

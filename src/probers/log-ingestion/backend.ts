@@ -1,6 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Clock } from '../../lib/clock.js';
+import { codeOf, messageOf } from '../../lib/errors.js';
+import { fieldOf } from '../../lib/fields.js';
 
 /** `user:pass@` in a store URL becomes a Basic authorization header (undici does not send it). */
 export { credentialsHeader, shownUrl } from '../url-credentials.js';
@@ -70,13 +72,16 @@ export function createTransport(headers: Record<string, string>, clock: Clock): 
         });
         const chunks: Buffer[] = [];
         let size = 0;
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          size += chunk.length;
+        for await (const chunk of res.body) {
+          // A Readable yields `any`: checked here, not trusted.
+          const data: unknown = chunk;
+          const buf = Buffer.isBuffer(data) ? data : Buffer.from(data instanceof Uint8Array ? data : String(data));
+          size += buf.length;
           if (size > MAX_BODY_BYTES) {
             res.body.destroy();
             return { error: `${statusLine(res.statusCode)} with a body larger than 1 MiB` };
           }
-          chunks.push(chunk);
+          chunks.push(buf);
         }
         return { status: res.statusCode, text: Buffer.concat(chunks, size).toString('utf8') };
       } catch (err) {
@@ -133,13 +138,12 @@ export function joinUrl(base: string, path: string, query?: Record<string, strin
 }
 
 function networkError(err: unknown, url: URL, signal: AbortSignal, elapsed: number): string {
-  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = String(e?.code ?? e?.cause?.code ?? '');
-  if (signal.aborted || e?.name === 'AbortError' || code === 'UND_ERR_ABORTED' || code.endsWith('_TIMEOUT')) {
+  const code = codeOf(err) || codeOf(fieldOf(err, 'cause'));
+  if (signal.aborted || fieldOf(err, 'name') === 'AbortError' || code === 'UND_ERR_ABORTED' || code.endsWith('_TIMEOUT')) {
     return `no answer within ${(elapsed / 1000).toFixed(1)}s`;
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `DNS lookup failed for ${url.hostname} (${code})`;
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `cannot connect to ${url.host} (${code})`;
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return `connection to ${url.host} reset (${code})`;
-  return `request to ${url.host} failed: ${code ? `${code}: ` : ''}${e?.message ?? String(err)}`;
+  return `request to ${url.host} failed: ${code ? `${code}: ` : ''}${messageOf(err)}`;
 }

@@ -1,3 +1,4 @@
+import { fieldOf } from '../../lib/fields.js';
 import {
   type Backend,
   describeReply,
@@ -68,46 +69,46 @@ function searchBody(field: string, id: string) {
   };
 }
 
-interface SearchResponse {
-  timed_out?: boolean;
-  _shards?: { total?: number; failed?: number; failures?: Array<{ reason?: { type?: string; reason?: string } }> };
-  hits?: { hits?: Array<{ _source?: Record<string, unknown> }> };
-}
-
+/** Reads the fields of a search answer (`hits.hits[]._source`, `_shards`, `timed_out`) as unknowns: the store's JSON is checked, not trusted. */
 function inHits(reply: Reply, field: string, id: string): SearchOutcome {
-  const doc = parseJson(reply.text) as SearchResponse | undefined;
-  if (doc === undefined || typeof doc !== 'object' || !Array.isArray(doc.hits?.hits)) {
+  const doc = parseJson(reply.text);
+  const hits = fieldOf(fieldOf(doc, 'hits'), 'hits');
+  if (!Array.isArray(hits)) {
     return { found: false, error: `search answered without hits: ${describeReply(reply)}` };
   }
-  if (doc.hits.hits.some((h) => h?._source?.[field] === id || sourceAt(h?._source, field) === id)) return { found: true };
+  const holds = (source: unknown) => fieldOf(source, field) === id || sourceAt(source, field) === id;
+  if (hits.some((h) => holds(fieldOf(h, '_source')))) return { found: true };
   // A 200 can still be partial: a miss on failed shards says nothing about the event.
-  const shards = doc._shards;
-  if (shards?.failed !== undefined && shards.failed > 0) {
-    const first = shards.failures?.[0]?.reason;
-    const why = first ? `: ${[first.type, first.reason].filter(Boolean).join(': ')}` : '';
-    return { found: false, error: `search answered 200 but ${shards.failed} of ${shards.total ?? '?'} shards failed${why}` };
+  const shards = fieldOf(doc, '_shards');
+  const failed = fieldOf(shards, 'failed');
+  if (typeof failed === 'number' && failed > 0) {
+    const failures = fieldOf(shards, 'failures');
+    const first = Array.isArray(failures) ? fieldOf(failures[0], 'reason') : undefined;
+    const why = first ? `: ${[fieldOf(first, 'type'), fieldOf(first, 'reason')].filter(Boolean).join(': ')}` : '';
+    return { found: false, error: `search answered 200 but ${failed} of ${fieldOf(shards, 'total') ?? '?'} shards failed${why}` };
   }
-  if (doc.timed_out === true) return { found: false, error: 'search answered 200 but timed out (partial results)' };
+  if (fieldOf(doc, 'timed_out') === true) return { found: false, error: 'search answered 200 but timed out (partial results)' };
   return { found: false };
 }
 
 /** `_source` keeps dotted field names as they were written, or as objects when another writer nested them. */
-function sourceAt(source: Record<string, unknown> | undefined, field: string): unknown {
+function sourceAt(source: unknown, field: string): unknown {
   let cur: unknown = source;
   for (const part of field.split('.')) {
     if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[part];
+    cur = fieldOf(cur, part);
   }
   return cur;
 }
 
 /** Elasticsearch errors are JSON: `type: reason` reads better than the raw document's first 200 characters. */
 function describeError(reply: Reply): string {
-  const doc = parseJson(reply.text) as { error?: { type?: string; reason?: string } | string } | undefined;
-  const err = doc?.error;
+  const err = fieldOf(parseJson(reply.text), 'error');
   if (typeof err === 'string') return describeReply(reply, err);
-  if (err?.type !== undefined || err?.reason !== undefined) {
-    return describeReply(reply, [err.type, err.reason].filter(Boolean).join(': '));
+  const type = fieldOf(err, 'type');
+  const reason = fieldOf(err, 'reason');
+  if (type !== undefined || reason !== undefined) {
+    return describeReply(reply, [type, reason].filter(Boolean).join(': '));
   }
   return describeReply(reply);
 }

@@ -1,4 +1,6 @@
 import type { Dispatcher } from 'undici';
+import { fieldOf } from '../../lib/fields.js';
+import { own } from '../../lib/own.js';
 import {
   type Backend,
   type Canary,
@@ -15,7 +17,7 @@ import {
 /** One templated request of the generic backend. */
 export interface TemplatedRequest {
   url: string;
-  method: string;
+  method: Dispatcher.HttpMethod;
   headers: Record<string, string>;
   body?: string;
 }
@@ -33,7 +35,9 @@ const PLACEHOLDER = /\{\{\s*([^}]*?)\s*\}\}/g;
 
 /** The placeholder names in `text` that are not one of PLACEHOLDERS. */
 export function unknownPlaceholders(text: string): string[] {
-  return [...text.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '').filter((name) => !(PLACEHOLDERS as readonly string[]).includes(name));
+  // Widened, not cast: any name may be asked about.
+  const known: readonly string[] = PLACEHOLDERS;
+  return [...text.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '').filter((name) => !known.includes(name));
 }
 
 export function hasPlaceholder(text: string | undefined, name: (typeof PLACEHOLDERS)[number]): boolean {
@@ -76,7 +80,7 @@ function prepare(req: TemplatedRequest, canary: Canary) {
     headers['content-type'] = 'application/json';
   }
   return {
-    method: req.method as Dispatcher.HttpMethod,
+    method: req.method,
     url: new URL(render(req.url, canary, encodeURIComponent)),
     headers,
     body: req.body === undefined ? undefined : render(req.body, canary, (v) => v),
@@ -92,7 +96,10 @@ function render(template: string, c: Canary, encode: (v: string) => string): str
     timestamp_ns: (BigInt(Math.round(c.at)) * 1_000_000n).toString(),
     probe: c.probe,
   };
-  return template.replace(PLACEHOLDER, (whole, name: string) => (name in values ? encode(values[name] as string) : whole));
+  return template.replace(PLACEHOLDER, (whole, name: string) => {
+    const value = own(values, name);
+    return value === undefined ? whole : encode(value);
+  });
 }
 
 function matches(reply: Reply, path: string, id: string): SearchOutcome {
@@ -110,7 +117,7 @@ export function valuesAt(doc: unknown, path: string): unknown[] {
     for (const node of current) {
       if (node === null || typeof node !== 'object') continue;
       if (part === '*') next.push(...Object.values(node));
-      else if (Object.hasOwn(node, part)) next.push((node as Record<string, unknown>)[part]);
+      else if (Object.hasOwn(node, part)) next.push(fieldOf(node, part));
     }
     current = next;
   }

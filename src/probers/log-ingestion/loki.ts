@@ -1,4 +1,5 @@
 import type { Clock } from '../../lib/clock.js';
+import { fieldOf } from '../../lib/fields.js';
 import {
   type Backend,
   type Canary,
@@ -60,15 +61,17 @@ export function lokiBackend({ url, labels, transport, clock }: LokiOptions): Bac
 
 /** Looks for the id in a `query_range` answer; the streams' labels need only contain ours (Loki 3 adds some). */
 function inResult(doc: unknown, labels: Record<string, string>, id: string, text: string): SearchOutcome {
-  const d = doc as { status?: unknown; data?: { resultType?: unknown; result?: unknown } } | undefined;
-  if (d?.status !== 'success' || d.data?.resultType !== 'streams' || !Array.isArray(d.data.result)) {
+  const data = fieldOf(doc, 'data');
+  const result = fieldOf(data, 'result');
+  if (fieldOf(doc, 'status') !== 'success' || fieldOf(data, 'resultType') !== 'streams' || !Array.isArray(result)) {
     return { found: false, error: `query_range answered with no streams result: ${describeReply({ status: 200, text })}` };
   }
-  for (const item of d.data.result as Array<{ stream?: Record<string, unknown>; values?: unknown }>) {
-    const stream = item?.stream ?? {};
-    if (!Object.entries(labels).every(([k, v]) => stream[k] === v)) continue;
-    if (!Array.isArray(item.values)) continue;
-    if (item.values.some((v) => Array.isArray(v) && typeof v[1] === 'string' && v[1].includes(id))) return { found: true };
+  for (const item of result) {
+    const stream = fieldOf(item, 'stream');
+    if (!Object.entries(labels).every(([k, v]) => fieldOf(stream, k) === v)) continue;
+    const values = fieldOf(item, 'values');
+    if (!Array.isArray(values)) continue;
+    if (values.some((v) => Array.isArray(v) && typeof v[1] === 'string' && v[1].includes(id))) return { found: true };
   }
   return { found: false };
 }

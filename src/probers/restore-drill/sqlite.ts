@@ -5,18 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { messageOf } from '../../lib/errors.js';
 import type { ProbeContext } from '../types.js';
-import {
-  type Backup,
-  type Check,
-  type DrillOutcome,
-  type FirstValue,
-  judge,
-  quoteTable,
-  runTool,
-  stderrTail,
-  verifyMessage,
-} from './shared.js';
+import { type Backup, type Check, type DrillOutcome, judge, quoteTable, runTool, stderrTail, verifyMessage } from './shared.js';
 
 /** What a SQLite drill needs besides the backup. */
 export interface SqliteDrill {
@@ -25,15 +18,18 @@ export interface SqliteDrill {
   scratchDir?: string;
 }
 
-/** What the checker process answers on stdout. */
-interface CheckerReport {
+/** What the checker process answers on stdout; checked on arrival, since it is the output of another process. */
+const CheckerReport = Type.Object({
   /** Opening or reading the file failed before any check (not a database, unreadable). */
-  openError?: string;
+  openError: Type.Optional(Type.String()),
   /** `PRAGMA integrity_check` rows: `['ok']` when sound. */
-  integrity?: string[];
-  integrityError?: string;
-  results?: Array<{ got?: FirstValue; error?: string }>;
-}
+  integrity: Type.Optional(Type.Array(Type.String())),
+  integrityError: Type.Optional(Type.String()),
+  results: Type.Optional(
+    Type.Array(Type.Object({ got: Type.Optional(Type.Union([Type.String(), Type.Null()])), error: Type.Optional(Type.String()) })),
+  ),
+});
+type CheckerReport = Static<typeof CheckerReport>;
 
 /**
  * Runs in a separate Node process: better-sqlite3 is synchronous, and an integrity check of a
@@ -89,7 +85,7 @@ export async function drillSqlite(backup: Backup, drill: SqliteDrill, ctx: Probe
         failure: {
           code: 'RESTORE_FAILED',
           step: 'restore',
-          message: `restore: cannot copy ${backup.path} to ${dir}: ${(err as Error).message}`,
+          message: `restore: cannot copy ${backup.path} to ${dir}: ${messageOf(err)}`,
         },
       };
     }
@@ -110,11 +106,13 @@ export async function drillSqlite(backup: Backup, drill: SqliteDrill, ctx: Probe
     let report: CheckerReport;
     try {
       if (r.code !== 0) throw new Error(stderrTail(r.stderr, []) || `exit ${r.code}`);
-      report = JSON.parse(r.stdout) as CheckerReport;
+      const parsed: unknown = JSON.parse(r.stdout);
+      if (!Value.Check(CheckerReport, parsed)) throw new Error(`unexpected answer from the checker: ${r.stdout.slice(0, 200)}`);
+      report = parsed;
     } catch (err) {
       return {
         ...outcome,
-        failure: { code: 'VERIFY_FAILED', step: 'verify', message: `verify: checking ${backup.path} failed: ${(err as Error).message}` },
+        failure: { code: 'VERIFY_FAILED', step: 'verify', message: `verify: checking ${backup.path} failed: ${messageOf(err)}` },
       };
     }
     if (report.openError !== undefined) {
