@@ -41,7 +41,7 @@ export function reportOf(def: ProbeDefinition): ProberReport<ProbeDefinition> {
   return proberFor(def.kind).report;
 }
 
-export type { ChecklistEntry, ChecklistSections, Endpoint, EvidenceTargets, ProbeWindow } from './evidence.js';
+export type { ChecklistEntry, ChecklistSections, Endpoint, EvidenceTargets, ProbeWindow, WindowValue } from './evidence.js';
 export { emptyChecklist } from './evidence.js';
 export type {
   AlertConfig,

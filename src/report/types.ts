@@ -1,4 +1,4 @@
-import type { ChecklistSections } from '../probers/index.js';
+import type { ChecklistSections, WindowValue } from '../probers/index.js';
 
 /**
  * The 30-day post-launch report as data: what `GET /api/v1/report` answers in JSON and what the HTML
@@ -58,16 +58,8 @@ export interface DailyPoint {
   ok: boolean | null;
 }
 
-/** min / max / last / mean of one named value over the window. */
-export interface ValueSummary {
-  min: number;
-  max: number;
-  last: number;
-  mean: number;
-  count: number;
-  /** Only for values the rollups sketch (ingestion latency): within 1 % relative error. */
-  p95?: number;
-}
+/** min / max / last / mean of one named value over the window: what the probers' evidence reads too. */
+export type ValueSummary = WindowValue;
 
 export interface ProbeReport {
   id: string;
