@@ -41,11 +41,13 @@ export function reportOf(def: ProbeDefinition): ProberReport<ProbeDefinition> {
   return proberFor(def.kind).report;
 }
 
-export type { ChecklistEntry, ChecklistSections, Endpoint, EvidenceTargets, ProbeWindow, WindowValue } from './evidence.js';
-export { emptyChecklist } from './evidence.js';
 export type {
   AlertConfig,
   AnyProber,
+  ChecklistEntry,
+  ChecklistSections,
+  Endpoint,
+  EvidenceTargets,
   FailureCode,
   ProbeBase,
   ProbeContext,
@@ -53,8 +55,10 @@ export type {
   Prober,
   ProberReport,
   ProbeState,
+  ProbeWindow,
   RunRecord,
   SpecProblem,
   Trigger,
+  WindowValue,
 } from './types.js';
-export { defineProber } from './types.js';
+export { defineProber, emptyChecklist } from './types.js';
