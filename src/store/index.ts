@@ -32,4 +32,4 @@ export type {
   Trigger,
   ValueAggregate,
 } from './types.js';
-export type { StoreStats } from './write-queue.js';
+export type { StoreStats } from './types.js';

@@ -3,8 +3,6 @@ import type { Logger } from '../lib/logger.js';
 import type { RollupOptions } from './rollup-core.js';
 import type { RunRecord, StoreStats } from './types.js';
 
-export type { StoreStats };
-
 /** What every store backend takes: results are queued and written in batches off the probe path. */
 export interface BatchedStoreOptions {
   clock: Clock;
