@@ -29,7 +29,7 @@ export type {
   Store,
   StoredRun,
   StoreHealth,
+  StoreStats,
   Trigger,
   ValueAggregate,
 } from './types.js';
-export type { StoreStats } from './types.js';
