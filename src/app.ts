@@ -127,6 +127,7 @@ export function createApp(deps: AppDeps): App {
         void figures.refresh();
       },
       latency: (c, s) => metrics.deliveryLatency(c, s),
+      held: () => void figures.refresh(),
     },
     baseUrl,
     ...(cfg.alerting.dashboardUrl ? { dashboardUrl: cfg.alerting.dashboardUrl } : {}),

@@ -11,6 +11,8 @@ export interface DeliveryObserver {
   outcome(channel: string, outcome: 'delivered' | 'retry' | 'dead'): void;
   /** Seconds from the incident change to delivery. */
   latency(channel: string, seconds: number): void;
+  /** A due notification was held: its channel is not configured (counted in the figures, not sent). */
+  held?(channel: string): void;
 }
 
 export interface OutboxWorkerOptions {
@@ -280,6 +282,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
             { outbox: item.id, channel: item.channel, incident: item.incidentId },
             'notification held: its channel is not configured; it is sent when the channel is back',
           );
+          opts.observer.held?.(item.channel);
           continue;
         }
         if ((perChannel.get(item.channel) ?? 0) >= opts.concurrency) continue;
