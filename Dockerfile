@@ -45,9 +45,10 @@ LABEL org.opencontainers.image.title="vigil" \
 # reaps the zombies that k6, pg_restore and psql children leave when their group is killed.
 # postgresql-client: pg_restore, psql, createdb, dropdb and pg_amcheck for PostgreSQL restore
 # drills (bookworm ships 15). ca-certificates: k6 and libpq verify TLS against the system store
-# (node uses its own bundled one).
+# (node uses its own bundled one). iputils-ping: the icmp probe sends echo requests through `ping`
+# (the image runs as a non-root user; Debian ships ping with the cap_net_raw file capability).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini postgresql-client ca-certificates \
+ && apt-get install -y --no-install-recommends tini postgresql-client ca-certificates iputils-ping \
  && rm -rf /var/lib/apt/lists/*
 
 # Debian's /usr/bin wrappers do not cover pg_amcheck: put the version's own bin folder first.
