@@ -51,7 +51,11 @@ function setup(
     channels: registry,
     clock,
     logger: memoryLogger().logger,
-    observer: { outcome: (c, o) => outcomes.push(`${c}:${o}`), latency: (_c, s) => latencies.push(s) },
+    observer: {
+      outcome: (c, o) => outcomes.push(`${c}:${o}`),
+      latency: (_c, s) => latencies.push(s),
+      held: (c) => outcomes.push(`${c}:held`),
+    },
     baseUrl: 'https://vigil.example.com',
     maxAgeMs: 24 * 3_600_000,
     sendTimeoutMs: 10_000,
@@ -257,6 +261,8 @@ describe('outbox worker', () => {
       lastError: 'channel removed is not configured',
     });
     expect(t.outcomes.filter((o) => o.endsWith(':dead'))).toEqual([]);
+    // Told once, after the hold is written: /health's figures are re-read then, not at the next tick.
+    expect(t.outcomes.filter((o) => o.endsWith(':held'))).toEqual(['removed:held']);
     await t.worker.stop(0);
   });
 
