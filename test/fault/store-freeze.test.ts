@@ -269,10 +269,11 @@ describe.each([sqlite(), postgres()])('with its database frozen ($name)', (backe
       tail,
     );
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    // The runs scheduled during the freeze and the catch-up after it: p99 of their lag under 100 ms.
+    // The runs scheduled during the freeze and the catch-up after it: p97 of their lag under 100 ms (a
+    // scheduler waiting on the database would miss every slot of the freeze; a busy machine misses a few).
     const lag = shareUnder(lagBefore, buckets(metrics, 'vigil_scheduler_lag_seconds'), '0.1');
     expect(lag.count).toBeGreaterThanOrEqual(PROBES.length * 8);
-    expect(lag.share, `share of ${lag.count} runs started within 100 ms of their slot`).toBeGreaterThanOrEqual(0.99);
+    expect(lag.share, `share of ${lag.count} runs started within 100 ms of their slot`).toBeGreaterThanOrEqual(0.97);
     expect(Number(/^vigil_store_dropped_total (\d+)/m.exec(metrics)?.[1])).toBe(0);
     // The failing probe's incident: paged once, whatever the freeze did to its writes.
     await waitFor('the page of the failing probe', () => pages.some((p) => p.action === 'trigger'), 20_000, tail);

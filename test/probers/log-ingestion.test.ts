@@ -94,9 +94,10 @@ describe.concurrent('log-ingestion against Loki', () => {
     expect(result.values.ingestion_latency_ms).toBeUndefined();
     expect(elapsed).toBeGreaterThanOrEqual(1_500);
     expect(elapsed).toBeLessThan(2_200);
-    // 250 ms, then 500 ms between polls; the last one is cut short at maxLatency + grace.
+    // 250 ms, then 500 ms between polls; the last one is cut short at maxLatency + grace (on a busy
+    // machine the third gap may not fit before it).
     const at = loki.searches().map((s) => s.at);
-    expect(polls).toBeGreaterThanOrEqual(4);
+    expect(polls).toBeGreaterThanOrEqual(3);
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(240);
     expect(at[1]! - at[0]!).toBeLessThan(450);
     expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(490);
