@@ -98,7 +98,7 @@ function reply(msg: Buffer, handler: Handler): Buffer | undefined {
   header.writeUInt16BE(msg.readUInt16BE(0), 0);
   header.writeUInt16BE(0x8000 | (flags & 0x0100) | (out.rcode ?? 0), 2); // QR, RD copied (miekg's SetReply)
   header.writeUInt16BE(1, 4);
-  sections.forEach((s, i) => header.writeUInt16BE(s.length, 6 + i * 2));
+  for (const [i, s] of sections.entries()) header.writeUInt16BE(s.length, 6 + i * 2);
   const records = sections.flat().map((r) => {
     const fixed = Buffer.alloc(10);
     fixed.writeUInt16BE(r.type, 0);

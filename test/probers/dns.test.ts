@@ -557,6 +557,63 @@ describe('dns prober', () => {
     ]);
   });
 
+  it('rejects bad values of the new fields at load time, each with its path', () => {
+    const schema = definitionSchema(dns.schema);
+    const load = (fields: Record<string, unknown>) =>
+      Value.Default(schema, { id: 'x', kind: 'dns', schedule: '* * * * *', name: 'example.test', ...fields }) as Spec;
+    const schemaPaths = (fields: Record<string, unknown>) => [...Value.Errors(schema, load(fields))].map((e) => e.path);
+    expect(schemaPaths({ type: 'SPF' })).toContain('/type');
+    expect(schemaPaths({ class: 'HS' })).toContain('/class');
+    expect(schemaPaths({ validRcodes: ['NOERROR', 'OK'] })).toContain('/validRcodes/1');
+    expect(schemaPaths({ validRcodes: [] })).toContain('/validRcodes');
+    expect(schemaPaths({ recursion: 'no' })).toContain('/recursion');
+    expect(schemaPaths({ transport: 'doh' })).toContain('/transport');
+    expect(schemaPaths({ validate: { answers: { matches: ['x'] } } })).toContain('/validate/answers');
+    expect(schemaPaths({ validate: { answer: { failIfMatches: ['x'] } } })).toContain('/validate/answer/failIfMatches');
+    expect(schemaPaths({ validate: { answer: {} } })).toContain('/validate/answer');
+
+    expect(
+      dns.check?.(
+        load({
+          type: 'SOA',
+          class: 'CH',
+          expect: ['2026-12-02'],
+          validRcodes: ['NXDOMAIN', 'NXDOMAIN'],
+          resolvers: ['authoritative'],
+          validate: { authority: { matches: ['ns[.isp'] }, additional: { someMatch: ['ok', '(unclosed'] } },
+        }),
+      ),
+    ).toEqual([
+      { path: 'expect[0]', message: 'expected an SOA serial number like 2026120201, got "2026-12-02"' },
+      {
+        path: 'expect',
+        message: 'expected no expect when validRcodes (NXDOMAIN, NXDOMAIN) leaves out NOERROR: only a NOERROR answer carries records',
+      },
+      { path: 'validRcodes[1]', message: 'expected each RCODE once; NXDOMAIN is listed twice' },
+      {
+        path: 'validate.authority.matches[0]',
+        message: 'expected a regular expression: Invalid regular expression: /ns[.isp/: Unterminated character class',
+      },
+      {
+        path: 'validate.additional.someMatch[1]',
+        message: 'expected a regular expression: Invalid regular expression: /(unclosed/: Unterminated group',
+      },
+      {
+        path: 'resolvers',
+        message: 'expected server addresses for class CH: authoritative finds a zone’s nameservers, and CH names have none',
+      },
+    ]);
+    expect(dns.check?.(load({ type: 'SRV', expect: ['10 5 sip.example.test'] }))).toEqual([
+      {
+        path: 'expect[0]',
+        message: 'expected priority, weight, port and target ("10 5 5060 sip.example.com"), got "10 5 sip.example.test"',
+      },
+    ]);
+    expect(dns.check?.(load({ type: 'CAA', expect: ['issue letsencrypt.org'] }))).toEqual([
+      { path: 'expect[0]', message: 'expected flags, tag and value ("0 issue letsencrypt.org"), got "issue letsencrypt.org"' },
+    ]);
+  });
+
   it('ships example definitions that validate', () => {
     const schema = definitionSchema(dns.schema);
     const defs = parse(readFileSync('probes/examples/dns.yaml', 'utf8')) as unknown[];
