@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import { type DnsSpec, dns } from '../../src/probers/dns.js';
-import { queryTtl } from '../../src/probers/dns-wire.js';
+import { decodeResponse, presentation, queryTtl } from '../../src/probers/dns-wire.js';
 import { isProbeKind, type ProbeBase, type ProbeResult, type ProbeState } from '../../src/probers/index.js';
 import { memoryState, probeContext } from '../helpers/context.js';
 import { startDnsServer, type TestDnsServer, type ZoneRecord } from '../helpers/dns-server.js';
@@ -555,6 +555,59 @@ describe('dns prober', () => {
         message: "expected less than the probe's timeout (2s) so one silent resolver cannot time the whole run out, got 2s",
       },
     ]);
+  });
+
+  it('decodes SOA, SRV, CAA, PTR, TXT and AAAA records with compressed names, and refuses a name pointer loop', () => {
+    // Hand-built: header, question example.test/ANY, then one record of each type whose names point back at offset 12.
+    const label = (t: string) => Buffer.concat([Buffer.from([t.length]), Buffer.from(t)]);
+    const owner = Buffer.from([0xc0, 12]);
+    const rr = (type: number, rdata: Buffer, cls = 1) => {
+      const fixed = Buffer.alloc(10);
+      fixed.writeUInt16BE(type, 0);
+      fixed.writeUInt16BE(cls, 2);
+      fixed.writeUInt32BE(300, 4);
+      fixed.writeUInt16BE(rdata.length, 8);
+      return Buffer.concat([owner, fixed, rdata]);
+    };
+    const u16 = (...n: number[]) => Buffer.concat(n.map((v) => Buffer.from([v >> 8, v & 0xff])));
+    const u32 = (...n: number[]) => Buffer.concat(n.map((v) => Buffer.from([v >>> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff])));
+    const header = Buffer.alloc(12);
+    header.writeUInt16BE(0x8400, 2); // QR, AA
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(6, 6);
+    const question = Buffer.concat([label('example'), label('test'), Buffer.from([0]), u16(255, 1)]);
+    const records = [
+      rr(6, Buffer.concat([label('ns1'), owner, label('hostmaster'), owner, u32(2026120201, 3600, 600, 86400, 60)])),
+      rr(33, Buffer.concat([u16(10, 5, 5060), label('sip'), owner])),
+      rr(257, Buffer.concat([Buffer.from([0, 5]), Buffer.from('issue'), Buffer.from('ca.example.net')])),
+      rr(12, Buffer.concat([label('www'), owner])),
+      rr(16, Buffer.concat([label('say "hi"'), label('\\x')]), 3),
+      rr(28, Buffer.from([0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), 0x10])),
+    ];
+    const res = decodeResponse(Buffer.concat([header, question, ...records]));
+    expect(res).toMatchObject({ authoritative: true, rcode: 0, authority: [], additional: [] });
+    expect(res.answers.map(presentation)).toEqual([
+      'example.test.\t300\tIN\tSOA\tns1.example.test. hostmaster.example.test. 2026120201 3600 600 86400 60',
+      'example.test.\t300\tIN\tSRV\t10 5 5060 sip.example.test.',
+      'example.test.\t300\tIN\tCAA\t0 issue "ca.example.net"',
+      'example.test.\t300\tIN\tPTR\twww.example.test.',
+      'example.test.\t300\tCH\tTXT\t"say \\"hi\\"" "\\\\x"',
+      'example.test.\t300\tIN\tAAAA\t2001:db8::10',
+    ]);
+    expect(res.answers.map((r) => r.value)).toEqual([
+      'ns1.example.test hostmaster.example.test 2026120201 3600 600 86400 60',
+      '10 5 5060 sip.example.test',
+      '0 issue "ca.example.net"',
+      'www.example.test',
+      'say "hi"\\x',
+      '2001:db8::10',
+    ]);
+    expect(res.answers[0]?.serial).toBe(2026120201);
+
+    // A name that points at itself would loop forever; it is a malformed message instead.
+    const loop = Buffer.concat([header, question, Buffer.from([0xc0, question.length + 12])]);
+    loop.writeUInt16BE(1, 6);
+    expect(() => decodeResponse(loop)).toThrow(RangeError);
   });
 
   it('rejects bad values of the new fields at load time, each with its path', () => {
