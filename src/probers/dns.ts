@@ -113,6 +113,7 @@ export interface ResolverReport {
   serial?: number;
   /** Why the answer failed `validate`: the section, the record and the rule. */
   invalid?: string;
+  /** How the answer came: UDP, or TCP as asked or after a truncated UDP answer. */
   transport?: 'udp' | 'tcp';
   /** Why, when the error needs more words (e.g. no nameservers found). */
   reason?: string;
