@@ -30,6 +30,7 @@ export function missingDnsServer(...names: DnsServerName[]): string | undefined 
 export interface RealDnsServer {
   readonly name: DnsServerName;
   readonly port: number;
+  readonly host: string;
   /** In vigil's resolver syntax: `127.0.0.1:5353`. */
   readonly address: string;
   /** Its temp dir (config, zone files, pid and state files). */
@@ -46,14 +47,17 @@ export interface NsdServer extends RealDnsServer {
   reload(zone: string, text: string): Promise<void>;
 }
 
-/** Starts nsd serving `zones` (zone name → zone file text). */
-export async function startNsd(zones: Record<string, string>): Promise<NsdServer> {
-  return start('nsd', async (dir, port) => {
+/**
+ * Starts nsd serving `zones` (zone name → zone file text), on 127.0.0.1 and a free port unless
+ * given: two instances on 127.0.0.1 and 127.0.0.2 with one port are a zone's two nameservers.
+ */
+export async function startNsd(zones: Record<string, string>, at: { host?: string; port?: number } = {}): Promise<NsdServer> {
+  return start('nsd', at, async (dir, port, host) => {
     for (const [zone, text] of Object.entries(zones)) await writeFile(join(dir, `${zone}.zone`), text);
     const conf = [
       'server:',
       `  port: ${port}`,
-      '  ip-address: 127.0.0.1',
+      `  ip-address: ${host}`,
       '  username: ""',
       '  chroot: ""',
       `  zonesdir: "${dir}"`,
@@ -97,7 +101,7 @@ export interface UnboundOptions {
 
 /** Starts unbound as a recursive resolver that knows only what `opts` gives it (no root hints are reached). */
 export async function startUnbound(opts: UnboundOptions): Promise<RealDnsServer> {
-  return start('unbound', async (dir, port) => {
+  return start('unbound', {}, async (dir, port) => {
     const conf = [
       'server:',
       '  interface: 127.0.0.1',
@@ -133,7 +137,7 @@ export async function startUnbound(opts: UnboundOptions): Promise<RealDnsServer>
 
 /** Starts dnsmasq with no upstream, no hosts file, serving only what `records` says (its own options, like `--address=/a.test/192.0.2.1`). */
 export async function startDnsmasq(records: string[]): Promise<RealDnsServer> {
-  return start('dnsmasq', async (_dir, port) => [
+  return start('dnsmasq', {}, async (_dir, port) => [
     BINARIES.dnsmasq,
     [
       '--keep-in-foreground',
@@ -151,16 +155,21 @@ export async function startDnsmasq(records: string[]): Promise<RealDnsServer> {
   ]);
 }
 
-type Setup = (dir: string, port: number) => Promise<[string, string[]]>;
+type Setup = (dir: string, port: number, host: string) => Promise<[string, string[]]>;
 
-/** Starts a server on a free port; a port taken between choosing and binding means another try. */
-async function start(name: DnsServerName, setup: Setup): Promise<RealDnsServer & { child: ChildProcess }> {
+/** Starts a server on a free port (unless given); a port taken between choosing and binding means another try. */
+async function start(
+  name: DnsServerName,
+  at: { host?: string; port?: number },
+  setup: Setup,
+): Promise<RealDnsServer & { child: ChildProcess }> {
+  const host = at.host ?? '127.0.0.1';
   const reason = missingDnsServer(name);
   if (reason) throw new Error(reason);
   for (let attempt = 1; ; attempt++) {
     const dir = await mkdtemp(join(tmpdir(), `vigil-${name}-`));
-    const port = await freePort();
-    const [bin, args] = await setup(dir, port);
+    const port = at.port ?? (await freePort(host));
+    const [bin, args] = await setup(dir, port, host);
     const child = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -188,33 +197,33 @@ async function start(name: DnsServerName, setup: Setup): Promise<RealDnsServer &
     };
     try {
       await waitFor(
-        `${name} listening on 127.0.0.1:${port}`,
+        `${name} listening on ${host}:${port}`,
         async () => {
           if (gone) throw new Error(`${name} exited`);
-          return tcpOpen(port);
+          return tcpOpen(host, port);
         },
         10_000,
         () => out.slice(-2_000),
       );
     } catch (err) {
       await stop();
-      if (attempt < 3 && /address already in use|can't bind|could not open/i.test(out)) continue;
+      if (at.port === undefined && attempt < 3 && /address already in use|can't bind|could not open/i.test(out)) continue;
       throw err;
     }
-    return { name, port, address: `127.0.0.1:${port}`, dir, child, output: () => out, stop };
+    return { name, host, port, address: `${host}:${port}`, dir, child, output: () => out, stop };
   }
 }
 
-/** A port free for both UDP and TCP on 127.0.0.1 at this moment. */
-async function freePort(): Promise<number> {
+/** A port free for both UDP and TCP on `host` at this moment. */
+async function freePort(host: string): Promise<number> {
   for (;;) {
     const udp = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => udp.bind(0, host, resolve));
     const port = udp.address().port;
     const tcp = net.createServer();
     const ok = await new Promise<boolean>((resolve) => {
       tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
+      tcp.listen(port, host, () => resolve(true));
     });
     await new Promise<void>((resolve) => udp.close(() => resolve()));
     if (ok) await new Promise<void>((resolve) => tcp.close(() => resolve()));
@@ -222,9 +231,9 @@ async function freePort(): Promise<number> {
   }
 }
 
-function tcpOpen(port: number): Promise<boolean> {
+function tcpOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host, port });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);

@@ -111,6 +111,44 @@ describe.skipIf(missing !== undefined)(`dns probe against nsd, unbound and dnsma
     expect(pinned.message).toContain(`${primary.address} answers serial 2026120202`);
   });
 
+  it('finds both nameservers of a zone with `authoritative` and compares their SOA serials', async () => {
+    // Two nsd on one port, 127.0.0.1 and 127.0.0.2: the zone's ns1 and ns2, found through its own NS records.
+    const twoNs = (serial: number) => `$ORIGIN two.test.
+$TTL 300
+@   IN SOA ns1.two.test. hostmaster.two.test. ${serial} 3600 600 86400 60
+@   IN NS  ns1.two.test.
+@   IN NS  ns2.two.test.
+ns1 IN A   127.0.0.1
+ns2 IN A   127.0.0.2
+`;
+    const ns1 = await startNsd({ 'two.test': twoNs(5) });
+    let ns2: NsdServer | undefined;
+    try {
+      ns2 = await startNsd({ 'two.test': twoNs(4) }, { host: '127.0.0.2', port: ns1.port });
+      const def = spec({
+        name: 'two.test',
+        type: 'SOA',
+        resolvers: ['authoritative'],
+        bootstrap: ns1.address,
+        authoritativePort: ns1.port,
+      });
+      const state = memoryState();
+      const lagging = await dns.probe(def, probeContext(5_000, { state }));
+      expect(lagging).toMatchObject({ ok: false, code: 'DNS_MISMATCH', values: { soa_serial: 5, resolvers_asked: 2 } });
+      expect(lagging.message).toBe(
+        'two.test SOA: 1 of 2 resolvers answer serial 5 (quorum 100%); authoritative ns2.two.test answers serial 4',
+      );
+      await ns2.reload('two.test', twoNs(5));
+      const caughtUp = await waitFor('ns2 to serve serial 5', async () => {
+        const r = await dns.probe(def, probeContext(5_000, { state }));
+        return r.ok ? r : undefined;
+      });
+      expect(Object.keys(resolversOf(caughtUp))).toEqual(['authoritative ns1.two.test', 'authoritative ns2.two.test']);
+    } finally {
+      await Promise.all([ns1.stop(), ns2?.stop()]);
+    }
+  });
+
   it('asserts a name does not exist with validRcodes: [NXDOMAIN], and fails when it does', async () => {
     const gone = await dns.probe(
       spec({ name: 'old-api.example.test', validRcodes: ['NXDOMAIN'], resolvers: [primary.address, unbound.address] }),
