@@ -4,11 +4,27 @@ import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration, ms } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
-import { queryTtl, type RecordType, type ServerAddress } from './dns-wire.js';
+import { type Answer, CLASS_CODE, presentation, query, RCODE_NAME, type RecordType, type ServerAddress, TYPE_CODE } from './dns-wire.js';
 import { defineProber, type ProbeBase, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const { Resolver } = dnsPromises;
 type Resolver = InstanceType<typeof Resolver>;
+
+/** blackbox_exporter's validate_*_rrs, in vigil's words. */
+const Validator = Type.Object(
+  {
+    /** Every record must match each of these (fail_if_not_matches_regexp); no records fails too. */
+    matches: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, expected: 'a list of regular expressions' })),
+    /** No record may match any of these (fail_if_matches_regexp). */
+    notMatches: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, expected: 'a list of regular expressions' })),
+    /** At least one record must match each of these (fail_if_none_matches_regexp). */
+    someMatch: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, expected: 'a list of regular expressions' })),
+  },
+  { additionalProperties: false, minProperties: 1, expected: 'an object with matches, notMatches and/or someMatch' },
+);
+type ValidatorSpec = Static<typeof Validator>;
+const SECTIONS = ['answer', 'authority', 'additional'] as const;
+type Section = (typeof SECTIONS)[number];
 
 const schema = Type.Object(
   {
@@ -17,14 +33,39 @@ const schema = Type.Object(
       expected: 'a domain name like api.example.com',
     }),
     type: Type.Union(
-      [Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('CNAME'), Type.Literal('TXT'), Type.Literal('MX'), Type.Literal('NS')],
+      (['A', 'AAAA', 'CNAME', 'TXT', 'MX', 'NS', 'SOA', 'SRV', 'CAA', 'PTR'] as const).map((t) => Type.Literal(t)),
       {
         default: 'A',
-        expected: 'one of A, AAAA, CNAME, TXT, MX, NS',
+        expected: 'one of A, AAAA, CNAME, TXT, MX, NS, SOA, SRV, CAA, PTR',
       },
     ),
-    /** The values the record must hold, all of them and nothing else. */
-    expect: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, expected: 'a list of the values the record must hold' }),
+    /** IN, or CH for a server's `version.bind`-style TXT answers about itself. */
+    class: Type.Union([Type.Literal('IN'), Type.Literal('CH')], { default: 'IN', expected: 'IN or CH' }),
+    /**
+     * The values the record must hold, all of them and nothing else (an SOA's: its serial). Without
+     * it, resolvers must agree with each other: on the highest SOA serial, on what the authoritative
+     * servers answer, or else on what most of them answer.
+     */
+    expect: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, expected: 'a list of the values the record must hold' }),
+    ),
+    /** The RCODEs that count as an answer; [NXDOMAIN] asserts the name does not exist. */
+    validRcodes: Type.Array(Type.Union(Object.values(RCODE_NAME).map((r) => Type.Literal(r))), {
+      minItems: 1,
+      default: ['NOERROR'],
+      expected: `a list of RCODEs: ${Object.values(RCODE_NAME).join(', ')}`,
+    }),
+    /** Regular expressions every record of a section is held to, in presentation form (`name\tTTL\tIN\tA\tdata`). */
+    validate: Type.Optional(
+      Type.Object(
+        { answer: Type.Optional(Validator), authority: Type.Optional(Validator), additional: Type.Optional(Validator) },
+        { additionalProperties: false, minProperties: 1, expected: 'an object with answer, authority and/or additional' },
+      ),
+    ),
+    /** The RD bit; false asks a resolver for what it holds without recursing (an authoritative server ignores it). */
+    recursion: Type.Boolean({ default: true, expected: 'true or false' }),
+    /** udp falls back to TCP when the answer is truncated; tcp asks over TCP only. */
+    transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp')], { default: 'udp', expected: 'udp or tcp' }),
     resolvers: Type.Array(Type.String({ minLength: 1 }), {
       minItems: 1,
       default: ['system'],
@@ -62,13 +103,23 @@ export interface ResolverReport {
   /** Highest TTL among the answer records, in seconds, when the resolver's answer carried one. */
   ttl?: number;
   latency_ms: number;
-  /** NXDOMAIN, NODATA, SERVFAIL, REFUSED, TIMEOUT, CONNREFUSED, … when it gave no records. */
+  /** NXDOMAIN, NODATA, SERVFAIL, REFUSED, TIMEOUT, CONNREFUSED, … when it gave no usable answer. */
   error?: string;
+  /** The answer's RCODE, when an answer came. */
+  rcode?: string;
+  /** How many records each section held (the OPT pseudo-record not counted). */
+  sections?: Record<Section, number>;
+  /** The SOA serial, for SOA queries. */
+  serial?: number;
+  /** Why the answer failed `validate`: the section, the record and the rule. */
+  invalid?: string;
+  /** How the answer came: UDP, or TCP as asked or after a truncated UDP answer. */
+  transport?: 'udp' | 'tcp';
   /** Why, when the error needs more words (e.g. no nameservers found). */
   reason?: string;
   /** The server(s) actually asked. */
   server?: string;
-  /** Whether its answer set equals `expect`. */
+  /** Whether it answered, passed `validate` and its answer set equals the one expected. */
   matches: boolean;
 }
 
@@ -83,10 +134,8 @@ interface Asked {
 interface Target {
   label: string;
   authoritative: boolean;
-  /** In `Resolver#setServers` syntax. */
-  servers: string[];
-  /** Where the TTL query goes when Node's resolver cannot report the TTL. */
-  wire: ServerAddress;
+  /** Asked in order until one answers. */
+  servers: ServerAddress[];
 }
 
 /** What a `dns` probe keeps across runs to time how long a change takes to propagate. */
@@ -126,7 +175,7 @@ const DEADLINE_MARGIN_MS = 25;
 export const dns = defineProber({
   schema,
   report: {
-    target: (spec) => `${spec.name} ${spec.type}`,
+    target: (spec) => `${spec.name}${spec.class === 'CH' ? ' CH' : ''} ${spec.type}`,
     latency: true,
     evidence(spec, w, targets) {
       const prop = w.values.propagation_s;
@@ -135,7 +184,7 @@ export const dns = defineProber({
         section: 'dns',
         item: {
           probeId: spec.id,
-          name: `${spec.name} ${spec.type}`,
+          name: `${spec.name}${spec.class === 'CH' ? ' CH' : ''} ${spec.type}`,
           propagationS: prop?.max ?? null,
           maxTtlS: ttl?.max ?? null,
           propagatedRatio: w.values.propagated_ratio?.last ?? null,
@@ -149,7 +198,14 @@ export const dns = defineProber({
       };
     },
   },
-  values: () => ['propagated_ratio', 'resolvers_ok', 'resolvers_asked', 'max_ttl_s', 'propagation_s'],
+  values: (spec) => [
+    'propagated_ratio',
+    'resolvers_ok',
+    'resolvers_asked',
+    'max_ttl_s',
+    'propagation_s',
+    ...(spec.type === 'SOA' ? ['soa_serial'] : []),
+  ],
   check(spec) {
     const problems: SpecProblem[] = [];
     const seen = new Set<string>();
@@ -167,15 +223,38 @@ export const dns = defineProber({
     if (spec.bootstrap !== undefined && spec.bootstrap !== 'system' && parseAddress(spec.bootstrap) === undefined) {
       problems.push({ path: 'bootstrap', message: `expected an IP, "IP:port" or "[IPv6]:port", got ${JSON.stringify(spec.bootstrap)}` });
     }
-    spec.expect.forEach((v, i) => {
-      const wrong =
-        (spec.type === 'A' && isIP(v) !== 4) || (spec.type === 'AAAA' && isIP(v) !== 6)
-          ? `an IPv${spec.type === 'A' ? 4 : 6} address (the record type is ${spec.type})`
-          : spec.type === 'MX' && !/^(\d+\s+)?[^\s]+$/.test(v.trim())
-            ? 'a mail host, optionally after its priority ("10 mx1.example.com")'
-            : undefined;
+    spec.expect?.forEach((v, i) => {
+      const wrong = wrongValue(spec.type, v.trim());
       if (wrong) problems.push({ path: `expect[${i}]`, message: `expected ${wrong}, got ${JSON.stringify(v)}` });
     });
+    if (spec.expect !== undefined && !spec.validRcodes.includes('NOERROR')) {
+      problems.push({
+        path: 'expect',
+        message: `expected no expect when validRcodes (${spec.validRcodes.join(', ')}) leaves out NOERROR: only a NOERROR answer carries records`,
+      });
+    }
+    spec.validRcodes.forEach((r, i) => {
+      if (spec.validRcodes.indexOf(r) !== i)
+        problems.push({ path: `validRcodes[${i}]`, message: `expected each RCODE once; ${r} is listed twice` });
+    });
+    for (const section of SECTIONS) {
+      const rules = spec.validate?.[section];
+      for (const rule of ['matches', 'notMatches', 'someMatch'] as const) {
+        rules?.[rule]?.forEach((source, i) => {
+          try {
+            new RegExp(source);
+          } catch (err) {
+            problems.push({ path: `validate.${section}.${rule}[${i}]`, message: `expected a regular expression: ${messageOf(err)}` });
+          }
+        });
+      }
+    }
+    if (spec.class === 'CH' && spec.resolvers.includes('authoritative')) {
+      problems.push({
+        path: 'resolvers',
+        message: 'expected server addresses for class CH: authoritative finds a zone’s nameservers, and CH names have none',
+      });
+    }
     if (spec.name.replace(/\.$/, '').length > 253)
       problems.push({ path: 'name', message: 'expected a domain name of at most 253 characters' });
     if (ms(spec.resolverTimeout) >= ms(spec.timeout)) {
@@ -203,19 +282,13 @@ export const dns = defineProber({
 
 /** Asks one configured resolver (an address or `system`). Never throws. */
 async function askOne(entry: string, spec: Spec, ctx: ProbeContext): Promise<Asked> {
-  let servers: string[];
-  if (entry === 'system') {
-    servers = new Resolver().getServers();
-  } else {
-    const address = parseAddress(entry);
-    servers = address === undefined ? [] : [serverString(address)];
-  }
-  const wire = servers[0] === undefined ? undefined : parseAddress(servers[0]);
-  if (wire === undefined) {
+  const listed = entry === 'system' ? new Resolver().getServers() : [entry];
+  const servers = listed.map(parseAddress).filter((a): a is ServerAddress => a !== undefined);
+  if (servers.length === 0) {
     const reason = entry === 'system' ? 'the host has no resolver configured' : `not a resolver address: ${entry}`;
     return { label: entry, authoritative: false, report: { answers: [], latency_ms: 0, error: 'BAD_RESOLVER', reason } };
   }
-  return ask({ label: entry, authoritative: false, servers, wire }, spec, ctx);
+  return ask({ label: entry, authoritative: false, servers }, spec, ctx);
 }
 
 /** Finds the zone's nameservers and asks each directly, as its own resolver. Never throws. */
@@ -239,12 +312,8 @@ async function askAuthoritative(spec: Spec, ctx: ProbeContext): Promise<Asked[]>
         const reason = `nameserver ${ns.host} of ${found.zone} has no address`;
         return { label, authoritative: true, report: { answers: [], latency_ms: 0, error: 'NO_ADDRESS', reason } };
       }
-      const addresses = ns.addresses.map((host) => ({ host, port: spec.authoritativePort }));
-      return ask(
-        { label, authoritative: true, servers: addresses.map(serverString), wire: { host: first, port: spec.authoritativePort } },
-        spec,
-        ctx,
-      );
+      const servers = ns.addresses.map((host) => ({ host, port: spec.authoritativePort }));
+      return ask({ label, authoritative: true, servers }, spec, ctx);
     }),
   );
 }
@@ -296,56 +365,84 @@ async function addressesOf(resolver: Resolver, host: string, signal: AbortSignal
   return untilAbort(resolver.resolve6(host), signal).catch(() => []);
 }
 
-/** One query to one resolver, within its own deadline. Never throws. */
+/** One query to one resolver (its servers in turn until one answers), within its own deadline. Never throws. */
 async function ask(target: Target, spec: Spec, ctx: ProbeContext): Promise<Asked> {
-  const resolver = newResolver(spec);
-  const limit = startLimit(ctx, ms(spec.resolverTimeout), () => resolver.cancel());
+  const limit = startLimit(ctx, ms(spec.resolverTimeout), () => {});
   const start = ctx.clock.now();
-  const server = target.servers.join(', ');
   const base = { label: target.label, authoritative: target.authoritative };
-  const needsWire = spec.type !== 'A' && spec.type !== 'AAAA';
-  // Node drops the TTL of CNAME/TXT/MX/NS answers; a query of our own, sent alongside, reports it.
-  const wireTtl: Promise<{ ttl?: number; error?: Error }> = needsWire
-    ? queryTtl(target.wire, bare(spec.name), spec.type, limit.signal).then(
-        (a) => (a.ttl === undefined ? {} : { ttl: a.ttl }),
-        (error: Error) => ({ error }),
-      )
-    : Promise.resolve({});
+  const opts = { class: spec.class, recursion: spec.recursion, transport: spec.transport };
+  let failure: unknown;
   try {
-    resolver.setServers(target.servers);
-    const { answers, ttl } = await untilAbort(lookup(resolver, bare(spec.name), spec.type), limit.signal);
-    const latency = ctx.clock.now() - start;
-    const recordTtl = ttl ?? (await wireTtl).ttl;
-    return { ...base, report: { answers, ...(recordTtl === undefined ? {} : { ttl: recordTtl }), latency_ms: latency, server } };
-  } catch (err) {
-    const error = errorName(err, limit.signal);
-    const latency = ctx.clock.now() - start;
-    // c-ares fails a truncated answer it cannot fetch over TCP with a bare code; our query knows why.
-    const wire = limit.signal.aborted ? undefined : (await wireTtl).error;
-    const reason = codeOf(wire) === 'TRUNCATED' ? messageOf(wire) : undefined;
-    return { ...base, report: { answers: [], latency_ms: latency, error, ...(reason ? { reason } : {}), server } };
+    for (const address of target.servers) {
+      const server = serverString(address);
+      try {
+        const answer = await query(address, bare(spec.name), spec.type, limit.signal, opts);
+        return { ...base, report: { ...readAnswer(answer, spec), latency_ms: ctx.clock.now() - start, server } };
+      } catch (err) {
+        failure = err;
+        if (limit.signal.aborted) break;
+      }
+    }
+    const error = errorName(failure, limit.signal);
+    // A failed TCP retry of a truncated answer needs its words: "TRUNCATED" alone does not say what to fix.
+    const reason = codeOf(failure) === 'TRUNCATED' && !limit.signal.aborted ? messageOf(failure) : undefined;
+    const server = target.servers.map(serverString).join(', ');
+    return { ...base, report: { answers: [], latency_ms: ctx.clock.now() - start, error, ...(reason ? { reason } : {}), server } };
   } finally {
     limit.release();
   }
 }
 
-async function lookup(resolver: Resolver, name: string, type: RecordType): Promise<{ answers: string[]; ttl?: number }> {
-  switch (type) {
-    case 'A':
-    case 'AAAA': {
-      const records = type === 'A' ? await resolver.resolve4(name, { ttl: true }) : await resolver.resolve6(name, { ttl: true });
-      return { answers: records.map((r) => r.address), ttl: Math.max(...records.map((r) => r.ttl)) };
-    }
-    case 'CNAME':
-      return { answers: await resolver.resolveCname(name) };
-    case 'NS':
-      return { answers: await resolver.resolveNs(name) };
-    case 'MX':
-      return { answers: (await resolver.resolveMx(name)).map((r) => `${r.priority} ${r.exchange}`) };
-    case 'TXT':
-      // A long TXT value comes in 255-byte chunks that together are one string (RFC 7208 §3.3).
-      return { answers: (await resolver.resolveTxt(name)).map((chunks) => chunks.join('')) };
+/** What one answer says, judged by `validRcodes` and `validate`; NOERROR without records of the type is NODATA. */
+function readAnswer(answer: Answer, spec: Spec): Omit<ResolverReport, 'matches' | 'latency_ms'> {
+  const rcode = RCODE_NAME[answer.rcode] ?? `RCODE${answer.rcode}`;
+  const wanted = answer.answers.filter((r) => r.type === TYPE_CODE[spec.type] && r.class === CLASS_CODE[spec.class]);
+  const sections = { answer: answer.answers.length, authority: answer.authority.length, additional: answer.additional.length };
+  const base = { rcode, sections, transport: answer.transport };
+  if (!(spec.validRcodes as string[]).includes(rcode)) {
+    return { ...base, answers: [], error: rcode };
   }
+  const invalid = spec.validate === undefined ? undefined : validate(spec.validate, answer);
+  const found = {
+    ...base,
+    answers: wanted.map((r) => r.value),
+    ...(wanted.length > 0 ? { ttl: Math.max(...wanted.map((r) => r.ttl)) } : {}),
+    ...(spec.type === 'SOA' && wanted[0]?.serial !== undefined ? { serial: wanted[0].serial } : {}),
+    ...(invalid === undefined ? {} : { invalid }),
+  };
+  if (rcode === 'NOERROR' && wanted.length === 0) return { ...found, error: 'NODATA' };
+  return found;
+}
+
+/** The first rule a section breaks, said with the record that breaks it; undefined when all hold. */
+function validate(rules: NonNullable<Spec['validate']>, answer: Answer): string | undefined {
+  const records: Record<Section, string[]> = {
+    answer: answer.answers.map(presentation),
+    authority: answer.authority.map(presentation),
+    additional: answer.additional.map(presentation),
+  };
+  for (const section of SECTIONS) {
+    const rule: ValidatorSpec | undefined = rules[section];
+    if (rule === undefined) continue;
+    const lines = records[section];
+    const show = (line: string) => JSON.stringify(line.replaceAll('\t', ' '));
+    for (const source of rule.notMatches ?? []) {
+      const re = new RegExp(source);
+      const hit = lines.find((l) => re.test(l));
+      if (hit !== undefined) return `${section} record ${show(hit)} matches notMatches /${source}/`;
+    }
+    for (const source of rule.matches ?? []) {
+      const re = new RegExp(source);
+      if (lines.length === 0) return `${section} section is empty, and matches /${source}/ needs records`;
+      const miss = lines.find((l) => !re.test(l));
+      if (miss !== undefined) return `${section} record ${show(miss)} does not match /${source}/`;
+    }
+    for (const source of rule.someMatch ?? []) {
+      const re = new RegExp(source);
+      if (!lines.some((l) => re.test(l))) return `no ${section} record matches someMatch /${source}/ (${lines.length} records)`;
+    }
+  }
+  return undefined;
 }
 
 function newResolver(spec: Spec): Resolver {
@@ -407,28 +504,33 @@ function errorName(err: unknown, signal: AbortSignal): string {
 /** Judges one run's answers against the definition and the state of earlier runs. Pure. */
 function judge(spec: Spec, asked: Asked[], prev: DnsState | undefined, now: number): { result: ProbeResult; state: DnsState } {
   const keyOf = comparer(spec);
-  const expectKeys = keyOf(spec.expect);
-  const resolvers: Record<string, ResolverReport> = {};
-  for (const a of asked)
-    resolvers[a.label] = { ...a.report, matches: a.report.error === undefined && same(keyOf(a.report.answers), expectKeys) };
+  const answered = asked.filter((a) => a.report.error === undefined);
+  const hasAuthoritative = spec.resolvers.includes('authoritative');
+  const authAnswers = asked
+    .filter((a) => a.authoritative && (a.report.error === undefined || NEGATIVE.has(a.report.error)))
+    .map((a) => keyOf(a.report.answers));
+  const authReference = hasAuthoritative ? pickReference(authAnswers, prev) : undefined;
+  const expectKeys = spec.expect === undefined ? undefined : keyOf(spec.expect);
+  // Without `expect` the resolvers are held to each other: the answer they should all give.
+  const wanted = expectKeys ?? (spec.type === 'SOA' ? highestSerial(answered) : (authReference ?? mostCommon(answered, keyOf)));
+  const state = advance(prev, expectKeys ?? [], authReference ?? wanted, now);
 
+  const resolvers: Record<string, ResolverReport> = {};
+  for (const a of asked) {
+    const { error, invalid, answers } = a.report;
+    resolvers[a.label] = { ...a.report, matches: error === undefined && invalid === undefined && same(keyOf(answers), wanted) };
+  }
   const total = asked.length;
   const matching = Object.values(resolvers).filter((r) => r.matches).length;
-  const answered = asked.filter((a) => a.report.error === undefined);
   const ttls = answered.map((a) => a.report.ttl).filter((t): t is number => t !== undefined);
+  const serials = answered.map((a) => a.report.serial).filter((t): t is number => t !== undefined);
   const values: Record<string, number> = {
     propagated_ratio: total === 0 ? 0 : matching / total,
     resolvers_ok: answered.length,
     resolvers_asked: total,
   };
   if (ttls.length > 0) values.max_ttl_s = Math.max(...ttls);
-
-  const hasAuthoritative = spec.resolvers.includes('authoritative');
-  const authAnswers = asked
-    .filter((a) => a.authoritative && (a.report.error === undefined || NEGATIVE.has(a.report.error)))
-    .map((a) => keyOf(a.report.answers));
-  const reference = hasAuthoritative ? pickReference(authAnswers, prev) : expectKeys;
-  const state = advance(prev, expectKeys, reference, now);
+  if (serials.length > 0) values.soa_serial = Math.max(...serials);
 
   const agree = total > 0 && matching >= spec.quorum * total - 1e-9;
   if (agree && state.changedAt !== undefined && state.propagationS === undefined) state.propagationS = (now - state.changedAt) / 1000;
@@ -436,7 +538,7 @@ function judge(spec: Spec, asked: Asked[], prev: DnsState | undefined, now: numb
 
   const details: Record<string, unknown> = { resolvers };
   if (state.changedAt !== undefined) details.changedAt = new Date(state.changedAt).toISOString();
-  const record = `${bare(spec.name)} ${spec.type}`;
+  const record = recordName(spec);
   const fail = (code: string, message: string): { result: ProbeResult; state: DnsState } => ({
     result: { ok: false, code, message, values, details },
     state,
@@ -444,19 +546,25 @@ function judge(spec: Spec, asked: Asked[], prev: DnsState | undefined, now: numb
 
   if (answered.length === 0) {
     const errors = asked.map((a) => a.report.error ?? 'ERROR');
-    if (total > 0 && errors.every((e) => e === 'NXDOMAIN')) {
+    const defaultRcodes = spec.validRcodes.length === 1 && spec.validRcodes[0] === 'NOERROR';
+    if (defaultRcodes && total > 0 && errors.every((e) => e === 'NXDOMAIN')) {
       return fail(
         'DNS',
         `${bare(spec.name)} does not exist: NXDOMAIN from all ${total} resolvers asked (${asked.map((a) => a.label).join(', ')})`,
       );
     }
     const list = asked.map((a) => `${a.label} ${a.report.error}${a.report.reason ? ` (${a.report.reason})` : ''}`).join(', ');
-    return fail('DNS', `no resolver answered ${record}: ${list}`);
+    const how = defaultRcodes ? '' : ` with ${spec.validRcodes.join(' or ')}`;
+    return fail('DNS', `no resolver answered ${record}${how}: ${list}`);
   }
 
   if (!agree) {
-    const agreeText = `${matching} of ${total} resolvers answer ${show(spec.expect)} (quorum ${percent(spec.quorum)})`;
     const others = asked.filter((a) => !resolvers[a.label]?.matches);
+    if (others.every((a) => a.report.error === undefined && a.report.invalid !== undefined)) {
+      return fail('DNS_VALIDATE', `${record}: ${others.map((a) => `${a.label}: ${a.report.invalid}`).join('; ')}`);
+    }
+    const wantedText = spec.expect !== undefined ? show(spec.expect) : spec.type === 'SOA' ? `serial ${show(wanted)}` : show(wanted);
+    const agreeText = `${matching} of ${total} resolvers answer ${wantedText} (quorum ${percent(spec.quorum)})`;
     const changedAt = state.changedAt;
     const pending = changedAt !== undefined && state.propagationS === undefined;
     if (pending && now - changedAt < ms(spec.propagationDeadline)) {
@@ -527,8 +635,16 @@ function describe(others: Asked[], keyOf: (v: string[]) => string[], previous: s
     const { error, answers } = a.report;
     const keys = keyOf(answers);
     const old = previous !== undefined && error === undefined && same(keys, previous);
-    const text = error !== undefined ? `: ${error}` : old ? ` still serving the old answer ${show(answers)}` : ` ${show(answers)}`;
-    const id = `${error ?? ''}|${keys.join('\n')}`;
+    const shown = a.report.serial !== undefined ? `serial ${a.report.serial}` : show(answers);
+    const text =
+      error !== undefined
+        ? `: ${error}`
+        : a.report.invalid !== undefined
+          ? `: ${a.report.invalid}`
+          : old
+            ? ` still serving the old answer ${shown}`
+            : ` ${shown}`;
+    const id = `${error ?? ''}|${a.report.invalid ?? ''}|${keys.join('\n')}`;
     const g = groups.get(id) ?? { labels: [], text };
     g.labels.push(a.label);
     groups.set(id, g);
@@ -548,7 +664,7 @@ function describe(others: Asked[], keyOf: (v: string[]) => string[], previous: s
  * gives no priorities.
  */
 function comparer(spec: Spec): (values: string[]) => string[] {
-  const mxHostsOnly = spec.type === 'MX' && spec.expect.every((v) => !/^\d+\s/.test(v.trim()));
+  const mxHostsOnly = spec.type === 'MX' && spec.expect !== undefined && spec.expect.every((v) => !/^\d+\s/.test(v.trim()));
   const one = (v: string): string => {
     switch (spec.type) {
       case 'TXT':
@@ -557,6 +673,20 @@ function comparer(spec: Spec): (values: string[]) => string[] {
         return v.trim();
       case 'AAAA':
         return canonicalIpv6(v.trim());
+      case 'SOA': {
+        // An SOA is compared by its serial: that is what a zone change moves.
+        const t = v.trim();
+        return /^\d+$/.test(t) ? String(Number(t)) : (t.split(/\s+/)[2] ?? t);
+      }
+      case 'SRV': {
+        const parts = v.trim().split(/\s+/);
+        const host = parts.pop() ?? '';
+        return [...parts.map((p) => String(Number(p))), bare(host)].join(' ');
+      }
+      case 'CAA': {
+        const m = /^(\d+)\s+([A-Za-z0-9]+)\s+"?(.*?)"?$/.exec(v.trim());
+        return m === null ? v.trim() : `${Number(m[1])} ${(m[2] ?? '').toLowerCase()} ${m[3]}`;
+      }
       case 'MX': {
         const m = /^(\d+)\s+(\S+)$/.exec(v.trim());
         if (m === null) return bare(v);
@@ -568,6 +698,51 @@ function comparer(spec: Spec): (values: string[]) => string[] {
     }
   };
   return (values) => [...new Set(values.map(one))].sort();
+}
+
+/** The highest SOA serial any resolver answered: secondaries lag the primary, never lead it. */
+function highestSerial(answered: Asked[]): string[] {
+  const serials = answered.map((a) => a.report.serial).filter((s): s is number => s !== undefined);
+  return serials.length === 0 ? [] : [String(Math.max(...serials))];
+}
+
+/** The answer set most resolvers give; on a tie, the one listed first. */
+function mostCommon(answered: Asked[], keyOf: (v: string[]) => string[]): string[] {
+  const counts = new Map<string, { keys: string[]; n: number }>();
+  for (const a of answered) {
+    const keys = keyOf(a.report.answers);
+    const id = keys.join('\n');
+    const c = counts.get(id) ?? { keys, n: 0 };
+    c.n++;
+    counts.set(id, c);
+  }
+  let best: { keys: string[]; n: number } | undefined;
+  for (const c of counts.values()) if (best === undefined || c.n > best.n) best = c;
+  return best?.keys ?? [];
+}
+
+/** How the record is named in targets and messages: `api.example.com A`, `version.bind CH TXT`. */
+function recordName(spec: Pick<Spec, 'name' | 'type' | 'class'>): string {
+  return `${bare(spec.name)}${spec.class === 'CH' ? ' CH' : ''} ${spec.type}`;
+}
+
+/** What is wrong with an `expect` value for the record type, or undefined when it fits. */
+function wrongValue(type: RecordType, v: string): string | undefined {
+  switch (type) {
+    case 'A':
+    case 'AAAA':
+      return isIP(v) === (type === 'A' ? 4 : 6) ? undefined : `an IPv${type === 'A' ? 4 : 6} address (the record type is ${type})`;
+    case 'MX':
+      return /^(\d+\s+)?[^\s]+$/.test(v) ? undefined : 'a mail host, optionally after its priority ("10 mx1.example.com")';
+    case 'SOA':
+      return /^\d{1,10}$/.test(v) && Number(v) <= 4_294_967_295 ? undefined : 'an SOA serial number like 2026120201';
+    case 'SRV':
+      return /^\d{1,5}\s+\d{1,5}\s+\d{1,5}\s+\S+$/.test(v) ? undefined : 'priority, weight, port and target ("10 5 5060 sip.example.com")';
+    case 'CAA':
+      return /^\d{1,3}\s+[A-Za-z0-9]+\s+\S.*$/.test(v) ? undefined : 'flags, tag and value ("0 issue letsencrypt.org")';
+    default:
+      return undefined;
+  }
 }
 
 function canonicalIpv6(v: string): string {

@@ -140,7 +140,7 @@ const fixtures: Record<ProbeKind, KindFixture> = {
         close: () => server.close(),
       };
     },
-    bad: { fields: { name: 'api.example.test', type: 'SRV', expect: ['10.0.0.1'] }, path: 'type' },
+    bad: { fields: { name: 'api.example.test', type: 'SPF', expect: ['10.0.0.1'] }, path: 'type' },
     async echoesSecret() {
       // A resolver with another answer: the failure names what was expected, the secret address.
       const server = await startDnsServer({ zone: { 'api.example.test': [{ type: 'A', value: '10.0.0.1' }] } });

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import { type DnsSpec, dns } from '../../src/probers/dns.js';
-import { queryTtl } from '../../src/probers/dns-wire.js';
+import { decodeResponse, presentation, queryTtl } from '../../src/probers/dns-wire.js';
 import { isProbeKind, type ProbeBase, type ProbeResult, type ProbeState } from '../../src/probers/index.js';
 import { memoryState, probeContext } from '../helpers/context.js';
 import { startDnsServer, type TestDnsServer, type ZoneRecord } from '../helpers/dns-server.js';
@@ -200,10 +200,10 @@ describe('dns prober', () => {
     expect(result.message).toBe(
       `big.example.test TXT TTL is above maxTtl 300 s: 3600 s at ${r1.address} (lower the record's TTL so a change propagates quickly)`,
     );
-    // Both the resolver's lookup and vigil's own TTL query got TC over UDP and asked again over TCP.
+    // One query: TC over UDP, then the same question again over TCP.
     const txt = r1.queries.filter((q) => q.type === 16);
-    expect(txt.filter((q) => q.transport === 'udp').length).toBeGreaterThanOrEqual(2);
-    expect(txt.filter((q) => q.transport === 'tcp').length).toBeGreaterThanOrEqual(2);
+    expect(txt.map((q) => q.transport)).toEqual(['udp', 'tcp']);
+    expect(resolversOf(result)[r1.address]).toMatchObject({ transport: 'tcp' });
 
     r1.set(
       'big.example.test',
@@ -253,10 +253,10 @@ describe('dns prober', () => {
       spec({ name: 'big.example.test', type: 'TXT', expect: values, resolvers: [r1.address], maxTtl: 300 }),
       probeContext(),
     );
-    // The resolver's own lookup needs TCP as much as the TTL query: no answer at all, and a code that says so.
+    // No answer at all, and a code and words that say why.
     expect(result).toMatchObject({ ok: false, code: 'DNS' });
     expect(result.message).toBe(
-      `no resolver answered big.example.test TXT: ${r1.address} CONNREFUSED (the answer is too large for UDP and DNS over TCP failed (ECONNRESET))`,
+      `no resolver answered big.example.test TXT: ${r1.address} TRUNCATED (the answer is too large for UDP and DNS over TCP failed (ECONNRESET))`,
     );
   });
 
@@ -554,6 +554,116 @@ describe('dns prober', () => {
         path: 'resolverTimeout',
         message: "expected less than the probe's timeout (2s) so one silent resolver cannot time the whole run out, got 2s",
       },
+    ]);
+  });
+
+  it('decodes SOA, SRV, CAA, PTR, TXT and AAAA records with compressed names, and refuses a name pointer loop', () => {
+    // Hand-built: header, question example.test/ANY, then one record of each type whose names point back at offset 12.
+    const label = (t: string) => Buffer.concat([Buffer.from([t.length]), Buffer.from(t)]);
+    const owner = Buffer.from([0xc0, 12]);
+    const rr = (type: number, rdata: Buffer, cls = 1) => {
+      const fixed = Buffer.alloc(10);
+      fixed.writeUInt16BE(type, 0);
+      fixed.writeUInt16BE(cls, 2);
+      fixed.writeUInt32BE(300, 4);
+      fixed.writeUInt16BE(rdata.length, 8);
+      return Buffer.concat([owner, fixed, rdata]);
+    };
+    const u16 = (...n: number[]) => Buffer.concat(n.map((v) => Buffer.from([v >> 8, v & 0xff])));
+    const u32 = (...n: number[]) => Buffer.concat(n.map((v) => Buffer.from([v >>> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff])));
+    const header = Buffer.alloc(12);
+    header.writeUInt16BE(0x8400, 2); // QR, AA
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(6, 6);
+    const question = Buffer.concat([label('example'), label('test'), Buffer.from([0]), u16(255, 1)]);
+    const records = [
+      rr(6, Buffer.concat([label('ns1'), owner, label('hostmaster'), owner, u32(2026120201, 3600, 600, 86400, 60)])),
+      rr(33, Buffer.concat([u16(10, 5, 5060), label('sip'), owner])),
+      rr(257, Buffer.concat([Buffer.from([0, 5]), Buffer.from('issue'), Buffer.from('ca.example.net')])),
+      rr(12, Buffer.concat([label('www'), owner])),
+      rr(16, Buffer.concat([label('say "hi"'), label('\\x')]), 3),
+      rr(28, Buffer.from([0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), 0x10])),
+    ];
+    const res = decodeResponse(Buffer.concat([header, question, ...records]));
+    expect(res).toMatchObject({ authoritative: true, rcode: 0, authority: [], additional: [] });
+    expect(res.answers.map(presentation)).toEqual([
+      'example.test.\t300\tIN\tSOA\tns1.example.test. hostmaster.example.test. 2026120201 3600 600 86400 60',
+      'example.test.\t300\tIN\tSRV\t10 5 5060 sip.example.test.',
+      'example.test.\t300\tIN\tCAA\t0 issue "ca.example.net"',
+      'example.test.\t300\tIN\tPTR\twww.example.test.',
+      'example.test.\t300\tCH\tTXT\t"say \\"hi\\"" "\\\\x"',
+      'example.test.\t300\tIN\tAAAA\t2001:db8::10',
+    ]);
+    expect(res.answers.map((r) => r.value)).toEqual([
+      'ns1.example.test hostmaster.example.test 2026120201 3600 600 86400 60',
+      '10 5 5060 sip.example.test',
+      '0 issue "ca.example.net"',
+      'www.example.test',
+      'say "hi"\\x',
+      '2001:db8::10',
+    ]);
+    expect(res.answers[0]?.serial).toBe(2026120201);
+
+    // A name that points at itself would loop forever; it is a malformed message instead.
+    const loop = Buffer.concat([header, question, Buffer.from([0xc0, question.length + 12])]);
+    loop.writeUInt16BE(1, 6);
+    expect(() => decodeResponse(loop)).toThrow(RangeError);
+  });
+
+  it('rejects bad values of the new fields at load time, each with its path', () => {
+    const schema = definitionSchema(dns.schema);
+    const load = (fields: Record<string, unknown>) =>
+      Value.Default(schema, { id: 'x', kind: 'dns', schedule: '* * * * *', name: 'example.test', ...fields }) as Spec;
+    const schemaPaths = (fields: Record<string, unknown>) => [...Value.Errors(schema, load(fields))].map((e) => e.path);
+    expect(schemaPaths({ type: 'SPF' })).toContain('/type');
+    expect(schemaPaths({ class: 'HS' })).toContain('/class');
+    expect(schemaPaths({ validRcodes: ['NOERROR', 'OK'] })).toContain('/validRcodes/1');
+    expect(schemaPaths({ validRcodes: [] })).toContain('/validRcodes');
+    expect(schemaPaths({ recursion: 'no' })).toContain('/recursion');
+    expect(schemaPaths({ transport: 'doh' })).toContain('/transport');
+    expect(schemaPaths({ validate: { answers: { matches: ['x'] } } })).toContain('/validate/answers');
+    expect(schemaPaths({ validate: { answer: { failIfMatches: ['x'] } } })).toContain('/validate/answer/failIfMatches');
+    expect(schemaPaths({ validate: { answer: {} } })).toContain('/validate/answer');
+
+    expect(
+      dns.check?.(
+        load({
+          type: 'SOA',
+          class: 'CH',
+          expect: ['2026-12-02'],
+          validRcodes: ['NXDOMAIN', 'NXDOMAIN'],
+          resolvers: ['authoritative'],
+          validate: { authority: { matches: ['ns[.isp'] }, additional: { someMatch: ['ok', '(unclosed'] } },
+        }),
+      ),
+    ).toEqual([
+      { path: 'expect[0]', message: 'expected an SOA serial number like 2026120201, got "2026-12-02"' },
+      {
+        path: 'expect',
+        message: 'expected no expect when validRcodes (NXDOMAIN, NXDOMAIN) leaves out NOERROR: only a NOERROR answer carries records',
+      },
+      { path: 'validRcodes[1]', message: 'expected each RCODE once; NXDOMAIN is listed twice' },
+      {
+        path: 'validate.authority.matches[0]',
+        message: 'expected a regular expression: Invalid regular expression: /ns[.isp/: Unterminated character class',
+      },
+      {
+        path: 'validate.additional.someMatch[1]',
+        message: 'expected a regular expression: Invalid regular expression: /(unclosed/: Unterminated group',
+      },
+      {
+        path: 'resolvers',
+        message: 'expected server addresses for class CH: authoritative finds a zone’s nameservers, and CH names have none',
+      },
+    ]);
+    expect(dns.check?.(load({ type: 'SRV', expect: ['10 5 sip.example.test'] }))).toEqual([
+      {
+        path: 'expect[0]',
+        message: 'expected priority, weight, port and target ("10 5 5060 sip.example.com"), got "10 5 sip.example.test"',
+      },
+    ]);
+    expect(dns.check?.(load({ type: 'CAA', expect: ['issue letsencrypt.org'] }))).toEqual([
+      { path: 'expect[0]', message: 'expected flags, tag and value ("0 issue letsencrypt.org"), got "issue letsencrypt.org"' },
     ]);
   });
 
