@@ -1,6 +1,7 @@
 import type { Static, TObject } from '@sinclair/typebox';
 import { dns } from './dns.js';
 import { http } from './http.js';
+import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
 import { restoreDrill } from './restore-drill.js';
@@ -11,6 +12,7 @@ import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
 export const probers = {
   dns,
   http,
+  icmp,
   k6,
   tls: tlsProber,
   'log-ingestion': logIngestion,
