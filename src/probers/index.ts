@@ -4,6 +4,7 @@ import { http } from './http.js';
 import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
+import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
 import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
@@ -14,6 +15,7 @@ export const probers = {
   http,
   icmp,
   k6,
+  push,
   tls: tlsProber,
   'log-ingestion': logIngestion,
   'restore-drill': restoreDrill,
