@@ -3,10 +3,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
 import { type IcmpSpec, icmp, parsePing, pingArgs } from '../../src/probers/icmp.js';
 import type { ProbeBase } from '../../src/probers/types.js';
 import { probeContext } from '../helpers/context.js';
 import { waitFor } from '../helpers/wait.js';
+import { workspace } from '../helpers/workspace.js';
 
 type Def = ProbeBase & IcmpSpec;
 
@@ -196,6 +198,17 @@ describe('icmp prober', () => {
     // And by name, on a PATH without it.
     const byName = await icmp.probe(def({ binary: 'vigil-no-such-ping' }), probeContext(2_000));
     expect(byName.message).toMatch(/not found on PATH/);
+  });
+
+  it('probes/examples/icmp.yaml loads through the config loader', () => {
+    const example = readFileSync(path.resolve(import.meta.dirname, '../../probes/examples/icmp.yaml'), 'utf8');
+    const ws = workspace({ 'config/default.yaml': 'service: { port: 0 }\n', 'probes/icmp.yaml': example });
+    try {
+      const ids = loadConfig({ cwd: ws.dir, env: {} }).probes.map((p) => `${p.kind}:${p.id}`);
+      expect(ids).toEqual(['icmp:loopback-ping', 'icmp:office-gateway', 'icmp:vpn-mtu']);
+    } finally {
+      ws.remove();
+    }
   });
 
   it('rejects an interval below 200ms and a timeout shorter than the requests need', () => {
