@@ -9,6 +9,7 @@ import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import { type Logger, setLogSecrets } from './lib/logger.js';
 import { own } from './lib/own.js';
+import { createPushInbox } from './lib/push-inbox.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
 import { type Channel, createChannels, createHeartbeat, createOutboxWorker, recipientOf, swapChannels } from './notify/index.js';
@@ -178,6 +179,8 @@ export function createApp(deps: AppDeps): App {
     },
   });
 
+  // Push probes' pings: the HTTP route records them, the probes' runs take them.
+  const pushInbox = createPushInbox();
   const runLog = logger.child({ module: 'run' });
   // The whole flow of one result, in order: measure (done) → metrics → store → alert rules → log.
   const onResult = (result: RunRecord) => {
@@ -208,6 +211,7 @@ export function createApp(deps: AppDeps): App {
     metrics,
     stateFor: (id) => ({ get: <T>() => store.probeState(id) as T | undefined, set: (v) => store.setProbeState(id, v) }),
     redactorFor: (def) => secretBook.forProbe(def),
+    push: pushInbox,
     onResult,
   });
   const channelTests = createChannelTests({
@@ -376,6 +380,7 @@ export function createApp(deps: AppDeps): App {
     now: () => clock.now(),
     runbooks: { dir: path.resolve(config.baseDir, 'docs/runbooks') },
     admin: { audit: store.audit, reload: (actor) => app.reload(actor), clock },
+    push: { inbox: pushInbox },
     // A name read through `${file:…}` is a secret: the on-call answers show `<secret>`, like the status page.
     oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people: () => redactDef(people()) },
     actions: {

@@ -59,7 +59,8 @@ export function checkDefinition(item: Json, at: string, shown: string, run: Run,
   }
   const prober = proberFor(kind);
   const before = run.problems.length;
-  const { value, failed } = validate(definitionSchema(prober.schema), item, run, () => shown, at);
+  const input = item.schedule === undefined && prober.defaultSchedule !== undefined ? { ...item, schedule: prober.defaultSchedule } : item;
+  const { value, failed } = validate(definitionSchema(prober.schema), input, run, () => shown, at);
   const def = value as ProbeDefinition;
   if (item.timeout === undefined && prober.defaultTimeout && failed.size === 0) def.timeout = prober.defaultTimeout(def);
   if (!failedAt(failed, `${at}.schedule`)) {

@@ -43,6 +43,23 @@ export function checkProbeReferences(
   }
 }
 
+/**
+ * Each push probe's token is its own: the route finds a probe by its token, and two probes sharing
+ * one would each take the other's pings. The error names both probes, never the token.
+ */
+export function checkPushTokens(probes: ReadonlyArray<{ def: ProbeDefinition; at: string }>, run: Run): void {
+  const owners = new Map<string, { id: string; at: string }>();
+  for (const { def, at } of probes) {
+    if (def.kind !== 'push') continue;
+    const first = owners.get(def.token);
+    if (first === undefined) owners.set(def.token, { id: def.id, at });
+    else
+      run.problems.push(
+        `${at}.token: expected a token of its own, got the token of push probe "${first.id}" (${first.at}); give "${def.id}" another`,
+      );
+  }
+}
+
 /** Schedules name known people; escalation steps name known channels, schedules and people. */
 export function checkOncall(service: ServiceConfig, run: Run, originOf: (p: string[]) => string) {
   for (const p of checkSchedules(service.people, service.schedules)) {

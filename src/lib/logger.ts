@@ -35,9 +35,13 @@ export function maskEmails(line: string): string {
 // A one-click link's path in any spelling (`/act/`, `%2Fact%2F`): the token after it is a credential.
 const LINK_TOKEN = /(\/|%2f)act(\/|%2f)[^"\\\s?#]*/gi;
 
-/** `/act/<anything>` → `/act/<token>` on a finished line: the backstop behind the request log's own hiding. */
+// A push probe's URL in any spelling: the path segment after `push/` is the job's credential.
+const PUSH_TOKEN = /((?:\/|%2f)push(?:\/|%2f))[^"\\\s?#/%]+/gi;
+
+/** `/act/<anything>` → `/act/<token>`, `/push/<token>` likewise, on a finished line: the backstop behind the request log's own hiding. */
 export function hideLinkTokens(line: string): string {
-  return line.includes('act') ? line.replace(LINK_TOKEN, '$1act$2<token>') : line;
+  const out = line.includes('act') ? line.replace(LINK_TOKEN, '$1act$2<token>') : line;
+  return out.includes('push') ? out.replace(PUSH_TOKEN, '$1<token>') : out;
 }
 
 /**

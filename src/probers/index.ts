@@ -1,8 +1,10 @@
 import type { Static, TObject } from '@sinclair/typebox';
 import { dns } from './dns.js';
 import { http } from './http.js';
+import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
+import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
 import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
@@ -11,7 +13,9 @@ import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
 export const probers = {
   dns,
   http,
+  icmp,
   k6,
+  push,
   tls: tlsProber,
   'log-ingestion': logIngestion,
   'restore-drill': restoreDrill,

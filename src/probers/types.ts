@@ -1,6 +1,7 @@
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { PushInbox } from '../lib/push-inbox.js';
 import type { Redactor } from '../lib/redactor.js';
 import type { ProbeBase } from '../lib/schema.js';
 
@@ -56,6 +57,8 @@ export interface ProbeContext {
    * The scheduler redacts the result with it when the run ends; a prober uses it for what it logs.
    */
   redactor?: Redactor;
+  /** Pings received for push probes (`/api/v1/push/:token`), which their runs take; absent outside the scheduler. */
+  push?: PushInbox;
 }
 
 /** Per-probe state carried from one run to the next. */
@@ -111,6 +114,8 @@ export interface Prober<P extends TProperties = TProperties> {
    * (a restore drill, a load run). A duration string.
    */
   defaultTimeout?(spec: ProbeBase & Static<TObject<P>>): string;
+  /** The schedule when a definition sets none, for kinds with nothing to reach (a push probe only reads its inbox). */
+  readonly defaultSchedule?: ProbeBase['schedule'];
   /** Checks the schema cannot express (cross-field rules); empty when fine. */
   check?(spec: ProbeBase & Static<TObject<P>>): SpecProblem[];
   /** What the report and scorecard need of this kind. */

@@ -3,6 +3,7 @@ import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
 import { stableHash } from '../lib/hash.js';
 import type { Logger } from '../lib/logger.js';
+import type { PushInbox } from '../lib/push-inbox.js';
 import type { Redactor } from '../lib/redactor.js';
 import type { Metrics } from '../metrics/index.js';
 import { type AnyProber, type ProbeDefinition, type ProbeState, proberFor } from '../probers/index.js';
@@ -33,6 +34,8 @@ export interface SchedulerOptions {
   proberFor?(kind: ProbeDefinition['kind']): AnyProber;
   /** The probe's secrets, to redact its results with as they are made; none unless given. */
   redactorFor?(def: ProbeDefinition): Redactor;
+  /** Pings received for push probes: every run's context gets it. */
+  push?: PushInbox;
 }
 
 /** What `/health` asks of the scheduler. */
@@ -100,6 +103,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       shutdown,
       prober: lookupProber(def.kind),
       ...(opts.redactorFor ? { redactor: opts.redactorFor(def) } : {}),
+      ...(opts.push ? { push: opts.push } : {}),
     })
       .then((record) => {
         try {

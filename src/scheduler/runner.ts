@@ -2,6 +2,7 @@ import type { Clock, TimerHandle } from '../lib/clock.js';
 import { formatDuration, ms } from '../lib/duration.js';
 import { messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { PushInbox } from '../lib/push-inbox.js';
 import { noRedaction, type Redactor } from '../lib/redactor.js';
 import { type AnyProber, type ProbeDefinition, type ProbeResult, type ProbeState, proberFor } from '../probers/index.js';
 import type { RunRecord, Trigger } from '../store/index.js';
@@ -48,6 +49,8 @@ export interface RunDeps {
   prober?: AnyProber;
   /** The probe's secrets: the run's record is redacted with it before anyone sees it. */
   redactor?: Redactor;
+  /** Pings for push probes, handed to every run's context. */
+  push?: PushInbox;
 }
 
 /** How long a prober that ignores its aborted signal is waited for, unless its kind says otherwise. */
@@ -142,6 +145,7 @@ async function attempt(prober: AnyProber, def: ProbeDefinition, deps: RunDeps): 
       probesDir: deps.probesDir,
       state: deps.state,
       ...(deps.redactor ? { redactor: deps.redactor } : {}),
+      ...(deps.push ? { push: deps.push } : {}),
     });
     return shutdownOr(normalise(await Promise.race([run, cutOff])));
   } catch (err) {

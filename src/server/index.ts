@@ -26,6 +26,7 @@ import type { HealthCheck } from './health.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 import { registerOpenApi, vigilVersion } from './openapi.js';
 import { instant } from './params.js';
+import { loggablePushPath, PUSH_PREFIX, type PushRouteDeps, registerPushRoutes } from './push-routes.js';
 import { clientOf, createRateLimit, pathOf } from './rate-limit.js';
 import { createRefusals, refusalOf } from './refusals.js';
 import { type ReportRouteDeps, registerReportRoutes } from './report-routes.js';
@@ -75,6 +76,8 @@ export interface ServerDeps {
   alerting?: Omit<AlertRouteDeps, 'tokens'>;
   /** vigil's own runbooks, linked from its own probes' alerts. */
   runbooks?: RunbookRouteDeps;
+  /** The push probes' ping endpoint (`/api/v1/push/:token`); off without it. */
+  push?: Pick<PushRouteDeps, 'inbox' | 'perMinute'>;
 }
 
 const STATUS: Record<string, number> = {
@@ -122,6 +125,7 @@ const UNLIMITED_PATHS = new Set(['/health', '/metrics']);
 
 // `/act/<token>` in any spelling the router might still take for it: the token is a credential.
 const LINK_PATH = /\/act(?:\/|%2f)/i;
+const PUSH_PATH = /\/api\/v1\/push(?:\/|%2f)/i;
 
 /** A request URL as logs and the audit log may show it: a one-click link's token (and what follows) hidden. */
 export function loggableUrl(url: string): string {
@@ -131,9 +135,11 @@ export function loggableUrl(url: string): string {
   try {
     decoded = decodeURIComponent(pathOf(url));
   } catch {
-    return url;
+    return PUSH_PATH.test(url) ? `${PUSH_PREFIX}<token>` : url;
   }
-  return LINK_PATH.test(decoded) ? '/act/<token>' : url;
+  if (LINK_PATH.test(decoded)) return '/act/<token>';
+  // A push probe's token is a credential too.
+  return PUSH_PATH.test(decoded) ? loggablePushPath(decoded) : url;
 }
 
 /**
@@ -223,7 +229,8 @@ export function createServer(deps: ServerDeps): FastifyInstance {
   // carry their own proof. Writes check their own (higher) role in their handlers.
   app.addHook('onRequest', async (req) => {
     const path = pathOf(req.url);
-    if (OPEN_PATHS.has(path) || path.startsWith('/act/') || path === '/slack/actions') return;
+    // Push pings carry their own credential (the token in the URL), like the signed links.
+    if (OPEN_PATHS.has(path) || path.startsWith('/act/') || path === '/slack/actions' || path.startsWith(PUSH_PREFIX)) return;
     const needs = path === '/metrics' ? access.metrics : access.reads;
     if (needs === 'token' && (req.method === 'GET' || req.method === 'HEAD')) authenticate(deps.tokens, req, 'viewer');
   });
@@ -243,6 +250,8 @@ export function createServer(deps: ServerDeps): FastifyInstance {
     app.addHook('onResponse', async (req, reply) => {
       // Refused anonymous requests are summarised per address by `refusals`, not one row each.
       if (!isWrite(req.method) || refusalOf(reply.statusCode) !== undefined) return;
+      // A job's ping is no one's action on vigil: its run is the record, and its URL is a credential.
+      if (req.routeOptions.url?.startsWith(PUSH_PREFIX)) return;
       const params = typeof req.params === 'object' && req.params !== null ? req.params : undefined;
       const failed = reply.statusCode >= 400;
       // Awaited here, after the answer went out: the answer does not wait on it, the entry is not lost silently.
@@ -462,6 +471,10 @@ function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) 
   if (deps.actions) registerActionRoutes(app, { ...deps.actions, perMinute: linksPerMinute });
   if (deps.report) registerReportRoutes(app, deps.report);
   if (deps.admin) registerAdminRoutes(app, { ...deps.admin, tokens: deps.tokens });
+  if (deps.push) {
+    const now = deps.now ?? Date.now;
+    registerPushRoutes(app, { ...deps.push, probes: deps.probes, runNow: (id) => deps.scheduler.runNow(id), now: () => now() });
+  }
 }
 
 /** Route parameters as the audit log keeps them: a signed link's token is a credential, not a target. */

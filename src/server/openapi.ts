@@ -34,6 +34,7 @@ const TAGS = {
   'on-call': 'On-call schedules, shifts and overrides',
   report: 'The launch report and the status page',
   actions: 'One-click links in pages and Slack buttons: credentials are signatures, not tokens',
+  push: "Pings from push probes' jobs (dead-man's switches): the push token in the URL is the credential",
   admin: 'Operating vigil itself',
   other: 'Routes missing from the route table in src/server/openapi.ts',
 } as const;
@@ -132,6 +133,31 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     description:
       "Verified by Slack request signing (`x-slack-signature`, `x-slack-request-timestamp`); the body is Slack's form. Only present when interactions.slackSigningSecret is set.",
     errors: [400, 401, 415],
+  },
+
+  'GET /api/v1/push/:token': {
+    summary: "A push probe's job reports a success",
+    tags: ['push'],
+    description: 'The push token is the credential (no bearer token). Answers `OK`, and runs the probe at once.',
+    errors: [413, 429],
+  },
+  'POST /api/v1/push/:token': {
+    summary: "A push probe's job reports a success (with an optional body, kept as the run's detail)",
+    tags: ['push'],
+    description: 'The push token is the credential (no bearer token). Any content type, at most 10 kB.',
+    errors: [413, 429],
+  },
+  'GET /api/v1/push/:token/:what': {
+    summary: "A push probe's job reports a start, a failure, or an exit code",
+    tags: ['push'],
+    description: '`what` is `start`, `fail`, or an exit code 0-255 (0 is a success). The push token is the credential.',
+    errors: [413, 429],
+  },
+  'POST /api/v1/push/:token/:what': {
+    summary: "A push probe's job reports a start, a failure, or an exit code (with an optional body)",
+    tags: ['push'],
+    description: '`what` is `start`, `fail`, or an exit code 0-255 (0 is a success). The push token is the credential.',
+    errors: [413, 429],
   },
 
   'GET /api/v1/audit': { summary: 'The audit log: every write, who made it, and how it ended', tags: ['admin'], auth: 'admin' },

@@ -197,6 +197,24 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       skip: 'the drill hands the password to its tools in PGPASSWORD and reports only their errors, which never quote it',
     },
   },
+  icmp: {
+    // A TEST-NET-2 address: routed nowhere, so the request goes unanswered (192.0.2.1 is a gateway on some CI hosts).
+    hang: async () => ({
+      fields: { host: '198.51.100.1', count: 1, replyTimeout: '700ms' },
+      open: () => null,
+      close: async () => {},
+    }),
+    bad: { fields: { host: '198.51.100.1', count: 0 }, path: 'count' },
+    echoesSecret: { skip: 'an icmp definition has no field that holds a credential: nothing secret to plant' },
+  },
+  push: {
+    // Nothing to reach: a run only reads vigil's inbox, and without one (as here) it fails at once, saying so.
+    hang: async () => ({ fields: { token: '${CONTRACT_SECRET}', period: '1h' }, open: () => null, close: async () => {} }),
+    bad: { fields: { token: '${CONTRACT_SECRET}', period: 'daily' }, path: 'period' },
+    echoesSecret: {
+      skip: 'a push run is made from the pings in its inbox; the token is only ever compared against, never put in a result',
+    },
+  },
   k6: {
     async hang(dir) {
       await chmod(FAKE_K6, 0o755);
