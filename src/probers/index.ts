@@ -1,5 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox';
 import { dns } from './dns.js';
+import { grpc } from './grpc.js';
 import { http } from './http.js';
 import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
@@ -15,6 +16,7 @@ export const probers = {
   tls: tlsProber,
   'log-ingestion': logIngestion,
   'restore-drill': restoreDrill,
+  grpc,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

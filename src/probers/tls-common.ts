@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { formatDuration } from '../lib/duration.js';
 import type { SpecProblem } from './types.js';
@@ -93,6 +93,33 @@ export function alertCause(code: string, sends = 'vigil sends none'): string | u
     return `the server refused the handshake: it may require a client certificate (${sends}), or share no cipher with vigil`;
   }
   return undefined;
+}
+
+/**
+ * The problems with a client certificate pair (`cert`/`key` fields): both or neither, PEM that
+ * loads, and a key that belongs to the certificate, so a typo is a load error and not a handshake
+ * that fails at 3 a.m. with "certificate required".
+ */
+export function clientCertProblems(cert: string | undefined, key: string | undefined, paths = { cert: 'cert', key: 'key' }): SpecProblem[] {
+  if (cert === undefined && key === undefined) return [];
+  if (cert === undefined) return [{ path: paths.cert, message: `expected a client certificate with ${paths.key} (PEM)` }];
+  if (key === undefined) return [{ path: paths.key, message: `expected the private key of ${paths.cert} (PEM)` }];
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    return [{ path: paths.cert, message: 'expected PEM text of a certificate (-----BEGIN CERTIFICATE-----…)' }];
+  }
+  try {
+    if (!x509.checkPrivateKey(createPrivateKey(key))) {
+      return [
+        { path: paths.key, message: `expected the private key of the certificate in ${paths.cert}: this key belongs to another one` },
+      ];
+    }
+  } catch {
+    return [{ path: paths.key, message: 'expected PEM text of an unencrypted private key (-----BEGIN PRIVATE KEY-----…)' }];
+  }
+  return [];
 }
 
 function plural(n: number, unit: string): string {

@@ -28,6 +28,7 @@ import { runProbe, Shutdown } from '../../src/scheduler/index.js';
 import type { RunRecord } from '../../src/store/index.js';
 import { memoryLogger, memoryState } from '../helpers/context.js';
 import { startDnsServer } from '../helpers/dns-server.js';
+import { startHealthServer } from '../helpers/grpc-health.js';
 import { SAMPLE_TARGETS } from '../helpers/report-sample.js';
 import { startHttp, startRaw, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -209,6 +210,21 @@ const fixtures: Record<ProbeKind, KindFixture> = {
     },
     bad: { fields: { script: 'hang.js', stopGrace: 'soon' }, path: 'stopGrace' },
     echoesSecret: { skip: 'k6 receives the secret in its environment and a hung run prints nothing back' },
+  },
+  grpc: {
+    hang: () => tcpPeer((port) => ({ target: `127.0.0.1:${port}`, metadata: { authorization: 'Bearer ${CONTRACT_SECRET}' } })),
+    bad: { fields: { target: '127.0.0.1:1', expect: { status: 'UP' } }, path: 'expect.status' },
+    async echoesSecret() {
+      // A server that refuses the call quoting the credentials it got: the failure quotes its details.
+      const server = await startHealthServer({
+        fail: (_service, md) => ({ code: 7, details: `token ${String(md.get('authorization')[0])} is not allowed` }),
+      });
+      return {
+        fields: { target: server.target, metadata: { authorization: 'Bearer ${CONTRACT_SECRET}' } },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
   },
 };
 
