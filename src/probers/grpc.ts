@@ -14,7 +14,17 @@ import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
 import { decodeResponse, encodeRequest, SERVING_STATUS, statusName } from './grpc-wire.js';
-import { alertCause, caProblem, clientCertProblems, daysRemaining, earliestExpiry, expiryPhrase, trustedCas } from './tls-common.js';
+import {
+  alertCause,
+  caProblem,
+  clientCertProblems,
+  daysRemaining,
+  earliestExpiry,
+  expiryPhrase,
+  notTlsHint,
+  tlsErrorReason,
+  trustedCas,
+} from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const CHECK = '/grpc.health.v1.Health/Check';
@@ -355,13 +365,8 @@ function tlsReason(error: unknown, spec: GrpcSpec): string {
     return `the certificate does not cover ${spec.serverName ?? spec.target}: ${messageOf(error)} (set serverName: to the name it covers)`;
   }
   if (code === 'CERT_HAS_EXPIRED') return 'the certificate has expired (CERT_HAS_EXPIRED)';
-  // OpenSSL's own reason ("wrong version number") rather than its full error line.
-  const reason: unknown = typeof error === 'object' && error !== null ? Reflect.get(error, 'reason') : undefined;
-  const text = typeof reason === 'string' ? reason : typeof error === 'string' ? error : messageOf(error);
-  const hint = /wrong version number|packet length too long|unknown protocol/.test(text)
-    ? ' (is this port serving TLS? set tls: false if not)'
-    : '';
-  return `${text}${hint}`;
+  const text = tlsErrorReason(error);
+  return notTlsHint(text) === '' ? text : `${text} (is this port serving TLS? set tls: false if not)`;
 }
 
 const TRUST_ERRORS = new Set([

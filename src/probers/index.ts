@@ -7,6 +7,7 @@ import { logIngestion } from './log-ingestion.js';
 import { restoreDrill } from './restore-drill.js';
 import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
+import { websocket } from './websocket.js';
 
 /** Every probe kind vigil knows. Adding one is its module plus one line here. */
 export const probers = {
@@ -17,6 +18,7 @@ export const probers = {
   'log-ingestion': logIngestion,
   'restore-drill': restoreDrill,
   grpc,
+  websocket,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

@@ -122,6 +122,23 @@ export function clientCertProblems(cert: string | undefined, key: string | undef
   return [];
 }
 
+/**
+ * OpenSSL's own reason in a TLS error ("wrong version number"), not its whole error line; the
+ * message as it is for an error that has none.
+ */
+export function tlsErrorReason(err: unknown): string {
+  const reason: unknown = typeof err === 'object' && err !== null ? Reflect.get(err, 'reason') : undefined;
+  if (typeof reason === 'string' && reason !== '') return reason;
+  const message = typeof err === 'string' ? err : err instanceof Error ? err.message : String(err);
+  const m = /SSL routines:[^:]*:([^:]+)/.exec(message);
+  return (m?.[1] ?? message).trim();
+}
+
+/** A hint for a TLS reason that means the port speaks something else than TLS. */
+export function notTlsHint(reason: string): string {
+  return /wrong version number|packet length too long|unknown protocol|http request/i.test(reason) ? ' (is this port serving TLS?)' : '';
+}
+
 function plural(n: number, unit: string): string {
   return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { stringify } from 'yaml';
 import { ConfigError, createSecretBook, type LoadedConfig, loadConfig } from '../../src/config/index.js';
 import { systemClock } from '../../src/lib/clock.js';
@@ -223,6 +224,29 @@ const fixtures: Record<ProbeKind, KindFixture> = {
         fields: { target: server.target, metadata: { authorization: 'Bearer ${CONTRACT_SECRET}' } },
         open: () => null,
         close: () => server.close(),
+      };
+    },
+  },
+  websocket: {
+    hang: () => tcpPeer((port) => ({ url: `ws://127.0.0.1:${port}/live`, headers: { authorization: 'Bearer ${CONTRACT_SECRET}' } })),
+    bad: { fields: { url: 'ws://127.0.0.1:1/live', expect: '([unclosed' }, path: 'expect' },
+    async echoesSecret() {
+      // A greeting that quotes the request's credentials and matches nothing: the failure quotes it.
+      const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      await new Promise((resolve) => wss.once('listening', resolve));
+      wss.on('connection', (ws, req) => {
+        ws.send(`hello ${req.headers.authorization}`);
+        ws.close(1000, 'bye');
+      });
+      const { port } = wss.address() as import('node:net').AddressInfo;
+      return {
+        fields: { url: `ws://127.0.0.1:${port}/live`, headers: { authorization: 'Bearer ${CONTRACT_SECRET}' }, expect: '^welcome' },
+        open: () => null,
+        close: () =>
+          new Promise<void>((resolve) => {
+            for (const c of wss.clients) c.terminate();
+            wss.close(() => resolve());
+          }),
       };
     },
   },
