@@ -192,7 +192,7 @@ async function check(spec: GrpcSpec, ctx: ProbeContext): Promise<ProbeResult> {
     });
   } catch (error) {
     // Options grpc-js or OpenSSL reject up front (a key it cannot load): a failed run, never a throw.
-    return { ok: false, code: 'TLS', message: `cannot set up TLS for ${where}: ${(error as Error).message}`, values: {} };
+    return { ok: false, code: 'TLS', message: `cannot set up TLS for ${where}: ${messageOf(error)}`, values: {} };
   }
   try {
     const outcome = await call(client, spec, ctx);
@@ -200,6 +200,9 @@ async function check(spec: GrpcSpec, ctx: ProbeContext): Promise<ProbeResult> {
     const expiry = seen.cert === undefined ? undefined : earliestExpiry(seen.cert);
     if (expiry !== undefined) values.tls_days_remaining = daysRemaining(expiry, ctx.clock.now());
     if ('aborted' in outcome) return { ok: false, code: 'TIMEOUT', message: timeoutMessage(spec, ctx, start, client), values };
+    if ('refused' in outcome) {
+      return { ok: false, code: 'INTERNAL', message: `cannot call ${where}: ${messageOf(outcome.refused)}`, values };
+    }
     if ('error' in outcome) return callFailure(outcome.error, seen, spec, ctx, start, client, values);
     values.status = outcome.status;
     const got = statusName(outcome.status);
@@ -220,7 +223,7 @@ async function check(spec: GrpcSpec, ctx: ProbeContext): Promise<ProbeResult> {
   }
 }
 
-type Outcome = { status: number } | { error: ServiceError } | { aborted: true };
+type Outcome = { status: number } | { error: ServiceError } | { aborted: true } | { refused: unknown };
 
 /** The call, with its deadline from the run's; an abort cancels it at once. */
 function call(client: Client, spec: GrpcSpec, ctx: ProbeContext): Promise<Outcome> {
@@ -240,18 +243,23 @@ function call(client: Client, spec: GrpcSpec, ctx: ProbeContext): Promise<Outcom
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     // The deadline on the wall clock grpc-js reads, at the distance the run's clock says is left.
     const deadline = Date.now() + Math.max(0, ctx.deadline - ctx.clock.now());
-    pending = client.makeUnaryRequest(
-      CHECK,
-      encodeRequest,
-      decodeResponse,
-      spec.service,
-      metadataOf(spec),
-      { deadline },
-      (error, response) => {
-        if (error) finish({ error });
-        else finish({ status: response ?? 0 });
-      },
-    );
+    try {
+      pending = client.makeUnaryRequest(
+        CHECK,
+        encodeRequest,
+        decodeResponse,
+        spec.service,
+        metadataOf(spec),
+        { deadline },
+        (error, response) => {
+          if (error) finish({ error });
+          else finish({ status: response ?? 0 });
+        },
+      );
+    } catch (refused) {
+      // grpc-js refusing the call itself (metadata it will not send): a failed run, never a throw.
+      finish({ refused });
+    }
   });
 }
 
