@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import {
   type Metadata,
   Server,
@@ -19,6 +21,8 @@ export interface HealthServer {
   calls: Array<{ service: string; metadata: Metadata }>;
   /** When set, Check never answers (the call is held until the client gives up). */
   hang: boolean;
+  /** Client connections still open (counted by a TCP relay in front of the server). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -45,14 +49,34 @@ const HEALTH: ServiceDefinition = {
 
 export async function startHealthServer(opts: HealthServerOptions = {}): Promise<HealthServer> {
   const server = new Server();
+  // grpc-js's server shows no connections; a relay in front of it sees each client's socket close.
+  const live = new Set<Socket>();
+  let backend = 0;
+  const relay = net.createServer((client) => {
+    live.add(client);
+    const upstream = net.connect(backend, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      live.delete(client);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', drop).on('error', drop);
+    upstream.on('close', drop).on('error', drop);
+  });
   const handle: HealthServer = {
     port: 0,
     target: '',
     statuses: new Map([['', 'SERVING']]),
     calls: [],
     hang: false,
+    connections: () => live.size,
     // Held calls would keep a graceful shutdown waiting; the test is over.
-    close: async () => server.forceShutdown(),
+    close: async () => {
+      server.forceShutdown();
+      for (const s of live) s.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    },
   };
   if (opts.health !== false) {
     server.addService(HEALTH, {
@@ -75,9 +99,12 @@ export async function startHealthServer(opts: HealthServerOptions = {}): Promise
         opts.tls.clientCa !== undefined,
       )
     : ServerCredentials.createInsecure();
-  handle.port = await new Promise<number>((resolve, reject) =>
+  backend = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', creds, (err, port) => (err ? reject(err) : resolve(port))),
   );
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  handle.port = (relay.address() as AddressInfo).port;
   handle.target = `127.0.0.1:${handle.port}`;
   return handle;
 }

@@ -219,6 +219,21 @@ describe('grpc prober', () => {
     await waitFor('the probe to close its connection', () => live.size === 0, 2_000);
   });
 
+  it('honours an abort before the deadline (shutdown): cancels the call and closes the connection at once', async () => {
+    const server = await serve({ tls: pki.leaf({ cn: NAME }) });
+    server.hang = true;
+    const controller = new AbortController();
+    const ctx = { ...probeContext(30_000), signal: controller.signal };
+    setTimeout(() => controller.abort(new Error('shutdown')), 300);
+    const started = Date.now();
+    const result = await grpc.probe(spec({ target: server.target, tls: true, ca: pki.root.cert, serverName: NAME }), ctx);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(result).toMatchObject({ ok: false, code: 'TIMEOUT' });
+    expect(result.message).toMatch(/waiting for .* to answer Health\/Check for the server$/);
+    expect(server.calls).toHaveLength(1);
+    await waitFor('the server to see the connection closed', () => server.connections() === 0, 2_000);
+  });
+
   it('fails the details a server echoes, as its words (redaction is the scheduler’s, by value)', async () => {
     const server = await serve({
       fail: (_s, md) => ({ code: status.PERMISSION_DENIED, details: `denied for ${String(md.get('authorization')[0])}` }),
