@@ -1,5 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox';
 import { dns } from './dns.js';
+import { grpc } from './grpc.js';
 import { http } from './http.js';
 import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
@@ -8,6 +9,7 @@ import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
 import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
+import { websocket } from './websocket.js';
 
 /** Every probe kind vigil knows. Adding one is its module plus one line here. */
 export const probers = {
@@ -19,6 +21,8 @@ export const probers = {
   tls: tlsProber,
   'log-ingestion': logIngestion,
   'restore-drill': restoreDrill,
+  grpc,
+  websocket,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

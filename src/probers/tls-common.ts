@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { formatDuration } from '../lib/duration.js';
 import type { SpecProblem } from './types.js';
@@ -93,6 +93,50 @@ export function alertCause(code: string, sends = 'vigil sends none'): string | u
     return `the server refused the handshake: it may require a client certificate (${sends}), or share no cipher with vigil`;
   }
   return undefined;
+}
+
+/**
+ * The problems with a client certificate pair (`cert`/`key` fields): both or neither, PEM that
+ * loads, and a key that belongs to the certificate, so a typo is a load error and not a handshake
+ * that fails at 3 a.m. with "certificate required".
+ */
+export function clientCertProblems(cert: string | undefined, key: string | undefined, paths = { cert: 'cert', key: 'key' }): SpecProblem[] {
+  if (cert === undefined && key === undefined) return [];
+  if (cert === undefined) return [{ path: paths.cert, message: `expected a client certificate with ${paths.key} (PEM)` }];
+  if (key === undefined) return [{ path: paths.key, message: `expected the private key of ${paths.cert} (PEM)` }];
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    return [{ path: paths.cert, message: 'expected PEM text of a certificate (-----BEGIN CERTIFICATE-----…)' }];
+  }
+  try {
+    if (!x509.checkPrivateKey(createPrivateKey(key))) {
+      return [
+        { path: paths.key, message: `expected the private key of the certificate in ${paths.cert}: this key belongs to another one` },
+      ];
+    }
+  } catch {
+    return [{ path: paths.key, message: 'expected PEM text of an unencrypted private key (-----BEGIN PRIVATE KEY-----…)' }];
+  }
+  return [];
+}
+
+/**
+ * OpenSSL's own reason in a TLS error ("wrong version number"), not its whole error line; the
+ * message as it is for an error that has none.
+ */
+export function tlsErrorReason(err: unknown): string {
+  const reason: unknown = typeof err === 'object' && err !== null ? Reflect.get(err, 'reason') : undefined;
+  if (typeof reason === 'string' && reason !== '') return reason;
+  const message = typeof err === 'string' ? err : err instanceof Error ? err.message : String(err);
+  const m = /SSL routines:[^:]*:([^:]+)/.exec(message);
+  return (m?.[1] ?? message).trim();
+}
+
+/** A hint for a TLS reason that means the port speaks something else than TLS. */
+export function notTlsHint(reason: string): string {
+  return /wrong version number|packet length too long|unknown protocol|http request/i.test(reason) ? ' (is this port serving TLS?)' : '';
 }
 
 function plural(n: number, unit: string): string {

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { stringify } from 'yaml';
 import { ConfigError, createSecretBook, type LoadedConfig, loadConfig } from '../../src/config/index.js';
 import { systemClock } from '../../src/lib/clock.js';
@@ -28,6 +29,7 @@ import { runProbe, Shutdown } from '../../src/scheduler/index.js';
 import type { RunRecord } from '../../src/store/index.js';
 import { memoryLogger, memoryState } from '../helpers/context.js';
 import { startDnsServer } from '../helpers/dns-server.js';
+import { startHealthServer } from '../helpers/grpc-health.js';
 import { SAMPLE_TARGETS } from '../helpers/report-sample.js';
 import { startHttp, startRaw, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -227,6 +229,44 @@ const fixtures: Record<ProbeKind, KindFixture> = {
     },
     bad: { fields: { script: 'hang.js', stopGrace: 'soon' }, path: 'stopGrace' },
     echoesSecret: { skip: 'k6 receives the secret in its environment and a hung run prints nothing back' },
+  },
+  grpc: {
+    hang: () => tcpPeer((port) => ({ target: `127.0.0.1:${port}`, metadata: { authorization: 'Bearer ${CONTRACT_SECRET}' } })),
+    bad: { fields: { target: '127.0.0.1:1', expect: { status: 'UP' } }, path: 'expect.status' },
+    async echoesSecret() {
+      // A server that refuses the call quoting the credentials it got: the failure quotes its details.
+      const server = await startHealthServer({
+        fail: (_service, md) => ({ code: 7, details: `token ${String(md.get('authorization')[0])} is not allowed` }),
+      });
+      return {
+        fields: { target: server.target, metadata: { authorization: 'Bearer ${CONTRACT_SECRET}' } },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
+  websocket: {
+    hang: () => tcpPeer((port) => ({ url: `ws://127.0.0.1:${port}/live`, headers: { authorization: 'Bearer ${CONTRACT_SECRET}' } })),
+    bad: { fields: { url: 'ws://127.0.0.1:1/live', expect: '([unclosed' }, path: 'expect' },
+    async echoesSecret() {
+      // A greeting that quotes the request's credentials and matches nothing: the failure quotes it.
+      const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      await new Promise((resolve) => wss.once('listening', resolve));
+      wss.on('connection', (ws, req) => {
+        ws.send(`hello ${req.headers.authorization}`);
+        ws.close(1000, 'bye');
+      });
+      const { port } = wss.address() as import('node:net').AddressInfo;
+      return {
+        fields: { url: `ws://127.0.0.1:${port}/live`, headers: { authorization: 'Bearer ${CONTRACT_SECRET}' }, expect: '^welcome' },
+        open: () => null,
+        close: () =>
+          new Promise<void>((resolve) => {
+            for (const c of wss.clients) c.terminate();
+            wss.close(() => resolve());
+          }),
+      };
+    },
   },
 };
 
