@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { formatDuration } from '../lib/duration.js';
 import type { SpecProblem } from './types.js';
@@ -106,4 +106,29 @@ function parses(pem: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The problems with a client certificate's `cert`/`key` fields: both or neither, each PEM Node can
+ * load, and the key the one the certificate was issued for (else every handshake fails obscurely).
+ */
+export function clientCertProblems(cert: string | undefined, key: string | undefined): SpecProblem[] {
+  if (cert === undefined && key === undefined) return [];
+  if (cert === undefined)
+    return [{ path: 'cert', message: 'key is set without cert: give both, the client certificate (PEM) and its key' }];
+  if (key === undefined) return [{ path: 'key', message: 'cert is set without key: give both, the client certificate (PEM) and its key' }];
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    return [{ path: 'cert', message: 'expected PEM text of a certificate (-----BEGIN CERTIFICATE-----…)' }];
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    return [{ path: 'key', message: 'expected PEM text of an unencrypted private key (-----BEGIN PRIVATE KEY-----…)' }];
+  }
+  if (!x509.checkPrivateKey(privateKey)) return [{ path: 'key', message: 'this key does not belong to the certificate in cert' }];
+  return [];
 }
