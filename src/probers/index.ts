@@ -4,6 +4,7 @@ import { http } from './http.js';
 import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
 import { restoreDrill } from './restore-drill.js';
+import { tcp } from './tcp.js';
 import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
 
@@ -13,6 +14,7 @@ export const probers = {
   http,
   k6,
   tls: tlsProber,
+  tcp,
   'log-ingestion': logIngestion,
   'restore-drill': restoreDrill,
 } satisfies Record<string, AnyProber>;
