@@ -45,7 +45,7 @@ describe('metrics', () => {
     const { registry, defs } = setup();
     const text = await registry.metrics();
     const kinds = new Set(defs.map((d) => d.kind));
-    expect(kinds).toEqual(new Set(['http', 'tls', 'dns', 'log-ingestion', 'restore-drill', 'k6']));
+    expect(kinds).toEqual(new Set(['http', 'tls', 'dns', 'log-ingestion', 'restore-drill', 'k6', 'tcp']));
     for (const d of defs) {
       const labels = `probe="${d.id}",kind="${d.kind}"`;
       expect(text).toContain(`vigil_probe_success{${labels}} 0`);
@@ -136,7 +136,7 @@ describe('metrics', () => {
       const up = await query('up{job="vigil"}');
       expect(up.data.result[0]?.value[1]).toBe('1');
       const perKind = await query('count by (kind) (vigil_probe_value)');
-      expect(perKind.data.result.map((r) => r.metric.kind).sort()).toEqual(['dns', 'http', 'k6', 'log-ingestion', 'restore-drill', 'tls']);
+      expect(perKind.data.result.map((r) => r.metric.kind).sort()).toEqual(['dns', 'http', 'k6', 'log-ingestion', 'restore-drill', 'tcp', 'tls']);
       const ran = await query(`vigil_probe_runs_total{probe="${defs[0]!.id}",outcome="success"}`);
       expect(ran.data.result[0]?.value[1]).toBe('1');
     } finally {

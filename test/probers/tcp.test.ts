@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import tls from 'node:tls';
 import type { TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { tcp } from '../../src/probers/tcp.js';
 import { createPki, type TestPki } from '../helpers/certs.js';
@@ -276,5 +278,12 @@ describe('tcp prober: definitions', () => {
     expect(problemsOf({ port: 25, cert: pki.root.cert })).toEqual([
       'key: cert is set without key: give both, the client certificate (PEM) and its key',
     ]);
+  });
+
+  it('ships example definitions that validate offline (SMTP banner, Redis PING, STARTTLS, a firewall check)', () => {
+    const defs = parse(readFileSync('probes/examples/tcp.yaml', 'utf8')) as Array<Record<string, unknown>>;
+    for (const raw of defs) expect(problemsOf(raw), String(raw.id)).toEqual([]);
+    expect(defs.map((d) => d.id)).toEqual(['smtp-banner', 'cache-ping', 'smtp-submission-starttls', 'db-ssh-closed']);
+    expect(defs).toContainEqual(expect.objectContaining({ id: 'db-ssh-closed', refused: true, port: 22 }));
   });
 });
