@@ -136,7 +136,15 @@ describe('metrics', () => {
       const up = await query('up{job="vigil"}');
       expect(up.data.result[0]?.value[1]).toBe('1');
       const perKind = await query('count by (kind) (vigil_probe_value)');
-      expect(perKind.data.result.map((r) => r.metric.kind).sort()).toEqual(['dns', 'http', 'k6', 'log-ingestion', 'restore-drill', 'tcp', 'tls']);
+      expect(perKind.data.result.map((r) => r.metric.kind).sort()).toEqual([
+        'dns',
+        'http',
+        'k6',
+        'log-ingestion',
+        'restore-drill',
+        'tcp',
+        'tls',
+      ]);
       const ran = await query(`vigil_probe_runs_total{probe="${defs[0]!.id}",outcome="success"}`);
       expect(ran.data.result[0]?.value[1]).toBe('1');
     } finally {
