@@ -372,6 +372,9 @@ class Session {
         const cause = alertCause(code, spec.cert === undefined ? undefined : 'vigil sent the certificate in cert:') ?? messageOf(error);
         finish({ code: 'TLS', message: `TLS handshake with ${this.where} failed: ${cause}` });
       });
+      secure.once('close', () =>
+        finish({ code: 'TLS', message: `TLS handshake with ${this.where} failed: the server closed the connection` }),
+      );
       // Bytes the server sent before we switched would be taken as its handshake: none are expected.
       if (leftover.length > 0) {
         finish({ code: 'PROTOCOL', message: `${this.where} sent ${quote(leftover.toString('latin1'))} before the TLS handshake` });

@@ -179,6 +179,19 @@ describe('tcp prober: conversations', () => {
     expect(trusted).toMatchObject({ ok: true });
   });
 
+  it('tls: true fails TLS, not TIMEOUT, against a port that hangs up or answers in plain text', async () => {
+    const hangsUp = await serve((socket) => socket.destroy());
+    const closed = await tcp.probe(spec({ port: hangsUp.port, tls: true }), probeContext(2_000));
+    expect(closed).toMatchObject({
+      ok: false,
+      code: 'TLS',
+      message: expect.stringMatching(new RegExp(`^TLS handshake with 127\\.0\\.0\\.1:${hangsUp.port} failed: `)),
+    });
+    const plain = await serve((socket) => socket.end('+OK plain text here\r\n'));
+    const garbled = await tcp.probe(spec({ port: plain.port, tls: true }), probeContext(2_000));
+    expect(garbled).toMatchObject({ ok: false, code: 'TLS' });
+  });
+
   it('fails CONNECT on a closed port, and DNS naming ipProtocol when the name has no address of that family', async () => {
     const port = await closedPort();
     const refused = await tcp.probe(spec({ port }), probeContext());
