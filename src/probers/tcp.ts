@@ -325,6 +325,8 @@ class Session {
       try {
         secure = tls.connect({
           socket: plain,
+          // The name the certificate is checked against (Node's identity check reads `host`).
+          host: name,
           servername: isIP(name) ? undefined : name,
           rejectUnauthorized: false,
           ca: trustedCas(spec.ca),

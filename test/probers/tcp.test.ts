@@ -177,6 +177,15 @@ describe('tcp prober: conversations', () => {
       probeContext(),
     );
     expect(trusted).toMatchObject({ ok: true });
+    const wrongName = await tcp.probe(
+      spec({ port: server.port, tls: true, servername: 'cache.vigil.test', ca: leaf.cert, steps }),
+      probeContext(),
+    );
+    expect(wrongName).toMatchObject({
+      ok: false,
+      code: 'TLS',
+      message: expect.stringContaining('is not trusted for cache.vigil.test: ERR_TLS_CERT_ALTNAME_INVALID'),
+    });
   });
 
   it('tls: true fails TLS, not TIMEOUT, against a port that hangs up or answers in plain text', async () => {
