@@ -121,7 +121,9 @@ const fixtures: Record<ProbeKind, KindFixture> = {
   tls: {
     hang: () => tcpPeer((port) => ({ host: '127.0.0.1', port })),
     bad: { fields: { host: '127.0.0.1', port: 70_000 }, path: 'port' },
-    echoesSecret: { skip: 'a tls definition has no field that holds a credential: nothing secret to plant' },
+    echoesSecret: {
+      skip: 'its one credential, a client key, proves itself by signature and never crosses the wire: no peer can echo it back',
+    },
   },
   tcp: {
     hang: () => tcpPeer((port) => ({ host: '127.0.0.1', port, steps: [{ send: 'AUTH ${CONTRACT_SECRET}' }, { expect: '^\\+OK' }] })),
