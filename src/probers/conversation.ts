@@ -21,6 +21,8 @@ export class ConversationEnded extends Error {
 
 /** A line longer than this is handed over cut, so a peer that never sends a newline cannot grow the buffer. */
 export const MAX_LINE = 8_192;
+/** Unread bytes kept at most: a conversation reads lines, not bulk data. */
+const MAX_BUFFERED = 1_048_576;
 
 export interface Conversation {
   /** The next line, without its `\r\n`; a last unterminated line when the peer closes; throws ConversationEnded. */
@@ -46,6 +48,11 @@ export function converse(socket: Socket, signal: AbortSignal): Conversation {
   };
   const onData = (chunk: Buffer) => {
     buffer = Buffer.concat([buffer, chunk]);
+    // A peer that floods faster than the steps read would otherwise grow this without bound.
+    if (buffer.length > MAX_BUFFERED) {
+      ended ??= { end: 'error', cause: new Error(`the server sent over ${MAX_BUFFERED} bytes unread`) };
+      socket.destroy();
+    }
     notify();
   };
   const onEnd = () => {

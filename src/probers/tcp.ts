@@ -238,6 +238,9 @@ function judgeRefused(spec: TcpSpec, o: Opened | OpenFailure, elapsed: number): 
   return { ok: false, code: 'CONNECT', message: `connecting to ${where} failed in an unexpected way: ${messageOf(f.error)}`, values: {} };
 }
 
+/** Lines one expect reads at most: banners and greetings are a few lines; a flood is not a conversation. */
+const MAX_LINES = 1_000;
+
 interface StepFailure {
   code: FailureCode;
   message: string;
@@ -291,7 +294,14 @@ class Session {
   }
 
   private async expect(pattern: RegExp, i: number): Promise<StepFailure | undefined> {
-    for (;;) {
+    for (let read = 0; ; read++) {
+      if (read === MAX_LINES) {
+        const last = this.talk.heard.at(-1) ?? '';
+        return {
+          code: 'ASSERTION',
+          message: `steps[${i}]: none of ${MAX_LINES} lines from ${this.where} matched /${pattern.source}/ (last line ${this.said(last)})`,
+        };
+      }
       let line: string;
       try {
         line = await this.talk.line();

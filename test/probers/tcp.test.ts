@@ -135,6 +135,21 @@ describe('tcp prober: conversations', () => {
     await waitFor('the probe to close its connection', () => server.open === 0, 1_000);
   });
 
+  it('cuts long lines and stops reading a server that floods after 1000 lines, quoting the last one cut short', async () => {
+    const server = await serve((socket) => {
+      const chunk = 'x'.repeat(65_536);
+      const flood = () => {
+        while (!socket.destroyed && socket.write(chunk));
+        if (!socket.destroyed) socket.once('drain', flood);
+      };
+      flood();
+    });
+    const result = await tcp.probe(spec({ port: server.port, steps: [{ expect: '^never$' }] }), probeContext(5_000));
+    expect(result).toMatchObject({ ok: false, code: 'ASSERTION' });
+    expect(result.message).toMatch(/^steps\[0\]: none of 1000 lines from 127\.0\.0\.1:\d+ matched \/\^never\$\/ \(last line "x{120}…"\)$/);
+    await waitFor('the probe to close its connection', () => server.open === 0, 1_000);
+  });
+
   it('reads the banner of a real SMTP server, upgrades with STARTTLS mid-conversation and reports the certificate', async () => {
     const leaf = pki.leaf({ cn: 'mail.vigil.test', san: ['DNS:mail.vigil.test'] });
     const smtp = new SMTPServer({ ...leaf, logger: false, authOptional: true, closeTimeout: 100 });
