@@ -194,12 +194,13 @@ export async function negotiateStartTls(c: Conversation, dialect: StartTls): Pro
       await expectLine(c, /^\* (OK|PREAUTH)\b/i, 'a * OK greeting');
       c.send('v1 STARTTLS\r\n');
       // Untagged lines (a CAPABILITY, say) may come first; the tagged one is the answer.
-      for (;;) {
+      for (let n = 0; n < 100; n++) {
         const line = await c.line();
         if (line.startsWith('* ')) continue;
         if (/^v1 OK\b/i.test(line)) return;
         throw new UpgradeRefused(`expected "v1 OK" in answer to STARTTLS, the server said ${quote(line)}`);
       }
+      throw new UpgradeRefused('expected "v1 OK" in answer to STARTTLS, the server sent over 100 untagged lines');
     }
     case 'postgres': {
       // SSLRequest: length 8, then the magic code 1234 5679; the answer is one byte.
