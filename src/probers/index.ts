@@ -7,6 +7,7 @@ import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
 import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
+import { tcp } from './tcp.js';
 import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
 import { websocket } from './websocket.js';
@@ -19,6 +20,7 @@ export const probers = {
   k6,
   push,
   tls: tlsProber,
+  tcp,
   'log-ingestion': logIngestion,
   'restore-drill': restoreDrill,
   grpc,

@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { formatDuration } from '../lib/duration.js';
 import type { SpecProblem } from './types.js';
@@ -96,33 +96,6 @@ export function alertCause(code: string, sends = 'vigil sends none'): string | u
 }
 
 /**
- * The problems with a client certificate pair (`cert`/`key` fields): both or neither, PEM that
- * loads, and a key that belongs to the certificate, so a typo is a load error and not a handshake
- * that fails at 3 a.m. with "certificate required".
- */
-export function clientCertProblems(cert: string | undefined, key: string | undefined, paths = { cert: 'cert', key: 'key' }): SpecProblem[] {
-  if (cert === undefined && key === undefined) return [];
-  if (cert === undefined) return [{ path: paths.cert, message: `expected a client certificate with ${paths.key} (PEM)` }];
-  if (key === undefined) return [{ path: paths.key, message: `expected the private key of ${paths.cert} (PEM)` }];
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(cert);
-  } catch {
-    return [{ path: paths.cert, message: 'expected PEM text of a certificate (-----BEGIN CERTIFICATE-----…)' }];
-  }
-  try {
-    if (!x509.checkPrivateKey(createPrivateKey(key))) {
-      return [
-        { path: paths.key, message: `expected the private key of the certificate in ${paths.cert}: this key belongs to another one` },
-      ];
-    }
-  } catch {
-    return [{ path: paths.key, message: 'expected PEM text of an unencrypted private key (-----BEGIN PRIVATE KEY-----…)' }];
-  }
-  return [];
-}
-
-/**
  * OpenSSL's own reason in a TLS error ("wrong version number"), not its whole error line; the
  * message as it is for an error that has none.
  */
@@ -150,4 +123,29 @@ function parses(pem: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The problems with a client certificate's `cert`/`key` fields: both or neither, each PEM Node can
+ * load, and the key the one the certificate was issued for (else every handshake fails obscurely).
+ */
+export function clientCertProblems(cert: string | undefined, key: string | undefined): SpecProblem[] {
+  if (cert === undefined && key === undefined) return [];
+  if (cert === undefined)
+    return [{ path: 'cert', message: 'key is set without cert: give both, the client certificate (PEM) and its key' }];
+  if (key === undefined) return [{ path: 'key', message: 'cert is set without key: give both, the client certificate (PEM) and its key' }];
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    return [{ path: 'cert', message: 'expected PEM text of a certificate (-----BEGIN CERTIFICATE-----…)' }];
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    return [{ path: 'key', message: 'expected PEM text of an unencrypted private key (-----BEGIN PRIVATE KEY-----…)' }];
+  }
+  if (!x509.checkPrivateKey(privateKey)) return [{ path: 'key', message: 'this key does not belong to the certificate in cert' }];
+  return [];
 }

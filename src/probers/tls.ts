@@ -1,9 +1,29 @@
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 import tls from 'node:tls';
 import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
-import { alertCause, caProblem, certificateChain, DAY, daysRemaining, expiryPhrase, issuerOf, trustedCas } from './tls-common.js';
+import {
+  ConversationEnded,
+  converse,
+  dialectName,
+  negotiateStartTls,
+  quote,
+  STARTTLS,
+  type StartTls,
+  UpgradeRefused,
+} from './conversation.js';
+import {
+  alertCause,
+  caProblem,
+  certificateChain,
+  clientCertProblems,
+  DAY,
+  daysRemaining,
+  expiryPhrase,
+  issuerOf,
+  trustedCas,
+} from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
@@ -27,6 +47,23 @@ const schema = Type.Object(
       default: 'TLSv1.2',
       expected: 'one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3',
     }),
+    /** The newest protocol offered: `TLSv1.2` checks that a server still speaks 1.2 to older clients. */
+    maxVersion: Type.Optional(
+      Type.Union([Type.Literal('TLSv1'), Type.Literal('TLSv1.1'), Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
+        expected: 'one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3',
+      }),
+    ),
+    /** A client certificate (PEM, e.g. `${file:/etc/vigil/client.pem}`) for servers that require one; needs `key`. */
+    cert: Type.Optional(Type.String({ minLength: 1, expected: 'PEM text of a certificate' })),
+    /** The client certificate's private key (PEM, unencrypted). */
+    key: Type.Optional(Type.String({ minLength: 1, expected: 'PEM text of a private key' })),
+    /** Speak this protocol's plaintext opening first, then upgrade the connection (mail and database servers). */
+    starttls: Type.Optional(
+      Type.Union(
+        STARTTLS.map((d) => Type.Literal(d)),
+        { expected: `one of ${STARTTLS.join(', ')}` },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -63,10 +100,27 @@ export const tlsProber = defineProber({
     }
     const ca = caProblem(spec.ca);
     if (ca) problems.push(ca);
+    problems.push(...clientCertProblems(spec.cert, spec.key));
+    if (spec.maxVersion !== undefined && rank(spec.maxVersion) < rank(spec.minVersion)) {
+      problems.push({ path: 'maxVersion', message: `maxVersion ${spec.maxVersion} is below minVersion ${spec.minVersion}` });
+    }
     return problems;
   },
   async probe(spec, ctx) {
-    const attempt = await handshake({ host: spec.host, port: spec.port, name: sniOf(spec), ca: spec.ca, minVersion: spec.minVersion }, ctx);
+    const attempt = await handshake(
+      {
+        host: spec.host,
+        port: spec.port,
+        name: sniOf(spec),
+        ca: spec.ca,
+        minVersion: spec.minVersion,
+        maxVersion: spec.maxVersion,
+        cert: spec.cert,
+        key: spec.key,
+        starttls: spec.starttls,
+      },
+      ctx,
+    );
     if ('failure' in attempt) return handshakeFailure(attempt, spec, ctx);
     return judge(attempt, spec, ctx.clock.now());
   },
@@ -77,6 +131,8 @@ interface Timing {
   start: number;
   lookup?: number;
   connect?: number;
+  /** The STARTTLS exchange ended and the handshake began. */
+  upgraded?: number;
   secure?: number;
 }
 
@@ -87,7 +143,10 @@ interface Attempt {
   name: string;
   ca?: string | undefined;
   minVersion: TlsVersion;
-  maxVersion?: TlsVersion;
+  maxVersion?: TlsVersion | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  starttls?: StartTls | undefined;
 }
 
 /** A completed handshake, before any judgement. */
@@ -102,20 +161,27 @@ interface Observed {
 
 interface HandshakeFailure {
   timing: Timing;
-  failure: { timedOut: true } | { error: unknown } | { closed: true };
+  failure: { timedOut: true } | { error: unknown } | { closed: true } | { refused: string };
 }
 
 /** One handshake with verification deferred to us; the socket is destroyed before this resolves. */
-function handshake(a: Attempt, ctx: ProbeContext): Promise<Observed | HandshakeFailure> {
+async function handshake(a: Attempt, ctx: ProbeContext): Promise<Observed | HandshakeFailure> {
   const timing: Timing = { start: ctx.clock.now() };
-  if (ctx.signal.aborted) return Promise.resolve({ timing, failure: { timedOut: true } });
+  if (ctx.signal.aborted) return { timing, failure: { timedOut: true } };
+  let plain: net.Socket | undefined;
+  if (a.starttls !== undefined) {
+    const opened = await startTls(a, a.starttls, timing, ctx);
+    if ('failure' in opened) return { timing, failure: opened.failure };
+    plain = opened.socket;
+  }
   return new Promise((resolve) => {
     const legacy = rank(a.minVersion) < rank('TLSv1.2');
     let socket: tls.TLSSocket;
     try {
-      socket = connect(a, legacy);
+      socket = connect(a, legacy, plain);
     } catch (error) {
       // Options Node rejects up front (a CA it cannot load): a failed run, never a throw.
+      plain?.destroy();
       resolve({ timing, failure: { error } });
       return;
     }
@@ -125,6 +191,7 @@ function handshake(a: Attempt, ctx: ProbeContext): Promise<Observed | HandshakeF
       done = true;
       ctx.signal.removeEventListener('abort', onAbort);
       socket.destroy();
+      plain?.destroy();
       resolve(outcome);
     };
     const onAbort = () => finish({ timing, failure: { timedOut: true } });
@@ -152,11 +219,63 @@ function handshake(a: Attempt, ctx: ProbeContext): Promise<Observed | HandshakeF
   });
 }
 
+/**
+ * Opens the TCP connection and speaks the STARTTLS dialect on it; the socket comes back ready for
+ * its TLS handshake, or is destroyed and the failure says why.
+ */
+function startTls(
+  a: Attempt,
+  dialect: StartTls,
+  timing: Timing,
+  ctx: ProbeContext,
+): Promise<{ socket: net.Socket } | { failure: HandshakeFailure['failure'] }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: a.host, port: a.port });
+    const talk = converse(socket, ctx.signal);
+    socket.once('lookup', () => {
+      timing.lookup = ctx.clock.now();
+    });
+    const failed = (failure: HandshakeFailure['failure']) => {
+      talk.release();
+      socket.destroy();
+      resolve({ failure });
+    };
+    socket.once('connect', () => {
+      timing.connect = ctx.clock.now();
+      negotiateStartTls(talk, dialect).then(
+        () => {
+          timing.upgraded = ctx.clock.now();
+          talk.release();
+          resolve({ socket });
+        },
+        (err: unknown) => {
+          if (err instanceof UpgradeRefused) return failed({ refused: err.message });
+          if (err instanceof ConversationEnded && err.end === 'aborted') return failed({ timedOut: true });
+          const last = talk.heard.at(-1);
+          const said = last === undefined ? 'before saying anything' : `after saying ${quote(last)}`;
+          failed({ refused: `the server closed the connection during the ${dialectName(dialect)} STARTTLS exchange, ${said}` });
+        },
+      );
+    });
+    // Before the connect: refused, unreachable, a name that does not resolve, or the run ending.
+    // `on`, not `once`: a later error on this socket must still find a listener.
+    socket.on('error', (error) => {
+      if (timing.connect === undefined) failed({ error });
+    });
+    const onAbort = () => {
+      if (timing.connect === undefined) failed({ timedOut: true });
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('close', () => ctx.signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** Verification is ours to judge, so the handshake goes through whatever the chain looks like. */
-function connect(a: Attempt, legacy: boolean): tls.TLSSocket {
+function connect(a: Attempt, legacy: boolean, socket?: net.Socket): tls.TLSSocket {
   return tls.connect({
-    host: a.host,
-    port: a.port,
+    ...(socket === undefined ? { host: a.host, port: a.port } : { socket }),
+    cert: a.cert,
+    key: a.key,
     // SNI carries host names only (RFC 6066); Node warns when given an IP.
     servername: isIP(a.name) ? undefined : a.name,
     rejectUnauthorized: false,
@@ -182,8 +301,18 @@ async function handshakeFailure(a: HandshakeFailure, spec: TlsSpec, ctx: ProbeCo
   const values = timingValues(a.timing);
   const fail = (code: FailureCode, message: string): ProbeResult => ({ ok: false, code, message, values });
   const f = a.failure;
+  if ('refused' in f) {
+    const dialect = spec.starttls === undefined ? 'STARTTLS' : `${dialectName(spec.starttls)} STARTTLS`;
+    return fail('PROTOCOL', `${dialect} with ${where} failed: ${ctx.redactor?.text(f.refused) ?? f.refused}`);
+  }
   if ('timedOut' in f) {
     const waited = formatDuration(ctx.clock.now() - a.timing.start);
+    if (spec.starttls !== undefined && a.timing.connect !== undefined && a.timing.upgraded === undefined) {
+      return fail(
+        'TIMEOUT',
+        `timed out after ${waited} in the ${dialectName(spec.starttls)} STARTTLS exchange with ${where}: the server stopped answering`,
+      );
+    }
     if (a.timing.connect !== undefined) {
       return fail(
         'TIMEOUT',
@@ -205,7 +334,7 @@ async function handshakeFailure(a: HandshakeFailure, spec: TlsSpec, ctx: ProbeCo
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     return fail('TLS', `TLS handshake with ${where} failed: the server reset the connection (does it serve TLS for ${sniOf(spec)}?)`);
   }
-  const cause = alertCause(code);
+  const cause = alertCause(code, spec.cert === undefined ? undefined : 'vigil sent the certificate in cert:');
   if (cause !== undefined) return fail('TLS', `TLS handshake with ${where} failed: ${cause}`);
   const reason = openSslReason(f.error);
   const hint = /wrong version number|packet length too long|unknown protocol/.test(reason) ? ' (is this port serving TLS?)' : '';
@@ -222,7 +351,19 @@ async function versionFailure(spec: TlsSpec, ctx: ProbeContext, values: Record<s
   const probe =
     below === undefined
       ? undefined
-      : await handshake({ host: spec.host, port: spec.port, name: sniOf(spec), minVersion: 'TLSv1', maxVersion: below }, ctx);
+      : await handshake(
+          {
+            host: spec.host,
+            port: spec.port,
+            name: sniOf(spec),
+            minVersion: 'TLSv1',
+            maxVersion: below,
+            starttls: spec.starttls,
+            cert: spec.cert,
+            key: spec.key,
+          },
+          ctx,
+        );
   if (probe !== undefined && !('failure' in probe)) {
     values.tls_version = versionNumber(probe.protocol);
     return {
@@ -233,7 +374,8 @@ async function versionFailure(spec: TlsSpec, ctx: ProbeContext, values: Record<s
       details: { protocol: probe.protocol, cipher: probe.cipher },
     };
   }
-  return { ok: false, code: 'TLS_VERSION', message: `${where} refused ${spec.minVersion} and later (${reason})`, values };
+  const range = spec.maxVersion === undefined ? `${spec.minVersion} and later` : `${spec.minVersion} to ${spec.maxVersion}`;
+  return { ok: false, code: 'TLS_VERSION', message: `${where} refused ${range} (${reason})`, values };
 }
 
 interface Problem {

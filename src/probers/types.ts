@@ -83,7 +83,7 @@ export interface ProberReport<S> {
   /** Its runs are rare drills whose newest success is the evidence: the report reads and shows it. */
   readonly lastSuccess?: boolean;
   /** The checklist evidence a definition's window is; absent for kinds the checklist does not ask about. */
-  evidence?(spec: S, window: ProbeWindow, targets: EvidenceTargets): ChecklistEntry;
+  evidence?(spec: S, window: ProbeWindow, targets: EvidenceTargets): ChecklistEntry | undefined;
   /** The user-facing endpoint a definition watches, if it watches one (judged for https and alerting). */
   endpoint?(spec: S): Endpoint;
 }
@@ -253,6 +253,17 @@ export interface LoadRunEvidence {
   failures: number;
 }
 
+/** A port that must stay closed from where vigil runs (a `tcp` probe with `refused: true`). */
+export interface FirewallEvidence {
+  probeId: string;
+  /** host:port */
+  target: string;
+  runs: number;
+  failures: number;
+  /** Every run in the window found the port closed; null without runs. */
+  ok: boolean | null;
+}
+
 /** Evidence of the launch checklist's items, by section. A kind with new evidence adds its section here. */
 export interface ChecklistSections {
   tls: TlsEvidence[];
@@ -260,6 +271,7 @@ export interface ChecklistSections {
   logIngestion: LogIngestionEvidence[];
   restoreDrills: RestoreDrillEvidence[];
   loadRuns: LoadRunEvidence[];
+  firewall: FirewallEvidence[];
 }
 
 /** One probe's evidence and the checklist section it belongs in. */
@@ -269,7 +281,7 @@ export type ChecklistEntry = {
 
 /** The sections, each empty: what a report starts from. */
 export function emptyChecklist(): ChecklistSections {
-  return { tls: [], dns: [], logIngestion: [], restoreDrills: [], loadRuns: [] };
+  return { tls: [], dns: [], logIngestion: [], restoreDrills: [], loadRuns: [], firewall: [] };
 }
 
 /** A user-facing endpoint a definition watches, for the scorecard's "TLS everywhere" and "alerting" items. */

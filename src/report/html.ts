@@ -523,6 +523,14 @@ function checklist(report: Report): string {
         ]),
       ),
     ),
+    section(
+      'Firewall (ports that must stay closed: refused or timed out)',
+      'No firewall checks.',
+      ['Probe', 'Target', fig('Runs'), fig('Reachable or failed'), 'Closed'],
+      c.firewall.map((x) =>
+        tr([probeCell(x.probeId), td(x.target), num(formatNumber(x.runs)), num(formatNumber(x.failures), x.failures > 0), check(x.ok)]),
+      ),
+    ),
     '</section>',
   ].join('\n');
 }

@@ -374,6 +374,12 @@ function checklist(report: Report): string {
         mark(formatNumber(x.failures), x.failures > 0),
       ]),
     ),
+    section(
+      'Firewall (ports that must stay closed: refused or timed out)',
+      'No firewall checks.',
+      ['Probe', 'Target', 'Runs', 'Reachable or failed', 'Closed'],
+      c.firewall.map((x) => [x.probeId, x.target, formatNumber(x.runs), mark(formatNumber(x.failures), x.failures > 0), check(x.ok)]),
+    ),
   ].join('\n\n');
 }
 

@@ -17,6 +17,9 @@ export const CHECKLIST = [
   { id: 'runbooks', tier: 'important', title: 'Runbooks written for common operations', probed: true },
   { id: 'oncall-rotation', tier: 'important', title: 'On-call rotation established', probed: true },
   { id: 'centralized-logging', tier: 'important', title: 'Centralized logging', probed: true },
+  // Not in the framework's list; its Security section asks for it ("VPC and Firewall": SSH to a database
+  // server from the internet should time out or reject), and a tcp probe with refused: true can see it.
+  { id: 'firewall', tier: 'important', title: 'Firewall: inbound traffic only on necessary ports', probed: true },
   { id: 'multi-region-failover', tier: 'nice', title: 'Multi-region failover', probed: false },
   { id: 'chaos-testing', tier: 'nice', title: 'Chaos testing', probed: false },
   { id: 'security-scanning', tier: 'nice', title: 'Advanced security scanning', probed: false },

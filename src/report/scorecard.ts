@@ -63,6 +63,7 @@ export function scorecard(input: ScorecardInput): Scorecard {
     runbooks,
     'oncall-rotation': oncallRotation,
     'centralized-logging': centralizedLogging,
+    firewall,
   };
   const items: ScorecardItem[] = CHECKLIST.map((c) => {
     const judged = judges[c.id]?.(input) ?? { status: 'unknown', evidence: [] };
@@ -300,6 +301,22 @@ function oncallRotation({ report, probes, setup }: ScorecardInput): Judgement {
       detail: `mean time to acknowledge ${formatDuration(mtta)} (target ${formatDuration(report.targets.mttaMs)}) over ${report.incidents.list.filter((i) => i.ackedAt !== null).length} acknowledged incident(s)`,
     });
   return { status: rotations.length > 0 && escalating.length > 0 && !slowAck ? 'pass' : 'fail', evidence };
+}
+
+function firewall({ report }: ScorecardInput): Judgement {
+  const checks = report.checklist.firewall;
+  if (checks.length === 0) return { status: 'unknown', evidence: [] };
+  const evidence = checks.map((c) =>
+    probe(
+      c.runs === 0
+        ? `${c.target}: no runs in the window`
+        : c.failures === 0
+          ? `${c.target} stayed closed (refused or timed out) in all ${c.runs} runs`
+          : `${c.target} failed the closed-port check in ${c.failures} of ${c.runs} runs (open from vigil, or the check could not run)`,
+      [c.probeId],
+    ),
+  );
+  return { status: checks.every((c) => c.ok === true) ? 'pass' : 'fail', evidence };
 }
 
 function centralizedLogging({ report }: ScorecardInput): Judgement {

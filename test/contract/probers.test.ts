@@ -123,7 +123,25 @@ const fixtures: Record<ProbeKind, KindFixture> = {
   tls: {
     hang: () => tcpPeer((port) => ({ host: '127.0.0.1', port })),
     bad: { fields: { host: '127.0.0.1', port: 70_000 }, path: 'port' },
-    echoesSecret: { skip: 'a tls definition has no field that holds a credential: nothing secret to plant' },
+    echoesSecret: {
+      skip: 'its one credential, a client key, proves itself by signature and never crosses the wire: no peer can echo it back',
+    },
+  },
+  tcp: {
+    hang: () => tcpPeer((port) => ({ host: '127.0.0.1', port, steps: [{ send: 'AUTH ${CONTRACT_SECRET}' }, { expect: '^\\+OK' }] })),
+    bad: { fields: { host: '127.0.0.1', port: 6379, steps: [{ expect: '(' }] }, path: 'steps[0].expect' },
+    async echoesSecret() {
+      // A server that repeats the command it refuses: the failed expect quotes its last line.
+      const server = await startRaw((socket) => {
+        socket.on('error', () => {});
+        socket.on('data', (chunk) => socket.write(`-ERR unknown command '${chunk.toString().trim()}'\r\n`));
+      });
+      return {
+        fields: { host: '127.0.0.1', port: server.port, steps: [{ send: 'AUTH ${CONTRACT_SECRET}' }, { expect: '^\\+OK' }] },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
   },
   dns: {
     async hang() {

@@ -32,6 +32,8 @@ export interface StartPostgresOptions {
   /** Require this password on TCP connections (scram-sha-256); the socket stays trusted. */
   password?: string;
   bin?: string;
+  /** Serve TLS (`ssl = on`) with this certificate and key (PEM); plain connections stay allowed. */
+  ssl?: { cert: string; key: string };
 }
 
 /**
@@ -58,7 +60,19 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
     }
     await exec(asServer, path.join(bin, 'initdb'), initArgs);
     const port = await freePort();
-    const serverOpts = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+    let serverOpts = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+    if (opts.ssl !== undefined) {
+      // The server refuses a key file others can read, and reads both as its own user.
+      const certFile = path.join(dir, 'server.crt');
+      const keyFile = path.join(dir, 'server.key');
+      await writeFile(certFile, opts.ssl.cert, { mode: 0o644 });
+      await writeFile(keyFile, opts.ssl.key, { mode: 0o600 });
+      if (asServer) {
+        await chown(certFile, asServer.uid, asServer.gid);
+        await chown(keyFile, asServer.uid, asServer.gid);
+      }
+      serverOpts += ` -c ssl=on -c ssl_cert_file=${certFile} -c ssl_key_file=${keyFile}`;
+    }
     await exec(asServer, path.join(bin, 'pg_ctl'), [
       'start',
       '-D',

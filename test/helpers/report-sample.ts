@@ -301,6 +301,7 @@ export function sampleReport(overrides: Partial<Report> = {}): Report {
           failures: 0,
         },
       ],
+      firewall: [{ probeId: 'db-ssh-closed', target: 'db.example.com:22', runs: 1_440, failures: 0, ok: true }],
     },
     topFailures: [
       { code: 'HTTP_STATUS', count: 142, probes: [{ id: 'api-health', count: 142 }], firstDay: '2026-10-27', lastDay: '2026-11-24' },

@@ -220,6 +220,8 @@ describe('the 30-day report on a seeded history', () => {
       runbooks: 'pass',
       'oncall-rotation': 'pass',
       'centralized-logging': 'pass',
+      // No tcp probe with refused: true in this history: no evidence either way.
+      firewall: 'unknown',
       'multi-region-failover': 'unknown',
       'chaos-testing': 'unknown',
       'security-scanning': 'unknown',

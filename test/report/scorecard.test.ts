@@ -72,6 +72,7 @@ describe('go/no-go scorecard', () => {
       ['runbooks', 'important', 'pass'],
       ['oncall-rotation', 'important', 'pass'],
       ['centralized-logging', 'important', 'pass'],
+      ['firewall', 'important', 'pass'],
       ['multi-region-failover', 'nice', 'unknown'],
       ['chaos-testing', 'nice', 'unknown'],
       ['security-scanning', 'nice', 'unknown'],
@@ -145,7 +146,7 @@ describe('go/no-go scorecard', () => {
 
   it('reports unknown, with what would settle it, when no probe watches an item', () => {
     const bare = input({ probes: [] });
-    bare.report.checklist = { tls: [], dns: [], logIngestion: [], restoreDrills: [], loadRuns: [] };
+    bare.report.checklist = { tls: [], dns: [], logIngestion: [], restoreDrills: [], loadRuns: [], firewall: [] };
     const s = scorecard(bare);
     expect(item(s, 'backup-restore')).toMatchObject({
       status: 'unknown',
