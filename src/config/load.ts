@@ -9,7 +9,7 @@ import { describeValue, printable, scheduleProblem, validate } from './explain.j
 import { interpolate } from './interpolate.js';
 import { checkChannels, checkDefinition } from './kinds.js';
 import { configLayers, merge, originFile, portFromEnv, probeFilesIn, readProbeFile, readYaml, rel } from './read.js';
-import { checkOncall, checkProbeReferences, checkPushTokens } from './references.js';
+import { checkOncall, checkProbeReferences, checkUniqueFields } from './references.js';
 import { isMap, type Json, type Run } from './run.js';
 import { ConfigSchema, type ServiceConfig } from './schema.js';
 
@@ -133,7 +133,7 @@ function loadProbes(
   }
   // References across definitions and to channels, once every file is read.
   checkProbeReferences(probes, run, channelNames, policies);
-  checkPushTokens(probes, run);
+  checkUniqueFields(probes, run);
   return probes.map((p) => p.def);
 }
 

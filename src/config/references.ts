@@ -2,8 +2,9 @@
  * Names one part of the config uses for another: alerts name channels, policies and other probes;
  * escalation steps name channels, schedules and people; schedules name people. Each must exist.
  */
+import { fieldOf } from '../lib/fields.js';
 import { checkSchedules } from '../oncall/index.js';
-import type { ProbeDefinition } from '../probers/index.js';
+import { type ProbeDefinition, proberFor } from '../probers/index.js';
 import { didYouMean } from './explain.js';
 import type { Run } from './run.js';
 import type { ServiceConfig } from './schema.js';
@@ -44,19 +45,24 @@ export function checkProbeReferences(
 }
 
 /**
- * Each push probe's token is its own: the route finds a probe by its token, and two probes sharing
- * one would each take the other's pings. The error names both probes, never the token.
+ * The fields a kind keeps unique (`Prober.unique`) are each definition's own: a push probe's token
+ * finds its probe, and two probes sharing one would each take the other's pings. The error names
+ * both probes, never the value (it is usually a secret).
  */
-export function checkPushTokens(probes: ReadonlyArray<{ def: ProbeDefinition; at: string }>, run: Run): void {
+export function checkUniqueFields(probes: ReadonlyArray<{ def: ProbeDefinition; at: string }>, run: Run): void {
   const owners = new Map<string, { id: string; at: string }>();
   for (const { def, at } of probes) {
-    if (def.kind !== 'push') continue;
-    const first = owners.get(def.token);
-    if (first === undefined) owners.set(def.token, { id: def.id, at });
-    else
-      run.problems.push(
-        `${at}.token: expected a token of its own, got the token of push probe "${first.id}" (${first.at}); give "${def.id}" another`,
-      );
+    for (const field of proberFor(def.kind).unique ?? []) {
+      const value = fieldOf(def, field);
+      if (typeof value !== 'string') continue;
+      const key = `${def.kind}\0${field}\0${value}`;
+      const first = owners.get(key);
+      if (first === undefined) owners.set(key, { id: def.id, at });
+      else
+        run.problems.push(
+          `${at}.${field}: expected a ${field} of its own, got the ${field} of ${def.kind} probe "${first.id}" (${first.at}); give "${def.id}" another`,
+        );
+    }
   }
 }
 

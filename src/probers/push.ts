@@ -55,6 +55,7 @@ export const push = defineProber({
   },
   // Nothing to reach: a run only reads the inbox, so once a minute is cheap and a missed deadline pages within it.
   defaultSchedule: { every: '1m' },
+  unique: ['token'],
   values: () => ['since_success_s', 'duration_s', 'pings'],
   check(spec) {
     const problems: SpecProblem[] = [];

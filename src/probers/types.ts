@@ -116,6 +116,11 @@ export interface Prober<P extends TProperties = TProperties> {
   defaultTimeout?(spec: ProbeBase & Static<TObject<P>>): string;
   /** The schedule when a definition sets none, for kinds with nothing to reach (a push probe only reads its inbox). */
   readonly defaultSchedule?: ProbeBase['schedule'];
+  /**
+   * Top-level string fields no two definitions of this kind may share (a push token: the route
+   * finds its probe by it). The load error names both probes, never the value.
+   */
+  readonly unique?: readonly (keyof Static<TObject<P>> & string)[];
   /** Checks the schema cannot express (cross-field rules); empty when fine. */
   check?(spec: ProbeBase & Static<TObject<P>>): SpecProblem[];
   /** What the report and scorecard need of this kind. */
