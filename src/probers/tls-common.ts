@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { formatDuration } from '../lib/duration.js';
 import type { SpecProblem } from './types.js';
@@ -17,6 +17,30 @@ export function caProblem(ca: string | undefined, path = 'ca'): SpecProblem | un
   const blocks = ca.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
   const bad = blocks.length === 0 || blocks.some((b) => !parses(b));
   return bad ? { path, message: 'expected PEM text of CA certificates (-----BEGIN CERTIFICATE-----…)' } : undefined;
+}
+
+/**
+ * The problems with a client certificate (`cert`) and its `key`: both or neither, each PEM Node can
+ * load, and the key the certificate's own. Empty when fine or when neither is set.
+ */
+export function clientCertProblems(cert: string | undefined, key: string | undefined): SpecProblem[] {
+  if (cert === undefined && key === undefined) return [];
+  if (cert === undefined) return [{ path: 'cert', message: 'expected a cert (PEM) to go with key' }];
+  if (key === undefined) return [{ path: 'key', message: 'expected a key (PEM) to go with cert' }];
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    return [{ path: 'cert', message: 'expected PEM text of a certificate (-----BEGIN CERTIFICATE-----…)' }];
+  }
+  try {
+    const privateKey = createPrivateKey(key);
+    return x509.checkPrivateKey(privateKey)
+      ? []
+      : [{ path: 'key', message: "expected the private key of cert: this key does not match the certificate's" }];
+  } catch {
+    return [{ path: 'key', message: 'expected PEM text of an unencrypted private key (-----BEGIN PRIVATE KEY-----…)' }];
+  }
 }
 
 /** The CAs a connection trusts: the public roots, plus the definition's own `ca` when it has one. */
