@@ -279,7 +279,7 @@ export const http = defineProber({
     return problems;
   },
   async probe(spec, ctx) {
-    const ownAuth = Object.keys(spec.headers).some((k) => k.toLowerCase() === 'authorization');
+    const rules = rulesOf(spec);
     let body = spec.body;
     if (spec.bodyFile !== undefined) {
       const file = path.resolve(ctx.probesDir, spec.bodyFile);
@@ -295,12 +295,7 @@ export const http = defineProber({
         };
       }
     }
-    const target: Target = {
-      url: withoutCredentials(spec.url),
-      auth: ownAuth ? {} : credentialsHeader(spec.url),
-      method: spec.method,
-      body,
-    };
+    const target: Target = { url: rules.url, auth: rules.auth, method: spec.method, body };
     if (spec.expect.httpsRedirect && target.url.protocol === 'http:') return checkRedirect(target, spec, ctx);
 
     const main = await checkResponse(target, spec, ctx);
@@ -587,6 +582,10 @@ interface Rules {
   request: Record<string, string>;
   /** The same, without the definition's credentials and cookies, for a redirect to another host. */
   foreign: Record<string, string>;
+  /** The URL requested first, without its credentials: never modified, a redirect makes a new one. */
+  url: URL;
+  /** `authorization` from the URL's `user:password@`, unless the definition sets its own. */
+  auth: Record<string, string>;
   tls: tls.ConnectionOptions;
   /** `http2`: offered in ALPN, and spoken when the server picks it. */
   h2: boolean;
@@ -612,7 +611,10 @@ function compileRules(spec: HttpSpec): Rules {
     request['accept-encoding'] = spec.compression;
   }
   const foreign = Object.fromEntries(Object.entries(request).filter(([k]) => !['authorization', 'cookie'].includes(k.toLowerCase())));
+  const ownAuth = Object.keys(spec.headers).some((k) => k.toLowerCase() === 'authorization');
   return {
+    url: withoutCredentials(spec.url),
+    auth: ownAuth ? {} : credentialsHeader(spec.url),
     contains: [e.bodyContains ?? []].flat(),
     notContains: [e.bodyNotContains ?? []].flat(),
     matches: [e.bodyMatches ?? []].flat().map(compilePattern),

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -9,6 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { definitionSchema } from '../../src/config/schema.js';
 import { http as prober } from '../../src/probers/http.js';
@@ -775,5 +776,19 @@ describe('load-time errors for the new fields', () => {
     const b = pki.leaf({ cn: 'b.test' });
     const problems = prober.check?.(Value.Default(DEFINITION, base({ cert: a.cert, key: b.key })) as HttpDefinition) ?? [];
     expect(problems).toEqual([{ path: 'key', message: "expected the private key of cert: this key does not match the certificate's" }]);
+  });
+
+  it('every example in probes/examples/http.yaml validates and passes the check', () => {
+    const client = pki.leaf({ cn: 'client.test' });
+    // `${file:…}` is resolved by the loader; here the PEM fields get real test PEM in their place.
+    const pem: Record<string, string> = { ca: pki.root.cert, cert: client.cert, key: client.key };
+    const defs = parse(readFileSync('probes/examples/http.yaml', 'utf8')) as Array<Record<string, unknown>>;
+    expect(defs.length).toBeGreaterThan(4);
+    for (const raw of defs) {
+      const filled = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Object.hasOwn(pem, k) ? pem[k] : v]));
+      const def = Value.Default(DEFINITION, structuredClone(filled));
+      expect([...Value.Errors(DEFINITION, def)].map((e) => `${raw.id} ${e.path}: ${e.message}`)).toEqual([]);
+      expect(prober.check?.(def as HttpDefinition)).toEqual([]);
+    }
   });
 });
