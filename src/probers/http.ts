@@ -580,7 +580,7 @@ interface Rules {
   headers: HeaderRule[];
   /** The request headers every hop sends: the definition's, vigil's User-Agent, Accept-Encoding for `compression`. */
   request: Record<string, string>;
-  /** The same, without the definition's credentials and cookies, for a redirect to another host. */
+  /** The same, without the definition's credentials, cookies and Host, for a redirect to another host. */
   foreign: Record<string, string>;
   /** The URL requested first, without its credentials: never modified, a redirect makes a new one. */
   url: URL;
@@ -610,7 +610,9 @@ function compileRules(spec: HttpSpec): Rules {
   if (spec.compression !== undefined && !Object.keys(request).some((k) => k.toLowerCase() === 'accept-encoding')) {
     request['accept-encoding'] = spec.compression;
   }
-  const foreign = Object.fromEntries(Object.entries(request).filter(([k]) => !['authorization', 'cookie'].includes(k.toLowerCase())));
+  const foreign = Object.fromEntries(
+    Object.entries(request).filter(([k]) => !['authorization', 'cookie', 'host'].includes(k.toLowerCase())),
+  );
   const ownAuth = Object.keys(spec.headers).some((k) => k.toLowerCase() === 'authorization');
   return {
     url: withoutCredentials(spec.url),
@@ -770,7 +772,7 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
   const headers = target.cookie === undefined ? { ...target.auth, ...base } : { ...target.auth, ...base, cookie: target.cookie };
 
   try {
-    const res = await dispatcher.request({
+    const pending = dispatcher.request({
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       method: target.method,
@@ -778,6 +780,7 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
       body: target.body,
       signal: ctx.signal,
     });
+    const res = spec.proxy === undefined ? await pending : await untilAborted(pending, ctx.signal);
     phases.headers = ctx.clock.now();
     const header = (name: string) => {
       const v = res.headers[name];
@@ -863,6 +866,32 @@ function directClient(url: URL, rules: Rules, ctx: ProbeContext, phases: Phases)
       if (ctx.signal.aborted) onAbort();
       else ctx.signal.addEventListener('abort', onAbort, { once: true });
     },
+  });
+}
+
+/**
+ * undici heeds a request's signal only once the request is on a connection: through a proxy that
+ * never answers the CONNECT, that is never. The run's deadline ends the wait here; the caller then
+ * destroys the agent, and the tunnel's socket with it.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => {});
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
   });
 }
 

@@ -16,6 +16,7 @@ import { http as prober } from '../../src/probers/http.js';
 import { createPki, type TestCert, type TestPki } from '../helpers/certs.js';
 import { probeContext } from '../helpers/context.js';
 import { type Handler, startHttp, startHttps, type TestServer } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 import { workspace } from '../helpers/workspace.js';
 
 // blackbox_exporter's prober/http_test.go, scenario by scenario: the same situation against a real
@@ -661,6 +662,30 @@ describe('proxy', () => {
       message: `via proxy http://127.0.0.1:${p.port}: the proxy refused the tunnel: answered HTTP 407`,
     });
     expect(JSON.stringify(refused)).not.toContain('wrong-pass');
+  });
+
+  it('a proxy that never answers the CONNECT ends as TIMEOUT at the deadline, leaving no socket open', async () => {
+    const open = new Set<Socket>();
+    const silent = net.createServer((s) => {
+      // Reads (and answers nothing), so it sees the client hang up.
+      s.resume();
+      open.add(s);
+      s.on('close', () => open.delete(s));
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    servers.push({
+      close: () =>
+        new Promise<void>((r) => {
+          for (const s of open) s.destroy();
+          silent.close(() => r());
+        }),
+    });
+    const proxyUrl = `http://u:p@127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const started = Date.now();
+    const result = await prober.probe(spec({ url: 'http://127.0.0.1:9/', proxy: proxyUrl }), probeContext(400));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(result).toMatchObject({ ok: false, code: 'TIMEOUT' });
+    await waitFor('the proxy connection closed', () => open.size === 0, 2_000);
   });
 
   it('reaches an https target through the tunnel, verifying its certificate', async () => {
