@@ -779,6 +779,10 @@ describe('load-time errors for the new fields', () => {
     ['json comparison', { expect: { json: { a: { between: [1, 2] } } } }, /expect\.json\S*: expected/],
     ['cert without key', { cert: '-----BEGIN CERTIFICATE-----' }, /key: expected a key \(PEM\) to go with cert/],
     ['bad cert', { cert: 'nonsense', key: 'nonsense' }, /cert: expected PEM text of a certificate/],
+    // blackbox guesses http:// for a URL without a scheme and accepts HTTP:// in any case; vigil asks for it written out.
+    ['bbx TestHTTPParsingScheme: missing scheme', { url: 'example.com' }, /url: expected an http:\/\/ or https:\/\/ URL/],
+    ['bbx TestHTTPParsingScheme: invalid scheme', { url: 'ftp://example.com' }, /url: expected an http:\/\/ or https:\/\/ URL/],
+    ['bbx TestHTTPParsingScheme: uppercase scheme', { url: 'HTTP://example.com' }, /url: expected an http:\/\/ or https:\/\/ URL/],
   ];
   it.each(cases)('%s', (_name, fields, message) => {
     const ws = workspace({ 'config/default.yaml': '', 'probes/p.yaml': JSON.stringify([base(fields)]) });
