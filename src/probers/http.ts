@@ -90,10 +90,17 @@ const schema = Type.Object(
     ),
     expect: Type.Object(
       {
-        status: Type.Union([Type.Integer(), StatusClass, Type.Array(Type.Union([Type.Integer(), StatusClass]), { minItems: 1 })], {
-          default: '2xx',
-          expected: 'a status code, a class like "2xx", or a list of them',
-        }),
+        status: Type.Union(
+          [
+            Type.Integer(),
+            StatusClass,
+            Type.Array(Type.Union([Type.Integer(), StatusClass], { expected: 'a status code or a class like "2xx"' }), { minItems: 1 }),
+          ],
+          {
+            default: '2xx',
+            expected: 'a status code, a class like "2xx", or a list of them',
+          },
+        ),
         /** The HTTP versions an answer may come in. */
         httpVersions: Type.Optional(
           Type.Array(Type.Union(HTTP_VERSIONS.map((v) => Type.Literal(v))), { minItems: 1, expected: 'a list of HTTP/1.1 and HTTP/2' }),
