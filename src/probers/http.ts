@@ -265,13 +265,11 @@ export const http = defineProber({
       problems.push({ path: 'ipProtocol', message: `expected an address of the ${spec.ipProtocol} family: the URL's host is ${literal}` });
     }
     for (const field of ['bodyMatches', 'bodyNotMatches'] as const) {
-      [spec.expect[field] ?? []].flat().forEach((p, i, all) => {
+      const patterns = spec.expect[field];
+      const listed = Array.isArray(patterns);
+      [patterns ?? []].flat().forEach((p, i) => {
         const problem = patternProblem(p);
-        if (problem)
-          problems.push({
-            path: all.length > 1 || Array.isArray(spec.expect[field]) ? `expect.${field}.${i}` : `expect.${field}`,
-            message: problem,
-          });
+        if (problem) problems.push({ path: listed ? `expect.${field}.${i}` : `expect.${field}`, message: problem });
       });
     }
     for (const [name, rule] of Object.entries(spec.expect.headers ?? {})) {
