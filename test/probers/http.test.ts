@@ -188,7 +188,7 @@ describe('http prober: failing dependencies in a health document', () => {
       shape: 'a checks map of strings',
       body: { status: 'error', checks: { db: 'ok', cache: 'down' } },
       type: 'application/json',
-      message: '503 Service Unavailable: cache down (expected 200)',
+      message: '503 Service Unavailable: cache down (expected 2xx)',
       failing: [{ name: 'cache', status: 'down' }],
     },
     {
@@ -202,7 +202,7 @@ describe('http prober: failing dependencies in a health document', () => {
         },
       },
       type: 'application/vnd.spring-boot.actuator.v3+json',
-      message: '503 Service Unavailable: redis DOWN (expected 200)',
+      message: '503 Service Unavailable: redis DOWN (expected 2xx)',
       failing: [{ name: 'redis', status: 'DOWN' }],
     },
     {
@@ -220,7 +220,7 @@ describe('http prober: failing dependencies in a health document', () => {
         },
       },
       type: 'application/health+json',
-      message: '503 Service Unavailable: db:ping fail, cpu:utilization warn (expected 200)',
+      message: '503 Service Unavailable: db:ping fail, cpu:utilization warn (expected 2xx)',
       failing: [
         { name: 'db:ping', status: 'fail' },
         { name: 'cpu:utilization', status: 'warn' },
@@ -230,7 +230,7 @@ describe('http prober: failing dependencies in a health document', () => {
       shape: 'a flat document with other fields beside the dependencies',
       body: { status: 'error', version: '1.4.2', region: 'eu-west-1', db: 'ok', cache: 'down', queue: { status: 'unhealthy' } },
       type: 'application/json',
-      message: '503 Service Unavailable: cache down, queue unhealthy (expected 200)',
+      message: '503 Service Unavailable: cache down, queue unhealthy (expected 2xx)',
       failing: [
         { name: 'cache', status: 'down' },
         { name: 'queue', status: 'unhealthy' },
@@ -258,7 +258,7 @@ describe('http prober: failing dependencies in a health document', () => {
       res.end('<h1>Service Unavailable</h1>');
     });
     const result = await http.probe(spec({ url: `${server.url}/health` }), probeContext());
-    expect(result).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable (expected 200)' });
+    expect(result).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable (expected 2xx)' });
     expect(result.details?.failingDependencies).toBeUndefined();
   });
 });
@@ -575,8 +575,8 @@ describe('http prober: HTTPS', () => {
       expect(result).toMatchObject({ ok: false, code: 'TLS' });
       const cause =
         version === 'TLSv1.3'
-          ? "the server requires a client certificate (vigil's http probe sends none)"
-          : "the server refused the handshake: it may require a client certificate (vigil's http probe sends none), or share no cipher with vigil";
+          ? 'the server requires a client certificate (the definition sets no cert)'
+          : 'the server refused the handshake: it may require a client certificate (the definition sets no cert), or share no cipher with vigil';
       expect(result.message).toBe(`TLS handshake with 127.0.0.1:${port} failed: ${cause}`);
     },
   );
@@ -593,7 +593,7 @@ describe('http prober: HTTPS', () => {
     expect(result).toEqual({
       ok: false,
       code: 'PROTOCOL',
-      message: `127.0.0.1:${port} speaks only HTTP/2 (ALPN h2) and refuses HTTP/1.1, which vigil's http probe uses: allow HTTP/1.1 on the server, or probe it with a tls probe`,
+      message: `127.0.0.1:${port} speaks only HTTP/2 (ALPN h2) and refuses HTTP/1.1: set http2: true to probe it over HTTP/2`,
       values: expect.objectContaining({ connect_ms: expect.any(Number) }),
     });
   });
@@ -635,7 +635,7 @@ describe('http prober: credentials in the URL', () => {
     const { server, seen } = await protectedServer();
     const url = `http://alice:${encoded}@127.0.0.1:${server.port}/health`;
     const result = await http.probe(spec({ url, headers: { Authorization: 'Bearer own-token' } }), probeContext());
-    expect(result).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '401 Unauthorized (expected 200)' });
+    expect(result).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '401 Unauthorized (expected 2xx)' });
     expect(seen.map((s) => s.authorization)).toEqual(['Bearer own-token']);
   });
 
