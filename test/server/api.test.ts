@@ -77,7 +77,7 @@ describe('HTTP API', () => {
     expect(broken.json().run).toMatchObject({
       ok: false,
       code: 'HTTP_STATUS',
-      message: '503 Service Unavailable: cache down (expected 200)',
+      message: '503 Service Unavailable: cache down (expected 2xx)',
     });
 
     const one = (await get('/api/v1/probes/api-health')).json();
