@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
+import { probers } from '../../src/probers/index.js';
 import { memoryLogger } from '../helpers/context.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort, target, workspace } from '../helpers/workspace.js';
@@ -105,6 +106,11 @@ channels:
   target: { url: "postgresql://drill@127.0.0.1:9/postgres" }
   schedule: ${NEVER}
 - { id: load, kind: k6, script: load/api-10x.js, schedule: ${NEVER} }
+- { id: gateway, kind: icmp, host: 127.0.0.1, schedule: ${NEVER} }
+- { id: nightly-backup, kind: push, token: grafana-test-push-token-0123, period: 1d, schedule: ${NEVER} }
+- { id: db-ssh-closed, kind: tcp, host: 127.0.0.1, port: 9, refused: true, schedule: ${NEVER} }
+- { id: api-grpc, kind: grpc, target: "127.0.0.1:9", schedule: ${NEVER} }
+- { id: live, kind: websocket, url: "ws://127.0.0.1:9/live", schedule: ${NEVER} }
 `,
     });
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: { OPS } }), logger: memoryLogger().logger });
@@ -175,6 +181,9 @@ channels:
       'Log-ingestion latency',
       'Restore drill time and backup age',
       'Load runs: p95 and error rate',
+      'ICMP round trip and loss',
+      'Push check-ins: time since the last success',
+      'Ports and protocols (tcp, grpc, websocket)',
       'Open incidents',
       'Notifications by outcome',
       'Notification delivery latency',
@@ -200,8 +209,21 @@ channels:
       const res = await fetch(`${promUrl}/api/v1/label/${label}/values?match[]=vigil_probe_success`);
       return ((await res.json()) as { data: string[] }).data;
     };
-    expect((await values('probe')).sort()).toEqual(['api-dns', 'cert', 'db-restore', 'load', 'logs-canary', 'web']);
-    expect((await values('kind')).sort()).toEqual(['dns', 'http', 'k6', 'log-ingestion', 'restore-drill', 'tls']);
+    expect((await values('probe')).sort()).toEqual([
+      'api-dns',
+      'api-grpc',
+      'cert',
+      'db-restore',
+      'db-ssh-closed',
+      'gateway',
+      'live',
+      'load',
+      'logs-canary',
+      'nightly-backup',
+      'web',
+    ]);
+    // Every registered kind has a probe here, so every kind's series reach Prometheus.
+    expect((await values('kind')).sort()).toEqual(Object.keys(probers).sort());
     expect(await values('location')).toEqual([]); // no location label yet: "All" (.*) keeps every query whole
   });
 
