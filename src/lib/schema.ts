@@ -128,7 +128,15 @@ export function hasAlert<D extends ProbeBase>(def: D): def is D & { alert: Alert
   return def.alert !== undefined;
 }
 
+const definitionSchemas = new WeakMap<TObject, TObject>();
+
 /** The full schema of one kind's definitions: common fields plus the kind's own, nothing else. */
 export function definitionSchema(kindSchema: TObject): TObject {
-  return Type.Object({ ...ProbeBaseProperties, ...kindSchema.properties }, { additionalProperties: false });
+  // Built once per kind: TypeBox clones every property it is given, and a config holds thousands of probes.
+  let schema = definitionSchemas.get(kindSchema);
+  if (schema === undefined) {
+    schema = Type.Object({ ...ProbeBaseProperties, ...kindSchema.properties }, { additionalProperties: false });
+    definitionSchemas.set(kindSchema, schema);
+  }
+  return schema;
 }
