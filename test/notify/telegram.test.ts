@@ -111,7 +111,7 @@ describe('telegram channel', () => {
     expect(api.messages.size).toBe(1);
     const page = api.messages.get(`${CHAT}/${ref?.message_id}`);
     expect(page?.text).toMatch(/^<b>\[RESOLVED\] api-health recovered after 5m<\/b>/);
-    expect((page?.reply_markup as Keyboard).inline_keyboard).toEqual([
+    expect((page?.reply_markup as Keyboard | undefined)?.inline_keyboard).toEqual([
       [{ text: 'Incident', url: 'https://vigil.example.com/api/v1/incidents/7' }],
     ]);
     expect(done.ref).toEqual(ref);
@@ -142,7 +142,9 @@ describe('telegram channel', () => {
   it('replies to the page with a reminder, and keeps the page as the one to edit', async () => {
     const { ref } = await channel.send(notification(), context());
     const reminded = await channel.send(notification({ id: 42, action: 'remind', ref }), context());
-    expect(api.requests[1]?.body).toMatchObject({ reply_parameters: { message_id: Number(ref?.message_id), allow_sending_without_reply: true } });
+    expect(api.requests[1]?.body).toMatchObject({
+      reply_parameters: { message_id: Number(ref?.message_id), allow_sending_without_reply: true },
+    });
     expect(reminded.ref).toEqual(ref);
   });
 
