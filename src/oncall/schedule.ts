@@ -34,7 +34,7 @@ export const PersonSchema = Type.Object(
 /** `people:` in the config: person id → contact details. Schedules and escalation steps name people by id. */
 export const PeopleSchema = Type.Record(Type.String({ pattern: NAME_PATTERN }), PersonSchema, {
   default: {},
-  expected: 'a mapping of person ids to { name, email, slack, pagerduty }',
+  expected: 'a mapping of person ids to { name, email, slack, pagerduty, telegram }',
 });
 
 const Rotation = Type.Union(

@@ -261,6 +261,27 @@ describe('discord channel', () => {
     expect(JSON.stringify(logged.lines)).not.toContain(TOKEN.slice(0, 10));
   });
 
+  it('hides the token where a proxy quotes the request path back', async () => {
+    const proxy = await startHttp((req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end(`<pre>Cannot POST ${req.url}</pre>`);
+    });
+    const behind = discord.create(
+      'd-proxy',
+      { webhookUrl: `${proxy.url}/api/webhooks/1/${TOKEN}` },
+      { logger: logged.logger, clock: systemClock },
+    );
+    try {
+      const err = await failure(behind.send(notification(), context()));
+      expect(err.retryable).toBe(false);
+      expect(err.message).toContain('Cannot POST /api/webhooks/1/<secret>?wait=true');
+      expect(err.message).not.toContain(TOKEN.slice(0, 10));
+    } finally {
+      await behind.close();
+      await proxy.close();
+    }
+  });
+
   it('validates its config: a webhook URL of the documented shape, a username of 1 to 80 characters, nothing else', () => {
     const ok = { webhookUrl: 'https://discord.com/api/webhooks/1179001462237204510/abc_DEF-123' };
     expect(Value.Check(discord.schema, ok)).toBe(true);

@@ -7,7 +7,7 @@ import type { Channel, IncidentView, Notification } from '../../src/notify/types
 import { memoryLogger } from '../helpers/context.js';
 import { sendContext as context, failure, testNotification } from '../helpers/notification.js';
 import { outboxOver } from '../helpers/outbox.js';
-import { closedPort } from '../helpers/servers.js';
+import { closedPort, startHttp } from '../helpers/servers.js';
 import { startTelegramApi, type TelegramApi } from '../helpers/telegram-api.js';
 
 const TOKEN = '7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
@@ -251,6 +251,28 @@ describe('telegram channel', () => {
     const secret = TOKEN.split(':')[1] as string;
     for (const m of messages) expect(m).not.toContain(secret.slice(0, 10));
     expect(JSON.stringify(logged.lines)).not.toContain(secret.slice(0, 10));
+  });
+
+  it('hides the token where a proxy quotes the request path back', async () => {
+    // Express-style 404 from a misrouted proxy: the path, token and all, comes back in the body.
+    const proxy = await startHttp((req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end(`<pre>Cannot POST ${req.url}</pre>`);
+    });
+    const behind = telegram.create(
+      't-proxy',
+      { botToken: TOKEN, chatId: CHAT, apiUrl: proxy.url },
+      { logger: logged.logger, clock: systemClock },
+    );
+    try {
+      const err = await failure(behind.send(notification(), context()));
+      expect(err.retryable).toBe(false);
+      expect(err.message).toContain('Cannot POST /bot<secret>/sendMessage');
+      expect(err.message).not.toContain(TOKEN.split(':')[1]?.slice(0, 10));
+    } finally {
+      await behind.close();
+      await proxy.close();
+    }
   });
 
   it('validates its config: a bot token and chat id of the documented shapes, apiUrl defaulted, nothing else', () => {
