@@ -74,6 +74,8 @@ export interface Contact {
   slack?: string;
   /** Reachable through PagerDuty's own on-call routing. */
   pagerduty?: boolean;
+  /** Telegram chat id of the person's private chat with the bot. */
+  telegram?: string;
 }
 
 /** A person as channels address them. */

@@ -94,6 +94,11 @@ async function echoing(fields: (url: string) => Record<string, unknown>): Promis
 }
 
 const fixtures: Record<ChannelType, ChannelFixture> = {
+  discord: {
+    hang: () => hanging((port) => ({ webhookUrl: `http://127.0.0.1:${port}/api/webhooks/123456/\${CONTRACT_SECRET}` })),
+    bad: { fields: { webhookUrl: 'https://discord.com/api/webhooks/not-an-id' }, path: 'webhookUrl' },
+    echo: () => echoing((url) => ({ webhookUrl: `${url}/api/webhooks/123456/\${CONTRACT_SECRET}` })),
+  },
   email: {
     hang: () =>
       hanging((port) => ({
@@ -113,6 +118,12 @@ const fixtures: Record<ChannelType, ChannelFixture> = {
     hang: () => hanging((port) => ({ token: '${CONTRACT_SECRET}', channel: '#ops', apiUrl: `http://127.0.0.1:${port}/api/` })),
     bad: { fields: { token: 'x', channel: 'not a channel!' }, path: 'channel' },
     echo: () => echoing((url) => ({ token: '${CONTRACT_SECRET}', channel: '#ops', apiUrl: `${url}/api/` })),
+  },
+  telegram: {
+    hang: () =>
+      hanging((port) => ({ botToken: '123456:${CONTRACT_SECRET}', chatId: '-1001234567890', apiUrl: `http://127.0.0.1:${port}` })),
+    bad: { fields: { botToken: '123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw', chatId: 'ops alerts' }, path: 'chatId' },
+    echo: () => echoing((url) => ({ botToken: '123456:${CONTRACT_SECRET}', chatId: '-1001234567890', apiUrl: url })),
   },
   webhook: {
     hang: () =>
@@ -287,5 +298,6 @@ describe.each(Object.keys(channelKinds) as ChannelType[])('channel contract: %s'
 function sample(field: string): string {
   if (field === 'email') return 'alice@example.com';
   if (field === 'slack') return 'U024BE7LH';
+  if (field === 'telegram') return '123456789';
   throw new Error(`add a sample ${field} value for people.<id>.${field} here`);
 }

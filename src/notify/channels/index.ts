@@ -1,15 +1,19 @@
 import type { Static } from '@sinclair/typebox';
 import type { AnyChannelKind } from '../types.js';
+import { discord } from './discord.js';
 import { email } from './email.js';
 import { pagerduty } from './pagerduty.js';
 import { slack } from './slack.js';
+import { telegram } from './telegram.js';
 import { webhook } from './webhook.js';
 
 /** Every channel type vigil knows. Adding one is its module plus one line here. */
 export const channelKinds = {
+  discord,
   email,
   pagerduty,
   slack,
+  telegram,
   webhook,
 } satisfies Record<string, AnyChannelKind>;
 

@@ -1,0 +1,80 @@
+import { type Channel, createOutboxWorker } from '../../src/notify/index.js';
+import { createSqliteStore } from '../../src/store/index.js';
+import { ManualClock } from './clock.js';
+import { memoryLogger } from './context.js';
+import { waitFor } from './wait.js';
+
+/**
+ * The outbox worker over real channels, on a ManualClock and an in-memory store: `open` records an
+ * incident change with its notifications, as the alerting engine does, and `pass` lets simulated
+ * time go by in small steps, waiting in real time for every send in flight (real I/O) to end.
+ */
+export function outboxOver(channels: Record<string, Channel>) {
+  const clock = new ManualClock();
+  const logs = memoryLogger();
+  const store = createSqliteStore({ path: ':memory:', clock, logger: logs.logger });
+  const outcomes: string[] = [];
+  const worker = createOutboxWorker({
+    store: store.alerts,
+    channels: new Map(Object.entries(channels)),
+    clock,
+    logger: logs.logger,
+    observer: { outcome: (c, o) => outcomes.push(`${c}:${o}`), latency: () => {} },
+    baseUrl: 'https://vigil.example.com',
+    maxAgeMs: 24 * 3_600_000,
+    sendTimeoutMs: 5_000,
+    minBackoffMs: 1_000,
+    maxBackoffMs: 60_000,
+    concurrency: 2,
+    pollIntervalMs: 1_000,
+    random: () => 1,
+  });
+  const open = async (channel: string, actions: Array<'trigger' | 'resolve'>) => {
+    const opened = await store.alerts.applyIncidentChange({
+      open: {
+        probeId: 'api',
+        rule: 'failures',
+        kind: 'http',
+        severity: 'critical',
+        state: 'open',
+        summary: 'api: 503 Service Unavailable',
+        labels: {},
+        channels: [channel],
+        openedAt: clock.now(),
+        flapping: false,
+        notified: true,
+      },
+      event: { at: clock.now(), type: 'opened', actor: 'vigil' },
+      notify: (i) =>
+        actions.map((action) => ({
+          channel,
+          action,
+          dedupKey: `api/failures/${i.id}`,
+          // The incident as channels render it (the engine stores the full view).
+          payload: {
+            id: i.id,
+            key: `api/failures/${i.id}`,
+            probeId: 'api',
+            kind: 'http',
+            rule: 'failures',
+            severity: 'critical',
+            state: action === 'resolve' ? 'resolved' : 'open',
+            openedAt: clock.now(),
+            ...(action === 'resolve' ? { resolvedAt: clock.now() } : {}),
+            summary: 'api: 503 Service Unavailable',
+            labels: {},
+            flapping: false,
+          },
+        })),
+    });
+    return opened.id;
+  };
+  const pass = async (span: number, step = 500) => {
+    const end = clock.now() + span;
+    while (clock.now() < end) {
+      await clock.advance(Math.min(step, end - clock.now()));
+      await waitFor('every send in flight to end', () => worker.inFlight() === 0, 10_000);
+    }
+  };
+  return { clock, store, worker, outcomes, open, pass, logs };
+}
