@@ -26,6 +26,11 @@ export interface AlertingOptions {
   sweepIntervalMs: number;
   /** Called after notifications were queued, so the outbox worker looks now rather than at its next poll. */
   onQueued(): void;
+  /**
+   * How often `channel` must hear again of an incident still unresolved, when its provider forgets
+   * alerts that are not re-sent (Alertmanager); undefined for channels that keep what they were told.
+   */
+  resendEvery?(channel: string): number | undefined;
   /** A page recorded as muted rather than sent. */
   onMuted?(channel: string): void;
   /** Escalation policies by name, and how to resolve their targets (channels, people, on-call schedules). */
@@ -130,6 +135,11 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   const failingAt = new Map<string, Map<string, string>>();
   let silences: Silence[] = [];
   let openWindows: MaintenanceWindow[] = [];
+  /**
+   * Per incident, when a resend can next be due: spares the outbox read on most sweeps. Memory only:
+   * what was sent, and when, is read from the outbox, so a restart or a new leader resends on time.
+   */
+  const resendCheck = new Map<number, number>();
   let timer: TimerHandle | undefined;
   let sweeping: Promise<void> | undefined;
 
@@ -192,6 +202,8 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   async function commit(change: Parameters<AlertStore['applyIncidentChange']>[0]): Promise<Incident> {
     const after = await store.applyIncidentChange(change);
     const key = `${after.probeId}/${after.rule}`;
+    // A change may page a channel that needs resends (an escalation step): look again at the next sweep.
+    resendCheck.delete(after.id);
     if (after.state === 'resolved') unresolved.delete(key);
     else unresolved.set(key, after);
     opts.onQueued();
@@ -440,6 +452,8 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     openWindows = [];
     for (const w of opts.maintenance) if (windowOpen(w, now)) openWindows.push(w);
     await Promise.all([...unresolved].map(([key, i]) => serial.run(key, () => sweepOne(key, i.id, now))));
+    const live = new Set([...unresolved.values()].map((i) => i.id));
+    for (const id of resendCheck.keys()) if (!live.has(id)) resendCheck.delete(id);
   }
 
   /** Reminders, late pages and removed probes for one incident, in its key's turn. */
@@ -465,8 +479,13 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       return;
     }
     const repeat = def.alert.repeat;
-    if (repeat === undefined || i.state !== 'open' || i.flapping || muted !== undefined) return;
-    if (now - (i.lastReminderAt ?? i.openedAt) >= ms(repeat)) {
+    if (
+      repeat !== undefined &&
+      i.state === 'open' &&
+      !i.flapping &&
+      muted === undefined &&
+      now - (i.lastReminderAt ?? i.openedAt) >= ms(repeat)
+    ) {
       await commit({
         id: i.id,
         patch: { lastReminderAt: now },
@@ -474,6 +493,58 @@ export function createAlerting(opts: AlertingOptions): Alerting {
         notify: await announce(i, 'remind'),
       });
     }
+    await resend(i, now);
+  }
+
+  /**
+   * Queues a `remind` for each channel that forgets unrepeated alerts (see `resendEvery`) and has not
+   * been sent anything for this incident for its interval: to that channel alone, so nobody is paged
+   * again elsewhere. Acknowledged, flapping and muted incidents too: the alert is still true, and
+   * letting it lapse would tell the provider's receivers it ended. Through the outbox, so a resend
+   * survives a restart and waits out the provider's outage; one pending at a time per channel.
+   */
+  async function resend(i: Incident, now: number) {
+    if (!opts.resendEvery || !i.notified || (resendCheck.get(i.id) ?? 0) > now) return;
+    const last = new Map<string, { channel: string; recipient?: string; at: number; pending: boolean }>();
+    const sent = await store.notifications(i.id);
+    // Queued with the resolve itself: a resend now would bring the alert back.
+    if (sent.some((n) => n.action === 'resolve')) return;
+    for (const n of sent) {
+      if (n.state === 'muted' || n.action === 'test') continue;
+      const lane = `${n.channel}\u0000${n.recipient ?? ''}`;
+      const seen = last.get(lane);
+      last.set(lane, {
+        channel: n.channel,
+        ...(n.recipient !== undefined ? { recipient: n.recipient } : {}),
+        at: Math.max(seen?.at ?? 0, n.createdAt),
+        pending: (seen?.pending ?? false) || n.state === 'pending',
+      });
+    }
+    let next = Number.POSITIVE_INFINITY;
+    const v = view(i);
+    const notify: Array<NewNotification & { incidentId: number }> = [];
+    for (const { channel, recipient, at, pending } of last.values()) {
+      const every = opts.resendEvery(channel);
+      if (every === undefined) continue;
+      // Still waiting for the provider: look again next sweep rather than pile resends up behind it.
+      if (pending) next = now;
+      else if (now - at >= every) {
+        notify.push({
+          incidentId: i.id,
+          channel,
+          ...(recipient !== undefined ? { recipient } : {}),
+          action: 'remind',
+          dedupKey: v.key,
+          payload: v,
+        });
+        next = Math.min(next, now + every);
+      } else next = Math.min(next, at + every);
+    }
+    resendCheck.set(i.id, next);
+    if (notify.length === 0) return;
+    await store.enqueue(notify, now);
+    opts.onQueued();
+    log.debug({ incident: i.id, channels: notify.map((n) => n.channel) }, 'alert re-sent to keep it open');
   }
 
   async function transition(id: number, to: 'acknowledged' | 'resolved', actor: string): Promise<Incident> {
