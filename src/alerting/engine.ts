@@ -516,7 +516,8 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       last.set(lane, {
         channel: n.channel,
         ...(n.recipient !== undefined ? { recipient: n.recipient } : {}),
-        at: Math.max(seen?.at ?? 0, n.createdAt),
+        // From its delivery: that is when the provider last heard of it, however long an outage held it.
+        at: Math.max(seen?.at ?? 0, n.deliveredAt ?? n.createdAt),
         pending: (seen?.pending ?? false) || n.state === 'pending',
       });
     }
