@@ -1,0 +1,241 @@
+/**
+ * The `alertmanager` channel against the real Alertmanager (Debian's prometheus-alertmanager),
+ * started here on a free port with no cluster gossip, routing every alert to a webhook receiver in
+ * this test: an incident's alert arrives grouped with its labels, resolves when vigil resolves it,
+ * and stays firing past resolve_timeout and its own endsAt for as long as vigil re-sends it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { systemClock } from '../../src/lib/clock.js';
+import { alertmanager } from '../../src/notify/channels/alertmanager.js';
+import type { Channel, Notification } from '../../src/notify/index.js';
+import { memoryLogger } from '../helpers/context.js';
+import { sendContext, testNotification } from '../helpers/notification.js';
+import { closedPort, startHttp, type TestServer } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
+
+const BINARY = findBinary('prometheus-alertmanager');
+
+/** What Alertmanager's webhook receiver posts (payload version 4). */
+interface WebhookMessage {
+  status: 'firing' | 'resolved';
+  groupLabels: Record<string, string>;
+  commonLabels: Record<string, string>;
+  alerts: Array<{
+    status: 'firing' | 'resolved';
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    startsAt: string;
+    endsAt: string;
+    generatorURL: string;
+  }>;
+}
+
+function findBinary(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {}
+  }
+  return undefined;
+}
+
+describe.skipIf(BINARY === undefined)('alertmanager channel against the real Alertmanager', { timeout: 30_000 }, () => {
+  let dir: string;
+  let am: ChildProcess;
+  let amUrl: string;
+  let amLog = '';
+  let receiver: TestServer;
+  const received: WebhookMessage[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'vigil-alertmanager-'));
+    receiver = await startHttp((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push(JSON.parse(body) as WebhookMessage);
+        res.writeHead(200).end();
+      });
+    });
+    writeFileSync(
+      path.join(dir, 'alertmanager.yml'),
+      stringify({
+        // Short, so the case below shows vigil's resends (not Alertmanager's own clock) keep an alert alive.
+        global: { resolve_timeout: '1s' },
+        route: {
+          receiver: 'vigil-test',
+          group_by: ['alertname', 'probe'],
+          group_wait: '200ms',
+          group_interval: '500ms',
+          repeat_interval: '1h',
+        },
+        receivers: [{ name: 'vigil-test', webhook_configs: [{ url: `${receiver.url}/hook`, send_resolved: true }] }],
+      }),
+    );
+    const port = await closedPort();
+    amUrl = `http://127.0.0.1:${port}`;
+    am = spawn(
+      BINARY as string,
+      [
+        `--config.file=${path.join(dir, 'alertmanager.yml')}`,
+        `--storage.path=${path.join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        // Empty: no gossip, so parallel test runs never find each other.
+        '--cluster.listen-address=',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const keep = (c: Buffer) => {
+      amLog = (amLog + c.toString()).slice(-4000);
+    };
+    am.stdout?.on('data', keep);
+    am.stderr?.on('data', keep);
+    await waitFor(
+      'Alertmanager ready',
+      async () => (await fetch(`${amUrl}/-/ready`)).ok,
+      15_000,
+      () => amLog,
+    );
+  });
+
+  afterAll(async () => {
+    if (am && am.exitCode === null) {
+      const exited = new Promise((r) => am.once('exit', r));
+      am.kill('SIGTERM');
+      await exited;
+    }
+    await receiver?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function channel(resendInterval: string): Channel {
+    return alertmanager.create(
+      'am',
+      { urls: [amUrl], resendInterval, labels: { env: 'test' } },
+      { logger: memoryLogger().logger, clock: systemClock },
+    );
+  }
+
+  function page(probeId: string, over: Partial<Notification> = {}, incident: Partial<Notification['incident']> = {}): Notification {
+    return testNotification(
+      {
+        openedAt: Date.now() - 60_000,
+        links: { incident: `http://vigil.example.com/api/v1/incidents/7`, runbook: 'https://wiki.example.com/rb' },
+      },
+      over,
+      { probeId, key: `${probeId}/failures/7`, ...incident },
+    );
+  }
+
+  /** The messages the receiver got for one probe's alert group. */
+  const about = (probe: string, status?: 'firing' | 'resolved') =>
+    received.filter((m) => m.groupLabels.probe === probe && (status === undefined || m.status === status));
+
+  async function activeAlerts(probe: string): Promise<Array<{ labels: Record<string, string>; status: { state: string } }>> {
+    const res = await fetch(
+      `${amUrl}/api/v2/alerts?filter=${encodeURIComponent(`probe="${probe}"`)}&active=true&silenced=true&inhibited=true`,
+    );
+    expect(res.status).toBe(200);
+    return (await res.json()) as Array<{ labels: Record<string, string>; status: { state: string } }>;
+  }
+
+  it('delivers an incident that arrives grouped with its labels, and resolves when vigil resolves it', async () => {
+    const ch = channel('1m');
+    try {
+      await ch.send(page('api-health'), sendContext());
+      const [firing] = await waitFor(
+        'the firing notification',
+        () => about('api-health', 'firing').length > 0 && about('api-health', 'firing'),
+        10_000,
+        () => amLog,
+      );
+      expect(firing?.groupLabels).toEqual({ alertname: 'VigilProbeFailing', probe: 'api-health' });
+      expect(firing?.alerts).toHaveLength(1);
+      expect(firing?.alerts[0]).toMatchObject({
+        status: 'firing',
+        labels: {
+          alertname: 'VigilProbeFailing',
+          probe: 'api-health',
+          kind: 'http',
+          rule: 'failures',
+          severity: 'critical',
+          team: 'core',
+          env: 'test',
+        },
+        annotations: {
+          summary: 'api-health: 503 Service Unavailable: cache down',
+          runbook_url: 'https://wiki.example.com/rb',
+          incident_url: 'http://vigil.example.com/api/v1/incidents/7',
+        },
+        generatorURL: 'http://vigil.example.com/api/v1/incidents/7',
+      });
+
+      // Acknowledged: the same alert (same labels), its annotations updated; Alertmanager sends nothing new for it.
+      const ackedAt = Date.now();
+      await ch.send(page('api-health', { action: 'acknowledge' }, { state: 'acknowledged', ackedAt, ackedBy: 'alice' }), sendContext());
+      const [acked] = await activeAlerts('api-health');
+      expect(acked?.labels.alertname).toBe('VigilProbeFailing');
+      const annotated = (await (await fetch(`${amUrl}/api/v2/alerts?filter=${encodeURIComponent('probe="api-health"')}`)).json()) as Array<{
+        annotations: Record<string, string>;
+      }>;
+      expect(annotated).toHaveLength(1);
+      expect(annotated[0]?.annotations.acknowledged_by).toBe('alice');
+
+      await ch.send(page('api-health', { action: 'resolve' }, { state: 'resolved', resolvedAt: Date.now() }), sendContext());
+      const [resolved] = await waitFor(
+        'the resolved notification',
+        () => about('api-health', 'resolved').length > 0 && about('api-health', 'resolved'),
+        10_000,
+        () => amLog,
+      );
+      expect(resolved?.alerts[0]).toMatchObject({ status: 'resolved', labels: { probe: 'api-health', alertname: 'VigilProbeFailing' } });
+      expect(about('api-health', 'firing')).toHaveLength(1);
+    } finally {
+      await ch.close();
+    }
+  });
+
+  it('stays firing past resolve_timeout while vigil re-sends it, and ends by itself once the re-sends stop', async () => {
+    // Each post says the alert lasts four intervals: 2 s here, against a resolve_timeout of 1 s.
+    const ch = channel('500ms');
+    try {
+      const started = Date.now();
+      await ch.send(page('db-primary'), sendContext());
+      await waitFor(
+        'the firing notification',
+        () => about('db-primary', 'firing').length > 0,
+        10_000,
+        () => amLog,
+      );
+      // The engine's sweep would queue these (one per interval); here they are sent on the same beat.
+      while (Date.now() - started < 5_000) {
+        await new Promise((r) => setTimeout(r, 500));
+        await ch.send(page('db-primary', { action: 'remind' }), sendContext());
+      }
+      // Well past resolve_timeout and past the first post's endsAt: still firing, never resolved.
+      expect((await activeAlerts('db-primary')).map((a) => a.status.state)).toEqual(['active']);
+      expect(about('db-primary', 'resolved')).toEqual([]);
+
+      // vigil stops (crashed, or cut off): Alertmanager ends the alert when its last endsAt passes.
+      const stopped = Date.now();
+      await waitFor(
+        'the alert to end by itself',
+        () => about('db-primary', 'resolved').length > 0,
+        10_000,
+        () => amLog,
+      );
+      expect(Date.now() - stopped).toBeGreaterThanOrEqual(1_500);
+    } finally {
+      await ch.close();
+    }
+  });
+});
