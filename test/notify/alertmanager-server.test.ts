@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { type App, createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/index.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { alertmanager } from '../../src/notify/channels/alertmanager.js';
 import type { Channel, Notification } from '../../src/notify/index.js';
@@ -17,6 +19,7 @@ import { memoryLogger } from '../helpers/context.js';
 import { sendContext, testNotification } from '../helpers/notification.js';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
+import { target, workspace } from '../helpers/workspace.js';
 
 const BINARY = findBinary('prometheus-alertmanager');
 
@@ -236,6 +239,78 @@ describe.skipIf(BINARY === undefined)('alertmanager channel against the real Ale
       expect(Date.now() - stopped).toBeGreaterThanOrEqual(1_500);
     } finally {
       await ch.close();
+    }
+  });
+
+  it('through vigil itself: a failing probe pages Alertmanager, the sweep keeps it firing, the test page routes, recovery resolves it', async () => {
+    let down = true;
+    const site = await target((_req, res) => {
+      res.statusCode = down ? 503 : 200;
+      res.end(down ? 'cache down' : 'ok');
+    });
+    const OPS = 'ops-token-am-e2e-5e1f';
+    const ws = workspace({
+      'config/default.yaml': `
+service: { name: shop, port: 0, host: 127.0.0.1 }
+storage: { sqlite: { path: ./data/vigil.db } }
+backup: { enabled: false }
+alerting: { sweepInterval: 200ms }
+auth: { tokens: [{ name: ops, token: "\${OPS}", role: operator }] }
+channels:
+  am: { type: alertmanager, urls: ["${amUrl}"], resendInterval: 500ms, labels: { env: e2e } }
+`,
+      'probes/shop.yaml': `
+- id: checkout
+  kind: http
+  url: ${site.url}/health
+  schedule: { every: 1s }
+  timeout: 1s
+  labels: { team: payments }
+  alert: { failures: 1, recoveries: 1, channels: [am] }
+`,
+    });
+    let app: App | undefined;
+    try {
+      app = createApp({ config: loadConfig({ cwd: ws.dir, env: { OPS } }), logger: memoryLogger().logger });
+      const base = await app.start();
+      const [firing] = await waitFor(
+        "the probe's alert",
+        () => about('checkout', 'firing').length > 0 && about('checkout', 'firing'),
+        15_000,
+        () => amLog,
+      );
+      expect(firing?.alerts[0]?.labels).toMatchObject({ alertname: 'VigilProbeFailing', probe: 'checkout', team: 'payments', env: 'e2e' });
+
+      // Each post lasts 2 s and resolve_timeout is 1 s: only the engine's re-sends keep it firing for 5 s.
+      await new Promise((r) => setTimeout(r, 5_000));
+      expect((await activeAlerts('checkout')).map((a) => a.status.state)).toEqual(['active']);
+      expect(about('checkout', 'resolved')).toEqual([]);
+      const [incident] = await app.store.alerts.unresolvedIncidents();
+      const sent = (await app.store.alerts.notifications(incident?.id ?? -1)).map((n) => n.action);
+      expect(sent[0]).toBe('trigger');
+      // Several re-sends (about one per 500 ms; the alert's being active above is what proves they suffice).
+      expect(sent.filter((a) => a === 'remind').length).toBeGreaterThanOrEqual(3);
+
+      const res = await fetch(`${base}/api/v1/channels/am/test`, { method: 'POST', headers: { authorization: `Bearer ${OPS}` } });
+      expect(res.status).toBe(202);
+      const [test] = await waitFor('the test page', () => {
+        const got = received.filter((m) => m.groupLabels.alertname === 'VigilTestPage');
+        return got.length > 0 && got;
+      });
+      expect(test?.alerts[0]?.labels).toMatchObject({ severity: 'info', env: 'e2e' });
+
+      down = false;
+      const [resolved] = await waitFor(
+        'the alert to resolve',
+        () => about('checkout', 'resolved').length > 0 && about('checkout', 'resolved'),
+        15_000,
+        () => amLog,
+      );
+      expect(resolved?.alerts[0]?.labels).toMatchObject({ probe: 'checkout', alertname: 'VigilProbeFailing' });
+    } finally {
+      await app?.stop();
+      await site.close();
+      ws.remove();
     }
   });
 });
