@@ -136,10 +136,11 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   let silences: Silence[] = [];
   let openWindows: MaintenanceWindow[] = [];
   /**
-   * Per incident, when a resend can next be due: spares the outbox read on most sweeps. Memory only:
-   * what was sent, and when, is read from the outbox, so a restart or a new leader resends on time.
+   * Per incident: when a resend can next be due, and the last outbox row of each (channel, recipient)
+   * lane that needs resends. Memory only, rebuilt from the outbox after a start, a new leader or any
+   * change of the incident, so a restart resends on time; between those, a due check reads one row per lane.
    */
-  const resendCheck = new Map<number, number>();
+  const resends = new Map<number, { next: number; lanes: Map<string, ResendLane> }>();
   let timer: TimerHandle | undefined;
   let sweeping: Promise<void> | undefined;
 
@@ -203,7 +204,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     const after = await store.applyIncidentChange(change);
     const key = `${after.probeId}/${after.rule}`;
     // A change may page a channel that needs resends (an escalation step): look again at the next sweep.
-    resendCheck.delete(after.id);
+    resends.delete(after.id);
     if (after.state === 'resolved') unresolved.delete(key);
     else unresolved.set(key, after);
     opts.onQueued();
@@ -453,7 +454,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     for (const w of opts.maintenance) if (windowOpen(w, now)) openWindows.push(w);
     await Promise.all([...unresolved].map(([key, i]) => serial.run(key, () => sweepOne(key, i.id, now))));
     const live = new Set([...unresolved.values()].map((i) => i.id));
-    for (const id of resendCheck.keys()) if (!live.has(id)) resendCheck.delete(id);
+    for (const id of resends.keys()) if (!live.has(id)) resends.delete(id);
   }
 
   /** Reminders, late pages and removed probes for one incident, in its key's turn. */
@@ -504,48 +505,59 @@ export function createAlerting(opts: AlertingOptions): Alerting {
    * survives a restart and waits out the provider's outage; one pending at a time per channel.
    */
   async function resend(i: Incident, now: number) {
-    if (!opts.resendEvery || !i.notified || (resendCheck.get(i.id) ?? 0) > now) return;
-    const last = new Map<string, { channel: string; recipient?: string; at: number; pending: boolean }>();
-    const sent = await store.notifications(i.id);
-    // Queued with the resolve itself: a resend now would bring the alert back.
-    if (sent.some((n) => n.action === 'resolve')) return;
-    for (const n of sent) {
-      if (n.state === 'muted' || n.action === 'test') continue;
-      const lane = `${n.channel}\u0000${n.recipient ?? ''}`;
-      const seen = last.get(lane);
-      last.set(lane, {
-        channel: n.channel,
-        ...(n.recipient !== undefined ? { recipient: n.recipient } : {}),
-        // From its delivery: that is when the provider last heard of it, however long an outage held it.
-        at: Math.max(seen?.at ?? 0, n.deliveredAt ?? n.createdAt),
-        pending: (seen?.pending ?? false) || n.state === 'pending',
-      });
-    }
+    if (!opts.resendEvery || !i.notified || (resends.get(i.id)?.next ?? 0) > now) return;
+    const lanes = resends.get(i.id)?.lanes ?? (await resendLanes(i.id));
     let next = Number.POSITIVE_INFINITY;
     const v = view(i);
-    const notify: Array<NewNotification & { incidentId: number }> = [];
-    for (const { channel, recipient, at, pending } of last.values()) {
-      const every = opts.resendEvery(channel);
-      if (every === undefined) continue;
+    const due: ResendLane[] = [];
+    for (const lane of lanes.values()) {
+      const every = opts.resendEvery(lane.channel);
+      const last = await store.outboxItem(lane.lastId);
+      if (every === undefined || !last) continue;
+      // From its delivery: that is when the provider last heard of it, however long an outage held it.
+      const at = last.deliveredAt ?? last.createdAt;
       // Still waiting for the provider: look again next sweep rather than pile resends up behind it.
-      if (pending) next = now;
+      if (last.state === 'pending') next = now;
       else if (now - at >= every) {
-        notify.push({
-          incidentId: i.id,
-          channel,
-          ...(recipient !== undefined ? { recipient } : {}),
-          action: 'remind',
-          dedupKey: v.key,
-          payload: v,
-        });
+        due.push(lane);
         next = Math.min(next, now + every);
       } else next = Math.min(next, at + every);
     }
-    resendCheck.set(i.id, next);
-    if (notify.length === 0) return;
-    await store.enqueue(notify, now);
+    resends.set(i.id, { next, lanes });
+    if (due.length === 0) return;
+    const queued = await store.enqueue(
+      due.map(({ channel, recipient }) => ({
+        incidentId: i.id,
+        channel,
+        ...(recipient !== undefined ? { recipient } : {}),
+        action: 'remind' as const,
+        dedupKey: v.key,
+        payload: v,
+      })),
+      now,
+    );
+    due.forEach((lane, k) => {
+      lane.lastId = queued[k]?.id ?? lane.lastId;
+    });
     opts.onQueued();
-    log.debug({ incident: i.id, channels: notify.map((n) => n.channel) }, 'alert re-sent to keep it open');
+    log.debug({ incident: i.id, channels: due.map((l) => l.channel) }, 'alert re-sent to keep it open');
+  }
+
+  /** The lanes of an incident's pages whose channel needs resends, each with its newest outbox row; none once its resolve is queued. */
+  async function resendLanes(id: number): Promise<Map<string, ResendLane>> {
+    const lanes = new Map<string, ResendLane>();
+    const sent = await store.notifications(id);
+    // Queued with the resolve itself: a resend now would bring the alert back.
+    if (sent.some((n) => n.action === 'resolve')) return lanes;
+    for (const n of sent) {
+      if (n.state === 'muted' || n.action === 'test' || opts.resendEvery?.(n.channel) === undefined) continue;
+      const key = `${n.channel}\u0000${n.recipient ?? ''}`;
+      // The outbox delivers a lane in order: its newest row says whether the provider is still waited on.
+      if ((lanes.get(key)?.lastId ?? 0) < n.id) {
+        lanes.set(key, { channel: n.channel, ...(n.recipient !== undefined ? { recipient: n.recipient } : {}), lastId: n.id });
+      }
+    }
+    return lanes;
   }
 
   async function transition(id: number, to: 'acknowledged' | 'resolved', actor: string): Promise<Incident> {
@@ -652,6 +664,13 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       timer = undefined;
     },
   };
+}
+
+/** One (channel, recipient) lane of an incident's pages that gets resends, and the newest outbox row sent on it. */
+interface ResendLane {
+  channel: string;
+  recipient?: string;
+  lastId: number;
 }
 
 /** A rule's newest decision for one probe, waiting for its write. */
