@@ -4,8 +4,8 @@
  * this test: an incident's alert arrives grouped with its labels, resolves when vigil resolves it,
  * and stays firing past resolve_timeout and its own endsAt for as long as vigil re-sends it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ import { waitFor } from '../helpers/wait.js';
 import { target, workspace } from '../helpers/workspace.js';
 
 const BINARY = findBinary('prometheus-alertmanager');
+const AMTOOL = findBinary('amtool');
 
 /** What Alertmanager's webhook receiver posts (payload version 4). */
 interface WebhookMessage {
@@ -311,6 +312,24 @@ channels:
       await app?.stop();
       await site.close();
       ws.remove();
+    }
+  });
+});
+
+describe.skipIf(AMTOOL === undefined)('the route in docs/channels/alertmanager.md', () => {
+  it('is a config Alertmanager accepts (amtool check-config)', () => {
+    const doc = readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'channels', 'alertmanager.md'), 'utf8');
+    const yaml = /```yaml\n(# alertmanager\.yml\n[\s\S]*?)```/.exec(doc)?.[1];
+    expect(yaml, 'the alertmanager.yml example').toBeDefined();
+    const dir = mkdtempSync(path.join(tmpdir(), 'vigil-amtool-'));
+    try {
+      const file = path.join(dir, 'alertmanager.yml');
+      writeFileSync(file, (yaml ?? '').replace('<secret>', 'example-key'));
+      // Exits non-zero, failing the test, on anything Alertmanager would refuse to start with.
+      const out = execFileSync(AMTOOL as string, ['check-config', file], { encoding: 'utf8' });
+      expect(out).toMatch(/SUCCESS[\s\S]*1 inhibit rules/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
