@@ -21,6 +21,7 @@ const TIMED = [
   'test/grafana/**/*.test.ts',
   'test/store/postgres.test.ts',
   'test/probers/log-ingestion.test.ts',
+  'test/notify/alertmanager-server.test.ts',
 ];
 
 export default defineConfig({

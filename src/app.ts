@@ -12,7 +12,15 @@ import { own } from './lib/own.js';
 import { createPushInbox } from './lib/push-inbox.js';
 import { signAction } from './lib/signing.js';
 import { createMetrics, FastRegistry, type Metrics } from './metrics/index.js';
-import { type Channel, createChannels, createHeartbeat, createOutboxWorker, recipientOf, swapChannels } from './notify/index.js';
+import {
+  type Channel,
+  createChannels,
+  createHeartbeat,
+  createOutboxWorker,
+  recipientOf,
+  resendInterval,
+  swapChannels,
+} from './notify/index.js';
 import { createOnCall } from './oncall/index.js';
 import { type ProbeDefinition, proberFor, probers } from './probers/index.js';
 import { buildReport, buildStatusPage, setupOf } from './report/index.js';
@@ -166,6 +174,10 @@ export function createApp(deps: AppDeps): App {
     onQueued: () => {
       worker.wake();
       void figures.refresh();
+    },
+    resendEvery: (channel) => {
+      const c = own(channelConfig, channel);
+      return c === undefined ? undefined : resendInterval(c);
     },
     onMuted: (channel) => metrics.notification(channel, 'muted'),
     escalation: {

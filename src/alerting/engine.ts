@@ -26,6 +26,11 @@ export interface AlertingOptions {
   sweepIntervalMs: number;
   /** Called after notifications were queued, so the outbox worker looks now rather than at its next poll. */
   onQueued(): void;
+  /**
+   * How often `channel` must hear again of an incident still unresolved, when its provider forgets
+   * alerts that are not re-sent (Alertmanager); undefined for channels that keep what they were told.
+   */
+  resendEvery?(channel: string): number | undefined;
   /** A page recorded as muted rather than sent. */
   onMuted?(channel: string): void;
   /** Escalation policies by name, and how to resolve their targets (channels, people, on-call schedules). */
@@ -130,6 +135,12 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   const failingAt = new Map<string, Map<string, string>>();
   let silences: Silence[] = [];
   let openWindows: MaintenanceWindow[] = [];
+  /**
+   * Per incident: when a resend can next be due, and the last outbox row of each (channel, recipient)
+   * lane that needs resends. Memory only, rebuilt from the outbox after a start, a new leader or any
+   * change of the incident, so a restart resends on time; between those, a due check reads one row per lane.
+   */
+  const resends = new Map<number, { next: number; lanes: Map<string, ResendLane> }>();
   let timer: TimerHandle | undefined;
   let sweeping: Promise<void> | undefined;
 
@@ -192,6 +203,8 @@ export function createAlerting(opts: AlertingOptions): Alerting {
   async function commit(change: Parameters<AlertStore['applyIncidentChange']>[0]): Promise<Incident> {
     const after = await store.applyIncidentChange(change);
     const key = `${after.probeId}/${after.rule}`;
+    // A change may page a channel that needs resends (an escalation step): look again at the next sweep.
+    resends.delete(after.id);
     if (after.state === 'resolved') unresolved.delete(key);
     else unresolved.set(key, after);
     opts.onQueued();
@@ -440,6 +453,8 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     openWindows = [];
     for (const w of opts.maintenance) if (windowOpen(w, now)) openWindows.push(w);
     await Promise.all([...unresolved].map(([key, i]) => serial.run(key, () => sweepOne(key, i.id, now))));
+    const live = new Set([...unresolved.values()].map((i) => i.id));
+    for (const id of resends.keys()) if (!live.has(id)) resends.delete(id);
   }
 
   /** Reminders, late pages and removed probes for one incident, in its key's turn. */
@@ -465,8 +480,13 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       return;
     }
     const repeat = def.alert.repeat;
-    if (repeat === undefined || i.state !== 'open' || i.flapping || muted !== undefined) return;
-    if (now - (i.lastReminderAt ?? i.openedAt) >= ms(repeat)) {
+    if (
+      repeat !== undefined &&
+      i.state === 'open' &&
+      !i.flapping &&
+      muted === undefined &&
+      now - (i.lastReminderAt ?? i.openedAt) >= ms(repeat)
+    ) {
       await commit({
         id: i.id,
         patch: { lastReminderAt: now },
@@ -474,6 +494,70 @@ export function createAlerting(opts: AlertingOptions): Alerting {
         notify: await announce(i, 'remind'),
       });
     }
+    await resend(i, now);
+  }
+
+  /**
+   * Queues a `remind` for each channel that forgets unrepeated alerts (see `resendEvery`) and has not
+   * been sent anything for this incident for its interval: to that channel alone, so nobody is paged
+   * again elsewhere. Acknowledged, flapping and muted incidents too: the alert is still true, and
+   * letting it lapse would tell the provider's receivers it ended. Through the outbox, so a resend
+   * survives a restart and waits out the provider's outage; one pending at a time per channel.
+   */
+  async function resend(i: Incident, now: number) {
+    if (!opts.resendEvery || !i.notified || (resends.get(i.id)?.next ?? 0) > now) return;
+    const lanes = resends.get(i.id)?.lanes ?? (await resendLanes(i.id));
+    let next = Number.POSITIVE_INFINITY;
+    const v = view(i);
+    const due: ResendLane[] = [];
+    for (const lane of lanes.values()) {
+      const every = opts.resendEvery(lane.channel);
+      const last = await store.outboxItem(lane.lastId);
+      if (every === undefined || !last) continue;
+      // From its delivery: that is when the provider last heard of it, however long an outage held it.
+      const at = last.deliveredAt ?? last.createdAt;
+      // Still waiting for the provider: look again next sweep rather than pile resends up behind it.
+      if (last.state === 'pending') next = now;
+      else if (now - at >= every) {
+        due.push(lane);
+        next = Math.min(next, now + every);
+      } else next = Math.min(next, at + every);
+    }
+    resends.set(i.id, { next, lanes });
+    if (due.length === 0) return;
+    const queued = await store.enqueue(
+      due.map(({ channel, recipient }) => ({
+        incidentId: i.id,
+        channel,
+        ...(recipient !== undefined ? { recipient } : {}),
+        action: 'remind' as const,
+        dedupKey: v.key,
+        payload: v,
+      })),
+      now,
+    );
+    due.forEach((lane, k) => {
+      lane.lastId = queued[k]?.id ?? lane.lastId;
+    });
+    opts.onQueued();
+    log.debug({ incident: i.id, channels: due.map((l) => l.channel) }, 'alert re-sent to keep it open');
+  }
+
+  /** The lanes of an incident's pages whose channel needs resends, each with its newest outbox row; none once its resolve is queued. */
+  async function resendLanes(id: number): Promise<Map<string, ResendLane>> {
+    const lanes = new Map<string, ResendLane>();
+    const sent = await store.notifications(id);
+    // Queued with the resolve itself: a resend now would bring the alert back.
+    if (sent.some((n) => n.action === 'resolve')) return lanes;
+    for (const n of sent) {
+      if (n.state === 'muted' || n.action === 'test' || opts.resendEvery?.(n.channel) === undefined) continue;
+      const key = `${n.channel}\u0000${n.recipient ?? ''}`;
+      // The outbox delivers a lane in order: its newest row says whether the provider is still waited on.
+      if ((lanes.get(key)?.lastId ?? 0) < n.id) {
+        lanes.set(key, { channel: n.channel, ...(n.recipient !== undefined ? { recipient: n.recipient } : {}), lastId: n.id });
+      }
+    }
+    return lanes;
   }
 
   async function transition(id: number, to: 'acknowledged' | 'resolved', actor: string): Promise<Incident> {
@@ -580,6 +664,13 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       timer = undefined;
     },
   };
+}
+
+/** One (channel, recipient) lane of an incident's pages that gets resends, and the newest outbox row sent on it. */
+interface ResendLane {
+  channel: string;
+  recipient?: string;
+  lastId: number;
 }
 
 /** A rule's newest decision for one probe, waiting for its write. */

@@ -31,4 +31,4 @@ export function createChannels(
 
 // What the rest of vigil asks of a channel type (how it pages a person, whether its provider keeps on-call).
 export type { ChannelType } from './channels/index.js';
-export { addressesPeople, canPage, contactFields, keepsOnCall, recipientOf } from './registry.js';
+export { addressesPeople, canPage, contactFields, keepsOnCall, recipientOf, resendInterval } from './registry.js';

@@ -88,3 +88,13 @@ export function recipientOf(id: string, person: { name: string } & Contact): Rec
   }
   return recipient;
 }
+
+/**
+ * How often a channel of this config must hear again of an incident still unresolved, when its
+ * provider forgets alerts that are not re-sent (Alertmanager); undefined for every other type.
+ */
+export function resendInterval(config: { type: string }): number | undefined {
+  if (!isChannelType(config.type)) return undefined;
+  const kind = channelKindOf(config.type);
+  return kind.resendWhileOpen?.(config);
+}

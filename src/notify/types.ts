@@ -142,6 +142,12 @@ export interface ChannelKind<P extends TProperties = TProperties> {
   readonly person: PersonReach;
   /** The provider keeps on-call rotations itself (PagerDuty): the scorecard accepts it in place of vigil's schedules. */
   readonly keepsOnCall?: boolean;
+  /**
+   * The provider forgets an alert that is not sent again (Alertmanager ends it by itself): while an
+   * incident it was paged for is unresolved, the engine queues a `remind` for this channel alone
+   * every so many milliseconds.
+   */
+  resendWhileOpen?(config: Static<TObject<P>>): number;
   create(name: string, config: Static<TObject<P>>, deps: ChannelDeps): Channel;
 }
 

@@ -29,7 +29,12 @@ function def(id: string, alert: Record<string, unknown> | undefined, labels: Rec
 
 function setup(
   probes: ProbeDefinition[],
-  opts: { file?: string; clock?: ManualClock; maintenance?: Parameters<typeof createAlerting>[0]['maintenance'] } = {},
+  opts: {
+    file?: string;
+    clock?: ManualClock;
+    maintenance?: Parameters<typeof createAlerting>[0]['maintenance'];
+    resendEvery?: (channel: string) => number | undefined;
+  } = {},
 ) {
   const clock = opts.clock ?? new ManualClock();
   const store = createSqliteStore({ path: opts.file ?? ':memory:', clock, logger: memoryLogger().logger });
@@ -47,6 +52,7 @@ function setup(
       wakes++;
     },
     onMuted: (c) => muted.push(c),
+    ...(opts.resendEvery ? { resendEvery: opts.resendEvery } : {}),
   });
   const result = async (probeId: string, ok: boolean, over: Partial<RunRecord> = {}) => {
     const run: RunRecord = {
@@ -259,6 +265,95 @@ describe('alerting engine', () => {
       ['acknowledged', 'ops'],
       ['resolved', 'ops'],
     ]);
+  });
+
+  it('re-sends an unresolved incident to a channel that forgets alerts, to it alone, through the outbox, until resolved', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vigil-resend-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'vigil.db');
+    const clock = new ManualClock();
+    const probes = [def('api', { failures: 1, channels: ['slack-ops', 'am'] })];
+    const resendEvery = (channel: string) => (channel === 'am' ? 60_000 : undefined);
+    const t = setup(probes, { file, clock, resendEvery });
+    const deliverAll = async () => {
+      for (const n of await t.pending()) await t.store.alerts.markDelivered(n.id, clock.now());
+    };
+    const sent = async (id: number) => (await t.store.alerts.notifications(id)).map((n) => `${n.channel}:${n.action}`);
+
+    await t.result('api', false);
+    const [incident] = await t.store.alerts.unresolvedIncidents();
+    const id = incident!.id;
+    await deliverAll();
+    clock.advanceSync(59_000);
+    await t.alerting.sweep();
+    expect(await sent(id)).toEqual(['slack-ops:trigger', 'am:trigger']);
+    // An interval after the trigger was delivered.
+    clock.advanceSync(1_000);
+    await t.alerting.sweep();
+    expect(await sent(id)).toEqual(['slack-ops:trigger', 'am:trigger', 'am:remind']);
+    // One resend waits for the provider at a time: an outage does not pile them up.
+    clock.advanceSync(5 * 60_000);
+    await t.alerting.sweep();
+    expect(await sent(id)).toEqual(['slack-ops:trigger', 'am:trigger', 'am:remind']);
+    await deliverAll();
+    // Not due again until an interval after the last one it was sent.
+    await t.alerting.sweep();
+    clock.advanceSync(30_000);
+    await t.alerting.sweep();
+    expect(await sent(id)).toHaveLength(3);
+    clock.advanceSync(30_000);
+    await t.alerting.sweep();
+    expect(await sent(id)).toHaveLength(4);
+    await deliverAll();
+
+    // Acknowledged: still true, so still re-sent (carrying who acknowledged it).
+    await t.alerting.acknowledge(id, 'ops');
+    await deliverAll();
+    clock.advanceSync(60_000);
+    await t.alerting.sweep();
+    const [last] = (await t.store.alerts.notifications(id)).slice(-1);
+    expect(last).toMatchObject({ channel: 'am', action: 'remind', payload: { state: 'acknowledged', ackedBy: 'ops' } });
+    await deliverAll();
+
+    // A restart (a new engine on the same database, its memory empty) re-sends on the outbox's time, not at once.
+    t.alerting.stop();
+    const again = createAlerting({
+      store: t.store.alerts,
+      clock,
+      logger: memoryLogger().logger,
+      probes: () => probes,
+      flapping: { start: 0.5, stop: 0.25 },
+      maintenance: [],
+      sweepIntervalMs: 5_000,
+      onQueued: () => {},
+      resendEvery,
+    });
+    await again.seed(async () => []);
+    clock.advanceSync(59_000);
+    await again.sweep();
+    expect(await sent(id)).toHaveLength(7);
+    clock.advanceSync(1_000);
+    await again.sweep();
+    expect(await sent(id)).toHaveLength(8);
+    await deliverAll();
+
+    await again.resolve(id, 'ops');
+    clock.advanceSync(10 * 60_000);
+    await again.sweep();
+    expect(await sent(id)).toEqual([
+      'slack-ops:trigger',
+      'am:trigger',
+      'am:remind',
+      'am:remind',
+      'slack-ops:acknowledge',
+      'am:acknowledge',
+      'am:remind',
+      'am:remind',
+      'slack-ops:resolve',
+      'am:resolve',
+    ]);
+    // Re-sends keep the alert alive; they are not events of the incident and page nobody else.
+    expect((await t.store.alerts.timeline(id)).map((e) => e.type)).toEqual(['opened', 'acknowledged', 'resolved']);
   });
 
   it('marks a flapping incident and holds its reminders back until it settles', async () => {

@@ -94,6 +94,11 @@ async function echoing(fields: (url: string) => Record<string, unknown>): Promis
 }
 
 const fixtures: Record<ChannelType, ChannelFixture> = {
+  alertmanager: {
+    hang: () => hanging((port) => ({ urls: [`http://127.0.0.1:${port}`], bearerToken: '${CONTRACT_SECRET}' })),
+    bad: { fields: { urls: ['http://127.0.0.1:9093'], labels: { 'team-name': 'core' } }, path: 'labels.team-name' },
+    echo: () => echoing((url) => ({ urls: [url], bearerToken: '${CONTRACT_SECRET}' })),
+  },
   discord: {
     hang: () => hanging((port) => ({ webhookUrl: `http://127.0.0.1:${port}/api/webhooks/123456/\${CONTRACT_SECRET}` })),
     bad: { fields: { webhookUrl: 'https://discord.com/api/webhooks/not-an-id' }, path: 'webhookUrl' },

@@ -1,5 +1,6 @@
 import type { Static } from '@sinclair/typebox';
 import type { AnyChannelKind } from '../types.js';
+import { alertmanager } from './alertmanager.js';
 import { discord } from './discord.js';
 import { email } from './email.js';
 import { pagerduty } from './pagerduty.js';
@@ -9,6 +10,7 @@ import { webhook } from './webhook.js';
 
 /** Every channel type vigil knows. Adding one is its module plus one line here. */
 export const channelKinds = {
+  alertmanager,
   discord,
   email,
   pagerduty,
