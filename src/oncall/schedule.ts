@@ -24,6 +24,8 @@ export const PersonSchema = Type.Object(
     slack: Type.Optional(Type.String({ pattern: '^[UW][A-Z0-9]{2,}$', expected: 'a Slack member id like U024BE7LH' })),
     /** Whether the person may be paged through PagerDuty. */
     pagerduty: Type.Boolean({ default: false }),
+    /** Opsgenie username (usually their login email), so an `opsgenie` channel can page them as a responder. */
+    opsgenie: Type.Optional(Type.String({ minLength: 1, maxLength: 100, expected: 'an Opsgenie username like alice@example.com' })),
   },
   // TypeBox fills defaults inside a record's values only when the value schema has one itself.
   { additionalProperties: false, default: {} },
@@ -32,7 +34,7 @@ export const PersonSchema = Type.Object(
 /** `people:` in the config: person id → contact details. Schedules and escalation steps name people by id. */
 export const PeopleSchema = Type.Record(Type.String({ pattern: NAME_PATTERN }), PersonSchema, {
   default: {},
-  expected: 'a mapping of person ids to { name, email, slack, pagerduty }',
+  expected: 'a mapping of person ids to { name, email, slack, pagerduty, opsgenie }',
 });
 
 const Rotation = Type.Union(

@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { AnyChannelKind } from '../types.js';
 import { email } from './email.js';
+import { opsgenie } from './opsgenie.js';
 import { pagerduty } from './pagerduty.js';
 import { slack } from './slack.js';
 import { webhook } from './webhook.js';
@@ -8,6 +9,7 @@ import { webhook } from './webhook.js';
 /** Every channel type vigil knows. Adding one is its module plus one line here. */
 export const channelKinds = {
   email,
+  opsgenie,
   pagerduty,
   slack,
   webhook,
