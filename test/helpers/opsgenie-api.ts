@@ -43,6 +43,8 @@ export interface OpsgenieApi extends TestServer {
   retryAfter?: string;
   /** Request-status lookups answered 404 ("not processed yet") before the real answer. */
   pendingPolls: number;
+  /** Creates are accepted (202) but fail when processed, with this status (an unknown responder). */
+  failCreates?: string;
   reset(): void;
 }
 
@@ -74,6 +76,7 @@ export async function startOpsgenieApi(key = OPSGENIE_KEY): Promise<OpsgenieApi>
     queue: [] as OpsgenieMode[],
     retryAfter: undefined as string | undefined,
     pendingPolls: 0,
+    failCreates: undefined as string | undefined,
   };
   const hanging = new Set<ServerResponse>();
 
@@ -135,6 +138,7 @@ export async function startOpsgenieApi(key = OPSGENIE_KEY): Promise<OpsgenieApi>
       if (Object.keys(errors).length > 0) return send(422, { message: UNPROCESSABLE.message, errors });
       const alert = body as Record<string, unknown>;
       const alias = typeof alert.alias === 'string' ? alert.alias : randomUUID();
+      if (state.failCreates !== undefined) return accepted('Create', alias, false, state.failCreates);
       const open = alerts.get(alias);
       if (open && open.status === 'open') open.count++;
       else alerts.set(alias, { alias, status: 'open', acknowledged: false, count: 1, create: alert, notes: [] });
@@ -205,7 +209,14 @@ export async function startOpsgenieApi(key = OPSGENIE_KEY): Promise<OpsgenieApi>
     set pendingPolls(n: number) {
       state.pendingPolls = n;
     },
+    get failCreates() {
+      return state.failCreates;
+    },
+    set failCreates(v: string | undefined) {
+      state.failCreates = v;
+    },
     reset() {
+      state.failCreates = undefined;
       state.mode = 'accept';
       state.queue = [];
       state.retryAfter = undefined;

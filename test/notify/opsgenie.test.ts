@@ -190,6 +190,19 @@ describe('opsgenie channel', () => {
     expect(result.ref).toEqual({ alias: body.alias });
   });
 
+  it('fails a test page Opsgenie accepted but could not process, as permanent, closing nothing', async () => {
+    og.failCreates = 'No responder found with username [nobody@example.com]';
+    const err = await failure(channel.send(notification({ id: 51, action: 'test' }), context()));
+    expect(err.retryable).toBe(false);
+    expect(err.message).toBe(
+      'Opsgenie accepted the test alert but could not process it: No responder found with username [nobody@example.com]',
+    );
+    expect(og.requests.map((r) => r.method)).toEqual(['POST', 'GET']);
+    // A page is counted delivered at the 202: only a test waits for the outcome.
+    await channel.send(notification(), context());
+    expect(og.requests.at(-1)?.status).toBe(202);
+  });
+
   it('reports a 422 as permanent, with what Opsgenie said', async () => {
     og.mode = 'invalid';
     const err = await failure(channel.send(notification(), context()));

@@ -124,8 +124,7 @@ export const opsgenie = defineChannel({
     /** Creates (or, for an open alias, deduplicates into) an alert; returns Opsgenie's request id. */
     async function createAlert(payload: AlertPayload, ctx: SendContext): Promise<string | undefined> {
       const answer = await call('POST', '/v2/alerts', payload, 'create', ctx);
-      if (answer.status !== 202 && (answer.status < 200 || answer.status >= 300))
-        throw statusError(answer, 'create', base, ctx.clock.now(), hide);
+      if (answer.status < 200 || answer.status >= 300) throw statusError(answer, 'create', base, ctx.clock.now(), hide);
       ctx.logger.debug({ channel: name, alias: payload.alias, requestId: answer.body.requestId }, 'opsgenie alert accepted');
       return typeof answer.body.requestId === 'string' ? answer.body.requestId : undefined;
     }
@@ -168,7 +167,7 @@ export const opsgenie = defineChannel({
     return {
       async send(n: Notification, ctx: SendContext): Promise<SendResult> {
         const alias = n.ref?.alias || aliasFor(n.dedupKey, n.recipient?.id);
-        const note = render(n, ctx.clock.now()).title;
+        const note = () => cut(render(n, ctx.clock.now()).title, LIMITS.note);
         switch (n.action) {
           case 'trigger':
           // Re-created, not a note: Opsgenie folds it into the open alert of that alias (its count goes up),
@@ -177,13 +176,13 @@ export const opsgenie = defineChannel({
             await createAlert(alertPayload(n, alias, priorities[n.incident.severity], config, ctx.clock.now()), ctx);
             return { ref: { alias } };
           case 'acknowledge': {
-            const body: ActionBody = { source: 'vigil', note: cut(note, LIMITS.note) };
+            const body: ActionBody = { source: 'vigil', note: note() };
             if (n.incident.ackedBy) body.user = cut(n.incident.ackedBy, LIMITS.user);
             await act('acknowledge', alias, body, ctx);
             return { ref: { alias } };
           }
           case 'resolve':
-            await act('close', alias, { source: 'vigil', note: cut(note, LIMITS.note) }, ctx);
+            await act('close', alias, { source: 'vigil', note: note() }, ctx);
             return { ref: { alias } };
           case 'test': {
             // An alias of its own, so a test can never close a real incident's alert.
