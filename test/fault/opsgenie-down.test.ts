@@ -55,7 +55,7 @@ describe('opsgenie down for minutes, then back, paging a person by username', ()
     const clock = new ManualClock();
     const logs = memoryLogger();
     const store = createSqliteStore({ path: ':memory:', clock, logger: logs.logger });
-    const sends: Array<{ id: number; action: string; recipient?: string; ok: boolean }> = [];
+    const sends: Array<{ id: number; action: string; recipient?: string; at: number; ok: boolean }> = [];
     const real = createChannels(cfg.channels as Record<string, { type: string }>, { logger: logs.logger, clock });
     const og0 = real.get('og') as Channel;
     const channels = new Map<string, Channel>([
@@ -63,7 +63,13 @@ describe('opsgenie down for minutes, then back, paging a person by username', ()
         'og',
         {
           async send(n: Notification, ctx) {
-            const record = { id: n.id, action: n.action, ok: false, ...(n.recipient ? { recipient: n.recipient.id } : {}) };
+            const record = {
+              id: n.id,
+              action: n.action,
+              at: clock.now(),
+              ok: false,
+              ...(n.recipient ? { recipient: n.recipient.id } : {}),
+            };
             sends.push(record);
             const result = await og0.send(n, ctx);
             record.ok = true;
@@ -138,7 +144,9 @@ describe('opsgenie down for minutes, then back, paging a person by username', ()
     alerting.observe(run(true));
     og.mode = 'throttle';
     og.retryAfter = '40';
+    const throttledFrom = clock.now();
     await pass(5 * MINUTE);
+    const throttledUntil = clock.now();
     expect(sends.filter((s) => s.ok)).toEqual([]);
     const whileDown = sends.length;
 
@@ -172,6 +180,13 @@ describe('opsgenie down for minutes, then back, paging a person by username', ()
       count: 1,
       create: { priority: 'P1', responders: [{ type: 'user', username: 'alice@example.com' }] },
     });
+    // Retry-After honoured: after a 429 the next attempt of that notification came at least 40 s later.
+    const throttled = sends.filter((s) => !s.ok && s.at >= throttledFrom && s.at < throttledUntil);
+    expect(throttled.length).toBeGreaterThan(0);
+    for (const t of throttled) {
+      const next = sends.find((x) => x.id === t.id && x.at > t.at);
+      if (next) expect(next.at - t.at).toBeGreaterThanOrEqual(40_000);
+    }
     // Backoff and Retry-After, not a storm: four notifications over eight minutes down.
     expect(whileDown).toBeGreaterThan(4);
     expect(whileDown).toBeLessThanOrEqual(4 * 14);

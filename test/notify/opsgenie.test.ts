@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { aliasFor, type OpsgenieConfig, opsgenie } from '../../src/notify/channels/opsgenie.js';
 import type { Channel, IncidentView, Notification } from '../../src/notify/types.js';
@@ -8,6 +9,7 @@ import { memoryLogger } from '../helpers/context.js';
 import { sendContext as context, failure, testNotification } from '../helpers/notification.js';
 import { OPSGENIE_KEY, type OpsgenieApi, startOpsgenieApi } from '../helpers/opsgenie-api.js';
 import { closedPort } from '../helpers/servers.js';
+import { workspace } from '../helpers/workspace.js';
 
 const OPENED = Date.UTC(2026, 10, 26, 12, 0, 0);
 const KEY = 'api-health/failures/7';
@@ -278,5 +280,58 @@ describe('opsgenie channel', () => {
     expect(lines.lines.map((l) => l.msg)).toContain('opsgenie alert accepted');
     for (const m of messages) expect(m).not.toContain(OPSGENIE_KEY);
     expect(JSON.stringify(lines.lines)).not.toContain(OPSGENIE_KEY);
+  });
+});
+
+describe('opsgenie channel config', () => {
+  const load = (yaml: string) => {
+    const ws = workspace({ 'config/default.yaml': yaml, 'probes/none.yaml': '[]\n' });
+    try {
+      return loadConfig({ cwd: ws.dir, env: {} });
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    } finally {
+      ws.remove();
+    }
+  };
+
+  it('names every bad field at once: responder, priority, person username', () => {
+    expect(
+      load(
+        [
+          'channels:',
+          '  og: { type: opsgenie, apiKey: k, responders: [{ type: team, username: bob }], priorityMap: { critical: P9 } }',
+          'people:',
+          '  bob: { name: Bob, opsgenie: "" }',
+          '',
+        ].join('\n'),
+      ),
+    ).toEqual([
+      'config/default.yaml: people.bob.opsgenie: expected an Opsgenie username like alice@example.com, got ""',
+      expect.stringMatching(
+        /^config\/default\.yaml: channels\.og\.responders\[0\]: expected a responder: \{ type: team, name: ops \}, .*, got a mapping$/,
+      ),
+      'config/default.yaml: channels.og.priorityMap.critical: expected an Opsgenie priority: P1, P2, P3, P4 or P5, got "P9"',
+    ]);
+  });
+
+  it('fills the region and the priorities a partial map leaves out, and accepts a person reachable only by username', () => {
+    const loaded = load(
+      [
+        'channels:',
+        '  og: { type: opsgenie, apiKey: k, priorityMap: { info: P5 } }',
+        'people:',
+        '  bob: { name: Bob, opsgenie: bob@example.com }',
+        '',
+      ].join('\n'),
+    );
+    if (!('service' in loaded)) throw new Error(loaded.join('\n'));
+    expect(loaded.service.channels.og).toEqual({
+      type: 'opsgenie',
+      apiKey: 'k',
+      region: 'us',
+      priorityMap: { critical: 'P1', error: 'P2', warning: 'P3', info: 'P5' },
+    });
   });
 });
