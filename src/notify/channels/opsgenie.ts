@@ -188,7 +188,8 @@ export const opsgenie = defineChannel({
             // An alias of its own, so a test can never close a real incident's alert.
             const testAlias = aliasFor(`vigil-test:${n.dedupKey}:${n.id}`);
             const payload = alertPayload(n, testAlias, 'P5', config, ctx.clock.now());
-            payload.tags = [...(payload.tags ?? []), 'vigil-test'];
+            // Opsgenie takes at most 20 tags: the marker replaces the last configured one if need be.
+            payload.tags = [...(payload.tags ?? []).slice(0, 19), 'vigil-test'];
             const requestId = await createAlert(payload, ctx);
             // Closed only once created: Opsgenie works through requests asynchronously.
             if (requestId !== undefined) await processed(requestId, ctx);
