@@ -74,6 +74,8 @@ export interface Contact {
   slack?: string;
   /** Reachable through PagerDuty's own on-call routing. */
   pagerduty?: boolean;
+  /** Opsgenie username (the email the person logs in with): a page names them as the alert's responder. */
+  opsgenie?: string;
   /** Telegram chat id of the person's private chat with the bot. */
   telegram?: string;
 }

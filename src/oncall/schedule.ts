@@ -24,6 +24,8 @@ export const PersonSchema = Type.Object(
     slack: Type.Optional(Type.String({ pattern: '^[UW][A-Z0-9]{2,}$', expected: 'a Slack member id like U024BE7LH' })),
     /** Whether the person may be paged through PagerDuty. */
     pagerduty: Type.Boolean({ default: false }),
+    /** Opsgenie username (usually their login email), so an `opsgenie` channel can page them as a responder. */
+    opsgenie: Type.Optional(Type.String({ minLength: 1, maxLength: 100, expected: 'an Opsgenie username like alice@example.com' })),
     /** Telegram user id (their private chat with the bot, once they pressed Start), so a `telegram` channel can page them. */
     telegram: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$', expected: 'a Telegram user id like 123456789' })),
   },
@@ -34,7 +36,7 @@ export const PersonSchema = Type.Object(
 /** `people:` in the config: person id → contact details. Schedules and escalation steps name people by id. */
 export const PeopleSchema = Type.Record(Type.String({ pattern: NAME_PATTERN }), PersonSchema, {
   default: {},
-  expected: 'a mapping of person ids to { name, email, slack, pagerduty, telegram }',
+  expected: 'a mapping of person ids to { name, email, slack, pagerduty, opsgenie, telegram }',
 });
 
 const Rotation = Type.Union(

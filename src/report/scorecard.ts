@@ -274,7 +274,7 @@ function oncallRotation({ report, probes, setup }: ScorecardInput): Judgement {
           detail:
             provider !== undefined
               ? `no schedules in vigil; on-call may live in ${provider} (attest it)`
-              : 'no on-call schedule and no channel whose provider keeps on-call (such as pagerduty)',
+              : 'no on-call schedule and no channel whose provider keeps on-call (such as pagerduty or opsgenie)',
         },
       ],
     };

@@ -114,6 +114,11 @@ const fixtures: Record<ChannelType, ChannelFixture> = {
     bad: { fields: { smtp: 'http://mail.example.com', from: 'vigil@example.com', to: ['ops@example.com'] }, path: 'smtp' },
     echo: { skip: 'an SMTP server answers with reply codes of its own words; it cannot be made to quote the password back' },
   },
+  opsgenie: {
+    hang: () => hanging((port) => ({ apiKey: '${CONTRACT_SECRET}', apiUrl: `http://127.0.0.1:${port}` })),
+    bad: { fields: { apiKey: 'k', region: 'asia' }, path: 'region' },
+    echo: () => echoing((url) => ({ apiKey: '${CONTRACT_SECRET}', apiUrl: url })),
+  },
   pagerduty: {
     hang: () => hanging((port) => ({ routingKey: '${CONTRACT_SECRET}', url: `http://127.0.0.1:${port}` })),
     bad: { fields: { routingKey: '', url: 'http://127.0.0.1:1' }, path: 'routingKey' },
@@ -303,6 +308,7 @@ describe.each(Object.keys(channelKinds) as ChannelType[])('channel contract: %s'
 function sample(field: string): string {
   if (field === 'email') return 'alice@example.com';
   if (field === 'slack') return 'U024BE7LH';
+  if (field === 'opsgenie') return 'alice@example.com';
   if (field === 'telegram') return '123456789';
   throw new Error(`add a sample ${field} value for people.<id>.${field} here`);
 }

@@ -532,7 +532,10 @@ describe('config', () => {
       tertiary: { timezone: 'UTC', layers: [] },
     };
     expect(checkSchedules({ ...people, ghost: { name: 'Ghost', pagerduty: false } }, s)).toEqual([
-      { path: 'people.ghost', message: 'expected at least one way to reach the person (email, pagerduty: true, slack or telegram)' },
+      {
+        path: 'people.ghost',
+        message: 'expected at least one way to reach the person (email, opsgenie, pagerduty: true, slack or telegram)',
+      },
       {
         path: 'schedules.primary.timezone',
         message:

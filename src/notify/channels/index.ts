@@ -3,6 +3,7 @@ import type { AnyChannelKind } from '../types.js';
 import { alertmanager } from './alertmanager.js';
 import { discord } from './discord.js';
 import { email } from './email.js';
+import { opsgenie } from './opsgenie.js';
 import { pagerduty } from './pagerduty.js';
 import { slack } from './slack.js';
 import { telegram } from './telegram.js';
@@ -13,6 +14,7 @@ export const channelKinds = {
   alertmanager,
   discord,
   email,
+  opsgenie,
   pagerduty,
   slack,
   telegram,
