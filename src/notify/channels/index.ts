@@ -3,6 +3,7 @@ import type { AnyChannelKind } from '../types.js';
 import { email } from './email.js';
 import { pagerduty } from './pagerduty.js';
 import { slack } from './slack.js';
+import { teams } from './teams.js';
 import { webhook } from './webhook.js';
 
 /** Every channel type vigil knows. Adding one is its module plus one line here. */
@@ -10,6 +11,7 @@ export const channelKinds = {
   email,
   pagerduty,
   slack,
+  teams,
   webhook,
 } satisfies Record<string, AnyChannelKind>;
 
