@@ -278,7 +278,7 @@ function webhookError(answer: JsonAnswer, where: string, redactor: Redactor, now
   const answered = `${where} answered ${status}${said ? `: ${said}` : ''}`;
   if (status === 429 || status === 408 || status >= 500) {
     const wait = parseRetryAfter(answer.retryAfter, now);
-    const when = wait === undefined ? '' : `; Slack asks to retry after ${formatDuration(wait)}`;
+    const when = wait === undefined ? '' : `; Slack asks to retry after ${Math.ceil(wait / 1000)}s`;
     return new DeliveryError(`${answered}${when}`, { retryable: true, ...(wait === undefined ? {} : { retryAfterMs: wait }) });
   }
   const hint = Object.hasOwn(WEBHOOK_HINTS, said)
