@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
@@ -7,7 +8,8 @@ import { slack } from '../../src/notify/channels/slack.js';
 import type { Channel, Notification } from '../../src/notify/types.js';
 import { memoryLogger } from '../helpers/context.js';
 import { failure, sendContext, testNotification } from '../helpers/notification.js';
-import { closedPort } from '../helpers/servers.js';
+import { closedPort, startRaw } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 import { type Answer, startWebhookPeer, throughOutage, type WebhookPeer } from '../helpers/webhook-peer.js';
 import { workspace } from '../helpers/workspace.js';
 
@@ -193,6 +195,29 @@ describe('slack channel: incoming-webhook answers', () => {
     const err = await failure(refused.send(notification(), sendContext()));
     expect(err.retryable).toBe(true);
     expect(`${err.message} ${String(err.cause ?? '')}`).not.toContain(HOOK_SECRET);
+  });
+});
+
+describe('slack channel: incoming webhook that hangs', () => {
+  it('gives up at the send deadline with a retryable error, and closes the connection', async () => {
+    const live = new Set<Socket>();
+    const silent = await startRaw((socket) => {
+      live.add(socket);
+      socket.resume();
+      socket.on('error', () => {});
+      socket.on('close', () => live.delete(socket));
+    });
+    try {
+      const channel = make(`${silent.url}${PATH}`);
+      const started = performance.now();
+      const err = await failure(channel.send(notification(), sendContext(300)));
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(err.retryable).toBe(true);
+      expect(err.message).toMatch(/^Slack incoming webhook POST to 127\.0\.0\.1:\d+ timed out after /);
+      await waitFor('the abandoned connection to close', () => live.size === 0, 2_000);
+    } finally {
+      await silent.close();
+    }
   });
 });
 
