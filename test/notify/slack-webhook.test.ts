@@ -87,9 +87,10 @@ describe('slack channel: one mode or the other, checked at load', () => {
   });
 
   it('refuses both modes at once, naming webhookUrl and never printing it', () => {
+    expect(load({ webhookUrl: '${HOOK}', channel: '#ops' })[0]).toMatch(/got both \(channel is set too\)$/);
     const problems = load({ webhookUrl: '${HOOK}', token: 'xoxb-1', channel: '#ops' });
     expect(problems).toEqual([
-      'config/default.yaml: channels.s.webhookUrl: expected either webhookUrl (incoming-webhook mode) or token and channel (bot mode), got both (token and channel is set too)',
+      'config/default.yaml: channels.s.webhookUrl: expected either webhookUrl (incoming-webhook mode) or token and channel (bot mode), got both (token and channel are set too)',
     ]);
     expect(problems.join('\n')).not.toContain(HOOK_SECRET);
   });

@@ -110,11 +110,12 @@ export const slack = defineChannel({
     const bot = config.token !== undefined || config.channel !== undefined;
     if (config.webhookUrl !== undefined) {
       if (!bot) return [];
-      const extra = ['token', 'channel'].filter((k) => config[k as 'token' | 'channel'] !== undefined).join(' and ');
+      const extra = (['token', 'channel'] as const).filter((k) => config[k] !== undefined);
+      const also = `${extra.join(' and ')} ${extra.length > 1 ? 'are' : 'is'} set too`;
       return [
         {
           path: 'webhookUrl',
-          message: `expected either webhookUrl (incoming-webhook mode) or token and channel (bot mode), got both (${extra} is set too)`,
+          message: `expected either webhookUrl (incoming-webhook mode) or token and channel (bot mode), got both (${also})`,
         },
       ];
     }
