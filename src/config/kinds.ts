@@ -32,7 +32,12 @@ export function checkChannels(service: ServiceConfig, run: Run, originOf: (p: st
       },
       { additionalProperties: false },
     );
+    const before = run.problems.length;
     const { value } = validate(schema, raw, run, () => file, `channels.${name}`);
+    // The type's own rules read typed fields: only on a channel its schema accepted.
+    if (run.problems.length === before && isMap(value)) {
+      for (const p of channelKindOf(type).check?.(value) ?? []) run.problems.push(`${file}: channels.${name}.${p.path}: ${p.message}`);
+    }
     const testSchedule = isMap(value) ? value.testSchedule : undefined;
     const problem = typeof testSchedule === 'string' ? scheduleProblem(testSchedule) : undefined;
     if (problem) run.problems.push(`${file}: channels.${name}.test${problem[0]?.toUpperCase()}${problem.slice(1)}`);

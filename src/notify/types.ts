@@ -150,7 +150,15 @@ export interface ChannelKind<P extends TProperties = TProperties> {
    * every so many milliseconds.
    */
   resendWhileOpen?(config: Static<TObject<P>>): number;
+  /** Rules the schema cannot express (one of two modes, not both); each problem becomes a load error. */
+  check?(config: Static<TObject<P>>): ChannelProblem[];
   create(name: string, config: Static<TObject<P>>, deps: ChannelDeps): Channel;
+}
+
+/** A config problem found by a channel type's own check: the field it is about (`webhookUrl`) and what was expected. */
+export interface ChannelProblem {
+  path: string;
+  message: string;
 }
 
 /** Any channel kind, whatever its fields: what the registry holds. */

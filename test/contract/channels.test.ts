@@ -129,6 +129,11 @@ const fixtures: Record<ChannelType, ChannelFixture> = {
     bad: { fields: { token: 'x', channel: 'not a channel!' }, path: 'channel' },
     echo: () => echoing((url) => ({ token: '${CONTRACT_SECRET}', channel: '#ops', apiUrl: `${url}/api/` })),
   },
+  teams: {
+    hang: () => hanging((port) => ({ url: `http://127.0.0.1:${port}/workflows/w1/triggers/manual/paths/invoke?sig=\${CONTRACT_SECRET}` })),
+    bad: { fields: { url: 'ftp://teams.example.com/hook' }, path: 'url' },
+    echo: () => echoing((url) => ({ url: `${url}/workflows/w1/triggers/manual/paths/invoke?api-version=1&sig=\${CONTRACT_SECRET}` })),
+  },
   telegram: {
     hang: () =>
       hanging((port) => ({ botToken: '123456:${CONTRACT_SECRET}', chatId: '-1001234567890', apiUrl: `http://127.0.0.1:${port}` })),

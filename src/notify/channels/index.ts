@@ -6,6 +6,7 @@ import { email } from './email.js';
 import { opsgenie } from './opsgenie.js';
 import { pagerduty } from './pagerduty.js';
 import { slack } from './slack.js';
+import { teams } from './teams.js';
 import { telegram } from './telegram.js';
 import { webhook } from './webhook.js';
 
@@ -17,6 +18,7 @@ export const channelKinds = {
   opsgenie,
   pagerduty,
   slack,
+  teams,
   telegram,
   webhook,
 } satisfies Record<string, AnyChannelKind>;

@@ -7,18 +7,41 @@ import { formatDuration } from '../../lib/duration.js';
 import { codeOf } from '../../lib/errors.js';
 import { fieldOf } from '../../lib/fields.js';
 import type { Logger } from '../../lib/logger.js';
+import { createRedactor, MIN_SECRET_LENGTH, type Redactor } from '../../lib/redactor.js';
 import { type Message, render } from '../message.js';
-import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
+import {
+  type Channel,
+  type ChannelDeps,
+  DeliveryError,
+  defineChannel,
+  type Notification,
+  type SendContext,
+  type SendResult,
+} from '../types.js';
+import { excerpt, type JsonAnswer, postJson } from './post-json.js';
+import { parseRetryAfter } from './webhook.js';
 
 const schema = Type.Object(
   {
-    /** A bot token with `chat:write`. */
-    token: Type.String({ minLength: 1, expected: 'a Slack bot token (xoxb-…), from ${SLACK_BOT_TOKEN} or ${file:…}' }),
-    /** Where new messages go: a channel name or id. Updates and thread replies follow the id Slack returned. */
-    channel: Type.String({
-      pattern: '^(#?[a-z0-9][a-z0-9._-]*|[A-Z][A-Z0-9]{2,})$',
-      expected: 'a channel name like #ops-alerts or a channel id like C0123456789',
-    }),
+    /** Bot mode: a bot token with `chat:write`. Set with `channel`, or set `webhookUrl` instead. */
+    token: Type.Optional(Type.String({ minLength: 1, expected: 'a Slack bot token (xoxb-…), from ${SLACK_BOT_TOKEN} or ${file:…}' })),
+    /** Bot mode: where new messages go, a channel name or id. Updates and thread replies follow the id Slack returned. */
+    channel: Type.Optional(
+      Type.String({
+        pattern: '^(#?[a-z0-9][a-z0-9._-]*|[A-Z][A-Z0-9]{2,})$',
+        expected: 'a channel name like #ops-alerts or a channel id like C0123456789',
+      }),
+    ),
+    /**
+     * Incoming-webhook mode: the webhook's URL, a secret (whoever has it can post). Every notification
+     * is a new message in the webhook's own channel: a webhook cannot edit one.
+     */
+    webhookUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://[^\\s]+$',
+        expected: 'a Slack incoming-webhook URL (https://hooks.slack.com/services/…), from ${SLACK_WEBHOOK_URL} or ${file:…}',
+      }),
+    ),
     /** Slack's Web API base; changed only for a proxy or a test server. */
     apiUrl: Type.String({ default: 'https://slack.com/api/', pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' }),
     /**
@@ -83,19 +106,42 @@ interface Content {
 export const slack = defineChannel({
   schema,
   person: { field: 'slack' },
+  check(config) {
+    const bot = config.token !== undefined || config.channel !== undefined;
+    if (config.webhookUrl !== undefined) {
+      if (!bot) return [];
+      const extra = (['token', 'channel'] as const).filter((k) => config[k] !== undefined);
+      const also = `${extra.join(' and ')} ${extra.length > 1 ? 'are' : 'is'} set too`;
+      return [
+        {
+          path: 'webhookUrl',
+          message: `expected either webhookUrl (incoming-webhook mode) or token and channel (bot mode), got both (${also})`,
+        },
+      ];
+    }
+    const missing = (['token', 'channel'] as const).filter((k) => config[k] === undefined);
+    return missing.map((k) => ({
+      path: k,
+      message: `expected ${k === 'token' ? 'a Slack bot token' : 'a channel name or id'} with ${k === 'token' ? 'channel' : 'token'} (bot mode), or webhookUrl alone (incoming-webhook mode); it is missing`,
+    }));
+  },
   create(name, config, deps) {
+    if (config.webhookUrl !== undefined) return incomingWebhook(name, config.webhookUrl, config.interactive === true, deps);
+    const { token, channel } = config;
+    // The config check guarantees both; a caller that skipped it gets told here, not at the first send.
+    if (token === undefined || channel === undefined) throw new TypeError(`slack channel ${name}: bot mode needs token and channel`);
     const log = deps.logger.child({ channel: name, type: 'slack' });
     // One pool per channel, so close() releases exactly what this channel opened.
     const agent = new Agent({ connect: { timeout: 10_000 } });
     // WebClient calls take no signal of their own: the send's deadline reaches its fetch through this context.
     const deadline = new AsyncLocalStorage<AbortSignal>();
-    const client = new WebClient(config.token, {
+    const client = new WebClient(token, {
       slackApiUrl: config.apiUrl,
       // The outbox worker owns retries and Retry-After; the client must fail fast and say why.
       retryConfig: { retries: 0 },
       rejectRateLimitedCalls: true,
       timeout: CLIENT_TIMEOUT_MS,
-      logger: slackLogger(log, config.token),
+      logger: slackLogger(log, token),
       fetch: (url, init) => {
         const send = deadline.getStore();
         const signal = send && init?.signal ? AbortSignal.any([init.signal, send]) : (send ?? init?.signal);
@@ -109,7 +155,7 @@ export const slack = defineChannel({
     });
 
     // `to`: the channel's own target, or a person's user id when escalation pages them (a direct message).
-    const post = async (content: Content, thread?: SlackRef, to: string = config.channel): Promise<SlackRef> => {
+    const post = async (content: Content, thread?: SlackRef, to: string = channel): Promise<SlackRef> => {
       const res = await client.chat.postMessage({
         channel: thread?.channel ?? to,
         ...(thread ? { thread_ts: thread.ts } : {}),
@@ -158,7 +204,7 @@ export const slack = defineChannel({
           );
           return { ref: { channel: result.channel, ts: result.ts } };
         } catch (err) {
-          throw classify(err, { method, target: followsRef ? ref.channel : config.channel, token: config.token, ctx, started });
+          throw classify(err, { method, target: followsRef ? ref.channel : channel, token, ctx, started });
         }
       },
       async close() {
@@ -167,6 +213,82 @@ export const slack = defineChannel({
     };
   },
 });
+
+/** Incoming-webhook answers (plain text) that a changed config fixes, and what to change. */
+const WEBHOOK_HINTS: Record<string, string> = {
+  invalid_token: 'the webhook URL is wrong or was revoked; create a new one and update `webhookUrl`',
+  no_service: 'the webhook was removed or its app uninstalled; create a new one and update `webhookUrl`',
+  no_active_hooks: 'the webhook is disabled; enable it or create a new one',
+  no_team: 'the workspace is gone or the URL is wrong; check `webhookUrl`',
+  team_disabled: 'the workspace is disabled',
+  channel_not_found: "the webhook's channel is gone; create a webhook for another channel",
+  channel_is_archived: "the webhook's channel is archived; create a webhook for another channel",
+  action_prohibited: 'a workspace admin restricted posting in this channel',
+  posting_to_general_channel_denied: 'only admins may post in this channel',
+};
+
+/** A Slack member id as `people:` holds it; anything else is never put inside a `<@…>` mention. */
+const MEMBER_ID = /^[UW][A-Z0-9]{2,}$/;
+
+/**
+ * Incoming-webhook mode: one plain POST per notification to a URL that posts into the channel the
+ * webhook was made for. Slack answers `ok` and no message id, so nothing can be edited later:
+ * acknowledge, resolve and remind each post a new message, and a person paged through it is
+ * @-mentioned in that channel rather than sent a direct message.
+ */
+function incomingWebhook(name: string, webhookUrl: string, interactive: boolean, deps: ChannelDeps): Channel {
+  const url = new URL(webhookUrl);
+  // The last path segment is the webhook's secret; the whole URL carries it too.
+  const secret = url.pathname.split('/').filter(Boolean).at(-1) ?? '';
+  const redactor = createRedactor([webhookUrl, ...(secret.length >= MIN_SECRET_LENGTH ? [secret] : [])]);
+  const where = `Slack incoming webhook POST to ${url.host}`;
+  // Backstops only: the worker's per-send signal normally ends a request first.
+  const agent = new Agent({ connect: { timeout: 10_000 }, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  const log = deps.logger.child({ channel: name, type: 'slack', mode: 'webhook' });
+  return {
+    async send(n: Notification, ctx: SendContext): Promise<SendResult> {
+      const started = ctx.clock.now();
+      const content = compose(n, render(n, started), interactive);
+      const person = n.recipient?.slack;
+      if (person !== undefined && MEMBER_ID.test(person)) {
+        // No direct message through a webhook: the mention in its channel is what notifies the person.
+        content.text = `<@${person}> ${content.text}`;
+        content.blocks.splice(1, 0, { type: 'section', text: { type: 'mrkdwn', text: `<@${person}> you are paged` } });
+      }
+      const answer = await postJson(
+        url,
+        { ...content, unfurl_links: false, unfurl_media: false },
+        { where, agent, ctx, started, redactor },
+      );
+      if (answer.status >= 200 && answer.status < 300) {
+        log.debug({ action: n.action, status: answer.status }, 'slack webhook accepted');
+        return {};
+      }
+      throw webhookError(answer, where, redactor, ctx.clock.now());
+    },
+    async close() {
+      await agent.close();
+    },
+  };
+}
+
+/** An incoming webhook's refusal: 429 and 5xx may pass, a 4xx code such as `no_service` will not. */
+function webhookError(answer: JsonAnswer, where: string, redactor: Redactor, now: number): DeliveryError {
+  const { status } = answer;
+  const said = excerpt(answer.text, redactor, 100);
+  const answered = `${where} answered ${status}${said ? `: ${said}` : ''}`;
+  if (status === 429 || status === 408 || status >= 500) {
+    const wait = parseRetryAfter(answer.retryAfter, now);
+    const when = wait === undefined ? '' : `; Slack asks to retry after ${Math.ceil(wait / 1000)}s`;
+    return new DeliveryError(`${answered}${when}`, { retryable: true, ...(wait === undefined ? {} : { retryAfterMs: wait }) });
+  }
+  const hint = Object.hasOwn(WEBHOOK_HINTS, said)
+    ? WEBHOOK_HINTS[said]
+    : status >= 300 && status < 400
+      ? 'redirects are not followed'
+      : undefined;
+  return new DeliveryError(`${answered} (${hint ?? 'permanent, not retried'})`, { retryable: false });
+}
 
 /** Blocks for the message and the same words as plain text, for notifications and clients without blocks. */
 function compose(n: Notification, msg: Message, interactive: boolean): Content {
