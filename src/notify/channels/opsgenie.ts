@@ -14,6 +14,7 @@ import {
   type SendResult,
   type Severity,
 } from '../types.js';
+import { cut, readBounded, retryAfter, safeHost } from './http-parts.js';
 
 const priority = (fallback: string) =>
   Type.Union([Type.Literal('P1'), Type.Literal('P2'), Type.Literal('P3'), Type.Literal('P4'), Type.Literal('P5')], {
@@ -77,8 +78,6 @@ export type OpsgenieConfig = Static<typeof schema>;
 /** Opsgenie's documented limits: longer values are cut by Opsgenie or reject the request. */
 export const LIMITS = { message: 130, alias: 512, description: 15_000, detailValue: 500, note: 25_000, user: 100 } as const;
 const BASE_URLS = { us: 'https://api.opsgenie.com', eu: 'https://api.eu.opsgenie.com' } as const;
-// Opsgenie's answers are a few hundred bytes; anything longer is a proxy's page, read only this far.
-const MAX_RESPONSE = 64 * 1024;
 // How often a test page asks whether Opsgenie has processed its alert; the send's deadline bounds the asking.
 const STATUS_POLL_MS = 500;
 
@@ -326,45 +325,4 @@ function describe(answer: Answer): string {
     );
   if (parts.length > 0) return cut(parts.filter(Boolean).join(': '), 500, '…');
   return cut(answer.text.replace(/\s+/g, ' ').trim(), 200, '…');
-}
-
-/** Retry-After in seconds or as an HTTP date, in milliseconds from now. */
-function retryAfter(header: string | string[] | undefined, now: number): number | undefined {
-  const value = (Array.isArray(header) ? header[0] : header)?.trim();
-  if (value === undefined || value === '') return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
-}
-
-async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    // A Readable yields `any`: checked here, not trusted.
-    const data: unknown = chunk;
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data instanceof Uint8Array ? data : String(data));
-    chunks.push(buf);
-    size += buf.length;
-    if (size >= MAX_RESPONSE) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, MAX_RESPONSE).toString('utf8');
-}
-
-/** At most `max` UTF-16 units, never splitting a surrogate pair; `ellipsis` marks a cut. */
-function cut(text: string, max: number, ellipsis = ''): string {
-  if (text.length <= max) return text;
-  const head = text.slice(0, max - ellipsis.length).replace(/[\uD800-\uDBFF]$/, '');
-  return head + ellipsis;
-}
-
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return url;
-  }
 }

@@ -5,6 +5,7 @@ import { codeOf, messageOf } from '../../lib/errors.js';
 import { fieldOf, isJsonObject } from '../../lib/fields.js';
 import { render } from '../message.js';
 import { type Channel, DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
+import { cut, readBounded, retryAfter, safeHost } from './http-parts.js';
 
 const schema = Type.Object(
   {
@@ -29,8 +30,6 @@ export type PagerDutyConfig = Static<typeof schema>;
 /** Limits of the Events API v2: longer values make PagerDuty reject the whole event with a 400. */
 export const MAX_DEDUP_KEY = 255;
 export const MAX_SUMMARY = 1024;
-// PagerDuty's answers are a few hundred bytes; anything longer is a proxy's page, read only this far.
-const MAX_RESPONSE = 64 * 1024;
 
 type EventAction = 'trigger' | 'acknowledge' | 'resolve';
 
@@ -234,52 +233,11 @@ function describeAnswer(answer: PagerDutyAnswer, body: string): string {
   return cut(text, 200, '…');
 }
 
-/** Retry-After in seconds or as an HTTP date, in milliseconds from now. */
-function retryAfter(header: string | string[] | undefined, now: number): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
-}
-
-async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    // A Readable yields `any`: checked here, not trusted.
-    const data: unknown = chunk;
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data instanceof Uint8Array ? data : String(data));
-    chunks.push(buf);
-    size += buf.length;
-    if (size >= MAX_RESPONSE) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, MAX_RESPONSE).toString('utf8');
-}
-
-/** At most `max` UTF-16 units, never splitting a surrogate pair; `ellipsis` marks a cut. */
-function cut(text: string, max: number, ellipsis = ''): string {
-  if (text.length <= max) return text;
-  const head = text.slice(0, max - ellipsis.length).replace(/[\uD800-\uDBFF]$/, '');
-  return head + ellipsis;
-}
-
 function isAbsoluteHttp(href: string): boolean {
   try {
     const u = new URL(href);
     return u.protocol === 'http:' || u.protocol === 'https:';
   } catch {
     return false;
-  }
-}
-
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return url;
   }
 }
