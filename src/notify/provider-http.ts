@@ -1,4 +1,4 @@
-import { type Agent, request } from 'undici';
+import { type Agent, type Dispatcher, request } from 'undici';
 import { untilAborted } from '../lib/abort.js';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
@@ -6,8 +6,13 @@ import { fieldOf, isJsonObject } from '../lib/fields.js';
 import type { Redactor } from '../lib/redactor.js';
 import { DeliveryError, type SendContext } from './types.js';
 
-/** A provider's answer, read this far (an error excerpt, a message object) and no further. */
-const MAX_RESPONSE_BYTES = 64 * 1024;
+/**
+ * What every channel needs of an HTTP provider, in one place: one bounded JSON call, a bounded read of
+ * an answer, Retry-After, and the text helpers an error message or a message body uses.
+ */
+
+/** A provider's answer, read this far (an error excerpt, a message object) and no further: longer is a proxy's page. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
 
 /** What a JSON API answered: its status, the Retry-After header, the body as text and as JSON (when it is JSON). */
 export interface JsonAnswer {
@@ -39,7 +44,7 @@ export async function callJson(
         dispatcher: init.agent,
       });
       const header = res.headers['retry-after'];
-      const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
+      const text = await readCapped(res.body);
       return { status: res.statusCode, retryAfter: Array.isArray(header) ? header[0] : header, text, json: parseObject(text) };
     });
   } catch (err) {
@@ -64,10 +69,28 @@ export function excerpt(text: string, max = 200): string {
   return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
-/** At most `max` UTF-16 units, never splitting a surrogate pair; a cut ends with `…`. */
-export function cut(text: string, max: number): string {
+/** At most `max` UTF-16 units, never splitting a surrogate pair; `ellipsis` marks a cut (`''`: a plain cut, for keys). */
+export function cut(text: string, max: number, ellipsis = '…'): string {
   if (text.length <= max) return text;
-  return `${text.slice(0, max - 1).replace(/[\uD800-\uDBFF]$/, '')}…`;
+  return text.slice(0, max - ellipsis.length).replace(/[\uD800-\uDBFF]$/, '') + ellipsis;
+}
+
+/** Retry-After as delay-seconds or an HTTP date, in ms from `now`; undefined when absent or neither. */
+export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (text === undefined || text === '') return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** The host of a URL for a message: never its userinfo, path or query, which may hold a credential. */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'the configured url';
+  }
 }
 
 /** Whether a link is an absolute http(s) URL, the only kind providers accept for buttons and embeds. */
@@ -90,13 +113,17 @@ function parseObject(text: string): Record<string, unknown> {
   }
 }
 
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
+/** Reads up to `limit` bytes of an answer as text, then drops the rest of the stream. */
+export async function readCapped(body: Dispatcher.ResponseData['body'], limit = MAX_RESPONSE_BYTES): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
+    // A Readable yields `any`: checked here, not trusted.
+    const data: unknown = chunk;
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data instanceof Uint8Array ? data : String(data));
     const room = limit - size;
-    chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-    size += Math.min(chunk.length, room);
+    chunks.push(buf.length > room ? buf.subarray(0, room) : buf);
+    size += Math.min(buf.length, room);
     if (size >= limit) {
       body.destroy();
       break;

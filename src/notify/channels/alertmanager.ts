@@ -1,11 +1,12 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Agent, type Dispatcher, request } from 'undici';
+import { Agent, request } from 'undici';
 import { untilAborted } from '../../lib/abort.js';
 import { ms } from '../../lib/duration.js';
 import { codeOf, messageOf } from '../../lib/errors.js';
 import { fieldOf } from '../../lib/fields.js';
 import { Duration } from '../../lib/schema.js';
 import { render } from '../message.js';
+import { hostOf, isAbsoluteHttp, parseRetryAfter, readCapped } from '../provider-http.js';
 import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
 
 /** Alertmanager's label names: the Prometheus data model's, `[a-zA-Z_][a-zA-Z0-9_]*`. */
@@ -63,7 +64,6 @@ export interface PostableAlert {
 export const VALID_FOR_INTERVALS = 4;
 /** How long a test page's alert fires before Alertmanager resolves it by itself. */
 const TEST_ALERT_MS = 5 * 60_000;
-const MAX_RESPONSE_BYTES = 64 * 1024;
 const EXCERPT_CHARS = 200;
 
 export const alertmanager = defineChannel({
@@ -96,7 +96,7 @@ export const alertmanager = defineChannel({
         ({ status, excerpt, retryAfter } = await untilAborted(ctx.signal, async () => {
           const res = await request(endpoint, { method: 'POST', headers, body, signal: ctx.signal, dispatcher: agent });
           const first = res.headers['retry-after'];
-          const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
+          const text = await readCapped(res.body);
           return { status: res.statusCode, excerpt: text, retryAfter: Array.isArray(first) ? first[0] : first };
         }));
       } catch (err) {
@@ -210,54 +210,8 @@ function networkError(err: unknown, where: string, signal: AbortSignal, secrets:
   return new DeliveryError(`cannot reach ${where}: ${scrub(code || messageOf(err), secrets)}`, { retryable: true });
 }
 
-/** Retry-After as delay-seconds or an HTTP date, in ms from `now`. */
-function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** Reads up to `limit` bytes as text, then drops the rest of the stream. */
-async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    // A Readable yields `any`: checked here, not trusted.
-    const data: unknown = chunk;
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(String(data));
-    const room = limit - size;
-    chunks.push(buf.length > room ? buf.subarray(0, room) : buf);
-    size += Math.min(buf.length, room);
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
-
 /** Removes every secret, and its percent-encoded and base64 forms, from text a peer sent back. */
 function scrub(text: string, secrets: string[]): string {
   const forms = secrets.flatMap((s) => [s, encodeURIComponent(s), Buffer.from(s).toString('base64')]);
   return forms.reduce((t, s) => t.split(s).join('<secret>'), text);
-}
-
-function isAbsoluteHttp(href: string): boolean {
-  try {
-    const u = new URL(href);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
-function hostOf(url: string): string {
-  try {
-    // Never the userinfo: a URL may carry credentials.
-    return new URL(url).host;
-  } catch {
-    return 'the configured url';
-  }
 }

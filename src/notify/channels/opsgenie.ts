@@ -5,6 +5,7 @@ import { codeOf, messageOf } from '../../lib/errors.js';
 import { fieldOf, isJsonObject } from '../../lib/fields.js';
 import { createRedactor } from '../../lib/redactor.js';
 import { render } from '../message.js';
+import { cut, hostOf, parseRetryAfter, readCapped } from '../provider-http.js';
 import {
   type Channel,
   DeliveryError,
@@ -14,7 +15,6 @@ import {
   type SendResult,
   type Severity,
 } from '../types.js';
-import { cut, readBounded, retryAfter, safeHost } from './http-parts.js';
 
 const priority = (fallback: string) =>
   Type.Union([Type.Literal('P1'), Type.Literal('P2'), Type.Literal('P3'), Type.Literal('P4'), Type.Literal('P5')], {
@@ -98,7 +98,7 @@ export const opsgenie = defineChannel({
   keepsOnCall: true,
   create(name, config): Channel {
     const base = (config.apiUrl ?? BASE_URLS[config.region]).replace(/\/+$/, '');
-    const host = safeHost(base);
+    const host = hostOf(base);
     const agent = new Agent({ connections: 8, headersTimeout: 30_000, bodyTimeout: 30_000, connect: { timeout: 10_000 } });
     // Every form of the key (as is, encoded, cut short): a proxy or Opsgenie may quote the header back.
     const hide = createRedactor([config.apiKey]).text;
@@ -113,7 +113,7 @@ export const opsgenie = defineChannel({
           signal: ctx.signal,
           dispatcher: agent,
         });
-        const text = await readBounded(res.body);
+        const text = await readCapped(res.body);
         return { status: res.statusCode, body: parseBody(text), text, headers: res.headers };
       } catch (err) {
         throw networkError(err, host, step, ctx.signal, hide);
@@ -150,7 +150,7 @@ export const opsgenie = defineChannel({
         const data = answer.body.data;
         if (answer.status === 200 && isJsonObject(data)) {
           if (data.isSuccess === true) return;
-          const status = typeof data.status === 'string' ? hide(cut(data.status, 300)) : 'no reason given';
+          const status = typeof data.status === 'string' ? hide(cut(data.status, 300, '')) : 'no reason given';
           throw new DeliveryError(`Opsgenie accepted the test alert but could not process it: ${status}`, { retryable: false });
         }
         // 404: not processed yet. Anything else is an answer the channel cannot read, and not worth a retry storm.
@@ -166,7 +166,7 @@ export const opsgenie = defineChannel({
     return {
       async send(n: Notification, ctx: SendContext): Promise<SendResult> {
         const alias = n.ref?.alias || aliasFor(n.dedupKey, n.recipient?.id);
-        const note = () => cut(render(n, ctx.clock.now()).title, LIMITS.note);
+        const note = () => cut(render(n, ctx.clock.now()).title, LIMITS.note, '');
         switch (n.action) {
           case 'trigger':
           // Re-created, not a note: Opsgenie folds it into the open alert of that alias (its count goes up),
@@ -176,7 +176,7 @@ export const opsgenie = defineChannel({
             return { ref: { alias } };
           case 'acknowledge': {
             const body: ActionBody = { source: 'vigil', note: note() };
-            if (n.incident.ackedBy) body.user = cut(n.incident.ackedBy, LIMITS.user);
+            if (n.incident.ackedBy) body.user = cut(n.incident.ackedBy, LIMITS.user, '');
             await act('acknowledge', alias, body, ctx);
             return { ref: { alias } };
           }
@@ -243,7 +243,7 @@ function alertPayload(n: Notification, alias: string, priority: string, config: 
     ...(responders && responders.length > 0 ? { responders: responders.map((r) => ({ ...r })) } : {}),
     ...(config.tags && config.tags.length > 0 ? { tags: [...config.tags] } : {}),
     details,
-    entity: cut(i.probeId || 'vigil', LIMITS.alias),
+    entity: cut(i.probeId || 'vigil', LIMITS.alias, ''),
     source: 'vigil',
     priority,
   };
@@ -258,7 +258,7 @@ export function aliasFor(key: string, person?: string): string {
   const alias = person === undefined ? key : `${key}:${person}`;
   if (alias.length <= LIMITS.alias) return alias;
   const hash = createHash('sha256').update(alias).digest('hex').slice(0, 32);
-  return `${cut(alias, LIMITS.alias - hash.length - 1)}~${hash}`;
+  return `${cut(alias, LIMITS.alias - hash.length - 1, '')}~${hash}`;
 }
 
 function statusError(answer: Answer, step: Step, base: string, now: number, hide: (text: string) => string): DeliveryError {
@@ -275,7 +275,7 @@ function statusError(answer: Answer, step: Step, base: string, now: number, hide
     );
   }
   if (status === 429) {
-    const retryAfterMs = retryAfter(answer.headers['retry-after'], now);
+    const retryAfterMs = parseRetryAfter(answer.headers['retry-after'], now);
     return new DeliveryError(
       `Opsgenie is rate-limiting this account (429${tail})`,
       retryAfterMs === undefined ? { retryable: true } : { retryable: true, retryAfterMs },
@@ -285,7 +285,7 @@ function statusError(answer: Answer, step: Step, base: string, now: number, hide
     return new DeliveryError(`Opsgenie answered ${status} to the ${step} request${tail}`, { retryable: true });
   }
   // A redirect or a 404 on create: the channel points at the wrong place, sending again cannot help.
-  return new DeliveryError(`Opsgenie answered ${status} to the ${step} request at ${safeHost(base)}${tail} (check region and apiUrl)`, {
+  return new DeliveryError(`Opsgenie answered ${status} to the ${step} request at ${hostOf(base)}${tail} (check region and apiUrl)`, {
     retryable: false,
   });
 }

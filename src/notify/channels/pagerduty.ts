@@ -4,8 +4,8 @@ import { Agent, type Dispatcher, request } from 'undici';
 import { codeOf, messageOf } from '../../lib/errors.js';
 import { fieldOf, isJsonObject } from '../../lib/fields.js';
 import { render } from '../message.js';
+import { cut, hostOf, isAbsoluteHttp, parseRetryAfter, readCapped } from '../provider-http.js';
 import { type Channel, DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
-import { cut, readBounded, retryAfter, safeHost } from './http-parts.js';
 
 const schema = Type.Object(
   {
@@ -59,7 +59,7 @@ export const pagerduty = defineChannel({
   keepsOnCall: true,
   create(name, config): Channel {
     const endpoint = `${config.url.replace(/\/+$/, '')}/v2/enqueue`;
-    const host = safeHost(config.url);
+    const host = hostOf(config.url);
     // The send signal is the real deadline; these only bound a peer that trickles bytes forever.
     const agent = new Agent({ connections: 8, headersTimeout: 30_000, bodyTimeout: 30_000, connect: { timeout: 10_000 } });
     const hide = (text: string) => text.split(config.routingKey).join('<secret>');
@@ -75,7 +75,7 @@ export const pagerduty = defineChannel({
           signal: ctx.signal,
           dispatcher: agent,
         });
-        body = await readBounded(res.body);
+        body = await readCapped(res.body);
       } catch (err) {
         throw networkError(err, host, event.event_action, ctx.signal, hide);
       }
@@ -128,7 +128,7 @@ export const pagerduty = defineChannel({
 export function dedupKeyFor(key: string): string {
   if (key.length <= MAX_DEDUP_KEY) return key;
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 32);
-  return `${cut(key, MAX_DEDUP_KEY - hash.length - 1)}~${hash}`;
+  return `${cut(key, MAX_DEDUP_KEY - hash.length - 1, '')}~${hash}`;
 }
 
 function triggerEvent(n: Notification, dedupKey: string, routingKey: string, now: number): PagerDutyEvent {
@@ -177,7 +177,7 @@ function statusError(
     return new DeliveryError(`PagerDuty rejected the ${action} event (400${said ? `: ${said}` : ''})`, { retryable: false });
   }
   if (status === 429) {
-    const retryAfterMs = retryAfter(res.headers['retry-after'], now);
+    const retryAfterMs = parseRetryAfter(res.headers['retry-after'], now);
     return new DeliveryError(
       `PagerDuty is throttling events for this routing key (429${said ? `: ${said}` : ''}); it accepts about 120 events a minute per key`,
       retryAfterMs === undefined ? { retryable: true } : { retryable: true, retryAfterMs },
@@ -231,13 +231,4 @@ function describeAnswer(answer: PagerDutyAnswer, body: string): string {
   if (parts.length > 0) return cut(parts.filter(Boolean).join(': '), 500, '…');
   const text = body.replace(/\s+/g, ' ').trim();
   return cut(text, 200, '…');
-}
-
-function isAbsoluteHttp(href: string): boolean {
-  try {
-    const u = new URL(href);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
 }

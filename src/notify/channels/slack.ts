@@ -9,6 +9,7 @@ import { fieldOf } from '../../lib/fields.js';
 import type { Logger } from '../../lib/logger.js';
 import { createRedactor, MIN_SECRET_LENGTH, type Redactor } from '../../lib/redactor.js';
 import { type Message, render } from '../message.js';
+import { callJson, cut, excerpt, type JsonAnswer, parseRetryAfter } from '../provider-http.js';
 import {
   type Channel,
   type ChannelDeps,
@@ -18,8 +19,6 @@ import {
   type SendContext,
   type SendResult,
 } from '../types.js';
-import { excerpt, type JsonAnswer, postJson } from './post-json.js';
-import { parseRetryAfter } from './webhook.js';
 
 const schema = Type.Object(
   {
@@ -255,10 +254,10 @@ function incomingWebhook(name: string, webhookUrl: string, interactive: boolean,
         content.text = `<@${person}> ${content.text}`;
         content.blocks.splice(1, 0, { type: 'section', text: { type: 'mrkdwn', text: `<@${person}> you are paged` } });
       }
-      const answer = await postJson(
-        url,
-        { ...content, unfurl_links: false, unfurl_media: false },
-        { where, agent, ctx, started, redactor },
+      const answer = await callJson(
+        String(url),
+        { method: 'POST', body: { ...content, unfurl_links: false, unfurl_media: false }, agent, where, redactor },
+        ctx,
       );
       if (answer.status >= 200 && answer.status < 300) {
         log.debug({ action: n.action, status: answer.status }, 'slack webhook accepted');
@@ -275,7 +274,7 @@ function incomingWebhook(name: string, webhookUrl: string, interactive: boolean,
 /** An incoming webhook's refusal: 429 and 5xx may pass, a 4xx code such as `no_service` will not. */
 function webhookError(answer: JsonAnswer, where: string, redactor: Redactor, now: number): DeliveryError {
   const { status } = answer;
-  const said = excerpt(answer.text, redactor, 100);
+  const said = excerpt(redactor.text(answer.text), 100);
   const answered = `${where} answered ${status}${said ? `: ${said}` : ''}`;
   if (status === 429 || status === 408 || status >= 500) {
     const wait = parseRetryAfter(answer.retryAfter, now);
@@ -424,10 +423,6 @@ function parseRef(ref: Record<string, string> | undefined): SlackRef | undefined
 /** Slack reads `&`, `<` and `>` as markup in mrkdwn and in fallback text. */
 function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 function scrub(text: string, secret: string): string {

@@ -3,9 +3,8 @@ import { Agent } from 'undici';
 import { fieldOf } from '../../lib/fields.js';
 import { createRedactor, MIN_SECRET_LENGTH, type Redactor } from '../../lib/redactor.js';
 import { type Message, render } from '../message.js';
+import { callJson, cut, excerpt, type JsonAnswer, parseRetryAfter } from '../provider-http.js';
 import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
-import { excerpt, type JsonAnswer, postJson } from './post-json.js';
-import { parseRetryAfter } from './webhook.js';
 
 const schema = Type.Object(
   {
@@ -71,9 +70,8 @@ export const teams = defineChannel({
     const log = deps.logger.child({ channel: name, type: 'teams' });
     return {
       async send(n: Notification, ctx: SendContext): Promise<SendResult> {
-        const started = ctx.clock.now();
-        const message = card(n, render(n, started));
-        const answer = await postJson(url, message, { where, agent, ctx, started, redactor });
+        const message = card(n, render(n, ctx.clock.now()));
+        const answer = await callJson(url.href, { method: 'POST', body: message, agent, where, redactor }, ctx);
         // A workflow answers 202 once it has queued the run; the card is posted by the run itself.
         if (answer.status >= 200 && answer.status < 300) {
           log.debug({ action: n.action, status: answer.status }, 'teams workflow accepted');
@@ -165,13 +163,13 @@ function reason(text: string, redactor: Redactor): string {
   try {
     parsed = JSON.parse(text);
   } catch {
-    return excerpt(text, redactor);
+    return excerpt(redactor.text(text));
   }
   const error = fieldOf(parsed, 'error');
   const code = fieldOf(error, 'code');
   const message = fieldOf(error, 'message');
-  if (typeof code !== 'string') return excerpt(text, redactor);
-  return excerpt(typeof message === 'string' ? `${code}: ${message}` : code, redactor);
+  if (typeof code !== 'string') return excerpt(redactor.text(text));
+  return excerpt(redactor.text(typeof message === 'string' ? `${code}: ${message}` : code));
 }
 
 /**
@@ -180,8 +178,4 @@ function reason(text: string, redactor: Redactor): string {
  */
 export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_[\]<]/g, (c) => `\\${c}`);
-}
-
-function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

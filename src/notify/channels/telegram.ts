@@ -2,9 +2,8 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Agent } from 'undici';
 import { createRedactor, type Redactor } from '../../lib/redactor.js';
 import { type Message, render } from '../message.js';
-import { callJson, cut, excerpt, isAbsoluteHttp, type JsonAnswer, secondsToMs } from '../provider-http.js';
+import { callJson, cut, excerpt, isAbsoluteHttp, type JsonAnswer, parseRetryAfter, secondsToMs } from '../provider-http.js';
 import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
-import { parseRetryAfter } from './webhook.js';
 
 /** A chat id as the Bot API takes it: a number (negative for groups, -100… for channels) or a public `@channelusername`. */
 export const TELEGRAM_CHAT_ID = '^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$';

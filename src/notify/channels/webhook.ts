@@ -6,6 +6,7 @@ import { formatDuration } from '../../lib/duration.js';
 import { codeOf, messageOf } from '../../lib/errors.js';
 import { fieldOf } from '../../lib/fields.js';
 import { render } from '../message.js';
+import { parseRetryAfter, readCapped } from '../provider-http.js';
 import { DeliveryError, defineChannel, type Notification, type SendContext, type SendResult } from '../types.js';
 
 const schema = Type.Object(
@@ -42,8 +43,6 @@ export interface WebhookPayload {
   text: string;
 }
 
-/** A receiver's answer is read this far (for an error excerpt) and no further. */
-const MAX_RESPONSE_BYTES = 64 * 1024;
 const EXCERPT_CHARS = 200;
 
 /** Headers vigil owns: a configured header of the same name is dropped rather than sent twice or forged. */
@@ -95,7 +94,7 @@ export const webhook = defineChannel({
           ({ status, excerpt, retryAfter } = await untilAborted(ctx.signal, async () => {
             const res = await request(url, { method: 'POST', headers, body, signal: ctx.signal, dispatcher: agent });
             const first = res.headers['retry-after'];
-            const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
+            const text = await readCapped(res.body);
             return { status: res.statusCode, excerpt: text, retryAfter: Array.isArray(first) ? first[0] : first };
           }));
         } catch (err) {
@@ -124,15 +123,6 @@ export function sign(secret: string, timestamp: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-/** Retry-After as delay-seconds or an HTTP date, in ms from `now`; undefined when it is neither. */
-export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 function networkError(err: unknown, where: string, ctx: SendContext, started: number): DeliveryError {
   const code = codeOf(err) || codeOf(fieldOf(err, 'cause'));
   if (ctx.signal.aborted || code === 'UND_ERR_ABORTED' || code.endsWith('_TIMEOUT')) {
@@ -141,22 +131,6 @@ function networkError(err: unknown, where: string, ctx: SendContext, started: nu
   // Every transport failure may heal (DNS, refused, reset, TLS mid-rotation); the worker's maximum age bounds it.
   const why = code || messageOf(err);
   return new DeliveryError(`${where} failed: ${why}`, { retryable: true, cause: err });
-}
-
-/** Reads up to `limit` bytes as text, then drops the rest of the stream. */
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const room = limit - size;
-    chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-    size += Math.min(chunk.length, room);
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 function lowerKeys(headers: Record<string, string>): Record<string, string> {
