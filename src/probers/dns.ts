@@ -5,6 +5,7 @@ import { formatDuration, ms } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
 import { type Answer, CLASS_CODE, presentation, query, RCODE_NAME, type RecordType, type ServerAddress, TYPE_CODE } from './dns-wire.js';
+import { endpoint } from './sockets.js';
 import { defineProber, type ProbeBase, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const { Resolver } = dnsPromises;
@@ -783,5 +784,5 @@ export function parseAddress(text: string): ServerAddress | undefined {
 }
 
 function serverString(a: ServerAddress): string {
-  return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+  return endpoint(a.host, a.port);
 }

@@ -14,6 +14,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
 import { decodeResponse, encodeRequest, SERVING_STATUS, statusName } from './grpc-wire.js';
+import { TRUST_ERRORS } from './sockets.js';
 import {
   alertCause,
   caProblem,
@@ -376,12 +377,3 @@ function tlsReason(error: unknown, spec: GrpcSpec): string {
   const text = tlsErrorReason(error);
   return notTlsHint(text) === '' ? text : `${text} (is this port serving TLS? set tls: false if not)`;
 }
-
-const TRUST_ERRORS = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'CERT_UNTRUSTED',
-]);

@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { type Static, Type } from '@sinclair/typebox';
 import { Client, ProxyAgent } from 'undici';
+import { untilAborted } from '../lib/abort.js';
 import { formatDuration, ms } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
 import { fieldOf, isJsonObject } from '../lib/fields.js';
@@ -777,15 +778,19 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
   const headers = target.cookie === undefined ? { ...target.auth, ...base } : { ...target.auth, ...base, cookie: target.cookie };
 
   try {
-    const pending = dispatcher.request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      method: target.method,
-      headers,
-      body: target.body,
-      signal: ctx.signal,
-    });
-    const res = spec.proxy === undefined ? await pending : await untilAborted(pending, ctx.signal);
+    const send = () =>
+      dispatcher.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: target.method,
+        headers,
+        body: target.body,
+        signal: ctx.signal,
+      });
+    // undici heeds a request's signal only once the request is on a connection: through a proxy that
+    // never answers the CONNECT, that is never. The run's deadline ends the wait here; the caller then
+    // destroys the agent, and the tunnel's socket with it.
+    const res = spec.proxy === undefined ? await send() : await untilAborted(ctx.signal, send);
     phases.headers = ctx.clock.now();
     const header = (name: string) => {
       const v = res.headers[name];
@@ -871,32 +876,6 @@ function directClient(url: URL, rules: Rules, ctx: ProbeContext, phases: Phases)
       if (ctx.signal.aborted) onAbort();
       else ctx.signal.addEventListener('abort', onAbort, { once: true });
     },
-  });
-}
-
-/**
- * undici heeds a request's signal only once the request is on a connection: through a proxy that
- * never answers the CONNECT, that is never. The run's deadline ends the wait here; the caller then
- * destroys the agent, and the tunnel's socket with it.
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      work.catch(() => {});
-      reject(signal.reason);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
   });
 }
 

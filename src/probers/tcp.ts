@@ -4,7 +4,8 @@ import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
 import { type Conversation, ConversationEnded, converse, quote } from './conversation.js';
-import { alertCause, caProblem, clientCertProblems, daysRemaining, earliestExpiry, trustedCas } from './tls-common.js';
+import { connectReason, DNS_ERRORS, endpoint } from './sockets.js';
+import { alertCause, connectionProblems, daysRemaining, earliestExpiry, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const Step = Type.Union(
@@ -76,12 +77,7 @@ export const tcp = defineProber({
   },
   check(spec) {
     const problems: SpecProblem[] = [];
-    if (spec.host.includes(':') && isIP(spec.host) !== 6) {
-      problems.push({ path: 'host', message: `expected a host name without a port, got ${spec.host} (put the port in port:)` });
-    }
-    const ca = caProblem(spec.ca);
-    if (ca) problems.push(ca);
-    problems.push(...clientCertProblems(spec.cert, spec.key));
+    problems.push(...connectionProblems(spec));
     let expects = 0;
     let upgrades = 0;
     spec.steps.forEach((step, i) => {
@@ -175,16 +171,6 @@ function open(spec: TcpSpec, ctx: ProbeContext, limitMs: number | undefined): Pr
   });
 }
 
-const CONNECT_ERRORS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  EADDRNOTAVAIL: 'address not available',
-  ECONNRESET: 'connection reset',
-};
-const DNS_ERRORS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'ENODATA']);
-
 function connectFailure(spec: TcpSpec, o: OpenFailure, elapsed: number): ProbeResult {
   const where = endpoint(spec.host, spec.port);
   const f = o.failure;
@@ -200,7 +186,7 @@ function connectFailure(spec: TcpSpec, o: OpenFailure, elapsed: number): ProbeRe
         : ` (looked for ${spec.ipProtocol === 'ip4' ? 'IPv4' : 'IPv6'} addresses only: ipProtocol ${spec.ipProtocol})`;
     return { ok: false, code: 'DNS', message: `DNS lookup of ${spec.host} failed: ${code}${family}`, values: {} };
   }
-  const why = CONNECT_ERRORS[code] ?? messageOf(f.error);
+  const why = connectReason(code) ?? messageOf(f.error);
   return { ok: false, code: 'CONNECT', message: `cannot connect to ${where}: ${why}${code ? ` (${code})` : ''}`, values: {} };
 }
 
@@ -234,7 +220,8 @@ function judgeRefused(spec: TcpSpec, o: Opened | OpenFailure, elapsed: number): 
       values: {},
     };
   }
-  if (code in CONNECT_ERRORS) return { ok: true, values, details: { outcome: code === 'ETIMEDOUT' ? 'timeout' : 'refused', error: code } };
+  if (connectReason(code) !== undefined)
+    return { ok: true, values, details: { outcome: code === 'ETIMEDOUT' ? 'timeout' : 'refused', error: code } };
   return { ok: false, code: 'CONNECT', message: `connecting to ${where} failed in an unexpected way: ${messageOf(f.error)}`, values: {} };
 }
 
@@ -420,8 +407,4 @@ function unescapeText(text: string): string {
     if (c === '\\') return '\\';
     return String.fromCharCode(Number.parseInt(c.slice(1), 16));
   });
-}
-
-function endpoint(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -1,4 +1,5 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { formatDuration } from '../lib/duration.js';
 import type { SpecProblem } from './types.js';
@@ -148,4 +149,19 @@ export function clientCertProblems(cert: string | undefined, key: string | undef
   }
   if (!x509.checkPrivateKey(privateKey)) return [{ path: 'key', message: 'this key does not belong to the certificate in cert' }];
   return [];
+}
+
+/**
+ * The fields every kind that opens a TLS-capable connection to `host` + `port` shares: a host
+ * without a port in it, a CA that parses, a client certificate pair that belongs together.
+ */
+export function connectionProblems(spec: { host: string; ca?: string; cert?: string; key?: string }): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  if (spec.host.includes(':') && isIP(spec.host) !== 6) {
+    problems.push({ path: 'host', message: `expected a host name without a port, got ${spec.host} (put the port in port:)` });
+  }
+  const ca = caProblem(spec.ca);
+  if (ca) problems.push(ca);
+  problems.push(...clientCertProblems(spec.cert, spec.key));
+  return problems;
 }

@@ -13,17 +13,8 @@ import {
   type StartTls,
   UpgradeRefused,
 } from './conversation.js';
-import {
-  alertCause,
-  caProblem,
-  certificateChain,
-  clientCertProblems,
-  DAY,
-  daysRemaining,
-  expiryPhrase,
-  issuerOf,
-  trustedCas,
-} from './tls-common.js';
+import { connectReason, DNS_ERRORS, endpoint } from './sockets.js';
+import { alertCause, certificateChain, connectionProblems, DAY, daysRemaining, expiryPhrase, issuerOf, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
@@ -95,12 +86,7 @@ export const tlsProber = defineProber({
   values: () => ['days_remaining', 'not_after', 'chain_valid', 'tls_version', 'connect_ms', 'handshake_ms'],
   check(spec) {
     const problems: SpecProblem[] = [];
-    if (spec.host.includes(':') && isIP(spec.host) !== 6) {
-      problems.push({ path: 'host', message: `expected a host name without a port, got ${spec.host} (put the port in port:)` });
-    }
-    const ca = caProblem(spec.ca);
-    if (ca) problems.push(ca);
-    problems.push(...clientCertProblems(spec.cert, spec.key));
+    problems.push(...connectionProblems(spec));
     if (spec.maxVersion !== undefined && rank(spec.maxVersion) < rank(spec.minVersion)) {
       problems.push({ path: 'maxVersion', message: `maxVersion ${spec.maxVersion} is below minVersion ${spec.minVersion}` });
     }
@@ -286,14 +272,6 @@ function connect(a: Attempt, legacy: boolean, socket?: net.Socket): tls.TLSSocke
   });
 }
 
-const CONNECT_ERRORS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  EADDRNOTAVAIL: 'address not available',
-};
-const DNS_ERRORS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'ENODATA']);
 const VERSION_ERRORS = /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW|LEGACY_SIGALG/;
 
 async function handshakeFailure(a: HandshakeFailure, spec: TlsSpec, ctx: ProbeContext): Promise<ProbeResult> {
@@ -327,8 +305,9 @@ async function handshakeFailure(a: HandshakeFailure, spec: TlsSpec, ctx: ProbeCo
   }
   const code = codeOf(f.error);
   if (DNS_ERRORS.has(code)) return fail('DNS', `DNS lookup of ${spec.host} failed: ${code}`);
-  if (a.timing.connect === undefined && code in CONNECT_ERRORS) {
-    return fail('CONNECT', `cannot connect to ${where}: ${CONNECT_ERRORS[code]} (${code})`);
+  const refused = a.timing.connect === undefined ? connectReason(code) : undefined;
+  if (refused !== undefined) {
+    return fail('CONNECT', `cannot connect to ${where}: ${refused} (${code})`);
   }
   if (VERSION_ERRORS.test(code)) return versionFailure(spec, ctx, values, openSslReason(f.error));
   if (code === 'ECONNRESET' || code === 'EPIPE') {
@@ -531,10 +510,6 @@ function versionNumber(protocol: string): number {
 
 function sniOf(spec: TlsSpec): string {
   return spec.servername ?? spec.host;
-}
-
-function endpoint(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function selfIssued(c: tls.PeerCertificate): boolean {

@@ -3,6 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import WebSocket from 'ws';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
+import { connectReason, DNS_ERRORS, TRUST_ERRORS } from './sockets.js';
 import { alertCause, caProblem, daysRemaining, earliestExpiry, notTlsHint, tlsErrorReason, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 import { credentialsHeader, credentialsProblem, shownUrl, urlAsWritten, withoutCredentials } from './url-credentials.js';
@@ -215,24 +216,6 @@ function finish(v: Verdict, p: Progress, spec: WebsocketSpec, ctx: ProbeContext)
   return { ok: false, code: v.code, message: v.message, values };
 }
 
-const DNS_ERRORS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'ENODATA']);
-const CONNECT_ERRORS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  EADDRNOTAVAIL: 'address not available',
-};
-const TRUST_ERRORS = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'CERT_UNTRUSTED',
-]);
-
 /** Why the upgrade did not complete, from ws's or Node's error. */
 function upgradeFailure(error: unknown, spec: WebsocketSpec): { code: FailureCode; message: string } {
   const where = shownUrl(spec.url);
@@ -240,7 +223,8 @@ function upgradeFailure(error: unknown, spec: WebsocketSpec): { code: FailureCod
   const code = codeOf(error);
   const text = messageOf(error);
   if (DNS_ERRORS.has(code)) return { code: 'DNS', message: `DNS lookup of ${host} failed: ${code}` };
-  if (code in CONNECT_ERRORS) return { code: 'CONNECT', message: `cannot connect to ${where}: ${CONNECT_ERRORS[code]} (${code})` };
+  const refused = connectReason(code);
+  if (refused !== undefined) return { code: 'CONNECT', message: `cannot connect to ${where}: ${refused} (${code})` };
   if (spec.url.startsWith('wss:')) {
     const cause = alertCause(code);
     if (cause !== undefined) return { code: 'TLS', message: `TLS handshake with ${where} failed: ${cause}` };
