@@ -45,7 +45,7 @@ export async function callJson(
       });
       const header = res.headers['retry-after'];
       const text = await readCapped(res.body);
-      return { status: res.statusCode, retryAfter: Array.isArray(header) ? header[0] : header, text, json: parseObject(text) };
+      return { status: res.statusCode, retryAfter: Array.isArray(header) ? header[0] : header, text, json: jsonObjectOf(text) };
     });
   } catch (err) {
     const code = codeOf(err) || codeOf(fieldOf(err, 'cause'));
@@ -104,7 +104,8 @@ export function isAbsoluteHttp(href: string | undefined): href is string {
   }
 }
 
-function parseObject(text: string): Record<string, unknown> {
+/** A body parsed as a JSON object; `{}` for anything else (a proxy's HTML page, an array, bad JSON). */
+export function jsonObjectOf(text: string): Record<string, unknown> {
   try {
     const v: unknown = JSON.parse(text);
     return isJsonObject(v) ? v : {};

@@ -5,7 +5,7 @@ import { codeOf, messageOf } from '../../lib/errors.js';
 import { fieldOf, isJsonObject } from '../../lib/fields.js';
 import { createRedactor } from '../../lib/redactor.js';
 import { render } from '../message.js';
-import { cut, hostOf, parseRetryAfter, readCapped } from '../provider-http.js';
+import { cut, hostOf, jsonObjectOf, parseRetryAfter, readCapped } from '../provider-http.js';
 import {
   type Channel,
   DeliveryError,
@@ -114,7 +114,7 @@ export const opsgenie = defineChannel({
           dispatcher: agent,
         });
         const text = await readCapped(res.body);
-        return { status: res.statusCode, body: parseBody(text), text, headers: res.headers };
+        return { status: res.statusCode, body: jsonObjectOf(text), text, headers: res.headers };
       } catch (err) {
         throw networkError(err, host, step, ctx.signal, hide);
       }
@@ -301,15 +301,6 @@ function networkError(err: unknown, host: string, step: Step, signal: AbortSigna
   return new DeliveryError(`cannot reach Opsgenie at ${host}: ${detail}${code && !detail.includes(code) ? ` [${code}]` : ''}`, {
     retryable: true,
   });
-}
-
-function parseBody(text: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(text);
-    return isJsonObject(v) ? v : {};
-  } catch {
-    return {};
-  }
 }
 
 /** Opsgenie's own words (`Request body is not processable. Please check the errors.: message: Message can not be empty.`), or the start of a non-JSON body. */
