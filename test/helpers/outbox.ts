@@ -29,15 +29,21 @@ export function outboxOver(channels: Record<string, Channel>) {
     pollIntervalMs: 1_000,
     random: () => 1,
   });
-  const open = async (channel: string, actions: Array<'trigger' | 'resolve'>) => {
+  /** Opens an incident of probe `probeId` (resolved `resolvedAfterMs` later, in the resolve's payload) and queues `actions` for `channel`. */
+  const open = async (
+    channel: string,
+    actions: Array<'trigger' | 'resolve'>,
+    { probeId = 'api', resolvedAfterMs = 0 }: { probeId?: string; resolvedAfterMs?: number } = {},
+  ) => {
+    const summary = `${probeId}: 503 Service Unavailable`;
     const opened = await store.alerts.applyIncidentChange({
       open: {
-        probeId: 'api',
+        probeId,
         rule: 'failures',
         kind: 'http',
         severity: 'critical',
         state: 'open',
-        summary: 'api: 503 Service Unavailable',
+        summary,
         labels: {},
         channels: [channel],
         openedAt: clock.now(),
@@ -49,19 +55,19 @@ export function outboxOver(channels: Record<string, Channel>) {
         actions.map((action) => ({
           channel,
           action,
-          dedupKey: `api/failures/${i.id}`,
+          dedupKey: `${probeId}/failures/${i.id}`,
           // The incident as channels render it (the engine stores the full view).
           payload: {
             id: i.id,
-            key: `api/failures/${i.id}`,
-            probeId: 'api',
+            key: `${probeId}/failures/${i.id}`,
+            probeId,
             kind: 'http',
             rule: 'failures',
             severity: 'critical',
             state: action === 'resolve' ? 'resolved' : 'open',
-            openedAt: clock.now(),
-            ...(action === 'resolve' ? { resolvedAt: clock.now() } : {}),
-            summary: 'api: 503 Service Unavailable',
+            openedAt: i.openedAt,
+            ...(action === 'resolve' ? { resolvedAt: i.openedAt + resolvedAfterMs } : {}),
+            summary,
             labels: {},
             flapping: false,
           },

@@ -1,9 +1,7 @@
-import { type Channel, createOutboxWorker } from '../../src/notify/index.js';
-import { createSqliteStore, type OutboxItem } from '../../src/store/index.js';
-import { ManualClock } from './clock.js';
-import { memoryLogger } from './context.js';
+import type { Channel } from '../../src/notify/index.js';
+import type { OutboxItem } from '../../src/store/index.js';
+import { outboxOver } from './outbox.js';
 import { startHttp, type TestServer } from './servers.js';
-import { waitFor } from './wait.js';
 
 /** One request a webhook provider stand-in received. */
 export interface Received {
@@ -64,78 +62,17 @@ export async function startWebhookPeer(answer: (r: Received) => Answer): Promise
  * then `up()` and ten minutes more. Returns the outbox rows at the end.
  */
 export async function throughOutage(channel: Channel, opts: { downMinutes: number; up: () => void }): Promise<OutboxItem[]> {
-  const clock = new ManualClock();
-  const logger = memoryLogger().logger;
-  const store = createSqliteStore({ path: ':memory:', clock, logger });
-  const worker = createOutboxWorker({
-    store: store.alerts,
-    channels: new Map([['c', channel]]),
-    clock,
-    logger,
-    observer: { outcome: () => {}, latency: () => {} },
-    baseUrl: 'https://vigil.example.com',
-    maxAgeMs: 24 * 3_600_000,
-    sendTimeoutMs: 5_000,
-    minBackoffMs: 1_000,
-    maxBackoffMs: 60_000,
-    concurrency: 1,
-    pollIntervalMs: 1_000,
-    random: () => 1,
-  });
-  const opened = await store.alerts.applyIncidentChange({
-    open: {
-      probeId: 'api-health',
-      rule: 'failures',
-      kind: 'http',
-      severity: 'critical',
-      state: 'open',
-      summary: 'api-health: 503',
-      labels: {},
-      channels: ['c'],
-      openedAt: clock.now(),
-      flapping: false,
-      notified: true,
-    },
-    event: { at: clock.now(), type: 'opened', actor: 'vigil' },
-    notify: (i) =>
-      (['trigger', 'resolve'] as const).map((action) => ({
-        channel: 'c',
-        action,
-        dedupKey: `api-health/failures/${i.id}`,
-        // The incident as channels see it, as the alerting engine queues it.
-        payload: {
-          id: i.id,
-          key: `api-health/failures/${i.id}`,
-          probeId: 'api-health',
-          kind: 'http',
-          rule: 'failures',
-          severity: 'critical',
-          state: action === 'resolve' ? 'resolved' : 'open',
-          openedAt: i.openedAt,
-          ...(action === 'resolve' ? { resolvedAt: i.openedAt + 4 * 60_000 } : {}),
-          summary: 'api-health: 503 Service Unavailable',
-          labels: {},
-          flapping: false,
-        },
-      })),
-  });
-  // Simulated time passes in steps; between them, real time passes until the send in flight has ended.
-  const pass = async (ms: number) => {
-    const end = clock.now() + ms;
-    while (clock.now() < end) {
-      await clock.advance(Math.min(500, end - clock.now()));
-      await waitFor('the send in flight to end', () => worker.inFlight() === 0, 5_000);
-    }
-  };
-  worker.start();
+  const outbox = outboxOver({ c: channel });
+  const id = await outbox.open('c', ['trigger', 'resolve'], { probeId: 'api-health', resolvedAfterMs: 4 * 60_000 });
+  outbox.worker.start();
   try {
-    await pass(opts.downMinutes * 60_000);
+    await outbox.pass(opts.downMinutes * 60_000);
     opts.up();
-    await pass(10 * 60_000);
+    await outbox.pass(10 * 60_000);
   } finally {
-    await worker.stop(1_000);
+    await outbox.worker.stop(1_000);
   }
-  const rows = await store.alerts.notifications(opened.id);
-  await store.close();
+  const rows = await outbox.store.alerts.notifications(id);
+  await outbox.store.close();
   return rows;
 }

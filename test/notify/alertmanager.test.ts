@@ -11,11 +11,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.js';
 import { alertmanager, alertOf, labelName, type PostableAlert } from '../../src/notify/channels/alertmanager.js';
-import { type Channel, createOutboxWorker, resendInterval } from '../../src/notify/index.js';
-import { createSqliteStore } from '../../src/store/index.js';
-import { ManualClock } from '../helpers/clock.js';
+import { type Channel, resendInterval } from '../../src/notify/index.js';
 import { memoryLogger } from '../helpers/context.js';
 import { failure, sendContext, testNotification } from '../helpers/notification.js';
+import { outboxOver } from '../helpers/outbox.js';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -197,49 +196,9 @@ describe('alertmanager channel', () => {
   it('delivers exactly once through the outbox after Alertmanager refused it for minutes', async () => {
     let healthy = false;
     const am = await fakeAm((res) => (healthy ? res.writeHead(200).end() : res.writeHead(503).end('not ready')));
-    const clock = new ManualClock();
-    const store = createSqliteStore({ path: ':memory:', clock, logger: memoryLogger().logger });
-    const ch = make({ urls: [am.url] });
-    const worker = createOutboxWorker({
-      store: store.alerts,
-      channels: new Map([['am', ch]]),
-      clock,
-      logger: memoryLogger().logger,
-      observer: { outcome: () => {}, latency: () => {}, held: () => {} },
-      baseUrl: 'https://vigil.example.com',
-      maxAgeMs: 24 * 3_600_000,
-      sendTimeoutMs: 5_000,
-      minBackoffMs: 1_000,
-      maxBackoffMs: 60_000,
-      concurrency: 2,
-      pollIntervalMs: 1_000,
-      random: () => 1,
-    });
-    const opened = await store.alerts.applyIncidentChange({
-      open: {
-        probeId: 'api-health',
-        rule: 'failures',
-        kind: 'http',
-        severity: 'critical',
-        state: 'open',
-        summary: 'api-health: 503',
-        labels: { team: 'core' },
-        channels: ['am'],
-        openedAt: clock.now(),
-        flapping: false,
-        notified: true,
-      },
-      event: { at: clock.now(), type: 'opened', actor: 'vigil' },
-      notify: (i) => [
-        {
-          channel: 'am',
-          action: 'trigger',
-          dedupKey: `api-health/failures/${i.id}`,
-          payload: testNotification({ openedAt: clock.now(), links }, {}, { id: i.id, key: `api-health/failures/${i.id}` }).incident,
-        },
-      ],
-    });
-    const state = async () => (await store.alerts.notifications(opened.id))[0];
+    const { clock, store, worker, open } = outboxOver({ am: make({ urls: [am.url] }) });
+    const id = await open('am', ['trigger'], { probeId: 'api-health' });
+    const state = async () => (await store.alerts.notifications(id))[0];
     worker.start();
     try {
       // Five simulated minutes of 503s: each attempt reaches the server and is put back.
