@@ -20,6 +20,8 @@ export interface LeafOptions {
   san?: string[];
   notBefore?: Date;
   notAfter?: Date;
+  /** What the certificate is for (extendedKeyUsage): a TLS server (the default) or a client (mTLS). */
+  usage?: 'server' | 'client';
 }
 
 /** A throwaway PKI in a temp dir: a root CA, ways to issue from it, and `dispose()` to remove it. */
@@ -139,7 +141,7 @@ export function createPki(name = 'Vigil Test'): TestPki {
   const leafExtensions = (opts: LeafOptions) => [
     'basicConstraints = critical, CA:FALSE',
     'keyUsage = critical, digitalSignature',
-    'extendedKeyUsage = serverAuth',
+    `extendedKeyUsage = ${opts.usage === 'client' ? 'clientAuth' : 'serverAuth'}`,
     `subjectAltName = ${(opts.san ?? [`DNS:${opts.cn}`]).join(', ')}`,
   ];
 

@@ -1,7 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import type { TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -51,63 +48,14 @@ async function serveRaw(onConnection: Parameters<typeof startRaw>[0]): Promise<T
 const NAME = 'grpc.vigil.test';
 let pki: TestPki;
 let other: TestPki;
-let dir: string;
 beforeAll(() => {
   pki = createPki('Vigil gRPC Test');
   other = createPki('Someone Else');
-  dir = mkdtempSync(path.join(tmpdir(), 'vigil-grpc-'));
 });
 afterAll(() => {
   pki?.dispose();
   other?.dispose();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-/** A client certificate (extendedKeyUsage clientAuth, which the PKI helper's server leaves lack) signed by `pki`'s root. */
-function clientCert(): { cert: string; key: string } {
-  const f = (n: string) => path.join(dir, n);
-  const rootCert = f('root.pem');
-  const rootKey = f('root-key.pem');
-  writeFileSync(rootCert, pki.root.cert);
-  writeFileSync(rootKey, pki.root.key);
-  writeFileSync(f('ext.cnf'), '[ext]\nbasicConstraints = critical, CA:FALSE\nextendedKeyUsage = clientAuth\n');
-  const ssl = (...args: string[]) => execFileSync('/usr/bin/openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  ssl(
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    f('client-key.pem'),
-    '-out',
-    f('client.csr'),
-    '-subj',
-    '/CN=vigil-probe',
-  );
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    f('client.csr'),
-    '-CA',
-    rootCert,
-    '-CAkey',
-    rootKey,
-    '-CAcreateserial',
-    '-days',
-    '30',
-    '-extfile',
-    f('ext.cnf'),
-    '-extensions',
-    'ext',
-    '-out',
-    f('client.pem'),
-  );
-  return { cert: readFileSync(f('client.pem'), 'utf8'), key: readFileSync(f('client-key.pem'), 'utf8') };
-}
 
 describe('grpc wire encoding', () => {
   it('round-trips the health messages, and proto3 leaves defaults out', () => {
@@ -277,7 +225,10 @@ describe('grpc prober: TLS', () => {
     const without = await grpc.probe(spec(base), probeContext());
     expect(without).toMatchObject({ ok: false, code: 'TLS' });
     expect(without.message).toMatch(/client certificate/);
-    expect(await grpc.probe(spec({ ...base, ...clientCert() }), probeContext())).toMatchObject({ ok: true, values: { status: 1 } });
+    expect(await grpc.probe(spec({ ...base, ...pki.leaf({ cn: 'vigil-probe', usage: 'client' }) }), probeContext())).toMatchObject({
+      ok: true,
+      values: { status: 1 },
+    });
   });
 });
 
@@ -301,7 +252,7 @@ describe('grpc definitions', () => {
   });
 
   it('rejects a client key that is not the certificate’s', () => {
-    const a = clientCert();
+    const a = pki.leaf({ cn: 'vigil-probe', usage: 'client' });
     const b = pki.leaf({ cn: 'x' });
     expect(load({ target: 'h:1', tls: true, cert: a.cert, key: b.key }).problems).toEqual([
       'key: this key does not belong to the certificate in cert',

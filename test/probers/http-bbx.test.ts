@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
@@ -434,7 +433,7 @@ describe('bbx: TLS', () => {
   });
 
   it('client certificates: a server that requires one accepts cert/key, and names the refusal without', async () => {
-    const client = clientCert(pki);
+    const client = pki.leaf({ cn: 'vigil-client', usage: 'client' });
     const server = https.createServer({ ...localhost, ca: pki.root.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
       const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
       res.writeHead(200).end(`hello ${peer.subject?.CN}`);
@@ -455,56 +454,6 @@ describe('bbx: TLS', () => {
     expect(refused.message).toMatch(/client certificate \(the definition sets no cert\)/);
   });
 });
-
-/** A client certificate (clientAuth) issued by the test root: the shared helper issues server certificates only. */
-function clientCert(p: TestPki): TestCert {
-  const dir = mkdtempSync(path.join(tmpdir(), 'vigil-client-'));
-  try {
-    const f = (n: string) => path.join(dir, n);
-    writeFileSync(f('ca.pem'), p.root.cert);
-    writeFileSync(f('ca.key'), p.root.key);
-    writeFileSync(
-      f('ext.cnf'),
-      'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n',
-    );
-    const openssl = (...args: string[]) => execFileSync('/usr/bin/openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    openssl(
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      f('key.pem'),
-      '-out',
-      f('csr.pem'),
-      '-subj',
-      '/CN=vigil-client',
-    );
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      f('csr.pem'),
-      '-CA',
-      f('ca.pem'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      f('ext.cnf'),
-      '-out',
-      f('cert.pem'),
-    );
-    return { cert: String(openssl('x509', '-in', f('cert.pem'))), key: String(openssl('pkey', '-in', f('key.pem'))) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 describe('bbx: body and header expectations', () => {
   const bodyRows: Array<[string, string, string[], boolean]> = [

@@ -1,9 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import type { TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -106,35 +102,13 @@ function lineServer(greeting: string, script: (line: string) => { say?: string; 
   );
 }
 
-/** A client CA and a certificate it issued for client authentication (the shared PKI issues server certificates only). */
+/** A client CA of its own (not the server's) and a certificate it issued for client authentication. */
 function clientPki() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'vigil-client-ca-'));
-  const run = (...args: string[]) => execFileSync('/usr/bin/openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=Vigil Client CA', '-days', '2');
-  run('req', '-new', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=vigil-probe');
-  writeFileSync(path.join(dir, 'ext.cnf'), 'extendedKeyUsage = clientAuth\n');
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'client.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'client.pem',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-  );
-  run('req', '-new', ...ec, '-keyout', 'other.key', '-out', 'other.csr', '-subj', '/CN=other');
-  const read = (f: string) => readFileSync(path.join(dir, f), 'utf8');
-  const result = { ca: read('ca.pem'), cert: read('client.pem'), key: read('client.key'), otherKey: read('other.key') };
-  rmSync(dir, { recursive: true, force: true });
+  const ca = createPki('Vigil Client CA');
+  const leaf = ca.leaf({ cn: 'vigil-probe', usage: 'client' });
+  const other = ca.leaf({ cn: 'other', usage: 'client' });
+  const result = { ca: ca.root.cert, cert: leaf.cert, key: leaf.key, otherKey: other.key };
+  ca.dispose();
   return result;
 }
 
