@@ -54,8 +54,10 @@ export function reportOf(def: ProbeDefinition): ProberReport<ProbeDefinition> {
 export type {
   AlertConfig,
   AnyProber,
+  CheckEvidence,
   ChecklistEntry,
   ChecklistSections,
+  CheckSection,
   Endpoint,
   EvidenceTargets,
   FailureCode,

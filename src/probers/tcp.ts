@@ -6,7 +6,7 @@ import { codeOf, messageOf } from '../lib/errors.js';
 import { type Conversation, ConversationEnded, converse, quote } from './conversation.js';
 import { connectReason, DNS_ERRORS, endpoint } from './sockets.js';
 import { alertCause, connectionProblems, daysRemaining, earliestExpiry, trustedCas } from './tls-common.js';
-import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
+import { checkEntry, defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const Step = Type.Union(
   [
@@ -58,16 +58,7 @@ export const tcp = defineProber({
     latency: true,
     evidence(spec, w) {
       if (!spec.refused) return undefined;
-      return {
-        section: 'firewall',
-        item: {
-          probeId: spec.id,
-          target: endpoint(spec.host, spec.port),
-          runs: w.runs,
-          failures: w.failures,
-          ok: w.runs === 0 ? null : w.failures === 0,
-        },
-      };
+      return checkEntry('firewall', spec.id, endpoint(spec.host, spec.port), w);
     },
   },
   values(spec) {

@@ -258,16 +258,22 @@ export interface LoadRunEvidence {
   failures: number;
 }
 
-/** A port that must stay closed from where vigil runs (a `tcp` probe with `refused: true`). */
-export interface FirewallEvidence {
+/**
+ * A standing check of one piece of infrastructure (a port that must stay closed, a cache that
+ * persists, a queue that delivers, …): it holds when every run in the window passed.
+ */
+export interface CheckEvidence {
   probeId: string;
-  /** host:port */
+  /** What is checked, as the kind's report names it (host:port, a URL less its password, …). */
   target: string;
   runs: number;
   failures: number;
-  /** Every run in the window found the port closed; null without runs. */
+  /** Every run in the window passed; null without runs. */
   ok: boolean | null;
 }
+
+/** A port that must stay closed from where vigil runs (a `tcp` probe with `refused: true`). */
+export type FirewallEvidence = CheckEvidence;
 
 /** Evidence of the launch checklist's items, by section. A kind with new evidence adds its section here. */
 export interface ChecklistSections {
@@ -277,6 +283,38 @@ export interface ChecklistSections {
   restoreDrills: RestoreDrillEvidence[];
   loadRuns: LoadRunEvidence[];
   firewall: FirewallEvidence[];
+  /** Redis (or another cache) persists to disk and its last save succeeded. */
+  cachePersistence: CheckEvidence[];
+  /** A message queue round-trips a canary and its workers consume. */
+  queueDelivery: CheckEvidence[];
+  /** Every instance behind the load balancer healthy, no 5xx through it. */
+  loadBalancer: CheckEvidence[];
+  /** Object storage stores and returns a file intact. */
+  objectStorage: CheckEvidence[];
+  /** The database replicates to a standby within its lag bound. */
+  replication: CheckEvidence[];
+  /** Another environment's credentials are refused by production's database. */
+  credentialsSeparation: CheckEvidence[];
+  /** A query for secrets or PII in the logs finds none. */
+  secretsInLogs: CheckEvidence[];
+  /** A request made to the application is found in its audit log in time. */
+  auditLogging: CheckEvidence[];
+  /** Log lines from the retention horizon are still found. */
+  logRetention: CheckEvidence[];
+  /** Log lines found are JSON carrying the required fields. */
+  structuredLogging: CheckEvidence[];
+  /** Every service picks up a rotated secret in time. */
+  secretRotation: CheckEvidence[];
+}
+
+/** The standing-check sections: each is a list of CheckEvidence. */
+export type CheckSection = {
+  [S in keyof ChecklistSections]: ChecklistSections[S] extends CheckEvidence[] ? S : never;
+}[keyof ChecklistSections];
+
+/** A window's standing check in `section`: it holds when no run in the window failed. */
+export function checkEntry(section: CheckSection, probeId: string, target: string, w: ProbeWindow): ChecklistEntry {
+  return { section, item: { probeId, target, runs: w.runs, failures: w.failures, ok: w.runs === 0 ? null : w.failures === 0 } };
 }
 
 /** One probe's evidence and the checklist section it belongs in. */
@@ -286,7 +324,25 @@ export type ChecklistEntry = {
 
 /** The sections, each empty: what a report starts from. */
 export function emptyChecklist(): ChecklistSections {
-  return { tls: [], dns: [], logIngestion: [], restoreDrills: [], loadRuns: [], firewall: [] };
+  return {
+    tls: [],
+    dns: [],
+    logIngestion: [],
+    restoreDrills: [],
+    loadRuns: [],
+    firewall: [],
+    cachePersistence: [],
+    queueDelivery: [],
+    loadBalancer: [],
+    objectStorage: [],
+    replication: [],
+    credentialsSeparation: [],
+    secretsInLogs: [],
+    auditLogging: [],
+    logRetention: [],
+    structuredLogging: [],
+    secretRotation: [],
+  };
 }
 
 /** A user-facing endpoint a definition watches, for the scorecard's "TLS everywhere" and "alerting" items. */

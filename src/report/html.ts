@@ -20,6 +20,7 @@ import {
   secondsToMs,
   windowText,
 } from './format.js';
+import { STANDING_CHECKS } from './schema.js';
 import { incidentTimeline, lineChart, uptimeBars } from './svg.js';
 import type { ItemStatus, ItemTier, ProbeReport, RenderedPage, Report, ScorecardItem } from './types.js';
 
@@ -523,12 +524,14 @@ function checklist(report: Report): string {
         ]),
       ),
     ),
-    section(
-      'Firewall (ports that must stay closed: refused or timed out)',
-      'No firewall checks.',
-      ['Probe', 'Target', fig('Runs'), fig('Reachable or failed'), 'Closed'],
-      c.firewall.map((x) =>
-        tr([probeCell(x.probeId), td(x.target), num(formatNumber(x.runs)), num(formatNumber(x.failures), x.failures > 0), check(x.ok)]),
+    ...STANDING_CHECKS.map((k) =>
+      section(
+        k.title,
+        k.none,
+        ['Probe', 'Target', fig('Runs'), fig('Failed'), 'OK'],
+        c[k.section].map((x) =>
+          tr([probeCell(x.probeId), td(x.target), num(formatNumber(x.runs)), num(formatNumber(x.failures), x.failures > 0), check(x.ok)]),
+        ),
       ),
     ),
     '</section>',

@@ -15,6 +15,7 @@ import {
   secondsToMs,
   windowText,
 } from './format.js';
+import { STANDING_CHECKS } from './schema.js';
 import type { ItemTier, ProbeReport, Report, ScorecardItem } from './types.js';
 
 /** Follows a figure that misses its target, so the mark survives a terminal without colour. */
@@ -374,11 +375,13 @@ function checklist(report: Report): string {
         mark(formatNumber(x.failures), x.failures > 0),
       ]),
     ),
-    section(
-      'Firewall (ports that must stay closed: refused or timed out)',
-      'No firewall checks.',
-      ['Probe', 'Target', 'Runs', 'Reachable or failed', 'Closed'],
-      c.firewall.map((x) => [x.probeId, x.target, formatNumber(x.runs), mark(formatNumber(x.failures), x.failures > 0), check(x.ok)]),
+    ...STANDING_CHECKS.map((k) =>
+      section(
+        k.title,
+        k.none,
+        ['Probe', 'Target', 'Runs', 'Failed', 'OK'],
+        c[k.section].map((x) => [x.probeId, x.target, formatNumber(x.runs), mark(formatNumber(x.failures), x.failures > 0), check(x.ok)]),
+      ),
     ),
   ].join('\n\n');
 }

@@ -1,7 +1,7 @@
 import { keepsOnCall } from '../notify/index.js';
 import { type ProbeDefinition, reportOf } from '../probers/index.js';
 import { formatDuration } from './format.js';
-import { type Attestation, CHECKLIST, type ChecklistItemId } from './schema.js';
+import { type Attestation, CHECKLIST, type ChecklistItemId, STANDING_CHECKS, type StandingCheck } from './schema.js';
 import type { Evidence, ItemStatus, Report, Scorecard, ScorecardItem } from './types.js';
 
 /** The alerting and on-call setup the scorecard judges from config. */
@@ -63,7 +63,7 @@ export function scorecard(input: ScorecardInput): Scorecard {
     runbooks,
     'oncall-rotation': oncallRotation,
     'centralized-logging': centralizedLogging,
-    firewall,
+    ...Object.fromEntries(STANDING_CHECKS.map((c) => [c.item, (i: ScorecardInput) => standing(i, c)])),
   };
   const items: ScorecardItem[] = CHECKLIST.map((c) => {
     const judged = judges[c.id]?.(input) ?? { status: 'unknown', evidence: [] };
@@ -303,20 +303,21 @@ function oncallRotation({ report, probes, setup }: ScorecardInput): Judgement {
   return { status: rotations.length > 0 && escalating.length > 0 && !slowAck ? 'pass' : 'fail', evidence };
 }
 
-function firewall({ report }: ScorecardInput): Judgement {
-  const checks = report.checklist.firewall;
+/** A standing-check item: passes when every probe making the check passed every run in the window. */
+function standing({ report }: ScorecardInput, c: StandingCheck): Judgement {
+  const checks = report.checklist[c.section];
   if (checks.length === 0) return { status: 'unknown', evidence: [] };
-  const evidence = checks.map((c) =>
+  const evidence = checks.map((x) =>
     probe(
-      c.runs === 0
-        ? `${c.target}: no runs in the window`
-        : c.failures === 0
-          ? `${c.target} stayed closed (refused or timed out) in all ${c.runs} runs`
-          : `${c.target} failed the closed-port check in ${c.failures} of ${c.runs} runs (open from vigil, or the check could not run)`,
-      [c.probeId],
+      x.runs === 0
+        ? `${x.target}: no runs in the window`
+        : x.failures === 0
+          ? `${x.target} ${c.held} in all ${x.runs} runs`
+          : `${x.target} ${c.broke} in ${x.failures} of ${x.runs} runs`,
+      [x.probeId],
     ),
   );
-  return { status: checks.every((c) => c.ok === true) ? 'pass' : 'fail', evidence };
+  return { status: checks.every((x) => x.ok === true) ? 'pass' : 'fail', evidence };
 }
 
 function centralizedLogging({ report }: ScorecardInput): Judgement {

@@ -1,3 +1,4 @@
+import { emptyChecklist } from '../../src/probers/index.js';
 import type { DailyPoint, IncidentReport, ProbeReport, Report, ReportTargets } from '../../src/report/types.js';
 
 const DAY_MS = 86_400_000;
@@ -272,6 +273,7 @@ export function sampleReport(overrides: Partial<Report> = {}): Report {
       pagesPerPerson: { alice: 5, bob: 4, carol: 2 },
     },
     checklist: {
+      ...emptyChecklist(),
       tls: [{ probeId: 'api-cert', host: 'api.example.com', daysRemaining: 60.4, minDaysRemaining: 60.4, chainValid: true, ok: true }],
       dns: [],
       logIngestion: [{ probeId: 'logs-canary', backend: 'loki', p95Ms: 12_380, maxMs: 41_000, runs: 7_776, failures: 24, ok: true }],

@@ -88,7 +88,7 @@ describe('report: the firewall checklist item', () => {
     expect(firewallItem(r).status).toBe('fail');
     expect(firewallItem(r).evidence).toContainEqual({
       source: 'probe',
-      detail: 'db.example.com:22 failed the closed-port check in 3 of 1440 runs (open from vigil, or the check could not run)',
+      detail: 'db.example.com:22 failed the closed-port check (open from vigil, or the check could not run) in 3 of 1440 runs',
       probes: ['db-ssh'],
     });
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { emptyChecklist } from '../../src/probers/index.js';
 import { type AlertingProbe, type ScorecardSetup, scorecard } from '../../src/report/index.js';
 import type { ScorecardInput } from '../../src/report/scorecard.js';
 import { sampleReport } from '../helpers/report-sample.js';
@@ -73,6 +74,15 @@ describe('go/no-go scorecard', () => {
       ['oncall-rotation', 'important', 'pass'],
       ['centralized-logging', 'important', 'pass'],
       ['firewall', 'important', 'pass'],
+      ['cache-persistence', 'important', 'unknown'],
+      ['queue-delivery', 'important', 'unknown'],
+      ['load-balancer', 'important', 'unknown'],
+      ['object-storage', 'important', 'unknown'],
+      ['replication', 'important', 'unknown'],
+      ['credentials-separation', 'important', 'unknown'],
+      ['log-retention', 'important', 'unknown'],
+      ['structured-logging', 'important', 'unknown'],
+      ['secret-rotation', 'important', 'unknown'],
       ['multi-region-failover', 'nice', 'unknown'],
       ['chaos-testing', 'nice', 'unknown'],
       ['security-scanning', 'nice', 'unknown'],
@@ -146,7 +156,7 @@ describe('go/no-go scorecard', () => {
 
   it('reports unknown, with what would settle it, when no probe watches an item', () => {
     const bare = input({ probes: [] });
-    bare.report.checklist = { tls: [], dns: [], logIngestion: [], restoreDrills: [], loadRuns: [], firewall: [] };
+    bare.report.checklist = emptyChecklist();
     const s = scorecard(bare);
     expect(item(s, 'backup-restore')).toMatchObject({
       status: 'unknown',
