@@ -286,6 +286,36 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       };
     },
   },
+  'secret-rotation': {
+    hang: () =>
+      tcpPeer((port) => ({
+        source: {
+          url: `http://127.0.0.1:${port}/v1/secret/metadata/db`,
+          headers: { 'x-vault-token': '${CONTRACT_SECRET}' },
+          path: 'data.current_version',
+        },
+        services: [{ name: 'billing', url: `http://vigil:\${CONTRACT_SECRET}@127.0.0.1:${port}/version`, path: 'version' }],
+      })),
+    bad: {
+      fields: { source: { url: 'http://127.0.0.1:1/v1/secret/metadata/db', path: 'data.current_version' }, services: [] },
+      path: 'services',
+    },
+    async echoesSecret() {
+      // A source whose URL carries its token in the query: the failure names the URL it could not read.
+      const server = await startHttp((_req, res) => {
+        res.writeHead(503);
+        res.end();
+      });
+      return {
+        fields: {
+          source: { url: `${server.url}/version?token=\${CONTRACT_SECRET}`, path: 'version' },
+          services: [{ name: 'billing', url: `${server.url}/billing`, path: 'version' }],
+        },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
 };
 
 const SECRET_IP = '10.73.31.7';
