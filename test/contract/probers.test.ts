@@ -25,6 +25,7 @@ import {
   type ProbeResult,
   probers,
 } from '../../src/probers/index.js';
+import { CHECKLIST } from '../../src/report/index.js';
 import { runProbe, Shutdown } from '../../src/scheduler/index.js';
 import type { RunRecord } from '../../src/store/index.js';
 import { memoryLogger, memoryState } from '../helpers/context.js';
@@ -523,12 +524,19 @@ describe('no code outside a kind names it', () => {
   const folders = ['alerting', 'config', 'metrics', 'notify', 'oncall', 'report', 'scheduler'];
   const src = path.resolve(here, '../../src');
 
+  const itemIds = new Set<string>(CHECKLIST.map((item) => item.id));
+  const ITEM_ID = /\b(?:id|item): '([a-z0-9-]+)'/g;
+
   it.each(folders)('src/%s names no probe kind or channel type', (folder) => {
     const names = [...Object.keys(probers), ...Object.keys(channelKinds)];
     const found: string[] = [];
     for (const file of readdirSync(path.join(src, folder), { recursive: true, encoding: 'utf8' })) {
       if (!file.endsWith('.ts') || file.startsWith('channels')) continue;
-      const text = readFileSync(path.join(src, folder, file), 'utf8');
+      // A checklist item may share its id with the kind that proves it (secret-rotation): the report's
+      // `id: '…'` / `item: '…'` of an item is the checklist's word, not the kind's.
+      const text = readFileSync(path.join(src, folder, file), 'utf8').replace(ITEM_ID, (whole, id: string) =>
+        itemIds.has(id) ? '' : whole,
+      );
       for (const name of names) if (text.includes(`'${name}'`)) found.push(`src/${folder}/${file}: '${name}'`);
     }
     expect(found).toEqual([]);
