@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
 import { definitionSchema } from '../../src/config/schema.js';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import type { ProbeState } from '../../src/probers/index.js';
 import { compareVersions, secretRotation } from '../../src/probers/secret-rotation.js';
 import { memoryState, probeContext } from '../helpers/context.js';
 import { closedPort, startHttp, type TestServer } from '../helpers/servers.js';
+import { workspace } from '../helpers/workspace.js';
 
 type Spec = Parameters<typeof secretRotation.probe>[0];
 
@@ -300,5 +303,24 @@ describe.concurrent('secret-rotation', () => {
       { path: 'source.url', message: 'expected the user and password in the URL to be percent-encoded (write % as %25)' },
       { path: 'services[1].name', message: 'expected each service name once; api is listed twice' },
     ]);
+  });
+
+  it('probes/examples/secret-rotation.yaml loads through the config loader', () => {
+    const example = readFileSync(path.resolve(import.meta.dirname, '../../probes/examples/secret-rotation.yaml'), 'utf8');
+    const ws = workspace({ 'config/default.yaml': 'service: { port: 0 }\n', 'probes/rotation.yaml': example });
+    try {
+      const env = { VAULT_TOKEN: 'hvs.example-token', WORKER_STATUS_TOKEN: 'status-token-1', CONFIG_API_PASSWORD: 'config-pass-1' };
+      const probes = loadConfig({ cwd: ws.dir, env }).probes;
+      expect(probes.map((p) => `${p.kind}:${p.id}`)).toEqual([
+        'secret-rotation:db-password-rotation',
+        'secret-rotation:stripe-key-rotation',
+      ]);
+      expect(probes.map((p) => secretRotation.report.target(p as Spec))).toEqual([
+        'http://vault:8200/v1/secret/metadata/db/password',
+        'https://config.internal/api/keys/stripe',
+      ]);
+    } finally {
+      ws.remove();
+    }
   });
 });
