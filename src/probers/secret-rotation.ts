@@ -41,7 +41,8 @@ const schema = Type.Object(
 /** The `secret-rotation` kind's own definition fields. */
 export type SecretRotationSpec = Static<typeof schema>;
 type Spec = ProbeBase & SecretRotationSpec;
-type Endpoint = SecretRotationSpec['source'];
+/** A URL answering JSON with a version at `path`: the source or a service. */
+type VersionEndpoint = SecretRotationSpec['source'];
 
 /** A version as first seen, kept across runs: the value (as text) and when it was first reported. */
 interface Seen {
@@ -103,12 +104,13 @@ export const secretRotation = defineProber({
   async probe(spec, ctx) {
     const transport = createTransport({}, ctx.clock);
     try {
-      const [source, ...services] = await Promise.all([
+      // All at once: one slow service must not eat the others' share of the run's timeout.
+      const [source, services] = await Promise.all([
         readVersion(spec.source, transport, ctx.signal),
-        ...spec.services.map((s) => readVersion(s, transport, ctx.signal)),
+        Promise.all(spec.services.map((s) => readVersion(s, transport, ctx.signal))),
       ]);
       const prev = readState(ctx);
-      const { result, state } = judge(spec, source!, services, prev, ctx.clock.now());
+      const { result, state } = judge(spec, source, services, prev, ctx.clock.now());
       if (state !== prev) ctx.state.set(state);
       return result;
     } finally {
@@ -118,7 +120,7 @@ export const secretRotation = defineProber({
 });
 
 /** GETs one endpoint and reads the version at its path. Never throws. */
-async function readVersion(endpoint: Endpoint, transport: Transport, signal: AbortSignal): Promise<Read> {
+async function readVersion(endpoint: VersionEndpoint, transport: Transport, signal: AbortSignal): Promise<Read> {
   const url = withoutCredentials(endpoint.url);
   const headers = { accept: 'application/json', ...credentialsHeader(endpoint.url), ...endpoint.headers };
   const reply = await transport.send({ method: 'GET', url, headers }, signal);
