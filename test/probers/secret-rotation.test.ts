@@ -173,6 +173,33 @@ describe.concurrent('secret-rotation', () => {
     expect(late.message).toBe('api still on version 3 of 4, 1m1s after the change (max 1m)');
   });
 
+  it('keeps its state as plain JSON across a restart, and drops state it did not write', async () => {
+    const { vault, billing, api, worker, spec, time } = await rotationSetup(8, { maxSkew: '1m' });
+    const saved: { json?: string } = {};
+    // What the scheduler does: persist the state as JSON, hand it back parsed after a restart.
+    const persisted: ProbeState = {
+      get: <T>() => (saved.json === undefined ? undefined : (JSON.parse(saved.json) as T)),
+      set: (v) => {
+        saved.json = JSON.stringify(v);
+      },
+    };
+    const run = () => secretRotation.probe(spec, probeContext(5_000, { clock: time.clock, state: persisted }));
+    expect((await run()).ok).toBe(true);
+    vault.set(9);
+    billing.set(9);
+    api.set(9);
+    expect((await run()).ok).toBe(true);
+    expect(JSON.parse(saved.json ?? '{}')).toMatchObject({ source: { version: '9', since: time.clock.now() } });
+    time.advance(90_000);
+    expect((await run()).message).toBe('worker still on version 8 of 9, 1m30s after the change (max 1m)');
+
+    // Garbage where the state should be (another version wrote it, or a person): the clock starts anew.
+    saved.json = JSON.stringify({ source: { version: 9 }, services: 'all' });
+    const fresh = await run();
+    expect(fresh.ok, fresh.message).toBe(true);
+    expect(fresh.values.skew_s).toBe(0);
+  });
+
   it('fails a service that cannot be read, naming it, and never counts it as current', async () => {
     const { api, worker, run } = await rotationSetup(7);
     api.failWith(503);
