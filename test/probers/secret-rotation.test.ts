@@ -174,7 +174,7 @@ describe.concurrent('secret-rotation', () => {
   });
 
   it('keeps its state as plain JSON across a restart, and drops state it did not write', async () => {
-    const { vault, billing, api, worker, spec, time } = await rotationSetup(8, { maxSkew: '1m' });
+    const { vault, billing, api, spec, time } = await rotationSetup(8, { maxSkew: '1m' });
     const saved: { json?: string } = {};
     // What the scheduler does: persist the state as JSON, hand it back parsed after a restart.
     const persisted: ProbeState = {
