@@ -25,6 +25,7 @@ import {
   type ProbeResult,
   probers,
 } from '../../src/probers/index.js';
+import { CHECKLIST } from '../../src/report/index.js';
 import { runProbe, Shutdown } from '../../src/scheduler/index.js';
 import type { RunRecord } from '../../src/store/index.js';
 import { memoryLogger, memoryState } from '../helpers/context.js';
@@ -286,6 +287,36 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       };
     },
   },
+  'secret-rotation': {
+    hang: () =>
+      tcpPeer((port) => ({
+        source: {
+          url: `http://127.0.0.1:${port}/v1/secret/metadata/db`,
+          headers: { 'x-vault-token': '${CONTRACT_SECRET}' },
+          path: 'data.current_version',
+        },
+        services: [{ name: 'billing', url: `http://vigil:\${CONTRACT_SECRET}@127.0.0.1:${port}/version`, path: 'version' }],
+      })),
+    bad: {
+      fields: { source: { url: 'http://127.0.0.1:1/v1/secret/metadata/db', path: 'data.current_version' }, services: [] },
+      path: 'services',
+    },
+    async echoesSecret() {
+      // A source whose URL carries its token in the query: the failure names the URL it could not read.
+      const server = await startHttp((_req, res) => {
+        res.writeHead(503);
+        res.end();
+      });
+      return {
+        fields: {
+          source: { url: `${server.url}/version?token=\${CONTRACT_SECRET}`, path: 'version' },
+          services: [{ name: 'billing', url: `${server.url}/billing`, path: 'version' }],
+        },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
 };
 
 const SECRET_IP = '10.73.31.7';
@@ -493,12 +524,19 @@ describe('no code outside a kind names it', () => {
   const folders = ['alerting', 'config', 'metrics', 'notify', 'oncall', 'report', 'scheduler'];
   const src = path.resolve(here, '../../src');
 
+  const itemIds = new Set<string>(CHECKLIST.map((item) => item.id));
+  const ITEM_ID = /\b(?:id|item): '([a-z0-9-]+)'/g;
+
   it.each(folders)('src/%s names no probe kind or channel type', (folder) => {
     const names = [...Object.keys(probers), ...Object.keys(channelKinds)];
     const found: string[] = [];
     for (const file of readdirSync(path.join(src, folder), { recursive: true, encoding: 'utf8' })) {
       if (!file.endsWith('.ts') || file.startsWith('channels')) continue;
-      const text = readFileSync(path.join(src, folder, file), 'utf8');
+      // A checklist item may share its id with the kind that proves it (secret-rotation): the report's
+      // `id: '…'` / `item: '…'` of an item is the checklist's word, not the kind's.
+      const text = readFileSync(path.join(src, folder, file), 'utf8').replace(ITEM_ID, (whole, id: string) =>
+        itemIds.has(id) ? '' : whole,
+      );
       for (const name of names) if (text.includes(`'${name}'`)) found.push(`src/${folder}/${file}: '${name}'`);
     }
     expect(found).toEqual([]);
