@@ -1,4 +1,5 @@
 import dns from 'node:dns';
+import { setMaxListeners } from 'node:events';
 import { type Static, Type } from '@sinclair/typebox';
 import { untilAborted } from '../lib/abort.js';
 import { formatDuration } from '../lib/duration.js';
@@ -88,18 +89,39 @@ export const loadBalancer = defineProber({
     });
     return problems;
   },
-  async probe(spec, ctx) {
-    const start = ctx.clock.now();
-    const through = { ...httpSpec(spec, spec.url), followRedirects: 0, expect: ANY_STATUS };
-    const balancer = eachLimited(spec.requests, spec.concurrency, ctx.signal, () => checkHttp(through, ctx));
-    const found = await instancesOf(spec, ctx);
-    const [answers, checked] = await Promise.all([
-      balancer,
-      'failure' in found ? undefined : eachLimited(found.length, spec.concurrency, ctx.signal, (i) => checkInstance(spec, found[i], ctx)),
-    ]);
-    return verdict(spec, ctx, start, 'failure' in found ? found.failure : (checked ?? []), answers);
+  async probe(spec, outer) {
+    const start = outer.clock.now();
+    // Each request in flight (two phases of `concurrency`) listens on the signal, twice while it connects:
+    // they listen on this one, which listens once on the run's.
+    const run = new AbortController();
+    setMaxListeners(4 * spec.concurrency + 8, run.signal);
+    const abort = () => run.abort(outer.signal.reason);
+    if (outer.signal.aborted) abort();
+    else outer.signal.addEventListener('abort', abort, { once: true });
+    const ctx = { ...outer, signal: run.signal };
+    try {
+      return await measure(spec, ctx, start);
+    } finally {
+      outer.signal.removeEventListener('abort', abort);
+    }
   },
 });
+
+async function measure(spec: LoadBalancerSpec, ctx: ProbeContext, start: number): Promise<ProbeResult> {
+  const through = { ...httpSpec(spec, spec.url), followRedirects: 0, expect: ANY_STATUS };
+  const found = await instancesOf(spec, ctx);
+  if ('failure' in found) return verdict(spec, ctx, start, found.failure, []);
+  // With resolve: all the host's addresses are the balancer too (DNS round robin, or one balancer
+  // node each): the requests take them in turn, as clients spread over the records.
+  const addresses = spec.resolve === undefined ? [] : found.flatMap((f) => f.address ?? []);
+  const [answers, checked] = await Promise.all([
+    eachLimited(spec.requests, spec.concurrency, ctx.signal, (i) =>
+      checkHttp(through, ctx, addresses.length === 0 ? undefined : addresses[i % addresses.length]),
+    ),
+    eachLimited(found.length, spec.concurrency, ctx.signal, (i) => checkInstance(spec, found[i], ctx)),
+  ]);
+  return verdict(spec, ctx, start, checked, answers);
+}
 
 /** One instance: the URL it is checked at and, for `resolve: all`, the address connected to. */
 interface Instance {
