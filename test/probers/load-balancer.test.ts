@@ -5,12 +5,14 @@
  * 127.0.0.2, for `app.test`: both are loopback addresses on Linux, so two https backends listen on
  * the same port at each, and record the Host and SNI they were reached with.
  */
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { loadBalancer } from '../../src/probers/load-balancer.js';
 import { createPki, type TestPki } from '../helpers/certs.js';
@@ -279,6 +281,12 @@ describe('load-balancer deadline and definitions', () => {
     expect(problemsOf({ url: 'http://lb.test/', resolve: 'all', expect: { status: 700 } })).toEqual([
       'expect.status: expected HTTP status codes 100-599 or a class like "2xx", got 700',
     ]);
+  });
+
+  it('ships example definitions that validate offline', () => {
+    const defs = parse(readFileSync('probes/examples/load-balancer.yaml', 'utf8')) as Array<Record<string, unknown>>;
+    for (const raw of defs) expect(problemsOf(raw), String(raw.id)).toEqual([]);
+    expect(defs.map((d) => d.id)).toEqual(['shop-lb', 'api-edge']);
   });
 
   it('shows the balancer without its password as its target and evidence', () => {
