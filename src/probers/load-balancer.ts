@@ -16,12 +16,7 @@ const schema = Type.Object(
     /** The balancer, as users reach it. */
     url,
     /** The instances behind it, each checked at its own URL (path included). */
-    instances: Type.Optional(
-      Type.Array(Type.String({ pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' }), {
-        minItems: 1,
-        expected: 'a list of instance URLs',
-      }),
-    ),
+    instances: Type.Optional(Type.Array(url, { minItems: 1, expected: 'a list of instance URLs' })),
     /** `all`: every A and AAAA address of the URL's host is an instance, reached with the URL's Host and SNI. */
     resolve: Type.Optional(Type.Literal('all', { expected: 'all' })),
     /** A DNS server asked for the A/AAAA records (`IP`, `IP:port`, `[IPv6]:port`); the system resolver when left out. */

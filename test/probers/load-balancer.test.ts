@@ -268,6 +268,7 @@ describe('load-balancer deadline and definitions', () => {
       'instances: expected either instances (a list of URLs) or resolve: all, not both or neither',
     ]);
     expect(problemsOf({ url: 'http://lb.test/', resolve: 'all', instances: ['http://10.0.0.1/'] })).toHaveLength(1);
+    expect(problemsOf({ url: 'http://lb.test/', instances: ['ftp://10.0.0.1/'] })).toEqual([expect.stringMatching(/^\/instances\/0: /)]);
     expect(problemsOf({ url: 'http://lb.test/', instances: ['http://10.0.0.1/'], resolver: '127.0.0.1:53' })).toEqual([
       'resolver: expected resolve: all with a resolver',
     ]);
