@@ -29,7 +29,7 @@ export interface StartHaproxyOptions {
 
 /**
  * Starts haproxy in the foreground (`-db`) with a config in a temp folder: HTTP mode, round robin,
- * `option httpchk` with the given `inter`, and `retries 0` so a request that meets a dead backend
+ * `option httpchk` with the given `inter` (fall 2, rise 1), and `retries 0` so a request that meets a dead backend
  * answers 503 at once rather than being retried (which would hide it). A second frontend serves
  * the stats as CSV, so a test can wait for haproxy's own view of a server instead of sleeping.
  */
@@ -45,6 +45,8 @@ export async function startHaproxy(opts: StartHaproxyOptions): Promise<TestHapro
     '  timeout connect 1s',
     '  timeout client 5s',
     '  timeout server 5s',
+    // Without it a check's answer must come within `inter`: on a loaded machine a 100 ms check flaps.
+    '  timeout check 2s',
     'frontend fe',
     `  bind 127.0.0.1:${port}`,
     '  default_backend be',
@@ -55,7 +57,7 @@ export async function startHaproxy(opts: StartHaproxyOptions): Promise<TestHapro
     'backend be',
     '  balance roundrobin',
     `  option httpchk GET ${opts.checkPath ?? '/health'}`,
-    `  default-server inter ${opts.inter} fall 1 rise 1`,
+    `  default-server inter ${opts.inter} fall 2 rise 1`,
     ...opts.backends.map((p, i) => `  server s${i} 127.0.0.1:${p} check`),
     '',
   ].join('\n');

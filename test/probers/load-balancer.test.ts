@@ -79,7 +79,8 @@ async function balanced(inter: string) {
 
 describe('load-balancer behind haproxy', () => {
   it('passes when every instance is healthy and no request through the balancer gets a 5xx', async () => {
-    const { def, backends, served } = await balanced('100ms');
+    const { def, backends, lb, served } = await balanced('100ms');
+    await waitFor('haproxy to see every backend up', async () => Object.values(await lb.states()).every((s) => s === 'UP'));
     const before = backends.map((b) => b.app());
     const result = await loadBalancer.probe(def, probeContext(5_000));
     expect(result.message).toBeUndefined();
@@ -106,7 +107,8 @@ describe('load-balancer behind haproxy', () => {
     expect(served() + fiveXx).toBe(20);
     expect(result.message).toContain(`${stopped.url}/health: cannot connect: ECONNREFUSED`);
     expect(result.message).toContain(`${fiveXx} of 20 requests through the balancer got 503`);
-    expect((await lb.states()).s1).toBe('UP');
+    // Still routed to: `UP`, or `UP 1/2` when one check has failed since (fall 2 takes two).
+    expect((await lb.states()).s1).toMatch(/^UP\b/);
   });
 
   it('still names the stopped instance when haproxy has routed around it: no 5xx', async () => {
