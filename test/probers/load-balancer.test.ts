@@ -5,7 +5,10 @@
  * 127.0.0.2, for `app.test`: both are loopback addresses on Linux, so two https backends listen on
  * the same port at each, and record the Host and SNI they were reached with.
  */
+
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -225,6 +228,25 @@ describe('load-balancer with resolve: all', () => {
     expect(result.message).toMatch(
       /^127\.0\.0\.2: cannot connect: ECONNREFUSED 127\.0\.0\.2:\d+; 5 of 10 requests through the balancer got no answer/,
     );
+  });
+
+  it('asks the system resolver without a resolver: localhost, every address it has here', async () => {
+    // Listening on every address (dual stack where there is IPv6), so each address localhost has answers.
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.socket.localAddress} ${req.headers.host}`);
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, () => resolve()));
+    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = (server.address() as AddressInfo).port;
+    const addresses = [...new Set((await lookup('localhost', { all: true })).map((a) => a.address))];
+    const result = await loadBalancer.probe(spec({ url: `http://localhost:${port}/`, resolve: 'all', requests: 2 }), probeContext(5_000));
+    expect(result.message).toBeUndefined();
+    expect(result.values).toMatchObject({ instances_healthy: addresses.length, instances_total: addresses.length });
+    const instances = (result.details?.instances ?? []) as Array<{ instance: string }>;
+    expect(instances.map((i) => i.instance).sort()).toEqual([...addresses].sort());
+    for (const line of seen) expect(line).toMatch(new RegExp(` localhost:${port}$`));
   });
 
   it('fails with DNS when the resolver has no address for the host', async () => {
