@@ -200,6 +200,8 @@ interface Target {
   foreign?: boolean;
   /** The `cookie` header the run's jar holds for this host, after a redirect set one. */
   cookie?: string;
+  /** The IP address connected to instead of resolving the URL's host (one instance behind a balancer); Host and SNI stay the URL's. */
+  address?: string;
 }
 
 export const http = defineProber({
@@ -284,36 +286,43 @@ export const http = defineProber({
     }
     return problems;
   },
-  async probe(spec, ctx) {
-    const rules = rulesOf(spec);
-    let body = spec.body;
-    if (spec.bodyFile !== undefined) {
-      const file = path.resolve(ctx.probesDir, spec.bodyFile);
-      try {
-        body = await readFile(file, { encoding: 'utf8', signal: ctx.signal });
-      } catch (err) {
-        const why = codeOf(err) === 'ENOENT' ? 'it does not exist' : messageOf(err);
-        return {
-          ok: false,
-          code: 'CONFIG',
-          message: `cannot read bodyFile ${file}: ${why} (bodyFile is relative to ${ctx.probesDir})`,
-          values: {},
-        };
-      }
-    }
-    const target: Target = { url: rules.url, auth: rules.auth, method: spec.method, body };
-    if (spec.expect.httpsRedirect && target.url.protocol === 'http:') return checkRedirect(target, spec, ctx);
-
-    const main = await checkResponse(target, spec, ctx);
-    if (!main.ok || !spec.expect.httpsRedirect) return main;
-    const twin = new URL(target.url);
-    twin.protocol = 'http:';
-    twin.port = '';
-    // The password was written for the https:// URL: it does not go over plain HTTP to the twin.
-    const redirect = await checkRedirect({ ...target, url: twin, auth: {} }, spec, ctx);
-    return redirect.ok ? main : { ...redirect, values: { ...main.values, ...redirect.values } };
-  },
+  probe: (spec, ctx) => checkHttp(spec, ctx),
 });
+
+/**
+ * One run of an http definition: the request, its redirects and the whole `expect` block judged.
+ * With `address`, every request to the URL's host connects to that IP address instead of resolving
+ * the host, still sending its Host header and SNI: how a balancer's instances are checked one by one.
+ */
+export async function checkHttp(spec: HttpSpec, ctx: ProbeContext, address?: string): Promise<ProbeResult> {
+  const rules = rulesOf(spec);
+  let body = spec.body;
+  if (spec.bodyFile !== undefined) {
+    const file = path.resolve(ctx.probesDir, spec.bodyFile);
+    try {
+      body = await readFile(file, { encoding: 'utf8', signal: ctx.signal });
+    } catch (err) {
+      const why = codeOf(err) === 'ENOENT' ? 'it does not exist' : messageOf(err);
+      return {
+        ok: false,
+        code: 'CONFIG',
+        message: `cannot read bodyFile ${file}: ${why} (bodyFile is relative to ${ctx.probesDir})`,
+        values: {},
+      };
+    }
+  }
+  const target: Target = { url: rules.url, auth: rules.auth, method: spec.method, body, ...(address === undefined ? {} : { address }) };
+  if (spec.expect.httpsRedirect && target.url.protocol === 'http:') return checkRedirect(target, spec, ctx);
+
+  const main = await checkResponse(target, spec, ctx);
+  if (!main.ok || !spec.expect.httpsRedirect) return main;
+  const twin = new URL(target.url);
+  twin.protocol = 'http:';
+  twin.port = '';
+  // The password was written for the https:// URL: it does not go over plain HTTP to the twin.
+  const redirect = await checkRedirect({ ...target, url: twin, auth: {} }, spec, ctx);
+  return redirect.ok ? main : { ...redirect, values: { ...main.values, ...redirect.values } };
+}
 
 /** The statuses a client follows (RFC 9110 §15.4); 300 and 304 are answers, not directions. */
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -464,6 +473,8 @@ function nextHop(from: Target, url: URL, status: number, first: URL, jar: Cookie
     body: toGet ? undefined : from.body,
     ...(foreign ? { foreign } : {}),
     ...(cookie === undefined ? {} : { cookie }),
+    // The pinned address is the first host's: a redirect to another host resolves it.
+    ...(foreign || from.address === undefined ? {} : { address: from.address }),
   };
 }
 
@@ -773,7 +784,7 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
   const https = url.protocol === 'https:';
   const rules = rulesOf(spec);
   phases.tls = https;
-  const dispatcher = spec.proxy === undefined ? directClient(url, rules, ctx, phases) : proxyAgent(spec.proxy, url, rules);
+  const dispatcher = spec.proxy === undefined ? directClient(url, rules, ctx, phases, target.address) : proxyAgent(spec.proxy, url, rules);
   const base = target.foreign ? rules.foreign : rules.request;
   const headers = target.cookie === undefined ? { ...target.auth, ...base } : { ...target.auth, ...base, cookie: target.cookie };
 
@@ -829,18 +840,19 @@ async function send(target: Target, spec: HttpSpec, ctx: ProbeContext, phases: P
 }
 
 /** A client for one request on a connection of its own, whose phases are read off the socket's events. */
-function directClient(url: URL, rules: Rules, ctx: ProbeContext, phases: Phases): Client {
+function directClient(url: URL, rules: Rules, ctx: ProbeContext, phases: Phases, address?: string): Client {
   const https = url.protocol === 'https:';
   return new Client(url.origin, {
     pipelining: 0,
     // undici speaks h2 when ALPN picked it, which it can only do when the definition offered it.
     ...(rules.h2 ? { allowH2: true } : {}),
     connect: (opts, callback) => {
-      const host = opts.hostname.replace(/^\[|\]$/g, '');
+      const name = opts.hostname.replace(/^\[|\]$/g, '');
+      const host = address ?? name;
       const port = Number(opts.port) || (https ? 443 : 80);
       const lookup = rules.lookup === undefined ? {} : { lookup: rules.lookup };
       // Kept apart so the certificate is read off a TLS socket, which only an https target has.
-      const secure = https ? tls.connect({ host, port, servername: isIP(host) ? undefined : host, ...rules.tls, ...lookup }) : undefined;
+      const secure = https ? tls.connect({ host, port, servername: isIP(name) ? undefined : name, ...rules.tls, ...lookup }) : undefined;
       const socket = secure ?? net.connect({ host, port, ...lookup });
       socket.setNoDelay(true);
       let done = false;

@@ -4,6 +4,7 @@ import { grpc } from './grpc.js';
 import { http } from './http.js';
 import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
+import { loadBalancer } from './load-balancer.js';
 import { logIngestion } from './log-ingestion.js';
 import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
@@ -27,6 +28,7 @@ export const probers = {
   grpc,
   websocket,
   'secret-rotation': secretRotation,
+  'load-balancer': loadBalancer,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

@@ -317,6 +317,35 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       };
     },
   },
+  'load-balancer': {
+    // The balancer and its one instance are the same silent peer: both waits must end at the deadline.
+    hang: () =>
+      tcpPeer((port) => ({
+        url: `http://probe:\${CONTRACT_SECRET}@127.0.0.1:${port}/`,
+        instances: [`http://127.0.0.1:${port}/health`],
+        headers: { authorization: 'Bearer ${CONTRACT_SECRET}' },
+        requests: 3,
+      })),
+    bad: { fields: { url: 'http://127.0.0.1/', instances: [] }, path: 'instances' },
+    async echoesSecret() {
+      // An instance that echoes the request's credentials, failing the body check, which quotes the body.
+      const server = await startHttp((req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(`you sent ${req.headers.authorization}`);
+      });
+      return {
+        fields: {
+          url: `${server.url}/`,
+          instances: [`${server.url}/health`],
+          headers: { authorization: 'Bearer ${CONTRACT_SECRET}' },
+          expect: { bodyContains: 'welcome' },
+          requests: 2,
+        },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
 };
 
 const SECRET_IP = '10.73.31.7';
