@@ -5,6 +5,7 @@ import { http } from './http.js';
 import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
+import { objectStorage } from './object-storage.js';
 import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
 import { tcp } from './tcp.js';
@@ -25,6 +26,7 @@ export const probers = {
   'restore-drill': restoreDrill,
   grpc,
   websocket,
+  'object-storage': objectStorage,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;
