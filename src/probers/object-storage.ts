@@ -325,7 +325,7 @@ function briefly(err: unknown): string {
   return name && name !== 'Error' && !said.startsWith(name) ? `${name}: ${said}` : said;
 }
 
-/** Megabits per second, the unit links are sold in. */
+/** MB/s (10⁶ bytes a second), the checklist's unit for a transfer. */
 function mbps(n: number, millis: number): number {
-  return (n * 8) / 1e6 / Math.max(millis / 1_000, 0.001);
+  return n / 1e6 / Math.max(millis / 1_000, 0.001);
 }

@@ -3,12 +3,13 @@
  * small proxy in front of it for the misbehaviours s3rver does not have: a corrupted download, a
  * refused signature (s3rver does not verify V4 signatures), a part upload that fails or hangs.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { objectStorage } from '../../src/probers/object-storage.js';
 import { probeContext } from '../helpers/context.js';
@@ -138,6 +139,15 @@ beforeEach(() => {
   proxy.mode = 'pass';
   proxy.requests = [];
 });
+// Every run, passed or failed, closes what it opened.
+afterEach(async () => {
+  await waitFor(
+    'the run to close its connections',
+    () => proxy.live.size === 0,
+    5_000,
+    () => `${proxy.live.size} open after ${proxy.requests.join(', ')}`,
+  );
+});
 
 const base = () => ({
   endpoint: proxy.endpoint,
@@ -149,7 +159,12 @@ const base = () => ({
 
 /** vigil's connections to the proxy are all closed, and nothing of the run is left in the bucket or on disk. */
 async function expectNothingLeft(): Promise<void> {
-  await waitFor('the run to close its connections', () => proxy.live.size === 0, 2_000);
+  await waitFor(
+    'the run to close its connections',
+    () => proxy.live.size === 0,
+    5_000,
+    () => `${proxy.live.size} open`,
+  );
   expect(await s3.keys()).toEqual([]);
   expect(s3.pendingUploads()).toEqual([]);
 }
@@ -240,7 +255,7 @@ describe('object-storage runs', () => {
     const result = await objectStorage.probe(spec({ ...base(), size: '20MiB' }), probeContext(2_000));
     const took = performance.now() - started;
     expect(result).toMatchObject({ ok: false, code: 'TIMEOUT' });
-    expect(result.message).toMatch(/^timed out after 2\.\d+s uploading 20 MiB to /);
+    expect(result.message).toMatch(/^timed out after [12]\.\d+s uploading 20 MiB to /);
     expect(took).toBeLessThan(2_000 + (objectStorage.abortGraceMs?.(spec(base())) ?? 0));
     // The upload had started (parts stored) and was aborted after the deadline.
     expect(proxy.requests.filter((r) => /^DELETE .*uploadId=/.test(r)).length).toBeGreaterThan(0);
@@ -252,5 +267,13 @@ describe('object-storage runs', () => {
     const result = await objectStorage.probe(spec({ ...base(), endpoint: `http://127.0.0.1:${port}` }), probeContext(5_000));
     expect(result).toMatchObject({ ok: false, code: 'CONNECT' });
     expect(result.message).toContain(`cannot connect to 127.0.0.1:${port}: connection refused`);
+  });
+});
+
+describe('object-storage examples', () => {
+  it('ships examples that validate', () => {
+    const defs = parse(readFileSync('probes/examples/object-storage.yaml', 'utf8')) as Array<Record<string, unknown>>;
+    expect(defs.length).toBeGreaterThan(0);
+    for (const raw of defs) expect(load(raw).problems).toEqual([]);
   });
 });
