@@ -118,7 +118,13 @@ function handle(proxy: Proxy, s3: TestS3, req: IncomingMessage, res: ServerRespo
       }
       res.write(chunk);
     });
-    answer.on('end', () => res.end());
+    answer.on('end', () => {
+      res.end();
+      // s3rver may answer (a 404, a 403) before it has read the body: drain the rest, or the
+      // paused socket would never notice vigil hanging up.
+      req.unpipe(upstream);
+      req.resume();
+    });
   });
   upstream.on('error', () => res.destroy());
   req.pipe(upstream);
