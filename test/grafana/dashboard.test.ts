@@ -111,6 +111,7 @@ channels:
 - { id: db-ssh-closed, kind: tcp, host: 127.0.0.1, port: 9, refused: true, schedule: ${NEVER} }
 - { id: api-grpc, kind: grpc, target: "127.0.0.1:9", schedule: ${NEVER} }
 - { id: live, kind: websocket, url: "ws://127.0.0.1:9/live", schedule: ${NEVER} }
+- { id: uploads, kind: object-storage, endpoint: "http://127.0.0.1:9", bucket: canary, accessKeyId: k, secretAccessKey: s, schedule: ${NEVER} }
 `,
     });
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: { OPS } }), logger: memoryLogger().logger });
@@ -220,6 +221,7 @@ channels:
       'load',
       'logs-canary',
       'nightly-backup',
+      'uploads',
       'web',
     ]);
     // Every registered kind has a probe here, so every kind's series reach Prometheus.
