@@ -512,7 +512,9 @@ describe('no code outside a kind names it', () => {
     const found: string[] = [];
     for (const file of readdirSync(path.join(src, folder), { recursive: true, encoding: 'utf8' })) {
       if (!file.endsWith('.ts') || file.startsWith('channels')) continue;
-      const text = readFileSync(path.join(src, folder, file), 'utf8');
+      // A scorecard item's id (`id: 'object-storage'`, `item: 'load-balancer'`) is the checklist's word for
+      // what is checked, not a kind, even where a kind took the same word.
+      const text = readFileSync(path.join(src, folder, file), 'utf8').replace(/\b(id|item): '[a-z0-9-]+'/g, '');
       for (const name of names) if (text.includes(`'${name}'`)) found.push(`src/${folder}/${file}: '${name}'`);
     }
     expect(found).toEqual([]);
