@@ -32,7 +32,11 @@
  *              connection: its p50/p99/max and timeouts, the 401/429 counts, vigil's peak RSS, and
  *              the log bytes, audit rows and WAL the flood left. --flood-connections N, --flood-seconds S (≤ 60).
  *
- * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups|cluster|flood,
+ *   object-storage  a 100 MB object-storage round trip (upload, read back, SHA-256, delete) against s3rver
+ *              in a child process on loopback: MB/s both ways and vigil's RSS growth during the run
+ *              (it streams both ways: the target is < 64 MB). --s3-size (default 100MB).
+ *
+ * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups|cluster|flood|object-storage,
  * --seconds S (baseline phases, default 20), --alert-probes N (default 200), --prefill N (old runs pruned
  * during the last alert round, default 1000000), --outbox N (default 5000).
  */
@@ -1343,6 +1347,72 @@ async function benchFlood() {
   }
 }
 
+/**
+ * `--only object-storage`: one object-storage run of --s3-size (default 100MB) against s3rver in a
+ * child process (its memory is its own), after a 20 MiB run that loads the SDK's multipart code. Reports the run's
+ * MB/s and round trip, and vigil's RSS growth: the peak during the run over the RSS before it.
+ */
+async function benchObjectStorage(): Promise<void> {
+  const size = args.get('s3-size') ?? '100MB';
+  out(`\n## object-storage: a ${size} round trip through s3rver (child process, loopback)`);
+  const dir = path.join(tmp, 's3rver');
+  mkdirSync(dir, { recursive: true });
+  const bin = path.join(import.meta.dirname, '../node_modules/s3rver/bin/s3rver.js');
+  const started = performance.now();
+  const proc = spawn(process.execPath, [bin, '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', 'bench'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let text = '';
+      proc.stdout?.on('data', (d: Buffer) => {
+        text += d.toString();
+        const m = /listening on [^:]+:(\d+)/.exec(text);
+        if (m) resolve(Number(m[1]));
+      });
+      proc.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before listening`)));
+    });
+    out(`s3rver up in ${f(performance.now() - started, 0)} ms on port ${port}`);
+    const { objectStorage } = await import('../src/probers/object-storage.js');
+    const spec = (s: string) =>
+      Value.Default(objectStorage.schema, {
+        endpoint: `http://127.0.0.1:${port}`,
+        bucket: 'bench',
+        forcePathStyle: true,
+        accessKeyId: 'S3RVER',
+        secretAccessKey: 'S3RVER',
+        size: s,
+      }) as Parameters<typeof objectStorage.probe>[0];
+    const ctx = (ms: number) => ({
+      signal: AbortSignal.timeout(ms),
+      deadline: Date.now() + ms,
+      clock: systemClock,
+      logger: silent,
+      probesDir: tmp,
+      state: { get: () => undefined, set: () => {} },
+    });
+    const warm = await objectStorage.probe(spec('20MiB'), ctx(30_000));
+    if (!warm.ok) throw new Error(`warm-up run failed: ${warm.code} ${warm.message}`);
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 20);
+    const r = await objectStorage.probe(spec(size), ctx(120_000));
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    if (!r.ok) throw new Error(`round trip failed: ${r.code} ${r.message}`);
+    const growth = (peak - before) / 1048576;
+    out(
+      `object-storage ${size}: upload ${f(r.values.upload_mbps ?? 0, 1)} MB/s, download ${f(r.values.download_mbps ?? 0, 1)} MB/s, ` +
+        `round trip ${f(r.values.round_trip_s ?? 0, 2)} s; vigil RSS ${f(before / 1048576, 0)} MB before, ` +
+        `peak ${f(peak / 1048576, 0)} MB: growth ${f(growth, 1)} MB (target < 64 MB: ${growth < 64 ? 'met' : 'MISSED'})`,
+    );
+  } finally {
+    proc.kill('SIGKILL');
+  }
+}
+
 out(`vigil bench — node ${process.version}, ${new Date().toISOString()}`);
 try {
   if (!ONLY || ONLY === 'writes') await benchWrites();
@@ -1352,6 +1422,7 @@ try {
   if (!ONLY || ONLY === 'rollups') await benchRollups();
   if (!ONLY || ONLY === 'cluster') await benchCluster();
   if (!ONLY || ONLY === 'flood') await benchFlood();
+  if (!ONLY || ONLY === 'object-storage') await benchObjectStorage();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -6,6 +6,7 @@ import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
 import { loadBalancer } from './load-balancer.js';
 import { logIngestion } from './log-ingestion.js';
+import { objectStorage } from './object-storage.js';
 import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
 import { secretRotation } from './secret-rotation.js';
@@ -29,6 +30,7 @@ export const probers = {
   websocket,
   'secret-rotation': secretRotation,
   'load-balancer': loadBalancer,
+  'object-storage': objectStorage,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

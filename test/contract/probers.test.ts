@@ -346,6 +346,20 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       };
     },
   },
+  'object-storage': {
+    hang: () =>
+      tcpPeer((port) => ({
+        endpoint: `http://127.0.0.1:${port}`,
+        bucket: 'canary',
+        forcePathStyle: true,
+        accessKeyId: 'vigil-contract',
+        secretAccessKey: '${CONTRACT_SECRET}',
+      })),
+    bad: { fields: { bucket: 'canary', accessKeyId: 'k', secretAccessKey: 's', size: '1 gigabyte' }, path: 'size' },
+    echoesSecret: {
+      skip: 'the secret key only signs requests (SigV4) and never crosses the wire; the SDK errors carry signatures, which the kind never quotes',
+    },
+  },
 };
 
 const SECRET_IP = '10.73.31.7';

@@ -112,6 +112,7 @@ channels:
 - { id: api-grpc, kind: grpc, target: "127.0.0.1:9", schedule: ${NEVER} }
 - { id: live, kind: websocket, url: "ws://127.0.0.1:9/live", schedule: ${NEVER} }
 - { id: shop-lb, kind: load-balancer, url: "http://127.0.0.1:9/", resolve: all, schedule: ${NEVER} }
+- { id: uploads, kind: object-storage, endpoint: "http://127.0.0.1:9", bucket: canary, accessKeyId: k, secretAccessKey: s, schedule: ${NEVER} }
 `,
     });
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: { OPS } }), logger: memoryLogger().logger });
@@ -222,6 +223,7 @@ channels:
       'logs-canary',
       'nightly-backup',
       'shop-lb',
+      'uploads',
       'web',
     ]);
     // Every registered kind has a probe here, so every kind's series reach Prometheus.
