@@ -7,6 +7,7 @@ import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
 import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
+import { sql } from './sql.js';
 import { tcp } from './tcp.js';
 import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
@@ -25,6 +26,7 @@ export const probers = {
   'restore-drill': restoreDrill,
   grpc,
   websocket,
+  sql,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;
