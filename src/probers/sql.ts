@@ -170,7 +170,7 @@ async function run(spec: SqlSpec, ctx: ProbeContext): Promise<ProbeResult> {
   const target = targetOf(spec);
   let session: Awaited<ReturnType<SqlDriver['connect']>>;
   try {
-    session = await driver.connect(target, { connectMs: ctx.deadline - ctx.clock.now(), signal: ctx.signal });
+    session = await driver.connect(target, { connectMs: ctx.deadline - ctx.clock.now(), readOnly: spec.readOnly, signal: ctx.signal });
   } catch (err) {
     const failure = driver.classify(err);
     if (spec.expectError && failure.kind === 'auth') {
@@ -351,7 +351,7 @@ function show(v: unknown): string {
   const text = textOf(v);
   if (text === undefined) return 'NULL';
   const cut = text.length > QUOTED_CHARS ? `${text.slice(0, QUOTED_CHARS)}…` : text;
-  return typeof v === 'number' || typeof v === 'bigint' ? cut : JSON.stringify(cut);
+  return numeric(v) !== undefined ? cut : JSON.stringify(cut);
 }
 
 function redacted(text: string, ctx: ProbeContext): string {

@@ -6,7 +6,7 @@ import { NETWORK_CODES, onAbort, type SqlDriver, type SqlFailure, type SqlRows, 
 /** A refused login: wrong password or unknown user (1045), or no right to the database (1044). */
 const AUTH_CODES: ReadonlySet<string> = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR']);
 /** MariaDB's max_statement_time, MySQL's max_execution_time, and a query killed (by either). */
-const TIMEOUT_CODES: ReadonlySet<string> = new Set(['ER_STATEMENT_TIMEOUT', 'ER_QUERY_TIMEOUT', 'ER_QUERY_INTERRUPTED']);
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['1969', 'ER_STATEMENT_TIMEOUT', 'ER_QUERY_TIMEOUT', 'ER_QUERY_INTERRUPTED']);
 const READ_ONLY_CODES: ReadonlySet<string> = new Set(['ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION']);
 /** MySQL has no max_statement_time (MariaDB's name): it answers this, and the MySQL name is used. */
 const UNKNOWN_VARIABLE = 'ER_UNKNOWN_SYSTEM_VARIABLE';
@@ -43,7 +43,9 @@ export const mysqlDriver: SqlDriver = {
     return session(conn, destroy, release);
   },
   classify(err): SqlFailure {
-    const code = codeOf(err);
+    const errno = typeof err === 'object' && err !== null ? Reflect.get(err, 'errno') : undefined;
+    // mysql2 names MySQL's codes only: MariaDB's own (1969, max_statement_time) arrive as a bare number.
+    const code = codeOf(err) || (typeof errno === 'number' ? String(errno) : '');
     const detail = messageOf(err);
     if (AUTH_CODES.has(code)) return { kind: 'auth', code, detail };
     if (TIMEOUT_CODES.has(code)) return { kind: 'timeout', code, detail };
@@ -56,7 +58,8 @@ export const mysqlDriver: SqlDriver = {
       /certificate|self[- ]signed/i.test(detail)
     )
       return { kind: 'tls', code, detail };
-    if (code.startsWith('ER_')) return { kind: 'query', code, detail };
+    // The server's own errors carry a SQLSTATE; anything else is the connection's.
+    if (code.startsWith('ER_') || (typeof err === 'object' && err !== null && 'sqlState' in err)) return { kind: 'query', code, detail };
     return { kind: 'connect', code, detail };
   },
 };

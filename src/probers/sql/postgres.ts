@@ -22,6 +22,9 @@ export const postgresDriver: SqlDriver = {
       database: target.database,
       application_name: 'vigil',
       connectionTimeoutMillis: Math.max(1, Math.ceil(limits.connectMs)),
+      // Session defaults, so a COMMIT inside the query leaves no writable or unlimited statement after it.
+      statement_timeout: Math.max(1, Math.ceil(limits.connectMs)),
+      options: limits.readOnly ? '-c default_transaction_read_only=on' : undefined,
       ssl:
         target.tls === undefined
           ? false

@@ -17,6 +17,8 @@ export interface SqlTarget {
 /** One connection's limits, from the run's remaining deadline. */
 export interface SqlLimits {
   connectMs: number;
+  /** The session's transactions default to read-only (a COMMIT in the query cannot escape the read-only one). */
+  readOnly: boolean;
   /** Aborts at the run's deadline: the driver destroys its socket at once. */
   signal: AbortSignal;
 }
