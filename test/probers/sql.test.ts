@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
 import { definitionSchema } from '../../src/config/schema.js';
 import { sql } from '../../src/probers/sql.js';
 import { probeContext } from '../helpers/context.js';
@@ -86,6 +89,26 @@ describe('sql definitions', () => {
       'insecure: expected tls: true with insecure (the connection is plain)',
     ]);
     expect(problems({ driver: 'postgres', url: 'postgres://a@db/app', query: 'select 1', expect: {} })[0]).toMatch(/^\/expect/);
+  });
+
+  it('probes/examples/sql.yaml loads, its passwords from the environment', () => {
+    const example = readFileSync(path.resolve(import.meta.dirname, '../../probes/examples/sql.yaml'), 'utf8');
+    const ws = workspace({ 'config/default.yaml': 'service: { port: 0 }\n', 'probes/sql.yaml': example });
+    try {
+      const env = { PG_MONITOR_PASSWORD: 'a', STAGING_DB_PASSWORD: 'b', MYSQL_MONITOR_PASSWORD: 'c' };
+      const config = loadConfig({ cwd: ws.dir, env });
+      expect(config.probes.map((p) => p.id)).toEqual([
+        'db-replica-lag',
+        'db-replica-streaming',
+        'db-replication-slots-active',
+        'shop-migrations-applied',
+        'shop-foreign-keys-enforced',
+        'prod-db-refuses-staging',
+        'shop-orders-last-hour',
+      ]);
+    } finally {
+      ws.remove();
+    }
   });
 });
 
