@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { definitionSchema } from '../../src/config/schema.js';
 import { sql } from '../../src/probers/sql.js';
+import { createPki, type TestPki } from '../helpers/certs.js';
 import { probeContext } from '../helpers/context.js';
 import { startMariadb, type TestMariadb } from '../helpers/mariadb.js';
 import { startPostgres, startReplica, type TestPostgres } from '../helpers/postgres.js';
@@ -34,6 +35,7 @@ const PASSWORD = 'Pg-Test-Pw-93';
 let primary: TestPostgres;
 let replica: TestPostgres;
 let maria: TestMariadb;
+let pki: TestPki;
 const started: Record<string, number> = {};
 
 beforeAll(async () => {
@@ -44,8 +46,10 @@ beforeAll(async () => {
     return out;
   };
   // The two servers start side by side: MariaDB's install-db is most of this file's cost.
+  pki = createPki('Vigil SQL Test');
+  const ssl = pki.leaf({ cn: 'db.vigil.test', san: ['IP:127.0.0.1'] });
   [primary, maria] = await Promise.all([
-    timed('postgres', () => startPostgres({ password: PASSWORD })),
+    timed('postgres', () => startPostgres({ password: PASSWORD, ssl })),
     timed('mariadb', () => startMariadb()),
   ]);
   replica = await timed('replica', () => startReplica(primary));
@@ -61,6 +65,7 @@ afterAll(async () => {
   // Start times, for the report on what this file costs.
   process.stderr.write(`sql.test start times (ms): ${JSON.stringify(started)}\n`);
   await Promise.all([replica?.stop(), primary?.stop(), maria?.stop()]);
+  pki?.dispose();
 });
 
 describe('sql definitions', () => {
@@ -195,6 +200,20 @@ describe('sql against PostgreSQL', () => {
     expect(down.message).toBe(
       `cannot connect to postgres://127.0.0.1:${port}/postgres: connection refused (ECONNREFUSED): nothing was checked (expectError passes only when the server refuses the login)`,
     );
+  });
+
+  it('connects over TLS, trusting ca, and names an untrusted certificate', async () => {
+    const trusted = await sql.probe(
+      pg({ query: 'SELECT ssl::int FROM pg_stat_ssl WHERE pid = pg_backend_pid()', expect: { eq: 1 }, tls: true, ca: pki.root.cert }),
+      probeContext(),
+    );
+    expect(trusted).toMatchObject({ ok: true, values: { value: 1 } });
+    const untrusted = await sql.probe(pg({ query: 'SELECT 1', tls: true }), probeContext());
+    expect(untrusted).toMatchObject({ ok: false, code: 'TLS' });
+    expect(untrusted.message).toMatch(
+      /^TLS with postgresql:\/\/127\.0\.0\.1:\d+\/postgres failed: .*\(add its CA with ca:, or set insecure: true\)$/,
+    );
+    expect(await sql.probe(pg({ query: 'SELECT 1', tls: true, insecure: true }), probeContext())).toMatchObject({ ok: true });
   });
 
   it('ends a query that runs past the deadline as TIMEOUT, the server cancelling the backend', async () => {
