@@ -296,12 +296,24 @@ describe('sql against MariaDB', () => {
     expect(r.message).toContain('ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION');
   });
 
+  it('an abort mid-query cuts the connection at once', async () => {
+    const ac = new AbortController();
+    const t = Date.now();
+    const run = sql.probe(my({ query: 'SELECT SLEEP(4)' }), { ...probeContext(5_000), signal: ac.signal });
+    const asleep = "SELECT count(*) FROM information_schema.processlist WHERE info = 'SELECT SLEEP(4)'";
+    await waitFor('the query to run', async () => (await maria.query(asleep)) === '1');
+    ac.abort();
+    expect(await run).toMatchObject({ ok: false, code: 'TIMEOUT' });
+    expect(Date.now() - t).toBeLessThan(3_000);
+    // The server does not notice a client gone mid-SLEEP: its max_statement_time (the run's deadline) ends the query.
+  });
+
   it('ends a query that runs past the deadline as TIMEOUT, the server stopping it', async () => {
     const t = Date.now();
     const r = await sql.probe(my({ query: 'SELECT SLEEP(5) FROM DUAL WHERE 1 = (SELECT 1)' }), probeContext(1_000));
     expect(Date.now() - t).toBeLessThan(1_500);
     expect(r).toMatchObject({ ok: false, code: 'TIMEOUT' });
-    const sleeping = await maria.query("SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP%'");
+    const sleeping = await maria.query("SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(5) FROM DUAL%'");
     expect(sleeping).toBe('0');
   });
 });

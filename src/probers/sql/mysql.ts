@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import mysql from 'mysql2';
 import { codeOf, messageOf } from '../../lib/errors.js';
-import { NETWORK_CODES, onAbort, type SqlDriver, type SqlFailure, type SqlRows, type SqlSession } from './shared.js';
+import { isTlsError, NETWORK_CODES, onAbort, type SqlDriver, type SqlFailure, type SqlRows, type SqlSession } from './shared.js';
 
 /** A refused login: wrong password or unknown user (1045), or no right to the database (1044). */
 const AUTH_CODES: ReadonlySet<string> = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR']);
@@ -26,11 +26,9 @@ export const mysqlDriver: SqlDriver = {
       rowsAsArray: true,
       ssl: target.tls === undefined ? undefined : { rejectUnauthorized: !target.tls.insecure, ca: target.tls.ca },
     });
-    // end() only half-closes; an abort must cut the socket at once, mid-handshake or mid-query.
-    const destroy = () => {
-      (conn as unknown as { stream?: Duplex }).stream?.destroy();
-      conn.destroy();
-    };
+    // end() only half-closes, and conn.destroy() marks the connection closing, after which mysql2
+    // never fails the pending query: cutting the socket alone makes it fail every pending callback.
+    const destroy = () => (conn as unknown as { stream?: Duplex }).stream?.destroy();
     conn.on('error', () => {});
     const release = onAbort(limits.signal, destroy);
     try {
@@ -51,15 +49,9 @@ export const mysqlDriver: SqlDriver = {
     if (TIMEOUT_CODES.has(code)) return { kind: 'timeout', code, detail };
     if (READ_ONLY_CODES.has(code)) return { kind: 'read-only', code, detail };
     if (NETWORK_CODES.has(code) || code === 'PROTOCOL_CONNECTION_LOST') return { kind: 'connect', code, detail };
-    if (
-      code.startsWith('ERR_TLS') ||
-      code.startsWith('ERR_SSL') ||
-      code === 'HANDSHAKE_NO_SSL_SUPPORT' ||
-      /certificate|self[- ]signed/i.test(detail)
-    )
-      return { kind: 'tls', code, detail };
-    // The server's own errors carry a SQLSTATE; anything else is the connection's.
+    // The server's own errors carry a SQLSTATE (their words may say "certificate" without being about TLS).
     if (code.startsWith('ER_') || (typeof err === 'object' && err !== null && 'sqlState' in err)) return { kind: 'query', code, detail };
+    if (isTlsError(code, detail)) return { kind: 'tls', code, detail };
     return { kind: 'connect', code, detail };
   },
 };

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import pg from 'pg';
 import { codeOf, messageOf } from '../../lib/errors.js';
-import { NETWORK_CODES, onAbort, type SqlDriver, type SqlFailure, type SqlRows, type SqlSession } from './shared.js';
+import { isTlsError, NETWORK_CODES, onAbort, type SqlDriver, type SqlFailure, type SqlRows, type SqlSession } from './shared.js';
 
 /** SQLSTATEs of a refused login: wrong password (28P01), or no such role / pg_hba rejects (28000). */
 const AUTH_STATES: ReadonlySet<string> = new Set(['28P01', '28000']);
@@ -50,9 +50,9 @@ export const postgresDriver: SqlDriver = {
     if (code === CANCELED) return { kind: 'timeout', code, detail };
     if (code === READ_ONLY) return { kind: 'read-only', code, detail };
     if (NETWORK_CODES.has(code)) return { kind: 'connect', code, detail };
-    if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /certificate|self[- ]signed|does not support SSL/i.test(detail))
-      return { kind: 'tls', code, detail };
-    if (/^[0-9A-Z]{5}$/.test(code)) return { kind: 'query', code, detail };
+    // The server's own error (a SQLSTATE): its words may say "certificate" without being about TLS.
+    if (err instanceof pg.DatabaseError) return { kind: 'query', code, detail };
+    if (isTlsError(code, detail)) return { kind: 'tls', code, detail };
     // "Connection terminated unexpectedly", a connect timeout: the server went away or never answered.
     return { kind: 'connect', code, detail };
   },

@@ -1,3 +1,5 @@
+import { TRUST_ERRORS } from '../sockets.js';
+
 /**
  * What the `sql` kind's two drivers share: where to connect, what a session can do, and the few
  * kinds of failure the prober tells apart (each driver maps its own error codes onto them).
@@ -82,4 +84,14 @@ export function onAbort(signal: AbortSignal, destroy: () => void): () => void {
   }
   signal.addEventListener('abort', destroy, { once: true });
   return () => signal.removeEventListener('abort', destroy);
+}
+
+/** A failed handshake or an untrusted certificate, by Node's code (or, from a driver that drops it, its words). */
+export function isTlsError(code: string, detail: string): boolean {
+  return (
+    TRUST_ERRORS.has(code) ||
+    /^(ERR_TLS|ERR_SSL|CERT_)/.test(code) ||
+    code === 'HANDSHAKE_NO_SSL_SUPPORT' ||
+    /certificate|does not support SSL/i.test(detail)
+  );
 }
