@@ -10,6 +10,7 @@ import { objectStorage } from './object-storage.js';
 import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
 import { secretRotation } from './secret-rotation.js';
+import { sql } from './sql.js';
 import { tcp } from './tcp.js';
 import { tlsProber } from './tls.js';
 import type { AnyProber, ProbeBase, Prober, ProberReport } from './types.js';
@@ -31,6 +32,7 @@ export const probers = {
   'secret-rotation': secretRotation,
   'load-balancer': loadBalancer,
   'object-storage': objectStorage,
+  sql,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

@@ -264,6 +264,41 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       };
     },
   },
+  sql: {
+    // A "database" that accepts and never answers the startup message: the login hangs until the deadline.
+    hang: () =>
+      tcpPeer((port) => ({ driver: 'postgres', url: `postgres://vigil:\${CONTRACT_SECRET}@127.0.0.1:${port}/app`, query: 'select 1' })),
+    bad: { fields: { driver: 'oracle', url: 'postgres://vigil@127.0.0.1/app', query: 'select 1' }, path: 'driver' },
+    async echoesSecret() {
+      // A server that asks for the password in clear (PostgreSQL's oldest method) and refuses it quoting it.
+      const server = await startRaw((socket) => {
+        socket.on('error', () => {});
+        let startup = true;
+        socket.on('data', (chunk) => {
+          if (startup) {
+            startup = false;
+            const ask = Buffer.alloc(9);
+            ask.write('R', 0);
+            ask.writeInt32BE(8, 1);
+            ask.writeInt32BE(3, 5); // AuthenticationCleartextPassword
+            socket.write(ask);
+            return;
+          }
+          const password = chunk.subarray(5, chunk.length - 1).toString();
+          const fields = Buffer.from(`SFATAL\0C28P01\0Mpassword ${password} is wrong\0\0`);
+          const head = Buffer.alloc(5);
+          head.write('E', 0);
+          head.writeInt32BE(fields.length + 4, 1);
+          socket.end(Buffer.concat([head, fields]));
+        });
+      });
+      return {
+        fields: { driver: 'postgres', url: `postgres://vigil:\${CONTRACT_SECRET}@127.0.0.1:${server.port}/app`, query: 'select 1' },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
   websocket: {
     hang: () => tcpPeer((port) => ({ url: `ws://127.0.0.1:${port}/live`, headers: { authorization: 'Bearer ${CONTRACT_SECRET}' } })),
     bad: { fields: { url: 'ws://127.0.0.1:1/live', expect: '([unclosed' }, path: 'expect' },

@@ -164,3 +164,82 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * A streaming replica of `primary`: `pg_basebackup -R` into its own temp folder (which writes the
+ * primary's address into postgresql.auto.conf and a standby.signal), started on another free port.
+ * Its `stop()` leaves the primary running; stopping the primary leaves the replica up, its WAL
+ * receiver retrying.
+ */
+export async function startReplica(primary: TestPostgres): Promise<TestPostgres> {
+  const asServer = serverUser();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vigil-pg-replica-'));
+  const data = path.join(dir, 'data');
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  try {
+    if (asServer) await chown(dir, asServer.uid, asServer.gid);
+    // Over the primary's socket, which is trusted for replication as for everything else.
+    await exec(asServer, path.join(primary.bin, 'pg_basebackup'), [
+      '-h',
+      primary.socketDir,
+      '-p',
+      String(primary.port),
+      '-U',
+      'postgres',
+      '-D',
+      data,
+      '-R',
+      '-X',
+      'stream',
+      '--no-sync',
+    ]);
+    const port = await freePort();
+    const serverOpts = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off -c hot_standby=on -c wal_receiver_status_interval=1s -c wal_retrieve_retry_interval=500ms`;
+    await exec(asServer, path.join(primary.bin, 'pg_ctl'), [
+      'start',
+      '-D',
+      data,
+      '-l',
+      path.join(dir, 'server.log'),
+      '-w',
+      '-t',
+      '30',
+      '-o',
+      serverOpts,
+    ]);
+    const stopNow = () => {
+      try {
+        const [cmd, args] = command(asServer, path.join(primary.bin, 'pg_ctl'), ['stop', '-D', data, '-m', 'immediate']);
+        execFileSync(cmd, args, { stdio: 'ignore' });
+      } catch {
+        // already stopped
+      }
+    };
+    process.once('exit', stopNow);
+    const env = { PGHOST: dir, PGPORT: String(port), PGUSER: 'postgres' };
+    return {
+      url: primary.url.replace(`:${primary.port}/`, `:${port}/`),
+      host: '127.0.0.1',
+      port,
+      password: primary.password,
+      socketDir: dir,
+      bin: primary.bin,
+      env,
+      query: (sql, database = 'postgres') =>
+        exec(
+          undefined,
+          path.join(primary.bin, 'psql'),
+          ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql],
+          env,
+        ).then((out) => out.trim()),
+      async stop() {
+        process.removeListener('exit', stopNow);
+        await exec(asServer, path.join(primary.bin, 'pg_ctl'), ['stop', '-D', data, '-m', 'immediate']).catch(() => {});
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
