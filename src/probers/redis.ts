@@ -122,8 +122,14 @@ async function check(spec: RedisSpec, ctx: ProbeContext): Promise<ProbeResult> {
   });
   // Every failure reaches the awaited call that met it; unheard, an 'error' event would crash vigil.
   client.on('error', () => {});
-  let phase = `connecting to ${where}`;
-  let command = 'the connection';
+  // Until the socket is up (TCP, and TLS for rediss://); a plain Redis port never answers a TLS hello.
+  let phase = secure
+    ? `connecting to ${where} (TCP or the TLS handshake never completed; is this port serving TLS?)`
+    : `connecting to ${where}`;
+  let command = 'the login (HELLO)';
+  client.once('connect', () => {
+    phase = `waiting for ${where} to answer the login (HELLO)`;
+  });
   const step = <T>(what: string, work: () => Promise<T>): Promise<T> => {
     phase = `waiting for ${where} to answer ${what}`;
     command = what;
@@ -315,12 +321,16 @@ function failureOf(err: unknown, w: Where): ProbeResult {
   const host = new URL(w.spec.url).hostname;
   if (DNS_ERRORS.has(code)) return fail('DNS', `DNS lookup of ${host} failed: ${code}`);
   const reason = connectReason(code);
-  if (reason !== undefined) return fail('CONNECT', `cannot connect to ${w.where}: ${reason} (${code})`);
+  if (reason !== undefined) {
+    // A TLS-only port resets a client that speaks plain text at it.
+    const hint = code === 'ECONNRESET' && w.spec.url.startsWith('redis:') ? ' (if the port wants TLS, use rediss://)' : '';
+    return fail('CONNECT', `cannot connect to ${w.where}: ${reason} (${code})${hint}`);
+  }
   const tls = tlsFailure(err, w.spec);
   if (tls !== undefined) return fail('TLS', `TLS with ${w.where} failed: ${tls}`);
   if (err instanceof Error && err.name === 'SocketClosedUnexpectedlyError') {
     const hint = w.spec.url.startsWith('redis:') ? ' (is this a Redis port? one that wants TLS needs rediss://)' : '';
-    return fail('CONNECT', `${w.where} closed the connection ${w.phase.replace(/^waiting for .* to answer/, 'before answering')}${hint}`);
+    return fail('CONNECT', `${w.where} closed the connection before answering ${w.command}${hint}`);
   }
   return fail('CONNECT', `${w.where}: ${w.phase} failed: ${messageOf(err)}`);
 }

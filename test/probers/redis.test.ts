@@ -1,12 +1,17 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { redis } from '../../src/probers/redis.js';
+import { createPki, type TestPki } from '../helpers/certs.js';
 import { probeContext } from '../helpers/context.js';
+import { freePort } from '../helpers/postgres.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { closedPort, startRaw } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -77,6 +82,18 @@ describe('definitions', () => {
     const replica = spec({ url: 'redis://h:6379', canary: false, role: 'replica', maxReplicationLag: '15s' });
     expect(redis.report.evidence?.(replica, w, {} as never)?.section).toBe('replication');
     expect(redis.report.evidence?.(spec({ url: 'redis://h:6379' }), w, {} as never)).toBeUndefined();
+  });
+
+  it('ships examples that validate', () => {
+    const defs = parse(readFileSync('probes/examples/redis.yaml', 'utf8')) as Array<Record<string, unknown>>;
+    expect(defs.length).toBeGreaterThan(0);
+    // `${file:…}` is read at load time; stand a real CA in for it.
+    const pki = createPki();
+    try {
+      for (const raw of defs) expect(problemsOf(typeof raw.ca === 'string' ? { ...raw, ca: pki.root.cert } : raw)).toEqual([]);
+    } finally {
+      pki.dispose();
+    }
   });
 });
 
@@ -215,7 +232,7 @@ describe('deadline', () => {
       const result = await redis.probe(spec({ url: `redis://:pw@127.0.0.1:${peer.port}` }), probeContext(1_000));
       const took = performance.now() - started;
       expect(result).toMatchObject({ ok: false, code: 'TIMEOUT' });
-      expect(result.message).toMatch(/^timed out after 1\.\d\ds connecting to redis:\/\/127\.0\.0\.1:\d+$/);
+      expect(result.message).toMatch(/^timed out after 1\.\d\ds waiting for redis:\/\/127\.0\.0\.1:\d+ to answer the login \(HELLO\)$/);
       expect(took).toBeGreaterThanOrEqual(950);
       expect(took).toBeLessThan(1_500);
       expect(peer.connections).toBe(1);
@@ -223,5 +240,72 @@ describe('deadline', () => {
     } finally {
       await peer.close();
     }
+  });
+});
+
+describe('rediss://', () => {
+  let pki: TestPki;
+  let server: TestRedis;
+  let tlsPort: number;
+  let certs: string;
+  beforeAll(async () => {
+    pki = createPki();
+    const leaf = pki.leaf({ cn: 'cache.vigil.test' });
+    certs = await mkdtemp(path.join(os.tmpdir(), 'vigil-redis-tls-'));
+    await writeFile(path.join(certs, 'cert.pem'), leaf.cert);
+    await writeFile(path.join(certs, 'key.pem'), leaf.key);
+    await writeFile(path.join(certs, 'ca.pem'), pki.root.cert);
+    tlsPort = await freePort();
+    // The plain port stays for the helper's own PING; the probe talks to the TLS one.
+    server = await start({
+      extra: [
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        path.join(certs, 'cert.pem'),
+        '--tls-key-file',
+        path.join(certs, 'key.pem'),
+        // redis-server wants a CA file even when it asks clients for no certificate.
+        '--tls-ca-cert-file',
+        path.join(certs, 'ca.pem'),
+        '--tls-auth-clients',
+        'no',
+      ],
+      password: PASSWORD,
+    });
+  });
+  afterAll(async () => {
+    pki?.dispose();
+    if (certs) await rm(certs, { recursive: true, force: true });
+  });
+
+  it('passes with the CA and the name the certificate covers', async () => {
+    const url = `rediss://:${PASSWORD}@127.0.0.1:${tlsPort}`;
+    const result = await redis.probe(spec({ url, ca: pki.root.cert, serverName: 'cache.vigil.test' }), probeContext(5_000));
+    expect(result).toMatchObject({ ok: true });
+  });
+
+  it('fails TLS for an untrusted certificate or another name, and points at the fix', async () => {
+    const url = `rediss://:${PASSWORD}@127.0.0.1:${tlsPort}`;
+    const untrusted = await redis.probe(spec({ url, serverName: 'cache.vigil.test' }), probeContext(5_000));
+    expect(untrusted).toMatchObject({ ok: false, code: 'TLS' });
+    expect(untrusted.message).toMatch(/the certificate is not trusted \(\w+\): add the issuing CA with ca:/);
+    const other = await redis.probe(spec({ url, ca: pki.root.cert }), probeContext(5_000));
+    expect(other).toMatchObject({ ok: false, code: 'TLS' });
+    expect(other.message).toMatch(/does not cover 127\.0\.0\.1: .*set serverName:/);
+    expect(await redis.probe(spec({ url, insecure: true }), probeContext(5_000))).toMatchObject({ ok: true });
+  });
+
+  it('says when TLS meets a plain port', async () => {
+    // A plain Redis port reads the TLS hello as the start of an inline command and waits for its end.
+    const result = await redis.probe(spec({ url: `rediss://127.0.0.1:${server.port}`, insecure: true }), probeContext(1_000));
+    expect(result).toMatchObject({ ok: false, code: 'TIMEOUT' });
+    expect(result.message).toMatch(
+      /^timed out after 1\.\d\ds connecting to rediss:\/\/127\.0\.0\.1:\d+ \(TCP or the TLS handshake never completed; is this port serving TLS\?\)$/,
+    );
+    // And the other way round: plain text to the TLS port.
+    const plain = await redis.probe(spec({ url: `redis://:${PASSWORD}@127.0.0.1:${tlsPort}` }), probeContext(1_000));
+    expect(plain).toMatchObject({ ok: false });
+    expect(plain.message).toMatch(/rediss:\/\//);
   });
 });
