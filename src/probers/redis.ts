@@ -112,8 +112,11 @@ async function check(spec: RedisSpec, ctx: ProbeContext): Promise<ProbeResult> {
     socket: {
       // A run is one attempt: a dropped connection is the finding, not something to retry.
       reconnectStrategy: false,
-      // node-redis's own 5 s default would cut a slow connect short of the run's deadline.
-      connectTimeout: Math.max(1, ctx.deadline - start),
+      // The signal ends a slow connect at the deadline; node-redis's own 5 s default would cut it short
+      // of one, so its timer is only a backstop a second past the deadline.
+      connectTimeout: Math.max(1, ctx.deadline - start) + 1_000,
+      // client.destroy() cannot reach a socket still connecting (node-redis holds it only once up): the signal can.
+      signal: ctx.signal,
       ...(secure
         ? // Node checks the certificate against `servername` when set, else against the host.
           { tls: true as const, rejectUnauthorized: !spec.insecure, ca: trustedCas(spec.ca), servername: isIP(name) ? undefined : name }
