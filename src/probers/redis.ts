@@ -104,25 +104,14 @@ interface Failure {
 async function check(spec: RedisSpec, ctx: ProbeContext): Promise<ProbeResult> {
   const start = ctx.clock.now();
   const where = shownUrl(spec.url);
-  const host = new URL(spec.url).hostname.replace(/^\[(.*)\]$/, '$1');
   const secure = spec.url.startsWith('rediss:');
-  const name = spec.serverName ?? host;
-  const client = createClient({
-    url: spec.url,
-    socket: {
-      // A run is one attempt: a dropped connection is the finding, not something to retry.
-      reconnectStrategy: false,
-      // The signal ends a slow connect at the deadline; node-redis's own 5 s default would cut it short
-      // of one, so its timer is only a backstop a second past the deadline.
-      connectTimeout: Math.max(1, ctx.deadline - start) + 1_000,
-      // client.destroy() cannot reach a socket still connecting (node-redis holds it only once up): the signal can.
-      signal: ctx.signal,
-      ...(secure
-        ? // Node checks the certificate against `servername` when set, else against the host.
-          { tls: true as const, rejectUnauthorized: !spec.insecure, ca: trustedCas(spec.ca), servername: isIP(name) ? undefined : name }
-        : {}),
-    },
-  });
+  let client: ReturnType<typeof newClient>;
+  try {
+    client = newClient(spec, ctx, start);
+  } catch (err) {
+    // node-redis refusing the options (a URL it reads otherwise than the loader did): a failed run, never a throw.
+    return { ok: false, code: 'CONFIG', message: `cannot use ${where}: ${messageOf(err)}`, values: {} };
+  }
   // Every failure reaches the awaited call that met it; unheard, an 'error' event would crash vigil.
   client.on('error', () => {});
   // Until the socket is up (TCP, and TLS for rediss://); a plain Redis port never answers a TLS hello.
@@ -175,6 +164,29 @@ async function check(spec: RedisSpec, ctx: ProbeContext): Promise<ProbeResult> {
     ctx.signal.removeEventListener('abort', onAbort);
     client.destroy();
   }
+}
+
+/** The run's one client: no reconnects, its socket tied to the run's signal, TLS as the definition says. */
+function newClient(spec: RedisSpec, ctx: ProbeContext, start: number) {
+  const host = new URL(spec.url).hostname.replace(/^\[(.*)\]$/, '$1');
+  const name = spec.serverName ?? host;
+  const secure = spec.url.startsWith('rediss:');
+  return createClient({
+    url: spec.url,
+    socket: {
+      // A run is one attempt: a dropped connection is the finding, not something to retry.
+      reconnectStrategy: false,
+      // The signal ends a slow connect at the deadline; node-redis's own 5 s default would cut it short
+      // of one, so its timer is only a backstop a second past the deadline.
+      connectTimeout: Math.max(1, ctx.deadline - start) + 1_000,
+      // client.destroy() cannot reach a socket still connecting (node-redis holds it only once up): the signal can.
+      signal: ctx.signal,
+      ...(secure
+        ? // Node checks the certificate against `servername` when set, else against the host.
+          { tls: true as const, rejectUnauthorized: !spec.insecure, ca: trustedCas(spec.ca), servername: isIP(name) ? undefined : name }
+        : {}),
+    },
+  });
 }
 
 type Step = <T>(what: string, work: () => Promise<T>) => Promise<T>;
