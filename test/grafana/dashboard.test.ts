@@ -111,6 +111,7 @@ channels:
 - { id: db-ssh-closed, kind: tcp, host: 127.0.0.1, port: 9, refused: true, schedule: ${NEVER} }
 - { id: api-grpc, kind: grpc, target: "127.0.0.1:9", schedule: ${NEVER} }
 - { id: live, kind: websocket, url: "ws://127.0.0.1:9/live", schedule: ${NEVER} }
+- { id: cache, kind: redis, url: "redis://127.0.0.1:9", schedule: ${NEVER} }
 `,
     });
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: { OPS } }), logger: memoryLogger().logger });
@@ -212,6 +213,7 @@ channels:
     expect((await values('probe')).sort()).toEqual([
       'api-dns',
       'api-grpc',
+      'cache',
       'cert',
       'db-restore',
       'db-ssh-closed',
