@@ -8,6 +8,7 @@ import { loadBalancer } from './load-balancer.js';
 import { logIngestion } from './log-ingestion.js';
 import { objectStorage } from './object-storage.js';
 import { push } from './push.js';
+import { redis } from './redis.js';
 import { restoreDrill } from './restore-drill.js';
 import { secretRotation } from './secret-rotation.js';
 import { sql } from './sql.js';
@@ -33,6 +34,7 @@ export const probers = {
   'load-balancer': loadBalancer,
   'object-storage': objectStorage,
   sql,
+  redis,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

@@ -299,6 +299,18 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       };
     },
   },
+  redis: {
+    hang: () => tcpPeer((port) => ({ url: `redis://:\${CONTRACT_SECRET}@127.0.0.1:${port}` })),
+    bad: { fields: { persistence: 'both' }, path: 'persistence' },
+    async echoesSecret() {
+      // A server that refuses the login quoting what it was sent: the failure quotes its reply.
+      const server = await startRaw((socket) => {
+        socket.on('error', () => {});
+        socket.once('data', (d) => socket.end(`-ERR no such login: ${d.toString('latin1').replace(/\r\n/g, ' ')}\r\n`));
+      });
+      return { fields: { url: `redis://:\${CONTRACT_SECRET}@127.0.0.1:${server.port}` }, open: () => null, close: () => server.close() };
+    },
+  },
   websocket: {
     hang: () => tcpPeer((port) => ({ url: `ws://127.0.0.1:${port}/live`, headers: { authorization: 'Bearer ${CONTRACT_SECRET}' } })),
     bad: { fields: { url: 'ws://127.0.0.1:1/live', expect: '([unclosed' }, path: 'expect' },

@@ -113,6 +113,7 @@ channels:
 - { id: live, kind: websocket, url: "ws://127.0.0.1:9/live", schedule: ${NEVER} }
 - { id: shop-lb, kind: load-balancer, url: "http://127.0.0.1:9/", resolve: all, schedule: ${NEVER} }
 - { id: uploads, kind: object-storage, endpoint: "http://127.0.0.1:9", bucket: canary, accessKeyId: k, secretAccessKey: s, schedule: ${NEVER} }
+- { id: cache, kind: redis, url: "redis://127.0.0.1:9", schedule: ${NEVER} }
 `,
     });
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: { OPS } }), logger: memoryLogger().logger });
@@ -214,6 +215,7 @@ channels:
     expect((await values('probe')).sort()).toEqual([
       'api-dns',
       'api-grpc',
+      'cache',
       'cert',
       'db-restore',
       'db-ssh-closed',
