@@ -6,6 +6,7 @@ import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
 import { push } from './push.js';
+import { queue } from './queue.js';
 import { restoreDrill } from './restore-drill.js';
 import { tcp } from './tcp.js';
 import { tlsProber } from './tls.js';
@@ -25,6 +26,7 @@ export const probers = {
   'restore-drill': restoreDrill,
   grpc,
   websocket,
+  queue,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;
