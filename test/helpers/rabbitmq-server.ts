@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,13 +61,15 @@ export async function startRabbit(): Promise<TestRabbit> {
   const started = Date.now();
   // Our own epmd in the foreground: the one Erlang would start is a daemon that outlives every kill.
   const epmd: ChildProcess = spawn(EPMD, ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore', detached: true });
+  const out = openSync(path.join(dir, 'server.out'), 'a');
   const server: ChildProcess = spawn(path.join(RABBITMQ_BIN, 'rabbitmq-server'), [], {
     env,
     cwd: dir,
-    stdio: 'ignore',
+    stdio: ['ignore', out, out],
     // Its own process group: the script, beam.smp and its helpers all go with one kill.
     detached: true,
   });
+  closeSync(out);
   const killGroup = (child: ChildProcess) => {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     try {
@@ -82,28 +85,39 @@ export async function startRabbit(): Promise<TestRabbit> {
   // A crashed test run must not leave a broker behind.
   process.once('exit', kill);
   const url = `amqp://guest:guest@127.0.0.1:${port}`;
-  const logTail = () => {
-    const file = path.join(dir, 'log', `${node}.log`);
-    return `rabbitmq-server (${node}, port ${port}); its log: ${file}`;
-  };
+  // A node that exits (a port taken after all) fails the start at once, not after the whole wait.
+  let exited: () => void = () => {};
+  const gaveUp = new Promise<void>((resolve) => {
+    exited = resolve;
+  });
+  server.once('exit', (code) => {
+    if (code !== null) exited();
+  });
   try {
-    await waitFor(
-      `rabbitmq-server on port ${port}`,
-      async () => {
-        if (server.exitCode !== null) throw new Error(`rabbitmq-server exited with ${server.exitCode}`);
-        const conn = await connect(url, { timeout: 1_000 });
-        await conn.close();
-        return true;
-      },
-      30_000,
-      logTail,
-    );
+    await Promise.race([
+      waitFor(
+        `rabbitmq-server on port ${port}`,
+        async () => {
+          if (server.exitCode !== null) return 'exited';
+          const conn = await connect(url, { timeout: 1_000 });
+          await conn.close();
+          return 'up';
+        },
+        30_000,
+      ).then((how) => {
+        if (how === 'exited') throw new Error(`rabbitmq-server exited with ${server.exitCode}`);
+      }),
+      gaveUp.then(() => {
+        throw new Error(`rabbitmq-server exited with ${server.exitCode} before it took a login`);
+      }),
+    ]);
   } catch (err) {
+    const said = await readFile(path.join(dir, 'server.out'), 'utf8').catch(() => '');
     const log = await readFile(path.join(dir, 'log', `${node}.log`), 'utf8').catch(() => '');
     kill();
     process.removeListener('exit', kill);
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`${(err as Error).message}\n${log.slice(-2_000)}`);
+    throw new Error(`${(err as Error).message} (${node}, port ${port})\n${said.slice(-2_000)}\n${log.slice(-2_000)}`);
   }
   const startMs = Date.now() - started;
   const run = promisify(execFile);

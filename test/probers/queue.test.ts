@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { type ChannelModel, connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { definitionSchema } from '../../src/config/schema.js';
 import { queue } from '../../src/probers/queue.js';
 import { probeContext } from '../helpers/context.js';
@@ -58,6 +60,12 @@ describe('queue: definitions', () => {
       section: 'queueDelivery',
       item: { probeId: 'queue-test', target: 'amqp://mq.internal:5672/prod queue tasks', runs: 10, failures: 0, ok: true },
     });
+  });
+
+  it('ships examples that validate', () => {
+    const defs = parse(readFileSync('probes/examples/queue.yaml', 'utf8')) as Array<Record<string, unknown>>;
+    expect(defs.length).toBeGreaterThan(0);
+    for (const raw of defs) expect(problemsOf(raw), String(raw.id)).toEqual([]);
   });
 });
 
@@ -129,6 +137,14 @@ describe('queue: AMQP against rabbitmq-server', () => {
     const r = await queue.probe(spec({ broker: 'amqp', url }), probeContext(5_000));
     expect(r).toMatchObject({ ok: false, code: 'AUTH' });
     expect(r.message).toBe(`amqp://127.0.0.1:${rabbit.port} refused the login (ACCESS_REFUSED): check the user and password in the URL`);
+  });
+
+  it('says which virtual host was refused', async () => {
+    const r = await queue.probe(spec({ broker: 'amqp', url: `${rabbit.url}/no-such-vhost` }), probeContext(5_000));
+    expect(r).toMatchObject({ ok: false, code: 'AUTH' });
+    expect(r.message).toBe(
+      `amqp://127.0.0.1:${rabbit.port}/no-such-vhost refused to open virtual host no-such-vhost: does it exist, and may this user use it?`,
+    );
   });
 
   it('fails CONNECT on a closed port', async () => {

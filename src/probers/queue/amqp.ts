@@ -140,17 +140,30 @@ function classify(
   // The broker's own close: "403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - Login was refused …"".
   const closed = /(\d{3}) \(([A-Z-]+)\) with message "(.*)"/s.exec(messageOf(err));
   if (closed) {
-    const [, status, name, text] = closed;
+    const [, status, name, said] = closed;
+    // "ACCESS_REFUSED - access to …": the name is in the message already.
+    const text = (said ?? '').replace(/^[A-Z_]+ - /, '');
     if (status === '403' && doing.startsWith('connecting')) {
       return new QueueFailure('AUTH', `${where} refused the login (ACCESS_REFUSED): check the user and password in the URL`);
-    }
-    if (status === '530' && doing.startsWith('connecting')) {
-      return new QueueFailure('AUTH', `${where} refused access to the virtual host: ${text}`);
     }
     return new QueueFailure(
       'PROTOCOL',
       `${where} closed the ${doing.startsWith('connecting') ? 'connection' : 'channel'} while ${doing.replace(/ on .*$/, '')}: ${status} ${name}: ${text}`,
     );
   }
+  // A refused vhost: amqplib reports the broker's close of the connection.open without its text.
+  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(messageOf(err))) {
+    return new QueueFailure('AUTH', `${where} refused to open virtual host ${vhostOf(where)}: does it exist, and may this user use it?`);
+  }
   return new QueueFailure('PROTOCOL', `${doing} failed: ${messageOf(err)}`);
+}
+
+/** The virtual host a URL names, as amqplib reads it: no path is `/`. */
+function vhostOf(url: string): string {
+  const path = new URL(url).pathname.slice(1);
+  try {
+    return path === '' ? '/' : decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }
