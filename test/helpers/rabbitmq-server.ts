@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -61,6 +62,13 @@ export async function startRabbit(): Promise<TestRabbit> {
   const started = Date.now();
   // Our own epmd in the foreground: the one Erlang would start is a daemon that outlives every kill.
   const epmd: ChildProcess = spawn(EPMD, ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore', detached: true });
+  // Listening before the node starts: a node that finds no epmd starts its own daemon, which would
+  // race ours for the port and leave the node unregistered (it exits) or a daemon behind.
+  await waitFor(`epmd on port ${epmdPort}`, () => canConnect(epmdPort), 10_000).catch(async (err: unknown) => {
+    if (epmd.pid !== undefined && epmd.exitCode === null) process.kill(-epmd.pid, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
   const out = openSync(path.join(dir, 'server.out'), 'a');
   const server: ChildProcess = spawn(path.join(RABBITMQ_BIN, 'rabbitmq-server'), [], {
     env,
@@ -139,4 +147,16 @@ export async function startRabbit(): Promise<TestRabbit> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether something accepts a TCP connection on the loopback port. */
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }

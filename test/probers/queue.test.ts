@@ -147,6 +147,30 @@ describe('queue: AMQP against rabbitmq-server', () => {
     );
   });
 
+  it('ends as TIMEOUT when the broker sits on the canary (a memory alarm), saying why, with nothing left open', async () => {
+    // A watermark of 0 raises the memory alarm: the broker blocks publishers and takes no message.
+    await rabbit.ctl('set_vm_memory_high_watermark', '0');
+    try {
+      const started = Date.now();
+      const r = await queue.probe(spec({ broker: 'amqp', url: rabbit.url }), probeContext(1_000));
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(r).toMatchObject({ ok: false, code: 'TIMEOUT' });
+      expect(r.message).toMatch(
+        new RegExp(
+          `^timed out after \\S+ waiting for amqp://127\\.0\\.0\\.1:${rabbit.port} to confirm the canary \\(the broker blocked publishing: low on memory\\)$`,
+        ),
+      );
+    } finally {
+      await rabbit.ctl('set_vm_memory_high_watermark', '0.4');
+    }
+    // Cut off mid-run at the deadline: the broker saw the connection go.
+    await waitFor(
+      "the broker to drop vigil's connection",
+      async () => !(await rabbit.ctl('list_connections', 'client_properties')).includes('vigil queue-test'),
+      5_000,
+    );
+  });
+
   it('fails CONNECT on a closed port', async () => {
     const port = await closedPort();
     const r = await queue.probe(spec({ broker: 'amqp', url: `amqp://127.0.0.1:${port}` }), probeContext(5_000));
