@@ -94,7 +94,7 @@ async function roundTrip(conn: ChannelModel, step: Step, where: string, ctx: Pro
     const at = await step(`waiting for the canary to come back from ${where}`, () => delivered);
     return at - sent;
   } finally {
-    await closeQuietly(channel);
+    await closeQuietly(channel, ctx.signal);
   }
 }
 
@@ -108,9 +108,11 @@ function publish(channel: ConfirmChannel, queue: string, id: string): Promise<vo
   });
 }
 
-async function closeQuietly(channel: Channel): Promise<void> {
+/** Closes a channel unless the run is over (then its connection's socket is gone, and the channel with it). */
+async function closeQuietly(channel: Channel, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
   try {
-    await channel.close();
+    await untilAborted(signal, () => channel.close());
   } catch {
     // Already closed with its connection: nothing is left to release.
   }
