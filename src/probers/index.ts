@@ -8,6 +8,7 @@ import { loadBalancer } from './load-balancer.js';
 import { logIngestion } from './log-ingestion.js';
 import { objectStorage } from './object-storage.js';
 import { push } from './push.js';
+import { queue } from './queue.js';
 import { redis } from './redis.js';
 import { restoreDrill } from './restore-drill.js';
 import { secretRotation } from './secret-rotation.js';
@@ -35,6 +36,7 @@ export const probers = {
   'object-storage': objectStorage,
   sql,
   redis,
+  queue,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

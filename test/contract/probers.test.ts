@@ -311,6 +311,23 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       return { fields: { url: `redis://:\${CONTRACT_SECRET}@127.0.0.1:${server.port}` }, open: () => null, close: () => server.close() };
     },
   },
+  queue: {
+    hang: () =>
+      tcpPeer((port) => ({ broker: 'amqp', url: `amqp://vigil:\${CONTRACT_SECRET}@127.0.0.1:${port}/`, queue: 'tasks', minConsumers: 1 })),
+    bad: { fields: { broker: 'amqp', url: 'amqp://127.0.0.1:1', queue: 'tasks', minConsumers: -1 }, path: 'minConsumers' },
+    async echoesSecret() {
+      // A "Redis" that answers the login by quoting it back as an error: the failure quotes the reply.
+      const server = await startRaw((socket) => {
+        socket.on('error', () => {});
+        socket.once('data', (d) => socket.end(`-ERR you sent ${d.toString('utf8').replace(/\r\n/g, ' ')}\r\n`));
+      });
+      return {
+        fields: { broker: 'redis', url: `redis://vigil:\${CONTRACT_SECRET}@127.0.0.1:${server.port}` },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
   websocket: {
     hang: () => tcpPeer((port) => ({ url: `ws://127.0.0.1:${port}/live`, headers: { authorization: 'Bearer ${CONTRACT_SECRET}' } })),
     bad: { fields: { url: 'ws://127.0.0.1:1/live', expect: '([unclosed' }, path: 'expect' },
