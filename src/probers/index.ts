@@ -5,6 +5,7 @@ import { http } from './http.js';
 import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
 import { logIngestion } from './log-ingestion.js';
+import { logQuery } from './log-query.js';
 import { push } from './push.js';
 import { restoreDrill } from './restore-drill.js';
 import { tcp } from './tcp.js';
@@ -22,6 +23,7 @@ export const probers = {
   tls: tlsProber,
   tcp,
   'log-ingestion': logIngestion,
+  'log-query': logQuery,
   'restore-drill': restoreDrill,
   grpc,
   websocket,
