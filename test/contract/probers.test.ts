@@ -201,7 +201,7 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       })),
     bad: {
       fields: { backend: 'loki', url: 'http://127.0.0.1:1', query: '{app="api"}', window: '15m', expect: { most: 0 } },
-      path: 'expect',
+      path: 'expect.most',
     },
     async echoesSecret() {
       // A store that rejects the search quoting the credentials it got: the failure quotes the answer.
