@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { fieldOf } from '../../lib/fields.js';
+import { maskedSample } from '../../lib/mask.js';
 import { own } from '../../lib/own.js';
 import {
   type Backend,
@@ -197,9 +198,9 @@ export function genericCounter({ search, samples, transport }: GenericCountOptio
       if (doc === undefined) return { error: `search answered ${describeReply(reply)}, which is not JSON` };
       const [count] = valuesAt(doc, search.count);
       if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
-        return {
-          error: `expected a count (a whole number) at ${search.count}, got ${count === undefined ? 'nothing' : JSON.stringify(count)}`,
-        };
+        // What sits there may be a log line: shown masked, like a sample.
+        const got = count === undefined ? 'nothing' : maskedSample(JSON.stringify(count));
+        return { error: `expected a count (a whole number) at ${search.count}, got ${got}` };
       }
       const found = search.samples === undefined ? [] : valuesAt(doc, search.samples);
       const lines = found.slice(0, samples).map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
