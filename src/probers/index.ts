@@ -6,6 +6,7 @@ import { icmp } from './icmp.js';
 import { k6 } from './k6.js';
 import { loadBalancer } from './load-balancer.js';
 import { logIngestion } from './log-ingestion.js';
+import { logQuery } from './log-query.js';
 import { objectStorage } from './object-storage.js';
 import { push } from './push.js';
 import { queue } from './queue.js';
@@ -28,6 +29,7 @@ export const probers = {
   tls: tlsProber,
   tcp,
   'log-ingestion': logIngestion,
+  'log-query': logQuery,
   'restore-drill': restoreDrill,
   grpc,
   websocket,

@@ -6,7 +6,16 @@ import { type Backend, type Canary, createTransport, credentialsHeader, type Tra
 import { elasticsearchBackend } from './log-ingestion/elasticsearch.js';
 import { genericBackend, hasPlaceholder, PLACEHOLDERS, unknownPlaceholders } from './log-ingestion/generic.js';
 import { lokiBackend } from './log-ingestion/loki.js';
-import { defineProber, type ProbeBase, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
+import { checkFields, checkTrigger, fireTrigger, Trigger } from './log-ingestion/trigger.js';
+import {
+  type ChecklistEntry,
+  checkEntry,
+  defineProber,
+  type ProbeBase,
+  type ProbeContext,
+  type ProbeResult,
+  type SpecProblem,
+} from './types.js';
 import { urlAsWritten } from './url-credentials.js';
 
 const Url = Type.String({ pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL' });
@@ -60,6 +69,33 @@ const schema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * The application logs the canary instead of vigil writing it: a real request carrying `{{canary}}`,
+     * then the search as usual (Loki: `streamLabels` select the application's stream).
+     */
+    trigger: Type.Optional(Trigger),
+    /** What the found line must be: JSON carrying these fields (dotted paths for nested ones). Needs `trigger`. */
+    expect: Type.Optional(
+      Type.Object(
+        {
+          fields: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_@$-][A-Za-z0-9_@$.-]*$' }), {
+            minItems: 1,
+            uniqueItems: true,
+            expected: 'a list of field names such as [timestamp, level, request_id]',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
+     * The checklist item the found line proves besides centralized logging: `audit-logging` for a
+     * request found in the audit log (needs `trigger`).
+     */
+    checklist: Type.Optional(
+      Type.Union([Type.Literal('centralized-logging'), Type.Literal('audit-logging')], {
+        expected: 'centralized-logging or audit-logging',
+      }),
+    ),
     /** http backend: the request that looks for the event, and where the id must appear in its JSON answer. */
     search: Type.Optional(
       Type.Object(
@@ -91,11 +127,11 @@ export const logIngestion = defineProber({
   defaultTimeout: (spec) => formatDuration(ms(spec.maxLatency) + ms(spec.grace) + 5_000),
   schema,
   report: {
-    target: (spec) => (spec.url === undefined ? spec.backend : `${spec.backend} ${urlAsWritten(spec.url)}`),
+    target: (spec) => logTarget(spec),
     evidence(spec, w, targets) {
       const lat = w.values.ingestion_latency_ms;
       const p95 = lat?.p95 ?? null;
-      return {
+      const canary: ChecklistEntry = {
         section: 'logIngestion',
         item: {
           probeId: spec.id,
@@ -107,22 +143,47 @@ export const logIngestion = defineProber({
           ok: w.runs === 0 ? null : p95 !== null && p95 <= targets.logIngestionMs && w.last?.ok === true,
         },
       };
+      const entries: ChecklistEntry[] = [canary];
+      const target = logTarget(spec);
+      if (spec.checklist === 'audit-logging') entries.push(checkEntry('auditLogging', spec.id, target, w));
+      if (spec.expect?.fields !== undefined) entries.push(structured(spec.id, target, w));
+      return entries;
     },
   },
-  values: () => ['ingestion_latency_ms', 'polls', 'write_ms'],
+  values: (spec) =>
+    spec.trigger === undefined
+      ? ['ingestion_latency_ms', 'polls', 'write_ms']
+      : ['ingestion_latency_ms', 'polls', 'trigger_ms', 'trigger_status', ...(spec.expect ? ['fields_ok'] : [])],
   percentiles: ['ingestion_latency_ms'],
-  check: (spec) => (spec.backend === 'http' ? checkGeneric(spec) : checkStore(spec)),
+  check: (spec) => [...(spec.backend === 'http' ? checkGeneric(spec) : checkStore(spec)), ...checkTriggered(spec)],
   async probe(spec, ctx) {
     const transport = createTransport(requestHeaders(spec), ctx.clock);
+    // The application gets only the trigger's own headers: the store's credentials stay with the store.
+    const appTransport = spec.trigger === undefined ? undefined : createTransport({}, ctx.clock);
     const window = runWindow(ctx);
     try {
-      return await measure(spec, backendFor(spec, transport, ctx), ctx, window);
+      return await measure(spec, backendFor(spec, transport, ctx), ctx, window, appTransport);
     } finally {
       window.dispose();
-      await transport.close();
+      await Promise.all([transport.close(), appTransport?.close()]);
     }
   },
 });
+
+function logTarget(spec: Spec): string {
+  return spec.url === undefined ? spec.backend : `${spec.backend} ${urlAsWritten(spec.url)}`;
+}
+
+/**
+ * Structured logging holds when every found line carried the fields: `fields_ok` is 1 or 0 per run
+ * that found its line, so its count and mean give the runs and the failures.
+ */
+function structured(probeId: string, target: string, w: Parameters<typeof checkEntry>[3]): ChecklistEntry {
+  const v = w.values.fields_ok;
+  const runs = v?.count ?? 0;
+  const failures = v === undefined ? 0 : Math.round(v.count * (1 - v.mean));
+  return { section: 'structuredLogging', item: { probeId, target, runs, failures, ok: runs === 0 ? null : failures === 0 } };
+}
 
 /** Sent with every request: `user:pass@` from the URL, the tenant, then the definition's own headers (which win). */
 function requestHeaders(spec: Spec): Record<string, string> {
@@ -132,8 +193,15 @@ function requestHeaders(spec: Spec): Record<string, string> {
 function backendFor(spec: Spec, transport: Transport, ctx: ProbeContext): Backend {
   if (spec.backend === 'loki')
     return lokiBackend({ url: spec.url!, labels: spec.streamLabels ?? DEFAULT_STREAM_LABELS, transport, clock: ctx.clock });
-  if (spec.backend === 'http') return genericBackend({ write: spec.write!, search: spec.search!, transport });
-  return elasticsearchBackend({ flavor: spec.backend, url: spec.url!, index: spec.index, field: spec.field, transport });
+  if (spec.backend === 'http') return genericBackend({ write: spec.write, search: spec.search!, transport });
+  return elasticsearchBackend({
+    flavor: spec.backend,
+    url: spec.url!,
+    index: spec.index,
+    field: spec.field,
+    transport,
+    anyField: spec.trigger !== undefined,
+  });
 }
 
 /** The run's own end, a little before the scheduler's deadline so the result is still delivered. */
@@ -161,23 +229,40 @@ function runWindow(ctx: ProbeContext): RunWindow {
   };
 }
 
-async function measure(spec: Spec, backend: Backend, ctx: ProbeContext, window: RunWindow): Promise<ProbeResult> {
+async function measure(
+  spec: Spec,
+  backend: Backend,
+  ctx: ProbeContext,
+  window: RunWindow,
+  appTransport: Transport | undefined,
+): Promise<ProbeResult> {
   const { clock } = ctx;
   const maxLatency = ms(spec.maxLatency);
   const canary: Canary = { id: randomUUID(), at: clock.now(), probe: spec.id };
-  const details = { canary_id: canary.id, store: backend.name, search: backend.describeSearch(canary) };
-
-  const written = await backend.write(canary, window.signal);
-  const values: Record<string, number> = { write_ms: clock.now() - canary.at, polls: 0 };
+  const details: Record<string, unknown> = { canary_id: canary.id, store: backend.name, search: backend.describeSearch(canary) };
+  const values: Record<string, number> = { polls: 0 };
   let polls = 0;
-  if (!written.ok) {
-    return {
-      ok: false,
-      code: 'WRITE_FAILED',
-      message: `writing the canary to ${backend.name} failed: ${written.message}`,
-      values,
-      details,
-    };
+
+  if (spec.trigger !== undefined && appTransport !== undefined) {
+    const fired = await fireTrigger(spec.trigger, canary.id, appTransport, window.signal);
+    values.trigger_ms = clock.now() - canary.at;
+    details.trigger = fired.shown;
+    if (fired.status !== undefined) values.trigger_status = fired.status;
+    if (fired.problem !== undefined) {
+      return { ok: false, code: 'TRIGGER_FAILED', message: `the trigger request ${fired.problem}`, values, details };
+    }
+  } else {
+    const written = await backend.write(canary, window.signal);
+    values.write_ms = clock.now() - canary.at;
+    if (!written.ok) {
+      return {
+        ok: false,
+        code: 'WRITE_FAILED',
+        message: `writing the canary to ${backend.name} failed: ${written.message}`,
+        values,
+        details,
+      };
+    }
   }
 
   // The last poll must still fit before the run's end; past maxLatency + grace the event counts as lost.
@@ -194,14 +279,20 @@ async function measure(spec: Spec, backend: Backend, ctx: ProbeContext, window: 
     if (outcome.found) {
       const latency = now - canary.at;
       values.ingestion_latency_ms = latency;
-      if (latency <= maxLatency) return { ok: true, values, details };
-      return {
-        ok: false,
-        code: 'INGESTION_SLOW',
-        message: `the canary turned up in ${backend.name} after ${formatDuration(latency)}, limit ${spec.maxLatency} (${polls} polls)`,
-        values,
-        details,
-      };
+      const fields = spec.expect === undefined ? undefined : checkFields(outcome.line, spec.expect.fields);
+      if (fields !== undefined) values.fields_ok = fields.ok ? 1 : 0;
+      const badFields = fields?.ok === false ? `the line found ${fields.problem}` : undefined;
+      if (latency > maxLatency) {
+        return {
+          ok: false,
+          code: 'INGESTION_SLOW',
+          message: `the canary turned up in ${backend.name} after ${formatDuration(latency)}, limit ${spec.maxLatency} (${polls} polls)${badFields ? `; ${badFields}` : ''}`,
+          values,
+          details,
+        };
+      }
+      if (badFields !== undefined) return { ok: false, code: 'ASSERTION', message: badFields, values, details };
+      return { ok: true, values, details };
     }
     if (outcome.error !== undefined) {
       failed += 1;
@@ -288,7 +379,12 @@ function checkStore(spec: Spec): SpecProblem[] {
 function checkGeneric(spec: Spec): SpecProblem[] {
   const problems: SpecProblem[] = [];
   if (spec.url !== undefined) problems.push({ path: 'url', message: 'expected no url with backend http; set write.url and search.url' });
-  if (spec.write === undefined) problems.push({ path: 'write', message: 'expected write: {url, body} with backend http; it is missing' });
+  if (spec.write === undefined && spec.trigger === undefined) {
+    problems.push({ path: 'write', message: 'expected write: {url, body} (or trigger: {url}) with backend http; it is missing' });
+  }
+  if (spec.write !== undefined && spec.trigger !== undefined) {
+    problems.push({ path: 'write', message: 'expected no write with trigger: the application writes the line' });
+  }
   if (spec.search === undefined)
     problems.push({ path: 'search', message: 'expected search: {url, match} with backend http; it is missing' });
   const templates: Array<[string, string | undefined]> = [
@@ -311,6 +407,29 @@ function checkGeneric(spec: Spec): SpecProblem[] {
   }
   if (spec.search?.method === 'GET' && spec.search.body !== undefined) {
     problems.push({ path: 'search.body', message: 'expected no body with method GET (use method: POST)' });
+  }
+  return problems;
+}
+
+function checkTriggered(spec: Spec): SpecProblem[] {
+  const problems = spec.trigger === undefined ? [] : checkTrigger(spec.trigger);
+  const needsTrigger: Array<[string, boolean]> = [
+    ['expect', spec.expect !== undefined],
+    ['checklist', spec.checklist === 'audit-logging'],
+  ];
+  for (const [path, set] of needsTrigger) {
+    if (set && spec.trigger === undefined) {
+      problems.push({
+        path,
+        message: `expected trigger: {url} with ${path}: it judges a line the application logged, and vigil's own canary is not one`,
+      });
+    }
+  }
+  if (spec.trigger !== undefined && spec.backend === 'loki' && spec.streamLabels === undefined) {
+    problems.push({
+      path: 'streamLabels',
+      message: "expected streamLabels with trigger: the labels of the application's log stream, e.g. {app: checkout}",
+    });
   }
   return problems;
 }

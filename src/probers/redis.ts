@@ -7,7 +7,15 @@ import { codeOf, messageOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
 import { connectReason, DNS_ERRORS, TRUST_ERRORS } from './sockets.js';
 import { alertCause, caProblem, notTlsHint, tlsErrorReason, trustedCas } from './tls-common.js';
-import { checkEntry, defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
+import {
+  type ChecklistEntry,
+  checkEntry,
+  defineProber,
+  type FailureCode,
+  type ProbeContext,
+  type ProbeResult,
+  type SpecProblem,
+} from './types.js';
 import { credentialsProblem, shownUrl, urlAsWritten } from './url-credentials.js';
 
 /**
@@ -52,11 +60,11 @@ export const redis = defineProber({
     latency: true,
     // One entry per definition: persistence is what the cache item asks, so it wins when both are set.
     evidence(spec, w) {
-      if (spec.persistence !== undefined) return checkEntry('cachePersistence', spec.id, urlAsWritten(spec.url), w);
-      if (spec.role === 'replica' && spec.maxReplicationLag !== undefined) {
-        return checkEntry('replication', spec.id, urlAsWritten(spec.url), w);
-      }
-      return undefined;
+      const target = urlAsWritten(spec.url);
+      const entries: ChecklistEntry[] = [];
+      if (spec.persistence !== undefined) entries.push(checkEntry('cachePersistence', spec.id, target, w));
+      if (spec.role === 'replica' && spec.maxReplicationLag !== undefined) entries.push(checkEntry('replication', spec.id, target, w));
+      return entries;
     },
   },
   values: (spec) => [

@@ -82,8 +82,11 @@ export interface ProberReport<S> {
   readonly latency?: boolean;
   /** Its runs are rare drills whose newest success is the evidence: the report reads and shows it. */
   readonly lastSuccess?: boolean;
-  /** The checklist evidence a definition's window is; absent for kinds the checklist does not ask about. */
-  evidence?(spec: S, window: ProbeWindow, targets: EvidenceTargets): ChecklistEntry | undefined;
+  /**
+   * The checklist evidence a definition's window is; absent for kinds the checklist does not ask about.
+   * A list when one definition proves several items (a triggered log line: audit logging and structured logging).
+   */
+  evidence?(spec: S, window: ProbeWindow, targets: EvidenceTargets): ChecklistEntry | readonly ChecklistEntry[] | undefined;
   /** The user-facing endpoint a definition watches, if it watches one (judged for https and alerting). */
   endpoint?(spec: S): Endpoint;
 }

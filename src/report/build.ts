@@ -318,9 +318,9 @@ function checklistEvidence(probes: readonly ProbeDefinition[], reports: ProbeRep
   const byId = new Map(reports.map((r) => [r.id, r]));
   const evidence = emptyChecklist();
   for (const def of probes) {
-    const entry = reportOf(def).evidence?.(def, byId.get(def.id)!, targets);
+    const entries = reportOf(def).evidence?.(def, byId.get(def.id)!, targets) ?? [];
     // The entry's section and item types go together by construction (ChecklistEntry).
-    if (entry !== undefined) (evidence[entry.section] as Array<typeof entry.item>).push(entry.item);
+    for (const entry of [entries].flat()) (evidence[entry.section] as Array<typeof entry.item>).push(entry.item);
   }
   return evidence;
 }

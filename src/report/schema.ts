@@ -11,8 +11,8 @@ import type { ItemTier } from './types.js';
 export const CHECKLIST = [
   { id: 'backup-restore', tier: 'critical', title: 'Database backup and recovery tested', probed: true },
   { id: 'tls-everywhere', tier: 'critical', title: 'TLS/HTTPS enabled for all endpoints', probed: true },
-  { id: 'secrets-not-in-logs', tier: 'critical', title: 'Secrets not hardcoded or in logs', probed: false },
-  { id: 'audit-logging', tier: 'critical', title: 'Audit logging for all API calls', probed: false },
+  { id: 'secrets-not-in-logs', tier: 'critical', title: 'Secrets not hardcoded or in logs', probed: true },
+  { id: 'audit-logging', tier: 'critical', title: 'Audit logging for all API calls', probed: true },
   { id: 'alerting', tier: 'critical', title: 'Alerting configured for error rate and latency', probed: true },
   { id: 'load-test-10x', tier: 'important', title: 'Load testing at 10x expected traffic', probed: true },
   { id: 'runbooks', tier: 'important', title: 'Runbooks written for common operations', probed: true },
@@ -58,6 +58,22 @@ export interface StandingCheck {
  * passed every run of the window (and fails on one that did not, or has no runs).
  */
 export const STANDING_CHECKS: readonly StandingCheck[] = [
+  {
+    item: 'secrets-not-in-logs',
+    section: 'secretsInLogs',
+    title: 'Secrets and personal data in logs (log-query probes that must find none)',
+    none: 'No log queries for secrets or personal data.',
+    held: 'found no secrets or personal data',
+    broke: 'found secrets or personal data in the logs, or could not search',
+  },
+  {
+    item: 'audit-logging',
+    section: 'auditLogging',
+    title: 'Audit logging (a request made to the application found in its audit log in time)',
+    none: 'No audit log checks.',
+    held: 'found every request in the audit log in time',
+    broke: 'missed a request in the audit log, or found it late',
+  },
   {
     item: 'firewall',
     section: 'firewall',

@@ -35,6 +35,8 @@ export interface FakeStore {
   delayMs: number;
   /** When set, writes are answered with this instead. */
   rejectWrites?: Forced;
+  /** When true, searches and counts get no answer at all (a store that hangs). */
+  hang?: boolean;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,10 @@ export interface FakeLoki extends FakeStore {
   searches(): Received[];
   /** The entries a tenant has, searchable or not. */
   entries(tenant?: string): Array<{ labels: Record<string, string>; ts: bigint; line: string }>;
+  /** Stores a line at any time (the past, for retention) as an application's shipper would, searchable at once. */
+  add(labels: Record<string, string>, atMs: number, line: string, tenant?: string): void;
+  /** The instant (`/loki/api/v1/query`) requests only. */
+  counts(): Received[];
 }
 
 export interface FakeElasticsearch extends FakeStore {
@@ -52,11 +58,17 @@ export interface FakeElasticsearch extends FakeStore {
   failSearch?: Forced | { shardsFailed: number; times?: number };
   searches(): Received[];
   docs(index: string): Array<Record<string, unknown>>;
+  /** Indexes a document as a shipper would, searchable at once. */
+  add(index: string, source: Record<string, unknown>): void;
+  /** The `_count` requests only. */
+  counts(): Received[];
 }
 
 export interface FakeEventApi extends FakeStore {
   failSearch?: Forced;
   searches(): Received[];
+  /** Stores an event as the application would, searchable at once. */
+  add(event: Record<string, unknown>): void;
 }
 
 type Handler = (req: Received, res: ServerResponse) => void;
@@ -136,7 +148,15 @@ export async function startLoki(opts: { authEnabled?: boolean; delayMs?: number 
       res.writeHead(204).end();
       return;
     }
+    if (req.method === 'GET' && req.path === '/loki/api/v1/query') {
+      if (store.hang) return;
+      if (forced(res, store.failSearch)) return;
+      const answer = lokiCount(req.query, tenants.get(tenant) ?? []);
+      if (typeof answer === 'string') return send(res, 400, `${answer}\n`, 'text/plain; charset=utf-8');
+      return send(res, 200, answer);
+    }
     if (req.method === 'GET' && req.path === '/loki/api/v1/query_range') {
+      if (store.hang) return;
       if (forced(res, store.failSearch)) return;
       const answer = lokiQuery(req.query, tenants.get(tenant) ?? []);
       if (typeof answer === 'string') return send(res, 400, `${answer}\n`, 'text/plain; charset=utf-8');
@@ -148,7 +168,31 @@ export async function startLoki(opts: { authEnabled?: boolean; delayMs?: number 
     ...http,
     searches: () => http.requests.filter((r) => r.path === '/loki/api/v1/query_range'),
     entries: (tenant = 'fake') => (tenants.get(tenant) ?? []).map(({ labels, ts, line }) => ({ labels, ts, line })),
+    counts: () => http.requests.filter((r) => r.path === '/loki/api/v1/query'),
+    add(labels: Record<string, string>, atMs: number, line: string, tenant = 'fake') {
+      const entries = tenants.get(tenant) ?? [];
+      entries.push({ labels, ts: BigInt(Math.round(atMs)) * 1_000_000n, line, visibleAt: 0 });
+      tenants.set(tenant, entries);
+    },
   }) as FakeLoki;
+}
+
+/**
+ * An instant query of the one metric shape log-query sends, `sum(count_over_time(LOG_QUERY [Ns]))`,
+ * counting the entries in (time - N s, time]; the vector is empty when nothing matched, as in Loki.
+ */
+function lokiCount(q: URLSearchParams, entries: LokiEntry[]) {
+  const m = /^sum\(count_over_time\((.*) \[(\d+)s\]\)\)$/s.exec(q.get('query') ?? '');
+  if (!m) return 'parse error : this fake answers only sum(count_over_time(<log query> [<n>s]))';
+  const parsed = parseLogQL(m[1] as string);
+  if (typeof parsed === 'string') return parsed;
+  const time = lokiTime(q.get('time')) ?? BigInt(Date.now()) * 1_000_000n;
+  const start = time - BigInt(m[2] as string) * 1_000_000_000n;
+  const n = entries
+    .filter((e) => e.visibleAt <= Date.now() && e.ts > start && e.ts <= time)
+    .filter((e) => parsed.matchers.every((f) => f(e.labels)) && parsed.filters.every((f) => f(e.line))).length;
+  const seconds = Number(time / 1_000_000n) / 1000;
+  return { status: 'success', data: { resultType: 'vector', result: n === 0 ? [] : [{ metric: {}, value: [seconds, String(n)] }] } };
 }
 
 function lokiPush(req: Received, tenants: Map<string, LokiEntry[]>, tenant: string, delayMs: number): string | undefined {
@@ -337,7 +381,7 @@ export async function startElasticsearch(
       const reason = `missing authentication credentials for REST request [${req.path}]`;
       return send(res, 401, esError(401, 'security_exception', reason));
     }
-    const m = /^\/([^/_][^/]*)\/(_doc|_search)$/.exec(req.path);
+    const m = /^\/([^/_][^/]*)\/(_doc|_search|_count)$/.exec(req.path);
     if (!m) return send(res, 400, esError(400, 'illegal_argument_exception', `request [${req.path}] contains unrecognized parameter`));
     const index = decodeURIComponent(m[1] as string);
     if (req.body !== '' && !String(req.headers['content-type'] ?? '').includes('application/json')) {
@@ -360,8 +404,24 @@ export async function startElasticsearch(
       indices.set(index, docs);
       return send(res, 201, indexResponse(flavor, index, id, docs.length - 1));
     }
+    if (m[2] === '_count' && (req.method === 'POST' || req.method === 'GET')) {
+      if (store.hang) return;
+      const docs = matching(indices, index);
+      if (docs === undefined) return send(res, 404, esError(404, 'index_not_found_exception', `no such index [${index}]`));
+      let body: { query?: unknown };
+      try {
+        body = req.body === '' ? {} : JSON.parse(req.body);
+      } catch {
+        return send(res, 400, esError(400, 'parsing_exception', 'Unknown key for a VALUE_STRING in [query].'));
+      }
+      const match = compileQuery(body.query ?? { match_all: {} }, new Set(opts.keywordFields ?? []));
+      if (typeof match === 'string') return send(res, 400, esError(400, 'parsing_exception', match));
+      const count = docs.filter((d) => d.visibleAt <= Date.now() && match(d.source)).length;
+      return send(res, 200, { count, _shards: { total: 1, successful: 1, skipped: 0, failed: 0 } });
+    }
     if (m[2] === '_search' && (req.method === 'POST' || req.method === 'GET')) {
-      const docs = indices.get(index);
+      if (store.hang) return;
+      const docs = matching(indices, index);
       if (docs === undefined) {
         return send(
           res,
@@ -391,7 +451,34 @@ export async function startElasticsearch(
     ...http,
     searches: () => http.requests.filter((r) => r.path.endsWith('/_search')),
     docs: (index: string) => (indices.get(index) ?? []).map((d) => d.source),
+    counts: () => http.requests.filter((r) => r.path.endsWith('/_count')),
+    add(index: string, source: Record<string, unknown>) {
+      const docs = indices.get(index) ?? [];
+      docs.push({ id: `fake${String(nextId++).padStart(16, '0')}`, source, visibleAt: 0 });
+      indices.set(index, docs);
+    },
   }) as FakeElasticsearch;
+}
+
+/** The documents of every index a name, a pattern (`logs-*`) or a comma list selects; undefined when a plain name is missing. */
+function matching(indices: Map<string, EsDoc[]>, names: string): EsDoc[] | undefined {
+  const out: EsDoc[] = [];
+  for (const name of names.split(',')) {
+    if (!name.includes('*')) {
+      const docs = indices.get(name);
+      if (docs === undefined) return undefined;
+      out.push(...docs);
+      continue;
+    }
+    const re = new RegExp(
+      `^${name
+        .split('*')
+        .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
+    for (const [index, docs] of indices) if (re.test(index)) out.push(...docs);
+  }
+  return out;
 }
 
 function esError(status: number, type: string, reason: string, extra: Record<string, unknown> = {}) {
@@ -465,6 +552,41 @@ function compileQuery(q: unknown, keywordFields: Set<string>): Match | string {
       !(mustNot as Match[]).some((m) => m(s)) &&
       (should as Match[]).filter((m) => m(s)).length >= Math.min(min, should.length);
   }
+  if (type === 'range') {
+    const [field, bounds] = Object.entries(arg as object)[0] ?? [];
+    if (field === undefined) return 'query malformed, empty clause found';
+    const b = bounds as { gte?: string | number; gt?: string | number; lte?: string | number; lt?: string | number };
+    const t = (v: unknown) => (typeof v === 'number' ? v : Date.parse(String(v)));
+    return (source) => {
+      const v = t(sourceValue(source, field));
+      if (Number.isNaN(v)) return false;
+      return (
+        (b.gte === undefined || v >= t(b.gte)) &&
+        (b.gt === undefined || v > t(b.gt)) &&
+        (b.lte === undefined || v <= t(b.lte)) &&
+        (b.lt === undefined || v < t(b.lt))
+      );
+    };
+  }
+  if (type === 'query_string') {
+    // Enough of the syntax for the tests: a quoted phrase, or terms that must all appear, in any field.
+    const text = String((arg as { query?: unknown }).query ?? '');
+    const terms = /^".*"$/.test(text) ? [JSON.parse(text) as string] : text.split(/\s+/).filter((t) => t !== '' && t !== 'AND');
+    return (source) => {
+      const all = JSON.stringify(source).toLowerCase();
+      return terms.every((t) => all.includes(t.toLowerCase()));
+    };
+  }
+  if (type === 'regexp') {
+    const [field, spec] = Object.entries(arg as object)[0] ?? [];
+    if (field === undefined) return 'query malformed, empty clause found';
+    const re = new RegExp(`^(?:${typeof spec === 'string' ? spec : (spec as { value: string }).value})$`);
+    // Lucene regexps match whole tokens of a text field: the fake splits on whitespace.
+    return (source) =>
+      String(sourceValue(source, field) ?? '')
+        .split(/\s+/)
+        .some((tok) => re.test(tok));
+  }
   return `unknown query [${type}]`;
 }
 
@@ -512,7 +634,25 @@ export async function startEventApi(opts: { delayMs?: number } = {}): Promise<Fa
       }
       return send(res, 202, { accepted: 1 });
     }
+    if (req.method === 'GET' && req.path === '/v1/count') {
+      if (store.hang) return;
+      if (forced(res, store.failSearch)) return;
+      // Events in [from, to) by their `timestamp`, whose JSON contains q.
+      const q = req.query.get('q') ?? '';
+      const from = Date.parse(req.query.get('from') ?? '');
+      const to = Date.parse(req.query.get('to') ?? '');
+      if (Number.isNaN(from) || Number.isNaN(to)) return send(res, 400, { error: 'from and to must be RFC 3339 times' });
+      const found = events
+        .filter((e) => e.visibleAt <= Date.now() && JSON.stringify(e.event).includes(q))
+        .map((e) => e.event as Record<string, unknown>)
+        .filter((e) => {
+          const at = Date.parse(String(e.timestamp));
+          return at >= from && at < to;
+        });
+      return send(res, 200, { data: { total: found.length, events: found.slice(0, 5) } });
+    }
     if (req.method === 'GET' && req.path === '/v1/events') {
+      if (store.hang) return;
       if (forced(res, store.failSearch)) return;
       const q = req.query.get('q') ?? '';
       const found = events.filter((e) => e.visibleAt <= Date.now() && JSON.stringify(e.event).includes(q)).map((e) => e.event);
@@ -523,5 +663,6 @@ export async function startEventApi(opts: { delayMs?: number } = {}): Promise<Fa
   return Object.assign(store, {
     ...http,
     searches: () => http.requests.filter((r) => r.method === 'GET'),
+    add: (event: Record<string, unknown>) => events.push({ event, visibleAt: 0 }),
   }) as FakeEventApi;
 }

@@ -72,16 +72,17 @@ describe('definitions', () => {
     expect(problemsOf({ url: 'redis://h', persistence: 'both' })[0]).toMatch(/^\/persistence: /);
   });
 
-  it('lands in cachePersistence with persistence set (even with a lag bound), in replication for a replica with a lag bound', () => {
+  it('lands in cachePersistence with persistence set, in replication for a replica with a lag bound, in both with both', () => {
     const w = { runs: 2, failures: 0, values: {}, last: { ok: true }, lastSuccess: null };
+    const item = { probeId: 'redis-test', target: 'redis://h:6379', runs: 2, failures: 0, ok: true };
     const both = spec({ url: 'redis://:pw@h:6379', canary: false, persistence: 'rdb', role: 'replica', maxReplicationLag: '15s' });
-    expect(redis.report.evidence?.(both, w, {} as never)).toEqual({
-      section: 'cachePersistence',
-      item: { probeId: 'redis-test', target: 'redis://h:6379', runs: 2, failures: 0, ok: true },
-    });
+    expect(redis.report.evidence?.(both, w, {} as never)).toEqual([
+      { section: 'cachePersistence', item },
+      { section: 'replication', item },
+    ]);
     const replica = spec({ url: 'redis://h:6379', canary: false, role: 'replica', maxReplicationLag: '15s' });
-    expect(redis.report.evidence?.(replica, w, {} as never)?.section).toBe('replication');
-    expect(redis.report.evidence?.(spec({ url: 'redis://h:6379' }), w, {} as never)).toBeUndefined();
+    expect(redis.report.evidence?.(replica, w, {} as never)).toEqual([{ section: 'replication', item }]);
+    expect(redis.report.evidence?.(spec({ url: 'redis://h:6379' }), w, {} as never)).toEqual([]);
   });
 
   it('ships examples that validate', () => {

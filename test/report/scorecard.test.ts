@@ -154,6 +154,37 @@ describe('go/no-go scorecard', () => {
     expect(item(scorecard(input({ setup: { ...SETUP, schedules: { primary: ['alice'] } } })), 'oncall-rotation').status).toBe('fail');
   });
 
+  it('judges secrets-not-in-logs and audit-logging from log probes when any feed them, attestation otherwise', () => {
+    const check = (probeId: string, target: string, failures: number) => ({ probeId, target, runs: 24, failures, ok: failures === 0 });
+    const judged = input();
+    judged.report.checklist.secretsInLogs = [
+      check('no-pii', 'loki http://loki:3100', 0),
+      check('no-tokens', 'elasticsearch https://es:9200', 2),
+    ];
+    judged.report.checklist.auditLogging = [check('audit', 'loki http://loki:3100', 0)];
+    const s = scorecard(judged);
+    // The passing attestation does not outvote a query that found secrets.
+    expect(item(s, 'secrets-not-in-logs')).toMatchObject({ status: 'fail' });
+    expect(item(s, 'secrets-not-in-logs').evidence.map((e) => e.detail)).toEqual([
+      'loki http://loki:3100 found no secrets or personal data in all 24 runs',
+      'elasticsearch https://es:9200 found secrets or personal data in the logs, or could not search in 2 of 24 runs',
+      'pass by alice: gitleaks',
+    ]);
+    expect(item(s, 'audit-logging').status).toBe('pass');
+    expect(item(s, 'audit-logging').evidence[0]).toEqual({
+      source: 'probe',
+      detail: 'loki http://loki:3100 found every request in the audit log in time in all 24 runs',
+      probes: ['audit'],
+    });
+    expect(s.gaps).toEqual(['secrets-not-in-logs']);
+
+    const unattested = input({ attestations: {} });
+    expect(scorecard(unattested).gaps).toEqual(['secrets-not-in-logs', 'audit-logging']);
+    expect(item(scorecard(unattested), 'audit-logging').evidence[0]!.detail).toBe(
+      'no probe watches this yet; add one or attest it under report.attestations',
+    );
+  });
+
   it('reports unknown, with what would settle it, when no probe watches an item', () => {
     const bare = input({ probes: [] });
     bare.report.checklist = emptyChecklist();

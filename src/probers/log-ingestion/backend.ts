@@ -20,8 +20,29 @@ export interface Canary {
 /** The outcome of writing the canary. */
 export type WriteOutcome = { ok: true } | { ok: false; message: string };
 
-/** The outcome of one search. `permanent` errors (a bad query, no credentials) end the run at once. */
-export type SearchOutcome = { found: true } | { found: false; error?: string; permanent?: boolean };
+/**
+ * The outcome of one search. `line` is the log line found (Loki's line, a document's `_source` as
+ * JSON), for checking its fields. `permanent` errors (a bad query, no credentials) end the run at once.
+ */
+export type SearchOutcome = { found: true; line?: string } | { found: false; error?: string; permanent?: boolean };
+
+/** The time range a count covers, epoch ms, `from` inclusive and `to` exclusive. */
+export interface TimeRange {
+  from: number;
+  to: number;
+}
+
+/** The outcome of one count: how many lines matched, and a few of them (unmasked: the caller masks). */
+export type CountOutcome = { count: number; samples: string[] } | { error: string; permanent?: boolean };
+
+/** A log store asked how many lines a query matches over a time range (the `log-query` kind). */
+export interface Counter {
+  /** Shown in messages, e.g. `Loki at http://loki:3100`. */
+  readonly name: string;
+  /** The query as a person would repeat it, kept with the run. */
+  describe(range: TimeRange): string;
+  count(range: TimeRange, signal: AbortSignal): Promise<CountOutcome>;
+}
 
 /** One log store: how a canary is written and how it is looked for. */
 export interface Backend {
@@ -29,6 +50,7 @@ export interface Backend {
   readonly name: string;
   /** The search as a person would repeat it (a LogQL query, a search URL), kept with the run. */
   describeSearch(canary: Canary): string;
+  /** Not called when the application itself logs the canary (`trigger`). */
   write(canary: Canary, signal: AbortSignal): Promise<WriteOutcome>;
   search(canary: Canary, signal: AbortSignal): Promise<SearchOutcome>;
 }
