@@ -114,6 +114,14 @@ channels:
 - { id: shop-lb, kind: load-balancer, url: "http://127.0.0.1:9/", resolve: all, schedule: ${NEVER} }
 - { id: uploads, kind: object-storage, endpoint: "http://127.0.0.1:9", bucket: canary, accessKeyId: k, secretAccessKey: s, schedule: ${NEVER} }
 - { id: cache, kind: redis, url: "redis://127.0.0.1:9", schedule: ${NEVER} }
+- { id: tasks, kind: queue, broker: amqp, url: "amqp://127.0.0.1:9", schedule: ${NEVER} }
+- { id: orders-db, kind: sql, driver: postgres, url: "postgres://app@127.0.0.1:9/app", query: "select 1", schedule: ${NEVER} }
+- { id: pii-in-logs, kind: log-query, backend: loki, url: "http://127.0.0.1:9", query: '{app="shop"} |= "password="', window: 15m, expect: { max: 0 }, schedule: ${NEVER} }
+- id: db-password-rotation
+  kind: secret-rotation
+  source: { url: "http://127.0.0.1:9/v1/secret/metadata/db", path: data.current_version }
+  services: [{ name: api, url: "http://127.0.0.1:9/version", path: version }]
+  schedule: ${NEVER}
 `,
     });
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: { OPS } }), logger: memoryLogger().logger });
@@ -217,6 +225,7 @@ channels:
       'api-grpc',
       'cache',
       'cert',
+      'db-password-rotation',
       'db-restore',
       'db-ssh-closed',
       'gateway',
@@ -224,7 +233,10 @@ channels:
       'load',
       'logs-canary',
       'nightly-backup',
+      'orders-db',
+      'pii-in-logs',
       'shop-lb',
+      'tasks',
       'uploads',
       'web',
     ]);

@@ -54,7 +54,7 @@ function report(probes: ProbeDefinition[], failures: Record<string, number>, run
 const item = (r: Awaited<ReturnType<typeof buildReport>>, id: string) => r.scorecard.items.find((i) => i.id === id);
 
 describe('report: redis probes as cache persistence and replication evidence', () => {
-  it('puts each definition in its one section, its target without the password', async () => {
+  it('puts each definition in its sections (both for one that checks both), its target without the password', async () => {
     const r = await report(
       [
         redis('cache-rdb', { persistence: 'rdb' }),
@@ -75,6 +75,7 @@ describe('report: redis probes as cache persistence and replication evidence', (
       { probeId: 'cache-rdb', target: 'redis://cache.internal:6379', runs: 1_440, failures: 0, ok: true },
     ]);
     expect(r.checklist.replication).toEqual([
+      { probeId: 'cache-both', target: 'redis://replica2.internal:6379', runs: 1_440, failures: 0, ok: true },
       { probeId: 'cache-replica', target: 'redis://replica.internal:6379', runs: 1_440, failures: 4, ok: false },
     ]);
     expect(item(r, 'cache-persistence')).toMatchObject({ status: 'pass' });
