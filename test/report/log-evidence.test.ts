@@ -2,14 +2,12 @@ import { Value } from '@sinclair/typebox/value';
 import { describe, expect, it } from 'vitest';
 import { definitionSchema } from '../../src/config/schema.js';
 import { type ProbeDefinition, probers } from '../../src/probers/index.js';
-import { buildReport, ReportConfigSchema, type ReportDeps } from '../../src/report/index.js';
-import type { RollupSummary, ValueAggregate } from '../../src/store/index.js';
-import { ManualClock } from '../helpers/clock.js';
+import type { ValueAggregate } from '../../src/store/index.js';
+import { reportOver } from '../helpers/report-window.js';
 
 // Log probes as checklist evidence, through the report to the scorecard: a triggered log-ingestion
 // definition feeds three sections at once, log-query definitions the section their `checklist` names.
 
-const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 26, 12);
 
 function def(kind: 'log-ingestion' | 'log-query', id: string, fields: Record<string, unknown>): ProbeDefinition {
@@ -43,34 +41,8 @@ const agg = (values: number[]): ValueAggregate => ({
   count: values.length,
 });
 
-function report(probes: ProbeDefinition[], failures: Record<string, number>, values: Record<string, Record<string, ValueAggregate>> = {}) {
-  const runs = 100;
-  const total = (probeId: string): RollupSummary => ({
-    probeId,
-    from: NOW - 30 * DAY,
-    to: NOW,
-    runs,
-    failures: failures[probeId] ?? 0,
-    uptime: 1 - (failures[probeId] ?? 0) / runs,
-    p95: 3,
-    codes: {},
-    values: values[probeId] ?? {},
-  });
-  const deps: ReportDeps = {
-    service: 'shop',
-    clock: new ManualClock(NOW),
-    store: {
-      latest: () => undefined,
-      lastSuccess: async () => undefined,
-      rollups: { lastHour: () => undefined, window: async (probeId) => ({ days: [], total: total(probeId) }) },
-      alerts: { incidents: async () => [], deliveries: async () => [] },
-    },
-    probes: () => probes,
-    config: Value.Default(ReportConfigSchema, {}) as ReportDeps['config'],
-    setup: () => ({ channels: {}, schedules: {}, escalation: {} }),
-  };
-  return buildReport(deps);
-}
+const report = (probes: ProbeDefinition[], failures: Record<string, number>, values: Record<string, Record<string, ValueAggregate>> = {}) =>
+  reportOver(probes, { now: NOW, runs: 100, failures, values });
 
 describe('report: log probes as checklist evidence', () => {
   it('one triggered log-ingestion definition lands in logIngestion, auditLogging and structuredLogging', async () => {

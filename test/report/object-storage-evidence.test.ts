@@ -1,14 +1,11 @@
-import { Value } from '@sinclair/typebox/value';
 import { describe, expect, it } from 'vitest';
 import type { ProbeDefinition } from '../../src/probers/index.js';
-import { buildReport, ReportConfigSchema, type ReportDeps, renderReportMarkdown } from '../../src/report/index.js';
-import type { RollupSummary } from '../../src/store/index.js';
-import { ManualClock } from '../helpers/clock.js';
+import { type buildReport, renderReportMarkdown } from '../../src/report/index.js';
+import { reportOver } from '../helpers/report-window.js';
 
 // The checklist's object storage item ("upload a 100 MB file, download it, verify the checksum"):
 // every object-storage definition is its evidence, through the report to the scorecard.
 
-const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 26, 12);
 
 const bucket = (id: string, fields: Record<string, unknown> = {}) =>
@@ -28,33 +25,7 @@ const bucket = (id: string, fields: Record<string, unknown> = {}) =>
     ...fields,
   }) as unknown as ProbeDefinition;
 
-function report(probes: ProbeDefinition[], failures: Record<string, number>, runs = 48) {
-  const total = (probeId: string): RollupSummary => ({
-    probeId,
-    from: NOW - 30 * DAY,
-    to: NOW,
-    runs,
-    failures: failures[probeId] ?? 0,
-    uptime: runs === 0 ? 0 : 1 - (failures[probeId] ?? 0) / runs,
-    p95: 900,
-    codes: failures[probeId] ? { ASSERTION: failures[probeId] } : {},
-    values: {},
-  });
-  const deps: ReportDeps = {
-    service: 'shop',
-    clock: new ManualClock(NOW),
-    store: {
-      latest: () => undefined,
-      lastSuccess: async () => undefined,
-      rollups: { lastHour: () => undefined, window: async (probeId) => ({ days: [], total: total(probeId) }) },
-      alerts: { incidents: async () => [], deliveries: async () => [] },
-    },
-    probes: () => probes,
-    config: Value.Default(ReportConfigSchema, {}) as ReportDeps['config'],
-    setup: () => ({ channels: {}, schedules: {}, escalation: {} }),
-  };
-  return buildReport(deps);
-}
+const report = (probes: ProbeDefinition[], failures: Record<string, number>, runs = 48) => reportOver(probes, { now: NOW, runs, failures });
 
 const item = (r: Awaited<ReturnType<typeof buildReport>>) => r.scorecard.items.find((i) => i.id === 'object-storage')!;
 

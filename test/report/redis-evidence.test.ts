@@ -1,15 +1,12 @@
-import { Value } from '@sinclair/typebox/value';
 import { describe, expect, it } from 'vitest';
 import type { ProbeDefinition } from '../../src/probers/index.js';
-import { buildReport, ReportConfigSchema, type ReportDeps } from '../../src/report/index.js';
-import type { RollupSummary } from '../../src/store/index.js';
-import { ManualClock } from '../helpers/clock.js';
+import type { buildReport } from '../../src/report/index.js';
+import { reportOver } from '../helpers/report-window.js';
 
 // The checklist's cache persistence and replication items, from redis probes through the report to
 // the scorecard: a definition with persistence proves the cache item, a replica with a lag bound
 // proves replication, one that sets both proves persistence only (one entry per definition).
 
-const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 11, 2, 12);
 
 const redis = (id: string, fields: Record<string, unknown>) =>
@@ -23,33 +20,8 @@ const redis = (id: string, fields: Record<string, unknown>) =>
     ...fields,
   }) as unknown as ProbeDefinition;
 
-function report(probes: ProbeDefinition[], failures: Record<string, number>, runs = 1_440) {
-  const total = (probeId: string): RollupSummary => ({
-    probeId,
-    from: NOW - 30 * DAY,
-    to: NOW,
-    runs,
-    failures: failures[probeId] ?? 0,
-    uptime: runs === 0 ? 0 : 1 - (failures[probeId] ?? 0) / runs,
-    p95: 2,
-    codes: failures[probeId] ? { ASSERTION: failures[probeId] } : {},
-    values: {},
-  });
-  const deps: ReportDeps = {
-    service: 'shop',
-    clock: new ManualClock(NOW),
-    store: {
-      latest: () => undefined,
-      lastSuccess: async () => undefined,
-      rollups: { lastHour: () => undefined, window: async (probeId) => ({ days: [], total: total(probeId) }) },
-      alerts: { incidents: async () => [], deliveries: async () => [] },
-    },
-    probes: () => probes,
-    config: Value.Default(ReportConfigSchema, {}) as ReportDeps['config'],
-    setup: () => ({ channels: {}, schedules: {}, escalation: {} }),
-  };
-  return buildReport(deps);
-}
+const report = (probes: ProbeDefinition[], failures: Record<string, number>, runs = 1_440) =>
+  reportOver(probes, { now: NOW, runs, failures });
 
 const item = (r: Awaited<ReturnType<typeof buildReport>>, id: string) => r.scorecard.items.find((i) => i.id === id);
 

@@ -3,14 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { definitionSchema } from '../../src/config/schema.js';
 import type { ProbeDefinition } from '../../src/probers/index.js';
 import { secretRotation } from '../../src/probers/secret-rotation.js';
-import { buildReport, ReportConfigSchema, type ReportDeps, renderReportMarkdown } from '../../src/report/index.js';
-import type { RollupSummary } from '../../src/store/index.js';
-import { ManualClock } from '../helpers/clock.js';
+import { type buildReport, renderReportMarkdown } from '../../src/report/index.js';
+import { reportOver } from '../helpers/report-window.js';
 
 // The checklist's secret-rotation item ("rotate a secret; confirm all services pick up the new value
 // within 5 minutes"): secret-rotation probes are its evidence, through the report to the scorecard.
 
-const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 26, 12);
 
 /** A definition as the loader makes it (defaults applied), so the report reads real fields. */
@@ -38,33 +36,8 @@ const tcp = (id: string) =>
   }) as unknown as ProbeDefinition;
 
 /** A report over probes whose windows hold `runs` runs and `failures` failures each. */
-function report(probes: ProbeDefinition[], failures: Record<string, number>, runs = 1_440) {
-  const total = (probeId: string): RollupSummary => ({
-    probeId,
-    from: NOW - 30 * DAY,
-    to: NOW,
-    runs,
-    failures: failures[probeId] ?? 0,
-    uptime: runs === 0 ? 0 : 1 - (failures[probeId] ?? 0) / runs,
-    p95: 3,
-    codes: failures[probeId] ? { ROTATION_LAGGING: failures[probeId] } : {},
-    values: {},
-  });
-  const deps: ReportDeps = {
-    service: 'shop',
-    clock: new ManualClock(NOW),
-    store: {
-      latest: () => undefined,
-      lastSuccess: async () => undefined,
-      rollups: { lastHour: () => undefined, window: async (probeId) => ({ days: [], total: total(probeId) }) },
-      alerts: { incidents: async () => [], deliveries: async () => [] },
-    },
-    probes: () => probes,
-    config: Value.Default(ReportConfigSchema, {}) as ReportDeps['config'],
-    setup: () => ({ channels: {}, schedules: {}, escalation: {} }),
-  };
-  return buildReport(deps);
-}
+const report = (probes: ProbeDefinition[], failures: Record<string, number>, runs = 1_440) =>
+  reportOver(probes, { now: NOW, runs, failures });
 
 const item = (r: Awaited<ReturnType<typeof buildReport>>) => r.scorecard.items.find((i) => i.id === 'secret-rotation')!;
 
