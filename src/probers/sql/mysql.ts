@@ -1,4 +1,4 @@
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import mysql from 'mysql2';
 import { codeOf, messageOf } from '../../lib/errors.js';
 import { isTlsError, NETWORK_CODES, onAbort, type SqlDriver, type SqlFailure, type SqlRows, type SqlSession } from './shared.js';
@@ -28,7 +28,11 @@ export const mysqlDriver: SqlDriver = {
     });
     // end() only half-closes, and conn.destroy() marks the connection closing, after which mysql2
     // never fails the pending query: cutting the socket alone makes it fail every pending callback.
-    const destroy = () => (conn as unknown as { stream?: Duplex }).stream?.destroy();
+    // mysql2 keeps its socket as the untyped `stream` property: read it, and act only on a real stream.
+    const destroy = () => {
+      const socket: unknown = Reflect.get(conn, 'stream');
+      if (socket instanceof Duplex) socket.destroy();
+    };
     conn.on('error', () => {});
     const release = onAbort(limits.signal, destroy);
     try {
