@@ -84,6 +84,8 @@ export const logQuery = defineProber({
   schema,
   report: {
     target: (spec) => target(spec),
+    // "Review logs daily": the count a day at a glance (a PII query's zero line, failed logins' trend).
+    charts: ['count'],
     evidence(spec, w) {
       if (spec.checklist === 'secrets-not-in-logs') return checkEntry('secretsInLogs', spec.id, target(spec), w);
       if (spec.checklist === 'log-retention') return checkEntry('logRetention', spec.id, target(spec), w);

@@ -82,6 +82,8 @@ export interface ProberReport<S> {
   readonly latency?: boolean;
   /** Its runs are rare drills whose newest success is the evidence: the report reads and shows it. */
   readonly lastSuccess?: boolean;
+  /** Named values the report charts day by day (each day's highest): a log query's match count. */
+  readonly charts?: readonly string[];
   /**
    * The checklist evidence a definition's window is; absent for kinds the checklist does not ask about.
    * A list when one definition proves several items (a triggered log line: audit logging and structured logging).

@@ -196,6 +196,7 @@ function probeReport(
   to: number,
 ): ProbeReport {
   const p95Target = reportOf(def).latency === true ? targets.p95Ms : null;
+  const charts = reportOf(def).charts ?? [];
   const daily: DailyPoint[] = days.map((d) => {
     const errorRate = d.runs === 0 ? null : d.failures / d.runs;
     const p95Ms = d.p95 ?? null;
@@ -206,6 +207,9 @@ function probeReport(
       errorRate,
       p95Ms,
       ok: errorRate === null ? null : errorRate <= targets.errorRate && (p95Ms === null || p95Target === null || p95Ms <= p95Target),
+      ...(charts.length > 0
+        ? { values: Object.fromEntries(charts.map((name) => [name, Object.hasOwn(d.values, name) ? d.values[name]!.max : null])) }
+        : {}),
     };
   });
   const uptime = total.uptime ?? null;

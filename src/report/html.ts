@@ -335,13 +335,20 @@ function probeCard(p: ProbeReport, report: Report): string {
       xLabels,
     },
   );
+  // Values the kind charts day by day (a log query's match count): each day's highest.
+  const charted = [...new Set(p.daily.flatMap((d) => Object.keys(d.values ?? {})))].map((name) =>
+    lineChart(
+      p.daily.map((d) => d.values?.[name] ?? null),
+      { ...CHART, unit: '', label: `${p.id}: daily highest ${name}`, xLabels },
+    ),
+  );
   return [
     '<article class="probe">',
     `<h3><span class="id">${esc(p.id)}</span> <span class="kind">${esc(p.kind)}</span></h3>`,
     `<p class="target">${esc(p.target)}</p>`,
     labels.length > 0 ? `<p>${labels.join('')}</p>` : '',
     `<table class="figures"><tbody>${rows.map(([label, cell]) => `<tr><th scope="row">${esc(label)}</th>${cell}</tr>`).join('')}</tbody></table>`,
-    `<div class="charts">${p95Chart}${errorChart}</div>`,
+    `<div class="charts">${p95Chart}${errorChart}${charted.join('')}</div>`,
     valuesTable(p),
     '</article>',
   ]

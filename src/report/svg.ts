@@ -87,7 +87,7 @@ export function lineChart(points: Array<number | null>, opts: LineChartOptions):
   const highest = Math.max(0, ...measured, target ?? 0);
   const max = opts.max !== undefined && opts.max > 0 ? opts.max : niceCeiling(highest * 1.1);
   const over = (v: number) => target !== undefined && v > target;
-  const withUnit = (v: number) => `${formatNumber(v, 2)} ${unit}`;
+  const withUnit = (v: number) => (unit === '' ? formatNumber(v, 2) : `${formatNumber(v, 2)} ${unit}`);
 
   const x = (i: number) => padLeft + (points.length === 1 ? plotW / 2 : (i * plotW) / (points.length - 1));
   const y = (v: number) => padTop + plotH - (Math.min(Math.max(v, 0), max) / max) * plotH;

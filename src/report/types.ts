@@ -56,6 +56,8 @@ export interface DailyPoint {
   p95Ms: number | null;
   /** Both daily targets met (no runs: null). */
   ok: boolean | null;
+  /** The day's highest of each value the kind charts (`report.charts`); null for a day without it. */
+  values?: Record<string, number | null>;
 }
 
 /** min / max / last / mean of one named value over the window: what the probers' evidence reads too. */

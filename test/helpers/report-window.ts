@@ -1,7 +1,7 @@
 import { Value } from '@sinclair/typebox/value';
 import type { ProbeDefinition } from '../../src/probers/index.js';
 import { buildReport, ReportConfigSchema, type ReportDeps } from '../../src/report/index.js';
-import type { RollupSummary, ValueAggregate } from '../../src/store/index.js';
+import type { RollupBucket, RollupSummary, ValueAggregate } from '../../src/store/index.js';
 import { ManualClock } from './clock.js';
 
 const DAY = 86_400_000;
@@ -18,6 +18,8 @@ export interface WindowFigures {
   code?: string;
   /** Named values' aggregates by probe id. */
   values?: Record<string, Record<string, ValueAggregate>>;
+  /** Day rows by probe id (default none: the window's figures are its total only). */
+  days?: Record<string, RollupBucket[]>;
 }
 
 /**
@@ -47,7 +49,7 @@ export function reportOver(probes: ProbeDefinition[], figures: WindowFigures) {
     store: {
       latest: () => undefined,
       lastSuccess: async () => undefined,
-      rollups: { lastHour: () => undefined, window: async (probeId) => ({ days: [], total: total(probeId) }) },
+      rollups: { lastHour: () => undefined, window: async (probeId) => ({ days: figures.days?.[probeId] ?? [], total: total(probeId) }) },
       alerts: { incidents: async () => [], deliveries: async () => [] },
     },
     probes: () => probes,

@@ -2,7 +2,8 @@ import { Value } from '@sinclair/typebox/value';
 import { describe, expect, it } from 'vitest';
 import { definitionSchema } from '../../src/config/schema.js';
 import { type ProbeDefinition, probers } from '../../src/probers/index.js';
-import type { ValueAggregate } from '../../src/store/index.js';
+import { renderReportHtml } from '../../src/report/index.js';
+import type { RollupBucket, ValueAggregate } from '../../src/store/index.js';
 import { reportOver } from '../helpers/report-window.js';
 
 // Log probes as checklist evidence, through the report to the scorecard: a triggered log-ingestion
@@ -75,5 +76,31 @@ describe('report: log probes as checklist evidence', () => {
     const secrets = r.scorecard.items.find((i) => i.id === 'secrets-not-in-logs')!;
     expect(secrets.status).toBe('fail');
     expect(r.scorecard.gaps).toContain('secrets-not-in-logs');
+  });
+
+  it("charts a log query's count day by day (each day's highest), a day without runs as a gap", async () => {
+    const DAY = 86_400_000;
+    const start = NOW - 3 * DAY - (NOW % DAY);
+    const day = (n: number, count: number[] | null): RollupBucket => ({
+      probeId: 'failed-logins',
+      period: 'day',
+      start: start + n * DAY,
+      runs: count === null ? 0 : count.length,
+      failures: 0,
+      values: count === null ? {} : { count: agg(count) },
+      codes: {},
+    });
+    const r = await reportOver([query('failed-logins'), audit], {
+      now: NOW,
+      runs: 7,
+      days: { 'failed-logins': [day(0, [2, 9, 4]), day(1, null), day(2, [0, 1, 0, 3])] },
+    });
+    const logins = r.probes.find((p) => p.id === 'failed-logins')!;
+    expect(logins.daily.map((d) => d.values)).toEqual([{ count: 9 }, { count: null }, { count: 3 }]);
+    // Kinds that chart nothing carry no daily values.
+    expect(r.probes.find((p) => p.id === 'audit')!.daily).toEqual([]);
+    const html = renderReportHtml(r).body;
+    expect(html).toContain('failed-logins: daily highest count');
+    expect(html).toContain('3 points, 1 without data; highest 9');
   });
 });
