@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
@@ -267,6 +267,22 @@ describe('multistep definitions', () => {
 
   it('loads the journey', () => {
     expect(load(journey()).problems).toEqual([]);
+  });
+
+  it('loads probes/examples/multistep.yaml offline, its passwords from the environment', () => {
+    const example = readFileSync(path.resolve(import.meta.dirname, '../../probes/examples/multistep.yaml'), 'utf8');
+    writeFileSync(path.join(ws.dir, 'config', 'default.yaml'), 'service:\n  port: 8080\n');
+    writeFileSync(path.join(ws.dir, 'probes', 'shop.yaml'), example);
+    const config = loadConfig({ cwd: ws.dir, env: { SHOP_PROBE_PASSWORD: 'shop-pass-1', APP_PROBE_PASSWORD: 'app-pass-2' } });
+    expect(config.probes.map((p) => p.id)).toEqual(['shop-journey', 'account-page']);
+    const [journey] = config.probes as Spec[];
+    expect(multistep.values(journey!)).toEqual([
+      'duration_ms',
+      'steps_passed',
+      'step_login_ms',
+      'step_get_orders_ms',
+      'step_order_detail_ms',
+    ]);
   });
 
   it('rejects a variable no earlier step extracts, naming the step and the variable', () => {
