@@ -157,46 +157,26 @@ async function journey(spec: MultistepSpec, ctx: ProbeContext): Promise<ProbeRes
   const variables = new Map<string, string>();
   const outcomes: StepOutcome[] = [];
   const values: Record<string, number> = { steps_passed: 0 };
-  const total = spec.steps.length;
-  let failure: { code: FailureCode; message: string } | undefined;
+  let failure: Failure | undefined;
   for (const [i, step] of spec.steps.entries()) {
-    const label = `step '${step.name}' (${i + 1} of ${total})`;
+    const label = `step '${step.name}' (${i + 1} of ${spec.steps.length})`;
     if (ctx.signal.aborted) {
       failure = { code: 'TIMEOUT', message: `${label}: not started, the journey's deadline passed after ${elapsed(ctx, start)}` };
       break;
     }
     const stepStart = ctx.clock.now();
-    const request = filled(step, variables);
-    let answer: HttpAnswer | undefined;
-    const result =
-      request === undefined
-        ? ({
-            ok: false,
-            code: 'ASSERTION',
-            message: 'the URL is not a valid http(s) URL once its {{…}} are filled in',
-            values: {},
-          } as const)
-        : await checkHttp(request, ctx, undefined, { jar, onAnswer: (a) => (answer = a) });
+    const ran = await runStep(step, variables, jar, ctx);
     const ms = ctx.clock.now() - stepStart;
     values[valueName(step.name)] = ms;
-    const outcome: StepOutcome = { name: step.name, ok: result.ok, ms, ...statusOf(result) };
-    outcomes.push(outcome);
-    const wanted = result.ok && Object.keys(step.extract).length > 0;
-    // An http:// step judged by its redirect to https (expect.httpsRedirect) has no answer of its own to read.
-    const extracted = !wanted
-      ? undefined
-      : answer === undefined
-        ? { values: [], problem: 'no answer to extract from' }
-        : extract(step, answer);
-    const problem = result.ok ? extracted?.problem : (result.message ?? result.code);
-    if (problem !== undefined) {
-      const code = result.ok ? 'ASSERTION' : (result.code ?? 'INTERNAL');
-      Object.assign(outcome, { ok: false, code, message: problem });
-      const late = code === 'TIMEOUT' ? `; the journey's deadline passed after ${elapsed(ctx, start)}` : '';
-      failure = { code, message: `${label}: ${problem}${late}` };
+    const status = ran.status === undefined ? {} : { status: ran.status };
+    if ('failure' in ran) {
+      outcomes.push({ name: step.name, ok: false, ms, ...status, ...ran.failure });
+      const late = ran.failure.code === 'TIMEOUT' ? `; the journey's deadline passed after ${elapsed(ctx, start)}` : '';
+      failure = { code: ran.failure.code, message: `${label}: ${ran.failure.message}${late}` };
       break;
     }
-    for (const [name, value] of extracted?.values ?? []) variables.set(`${step.name}\u0000${name}`, value);
+    outcomes.push({ name: step.name, ok: true, ms, ...status });
+    for (const [name, value] of ran.extracted) variables.set(variableKey(step.name, name), value);
     values.steps_passed = i + 1;
   }
   values.duration_ms = ctx.clock.now() - start;
@@ -207,6 +187,35 @@ async function journey(spec: MultistepSpec, ctx: ProbeContext): Promise<ProbeRes
   return { ok: false, code: failure.code, message: hide.text(failure.message), values, details };
 }
 
+type Failure = { code: FailureCode; message: string };
+
+/** One step: its request judged by the http kind, then its variables read from the answer. */
+async function runStep(
+  step: StepSpec,
+  variables: Map<string, string>,
+  jar: CookieJar,
+  ctx: ProbeContext,
+): Promise<{ status?: number; extracted: Array<[string, string]> } | { status?: number; failure: Failure }> {
+  const request = filled(step, variables);
+  if (request === undefined) {
+    return { failure: { code: 'ASSERTION', message: 'the URL is not a valid http(s) URL once its {{…}} are filled in' } };
+  }
+  let answer: HttpAnswer | undefined;
+  const result = await checkHttp(request, ctx, undefined, { jar, onAnswer: (a) => (answer = a) });
+  const status = result.values.status === undefined ? {} : { status: result.values.status };
+  if (!result.ok) return { ...status, failure: { code: result.code ?? 'INTERNAL', message: result.message ?? 'failed' } };
+  if (Object.keys(step.extract).length === 0) return { ...status, extracted: [] };
+  // An http:// step judged by its redirect to https (expect.httpsRedirect) has no answer of its own to read.
+  if (answer === undefined) return { ...status, failure: { code: 'ASSERTION', message: 'no answer to extract values from' } };
+  const got = extract(step, answer);
+  return 'problem' in got ? { ...status, failure: { code: 'ASSERTION', message: got.problem } } : { ...status, extracted: got.values };
+}
+
+/** Where an extracted value is kept: step names may hold spaces, never a NUL. */
+function variableKey(step: string, variable: string): string {
+  return `${step}\u0000${variable}`;
+}
+
 /** A step's request with every `{{steps.…}}` filled in; undefined when the URL no longer parses. */
 function filled(step: StepSpec, variables: Map<string, string>): HttpSpec | undefined {
   const base = httpSpec(step);
@@ -215,7 +224,7 @@ function filled(step: StepSpec, variables: Map<string, string>): HttpSpec | unde
   const fill = (text: string, encode: (v: string) => string) =>
     text.replace(PLACEHOLDER, (_, ref: string) => {
       const m = REFERENCE.exec(ref);
-      return encode(variables.get(`${m?.[1]}\u0000${m?.[2]}`) ?? '');
+      return encode(variables.get(variableKey(m?.[1] ?? '', m?.[2] ?? '')) ?? '');
     });
   // In the URL a value is one path segment or query value, whatever characters it holds.
   const url = fill(base.url, encodeURIComponent);
@@ -279,7 +288,7 @@ function groupCount(pattern: string): number {
 }
 
 /** The values a passing step's answer gives its variables, or why one is missing (never quoting the body). */
-function extract(step: StepSpec, answer: HttpAnswer): { values: Array<[string, string]>; problem?: string } {
+function extract(step: StepSpec, answer: HttpAnswer): { values: Array<[string, string]> } | { problem: string } {
   const values: Array<[string, string]> = [];
   let json: { doc: unknown } | undefined;
   for (const [variable, rule] of Object.entries(step.extract)) {
@@ -287,7 +296,7 @@ function extract(step: StepSpec, answer: HttpAnswer): { values: Array<[string, s
       json ??= { doc: parsed(answer.text) };
       return json.doc;
     });
-    if (typeof got !== 'string') return { values, problem: `cannot extract ${variable}: ${got.problem}` };
+    if (typeof got !== 'string') return { problem: `cannot extract ${variable}: ${got.problem}` };
     values.push([variable, got]);
   }
   return { values };
@@ -330,13 +339,6 @@ function valueName(name: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')
     .replace(/^_|_$/g, '')}_ms`;
-}
-
-function statusOf(r: ProbeResult): { status?: number; code?: FailureCode; message?: string } {
-  return {
-    ...(r.values.status === undefined ? {} : { status: r.values.status }),
-    ...(r.ok ? {} : { code: r.code, message: r.message }),
-  };
 }
 
 function elapsed(ctx: ProbeContext, start: number): string {

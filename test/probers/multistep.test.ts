@@ -32,7 +32,7 @@ type Mode = 'ok' | '500' | 'shape' | 'hang' | 'echo' | 'echo login';
  */
 function startShop() {
   const sessions = new Map<string, string>(); // token → session id
-  const seen: Array<{ method: string; url: string; authorization?: string; cookie?: string; body: string }> = [];
+  const seen: Array<{ method: string; url: string; authorization?: string; cookie?: string; requestId?: string; body: string }> = [];
   const hanging = new Set<Socket>();
   let mode: Mode = 'ok';
   const server = startHttp((req, res) => {
@@ -42,11 +42,13 @@ function startShop() {
     });
     req.on('end', () => {
       const { authorization, cookie } = req.headers;
+      const requestId = req.headers['x-request-id'];
       seen.push({
         method: req.method ?? '',
         url: req.url ?? '',
         ...(authorization ? { authorization } : {}),
         ...(cookie ? { cookie } : {}),
+        ...(typeof requestId === 'string' ? { requestId } : {}),
         body,
       });
       const json = (status: number, doc: unknown, headers: Record<string, string> = {}) =>
@@ -114,8 +116,8 @@ function journey(password = PASSWORD, more: Record<string, unknown> = {}): Array
     },
     {
       name: 'get orders',
-      url: `${base}/api/orders`,
-      headers: { authorization: 'Bearer {{steps.login.token}}' },
+      url: `${base}/api/orders?after={{steps.login.sid}}`,
+      headers: { authorization: 'Bearer {{steps.login.token}}', 'x-request-id': '{{steps.login.request}}' },
       expect: { json: { count: { gte: 1 } } },
       extract: { first: { json: 'orders.0.id' } },
     },
@@ -161,7 +163,13 @@ describe('multistep', () => {
       expect.objectContaining({ name: 'get orders', ok: true, status: 200 }),
       expect.objectContaining({ name: 'order detail', ok: true, status: 200 }),
     ]);
-    expect(shop.seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /login', 'GET /api/orders', 'GET /api/orders/17']);
+    const [token] = shop.tokens().slice(-1);
+    expect(shop.seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST /login',
+      `GET /api/orders?after=${token?.slice(4)}`, // the regex's group 1
+      'GET /api/orders/17', // the JSON path's number, into the path
+    ]);
+    expect(shop.seen[1]?.requestId).toBe('req-4242'); // the header
   });
 
   it('carries the extracted token and the session cookie to the later steps', async () => {
