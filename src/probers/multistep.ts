@@ -137,6 +137,10 @@ export const multistep = defineProber({
           if (problem !== undefined) problems.push({ path: `${at}.${where}`, message: problem });
         }
       }
+      // Only the request is filled in: a placeholder in expect would be compared as written, and never match.
+      if (JSON.stringify(step.expect).includes('{{steps.')) {
+        problems.push({ path: `${at}.expect`, message: 'expected {{steps.…}} only in url, headers and body: expect is not filled in' });
+      }
       for (const [variable, rule] of Object.entries(step.extract)) {
         if (!('regex' in rule)) continue;
         const problem = patternProblem(rule.regex) ?? groupProblem(rule.regex, rule.group);

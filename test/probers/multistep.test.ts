@@ -322,12 +322,16 @@ describe('multistep definitions', () => {
     ]);
   });
 
-  it('rejects a placeholder that is not a step variable, and a regex group the pattern lacks', () => {
+  it('rejects a placeholder that is not a step variable or sits in expect, and a regex group the pattern lacks', () => {
     const steps = journey();
     steps[1] = { ...steps[1], headers: { authorization: 'Bearer {{token}}' } };
     steps[0] = { ...steps[0], extract: { token: { regex: 'tok-[0-9a-f]+', group: 1 } } };
+    steps[2] = { ...steps[2], expect: { bodyContains: '{{steps.login.token}}' } };
     const { problems } = load(steps);
     expect(problems).toContain('probes/shop.yaml: [0].steps.0.extract.token.regex: expected group 1 to exist: the pattern has 0');
+    expect(problems).toContain(
+      'probes/shop.yaml: [0].steps.2.expect: expected {{steps.…}} only in url, headers and body: expect is not filled in',
+    );
     expect(problems).toContain(
       "probes/shop.yaml: [0].steps.1.headers.authorization: expected {{steps.<step name>.<variable>}}, got {{token}} in step 'get orders' (${…} is for secrets)",
     );
