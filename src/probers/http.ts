@@ -289,12 +289,29 @@ export const http = defineProber({
   probe: (spec, ctx) => checkHttp(spec, ctx),
 });
 
+/** An answer as a caller of checkHttp sees it before it is judged. */
+export interface HttpAnswer {
+  status: number;
+  /** Lower-case names, as undici keys them. */
+  headers: IncomingHttpHeaders;
+  /** The body, decoded from its content coding, as UTF-8 text. */
+  text: string;
+}
+
+/** What a caller running several requests as one journey adds to a run (the multistep kind). */
+export interface CheckOptions {
+  /** Cookies kept across runs: sent with every request, filled from every answer (not only a redirect's). */
+  jar?: CookieJar;
+  /** Sees the final answer (after redirects) before it is judged: where a journey extracts its values. */
+  onAnswer?(answer: HttpAnswer): void;
+}
+
 /**
  * One run of an http definition: the request, its redirects and the whole `expect` block judged.
  * With `address`, every request to the URL's host connects to that IP address instead of resolving
  * the host, still sending its Host header and SNI: how a balancer's instances are checked one by one.
  */
-export async function checkHttp(spec: HttpSpec, ctx: ProbeContext, address?: string): Promise<ProbeResult> {
+export async function checkHttp(spec: HttpSpec, ctx: ProbeContext, address?: string, options: CheckOptions = {}): Promise<ProbeResult> {
   const rules = rulesOf(spec);
   let body = spec.body;
   if (spec.bodyFile !== undefined) {
@@ -314,7 +331,7 @@ export async function checkHttp(spec: HttpSpec, ctx: ProbeContext, address?: str
   const target: Target = { url: rules.url, auth: rules.auth, method: spec.method, body, ...(address === undefined ? {} : { address }) };
   if (spec.expect.httpsRedirect && target.url.protocol === 'http:') return checkRedirect(target, spec, ctx);
 
-  const main = await checkResponse(target, spec, ctx);
+  const main = await checkResponse(target, spec, ctx, options);
   if (!main.ok || !spec.expect.httpsRedirect) return main;
   const twin = new URL(target.url);
   twin.protocol = 'http:';
@@ -331,17 +348,23 @@ function reportsVersion(spec: HttpSpec): boolean {
   return spec.http2 || spec.expect.httpVersions !== undefined;
 }
 
-async function checkResponse(target: Target, spec: HttpSpec, ctx: ProbeContext): Promise<ProbeResult> {
+async function checkResponse(target: Target, spec: HttpSpec, ctx: ProbeContext, options: CheckOptions): Promise<ProbeResult> {
   const runStart = ctx.clock.now();
   const rules = rulesOf(spec);
-  let hop = target;
+  let jar = options.jar;
+  const held = jar?.header(target.url);
+  let hop = held === undefined ? target : { ...target, cookie: held };
   let redirects = 0;
-  let jar: CookieJar | undefined;
   let phases: Phases;
   let outcome: SendOutcome;
   for (;;) {
     phases = { start: ctx.clock.now() };
     outcome = await send(hop, spec, ctx, phases, spec.maxBodySize);
+    // Every answer's cookies count: a login sets its session on a 200, and a shared jar keeps it for the next request.
+    if (!('failure' in outcome) && outcome.setCookie !== undefined) {
+      jar ??= new CookieJar();
+      jar.store(hop.url, outcome.setCookie);
+    }
     if ('failure' in outcome || spec.followRedirects === 0 || !REDIRECTS.has(outcome.status)) break;
     const next = outcome.location === undefined ? undefined : safeUrl(outcome.location, hop.url);
     if (next === undefined || (next.protocol !== 'http:' && next.protocol !== 'https:')) break;
@@ -355,10 +378,6 @@ async function checkResponse(target: Target, spec: HttpSpec, ctx: ProbeContext):
         message: `too many redirects: stopped after ${redirects} (followRedirects), ${hop.url.href} answered ${outcome.status} to ${withoutCredentials(next).href}`,
         values,
       };
-    }
-    if (outcome.setCookie !== undefined) {
-      jar ??= new CookieJar();
-      jar.store(hop.url, outcome.setCookie);
     }
     hop = nextHop(hop, withoutCredentials(next), outcome.status, target.url, jar);
     redirects++;
@@ -380,6 +399,7 @@ async function checkResponse(target: Target, spec: HttpSpec, ctx: ProbeContext):
   const fail = (message: string): ProbeResult => ({ ok: false, code: 'ASSERTION', message, values });
 
   const text = body.toString('utf8');
+  options.onAnswer?.({ status, headers: outcome.headers, text });
   // Parsed only when something reads it: most health probes judge the status alone.
   let parsed: { json: unknown } | undefined;
   const jsonBody = () => {
@@ -479,10 +499,11 @@ function nextHop(from: Target, url: URL, status: number, first: URL, jar: Cookie
 }
 
 /**
- * The cookies a run's redirects set, per host, sent on the next hops to that host: enough for a
- * login redirect chain. Host-only: no Domain sharing, no paths, no expiry; it lives for one run.
+ * The cookies a run's answers set, per host, sent on the next hops to that host: enough for a
+ * login redirect chain. Host-only: no Domain sharing, no paths, no expiry; it lives for one run
+ * (or one journey of several, when the caller passes its own).
  */
-class CookieJar {
+export class CookieJar {
   private readonly hosts = new Map<string, Map<string, string>>();
 
   store(url: URL, setCookie: string[]): void {

@@ -7,6 +7,7 @@ import { k6 } from './k6.js';
 import { loadBalancer } from './load-balancer.js';
 import { logIngestion } from './log-ingestion.js';
 import { logQuery } from './log-query.js';
+import { multistep } from './multistep.js';
 import { objectStorage } from './object-storage.js';
 import { push } from './push.js';
 import { queue } from './queue.js';
@@ -39,6 +40,7 @@ export const probers = {
   sql,
   redis,
   queue,
+  multistep,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

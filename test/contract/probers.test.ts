@@ -457,6 +457,71 @@ const fixtures: Record<ProbeKind, KindFixture> = {
       skip: 'the secret key only signs requests (SigV4) and never crosses the wire; the SDK errors carry signatures, which the kind never quotes',
     },
   },
+  multistep: {
+    // A login that answers at once, then an API call to the silent peer: the journey's deadline ends the wait.
+    async hang() {
+      const peer = await silentTcp();
+      const login = await startHttp((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"token":"contract-token-1234567890"}');
+      });
+      return {
+        fields: {
+          steps: [
+            {
+              name: 'login',
+              url: `http://probe:\${CONTRACT_SECRET}@127.0.0.1:${login.port}/login`,
+              method: 'POST',
+              body: '{"password":"${CONTRACT_SECRET}"}',
+              extract: { token: { json: 'token' } },
+            },
+            {
+              name: 'orders',
+              url: `http://127.0.0.1:${peer.port}/api/orders`,
+              headers: { authorization: 'Bearer {{steps.login.token}}' },
+            },
+          ],
+        },
+        open: () => peer.live.size,
+        close: async () => {
+          await Promise.all([peer.close(), login.close()]);
+        },
+      };
+    },
+    bad: {
+      fields: { steps: [{ name: 'orders', url: 'http://127.0.0.1/', headers: { authorization: 'Bearer {{steps.login.token}}' } }] },
+      path: 'steps.0.headers.authorization',
+    },
+    async echoesSecret() {
+      // A login that echoes what it was sent, failing the body check, which quotes the body.
+      const server = await startHttp((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => {
+          body += c.toString('utf8');
+        });
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(`you sent ${body} with ${req.headers.authorization}`);
+        });
+      });
+      return {
+        fields: {
+          steps: [
+            {
+              name: 'login',
+              url: `${server.url}/login`,
+              method: 'POST',
+              headers: { authorization: 'Bearer ${CONTRACT_SECRET}' },
+              body: '{"password":"${CONTRACT_SECRET}"}',
+              expect: { bodyContains: 'welcome' },
+            },
+          ],
+        },
+        open: () => null,
+        close: () => server.close(),
+      };
+    },
+  },
 };
 
 const SECRET_IP = '10.73.31.7';

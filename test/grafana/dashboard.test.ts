@@ -117,6 +117,7 @@ channels:
 - { id: tasks, kind: queue, broker: amqp, url: "amqp://127.0.0.1:9", schedule: ${NEVER} }
 - { id: orders-db, kind: sql, driver: postgres, url: "postgres://app@127.0.0.1:9/app", query: "select 1", schedule: ${NEVER} }
 - { id: pii-in-logs, kind: log-query, backend: loki, url: "http://127.0.0.1:9", query: '{app="shop"} |= "password="', window: 15m, expect: { max: 0 }, schedule: ${NEVER} }
+- { id: shop-journey, kind: multistep, steps: [{ name: login, url: "http://127.0.0.1:9/login" }], schedule: ${NEVER} }
 - id: db-password-rotation
   kind: secret-rotation
   source: { url: "http://127.0.0.1:9/v1/secret/metadata/db", path: data.current_version }
@@ -235,6 +236,7 @@ channels:
       'nightly-backup',
       'orders-db',
       'pii-in-logs',
+      'shop-journey',
       'shop-lb',
       'tasks',
       'uploads',
