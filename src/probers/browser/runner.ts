@@ -75,6 +75,12 @@ function push(list: string[], text: string): void {
   if (list.length < MAX_LISTED) list.push(text.length > TEXT_MAX ? `${text.slice(0, TEXT_MAX - 1)}…` : text);
 }
 
+/** What a script gets besides the page: its env, and steps. */
+interface JourneyContext {
+  readonly env: Readonly<Record<string, string>>;
+  step<T>(name: string, fn: () => Promise<T> | T): Promise<T>;
+}
+
 async function run(job: BrowserJob, redactor: Redactor): Promise<BrowserOutcome> {
   const started = performance.now();
   const outcome: BrowserOutcome = {
@@ -88,6 +94,18 @@ async function run(job: BrowserJob, redactor: Redactor): Promise<BrowserOutcome>
     failedRequestCount: 0,
     artifacts: [],
   };
+  // The script first: a module that does not load fails the run without starting a browser.
+  let journey: (page: Page, c: JourneyContext) => Promise<void>;
+  try {
+    const mod = (await import(pathToFileURL(job.script).href)) as { default?: unknown };
+    if (typeof mod.default !== 'function') {
+      const error = `${path.basename(job.script)} has no default export function (export default async (page, ctx) => { … })`;
+      return { ...outcome, code: 'SCRIPT', error };
+    }
+    journey = mod.default as typeof journey;
+  } catch (err) {
+    return { ...outcome, code: 'SCRIPT', error: `${path.basename(job.script)} did not load: ${firstLine(err)}` };
+  }
   const executablePath = chromiumFor(job);
   if (executablePath === undefined) {
     return {
@@ -145,9 +163,8 @@ async function run(job: BrowserJob, redactor: Redactor): Promise<BrowserOutcome>
       push(outcome.failedRequests, `${res.request().method()} ${res.url()}: HTTP ${res.status()}`);
     });
 
-    const env = Object.freeze({ ...job.env });
-    const ctx = {
-      env,
+    const ctx: JourneyContext = {
+      env: Object.freeze({ ...job.env }),
       /** Runs `fn` as the named step: timed, and named in the message when it throws. */
       async step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
         if (typeof name !== 'string' || name === '') throw new TypeError('ctx.step needs a name');
@@ -164,14 +181,8 @@ async function run(job: BrowserJob, redactor: Redactor): Promise<BrowserOutcome>
       },
     };
     try {
-      const mod = (await import(pathToFileURL(job.script).href)) as { default?: unknown };
-      if (typeof mod.default !== 'function') {
-        outcome.code = 'SCRIPT';
-        outcome.error = `${path.basename(job.script)} has no default export function (export default async (page, ctx) => { … })`;
-      } else {
-        await (mod.default as (page: Page, c: typeof ctx) => Promise<void>)(page, ctx);
-        outcome.ok = true;
-      }
+      await journey(page, ctx);
+      outcome.ok = true;
     } catch (err) {
       outcome.code = outcome.failedStep === undefined ? 'SCRIPT' : 'STEP';
       outcome.error = firstLine(err);
