@@ -117,7 +117,8 @@ export const browser = defineProber({
   },
   async probe(spec, ctx) {
     const started = ctx.clock.now();
-    if (ctx.signal.aborted) return { ok: false, code: 'TIMEOUT', message: 'the deadline passed before the browser could start', values: {} };
+    if (ctx.signal.aborted)
+      return { ok: false, code: 'TIMEOUT', message: 'the deadline passed before the browser could start', values: {} };
     if (scriptEscapes(spec.script)) {
       return { ok: false, code: 'CONFIG', message: `script ${JSON.stringify(spec.script)} is outside probes/`, values: {} };
     }

@@ -252,7 +252,10 @@ const fixtures: Record<ProbeKind, KindFixture> = {
     async hang(dir) {
       // The browser navigates to a peer that accepts and never answers; the deadline kills its group.
       const server = await silentTcp();
-      await writeFile(path.join(dir, 'probes', 'hang.mjs'), 'export default async (page, ctx) => { await page.goto(ctx.env.URL, { timeout: 0 }); };\n');
+      await writeFile(
+        path.join(dir, 'probes', 'hang.mjs'),
+        'export default async (page, ctx) => { await page.goto(ctx.env.URL, { timeout: 0 }); };\n',
+      );
       return {
         fields: { script: 'hang.mjs', env: { URL: `http://127.0.0.1:${server.port}/`, TOKEN: '${CONTRACT_SECRET}' } },
         open: () => server.live.size,
@@ -266,8 +269,7 @@ const fixtures: Record<ProbeKind, KindFixture> = {
     },
     bad: { fields: { script: 'hang.mjs', expect: { maxConsoleErrors: -1 } }, path: 'expect.maxConsoleErrors' },
     echoesSecret: {
-      skip:
-        "a script sees the secret only once Chromium is up (about a second, past this suite's 800 ms timeout); test/probers/browser.test.ts types a planted secret into a page and finds it in no record, log or trace",
+      skip: "a script sees the secret only once Chromium is up (about a second, past this suite's 800 ms timeout); test/probers/browser.test.ts types a planted secret into a page and finds it in no record, log or trace",
     },
   },
   grpc: {

@@ -3,9 +3,13 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
+import { definitionSchema } from '../../src/config/schema.js';
 import { artifactKey, pruneArtifacts } from '../../src/lib/artifacts.js';
 import { createRedactor } from '../../src/lib/redactor.js';
 import { browser, sweepStale } from '../../src/probers/browser.js';
@@ -160,9 +164,13 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
 
   it('walks a passing journey: step timings, Web Vitals and no artifacts', async () => {
     const result = await browser.probe(
-      spec('browser/journey.js', { BASE: shop.url, PASSWORD: GOOD_PASSWORD }, {
-        expect: { maxConsoleErrors: 0, maxFailedRequests: 0, lcp: '10s', steps: { 'log in': { maxDuration: '10s' } } },
-      }),
+      spec(
+        'browser/journey.js',
+        { BASE: shop.url, PASSWORD: GOOD_PASSWORD },
+        {
+          expect: { maxConsoleErrors: 0, maxFailedRequests: 0, lcp: '10s', steps: { 'log in': { maxDuration: '10s' } } },
+        },
+      ),
       context(20_000, [GOOD_PASSWORD]),
     );
     expect(result.message).toBeUndefined();
@@ -182,7 +190,7 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
     const result = await browser.probe(spec('browser/broken.js', { BASE: shop.url }), context(20_000));
     expect(result).toMatchObject({ ok: false, code: 'ASSERTION', values: { console_errors: 1 } });
     expect(result.message).toContain('1 console error(s), at most 0 allowed: widget failed to load');
-    expect((result.details?.artifacts as { files: string[] }).files).toEqual(['screenshot.png', 'trace.zip']);
+    expect(result.details?.artifacts).toMatchObject({ files: ['screenshot.png', 'trace.zip'] });
   });
 
   it('kills the runner and Chromium, its whole process group, at the deadline of a hanging page', async () => {
@@ -311,5 +319,31 @@ auth: { reads: token, tokens: [{ name: dana, token: "\${VIEWER}", role: viewer }
       expect(runs.body).not.toContain(PLANTED);
       expect(JSON.stringify(log.lines)).not.toContain(PLANTED);
     });
+  });
+});
+
+describe('browser example definitions', () => {
+  const REPO = path.resolve(import.meta.dirname, '../..');
+
+  it('probes/examples/browser.yaml validates, and its script loads and exports a journey', async () => {
+    const defs = parse(readFileSync(path.join(REPO, 'probes/examples/browser.yaml'), 'utf8')) as unknown[];
+    expect(defs.length).toBeGreaterThan(0);
+    const schema = definitionSchema(browser.schema);
+    for (const raw of defs) {
+      const value = Value.Convert(schema, Value.Default(schema, structuredClone(raw)));
+      expect([...Value.Errors(schema, value)].map((e) => `${e.path} ${e.message}`)).toEqual([]);
+      const spec = value as Parameters<typeof browser.probe>[0];
+      expect(browser.check?.(spec)).toEqual([]);
+      const mod = (await import(pathToFileURL(path.join(REPO, 'probes', spec.script)).href)) as { default?: unknown };
+      expect(typeof mod.default).toBe('function');
+    }
+  });
+
+  it('refuses a script outside probes/ or not JavaScript, naming the field', () => {
+    const base = { id: 'x', kind: 'browser', env: {}, expect: { maxConsoleErrors: 0, maxFailedRequests: 0, steps: {} } } as const;
+    expect(browser.check?.({ ...base, script: '../etc/x.js' } as never)).toEqual([
+      { path: 'script', message: 'expected a path inside probes/ (no absolute path, no ".."), got "../etc/x.js"' },
+    ]);
+    expect(browser.check?.({ ...base, script: 'browser/login.ts' } as never)?.[0]?.path).toBe('script');
   });
 });

@@ -190,9 +190,7 @@ async function run(job: BrowserJob, redactor: Redactor): Promise<BrowserOutcome>
     outcome.durationMs = Math.round((performance.now() - started) * 10) / 10;
     outcome.vitals = await vitals(page);
     const keep =
-      !outcome.ok ||
-      outcome.consoleErrorCount > job.keepOver.consoleErrors ||
-      outcome.failedRequestCount > job.keepOver.failedRequests;
+      !outcome.ok || outcome.consoleErrorCount > job.keepOver.consoleErrors || outcome.failedRequestCount > job.keepOver.failedRequests;
     if (tracing && job.artifactsDir !== undefined && keep) {
       outcome.artifacts = await saveArtifacts(job.artifactsDir, page, context.tracing, redactor);
     } else if (tracing) {
