@@ -172,6 +172,17 @@ async function isFile(file: string): Promise<boolean> {
   }
 }
 
+/**
+ * The runner's environment: what Node and Chromium need, not vigil's own (a database URL or a
+ * token read from the environment is none of a page script's business, nor a browser's).
+ */
+function runnerEnv(): NodeJS.ProcessEnv {
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'TZ', 'LANG', 'LC_ALL', 'CHROMIUM_PATH', 'FONTCONFIG_PATH', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME'];
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k];
+  return env;
+}
+
 /** How the runner process ended. */
 interface RunnerEnd {
   outcome?: BrowserOutcome;
@@ -201,6 +212,7 @@ async function runBrowser(job: BrowserJob, pidDir: string, ctx: ProbeContext): P
   try {
     child = spawn(process.execPath, [...RUNNER.execArgv, RUNNER.file, RUNNER_MARK], {
       cwd: path.dirname(job.script),
+      env: runnerEnv(),
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -36,16 +36,17 @@ export default async (page, ctx) => {
     await page.fill('#user', 'ada');
     await page.fill('#password', ctx.env.PASSWORD);
     await page.click('#submit');
-    await page.waitForSelector('#items li', { timeout: 2500 });
+    await page.waitForSelector('#items li', { timeout: 1500 });
   });
 };
 `;
 const BROKEN = `export default async (page, ctx) => { await ctx.step('open', () => page.goto(ctx.env.BASE + '/broken')); };`;
-// Writes its own pid (the runner's, its process group's id) so the test can look for survivors.
+// Writes its own pid (the runner's, its process group's id) so the test can look for survivors,
+// and the names in its environment.
 const HANG = `
 import { writeFileSync } from 'node:fs';
 export default async (page, ctx) => {
-  writeFileSync(ctx.env.PID_FILE, String(process.pid));
+  writeFileSync(ctx.env.PID_FILE, JSON.stringify({ pid: process.pid, env: Object.keys(process.env) }));
   await ctx.step('open hanging page', () => page.goto(ctx.env.BASE + '/hang', { timeout: 0 }));
 };
 `;
@@ -195,12 +196,18 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
 
   it('kills the runner and Chromium, its whole process group, at the deadline of a hanging page', async () => {
     const pidFile = path.join(ws.dir, 'hang.pid');
+    // vigil's own environment (a database URL, a token) is not the script's.
+    process.env.VIGIL_TEST_DB_URL = 'postgres://vigil:pw@db/vigil';
     const controller = new AbortController();
     const ctx = { ...context(20_000), signal: controller.signal };
     const run = browser.probe(spec('browser/hang.js', { BASE: shop.url, PID_FILE: pidFile }), ctx);
     // Chromium is up and waiting on the page: now the deadline.
     await waitFor('Chromium asks for the hanging page', () => shop.hung() > 0, 15_000);
-    const pgid = Number(readFileSync(pidFile, 'utf8'));
+    const seen = JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number; env: string[] };
+    delete process.env.VIGIL_TEST_DB_URL;
+    expect(seen.env).toContain('PATH');
+    expect(seen.env).not.toContain('VIGIL_TEST_DB_URL');
+    const pgid = seen.pid;
     expect(groupMembers(pgid).length).toBeGreaterThan(1);
     controller.abort();
     const result = await run;
@@ -281,7 +288,7 @@ auth: { reads: token, tokens: [{ name: dana, token: "\${VIEWER}", role: viewer }
     it('names the failing step, saves a screenshot and a trace, serves them, and the secret is in none of it', async () => {
       const record = await app.scheduler.runNow('login');
       expect(record).toMatchObject({ ok: false, code: 'STEP' });
-      expect(record.message).toMatch(/^step 'log in' failed: .*Timeout 2500ms exceeded/);
+      expect(record.message).toMatch(/^step 'log in' failed: .*Timeout 1500ms exceeded/);
       expect(record.values.step_open_login_ms).toBeGreaterThan(0);
 
       const auth = { authorization: `Bearer ${VIEWER}` };
