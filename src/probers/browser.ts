@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { artifactDir, artifactKey } from '../lib/artifacts.js';
 import { formatDuration, ms } from '../lib/duration.js';
 import { Duration } from '../lib/schema.js';
-import { type BrowserJob, type BrowserOutcome, RUNNER_MARK, type RunnerMessage } from './browser/protocol.js';
+import { type BrowserJob, type BrowserOutcome, type PidRecord, RUNNER_MARK, type RunnerMessage } from './browser/protocol.js';
 import { defineProber, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
 const StepExpect = Type.Object(
@@ -194,14 +194,6 @@ interface RunnerEnd {
   stderr: string;
 }
 
-/** What a pid file of a running browser says. */
-interface PidRecord {
-  /** The runner's pid, which is its group's id (it was spawned detached). */
-  pgid: number;
-  /** The vigil that started it. */
-  parent: number;
-}
-
 /**
  * Runs one job in a runner child, detached into its own process group, so one kill takes the
  * runner and every Chromium process it started. A pid file names the group while it lives, so a
@@ -281,11 +273,8 @@ async function runBrowser(job: BrowserJob, pidDir: string, ctx: ProbeContext): P
     });
     if (ctx.signal.aborted) onAbort();
     else ctx.signal.addEventListener('abort', onAbort, { once: true });
-    if (pidFile !== undefined) {
-      const record: PidRecord = { pgid: pid as number, parent: process.pid };
-      void writeFile(pidFile, JSON.stringify(record)).catch((err) => ctx.logger.warn({ err, pidFile }, 'browser pid file not written'));
-    }
-    child.stdin?.end(JSON.stringify(job));
+    // The runner writes the pid file itself (it knows its parent, vigil); it is removed below.
+    child.stdin?.end(JSON.stringify({ ...job, ...(pidFile ? { pidFile } : {}) } satisfies BrowserJob));
   });
   // Whatever the runner left in its group (a Chromium helper that outlived browser.close()) goes too.
   killGroup();
@@ -317,8 +306,8 @@ export async function sweepStale(pidDir: string, ctx: Pick<ProbeContext, 'logger
       continue;
     }
     if (!Number.isSafeInteger(rec.pgid) || rec.pgid <= 1 || !Number.isSafeInteger(rec.parent)) continue;
-    // A run of this vigil still in flight (kindConcurrency above 1), or of another one alive.
-    if (rec.parent === process.pid || isAlive(rec.parent)) continue;
+    // A run of a vigil still alive: this one's in flight (kindConcurrency above 1), or another's.
+    if (await isAlive(rec.parent)) continue;
     const cmdline = await readFile(`/proc/${rec.pgid}/cmdline`, 'utf8').catch(() => undefined);
     if (cmdline === undefined || cmdline.includes(RUNNER_MARK)) {
       try {
@@ -334,12 +323,13 @@ export async function sweepStale(pidDir: string, ctx: Pick<ProbeContext, 'logger
   return killed;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process exists, by /proc (read already for command lines: this sweep is Linux's). */
+async function isAlive(pid: number): Promise<boolean> {
   try {
-    process.kill(pid, 0);
+    await stat(`/proc/${pid}`);
     return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  } catch {
+    return false;
   }
 }
 

@@ -24,6 +24,16 @@ export interface BrowserJob {
   artifactsDir?: string;
   /** Counts over which the run will fail: the runner keeps artifacts for those runs too. */
   keepOver: { consoleErrors: number; failedRequests: number };
+  /** Where the runner records its group while it lives (a PidRecord), so a crashed vigil's browsers can be found. */
+  pidFile?: string;
+}
+
+/** What a pid file of a running browser says. */
+export interface PidRecord {
+  /** The runner's pid, which is its group's id (it was spawned detached). */
+  pgid: number;
+  /** The vigil that started it. */
+  parent: number;
 }
 
 /** Web Vitals of the page's last navigation, when the browser reported them. */

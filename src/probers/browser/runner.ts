@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createRedactor, type Redactor } from '../../lib/redactor.js';
-import type { BrowserJob, BrowserOutcome, RunnerMessage, Vitals } from './protocol.js';
+import type { BrowserJob, BrowserOutcome, PidRecord, RunnerMessage, Vitals } from './protocol.js';
 import { readZip, writeZip } from './zip.js';
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
@@ -285,6 +285,10 @@ function watchParent(): void {
 async function main(): Promise<void> {
   watchParent();
   const job = await readJob();
+  if (job.pidFile) {
+    const record: PidRecord = { pgid: process.pid, parent: process.ppid };
+    await writeFile(job.pidFile, JSON.stringify(record));
+  }
   const redactor = createRedactor(job.secrets);
   let outcome: BrowserOutcome;
   try {
