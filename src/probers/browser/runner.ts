@@ -8,7 +8,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createRedactor, type Redactor } from '../../lib/redactor.js';
 import type { BrowserJob, BrowserOutcome, PidRecord, RunnerMessage, Vitals } from './protocol.js';
 import { readZip, writeZip } from './zip.js';
@@ -116,6 +116,8 @@ async function run(job: BrowserJob, redactor: Redactor): Promise<BrowserOutcome>
   }
   let browser: Browser;
   try {
+    // Loaded only now: Playwright takes half a second to import, which a script that fails to load need not wait.
+    const { chromium } = await import('playwright-core');
     browser = await chromium.launch({
       executablePath,
       // --no-sandbox: vigil's container runs as a user without the namespaces Chromium's sandbox
