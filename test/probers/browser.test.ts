@@ -14,7 +14,9 @@ import { artifactKey, pruneArtifacts } from '../../src/lib/artifacts.js';
 import { createRedactor } from '../../src/lib/redactor.js';
 import { browser, sweepStale } from '../../src/probers/browser.js';
 import type { ProbeContext } from '../../src/probers/index.js';
+import { createHousekeeping } from '../../src/store/index.js';
 import { SKIP_BROWSER, SKIP_NOTE } from '../helpers/browser.js';
+import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger, probeContext } from '../helpers/context.js';
 import { startHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -243,14 +245,37 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
     }
   });
 
-  it('prunes artifact folders of runs older than the retention', async () => {
+  it('prunes artifact folders with the runs: housekeeping removes those of runs past the retention', async () => {
     const root = path.join(ws.dir, 'prune');
-    const old = path.join(root, 'artifacts', 'p', artifactKey(1_000, 'aaaaaaaa'));
-    const fresh = path.join(root, 'artifacts', 'p', artifactKey(5_000, 'bbbbbbbb'));
+    const clock = new ManualClock();
+    const DAY = 86_400_000;
+    const old = path.join(root, 'artifacts', 'p', artifactKey(clock.now() - 91 * DAY, 'aaaaaaaa'));
+    const fresh = path.join(root, 'artifacts', 'p', artifactKey(clock.now() - 89 * DAY, 'bbbbbbbb'));
     await mkdir(old, { recursive: true });
     await mkdir(fresh, { recursive: true });
-    expect(await pruneArtifacts(root, 2_000)).toBe(1);
-    expect([existsSync(old), existsSync(fresh)]).toEqual([false, true]);
+    const runsPrunedBefore: number[] = [];
+    const housekeeping = createHousekeeping({
+      store: {
+        prune: async (before) => {
+          runsPrunedBefore.push(before);
+          return 0;
+        },
+        audit: { prune: async () => 0 } as never,
+      },
+      clock,
+      logger: memoryLogger().logger,
+      everyMs: 3_600_000,
+      retention: () => ({ runsMs: 90 * DAY, auditMs: 400 * DAY, reportDays: 30 }),
+      pruneArtifacts: (before) => pruneArtifacts(root, before),
+    });
+    housekeeping.start();
+    try {
+      await waitFor("the old run's artifacts to go", () => !existsSync(old), 3_000);
+    } finally {
+      housekeeping.stop();
+    }
+    expect(runsPrunedBefore).toEqual([clock.now() - 90 * DAY]);
+    expect(existsSync(fresh)).toBe(true);
   });
 
   describe('a wrong password, through the real app', () => {
