@@ -88,7 +88,7 @@ export function stepValue(step: string): string {
 export const browser = defineProber({
   schema,
   report: { target: (spec) => spec.script, latency: false },
-  // One Chromium at a time per vigil (a few hundred MB each); scheduler.kindConcurrency raises it.
+  // One Chromium at a time per vigil: a run's tree takes about half a gigabyte (bench --only browser).
   concurrency: 1,
   // Starting Chromium alone takes a second or two; the common 10 s leaves a journey little room.
   defaultTimeout: () => '30s',
