@@ -132,7 +132,12 @@ export const browser = defineProber({
       };
     }
     const pidDir = path.join(ctx.dataDir ?? os.tmpdir(), ctx.dataDir ? 'browser' : 'vigil-browser');
-    await mkdir(pidDir, { recursive: true });
+    try {
+      await mkdir(pidDir, { recursive: true });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return { ok: false, code: 'BROWSER', message: `cannot keep browser pid files in ${pidDir}: ${why}`, values: {} };
+    }
     await sweepStale(pidDir, ctx);
     const key = artifactKey(started, randomBytes(4).toString('hex'));
     const artifactsDir = ctx.dataDir === undefined ? undefined : artifactDir(ctx.dataDir, spec.id, key);
@@ -258,14 +263,27 @@ async function runBrowser(job: BrowserJob, pidDir: string, ctx: ProbeContext): P
     });
     child.stdin?.on('error', () => {});
     let settled = false;
+    let drain: ReturnType<typeof setTimeout> | undefined;
     const finish = (extra: Partial<RunnerEnd>) => {
       if (settled) return;
       settled = true;
+      if (drain !== undefined) clearTimeout(drain);
       ctx.signal.removeEventListener('abort', onAbort);
       resolve({ ...(outcome ? { outcome } : {}), ...(lastStep ? { lastStep } : {}), killed, exitCode: null, stderr, ...extra });
     };
     child.once('error', (err) => {
       if (child.pid === undefined) finish({ spawnError: err });
+    });
+    child.once('exit', (code) => {
+      // The runner is gone: whatever it left in its group goes too, which closes their copies of
+      // its pipes. A process that left the group (setsid) could hold them open: not waited for long.
+      killGroup();
+      drain = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        take(out);
+        finish({ exitCode: code });
+      }, 1_000);
     });
     child.once('close', (code) => {
       take(out);
