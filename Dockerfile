@@ -47,8 +47,11 @@ LABEL org.opencontainers.image.title="vigil" \
 # drills (bookworm ships 15). ca-certificates: k6 and libpq verify TLS against the system store
 # (node uses its own bundled one). iputils-ping: the icmp probe sends echo requests through `ping`
 # (the image runs as a non-root user; Debian ships ping with the cap_net_raw file capability).
+# chromium + fonts-liberation: the browser probe kind drives /usr/bin/chromium through playwright-core
+# (no Playwright browser download); the fonts give screenshots readable text. Adds over 400 MB to the
+# image (bookworm: chromium 290 MB and chromium-common 66 MB installed, plus the libraries they pull).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini postgresql-client ca-certificates iputils-ping \
+ && apt-get install -y --no-install-recommends tini postgresql-client ca-certificates iputils-ping chromium fonts-liberation \
  && rm -rf /var/lib/apt/lists/*
 
 # Debian's /usr/bin wrappers do not cover pg_amcheck: put the version's own bin folder first.

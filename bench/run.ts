@@ -36,12 +36,18 @@
  *              in a child process on loopback: MB/s both ways and vigil's RSS growth during the run
  *              (it streams both ways: the target is < 64 MB). --s3-size (default 100MB).
  *
- * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups|cluster|flood|object-storage,
+ *   browser  one browser run (src/probers/browser.ts: runner child + headless Chromium) of a login-and-fetch
+ *              journey against a loopback page, three times: CPU-seconds of the whole tree (this process's
+ *              cutime+cstime, which counts reaped descendants), peak memory of the runner and its
+ *              descendants (PSS and RSS summed, sampled every 25 ms from /proc), and this process's own
+ *              RSS (where vigil's prober runs) before and after.
+ *
+ * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups|cluster|flood|object-storage|browser,
  * --seconds S (baseline phases, default 20), --alert-probes N (default 200), --prefill N (old runs pruned
  * during the last alert round, default 1000000), --outbox N (default 5000).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, get as httpGet, type RequestListener } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -1413,6 +1419,123 @@ async function benchObjectStorage(): Promise<void> {
   }
 }
 
+/** pid → [ppid, rss bytes] of every process, from /proc. */
+function processTable(): Map<number, [number, number]> {
+  const table = new Map<number, [number, number]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After the command: state(0) ppid(1) … rss in pages(21).
+      table.set(Number(name), [Number(fields[1]), Number(fields[21]) * 4096]);
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return table;
+}
+
+/**
+ * Memory of every descendant of `root`: RSS summed (counts pages Chromium's processes share once
+ * per process), and PSS summed (shares them out: the tree's real footprint), in bytes.
+ */
+function descendantsMemory(root: number): { rss: number; pss: number } {
+  const table = processTable();
+  const kids = new Map<number, number[]>();
+  for (const [pid, [ppid]] of table) kids.set(ppid, [...(kids.get(ppid) ?? []), pid]);
+  let rss = 0;
+  let pss = 0;
+  const stack = [...(kids.get(root) ?? [])];
+  while (stack.length > 0) {
+    const pid = stack.pop() as number;
+    rss += table.get(pid)?.[1] ?? 0;
+    try {
+      pss += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {
+      // Exited while we looked.
+    }
+    stack.push(...(kids.get(pid) ?? []));
+  }
+  return { rss, pss };
+}
+
+/** CPU seconds of this process's reaped children and theirs (cutime + cstime). */
+function childrenCpuS(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // state(0) … utime(11) stime(12) cutime(13) cstime(14), in clock ticks (100 a second on Linux).
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+async function benchBrowser() {
+  const { browser } = await import('../src/probers/browser.js');
+  const page = (body: string) => `<!doctype html><html><head><title>shop</title></head><body>${body}</body></html>`;
+  const site = await listenHttp((req, res) => {
+    if (req.url === '/api/orders') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(Array.from({ length: 50 }, (_, i) => `order ${i}`)));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(
+      page(
+        '<h1>Your orders</h1><ul id="items"></ul><script>fetch("/api/orders").then((r) => r.json()).then((xs) => ' +
+          '{ for (const x of xs) { const li = document.createElement("li"); li.textContent = x; document.getElementById("items").append(li); } });</script>',
+      ),
+    );
+  });
+  const dir = path.join(tmp, 'browser');
+  mkdirSync(path.join(dir, 'probes'), { recursive: true });
+  writeFileSync(
+    path.join(dir, 'probes', 'journey.js'),
+    `export default async (page, ctx) => {
+  await ctx.step('open', () => page.goto(ctx.env.BASE + '/orders'));
+  await ctx.step('orders', () => page.locator('#items li').nth(49).waitFor());
+};\n`,
+  );
+  const spec = {
+    id: 'bench-browser',
+    kind: 'browser',
+    script: 'journey.js',
+    env: { BASE: site.url },
+    expect: { maxConsoleErrors: 0, maxFailedRequests: 0, steps: {} },
+  };
+  try {
+    const rssBefore = process.memoryUsage().rss;
+    for (let i = 1; i <= 3; i++) {
+      const peak = { rss: 0, pss: 0 };
+      const sampler = setInterval(() => {
+        const m = descendantsMemory(process.pid);
+        peak.rss = Math.max(peak.rss, m.rss);
+        peak.pss = Math.max(peak.pss, m.pss);
+      }, 25);
+      const cpu0 = childrenCpuS();
+      const t0 = performance.now();
+      const result = await browser.probe(spec as never, {
+        signal: AbortSignal.timeout(60_000),
+        deadline: Date.now() + 60_000,
+        clock: systemClock,
+        logger: silent,
+        probesDir: path.join(dir, 'probes'),
+        dataDir: path.join(dir, 'data'),
+        state: { get: () => undefined, set: () => {} },
+      });
+      const wall = performance.now() - t0;
+      clearInterval(sampler);
+      out(
+        `browser run ${i}: ${result.ok ? 'ok' : `FAILED ${result.code}: ${result.message}`}, wall ${f(wall / 1000, 2)} s, ` +
+          `runner + Chromium ${f(childrenCpuS() - cpu0, 2)} CPU-s, peak PSS ${f(peak.pss / 1048576, 0)} MB (RSS summed per process ${f(peak.rss / 1048576, 0)} MB), ` +
+          `LCP ${f(result.values.lcp_ms ?? Number.NaN, 0)} ms`,
+      );
+    }
+    const rssAfter = process.memoryUsage().rss;
+    out(`vigil's own RSS: ${f(rssBefore / 1048576, 1)} MB before the first run, ${f(rssAfter / 1048576, 1)} MB after the third`);
+  } finally {
+    await site.close();
+  }
+}
+
 out(`vigil bench — node ${process.version}, ${new Date().toISOString()}`);
 try {
   if (!ONLY || ONLY === 'writes') await benchWrites();
@@ -1423,6 +1546,7 @@ try {
   if (!ONLY || ONLY === 'cluster') await benchCluster();
   if (!ONLY || ONLY === 'flood') await benchFlood();
   if (!ONLY || ONLY === 'object-storage') await benchObjectStorage();
+  if (!ONLY || ONLY === 'browser') await benchBrowser();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

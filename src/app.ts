@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { createAlerting, createAlertSnapshot } from './alerting/index.js';
 import { createLeadership, createRunFeed } from './cluster/index.js';
 import { createReloader, createSecretBook, type LoadedConfig, type ReloadResult, redact } from './config/index.js';
+import { pruneArtifacts } from './lib/artifacts.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
 import { type Logger, setLogSecrets } from './lib/logger.js';
@@ -94,6 +95,10 @@ export function createApp(deps: AppDeps): App {
   const store = pg
     ? createPostgresStore({ ...batching, url: pg.url, timeoutMs: ms(pg.timeout), poolSize: pg.poolSize })
     : createSqliteStore({ ...batching, path: sqlitePath === ':memory:' ? sqlitePath : path.resolve(config.baseDir, sqlitePath) });
+
+  // Files runs keep (a failed browser run's screenshot and trace): beside the SQLite file, else in ./data.
+  const dataDir =
+    pg || sqlitePath === ':memory:' ? path.resolve(config.baseDir, 'data') : path.dirname(path.resolve(config.baseDir, sqlitePath));
 
   const onCall = createOnCall({ clock, alerts: store.alerts, schedules: () => cfg.schedules });
   const figures = createAlertSnapshot({ store: store.alerts, clock, logger, intervalMs: FIGURES_EVERY_MS, onCall: () => onCall.now() });
@@ -218,6 +223,7 @@ export function createApp(deps: AppDeps): App {
     logger,
     cron: cronDriver,
     probesDir: path.resolve(config.baseDir, cfg.probes.dir),
+    dataDir,
     maxSpreadMs: cfg.scheduler.spread ? 60_000 : 0,
     maxConcurrent: cfg.scheduler.maxConcurrent,
     metrics,
@@ -276,6 +282,7 @@ export function createApp(deps: AppDeps): App {
     logger,
     everyMs: HOUSEKEEPING_EVERY_MS,
     retention: () => ({ runsMs: ms(cfg.storage.retention.runs), auditMs: ms(cfg.storage.retention.audit), reportDays: cfg.report.days }),
+    pruneArtifacts: (before) => pruneArtifacts(dataDir, before),
   });
   const feed = createRunFeed({ store, clock, logger, intervalMs: () => ms(cfg.cluster.feedInterval), observe: (r) => alerting.observe(r) });
 
@@ -393,6 +400,7 @@ export function createApp(deps: AppDeps): App {
     runbooks: { dir: path.resolve(config.baseDir, 'docs/runbooks') },
     admin: { audit: store.audit, reload: (actor) => app.reload(actor), clock },
     push: { inbox: pushInbox },
+    artifacts: { dataDir },
     // A name read through `${file:…}` is a secret: the on-call answers show `<secret>`, like the status page.
     oncall: { clock, alerts: store.alerts, schedules: () => cfg.schedules, people: () => redactDef(people()) },
     actions: {

@@ -1,4 +1,5 @@
 import type { Static, TObject } from '@sinclair/typebox';
+import { browser } from './browser.js';
 import { dns } from './dns.js';
 import { grpc } from './grpc.js';
 import { http } from './http.js';
@@ -41,6 +42,7 @@ export const probers = {
   redis,
   queue,
   multistep,
+  browser,
 } satisfies Record<string, AnyProber>;
 
 export type ProbeKind = keyof typeof probers;

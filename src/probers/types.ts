@@ -47,6 +47,8 @@ export interface ProbeContext {
   logger: Logger;
   /** The folder probe definitions live in: assets (k6 scripts, SQL) resolve against it. */
   probesDir: string;
+  /** vigil's data folder: kinds that keep files (a browser run's screenshot and trace) write under it. Absent: none kept. */
+  dataDir?: string;
   /**
    * A small JSON document this probe keeps across runs and restarts (e.g. when a DNS answer
    * changed), persisted by the scheduler. Measurement stays the probe's; storage is not.

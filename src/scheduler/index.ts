@@ -20,6 +20,8 @@ export interface SchedulerOptions {
   logger: Logger;
   cron: CronDriver;
   probesDir: string;
+  /** vigil's data folder, for kinds that keep files (ProbeContext.dataDir). */
+  dataDir?: string;
   /** Spread probes that share a schedule over (at most) this much of its interval; 0 = all at the slot. */
   maxSpreadMs: number;
   maxConcurrent: number;
@@ -99,6 +101,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       clock,
       logger: log,
       probesDir: opts.probesDir,
+      ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
       state: opts.stateFor(def.id),
       shutdown,
       prober: lookupProber(def.kind),

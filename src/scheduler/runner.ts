@@ -42,6 +42,8 @@ export interface RunDeps {
   clock: Clock;
   logger: Logger;
   probesDir: string;
+  /** vigil's data folder, handed to every run's context (artifacts); absent in tests that keep none. */
+  dataDir?: string;
   state: ProbeState;
   /** Aborts every run at shutdown. */
   shutdown: Shutdown;
@@ -143,6 +145,7 @@ async function attempt(prober: AnyProber, def: ProbeDefinition, deps: RunDeps): 
       clock,
       logger: deps.logger,
       probesDir: deps.probesDir,
+      ...(deps.dataDir !== undefined ? { dataDir: deps.dataDir } : {}),
       state: deps.state,
       ...(deps.redactor ? { redactor: deps.redactor } : {}),
       ...(deps.push ? { push: deps.push } : {}),

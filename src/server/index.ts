@@ -21,6 +21,7 @@ import type { AuditLog, RunRecord, Store, StoredRun } from '../store/index.js';
 import { type ActionRouteDeps, registerActionRoutes } from './actions-routes.js';
 import { type AdminRouteDeps, registerAdminRoutes } from './admin-routes.js';
 import { type AlertRouteDeps, registerAlertRoutes } from './alerts-routes.js';
+import { type ArtifactRouteDeps, registerArtifactRoutes } from './artifact-routes.js';
 import { type ApiToken, authenticate, type Caller } from './auth.js';
 import type { HealthCheck } from './health.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
@@ -78,6 +79,8 @@ export interface ServerDeps {
   runbooks?: RunbookRouteDeps;
   /** The push probes' ping endpoint (`/api/v1/push/:token`); off without it. */
   push?: Pick<PushRouteDeps, 'inbox' | 'perMinute'>;
+  /** Files runs kept (a failed browser run's screenshot and trace), served by run id; off without it. */
+  artifacts?: Pick<ArtifactRouteDeps, 'dataDir'>;
 }
 
 const STATUS: Record<string, number> = {
@@ -467,6 +470,7 @@ function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) 
 
   if (deps.alerting) registerAlertRoutes(app, { ...deps.alerting, tokens: deps.tokens });
   if (deps.runbooks) registerRunbookRoutes(app, deps.runbooks);
+  if (deps.artifacts) registerArtifactRoutes(app, { ...deps.artifacts, store: deps.store });
   if (deps.oncall) registerOncallRoutes(app, { ...deps.oncall, tokens: deps.tokens });
   if (deps.actions) registerActionRoutes(app, { ...deps.actions, perMinute: linksPerMinute });
   if (deps.report) registerReportRoutes(app, deps.report);

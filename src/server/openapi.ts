@@ -53,6 +53,13 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'GET /api/v1/probes': { summary: 'Every probe with its state and last run', tags: ['probes'] },
   'GET /api/v1/probes/:id': { summary: 'One probe: definition (secrets redacted), state and last run', tags: ['probes'] },
   'GET /api/v1/probes/:id/runs': { summary: "A probe's runs in a time range, newest first", tags: ['probes'] },
+  'GET /api/v1/runs/:id/artifacts/:name': {
+    summary: "A file a run kept: a failed browser run's screenshot.png or Playwright trace.zip",
+    tags: ['probes'],
+    description:
+      "The run id is the `id` of `/api/v1/probes/{id}/runs`; the names are those in the run's `details.artifacts.files`. " +
+      'Any other name, or a file pruned with the runs (storage.retention.runs), is a 404.',
+  },
   'POST /api/v1/probes/:id/run': {
     summary: 'Run a probe now',
     tags: ['probes'],

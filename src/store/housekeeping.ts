@@ -11,6 +11,8 @@ export interface HousekeepingOptions {
   everyMs: number;
   /** Read at every round: a reload changes them. */
   retention(): { runsMs: number; auditMs: number; reportDays: number };
+  /** Removes files runs kept (browser screenshots and traces) of runs started before `before`: they go with the runs. */
+  pruneArtifacts?(before: number): Promise<number>;
 }
 
 /**
@@ -37,6 +39,7 @@ export function createHousekeeping(opts: HousekeepingOptions): Housekeeping {
     if (!warmed) await store.rollups?.warm(now - (keep.reportDays + 1) * DAY_MS, now);
     warmed = true;
     await store.prune(now - keep.runsMs);
+    await opts.pruneArtifacts?.(now - keep.runsMs);
     await store.rollups?.prune();
     await store.audit.prune(now - keep.auditMs);
   }

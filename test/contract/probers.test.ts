@@ -282,6 +282,30 @@ const fixtures: Record<ProbeKind, KindFixture> = {
     bad: { fields: { script: 'hang.js', stopGrace: 'soon' }, path: 'stopGrace' },
     echoesSecret: { skip: 'k6 receives the secret in its environment and a hung run prints nothing back' },
   },
+  browser: {
+    async hang(dir) {
+      // The browser navigates to a peer that accepts and never answers; the deadline kills its group.
+      const server = await silentTcp();
+      await writeFile(
+        path.join(dir, 'probes', 'hang.mjs'),
+        'export default async (page, ctx) => { await page.goto(ctx.env.URL, { timeout: 0 }); };\n',
+      );
+      return {
+        fields: { script: 'hang.mjs', env: { URL: `http://127.0.0.1:${server.port}/`, TOKEN: '${CONTRACT_SECRET}' } },
+        open: () => server.live.size,
+        close: () => server.close(),
+      };
+    },
+    async fastFail(dir) {
+      // No default export: refused before a browser starts.
+      await writeFile(path.join(dir, 'probes', 'empty.mjs'), 'export const nothing = 1;\n');
+      return { fields: { script: 'empty.mjs', env: { TOKEN: '${CONTRACT_SECRET}' } }, open: () => null, close: async () => {} };
+    },
+    bad: { fields: { script: 'hang.mjs', expect: { maxConsoleErrors: -1 } }, path: 'expect.maxConsoleErrors' },
+    echoesSecret: {
+      skip: "a script sees the secret only once Chromium is up (about a second, past this suite's 800 ms timeout); test/probers/browser.test.ts types a planted secret into a page and finds it in no record, log or trace",
+    },
+  },
   grpc: {
     hang: () => tcpPeer((port) => ({ target: `127.0.0.1:${port}`, metadata: { authorization: 'Bearer ${CONTRACT_SECRET}' } })),
     bad: { fields: { target: '127.0.0.1:1', expect: { status: 'UP' } }, path: 'expect.status' },
