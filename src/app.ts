@@ -26,7 +26,7 @@ import { createOnCall } from './oncall/index.js';
 import { type ProbeDefinition, proberFor, probers } from './probers/index.js';
 import { buildReport, buildStatusPage, setupOf } from './report/index.js';
 import { type CronDriver, createChannelTests, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
-import { type ApiToken, createHealth, createServer, type HttpServer } from './server/index.js';
+import { type ApiToken, closeServer, createHealth, createServer, type HttpServer } from './server/index.js';
 import { createHousekeeping, createPostgresStore, createSelfBackup, createSqliteStore, type RunRecord, type Store } from './store/index.js';
 
 export type { ReloadResult } from './config/index.js';
@@ -472,7 +472,7 @@ export function createApp(deps: AppDeps): App {
       figures.stop();
       selfBackup?.stop();
       heartbeat?.stop();
-      await server.close();
+      await closeServer(server, ms(cfg.service.shutdownTimeout), logger);
       await Promise.allSettled([...channels.values()].map((c: Channel) => c.close()));
       await store.close();
       logger.info('vigil stopped');

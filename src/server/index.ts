@@ -178,6 +178,29 @@ const RunsQuery = Type.Object(
 const RunNowQuery = Type.Object({ wait: Type.Boolean({ default: true }) }, { additionalProperties: false });
 
 /** The HTTP surface: vigil's health, metrics and the read/act API. The only module that imports Fastify. */
+/**
+ * Stops listening and waits for requests in flight, for at most `graceMs`; then closes every
+ * connection still open. A client that sends half a body, or never reads a large answer, would
+ * otherwise hold the stop until Node's request timeout (5 minutes). Node closes only the
+ * connections idle when the close begins: one whose answer ends later stays open for its
+ * keep-alive timeout, so idle ones are closed again as answers end. Real time, not the app's
+ * clock: the wait is on sockets.
+ */
+export async function closeServer(app: FastifyInstance, graceMs: number, logger: Logger): Promise<void> {
+  const closing = app.close();
+  const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+  const grace = setTimeout(() => {
+    logger.warn({ graceMs }, 'closing HTTP connections still open after the grace');
+    app.server.closeAllConnections();
+  }, graceMs);
+  try {
+    await closing;
+  } finally {
+    clearInterval(idle);
+    clearTimeout(grace);
+  }
+}
+
 export function createServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger.child({ module: 'http' }) as FastifyBaseLogger,

@@ -710,7 +710,10 @@ describe('floods and odd input change nothing, over loopback', () => {
     const silence = { method: 'POST', headers: { ...wrong, 'content-type': 'application/json' }, body: '{"comment":"x","duration":"1h"}' };
     for (let i = 0; i < 10; i++) statuses.push((await fetch(`${base}/api/v1/silences`, silence)).status);
     for (const url of ['/docs', '/openapi.json', '/no/such/route', '/api/v1/probes', '/docs', '/openapi.json', '/nope']) {
-      statuses.push((await fetch(`${base}${url}`)).status);
+      // Read to the end: an answer left unread holds its connection open past the app's stop.
+      const res = await fetch(`${base}${url}`);
+      await res.arrayBuffer();
+      statuses.push(res.status);
     }
     for (let i = 0; i < 10; i++) statuses.push((await fetch(`${base}/api/v1/probes`, { headers: wrong })).status);
     // 20 counted, then every request is a 429, whatever its token or route.
