@@ -1,3 +1,4 @@
+import { runArtifacts } from '../lib/artifacts.js';
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import { ms } from '../lib/duration.js';
 import { VigilError } from '../lib/errors.js';
@@ -82,6 +83,12 @@ export function incidentKey(i: Pick<Incident, 'probeId' | 'rule' | 'id'>): strin
 /** Drops runs older than the rules look back over, keeping at least as many as they count. */
 function trimHistory(points: RunPoint[], need: { runs: number; ms: number }, now: number): void {
   while (points.length > need.runs && (points[0]?.at ?? now) < now - need.ms) points.shift();
+}
+
+/** A failing run as its incident keeps it: code, message, and the files it kept (a screenshot). */
+function failureOf(run: RunRecord): NonNullable<Incident['lastError']> {
+  const artifacts = runArtifacts(run.details);
+  return { code: run.code ?? 'FAILED', message: run.message ?? '', at: run.startedAt, ...(artifacts ? { artifacts } : {}) };
 }
 
 /** What channels are told of an incident. */
@@ -224,7 +231,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       labels: opts.redactorFor ? opts.redactorFor(def).value({ ...def.labels }) : { ...def.labels },
       channels: [...def.alert.channels],
       openedAt: now,
-      ...(run.ok ? {} : { lastError: { code: run.code ?? 'FAILED', message: run.message ?? '', at: run.startedAt } }),
+      ...(run.ok ? {} : { lastError: failureOf(run) }),
       flapping,
       notified: muted === undefined,
     };

@@ -33,11 +33,18 @@ export function artifactDir(dataDir: string, probeId: string, key: string): stri
  * name. Only names the run itself recorded are served, each checked again: no request text picks a path.
  */
 export function artifactFile(dataDir: string, probeId: string, details: unknown, name: string): string | undefined {
+  const a = runArtifacts(details);
+  if (a === undefined || !a.files.includes(name) || !NAME.test(name)) return undefined;
+  return path.join(artifactDir(dataDir, probeId, a.key), name);
+}
+
+/** A run's `details.artifacts` when it is well formed (a key of ours, a list of names), else undefined. */
+export function runArtifacts(details: unknown): RunArtifacts | undefined {
   const a = (details as { artifacts?: unknown } | undefined)?.artifacts as Partial<RunArtifacts> | undefined;
   if (a === undefined || typeof a !== 'object' || a === null) return undefined;
   if (typeof a.key !== 'string' || !KEY.test(a.key) || !Array.isArray(a.files)) return undefined;
-  if (!a.files.includes(name) || !NAME.test(name)) return undefined;
-  return path.join(artifactDir(dataDir, probeId, a.key), name);
+  const files = a.files.filter((f): f is string => typeof f === 'string' && NAME.test(f));
+  return { key: a.key, files };
 }
 
 /** Removes every run's artifacts whose run started before `before` (epoch ms); returns how many folders went. */

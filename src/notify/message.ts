@@ -63,5 +63,6 @@ export function render(n: Notification, now: number): Message {
   const lines = [title, '', ...facts.map(([k, v]) => `${k}: ${v}`), '', `Incident: ${n.links.incident}`];
   if (n.links.runbook) lines.push(`Runbook: ${n.links.runbook}`);
   if (n.links.dashboard) lines.push(`Dashboard: ${n.links.dashboard}`);
+  if (n.links.screenshot) lines.push(`Screenshot: ${n.links.screenshot}`);
   return { title, text: lines.join('\n'), facts, color };
 }

@@ -26,8 +26,8 @@ export type IncidentView = {
   resolvedAt?: number;
   /** One line: what is wrong, e.g. `api-health: 503 Service Unavailable: cache down`. */
   summary: string;
-  /** The last failing run's code and message. */
-  lastError?: { code: string; message: string; at: number };
+  /** The last failing run's code and message, and the files it kept (`<key>/<names>`, see src/lib/artifacts.ts). */
+  lastError?: { code: string; message: string; at: number; artifacts?: { key: string; files: string[] } };
   labels: Record<string, string>;
   flapping: boolean;
   /** The alert's runbook link, when it has one. */
@@ -49,6 +49,8 @@ export interface Notification {
     dashboard?: string;
     /** What to do: the alert's runbook. */
     runbook?: string;
+    /** The failing run's screenshot (a browser probe), served by vigil. */
+    screenshot?: string;
     /** Signed one-click links to acknowledge / resolve (when a link secret is configured). */
     ack?: string;
     resolve?: string;

@@ -155,6 +155,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
         ...(incident.runbook
           ? { runbook: incident.runbook.startsWith('/') ? `${opts.baseUrl}${incident.runbook}` : incident.runbook }
           : {}),
+        ...screenshotLink(opts.baseUrl, incident),
         // Only pages that ask for action carry links to act on; a resolve or a test does not.
         ...(opts.signLink && item.incidentId !== null && (item.action === 'trigger' || item.action === 'remind')
           ? { ack: opts.signLink(item.incidentId, 'ack'), resolve: opts.signLink(item.incidentId, 'resolve') }
@@ -384,4 +385,12 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       await Promise.allSettled([...via].filter(([, c]) => c === channel).map(([id]) => busy.get(id)));
     },
   };
+}
+
+/** The failing run's screenshot, where vigil serves it (`GET /api/v1/probes/:id/artifacts/:key/:name`). */
+function screenshotLink(baseUrl: string, incident: IncidentView): { screenshot?: string } {
+  const a = incident.lastError?.artifacts;
+  const name = a?.files.find((f) => f.endsWith('.png'));
+  if (a === undefined || name === undefined) return {};
+  return { screenshot: `${baseUrl}/api/v1/probes/${encodeURIComponent(incident.probeId)}/artifacts/${a.key}/${name}` };
 }

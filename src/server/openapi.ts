@@ -60,6 +60,13 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       "The run id is the `id` of `/api/v1/probes/{id}/runs`; the names are those in the run's `details.artifacts.files`. " +
       'Any other name, or a file pruned with the runs (storage.retention.runs), is a 404.',
   },
+  'GET /api/v1/probes/:id/artifacts/:key/:name': {
+    summary: "A file a probe's run kept, by the run's artifact key: the screenshot link of an incident's page",
+    tags: ['probes'],
+    description:
+      "`key` and `name` are a run's `details.artifacts` (`{ key, files }`) or an incident's `lastError.artifacts`. " +
+      'The page of an incident opened by a failed browser run links here: the incident opens before the run has an id.',
+  },
   'POST /api/v1/probes/:id/run': {
     summary: 'Run a probe now',
     tags: ['probes'],

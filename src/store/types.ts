@@ -1,3 +1,4 @@
+import type { RunArtifacts } from '../lib/artifacts.js';
 import type { RunRecord } from '../probers/index.js';
 
 // A run is the probers' output (through the scheduler's runner): its type lives with them.
@@ -220,7 +221,8 @@ export interface Incident {
   ackedBy?: string;
   resolvedAt?: number;
   resolvedBy?: string;
-  lastError?: { code: string; message: string; at: number };
+  /** The failing run's code and message, and the files it kept (a browser run's screenshot). */
+  lastError?: { code: string; message: string; at: number; artifacts?: RunArtifacts };
   flapping: boolean;
   /** The trigger page went out (or is queued); false while every page was muted. */
   notified: boolean;

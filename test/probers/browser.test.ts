@@ -20,7 +20,7 @@ import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger, probeContext } from '../helpers/context.js';
 import { startHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
-import { workspace } from '../helpers/workspace.js';
+import { target, workspace } from '../helpers/workspace.js';
 
 // Real headless Chromium driven by real scripts against a small local web app: a login form, a
 // page that loads its data with fetch, a page that logs a console error, a page that never answers.
@@ -282,14 +282,26 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
     let app: App;
     let appWs: ReturnType<typeof workspace>;
     let log: ReturnType<typeof memoryLogger>;
+    let hook: Awaited<ReturnType<typeof target>>;
+    const pages: Array<{ text: string }> = [];
     const VIEWER = 'viewer-token-0123456789abcdef';
 
     beforeAll(async () => {
+      hook = await target((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          pages.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          res.end('ok');
+        });
+      });
       appWs = workspace({
         'config/default.yaml': `
 service: { name: shop, host: 127.0.0.1, port: 0 }
 storage: { sqlite: { path: ./data/vigil.db } }
 auth: { reads: token, tokens: [{ name: dana, token: "\${VIEWER}", role: viewer }] }
+alerting: { baseUrl: "http://vigil.example", delivery: { pollInterval: 100ms } }
+channels: { hook: { type: webhook, url: "${hook.url}/hook" } }
 `,
         'probes/login.yaml': `
 - id: login
@@ -298,6 +310,7 @@ auth: { reads: token, tokens: [{ name: dana, token: "\${VIEWER}", role: viewer }
   timeout: 20s
   script: browser/journey.js
   env: { BASE: "${shop.url}", PASSWORD: "\${SHOP_PASSWORD}" }
+  alert: { failures: 1, channels: [hook] }
 `,
         'probes/browser/journey.js': JOURNEY,
       });
@@ -307,6 +320,7 @@ auth: { reads: token, tokens: [{ name: dana, token: "\${VIEWER}", role: viewer }
     });
     afterAll(async () => {
       await app?.stop();
+      await hook?.close();
       appWs?.remove();
     });
 
@@ -350,6 +364,34 @@ auth: { reads: token, tokens: [{ name: dana, token: "\${VIEWER}", role: viewer }
       expect(JSON.stringify(record)).not.toContain(PLANTED);
       expect(runs.body).not.toContain(PLANTED);
       expect(JSON.stringify(log.lines)).not.toContain(PLANTED);
+    });
+
+    it("pages with a link to the failing run's screenshot, served by the run's key", async () => {
+      const auth = { authorization: `Bearer ${VIEWER}` };
+      await waitFor('the page of the opened incident', () => pages.length > 0, 10_000);
+      const runs = await app.server.inject({ url: '/api/v1/probes/login/runs', headers: auth });
+      const key = (runs.json().runs.at(-1) as { details: { artifacts: { key: string } } }).details.artifacts.key;
+      const link = `http://vigil.example/api/v1/probes/login/artifacts/${key}/screenshot.png`;
+      expect(pages[0]?.text).toContain(`Screenshot: ${link}`);
+      const incidents = await app.server.inject({ url: '/api/v1/incidents', headers: auth });
+      expect(incidents.json().incidents[0].lastError.artifacts).toEqual({ key, files: ['screenshot.png', 'trace.zip'] });
+
+      const shot = await app.server.inject({ url: link.slice('http://vigil.example'.length), headers: auth });
+      expect(shot.statusCode).toBe(200);
+      expect(shot.headers['content-type']).toBe('image/png');
+      expect((await app.server.inject({ url: link.slice('http://vigil.example'.length) })).statusCode).toBe(401);
+      // Only a key and a name of the shapes vigil makes, under a probe id that is not a path step.
+      for (const url of [
+        `/api/v1/probes/login/artifacts/${key}/vigil.db`,
+        `/api/v1/probes/login/artifacts/..%2F..%2F/screenshot.png`,
+        `/api/v1/probes/..%2Fdata/artifacts/${key}/screenshot.png`,
+        `/api/v1/probes/../artifacts/${key}/screenshot.png`,
+        `/api/v1/probes/other/artifacts/${key}/screenshot.png`,
+        `/api/v1/probes/login/artifacts/1000000000000-aaaaaaaa/screenshot.png`,
+      ]) {
+        // 404, or 400 where the id fails its pattern before any lookup.
+        expect([400, 404], url).toContain((await app.server.inject({ url, headers: auth })).statusCode);
+      }
     });
   });
 });

@@ -252,6 +252,7 @@ function htmlOf(n: Notification, message: Message): string {
   const links = [`<a href="${escapeHtml(n.links.incident)}">Open the incident</a>`];
   if (n.links.runbook) links.push(`<a href="${escapeHtml(n.links.runbook)}">Runbook</a>`);
   if (n.links.dashboard) links.push(`<a href="${escapeHtml(n.links.dashboard)}">Dashboard</a>`);
+  if (n.links.screenshot) links.push(`<a href="${escapeHtml(n.links.screenshot)}">Screenshot</a>`);
   const act = actionLinks(n);
   // Each link opens a page that asks to confirm: mail scanners follow links, and a GET changes nothing.
   const button = (href: string, label: string, color: string) =>

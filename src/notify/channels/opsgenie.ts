@@ -233,6 +233,7 @@ function alertPayload(n: Notification, alias: string, priority: string, config: 
   details.Incident = n.links.incident;
   if (n.links.runbook) details.Runbook = n.links.runbook;
   if (n.links.dashboard) details.Dashboard = n.links.dashboard;
+  if (n.links.screenshot) details.Screenshot = n.links.screenshot;
   details['Incident key'] = n.dedupKey;
   // A person paged by escalation is the alert's only responder: the channel's own responders were paged in their own step.
   const responders = n.recipient?.opsgenie ? [{ type: 'user', username: n.recipient.opsgenie }] : config.responders;

@@ -138,6 +138,7 @@ function triggerEvent(n: Notification, dedupKey: string, routingKey: string, now
   const links = [{ href: n.links.incident, text: `Incident ${i.key} in vigil` }];
   if (n.links.runbook) links.push({ href: n.links.runbook, text: 'Runbook' });
   if (n.links.dashboard) links.push({ href: n.links.dashboard, text: 'Dashboard' });
+  if (n.links.screenshot) links.push({ href: n.links.screenshot, text: 'Screenshot' });
   const absolute = links.filter((l) => isAbsoluteHttp(l.href));
   const event: PagerDutyEvent = {
     routing_key: routingKey,

@@ -315,6 +315,7 @@ function compose(n: Notification, msg: Message, interactive: boolean): Content {
   const links = [`<${escapeMrkdwn(n.links.incident)}|Incident>`];
   if (n.links.runbook) links.push(`<${escapeMrkdwn(n.links.runbook)}|Runbook>`);
   if (n.links.dashboard) links.push(`<${escapeMrkdwn(n.links.dashboard)}|Dashboard>`);
+  if (n.links.screenshot) links.push(`<${escapeMrkdwn(n.links.screenshot)}|Screenshot>`);
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${links.join(' · ')} · dedup \`${escapeMrkdwn(n.dedupKey)}\`` }] });
 
   return { text: cut(escapeMrkdwn(msg.text), LIMITS.fallback), blocks };

@@ -132,6 +132,7 @@ export function compose(n: Notification, msg: Message, chatId: string): Telegram
   const links: Array<[string, string | undefined]> = [
     ['Runbook', n.links.runbook],
     ['Dashboard', n.links.dashboard],
+    ['Screenshot', n.links.screenshot],
   ];
   const shown = links.filter((l): l is [string, string] => isAbsoluteHttp(l[1]));
   if (shown.length > 0) lines.push('', shown.map(([label, url]) => `<a href="${escapeHtml(url)}">${label}</a>`).join(' · '));
