@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
-import { createAlerting, createAlertSnapshot } from './alerting/index.js';
+import { createAlerting, createAlertSnapshot, windowTimes } from './alerting/index.js';
 import { createLeadership, createRunFeed } from './cluster/index.js';
 import { createReloader, createSecretBook, type LoadedConfig, type ReloadResult, redact } from './config/index.js';
 import { pruneArtifacts } from './lib/artifacts.js';
@@ -24,7 +24,7 @@ import {
 } from './notify/index.js';
 import { createOnCall } from './oncall/index.js';
 import { type ProbeDefinition, proberFor, probers } from './probers/index.js';
-import { buildReport, buildStatusPage, setupOf } from './report/index.js';
+import { buildBadge, buildProbePage, buildPublicStatus, buildReport, buildStatusPage, publicProbeIds, setupOf } from './report/index.js';
 import { type CronDriver, createChannelTests, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { type ApiToken, createHealth, createServer, type HttpServer } from './server/index.js';
 import { createHousekeeping, createPostgresStore, createSelfBackup, createSqliteStore, type RunRecord, type Store } from './store/index.js';
@@ -439,7 +439,28 @@ export function createApp(deps: AppDeps): App {
           oncall: onCall,
           people,
           reportUrl: '/api/v1/report?format=html',
+          maintenance: (now) =>
+            maintenance.map((w) => {
+              const t = windowTimes(w, now);
+              const at = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+              return { name: w.name, active: t.active, startsAt: at(t.startsAt), endsAt: at(t.endsAt), probes: [...w.probes] };
+            }),
         }).then(redactDef),
+    },
+    pages: {
+      probePage: (id) => {
+        const def = probes.find((p) => p.id === id);
+        if (def === undefined) return Promise.resolve(undefined);
+        return buildProbePage(
+          { service: cfg.service.name, clock, store, isRunning: (p) => scheduler.isRunning(p), redact: redactDef },
+          def,
+        );
+      },
+      publicStatus: async () => (cfg.statusPage ? buildPublicStatus({ clock, store, probes: () => probes }, cfg.statusPage) : undefined),
+      badge: async (id, kind, days) => (probes.some((p) => p.id === id) ? buildBadge({ clock, store }, id, kind, days) : undefined),
+      statusPublic: () => cfg.statusPage?.public === true,
+      // Matched against the configured globs per request: cheap next to the page reads, and a reload applies at once.
+      publicProbe: (id) => cfg.statusPage !== undefined && publicProbeIds(cfg.statusPage, probes).has(id),
     },
   });
 

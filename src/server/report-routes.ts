@@ -48,7 +48,8 @@ function formatOf(req: FastifyRequest<{ Querystring: Static<typeof ReportQuerySc
   return Number.isFinite(best[1]) ? best[0] : 'json';
 }
 
-function sendPage(reply: FastifyReply, page: RenderedPage) {
+/** Sends a page with its CSP and headers that keep it from being sniffed, framed, cached or followed by referrers. */
+export function sendPage(reply: FastifyReply, page: RenderedPage) {
   return reply
     .header('content-security-policy', page.csp)
     .header('x-content-type-options', 'nosniff')
