@@ -41,7 +41,8 @@ svg.chart{max-width:100%;height:auto;background:#fff;border-radius:4px}
 svg.cells{width:100%;height:1.5rem}
 rect.nodata{fill:var(--none)}rect.ok{fill:var(--up)}rect.partial{fill:var(--warn)}rect.failed{fill:var(--down)}
 dl.figures{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;margin:.5rem 0}
-dl.figures dt{color:var(--mute);font-size:.85rem}dl.figures dd{margin:0;font-size:1.1rem;font-weight:600}
+dl.figures dt{color:var(--mute);font-size:.85rem}dl.figures dd{margin:0;font-size:1.1rem;font-weight:600}dl.figures dd.mute{font-size:.8rem;font-weight:400}
+.charts{display:flex;flex-wrap:wrap;gap:.5rem 1rem}figure{margin:0;max-width:100%}figcaption{color:var(--mute);font-size:.8rem}
 pre{background:var(--card);border:1px solid var(--line);border-radius:4px;padding:.5rem;white-space:pre-wrap;overflow-wrap:anywhere;font:.8rem/1.4 ui-monospace,monospace}
 .group{border:1px solid var(--line);border-radius:6px;padding:.25rem .75rem .75rem;margin:1rem 0}
 .bar-head{display:flex;flex-wrap:wrap;justify-content:space-between;gap:0 1rem;margin:.6rem 0 .2rem}

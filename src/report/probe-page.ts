@@ -216,7 +216,7 @@ function renderCharts(p: ProbePage): string {
       ...(days.length > 0 ? { xLabels: { first: days[0]!.day, last: days[days.length - 1]!.day } } : {}),
     },
   );
-  return `${hourly}\n<p class="mute">Hour by hour, last 24 hours (UTC).</p>\n${daily}\n<p class="mute">Day by day, last 30 days (UTC).</p>`;
+  return `<div class="charts">\n<figure>${hourly}<figcaption>p95 hour by hour, last 24 hours (UTC)</figcaption></figure>\n<figure>${daily}<figcaption>p95 day by day, last 30 days (UTC)</figcaption></figure>\n</div>`;
 }
 
 function renderRuns(runs: ProbePage['runs']): string {

@@ -147,7 +147,7 @@ ${sections}
 ${renderIncidents(page.incidents)}
 </main>`;
   return {
-    body: pageDocument({ title: page.title, state: down > 0 ? 'down' : all.length > 0 ? 'up' : 'unknown', body, refreshSeconds: 60 }),
+    body: pageDocument({ title: page.title, state: down > 0 ? 'down' : all.length > 0 ? 'up' : 'unknown', body }),
     csp: PAGE_CSP,
   };
 }

@@ -18,8 +18,8 @@ const STATE_ORDER: Record<Probe['state'], number> = { down: 0, unknown: 1, up: 2
 const KNOWN_SEVERITIES = new Set(['critical', 'warning', 'info']);
 
 /**
- * The status page at `/`: one self-contained HTML document with no script, refreshed by a meta tag,
- * served with the returned CSP (which allows only its own style element, by hash).
+ * The status page at `/`: one self-contained HTML document with no script (refreshed by a meta tag
+ * when `refreshSeconds` is set), served with the returned CSP (which allows only its own style element, by hash).
  */
 export function renderStatusPage(page: StatusPage): RenderedPage {
   const counts = { up: 0, down: 0, unknown: 0 };
@@ -40,7 +40,15 @@ ${renderProbes(page.probes)}
 ${renderQuiet(page.silences, page.maintenance)}
 ${renderRecent(page.recent)}
 </main>`;
-  return { body: pageDocument({ title, state: worst, body, refreshSeconds: page.refreshSeconds }), csp: PAGE_CSP };
+  return {
+    body: pageDocument({
+      title,
+      state: worst,
+      body,
+      ...(page.refreshSeconds !== undefined ? { refreshSeconds: page.refreshSeconds } : {}),
+    }),
+    csp: PAGE_CSP,
+  };
 }
 
 /** Pages not going out come first: nothing else on the page matters as much to whoever is on call. */

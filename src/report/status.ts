@@ -105,7 +105,7 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
   return {
     service: deps.service,
     generatedAt: new Date(now).toISOString(),
-    refreshSeconds: deps.refreshSeconds ?? 30,
+    ...(deps.refreshSeconds !== undefined ? { refreshSeconds: deps.refreshSeconds } : {}),
     reportUrl: deps.reportUrl,
     probes,
     incidents,

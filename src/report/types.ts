@@ -203,8 +203,11 @@ export interface Report {
 export interface StatusPage {
   service: string;
   generatedAt: string;
-  /** The page reloads itself this often. */
-  refreshSeconds: number;
+  /**
+   * The page reloads itself this often, when asked (`/?refresh=30`, for a wall screen): never by
+   * default, because a page that reloads under a reader fails WCAG 2.2.1 (axe's meta-refresh).
+   */
+  refreshSeconds?: number;
   /** Link to the HTML report. */
   reportUrl: string;
   probes: Array<{

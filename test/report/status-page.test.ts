@@ -45,7 +45,6 @@ function page(fields: Partial<StatusPage> = {}): StatusPage {
   return {
     service: 'shop',
     generatedAt: NOW,
-    refreshSeconds: 30,
     reportUrl: '/report',
     probes: [],
     incidents: [],
@@ -134,7 +133,9 @@ describe('renderStatusPage', () => {
     );
     expect(body).not.toMatch(/<script/i);
     expect(body).not.toMatch(/style="/i);
-    expect(body).toContain('<meta http-equiv="refresh" content="30">');
+    // A reload under a reader is opt-in (`/?refresh=30`).
+    expect(body).not.toContain('http-equiv="refresh"');
+    expect(renderStatusPage(page({ refreshSeconds: 30 })).body).toContain('<meta http-equiv="refresh" content="30">');
     expect(body.startsWith('<!doctype html>')).toBe(true);
   });
 

@@ -75,6 +75,10 @@ describe('pages and badges', () => {
     expect(res.body).toContain('Maintenance windows (0 in force)');
     expect(res.body).toContain('nightly-db');
     expect(res.body).toContain('next <time datetime="2026-11-27T02:00:00.000Z">');
+    // A reload under a reader is opt-in, for wall screens.
+    expect(res.body).not.toContain('http-equiv="refresh"');
+    expect((await get('/?refresh=30')).body).toContain('<meta http-equiv="refresh" content="30">');
+    expect((await get('/?refresh=1')).statusCode).toBe(400);
   });
 
   it('shows only the chosen probes on /status, grouped, and nothing internal', async () => {
