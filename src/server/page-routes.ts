@@ -30,7 +30,8 @@ const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 })
 const UptimeQuery = Type.Object({ days: Type.Integer({ minimum: 1, maximum: 365, default: 30 }) }, { additionalProperties: false });
 const NoQuery = Type.Object({}, { additionalProperties: false });
 
-const BADGE_PATH = /^\/badge\/([^/]+)\/[^/]+$/;
+/** A badge's path exactly: anything else under `/badge/` (a 404 to be) is not waved through. */
+const BADGE_PATH = /^\/badge\/([^/]+)\/(?:status\.svg|uptime\.svg|latency\.svg|shields\.json)$/;
 
 /**
  * Paths open without a token even when reads need one: `/status` while it is public, and the badges

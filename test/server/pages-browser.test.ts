@@ -19,11 +19,13 @@ const PAGES = [
   { name: 'public-status', url: '/status', headers: {}, status: 200 },
   { name: 'not-found', url: '/probes/nope', headers: auth, status: 404 },
 ] as const;
+// axe-core takes about a second a page: it runs once per width and once per colour scheme, which
+// covers both (contrast depends on the scheme, reflow on the width) at half the cost of every pair.
 const VIEWS = [
-  { width: 390, height: 844, scheme: 'light' },
-  { width: 390, height: 844, scheme: 'dark' },
-  { width: 1400, height: 900, scheme: 'light' },
-  { width: 1400, height: 900, scheme: 'dark' },
+  { width: 390, height: 844, scheme: 'light', axe: true },
+  { width: 390, height: 844, scheme: 'dark', axe: false },
+  { width: 1400, height: 900, scheme: 'light', axe: false },
+  { width: 1400, height: 900, scheme: 'dark', axe: true },
 ] as const;
 
 interface AxeResult {
@@ -32,7 +34,8 @@ interface AxeResult {
 
 async function axe(page: Page): Promise<string[]> {
   await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(() => (globalThis as unknown as { axe: { run(): Promise<AxeResult> } }).axe.run());
+  // Only violations are wanted: axe then skips building the passes and incomplete lists.
+  const result = (await page.evaluate("axe.run(document, { resultTypes: ['violations'] })")) as AxeResult;
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')})`);
@@ -86,7 +89,7 @@ describe.skipIf(SKIP_BROWSER)(`pages in Chromium${SKIP_NOTE}`, () => {
   }
 
   for (const v of VIEWS) {
-    it(`at ${v.width} px, ${v.scheme}: fits the width, stacks tables on a phone, no serious axe violation`, async () => {
+    it(`at ${v.width} px, ${v.scheme}: fits the width, stacks tables on a phone${v.axe ? ', no serious axe violation' : ''}`, async () => {
       // bypassCSP only so axe-core can be injected; the test above holds the page to its own CSP.
       const context = await browser.newContext({ viewport: { width: v.width, height: v.height }, colorScheme: v.scheme, bypassCSP: true });
       try {
@@ -101,7 +104,15 @@ describe.skipIf(SKIP_BROWSER)(`pages in Chromium${SKIP_NOTE}`, () => {
           const cells = (await page.evaluate("[...document.querySelectorAll('td')].map((td) => getComputedStyle(td).display)")) as string[];
           if (p.name !== 'not-found') expect(cells.length, p.url).toBeGreaterThan(0);
           expect(new Set(cells), p.url).toEqual(new Set(cells.length === 0 ? [] : [v.width < 600 ? 'block' : 'table-cell']));
-          expect(await axe(page), `${p.url} at ${v.width} px, ${v.scheme}`).toEqual([]);
+          if (v.axe) expect(await axe(page), `${p.url} at ${v.width} px, ${v.scheme}`).toEqual([]);
+          await page.close();
+        }
+        if (v.axe && v.width === 390) {
+          // The check can fail: a wall-screen reload (`/?refresh=30`) is exactly what axe refuses.
+          await context.setExtraHTTPHeaders(auth);
+          const page = await context.newPage();
+          await page.goto(`${base}/?refresh=30`, { waitUntil: 'load' });
+          expect((await axe(page)).map((v) => v.split(':')[0])).toEqual(['critical meta-refresh']);
           await page.close();
         }
       } finally {

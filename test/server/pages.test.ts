@@ -115,6 +115,10 @@ describe('pages and badges', () => {
     // Not on the status page: a read like any other.
     expect(await anon('/badge/db-primary/status.svg')).toBe(401);
     expect(await anon('/badge/nope/status.svg')).toBe(401);
+    // Only the badge files themselves are open.
+    expect(await anon('/badge/web/other.svg')).toBe(401);
+    expect(await anon('/badge/web/status.svg/x')).toBe(401);
+    expect(await anon('/badge/web/%2e%2e%2fstatus.svg')).toBe(401);
     expect((await get('/badge/db-primary/status.svg')).statusCode).toBe(200);
     expect((await get('/badge/nope/status.svg')).statusCode).toBe(404);
   });
