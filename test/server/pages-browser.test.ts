@@ -104,6 +104,11 @@ describe.skipIf(SKIP_BROWSER)(`pages in Chromium${SKIP_NOTE}`, () => {
           const cells = (await page.evaluate("[...document.querySelectorAll('td')].map((td) => getComputedStyle(td).display)")) as string[];
           if (p.name !== 'not-found') expect(cells.length, p.url).toBeGreaterThan(0);
           expect(new Set(cells), p.url).toEqual(new Set(cells.length === 0 ? [] : [v.width < 600 ? 'block' : 'table-cell']));
+          // Words break only where they must: `anywhere` is for URLs and the definition's code alone.
+          const anywhere = (await page.evaluate(
+            "[...document.querySelectorAll('body *')].filter((e) => getComputedStyle(e).overflowWrap === 'anywhere' && !e.closest('.url, pre')).map((e) => e.tagName + '.' + e.className)",
+          )) as string[];
+          expect(anywhere, p.url).toEqual([]);
           if (v.axe) expect(await axe(page), `${p.url} at ${v.width} px, ${v.scheme}`).toEqual([]);
           await page.close();
         }
