@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { RunRecord } from '../../src/store/index.js';
@@ -73,13 +75,16 @@ const PROBES = `
  * not), ten days of hourly runs, an open incident whose page was dead-lettered, a resolved one, a
  * silence and a maintenance window; reads need a viewer token. `statusPage` as given (public by default).
  */
-export async function pagesApp(opts: { statusPage?: string } = {}): Promise<{ app: App; clock: ManualClock; close(): Promise<void> }> {
+export async function pagesApp(
+  opts: { statusPage?: string } = {},
+): Promise<{ app: App; clock: ManualClock; setStatusPage(yaml: string): void; close(): Promise<void> }> {
   const ws = workspace({ 'config/default.yaml': CONFIG(opts.statusPage ?? PUBLIC), 'probes/all.yaml': PROBES });
   const env = { VIEWER, API_KEY: PLANTED.secret };
   const clock = new ManualClock(NOW);
   let app: App;
   try {
-    app = createApp({ config: loadConfig({ cwd: ws.dir, env }), logger: memoryLogger().logger, clock });
+    const read = () => loadConfig({ cwd: ws.dir, env });
+    app = createApp({ config: read(), logger: memoryLogger().logger, clock, reloadConfig: read });
   } catch (err) {
     ws.remove();
     throw err;
@@ -144,6 +149,8 @@ export async function pagesApp(opts: { statusPage?: string } = {}): Promise<{ ap
   return {
     app,
     clock,
+    /** Rewrites the config with this `statusPage` (apply it with app.reload). */
+    setStatusPage: (yaml) => writeFileSync(path.join(ws.dir, 'config/default.yaml'), CONFIG(yaml)),
     async close() {
       await app.server.close();
       await app.store.close();

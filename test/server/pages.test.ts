@@ -180,6 +180,22 @@ describe('statusPage config', () => {
     }
   });
 
+  it('a reload applies statusPage at once: closed, then gone', async () => {
+    const f = await pagesApp();
+    try {
+      const anon = (url: string) => f.app.server.inject({ url }).then((r) => r.statusCode);
+      expect([await anon('/status'), await anon('/badge/web/status.svg')]).toEqual([200, 200]);
+      f.setStatusPage('statusPage: { title: Shop, public: false, probes: [web] }');
+      expect((await f.app.reload('test')).ok).toBe(true);
+      expect([await anon('/status'), await anon('/badge/web/status.svg')]).toEqual([401, 401]);
+      f.setStatusPage('');
+      expect((await f.app.reload('test')).ok).toBe(true);
+      expect((await f.app.server.inject({ url: '/status', headers: auth })).statusCode).toBe(404);
+    } finally {
+      await f.close();
+    }
+  });
+
   it('without statusPage, /status is a 404 page', async () => {
     const f = await pagesApp({ statusPage: '' });
     try {
