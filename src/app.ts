@@ -114,6 +114,15 @@ export function createApp(deps: AppDeps): App {
   });
 
   const people = () => cfg.people;
+  // The probes on the status page, matched once per config and probe list (a reload replaces both
+  // objects): every badge request asks, and 10,000 probes × a few globs is too much to redo each time.
+  let publicMemo: { config: unknown; probes: unknown; ids: Set<string> } | undefined;
+  const publicIds = (): Set<string> => {
+    if (cfg.statusPage === undefined) return new Set();
+    if (publicMemo?.config !== cfg.statusPage || publicMemo.probes !== probes)
+      publicMemo = { config: cfg.statusPage, probes, ids: publicProbeIds(cfg.statusPage, probes) };
+    return publicMemo.ids;
+  };
   const maintenanceOf = (c: typeof cfg) => c.alerting.maintenance.map((w) => ({ ...w, durationMs: ms(w.duration) }));
   let maintenance = maintenanceOf(cfg);
   /** Read on every request: a reload replaces the contents, and the routes see the new tokens at once. */
@@ -459,8 +468,7 @@ export function createApp(deps: AppDeps): App {
       publicStatus: async () => (cfg.statusPage ? buildPublicStatus({ clock, store, probes: () => probes }, cfg.statusPage) : undefined),
       badge: async (id, kind, days) => (probes.some((p) => p.id === id) ? buildBadge({ clock, store }, id, kind, days) : undefined),
       statusPublic: () => cfg.statusPage?.public === true,
-      // Matched against the configured globs per request: cheap next to the page reads, and a reload applies at once.
-      publicProbe: (id) => cfg.statusPage !== undefined && publicProbeIds(cfg.statusPage, probes).has(id),
+      publicProbe: (id) => publicIds().has(id),
     },
   });
 
