@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
-import { createAlerting, createAlertSnapshot } from './alerting/index.js';
+import { createAlerting, createAlertSnapshot, windowTimes } from './alerting/index.js';
 import { createLeadership, createRunFeed } from './cluster/index.js';
 import { createReloader, createSecretBook, type LoadedConfig, type ReloadResult, redact } from './config/index.js';
 import { pruneArtifacts } from './lib/artifacts.js';
@@ -24,7 +24,7 @@ import {
 } from './notify/index.js';
 import { createOnCall } from './oncall/index.js';
 import { type ProbeDefinition, proberFor, probers } from './probers/index.js';
-import { buildReport, buildStatusPage, setupOf } from './report/index.js';
+import { buildBadge, buildProbePage, buildPublicStatus, buildReport, buildStatusPage, publicProbeIds, setupOf } from './report/index.js';
 import { type CronDriver, createChannelTests, createScheduler, nodeCronDriver, type Scheduler } from './scheduler/index.js';
 import { type ApiToken, closeServer, createHealth, createServer, type HttpServer } from './server/index.js';
 import { createHousekeeping, createPostgresStore, createSelfBackup, createSqliteStore, type RunRecord, type Store } from './store/index.js';
@@ -114,8 +114,32 @@ export function createApp(deps: AppDeps): App {
   });
 
   const people = () => cfg.people;
+  // The probes on the status page, matched once per config and probe list (a reload replaces both
+  // objects): every badge request asks, and 10,000 probes × a few globs is too much to redo each time.
+  let publicMemo: { config: unknown; probes: unknown; ids: Set<string> } | undefined;
+  const publicIds = (): Set<string> => {
+    if (cfg.statusPage === undefined) return new Set();
+    if (publicMemo?.config !== cfg.statusPage || publicMemo.probes !== probes)
+      publicMemo = { config: cfg.statusPage, probes, ids: publicProbeIds(cfg.statusPage, probes) };
+    return publicMemo.ids;
+  };
   const maintenanceOf = (c: typeof cfg) => c.alerting.maintenance.map((w) => ({ ...w, durationMs: ms(w.duration) }));
   let maintenance = maintenanceOf(cfg);
+  // Where each maintenance window stands, for `/`: ~15 ms of cron walking per window, so worked out
+  // once a minute and per window list (the page shows minutes), not on every page load.
+  let windowsMemo: { windows: unknown; minute: number; rows: ReturnType<typeof windowRows> } | undefined;
+  const windowRows = (now: number) =>
+    maintenance.map((w) => {
+      const t = windowTimes(w, now);
+      const at = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+      return { name: w.name, active: t.active, startsAt: at(t.startsAt), endsAt: at(t.endsAt), probes: [...w.probes] };
+    });
+  const windowsNow = (now: number) => {
+    const minute = Math.floor(now / 60_000);
+    if (windowsMemo?.windows !== maintenance || windowsMemo.minute !== minute)
+      windowsMemo = { windows: maintenance, minute, rows: windowRows(now) };
+    return windowsMemo.rows;
+  };
   /** Read on every request: a reload replaces the contents, and the routes see the new tokens at once. */
   const tokens: ApiToken[] = cfg.auth.tokens.map((t) => ({ ...t }));
   /** Reassigned by reload() with `channels`, which it changes in place (the worker reads it at every scan). */
@@ -439,7 +463,22 @@ export function createApp(deps: AppDeps): App {
           oncall: onCall,
           people,
           reportUrl: '/api/v1/report?format=html',
+          maintenance: windowsNow,
         }).then(redactDef),
+    },
+    pages: {
+      probePage: (id) => {
+        const def = probes.find((p) => p.id === id);
+        if (def === undefined) return Promise.resolve(undefined);
+        return buildProbePage(
+          { service: cfg.service.name, clock, store, isRunning: (p) => scheduler.isRunning(p), redact: redactDef },
+          def,
+        );
+      },
+      publicStatus: async () => (cfg.statusPage ? buildPublicStatus({ clock, store, probes: () => probes }, cfg.statusPage) : undefined),
+      badge: async (id, kind, days) => (probes.some((p) => p.id === id) ? buildBadge({ clock, store }, id, kind, days) : undefined),
+      statusPublic: () => cfg.statusPage?.public === true,
+      publicProbe: (id) => publicIds().has(id),
     },
   });
 

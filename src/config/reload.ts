@@ -83,4 +83,5 @@ export const LIVE = [
   'auth.reads',
   'auth.metrics',
   'report',
+  'statusPage',
 ] as const;

@@ -3,6 +3,7 @@ import { Duration } from '../lib/schema.js';
 import type { ChannelConfig } from '../notify/index.js';
 import { EscalationSchema, PeopleSchema, SchedulesSchema } from '../oncall/index.js';
 import { ReportConfigSchema } from '../report/index.js';
+import { StatusPageConfigSchema } from './status-page.js';
 
 export { AlertSchema, Duration, definitionSchema, ProbeBaseProperties } from '../lib/schema.js';
 
@@ -237,6 +238,8 @@ export const ConfigSchema = Type.Object(
     ),
     /** The 30-day post-launch report: its window, the targets it judges against, attestations. */
     report: ReportConfigSchema,
+    /** The public status page at `/status` and which probes' badges need no token; absent: no `/status`. */
+    statusPage: StatusPageConfigSchema,
     metrics: Type.Object(
       {
         /** Buckets of `vigil_probe_duration_seconds`. Few buckets keep a scrape of 10,000 probes fast. */

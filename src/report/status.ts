@@ -16,7 +16,7 @@ export interface StatusDeps {
   clock: Clock;
   store: Pick<Store, 'latest'> & {
     rollups: Pick<Rollups, 'query' | 'summary' | 'lastHour'>;
-    alerts: Pick<AlertStore, 'unresolvedIncidents'>;
+    alerts: Pick<AlertStore, 'unresolvedIncidents' | 'incidents' | 'deliveries' | 'silences'>;
   };
   probes(): readonly ProbeDefinition[];
   isRunning(probeId: string): boolean;
@@ -28,7 +28,15 @@ export interface StatusDeps {
   people(): Record<string, { name: string }>;
   reportUrl: string;
   refreshSeconds?: number;
+  /** The configured maintenance windows as they stand now (none when absent). */
+  maintenance?(now: number): NonNullable<StatusPage['maintenance']>;
 }
+
+/** How far back the incident history on `/` reaches. */
+export const HISTORY_DAYS = 30;
+const DAY = 86_400_000;
+/** Incidents the history shows at most: a flapping month must not make the page megabytes long. */
+const HISTORY_LIMIT = 200;
 
 const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 
@@ -46,7 +54,17 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
   const rawFrom = last === undefined ? first : Math.max(first, last + HOUR);
   // Started first, awaited last: read while the probes are. Their rejections are handled when
   // awaited; the empty catch only keeps one from being reported as unhandled while a probe read fails first.
-  const others = Promise.all([deps.store.alerts.unresolvedIncidents(), deps.held?.() ?? [], deps.oncall.roster(now)]);
+  const since = now - HISTORY_DAYS * DAY;
+  const alerts = deps.store.alerts;
+  const others = Promise.all([
+    alerts.unresolvedIncidents(),
+    deps.held?.() ?? [],
+    deps.oncall.roster(now),
+    alerts.incidents({ state: 'resolved', since, limit: HISTORY_LIMIT }),
+    alerts.silences(now),
+    // Given-up pages of the month: an incident among them is flagged, open or past.
+    alerts.deliveries(since, now + 1),
+  ]);
   others.catch(() => {});
   const hours: number[] = [];
   for (let h = rawFrom; h <= current; h += HOUR) hours.push(h);
@@ -69,7 +87,9 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
     // A thousand probes read a few thousand rows: let requests and runs in between.
     await yieldLoop();
   }
-  const [unresolved, held, roster] = await others;
+  const [unresolved, held, roster, resolved, silences, deliveries] = await others;
+  const dead = new Set<number>();
+  for (const d of deliveries) if (d.state === 'dead' && d.incidentId !== null && d.action !== 'test') dead.add(d.incidentId);
   const incidents = unresolved
     .sort((a, b) => b.openedAt - a.openedAt)
     .map((i) => ({
@@ -80,11 +100,12 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
       summary: i.summary,
       openedAt: new Date(i.openedAt).toISOString(),
       ackedBy: i.ackedBy ?? null,
+      undelivered: dead.has(i.id),
     }));
   return {
     service: deps.service,
     generatedAt: new Date(now).toISOString(),
-    refreshSeconds: deps.refreshSeconds ?? 30,
+    ...(deps.refreshSeconds !== undefined ? { refreshSeconds: deps.refreshSeconds } : {}),
     reportUrl: deps.reportUrl,
     probes,
     incidents,
@@ -95,6 +116,28 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
       until: current === undefined || !Number.isFinite(current.until) ? null : new Date(current.until).toISOString(),
     })),
     held: held.map((h) => ({ channel: h.channel, count: h.count, since: new Date(h.since).toISOString() })),
+    recent: resolved
+      .filter((i) => i.resolvedAt !== undefined && i.resolvedAt >= since)
+      .map((i) => ({
+        id: i.id,
+        probeId: i.probeId,
+        severity: i.severity,
+        summary: i.summary,
+        openedAt: new Date(i.openedAt).toISOString(),
+        resolvedAt: new Date(i.resolvedAt ?? now).toISOString(),
+        undelivered: dead.has(i.id),
+      })),
+    silences: silences
+      .filter((s) => s.startsAt <= now && now < s.endsAt)
+      .map((s) => ({
+        id: s.id,
+        probes: [...s.probes],
+        labels: { ...s.labels },
+        endsAt: new Date(s.endsAt).toISOString(),
+        author: s.author,
+        comment: s.comment,
+      })),
+    maintenance: deps.maintenance?.(now) ?? [],
   };
 
   function probeStatus(def: ProbeDefinition, slots: Map<number, { runs: number; failures: number }>): StatusPage['probes'][number] {

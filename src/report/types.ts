@@ -203,8 +203,11 @@ export interface Report {
 export interface StatusPage {
   service: string;
   generatedAt: string;
-  /** The page reloads itself this often. */
-  refreshSeconds: number;
+  /**
+   * The page reloads itself this often, when asked (`/?refresh=30`, for a wall screen): never by
+   * default, because a page that reloads under a reader fails WCAG 2.2.1 (axe's meta-refresh).
+   */
+  refreshSeconds?: number;
   /** Link to the HTML report. */
   reportUrl: string;
   probes: Array<{
@@ -225,10 +228,26 @@ export interface StatusPage {
     summary: string;
     openedAt: string;
     ackedBy: string | null;
+    /** A page of this incident was dead-lettered: someone who should know may not. */
+    undelivered?: boolean;
   }>;
   oncall: Array<{ schedule: string; person: string | null; name: string | null; until: string | null }>;
   /** Pages not going out: held because their channel is not configured (empty when none). */
   held: Array<{ channel: string; count: number; since: string }>;
+  /** Incidents resolved in the last 30 days, newest first. */
+  recent?: Array<{
+    id: number;
+    probeId: string;
+    severity: string;
+    summary: string;
+    openedAt: string;
+    resolvedAt: string;
+    undelivered: boolean;
+  }>;
+  /** Silences in force now. */
+  silences?: Array<{ id: number; probes: string[]; labels: Record<string, string>; endsAt: string; author: string; comment: string }>;
+  /** Configured maintenance windows: in force now, or their next opening. */
+  maintenance?: Array<{ name: string; active: boolean; startsAt: string | null; endsAt: string | null; probes: string[] }>;
 }
 
 /** A rendered page and the Content-Security-Policy it must be served with (its style's hash). */

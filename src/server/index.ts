@@ -26,6 +26,7 @@ import { type ApiToken, authenticate, type Caller } from './auth.js';
 import type { HealthCheck } from './health.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 import { registerOpenApi, vigilVersion } from './openapi.js';
+import { isPublicPage, type PageRouteDeps, registerPageRoutes } from './page-routes.js';
 import { instant } from './params.js';
 import { loggablePushPath, PUSH_PREFIX, type PushRouteDeps, registerPushRoutes } from './push-routes.js';
 import { clientOf, createRateLimit, pathOf } from './rate-limit.js';
@@ -73,6 +74,8 @@ export interface ServerDeps {
   admin?: Omit<AdminRouteDeps, 'tokens'>;
   /** The 30-day report and the status page at `/`. */
   report?: ReportRouteDeps;
+  /** `/probes/:id`, the public status page at `/status` and the badges. */
+  pages?: PageRouteDeps;
   /** Incidents, silences and channels; absent in a server without alerting. */
   alerting?: Omit<AlertRouteDeps, 'tokens'>;
   /** vigil's own runbooks, linked from its own probes' alerts. */
@@ -257,6 +260,8 @@ export function createServer(deps: ServerDeps): FastifyInstance {
     const path = pathOf(req.url);
     // Push pings carry their own credential (the token in the URL), like the signed links.
     if (OPEN_PATHS.has(path) || path.startsWith('/act/') || path === '/slack/actions' || path.startsWith(PUSH_PREFIX)) return;
+    // `/status` while statusPage.public is true, and the badges of its probes: made for people without a token.
+    if (deps.pages && isPublicPage(deps.pages, path)) return;
     const needs = path === '/metrics' ? access.metrics : access.reads;
     if (needs === 'token' && (req.method === 'GET' || req.method === 'HEAD')) authenticate(deps.tokens, req, 'viewer');
   });
@@ -354,7 +359,7 @@ export function createServer(deps: ServerDeps): FastifyInstance {
 function guarded(deps: ServerDeps): ServerDeps {
   const why = () => deps.store.health().error;
   const guard = <T extends object>(target: T) => guardStore(target, why);
-  const { alerting, oncall, admin, actions, report } = deps;
+  const { alerting, oncall, admin, actions, report, pages } = deps;
   return {
     ...deps,
     store: guard(deps.store),
@@ -378,6 +383,9 @@ function guarded(deps: ServerDeps): ServerDeps {
       : {}),
     // The report and the status page read nothing but the store.
     ...(report ? { report: guard(report) } : {}),
+    ...(pages
+      ? { pages: { ...pages, ...guard({ probePage: pages.probePage, publicStatus: pages.publicStatus, badge: pages.badge }) } }
+      : {}),
   };
 }
 
@@ -497,6 +505,7 @@ function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) 
   if (deps.oncall) registerOncallRoutes(app, { ...deps.oncall, tokens: deps.tokens });
   if (deps.actions) registerActionRoutes(app, { ...deps.actions, perMinute: linksPerMinute });
   if (deps.report) registerReportRoutes(app, deps.report);
+  if (deps.pages) registerPageRoutes(app, deps.pages);
   if (deps.admin) registerAdminRoutes(app, { ...deps.admin, tokens: deps.tokens });
   if (deps.push) {
     const now = deps.now ?? Date.now;

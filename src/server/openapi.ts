@@ -33,6 +33,7 @@ const TAGS = {
   channels: 'Notification channels and test pages',
   'on-call': 'On-call schedules, shifts and overrides',
   report: 'The launch report and the status page',
+  pages: 'Pages for people and badges for READMEs: HTML and SVG without scripts',
   actions: 'One-click links in pages and Slack buttons: credentials are signatures, not tokens',
   push: "Pings from push probes' jobs (dead-man's switches): the push token in the URL is the credential",
   admin: 'Operating vigil itself',
@@ -121,6 +122,38 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'DELETE /api/v1/oncall/overrides/:id': { summary: 'Remove an on-call override', tags: ['on-call'], auth: 'operator', ok: [204] },
 
   'GET /': { summary: 'The status page (HTML)', tags: ['report'] },
+  'GET /probes/:id': {
+    summary: "One probe's page (HTML): state, last run, uptime and p95, latency charts, runs, incidents, redacted definition",
+    tags: ['pages'],
+    html: true,
+  },
+  'GET /status': {
+    summary: 'The status page for customers (HTML): the probes statusPage chooses, grouped, with daily uptime and incidents',
+    tags: ['pages'],
+    description:
+      'Shows no labels, run messages, targets or people. Open without a token when statusPage.public is true; otherwise a read like any other. 404 without statusPage.',
+    html: true,
+  },
+  'GET /badge/:id/status.svg': {
+    summary: "A probe's state as an SVG badge",
+    tags: ['pages'],
+    description: 'Open without a token for the probes of a public status page; otherwise a read like any other. Cached 60 s.',
+  },
+  'GET /badge/:id/uptime.svg': {
+    summary: "A probe's uptime over `days` (1-365, default 30) as an SVG badge",
+    tags: ['pages'],
+    description: 'Open without a token for the probes of a public status page; otherwise a read like any other. Cached 60 s.',
+  },
+  'GET /badge/:id/latency.svg': {
+    summary: "A probe's p95 duration over the last 24 hours as an SVG badge",
+    tags: ['pages'],
+    description: 'Open without a token for the probes of a public status page; otherwise a read like any other. Cached 60 s.',
+  },
+  'GET /badge/:id/shields.json': {
+    summary: "A probe's state in shields.io's endpoint schema (schemaVersion, label, message, color)",
+    tags: ['pages'],
+    description: 'For https://img.shields.io/endpoint?url=…. Open without a token for the probes of a public status page. Cached 60 s.',
+  },
   'GET /api/v1/report': {
     summary: 'The launch report as JSON, HTML or Markdown',
     tags: ['report'],

@@ -28,6 +28,9 @@ const ReportQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** `/?refresh=30` for a wall screen: the page reloads itself only when asked (see StatusPage.refreshSeconds). */
+const StatusQuery = Type.Object({ refresh: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600 })) }, { additionalProperties: false });
+
 type Format = 'json' | 'html' | 'markdown';
 
 /** `format=` wins; otherwise the first of HTML, Markdown or JSON the Accept header names; JSON by default. */
@@ -48,7 +51,8 @@ function formatOf(req: FastifyRequest<{ Querystring: Static<typeof ReportQuerySc
   return Number.isFinite(best[1]) ? best[0] : 'json';
 }
 
-function sendPage(reply: FastifyReply, page: RenderedPage) {
+/** Sends a page with its CSP and headers that keep it from being sniffed, framed, cached or followed by referrers. */
+export function sendPage(reply: FastifyReply, page: RenderedPage) {
   return reply
     .header('content-security-policy', page.csp)
     .header('x-content-type-options', 'nosniff')
@@ -77,5 +81,9 @@ export function registerReportRoutes(app: FastifyInstance, deps: ReportRouteDeps
     },
   );
 
-  app.get('/', async (_req, reply) => sendPage(reply, renderStatusPage(await deps.statusPage())));
+  app.get<{ Querystring: Static<typeof StatusQuery> }>('/', { schema: { querystring: StatusQuery } }, async (req, reply) => {
+    const page = await deps.statusPage();
+    const { refresh } = req.query;
+    return sendPage(reply, renderStatusPage(refresh === undefined ? page : { ...page, refreshSeconds: refresh }));
+  });
 }

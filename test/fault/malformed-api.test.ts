@@ -168,7 +168,9 @@ describe('1,000 malformed requests against the real app', () => {
       if (/\n\s+at [^\n]+:\d+:\d+/.test(body) || /\.(ts|js|mjs|cjs):\d+:\d+/.test(body)) v('leaks a stack trace');
       if (res.statusCode < 400 || res.statusCode >= 500) continue;
       const type = String(res.headers['content-type'] ?? '');
-      if (r.url.startsWith('/act/') && type.startsWith('text/html')) continue;
+      // Pages for people answer their own 404 as a page (a probe that does not exist, no status page configured).
+      if ((r.url.startsWith('/act/') || r.url.startsWith('/probes/') || r.url.startsWith('/status')) && type.startsWith('text/html'))
+        continue;
       if (r.method === 'HEAD' && body === '') continue;
       if (!type.startsWith('application/json')) {
         v(`4xx not JSON (${type})`);
@@ -404,6 +406,11 @@ const ROUTES = [
   '/api/v1/audit',
   '/api/v1/admin/reload',
   '/act/{id}',
+  '/probes/{id}',
+  '/status',
+  '/badge/{id}/status.svg',
+  '/badge/{id}/uptime.svg',
+  '/badge/{id}/shields.json',
   '/slack/actions',
   '/api/v1',
   '/api/v1/../../health',

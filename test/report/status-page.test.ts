@@ -45,7 +45,6 @@ function page(fields: Partial<StatusPage> = {}): StatusPage {
   return {
     service: 'shop',
     generatedAt: NOW,
-    refreshSeconds: 30,
     reportUrl: '/report',
     probes: [],
     incidents: [],
@@ -95,7 +94,7 @@ describe('renderStatusPage', () => {
     expect(body).toContain('&lt;primary&gt;');
     expect(body).toContain('&lt;ann&gt;');
     // An unknown severity is shown but never becomes a class name.
-    expect(body).toContain('<td class="sev">&lt;sev&gt;</td>');
+    expect(body).toContain('<td data-label="Severity" class="sev">&lt;sev&gt;</td>');
   });
 
   it('drops a report link that is not http(s)', () => {
@@ -118,7 +117,9 @@ describe('renderStatusPage', () => {
         ],
       }),
     );
-    const order = [...body.matchAll(/<span class="pill (\w+)">\w+<\/span><\/td><td>([\w-]+)/g)].map((m) => m[2]);
+    const order = [
+      ...body.matchAll(/<span class="pill (\w+)">\w+<\/span><\/td><td data-label="Probe"><a href="\/probes\/[\w-]+">([\w-]+)/g),
+    ].map((m) => m[2]);
     expect(order).toEqual(['c-down', 'z-down', 'b-unknown', 'm-unknown', 'a-up', 'b-up']);
     expect(body).toMatch(/2 up<\/b>, <b[^>]*>2 down<\/b>, <b>2 unknown<\/b>/);
     expect(body).toContain('<title>2 down · shop status</title>');
@@ -132,7 +133,9 @@ describe('renderStatusPage', () => {
     );
     expect(body).not.toMatch(/<script/i);
     expect(body).not.toMatch(/style="/i);
-    expect(body).toContain('<meta http-equiv="refresh" content="30">');
+    // A reload under a reader is opt-in (`/?refresh=30`).
+    expect(body).not.toContain('http-equiv="refresh"');
+    expect(renderStatusPage(page({ refreshSeconds: 30 })).body).toContain('<meta http-equiv="refresh" content="30">');
     expect(body.startsWith('<!doctype html>')).toBe(true);
   });
 
@@ -182,11 +185,13 @@ describe('renderStatusPage', () => {
       }),
     );
     expect(body).toContain(
-      '<td>primary</td><td>Ann Lee</td><td>until <time datetime="2025-06-02T09:00:00.000Z">2025-06-02 09:00 UTC</time>',
+      '<td data-label="Schedule">primary</td><td data-label="Person">Ann Lee</td><td data-label="Until">until <time datetime="2025-06-02T09:00:00.000Z">2025-06-02 09:00 UTC</time>',
     );
-    expect(body).toContain('<td>secondary</td><td><span class="mute">nobody</span>');
+    expect(body).toContain('<td data-label="Schedule">secondary</td><td data-label="Person"><span class="mute">nobody</span>');
     expect(body).toContain('Open incidents (2)');
-    expect(body).toContain('<td class="sev critical">critical</td><td>api</td><td class="msg">api down</td>');
+    expect(body).toContain(
+      '<td data-label="Severity" class="sev critical">critical</td><td data-label="Probe"><a href="/probes/api">api</a></td><td data-label="Summary" class="msg">api down</td>',
+    );
     expect(body).toContain('not acknowledged');
   });
 

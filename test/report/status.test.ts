@@ -86,6 +86,22 @@ function setup(fail?: Error) {
       alerts: {
         unresolvedIncidents: () =>
           read(() => [incident(1, NOW - 2 * HOUR), incident(2, NOW - HOUR, { state: 'acknowledged', ackedBy: 'alice' })]),
+        incidents: () => read(() => [incident(3, NOW - 50 * HOUR, { state: 'resolved', resolvedAt: NOW - 49 * HOUR })]),
+        silences: () => read(() => []),
+        deliveries: () =>
+          read(() => [
+            {
+              id: 1,
+              incidentId: 3,
+              channel: 'sms',
+              action: 'trigger' as const,
+              dedupKey: 'k',
+              state: 'dead' as const,
+              attempts: 9,
+              createdAt: NOW - 50 * HOUR,
+              nextAttemptAt: 0,
+            },
+          ]),
       },
     },
     probes: () =>
@@ -114,8 +130,8 @@ describe('buildStatusPage', () => {
     const started = performance.now();
     const page = await buildStatusPage(deps);
     const ms = performance.now() - started;
-    // One by one this is 20 probes × 3 reads + 3 = 63 reads of 40 ms (2.5 s); together, about one read.
-    expect(maxInFlight()).toBeGreaterThanOrEqual(PROBES * 3 + 3);
+    // One by one this is 20 probes × 3 reads + 6 = 66 reads of 40 ms (2.5 s); together, about one read.
+    expect(maxInFlight()).toBeGreaterThanOrEqual(PROBES * 3 + 6);
     expect(ms).toBeLessThan(1_000);
 
     expect(page.probes.map((p) => p.id)).toEqual(Array.from({ length: PROBES }, (_, i) => `p${i}`));
@@ -139,6 +155,8 @@ describe('buildStatusPage', () => {
       [2, 'acknowledged', 'alice'],
       [1, 'open', null],
     ]);
+    expect(page.recent?.map((i) => [i.id, i.undelivered])).toEqual([[3, true]]);
+    expect(page.incidents.every((i) => i.undelivered === false)).toBe(true);
     expect(page.held).toEqual([{ channel: 'sms', count: 2, since: new Date(NOW - HOUR).toISOString() }]);
     // Day 24 of a daily rotation of two from 2026-11-02: alice, until 09:00 tomorrow.
     expect(page.oncall).toEqual([{ schedule: 'primary', person: 'alice', name: 'Alice Ng', until: '2026-11-27T09:00:00.000Z' }]);
