@@ -1,3 +1,4 @@
+import { runArtifacts } from '../lib/artifacts.js';
 import type { Clock } from '../lib/clock.js';
 import type { ProbeDefinition } from '../probers/index.js';
 import type { AlertStore, RollupSummary, Rollups, Store } from '../store/index.js';
@@ -36,7 +37,15 @@ export interface ProbePage {
   /** p95 of each hour of the last 24 (the last one in progress), and of each UTC day of the last 30. */
   hourlyP95: Array<number | null>;
   dailyP95: Array<{ day: string; p95Ms: number | null }>;
-  runs: Array<{ at: string; ok: boolean; durationMs: number; code: string | null; message: string | null }>;
+  runs: Array<{
+    at: string;
+    ok: boolean;
+    durationMs: number;
+    code: string | null;
+    message: string | null;
+    /** Files the run kept (a failed browser run's screenshot and trace), as paths vigil serves them. */
+    artifacts: Array<{ name: string; href: string }>;
+  }>;
   incidents: Array<{
     id: number;
     severity: string;
@@ -132,6 +141,7 @@ export async function buildProbePage(deps: ProbePageDeps, def: ProbeDefinition):
       durationMs: Math.round(r.durationMs * 10) / 10,
       code: r.code ?? null,
       message: r.message ?? null,
+      artifacts: (runArtifacts(r.details)?.files ?? []).map((name) => ({ name, href: `/api/v1/runs/${r.id}/artifacts/${name}` })),
     })),
     incidents: incidents.map((i) => ({
       id: i.id,
@@ -229,7 +239,12 @@ function renderRuns(runs: ProbePage['runs']): string {
         ? '<span class="up-t">ok</span>'
         : `<span class="down-t">failed</span>${r.code ? ` <span class="code">${esc(r.code)}</span>` : ''}`,
       esc(formatDuration(r.durationMs)),
-      { html: r.message ? esc(r.message) : '<span class="mute">—</span>', cls: 'msg' },
+      {
+        html:
+          (r.message ? esc(r.message) : '<span class="mute">—</span>') +
+          r.artifacts.map((a) => ` <a href="${esc(a.href)}">${esc(a.name)}</a>`).join(''),
+        cls: 'msg',
+      },
     ]),
   );
 }

@@ -335,6 +335,11 @@ channels: { hook: { type: webhook, url: "${hook.url}/hook" } }
       const run = runs.json().runs[0] as { id: number; details: { artifacts: { files: string[] } } };
       expect(run.details.artifacts.files).toEqual(['screenshot.png', 'trace.zip']);
 
+      // The probe's page links both files of the failed run.
+      const page = await app.server.inject({ url: '/probes/login', headers: auth });
+      expect(page.body).toContain(`<a href="/api/v1/runs/${run.id}/artifacts/screenshot.png">screenshot.png</a>`);
+      expect(page.body).toContain(`<a href="/api/v1/runs/${run.id}/artifacts/trace.zip">trace.zip</a>`);
+
       const shot = await app.server.inject({ url: `/api/v1/runs/${run.id}/artifacts/screenshot.png`, headers: auth });
       expect(shot.statusCode).toBe(200);
       expect(shot.headers['content-type']).toBe('image/png');

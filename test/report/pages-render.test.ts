@@ -45,7 +45,7 @@ describe('renderProbePage', () => {
         kind: HOSTILE,
         labels: { [HOSTILE]: HOSTILE },
         lastRun: { at: AT, ok: false, durationMs: 5, code: HOSTILE, message: HOSTILE, values: { [HOSTILE]: 1 } },
-        runs: [{ at: AT, ok: false, durationMs: 5, code: HOSTILE, message: HOSTILE }],
+        runs: [{ at: AT, ok: false, durationMs: 5, code: HOSTILE, message: HOSTILE, artifacts: [] }],
         incidents: [{ id: 1, severity: HOSTILE, state: 'open', summary: HOSTILE, openedAt: AT, resolvedAt: null, undelivered: true }],
         definition: HOSTILE,
       }),
@@ -54,6 +54,15 @@ describe('renderProbePage', () => {
     expect(body.split('&lt;img src=x onerror=alert(1)&gt;').length - 1).toBeGreaterThanOrEqual(10);
     expect(body).toContain('page not delivered');
     expectOneHashedStyle(body, csp);
+  });
+
+  it("links the files a failed run kept (a browser run's screenshot and trace)", () => {
+    const artifacts = ['screenshot.png', 'trace.zip'].map((name) => ({ name, href: `/api/v1/runs/7/artifacts/${name}` }));
+    const { body } = renderProbePage(
+      probePage({ runs: [{ at: AT, ok: false, durationMs: 5, code: 'STEP', message: 'step failed', artifacts }] }),
+    );
+    expect(body).toContain('step failed <a href="/api/v1/runs/7/artifacts/screenshot.png">screenshot.png</a>');
+    expect(body).toContain('<a href="/api/v1/runs/7/artifacts/trace.zip">trace.zip</a>');
   });
 
   it('says so when there are no runs, no incidents and no data for the charts', () => {
