@@ -118,12 +118,14 @@ channels:
 - { id: orders-db, kind: sql, driver: postgres, url: "postgres://app@127.0.0.1:9/app", query: "select 1", schedule: ${NEVER} }
 - { id: pii-in-logs, kind: log-query, backend: loki, url: "http://127.0.0.1:9", query: '{app="shop"} |= "password="', window: 15m, expect: { max: 0 }, schedule: ${NEVER} }
 - { id: shop-journey, kind: multistep, steps: [{ name: login, url: "http://127.0.0.1:9/login" }], schedule: ${NEVER} }
+- { id: checkout, kind: browser, script: browser/checkout.js, schedule: ${NEVER} }
 - id: db-password-rotation
   kind: secret-rotation
   source: { url: "http://127.0.0.1:9/v1/secret/metadata/db", path: data.current_version }
   services: [{ name: api, url: "http://127.0.0.1:9/version", path: version }]
   schedule: ${NEVER}
 `,
+      'probes/browser/checkout.js': 'export default async (page) => { await page.goto("http://127.0.0.1:9/"); };\n',
     });
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: { OPS } }), logger: memoryLogger().logger });
     const address = await app.start();
@@ -226,6 +228,7 @@ channels:
       'api-grpc',
       'cache',
       'cert',
+      'checkout',
       'db-password-rotation',
       'db-restore',
       'db-ssh-closed',
