@@ -93,7 +93,7 @@ describe('the README quick start', () => {
     const page = readFileSync(path.join(ws, 'status.html'), 'utf8');
     expect(page).toContain('my-api');
     // The token the quick start made is nowhere in what vigil logged.
-    const token = /\ntoken:(\S{43})\n$/.exec(run.stdout)?.[1];
+    const token = /token:(\S{43})\n$/.exec(run.stdout)?.[1];
     expect(token).toBeDefined();
     const log = readFileSync(path.join(ws, 'vigil.log'), 'utf8');
     expect(log).toContain('"msg":"vigil started"');
