@@ -60,7 +60,7 @@ function width(text: string): number {
   return Array.from(text).length;
 }
 
-/** A table when its widest line fits in LINE_MAX, otherwise one list item per row (`Header: cell` pairs). */
+/** A table when its widest line fits in LINE_MAX, otherwise one list item per row: its first cell, then `Header: cell` pairs. */
 function table(head: string[], rows: string[][]): string {
   const cells = [head, ...rows].map((row) => row.map(escapeMarkdown));
   const widths = head.map((_, col) => Math.min(MAX_PAD, Math.max(3, ...cells.map((row) => width(row[col] ?? '')))));
@@ -70,8 +70,8 @@ function table(head: string[], rows: string[][]): string {
   const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
   const lines = [line(first ?? []), rule, ...rest.map(line)];
   if (lines.every((l) => width(l) <= LINE_MAX)) return lines.join('\n');
-  const [key, ...names] = first ?? [];
-  return rest.map(([id, ...values]) => `- **${id}** (${key}) · ${values.map((v, i) => `${names[i]}: ${v}`).join(' · ')}`).join('\n');
+  const names = (first ?? []).slice(1);
+  return rest.map(([id, ...values]) => `- **${id}** · ${values.map((v, i) => `${names[i]}: ${v}`).join(' · ')}`).join('\n');
 }
 
 /**

@@ -26,12 +26,12 @@ function tables(md: string): string[][][] {
 }
 
 /**
- * Rows of the tables too wide for a line, rendered as list items `- **first** (Key) · H1: v1 · …`
+ * Rows of the tables too wide for a line, rendered as list items `- **first** · H1: v1 · …`
  * (wrapped onto indented lines), as cells again.
  */
 function rows(md: string): string[][] {
   return unwrapped(md).flatMap((line) => {
-    const m = /^- \*\*(.*?)\*\* \([^)]*\) · (.*)$/.exec(line);
+    const m = /^- \*\*(.*?)\*\* · (.*)$/.exec(line);
     if (m !== null) return [[m[1]!, ...m[2]!.split(' · ').map((pair) => pair.slice(pair.indexOf(': ') + 2))]];
     return tables(line).flat();
   });
