@@ -81,6 +81,10 @@ COPY config ./config
 COPY probes ./probes
 # vigil serves its own runbooks (GET /runbooks/…): the shipped vigil-health alert links one.
 COPY docs/runbooks ./docs/runbooks
+# `vigil` on PATH (docker compose exec vigil vigil check-config / run-once <probe-id>), as package.json's
+# bin: a wrapper, since tsc does not mark dist/main.js executable.
+RUN printf '#!/bin/sh\nexec node /app/dist/main.js "$@"\n' > /usr/local/bin/vigil \
+ && chmod 755 /usr/local/bin/vigil
 
 VOLUME /data
 EXPOSE 8080

@@ -42,11 +42,9 @@
  *              descendants (PSS and RSS summed, sampled every 25 ms from /proc), and this process's own
  *              RSS (where vigil's prober runs) before and after.
  *
- * Options: --probes N (default 60000), --small N (the RSS run, default 10000), --only writes|scrape|load|alerts|rollups|cluster|flood|object-storage|browser,
- * --seconds S (baseline phases, default 20), --alert-probes N (default 200), --prefill N (old runs pruned
- * during the last alert round, default 1000000), --outbox N (default 5000).
+ * Options: `npm run bench -- --help` (bench/options.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, get as httpGet, type RequestListener } from 'node:http';
 import { createServer } from 'node:net';
@@ -64,9 +62,23 @@ import { type Channel, createChannels, createOutboxWorker, type IncidentView } f
 import type { ProbeDefinition } from '../src/probers/index.js';
 import { buildReport, type ReportConfig, ReportConfigSchema, renderReportHtml } from '../src/report/index.js';
 import { createSqliteStore, type RunRecord } from '../src/store/index.js';
+import { parseBenchArgs, usage } from './options.js';
 
-const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
+// --help and a bad option (exit 2) are answered before any benchmark runs or dist/ is built.
+let parsed: ReturnType<typeof parseBenchArgs>;
+try {
+  parsed = parseBenchArgs(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\nusage: npm run bench -- --help\n`);
+  process.exit(2);
+}
+if (parsed.help) {
+  process.stdout.write(usage());
+  process.exit(0);
+}
+const args = parsed.values;
+// The alerts and flood phases run the built service (dist/): built here, after the options were checked.
+execFileSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
 const PROBES = Number(args.get('probes') ?? 60_000);
 const SMALL = Number(args.get('small') ?? 10_000);
 const SECONDS = Number(args.get('seconds') ?? 20);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { createAlerting, createAlertSnapshot, windowTimes } from './alerting/index.js';
 import { createLeadership, createRunFeed } from './cluster/index.js';
-import { createReloader, createSecretBook, type LoadedConfig, type ReloadResult, redact } from './config/index.js';
+import { createReloader, createSecretBook, type LoadedConfig, linksPointAtLoopback, type ReloadResult, redact } from './config/index.js';
 import { pruneArtifacts } from './lib/artifacts.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { ms } from './lib/duration.js';
@@ -501,6 +501,12 @@ export function createApp(deps: AppDeps): App {
       // /health connect into SYN retries (1 s, 3 s) behind Node's default of 511.
       const address = await server.listen({ host: cfg.service.host, port: cfg.service.port, backlog: LISTEN_BACKLOG });
       logger.info({ address, probes: probes.length, files: config.files.length }, 'vigil started');
+      if (linksPointAtLoopback(cfg.alerting.baseUrl, cfg.service.host)) {
+        logger.warn(
+          { baseUrl: cfg.alerting.baseUrl, host: cfg.service.host },
+          'alerting.baseUrl points at localhost while vigil listens on other addresses: links in pages will not reach it; set alerting.baseUrl',
+        );
+      }
       return address;
     },
     async stop() {

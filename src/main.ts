@@ -1,25 +1,29 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { App } from './app.js';
-import { newToken, tokenText } from './cli/index.js';
-import { ConfigError, loadConfig } from './config/index.js';
+import { loadRunOnce, newToken, tokenText, USAGE } from './cli/index.js';
+import type { LoadedConfig } from './config/index.js';
+import { systemClock } from './lib/clock.js';
 import { codeOf, messageOf, VigilError } from './lib/errors.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { claimPidFile, type PidFile } from './lib/pid-file.js';
 import { DatabaseError } from './store/index.js';
 
+// The config (and with it every prober) is imported where a command needs it, not here: loading it
+// takes over a second, and `--help`, `--version`, `token` or a mistyped option answer at once.
+const configModule = () => import('./config/index.js');
+
 // The only module that touches `process`: arguments, environment, signals, exit codes.
-//   vigil [--pid-file FILE]                         run (also `node dist/main.js`); VIGIL_PID_FILE sets FILE too
-//   vigil token [--name ops] [--role operator]      print a new API token and its auth.tokens entry
-// Exit codes: 0 stopped cleanly, 1 failed, 2 invalid configuration or arguments, 3 the database
-// cannot be used (damaged, read-only, disk full: a restart does not help, the runbook does).
+// Commands and exit codes: see src/cli/usage.ts (`vigil --help`).
 
 const ROLES = ['viewer', 'operator', 'admin'];
+const COMMANDS = ['check-config', 'run-once', 'token'];
 
 function usage(message: string): never {
-  process.stderr.write(`vigil: ${message}\nusage: vigil [--pid-file FILE] | vigil token [--name NAME] [--role viewer|operator|admin]\n`);
+  process.stderr.write(`vigil: ${message}\nusage: vigil --help\n`);
   process.exit(2);
 }
 
@@ -28,7 +32,15 @@ function parseCommandLine() {
   return parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
-    options: { 'pid-file': { type: 'string' }, name: { type: 'string' }, role: { type: 'string' } },
+    options: {
+      'pid-file': { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string' },
+      config: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
+    },
   });
 }
 try {
@@ -36,21 +48,84 @@ try {
 } catch (err) {
   usage(messageOf(err));
 }
-const [command, ...extra] = args.positionals;
-if (extra.length > 0 || (command !== undefined && command !== 'token')) usage(`unknown command "${args.positionals.join(' ')}"`);
+const [command, ...rest] = args.positionals;
+const options = args.values;
+// An option another command takes is an error here, not silently ignored.
+const only = (allowed: string[]) => {
+  const extra = Object.keys(options).filter((o) => !allowed.includes(o));
+  if (extra.length > 0) usage(`${command === undefined ? '' : `${command}: `}unknown option --${extra[0]}`);
+};
 
-if (command === 'token') {
-  const name = args.values.name ?? 'ops';
-  const role = args.values.role ?? 'operator';
+if (options.help) {
+  process.stdout.write(USAGE);
+} else if (options.version) {
+  // package.json sits beside dist/ (and src/): the version shipped is the one in the manifest.
+  const manifest: { version: string } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`vigil ${manifest.version}\n`);
+} else if (command !== undefined && !COMMANDS.includes(command)) {
+  usage(`unknown command "${command}"`);
+} else if (command === 'token') {
+  only(['name', 'role']);
+  if (rest.length > 0) usage(`token: unexpected argument "${rest[0]}"`);
+  const name = options.name ?? 'ops';
+  const role = options.role ?? 'operator';
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) usage(`--name: letters, digits, ".", "_", "-" (at most 64), got "${name}"`);
   if (!ROLES.includes(role)) usage(`--role: one of ${ROLES.join(', ')}, got "${role}"`);
   process.stdout.write(tokenText(newToken(), name, role));
+} else if (command === 'check-config') {
+  only(['config']);
+  if (rest.length > 0) usage(`check-config: unexpected argument "${rest[0]}"`);
+  // Invalid config: 1, as the checker always answered (CI scripts test for it).
+  const config = await configOrExit(1);
+  process.stdout.write(`config ok: ${config.probes.length} probes from ${config.files.length} files\n`);
+} else if (command === 'run-once') {
+  only(['config', 'json']);
+  if (rest.length !== 1) usage('run-once: name exactly one probe id');
+  process.exitCode = await runOneProbe(rest[0]!, options.json === true);
+  // A prober's pooled connections (keep-alive sockets, drivers) would keep the process alive.
+  process.exit();
 } else {
-  await run(args.values['pid-file'] ?? process.env.VIGIL_PID_FILE);
+  only(['pid-file']);
+  if (rest.length > 0) usage(`unexpected argument "${rest[0]}"`);
+  await run(options['pid-file'] ?? process.env.VIGIL_PID_FILE);
+}
+
+/** The config as `vigil` would start with it (plus --config), or every problem on stderr and exit. */
+async function configOrExit(code: number): Promise<LoadedConfig> {
+  const { ConfigError, loadConfig } = await configModule();
+  const env = options.config === undefined ? process.env : { ...process.env, VIGIL_CONFIG: options.config };
+  try {
+    return loadConfig({ env, cwd: process.cwd() });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`vigil: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    process.exit(code);
+  }
+}
+
+/** `vigil run-once`: 0 passed, 1 failed, 2 unknown probe or invalid config. Ctrl-C aborts the run. */
+async function runOneProbe(probeId: string, json: boolean): Promise<number> {
+  const config = await configOrExit(2);
+  const { runOnce, runText } = await loadRunOnce();
+  // The probers' own lines (warnings and worse) go to stderr: stdout carries only the result.
+  const logger = createLogger({ level: 'warn', destination: process.stderr });
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => interrupted.abort());
+  const result = await runOnce(config, probeId, { clock: systemClock, logger, signal: interrupted.signal });
+  if (result === undefined) {
+    const known = config.probes.map((p) => p.id);
+    const listed =
+      known.length === 0 ? 'none' : `${known.slice(0, 20).join(', ')}${known.length > 20 ? `, … (${known.length} in all)` : ''}`;
+    process.stderr.write(`vigil: run-once: no probe "${probeId}"; the config has: ${listed}\n`);
+    return 2;
+  }
+  process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : runText(result));
+  return result.ok ? 0 : 1;
 }
 
 async function run(pidPath: string | undefined) {
-  let config: ReturnType<typeof loadConfig>;
+  const { ConfigError, loadConfig } = await configModule();
+  let config: LoadedConfig;
   try {
     config = loadConfig({ env: process.env, cwd: process.cwd() });
   } catch (err) {

@@ -1,3 +1,4 @@
+export { defaultBaseUrl, linksPointAtLoopback } from './base-url.js';
 export { ConfigError, type LoadedConfig, type LoadOptions, loadConfig } from './load.js';
 export { redact, secretsIn } from './redact.js';
 export { LIVE, RESTART_ONLY, restartOnlyChanges } from './reload.js';

@@ -5,10 +5,11 @@
 import path from 'node:path';
 import { VigilError } from '../lib/errors.js';
 import type { ProbeDefinition } from '../probers/index.js';
+import { defaultBaseUrl } from './base-url.js';
 import { describeValue, printable, scheduleProblem, validate } from './explain.js';
 import { interpolate } from './interpolate.js';
 import { checkChannels, checkDefinition } from './kinds.js';
-import { configLayers, merge, originFile, portFromEnv, probeFilesIn, readProbeFile, readYaml, rel } from './read.js';
+import { configLayers, hostFromEnv, merge, originFile, portFromEnv, probeFilesIn, readProbeFile, readYaml, rel } from './read.js';
 import { checkOncall, checkProbeReferences, checkUniqueFields } from './references.js';
 import { isMap, type Json, type Run } from './run.js';
 import { ConfigSchema, type ServiceConfig } from './schema.js';
@@ -67,6 +68,10 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   for (const { doc } of read) merged = merge(merged, doc);
   const port = portFromEnv(run);
   if (port !== undefined) merged = merge(merged, { service: { port } });
+  const host = hostFromEnv(run);
+  if (host !== undefined) merged = merge(merged, { service: { host } });
+  // Read before the schema fills in defaults: only a baseUrl nobody wrote follows the listen address.
+  const baseUrlGiven = isMap(merged) && isMap(merged.alerting) && merged.alerting.baseUrl !== undefined;
   // The location is per instance, so the same files serve every region: VIGIL_LOCATION=eu-west.
   const location = run.env.VIGIL_LOCATION;
   if (location !== undefined && location !== '') merged = merge(merged, { service: { location } });
@@ -74,6 +79,9 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const originOf = (p: string[]) => rel(cwd, originFile(read, p) ?? read.at(-1)?.file ?? path.join(configDir, 'default.yaml'));
   const { value, failed } = validate(ConfigSchema, merged, run, originOf, '');
   const service = value as ServiceConfig;
+  if (!baseUrlGiven && failed.size === 0) {
+    (service.alerting as { baseUrl: string }).baseUrl = defaultBaseUrl(service.service.host, service.service.port);
+  }
   if (!failed.has('channels')) checkChannels(service, run, originOf);
   if (failed.size === 0) checkOncall(service, run, originOf);
   (service.alerting?.maintenance ?? []).forEach((w, i) => {

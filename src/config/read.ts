@@ -47,6 +47,15 @@ export function portFromEnv(run: Run): number | undefined {
   return undefined;
 }
 
+/** `HOST` from the environment: the listen address, as `PORT` is the port. */
+export function hostFromEnv(run: Run): string | undefined {
+  const text = run.env.HOST;
+  if (text === undefined || text === '') return undefined;
+  if (/^[A-Za-z0-9.:[\]%_-]+$/.test(text)) return text;
+  run.problems.push(`${ENVIRONMENT}: HOST: expected a listen address such as 0.0.0.0, 127.0.0.1 or ::, got ${JSON.stringify(text)}`);
+  return undefined;
+}
+
 /**
  * Config and probe files are read and parsed whole, on the event loop (a reload too): a 50 MB file
  * held the service for 5.7 s. A file past this is not a config; the biggest real ones are kilobytes.

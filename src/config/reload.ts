@@ -1,3 +1,4 @@
+import { defaultBaseUrl } from './base-url.js';
 import type { ServiceConfig } from './schema.js';
 
 /**
@@ -59,12 +60,18 @@ export function restartOnlyChanges(old: ServiceConfig, next: ServiceConfig): str
     const before = at(old, key);
     const after = at(next, key);
     if (same(before, after)) continue;
+    // A baseUrl nobody wrote follows the listen address: the host or port change already says why.
+    if (key === 'alerting.baseUrl' && derivedBaseUrl(old) && derivedBaseUrl(next)) continue;
     const from = shown(before);
     const to = shown(after);
     const what = SENSITIVE.test(key) || from === undefined || to === undefined ? 'changed' : `changed from ${from} to ${to}`;
     problems.push(`${key}: ${what}; takes a restart`);
   }
   return problems;
+}
+
+function derivedBaseUrl(c: ServiceConfig): boolean {
+  return c.alerting.baseUrl === defaultBaseUrl(c.service.host, c.service.port);
 }
 
 /** Keys a reload applies in place (with the probe definitions); with RESTART_ONLY, every key of the schema. */

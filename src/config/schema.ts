@@ -96,6 +96,7 @@ export const ConfigSchema = Type.Object(
     alerting: Type.Object(
       {
         /** Where vigil is reached: links in messages point here. */
+        // Without one, config/load.ts sets the listen address (base-url.ts); this default is only the schema's.
         baseUrl: Type.String({ default: 'http://localhost:8080', pattern: '^https?://', expected: 'an http:// or https:// URL' }),
         /** The Grafana dashboard, linked from messages when set. */
         dashboardUrl: Type.Optional(Type.String({ pattern: '^https?://', expected: 'an http:// or https:// URL' })),

@@ -75,7 +75,8 @@ export function targetsOf(config: ReportConfig): ReportTargets {
 
 /**
  * The report's window: `from` given → that; `report.launchDate` in the past → launch .. +days;
- * otherwise (no launch date, or launch still ahead: a pre-launch readiness check) the last `days`.
+ * otherwise (no launch date, or launch still ahead: a pre-launch readiness check) the last `days`
+ * UTC days, today included.
  * It never reaches past now.
  */
 export function reportWindow(config: ReportConfig, now: number, q: ReportQuery = {}): { from: number; to: number; window: ReportWindow } {
@@ -91,7 +92,8 @@ export function reportWindow(config: ReportConfig, now: number, q: ReportQuery =
     from = launch;
     basis = 'launch';
   } else {
-    from = now - days * DAY;
+    // Whole UTC days, today the last of them: `now - days` would start mid-day and show days + 1 of them.
+    from = Math.floor(now / DAY) * DAY - (days - 1) * DAY;
     basis = 'recent';
   }
   const to = Math.min(from + days * DAY, now);
@@ -125,6 +127,10 @@ export async function buildReport(deps: ReportDeps, q: ReportQuery = {}): Promis
   incidentsRead.catch(() => {});
   const reports: ProbeReport[] = [];
   const totals = new Map<string, RollupSummary>();
+  // Overall uptime weighs each probe's days by the time they cover, not by their runs: a probe run
+  // every 10 s must not outvote one run hourly 360 to 1.
+  let upMs = 0;
+  let measuredMs = 0;
   const dailyCodes = new Map<string, Array<{ day: string; codes: Record<string, number> }>>();
   const read = async (def: ProbeDefinition) => {
     const needsSuccess = reportOf(def).lastSuccess === true;
@@ -137,6 +143,12 @@ export async function buildReport(deps: ReportDeps, q: ReportQuery = {}): Promis
   for (let i = 0; i < probes.length; i += READ_BATCH) {
     for (const { def, days, total, lastSuccess } of await Promise.all(probes.slice(i, i + READ_BATCH).map(read))) {
       totals.set(def.id, total);
+      for (const d of days) {
+        if (d.runs === 0) continue;
+        const span = Math.min(d.start + DAY, to) - Math.max(d.start, from);
+        measuredMs += span;
+        upMs += span * (1 - d.failures / d.runs);
+      }
       dailyCodes.set(
         def.id,
         days.filter((d) => d.failures > 0).map((d) => ({ day: dayOf(d.start), codes: d.codes })),
@@ -164,7 +176,7 @@ export async function buildReport(deps: ReportDeps, q: ReportQuery = {}): Promis
       probes: reports.length,
       runs,
       failures,
-      uptime: runs === 0 ? null : (runs - failures) / runs,
+      uptime: measuredMs === 0 ? null : upMs / measuredMs,
       probesMeetingSlo: reports.filter((p) => p.slo.met === true).length,
       incidents: incidents.count,
     },

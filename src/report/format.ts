@@ -60,6 +60,18 @@ export function formatPercent(share: number | null, digits = 2): string {
 
 const NUMBER_FORMATS = new Map<number, Intl.NumberFormat>();
 
+/**
+ * Error budget spent, bounded so it reads: `42 %` while some is left, then `exhausted, 3.5× the
+ * budget` (a raw `100000 %` tells a reader nothing a multiple does not say better).
+ */
+export function formatBudget(spent: number | null): string {
+  if (spent === null || Number.isNaN(spent)) return NONE;
+  if (spent <= 1) return formatPercent(spent, 0);
+  // An objective of 100 % leaves no budget: any failure spends it all, by no finite multiple.
+  if (!Number.isFinite(spent)) return 'exhausted (the objective allows no failure)';
+  return `exhausted, ${formatNumber(spent, spent < 10 ? 1 : 0)}× the budget`;
+}
+
 /** A number for people: thousands grouped, at most `digits` decimals, `—` when unmeasured. */
 export function formatNumber(value: number | null, digits = 2): string {
   if (!measurable(value)) return NONE;
@@ -108,6 +120,16 @@ export function windowText(w: ReportWindow): string {
         ? `the last ${w.days} days`
         : 'as requested';
   return `${formatTime(w.from)} to ${formatTime(w.to)} (${w.days} days, ${basis})`;
+}
+
+/**
+ * Where the figures come from, in one line: the window's ends, and how much of it was read from
+ * rollups rather than raw runs. "Data through <the window's start>" read as "no data at all".
+ */
+export function dataText(w: ReportWindow, dataThrough: string): string {
+  const rolled = Date.parse(dataThrough) > Date.parse(w.from);
+  const source = rolled ? `rolled up through ${formatTime(dataThrough)}, later runs read raw` : 'read from raw runs, none rolled up yet';
+  return `from ${formatTime(w.from)} to ${formatTime(w.to)} (${source})`;
 }
 
 /** A figure over its limit (strictly); unknown figures and absent limits are never over. */

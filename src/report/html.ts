@@ -6,7 +6,9 @@
 
 import { isProbeKind, proberFor } from '../probers/index.js';
 import {
+  dataText,
   escapeHtml as esc,
+  formatBudget,
   formatDuration,
   formatNumber,
   formatPercent,
@@ -173,7 +175,7 @@ function header(report: Report): string {
     '<dl class="meta">',
     `<dt>Window</dt><dd>${esc(windowText(report.window))}</dd>`,
     `<dt>Generated</dt><dd>${time(report.generatedAt)}</dd>`,
-    `<dt>Data through</dt><dd>${time(report.dataThrough)} <span class="mute">(later runs read raw)</span></dd>`,
+    `<dt>Data</dt><dd>${esc(dataText(report.window, report.dataThrough))}</dd>`,
     `<dt>Percentiles</dt><dd>${esc(report.percentiles)}</dd>`,
     '</dl>',
     '</header>',
@@ -295,7 +297,7 @@ function probeCard(p: ProbeReport, report: Report): string {
         p.slo.met === false ? 'over' : '',
       ),
     ],
-    ['Error budget spent', td(formatPercent(p.slo.budgetSpent, 0), isOver(p.slo.budgetSpent, 1) ? 'over' : '')],
+    ['Error budget spent', td(formatBudget(p.slo.budgetSpent), isOver(p.slo.budgetSpent, 1) ? 'over' : '')],
     p.p95TargetMs === null
       ? ['Days p95 over target', td('not judged: run time is not a latency')]
       : [`Days p95 over ${formatDuration(p.p95TargetMs)}`, td(`${p.daysOverP95} of ${withData}`, p.daysOverP95 > 0 ? 'over' : '')],
@@ -331,6 +333,7 @@ function probeCard(p: ProbeReport, report: Report): string {
       ...CHART,
       target: t.errorRate * 100,
       unit: '%',
+      ceiling: 100,
       label: `${p.id}: daily error rate against the ${formatPercent(t.errorRate, 0)} target`,
       xLabels,
     },

@@ -1,8 +1,11 @@
 /**
  * The 30-day report as GitHub-flavoured Markdown: the HTML page's sections as tables, verdict first,
- * with columns padded so the raw text also reads in a terminal or a pull-request diff.
+ * with columns padded so the raw text also reads in a terminal or a pull-request diff. No line is
+ * longer than LINE_MAX characters: a table that would be wider becomes a list, long text wraps.
  */
 import {
+  dataText,
+  formatBudget,
   formatDuration,
   formatNumber,
   formatPercent,
@@ -32,25 +35,32 @@ const MAX_PAD = 40;
 
 const SPARK = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
+/** The longest line, in characters: a pull-request view and an 80–120 column terminal show it whole. */
+export const LINE_MAX = 120;
+
+/** A sparkline longer than this (a 400-day window) shows each stretch of days by its highest. */
+const SPARK_MAX = 90;
+
 /** Renders the report as GitHub-flavoured Markdown. */
 export function renderReportMarkdown(report: Report): string {
   const sections = [header, scorecard, summary, probes, incidents, checklist, failures].map((section) => section(report));
-  return `${sections.join('\n\n')}\n`;
+  return `${sections.join('\n\n').split('\n').map(wrap).join('\n')}\n`;
 }
 
 /**
  * Escapes text for Markdown: characters that would start a link, emphasis, code or raw HTML are
- * backslash-escaped, `|` so it cannot split a table cell, and line breaks become `<br>` because a
- * cell must stay on one line.
+ * backslash-escaped, `|` so it cannot split a table cell, and line breaks become ` / ` because a
+ * cell must stay on one line (and `<br>` would be raw HTML).
  */
 export function escapeMarkdown(text: string): string {
-  return text.replace(/[\\`*[\]<>|]/g, (c) => `\\${c}`).replace(/\r\n|\r|\n/g, '<br>');
+  return text.replace(/[\\`*[\]<>|]/g, (c) => `\\${c}`).replace(/\r\n|\r|\n/g, ' / ');
 }
 
 function width(text: string): number {
   return Array.from(text).length;
 }
 
+/** A table when its widest line fits in LINE_MAX, otherwise one list item per row: its first cell, then `Header: cell` pairs. */
 function table(head: string[], rows: string[][]): string {
   const cells = [head, ...rows].map((row) => row.map(escapeMarkdown));
   const widths = head.map((_, col) => Math.min(MAX_PAD, Math.max(3, ...cells.map((row) => width(row[col] ?? '')))));
@@ -58,7 +68,40 @@ function table(head: string[], rows: string[][]): string {
     `| ${row.map((cell, col) => cell.padEnd(cell.length + Math.max(0, (widths[col] ?? 0) - width(cell)))).join(' | ')} |`;
   const [first, ...rest] = cells;
   const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
-  return [line(first ?? []), rule, ...rest.map(line)].join('\n');
+  const lines = [line(first ?? []), rule, ...rest.map(line)];
+  if (lines.every((l) => width(l) <= LINE_MAX)) return lines.join('\n');
+  const names = (first ?? []).slice(1);
+  return rest.map(([id, ...values]) => `- **${id}** · ${values.map((v, i) => `${names[i]}: ${v}`).join(' · ')}`).join('\n');
+}
+
+/**
+ * Wraps a line longer than LINE_MAX at spaces; a list item's continuation lines are indented so
+ * they stay in the item. Tables never reach here too wide (see `table`); a single word longer than
+ * a line (a long URL) is cut with `…`: the HTML and JSON reports carry it whole.
+ */
+function wrap(line: string): string {
+  if (width(line) <= LINE_MAX) return line;
+  const indent = /^(\s*)(- )?/.exec(line)![0].replace(/\S/g, ' ');
+  const out: string[] = [];
+  let current = '';
+  // A word may land on a continuation line (indented, escaped by one `\`): it is cut to fit there.
+  const room = LINE_MAX - indent.length - 1;
+  for (const raw of line.split(' ')) {
+    const word =
+      width(raw) > room
+        ? `${Array.from(raw)
+            .slice(0, room - 1)
+            .join('')}…`
+        : raw;
+    if (current !== '' && width(current) + 1 + width(word) > (out.length === 0 ? LINE_MAX : room)) {
+      out.push(current);
+      current = word;
+    } else current = current === '' ? word : `${current} ${word}`;
+  }
+  out.push(current);
+  // A continuation line must not start a list item, heading, quote or table of its own.
+  const plain = (l: string) => l.replace(/^([-+#>|=]|\d+[.)])/, (m) => `${m.slice(0, -1)}\\${m.slice(-1)}`);
+  return out.map((l, i) => (i === 0 ? l : `${indent}${plain(l)}`)).join('\n');
 }
 
 function mark(text: string, over: boolean): string {
@@ -70,10 +113,23 @@ function check(value: boolean | null): string {
 }
 
 /** A daily series as one line of block characters, `·` for a day without data. */
-function sparkline(points: Array<number | null>, target: number): string {
+function sparkline(all: Array<number | null>, target: number): string {
+  const points = squeeze(all, SPARK_MAX);
   const top = Math.max(target, ...points.filter((p): p is number => p !== null));
   if (!(top > 0)) return points.map((p) => (p === null ? '·' : SPARK[0])).join('');
   return points.map((p) => (p === null ? '·' : SPARK[Math.min(SPARK.length - 1, Math.floor((p / top) * SPARK.length))])).join('');
+}
+
+/** At most `max` points, each the highest of its stretch (null when none of it has data). */
+function squeeze(points: Array<number | null>, max: number): Array<number | null> {
+  if (points.length <= max) return points;
+  const step = Math.ceil(points.length / max);
+  const out: Array<number | null> = [];
+  for (let i = 0; i < points.length; i += step) {
+    const measured = points.slice(i, i + step).filter((p): p is number => p !== null);
+    out.push(measured.length === 0 ? null : Math.max(...measured));
+  }
+  return out;
 }
 
 function header(report: Report): string {
@@ -82,7 +138,7 @@ function header(report: Report): string {
     '',
     `- Window: ${escapeMarkdown(windowText(report.window))}`,
     `- Generated: ${formatTime(report.generatedAt)}`,
-    `- Data through: ${formatTime(report.dataThrough)} (later runs read raw)`,
+    `- Data: ${dataText(report.window, report.dataThrough)}`,
     `- Percentiles: ${escapeMarkdown(report.percentiles)}`,
     `- ${NONE} means not measured;${OVER} marks a figure that misses its target.`,
   ].join('\n');
@@ -161,7 +217,7 @@ function probes(report: Report): string {
       mark(formatDuration(p.p95Ms), isOver(p.p95Ms, p.p95TargetMs)),
       formatDuration(p.p99Ms),
       mark(`${formatPercent(p.slo.uptime, 3)} ${p.slo.met === null ? NONE : p.slo.met ? 'met' : 'missed'}`, p.slo.met === false),
-      mark(formatPercent(p.slo.budgetSpent, 0), isOver(p.slo.budgetSpent, 1)),
+      mark(formatBudget(p.slo.budgetSpent), isOver(p.slo.budgetSpent, 1)),
       p.p95TargetMs === null ? 'not judged' : mark(`${p.daysOverP95} of ${withData}`, p.daysOverP95 > 0),
       mark(`${p.daysOverErrorRate} of ${withData}`, p.daysOverErrorRate > 0),
     ];

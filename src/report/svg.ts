@@ -31,6 +31,8 @@ export interface LineChartOptions {
   unit: string;
   /** Top of the y axis; by default the highest point or target, with headroom. */
   max?: number;
+  /** The axis never goes past this, headroom or not: an error rate tops out at 100 %, not 200 %. */
+  ceiling?: number;
   /** Shown under the first and last points, typically their days. */
   xLabels?: { first: string; last: string };
 }
@@ -85,7 +87,8 @@ export function lineChart(points: Array<number | null>, opts: LineChartOptions):
 
   const measured = points.filter((p): p is number => p !== null && Number.isFinite(p));
   const highest = Math.max(0, ...measured, target ?? 0);
-  const max = opts.max !== undefined && opts.max > 0 ? opts.max : niceCeiling(highest * 1.1);
+  const max =
+    opts.max !== undefined && opts.max > 0 ? opts.max : Math.min(niceCeiling(highest * 1.1), opts.ceiling ?? Number.POSITIVE_INFINITY);
   const over = (v: number) => target !== undefined && v > target;
   const withUnit = (v: number) => (unit === '' ? formatNumber(v, 2) : `${formatNumber(v, 2)} ${unit}`);
 

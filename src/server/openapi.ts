@@ -9,6 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { escapeHtml as esc, pageCsp } from '../report/index.js';
+import { RESPONSE_BODIES } from './response-schemas.js';
 
 /** What the table says of one route, keyed `"METHOD /path"` with Fastify's `:param` syntax. */
 export interface RouteDoc {
@@ -328,6 +329,39 @@ function defaultsOptional(schema: unknown): unknown {
   return left.length > 0 ? { ...rest, required: left } : rest;
 }
 
+/**
+ * A JSON Schema (as TypeBox writes it) in OpenAPI 3.0's dialect: `const` becomes a one-value
+ * `enum`, a union with null becomes `nullable`, a record's `patternProperties` becomes
+ * `additionalProperties`. OpenAPI 3.0 knows none of the former.
+ */
+export function openApi30(schema: unknown): JsonSchema {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return {};
+  const out: JsonSchema = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (k === 'properties' && typeof v === 'object' && v !== null) {
+      out.properties = Object.fromEntries(Object.entries(v).map(([name, p]) => [name, openApi30(p)]));
+    } else if (k === 'items' || (k === 'additionalProperties' && typeof v === 'object')) out[k] = openApi30(v);
+    else if (k === 'patternProperties' && typeof v === 'object' && v !== null) out.additionalProperties = openApi30(Object.values(v)[0]);
+    else if (k === 'const') {
+      out.type = typeof v;
+      out.enum = [v];
+    } else if (k === 'anyOf' && Array.isArray(v)) Object.assign(out, union(v));
+    else out[k] = v;
+  }
+  return out;
+}
+
+function union(members: unknown[]): JsonSchema {
+  const isNull = (m: unknown) => typeof m === 'object' && m !== null && Reflect.get(m, 'type') === 'null';
+  const rest = members.filter((m) => !isNull(m)).map(openApi30);
+  const nullable = rest.length < members.length ? { nullable: true } : {};
+  if (rest.length === 1) return { ...rest[0], ...nullable };
+  // Literals of one type: one enum.
+  const enums = rest.every((m) => Array.isArray(m.enum) && m.enum.length === 1) && new Set(rest.map((m) => m.type)).size === 1;
+  if (enums) return { type: rest[0]?.type, enum: rest.flatMap((m) => m.enum as unknown[]), ...nullable };
+  return { anyOf: rest, ...nullable };
+}
+
 /** The schema the document shows for a route: the route's own, plus what the table says. */
 function withDocs(method: string, url: string, schema: FastifySchema | undefined): FastifySchema {
   const key = `${method} ${url}`;
@@ -340,16 +374,23 @@ function withDocs(method: string, url: string, schema: FastifySchema | undefined
   if (text) described.description = text;
   if (doc.auth) described.security = [{ bearer: [] }];
   if (schema?.response === undefined) {
-    // No route declares its response body yet: the document lists the statuses it can answer.
+    // Success bodies from response-schemas.ts (in OpenAPI 3.0's dialect); a status without one has no body.
     const response: Record<string, JsonSchema> = {};
-    for (const status of doc.ok ?? [200]) response[status] = { description: STATUS_CODES[status] ?? String(status), type: 'null' };
+    const bodies = RESPONSE_BODIES[key] ?? {};
+    for (const status of doc.ok ?? [200]) {
+      const body = bodies[status];
+      const description = STATUS_CODES[status] ?? String(status);
+      response[status] = body
+        ? { description, content: { [body.type ?? 'application/json']: { schema: openApi30(body.schema) } } }
+        : { description };
+    }
     const errors = new Set(doc.errors);
     if (schema?.params || schema?.querystring || schema?.body) errors.add(400);
     if (doc.auth) errors.add(401).add(403);
     if (url.includes(':')) errors.add(404);
     for (const status of [...errors].sort((a, b) => a - b)) {
       const description = STATUS_CODES[status] ?? String(status);
-      response[status] = doc.html ? { description, type: 'null' } : { ...ErrorBody, description };
+      response[status] = doc.html ? { description } : { ...ErrorBody, description };
     }
     described.response = response;
   }

@@ -31,7 +31,8 @@ export interface RollupOptions {
   chunkRows?: number;
   /**
    * Named values whose percentiles matter (the log-ingestion canary's latency): each gets a sketch
-   * of its own in the rollups, so their p95 survives the raw runs. Other values keep min/max/last/mean.
+   * of its own in the rollups, so their p95 survives the raw runs. So does every value whose name
+   * says it is a duration (`_ms`, `_s`: see `isDuration`). Other values keep min/max/last/mean.
    */
   sketchValues?: readonly string[];
   /**
@@ -43,6 +44,14 @@ export interface RollupOptions {
 }
 
 export const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * A value named in a unit of time (`connect_ms`, `restore_s`) is a duration, and a duration's p95 is
+ * what a reader asks of it: without a sketch the report's p95 column read "—" for every one of them.
+ */
+export function isDuration(name: string): boolean {
+  return name.endsWith('_ms') || name.endsWith('_s');
+}
 
 /** A value's aggregate as stored in a rollup row: with its sketch when the value is sketched. */
 type StoredValue = ValueAggregate & { q?: SketchJSON };
@@ -86,7 +95,7 @@ export class Aggregate {
       const v = parsed[name];
       if (typeof v !== 'number' || !Number.isFinite(v)) continue;
       this.addValue(name, { min: v, max: v, last: v, sum: v, count: 1 }, startedAt);
-      if (this.sketched.has(name)) this.sketchOf(name).add(v);
+      if (this.sketched.has(name) || isDuration(name)) this.sketchOf(name).add(v);
     }
   }
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { OptionalKind, type TSchema } from '@sinclair/typebox';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -108,7 +108,8 @@ const DEFAULTS = {
     batch: { maxRows: 5000, interval: '200ms' },
   },
   alerting: {
-    baseUrl: 'http://localhost:8080',
+    // No baseUrl given: the listen address, all interfaces on 8080, named by this machine's name.
+    baseUrl: `http://${hostname()}:8080`,
     sweepInterval: '5s',
     delivery: { maxAge: '24h', timeout: '10s', minBackoff: '1s', maxBackoff: '5m', concurrency: 4, pollInterval: '1s' },
     flapping: { start: 0.5, stop: 0.25 },
@@ -323,6 +324,32 @@ describe('loadConfig', () => {
       mkdirSync(path.join(t.dir, 'probes'));
       expect(problemsOf({ cwd: t.dir, env: { PORT: port } })).toEqual([
         `(environment): PORT: expected a port number 0-65535, got ${JSON.stringify(port)}`,
+      ]);
+    });
+  });
+
+  describe('HOST', () => {
+    it('sets the listen address as PORT sets the port, and alerting.baseUrl follows both unless given', () => {
+      const t = tree();
+      t.write('config/default.yaml', 'service:\n  host: 0.0.0.0\n');
+      t.write('config/given.yaml', 'alerting:\n  baseUrl: https://vigil.example.com\n');
+      mkdirSync(path.join(t.dir, 'probes'));
+      const local = t.load({ HOST: '127.0.0.1', PORT: '3000' }).service;
+      expect(local.service).toMatchObject({ host: '127.0.0.1', port: 3000 });
+      expect(local.alerting.baseUrl).toBe('http://localhost:3000');
+      expect(t.load({ HOST: '10.1.2.3' }).service.alerting.baseUrl).toBe('http://10.1.2.3:8080');
+      expect(t.load({ HOST: '::' }).service.alerting.baseUrl).toBe(`http://${hostname()}:8080`);
+      expect(t.load({ HOST: 'fd00::5' }).service.alerting.baseUrl).toBe('http://[fd00::5]:8080');
+      expect(t.load({ HOST: '' }).service.service.host).toBe('0.0.0.0');
+      expect(t.load({ HOST: '127.0.0.1', VIGIL_CONFIG: 'config/given.yaml' }).service.alerting.baseUrl).toBe('https://vigil.example.com');
+    });
+
+    it.each(['0.0.0.0 ', 'http://x', 'a/b'])('rejects HOST=%j', (host) => {
+      const t = tree();
+      t.write('config/default.yaml', '');
+      mkdirSync(path.join(t.dir, 'probes'));
+      expect(problemsOf({ cwd: t.dir, env: { HOST: host } })).toEqual([
+        `(environment): HOST: expected a listen address such as 0.0.0.0, 127.0.0.1 or ::, got ${JSON.stringify(host)}`,
       ]);
     });
   });

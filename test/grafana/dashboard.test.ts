@@ -95,6 +95,7 @@ schedules:
 channels:
   hook: { type: webhook, url: "${hook.url}/vigil" }
 `,
+      'probes/browser/login.js': 'export default async function () {}\n',
       'probes/all.yaml': `
 - { id: web, kind: http, url: "${upstream.url}/health", schedule: { every: 1s } }
 - { id: cert, kind: tls, host: example.com, schedule: ${NEVER} }
@@ -117,6 +118,7 @@ channels:
 - { id: tasks, kind: queue, broker: amqp, url: "amqp://127.0.0.1:9", schedule: ${NEVER} }
 - { id: orders-db, kind: sql, driver: postgres, url: "postgres://app@127.0.0.1:9/app", query: "select 1", schedule: ${NEVER} }
 - { id: pii-in-logs, kind: log-query, backend: loki, url: "http://127.0.0.1:9", query: '{app="shop"} |= "password="', window: 15m, expect: { max: 0 }, schedule: ${NEVER} }
+- { id: login-journey, kind: browser, script: browser/login.js, schedule: ${NEVER} }
 - { id: shop-journey, kind: multistep, steps: [{ name: login, url: "http://127.0.0.1:9/login" }], schedule: ${NEVER} }
 - { id: checkout, kind: browser, script: browser/checkout.js, schedule: ${NEVER} }
 - id: db-password-rotation
@@ -188,8 +190,11 @@ channels:
     const withQueries = dashboard.panels.filter((p) => p.type !== 'row');
     expect(withQueries.map((p) => p.title)).toEqual([
       'Probe status',
+      'Probe status per location',
       'Success rate',
       'p95 latency per probe',
+      'Uptime over the range',
+      'Time since the last success',
       'TLS days remaining',
       'DNS propagation',
       'Log-ingestion latency',
@@ -235,6 +240,7 @@ channels:
       'gateway',
       'live',
       'load',
+      'login-journey',
       'logs-canary',
       'nightly-backup',
       'orders-db',

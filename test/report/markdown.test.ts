@@ -25,10 +25,25 @@ function tables(md: string): string[][][] {
   return found;
 }
 
+/**
+ * Rows of the tables too wide for a line, rendered as list items `- **first** · H1: v1 · …`
+ * (wrapped onto indented lines), as cells again.
+ */
+function rows(md: string): string[][] {
+  return unwrapped(md).flatMap((line) => {
+    const m = /^- \*\*(.*?)\*\* · (.*)$/.exec(line);
+    if (m !== null) return [[m[1]!, ...m[2]!.split(' · ').map((pair) => pair.slice(pair.indexOf(': ') + 2))]];
+    return tables(line).flat();
+  });
+}
+
+/** The lines as written before wrapping: a list item's indented continuation lines joined to it. */
+function unwrapped(md: string): string[] {
+  return md.replace(/\n {2}(?=\S)/g, ' ').split('\n');
+}
+
 function rowOf(md: string, first: string): string[] | undefined {
-  return tables(md)
-    .flat()
-    .find((row) => row[0] === first);
+  return rows(md).find((row) => row[0] === first);
 }
 
 describe('renderReportMarkdown', () => {
@@ -70,7 +85,7 @@ describe('renderReportMarkdown', () => {
       for (const row of table) expect(row).toHaveLength(width ?? 0);
     }
     expect(rowOf(md, 'a\\|b')?.[1]).toBe('http');
-    expect(md).toContain('first \\| second<br>third line');
+    expect(unwrapped(md).join('\n')).toContain('first \\| second / third line');
     expect(md).toContain('x \\|\\| y');
   });
 
@@ -117,7 +132,7 @@ describe('renderReportMarkdown', () => {
 describe('escapeMarkdown', () => {
   it('escapes pipes and markup, and keeps a cell on one line', () => {
     expect(escapeMarkdown('a|b')).toBe('a\\|b');
-    expect(escapeMarkdown('one\r\ntwo\nthree')).toBe('one<br>two<br>three');
+    expect(escapeMarkdown('one\r\ntwo\nthree')).toBe('one / two / three');
     expect(escapeMarkdown('<b>*x*</b> [l](u) `c` \\')).toBe('\\<b\\>\\*x\\*\\</b\\> \\[l\\](u) \\`c\\` \\\\');
   });
 });

@@ -1,0 +1,54 @@
+/** `npm run bench` options: every one with its default and meaning, and their parser. */
+import { parseArgs } from 'node:util';
+
+const PHASES = ['writes', 'scrape', 'load', 'alerts', 'rollups', 'cluster', 'flood', 'object-storage', 'browser'] as const;
+
+/** Every option: its default and what it sets. A number option must be a positive number. */
+export const OPTIONS = {
+  only: { value: 'PHASE', default: 'all', help: `run one phase: ${PHASES.join(', ')}` },
+  probes: { value: 'N', default: '60000', help: 'probes of the load phase (vigil on "* * * * *" for a minute)' },
+  small: { value: 'N', default: '10000', help: 'probes of the RSS run' },
+  seconds: { value: 'S', default: '20', help: 'length of each baseline phase (cluster: at most 15)' },
+  'alert-probes': { value: 'N', default: '200', help: 'probes alerting into one Slack channel (alerts)' },
+  prefill: { value: 'N', default: '1000000', help: 'old runs pruned during the last alert round' },
+  outbox: { value: 'N', default: '5000', help: 'incidents delivered by the outbox worker' },
+  'rollup-probes': { value: 'N', default: '100', help: 'probes at 1/min written for the rollups phase' },
+  'rollup-days': { value: 'D', default: '30', help: 'days of runs for the rollups phase' },
+  'flood-connections': { value: 'N', default: '2000', help: 'keep-alive connections of the flood phase' },
+  'flood-seconds': { value: 'S', default: '20', help: 'length of the flood phase (at most 60)' },
+  's3-size': { value: 'SIZE', default: '100MB', help: 'object size of the object-storage phase' },
+} as const;
+
+export type BenchOption = keyof typeof OPTIONS;
+
+const TEXT: ReadonlySet<BenchOption> = new Set(['only', 's3-size']);
+
+export function usage(): string {
+  const width = Math.max(...Object.entries(OPTIONS).map(([name, o]) => name.length + o.value.length + 3));
+  const lines = Object.entries(OPTIONS).map(([name, o]) => `  ${`--${name} ${o.value}`.padEnd(width)}  ${o.help} (default ${o.default})`);
+  return ['usage: npm run bench -- [options]', '', 'options:', ...lines, `  ${'--help'.padEnd(width)}  print this and exit`, ''].join('\n');
+}
+
+/** The options given, checked: an unknown option, a missing value or a bad number is an error. */
+export function parseBenchArgs(argv: string[]): { help: true } | { help: false; values: Map<BenchOption, string> } {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' as const }])),
+    },
+  });
+  if (values.help === true) return { help: true };
+  const out = new Map<BenchOption, string>();
+  for (const [name, value] of Object.entries(values)) {
+    if (name === 'help' || typeof value !== 'string') continue;
+    const option = name as BenchOption;
+    if (option === 'only' && !(PHASES as readonly string[]).includes(value))
+      throw new Error(`--only: one of ${PHASES.join(', ')}, got "${value}"`);
+    if (!TEXT.has(option) && !(Number(value) > 0)) throw new Error(`--${name}: expected a positive number, got "${value}"`);
+    out.set(option, value);
+  }
+  return { help: false, values: out };
+}
