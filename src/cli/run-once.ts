@@ -28,16 +28,23 @@ export async function runOnce(config: LoadedConfig, probeId: string, deps: RunOn
   const shutdown = new Shutdown();
   deps.signal?.addEventListener('abort', () => shutdown.abort(), { once: true });
   let state: unknown;
-  return runProbe(def, 'manual', {
-    clock: deps.clock,
-    logger: deps.logger,
-    probesDir: path.resolve(config.baseDir, config.service.probes.dir),
-    // Kept for this one run only: a probe that carries state between runs (a canary) starts afresh.
-    state: { get: <T>() => state as T | undefined, set: (v) => (state = v) },
-    shutdown,
-    redactor: secrets.forProbe(def),
-    push: createPushInbox(),
-  });
+  // vigil's timers are unref'd (a pending probe timer never keeps a service alive); here the run is
+  // the whole program, so something must hold the process open while a retry delay or a deadline waits.
+  const alive = setInterval(() => {}, 60_000);
+  try {
+    return await runProbe(def, 'manual', {
+      clock: deps.clock,
+      logger: deps.logger,
+      probesDir: path.resolve(config.baseDir, config.service.probes.dir),
+      // Kept for this one run only: a probe that carries state between runs (a canary) starts afresh.
+      state: { get: <T>() => state as T | undefined, set: (v) => (state = v) },
+      shutdown,
+      redactor: secrets.forProbe(def),
+      push: createPushInbox(),
+    });
+  } finally {
+    clearInterval(alive);
+  }
 }
 
 /** A run for a person: the outcome on the first line, then each value on its own. */

@@ -60,6 +60,7 @@ describe('the vigil command, built and without dev dependencies', () => {
       'probes/api.yaml': [
         `- id: api\n  kind: http\n  url: ${upstream.url}/health\n  schedule: { every: 1m }\n`,
         `- id: down\n  kind: http\n  url: ${upstream.url}/down\n  schedule: { every: 1m }\n  headers: { authorization: "Bearer \${API_TOKEN}" }\n  expect: { bodyContains: ready }\n`,
+        `- id: refused\n  kind: http\n  url: http://127.0.0.1:9/\n  schedule: { every: 1m }\n  timeout: 2s\n  retry: { count: 1, delay: 300ms }\n`,
       ].join(''),
       'extra.yaml': 'service: { port: "eighty" }\n',
     });
@@ -131,7 +132,7 @@ describe('the vigil command, built and without dev dependencies', () => {
   });
 
   it('checks the config, and a file given with --config', async () => {
-    expect(await vigil('check-config')).toMatchObject({ code: 0, stdout: 'config ok: 2 probes from 2 files\n' });
+    expect(await vigil('check-config')).toMatchObject({ code: 0, stdout: 'config ok: 3 probes from 2 files\n' });
     const bad = await vigil('check-config', '--config', 'extra.yaml');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('extra.yaml: service.port: expected a port number');
@@ -155,13 +156,19 @@ describe('the vigil command, built and without dev dependencies', () => {
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^down \(http\): FAILED ASSERTION in \d+ms: /);
     expect(text.stdout).not.toContain(SECRET);
+
+    // A retry waits on a timer that alone does not keep Node alive: the command still waits for it
+    // (it exited 13, "unsettled top-level await", with nothing printed).
+    const retried = await vigil('run-once', 'refused');
+    expect(retried.code, retried.stderr).toBe(1);
+    expect(retried.stdout).toMatch(/^refused \(http\): FAILED CONNECT in \d+ms: .*\n {2}attempts: 2\n/);
   });
 
   it('names an unknown probe id (own keys only) and an invalid config, with exit 2', async () => {
     for (const id of ['nope', '__proto__', 'constructor']) {
       const r = await vigil('run-once', id);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe(`vigil: run-once: no probe "${id}"; the config has: api, down\n`);
+      expect(r.stderr).toBe(`vigil: run-once: no probe "${id}"; the config has: api, down, refused\n`);
     }
     const bad = await vigil('run-once', 'api', '--config', 'extra.yaml');
     expect(bad.code).toBe(2);
