@@ -49,7 +49,8 @@ export function writeFix(file: string, code: string): string {
   const uid = process.getuid?.();
   const gid = process.getgid?.();
   if (uid === undefined || gid === undefined) return `give the user vigil runs as write access to ${dir}`;
-  return `give uid ${uid} write access to ${dir}: chown -R ${uid}:${gid} ${dir} (for a host folder mounted into a container, on the host), or set storage.sqlite.path to a folder it can write`;
+  const chown = `chown -R ${uid}:${gid}`;
+  return `give uid ${uid} write access to ${dir}: ${chown} ${dir} (a host folder mounted there: ${chown} on that folder, on the host), or set storage.sqlite.path to a folder it can write`;
 }
 
 /** True for SQLite's own words for a damaged file (a write or read that hit a bad page). */
