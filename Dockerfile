@@ -39,8 +39,8 @@ RUN npm run build \
 # ---- k6: the load-run probe kind spawns `k6` from PATH. A static Go binary, so it runs on Debian.
 # k6 2.x changed the default summary export: move past 1.x only after checking src/probers/k6.ts.
 # Not pinned by digest yet: no image registry is reachable where this image is built and tested, so
-# grafana/k6:1.7.1 has never been pulled here (.ci/stand-in-bases puts a labelled stand-in under that
-# name). Where it can be pulled, pin it: FROM grafana/k6:1.7.1@sha256:<digest of `docker pull`>.
+# the tag below has never been pulled here (.ci/stand-in-bases puts a labelled stand-in under its
+# name). Where it can be pulled, pin it: FROM grafana/k6:<tag>@sha256:<digest `docker pull` prints>.
 # test/container/image.test.ts checks that `k6 version` runs in the image and /usr/bin/k6 is the path.
 FROM grafana/k6:1.7.1 AS k6
 
