@@ -61,7 +61,8 @@ LABEL org.opencontainers.image.title="vigil" \
 # postgresql-client: pg_restore, psql, createdb, dropdb and pg_amcheck for PostgreSQL restore
 # drills (bookworm ships 15). ca-certificates: k6 and libpq verify TLS against the system store
 # (node uses its own bundled one). iputils-ping: the icmp probe sends echo requests through `ping`
-# (the image runs as a non-root user; Debian ships ping with the cap_net_raw file capability).
+# (the image runs as a non-root user; Debian ships ping with the cap_net_raw file capability, so the
+# container needs NET_RAW: Docker grants it by default, podman needs --cap-add NET_RAW).
 # chromium + fonts-liberation: the browser probe kind drives /usr/bin/chromium through playwright-core
 # (no Playwright browser download); the fonts give screenshots readable text. Adds over 400 MB to the
 # image (bookworm: chromium 290 MB and chromium-common 66 MB installed, plus the libraries they pull).

@@ -78,13 +78,14 @@ describe.skipIf(SKIP)(`the container image${NOTE}`, () => {
   let startedAt: number;
 
   const base = () => `http://127.0.0.1:${port}`;
-  const runContainer = () =>
+  const runContainer = (extra: string[] = []) =>
     podman([
       'run',
       '-d',
       '--name',
       name,
       ...flags,
+      ...extra,
       '--stop-timeout',
       '30',
       '-e',
@@ -95,8 +96,19 @@ describe.skipIf(SKIP)(`the container image${NOTE}`, () => {
       `${volume}:/data`,
       '-v',
       `${configDir}:/run/vigil-test:ro`,
+      // One more probe beside the shipped ones: ping over loopback (the icmp kind).
+      '-v',
+      `${configDir}/ping.yaml:/app/probes/ci-ping.yaml:ro`,
       IMAGE,
     ]);
+  const runNow = async (probe: string) => {
+    const res = await fetch(`${base()}/api/v1/probes/${probe}/run?wait=true`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { run: { ok: boolean; code?: string; message?: string; values?: Record<string, number> } }).run;
+  };
   const logs = async () => {
     const r = await podman(['logs', name]);
     return r.stdout + r.stderr;
@@ -121,6 +133,9 @@ describe.skipIf(SKIP)(`the container image${NOTE}`, () => {
     configDir = mkdtempSync(path.join(os.tmpdir(), 'vigil-container-'));
     chmodSync(configDir, 0o755);
     writeFileSync(path.join(configDir, 'ci.yaml'), `auth:\n  tokens:\n    - { name: ci, token: "${token}", role: operator }\n`, {
+      mode: 0o644,
+    });
+    writeFileSync(path.join(configDir, 'ping.yaml'), '- { id: ci-ping, kind: icmp, host: 127.0.0.1, schedule: "0 0 1 1 *", count: 1 }\n', {
       mode: 0o644,
     });
     await podman(['rm', '-f', '-t', '0', name]);
@@ -223,8 +238,8 @@ describe.skipIf(SKIP)(`the container image${NOTE}`, () => {
     // `vigil check-config` once the vigil command lands (issue 19).
     const r = await exec(['node', 'dist/cli/check-config.js']);
     expect(r.code, r.stderr).toBe(0);
-    // default.yaml, the VIGIL_CONFIG layer and probes/vigil.yaml's four probes.
-    expect(r.stdout).toBe('config ok: 4 probes from 3 files\n');
+    // default.yaml, the VIGIL_CONFIG layer, probes/vigil.yaml's four probes and ci-ping.
+    expect(r.stdout).toBe('config ok: 5 probes from 4 files\n');
   });
 
   it('reloads its config on SIGHUP', async () => {
@@ -244,15 +259,15 @@ describe.skipIf(SKIP)(`the container image${NOTE}`, () => {
       Math.max(10_000, startedAt + 90_000 - Date.now()),
     );
     expect(backup).toMatch(/^vigil-/);
-    const res = await fetch(`${base()}/api/v1/probes/vigil-self-restore/run?wait=true`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const body = (await res.json()) as { run: { ok: boolean; values?: Record<string, number> } };
-    expect(res.status, JSON.stringify(body)).toBe(200);
-    expect(body.run.ok, JSON.stringify(body)).toBe(true);
-    expect(body.run.values?.rows_checked).toBeGreaterThanOrEqual(5);
+    const drill = await runNow('vigil-self-restore');
+    expect(drill.ok, JSON.stringify(drill)).toBe(true);
+    expect(drill.values?.rows_checked).toBeGreaterThanOrEqual(5);
   }, 120_000);
+
+  it('without NET_RAW (podman does not grant it) the icmp run says what to add', async () => {
+    const failed = await runNow('ci-ping');
+    expect(failed).toMatchObject({ ok: false, code: 'PING_MISSING', message: expect.stringMatching(/EPERM.*--cap-add NET_RAW/) });
+  });
 
   it('stops cleanly on SIGTERM, and a new container on the same volume keeps the data', async () => {
     const before = (await (await fetch(`${base()}/api/v1/probes/vigil-self-restore/runs`)).json()) as { runs: Array<{ id: string }> };
@@ -265,11 +280,17 @@ describe.skipIf(SKIP)(`the container image${NOTE}`, () => {
     expect(jsonLines(await logs()).map((l) => l.msg)).toContain('shutting down');
 
     await podman(['rm', name]);
-    expect((await runContainer()).code).toBe(0);
+    expect((await runContainer(['--cap-add', 'NET_RAW'])).code).toBe(0);
     await healthy();
     const after = (await (await fetch(`${base()}/api/v1/probes/vigil-self-restore/runs`)).json()) as { runs: Array<{ id: string }> };
     expect(after.runs.map((r) => r.id)).toEqual(expect.arrayContaining(before.runs.map((r) => r.id)));
   }, 60_000);
+
+  it('pings with NET_RAW (Docker grants it by default)', async () => {
+    // This container was started with --cap-add NET_RAW (the restart above).
+    const ok = await runNow('ci-ping');
+    expect(ok, JSON.stringify(ok)).toMatchObject({ ok: true, values: { replies: 1, loss_ratio: 0 } });
+  });
 
   it('refuses a root-owned folder mounted at /data with one JSON line: the path, its uid and the fix', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-rootdata-'));
