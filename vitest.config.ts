@@ -22,6 +22,8 @@ const TIMED = [
   'test/store/postgres.test.ts',
   'test/probers/log-ingestion.test.ts',
   'test/notify/alertmanager-server.test.ts',
+  // Builds the image (minutes cold, about a minute cached) and times a stop: alone, after the rest.
+  'test/container/image.test.ts',
 ];
 
 export default defineConfig({

@@ -294,6 +294,7 @@ export function createApp(deps: AppDeps): App {
           source: store,
           dir: path.resolve(config.baseDir, cfg.backup.dir),
           intervalMs: ms(cfg.backup.interval),
+          firstAfterMs: ms(cfg.backup.firstAfter),
           keep: cfg.backup.keep,
           clock,
           logger,

@@ -162,9 +162,11 @@ async function run(pidPath: string | undefined) {
     const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     app = createApp({ config, logger, instance, reloadConfig: () => loadConfig({ env: process.env, cwd: process.cwd() }) });
   } catch (err) {
-    // One line a person can act on: which file, what is wrong, which runbook. No stack trace.
+    // One line a person can act on: which file, what is wrong, the uid vigil runs as and the fix
+    // where one is known (a root-owned folder mounted at a container's /data), which runbook.
     if (err instanceof DatabaseError) {
-      logger.fatal({ file: err.file, problem: err.problem, runbook: err.runbook }, 'vigil cannot use its database; not starting');
+      const { file, problem, runbook, fix } = err;
+      logger.fatal({ file, problem, runbook, uid: process.getuid?.(), fix }, 'vigil cannot use its database; not starting');
       return exit(3);
     }
     if (err instanceof VigilError && err.code === 'VIGIL_ERR_CONFLICT') {

@@ -233,6 +233,8 @@ export const ConfigSchema = Type.Object(
         enabled: Type.Boolean({ default: true }),
         dir: Type.String({ default: './data/backups', minLength: 1 }),
         interval: Duration('1h'),
+        /** The first backup after start: a minute by default, so a restart loop does not write one per start. */
+        firstAfter: Duration('1m'),
         keep: Type.Integer({ minimum: 1, maximum: 1000, default: 24 }),
       },
       { additionalProperties: false, default: {} },

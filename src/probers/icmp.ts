@@ -221,6 +221,13 @@ function judge(spec: IcmpSpec, run: RunOutcome): ProbeResult {
       return fail('PING_MISSING', `ping not found ${where}: install iputils-ping in vigil's image (apt-get install iputils-ping)`);
     }
     if (code === 'EACCES') return fail('PING_MISSING', `ping (${spec.binary}) is not executable (EACCES): chmod +x it`);
+    // Debian's ping carries the cap_net_raw file capability: where the container's capability set
+    // lacks NET_RAW (podman's default, Kubernetes dropping ALL), the kernel refuses to exec it.
+    if (code === 'EPERM')
+      return fail(
+        'PING_MISSING',
+        `ping (${spec.binary}) may not start (EPERM): it needs CAP_NET_RAW, which this container lacks: run it with --cap-add NET_RAW (Docker grants it by default, podman does not)`,
+      );
     return fail('INTERNAL', `cannot start ping (${spec.binary}): ${code} ${run.spawnError.message}`.trim());
   }
   const out = parsePing(run.stdout);

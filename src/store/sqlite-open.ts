@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { codeOf, messageOf, VigilError } from '../lib/errors.js';
@@ -12,13 +12,45 @@ export class DatabaseError extends VigilError {
   readonly file: string;
   readonly problem: string;
   readonly runbook: string;
-  constructor(file: string, problem: string, runbook: string, cause?: unknown) {
+  /** The one step that fixes it, where one is known (a folder vigil's user cannot write). */
+  readonly fix: string | undefined;
+  constructor(file: string, problem: string, runbook: string, cause?: unknown, fix?: string) {
     super('VIGIL_ERR_STORE', `${file}: ${problem} (follow ${runbook})`, { cause });
     this.name = 'DatabaseError';
     this.file = file;
     this.problem = problem;
     this.runbook = runbook;
+    this.fix = fix;
   }
+}
+
+/** The real folder behind a path (a container's /app/data is a symlink to the /data volume). */
+function realFolder(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
+}
+
+/**
+ * The step that makes a database path usable: a folder where the file should be is renamed or the
+ * path changed; a read-only mount is remounted; otherwise the folder is given to the user vigil runs
+ * as (a root-owned host folder mounted at a container's /data is the usual case: uid 10001 there).
+ */
+export function writeFix(file: string, code: string): string {
+  try {
+    if (statSync(file).isDirectory()) return `${file} is a folder: set storage.sqlite.path to a file name`;
+  } catch {
+    // Missing is the usual case: the folder is what vigil cannot write.
+  }
+  const dir = realFolder(path.dirname(file));
+  if (code === 'EROFS') return `mount ${dir} read-write, or set storage.sqlite.path to a writable folder`;
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  if (uid === undefined || gid === undefined) return `give the user vigil runs as write access to ${dir}`;
+  const chown = `chown -R ${uid}:${gid}`;
+  return `give uid ${uid} write access to ${dir}: ${chown} ${dir} (a host folder mounted there: ${chown} on that folder, on the host), or set storage.sqlite.path to a folder it can write`;
 }
 
 /** True for SQLite's own words for a damaged file (a write or read that hit a bad page). */
@@ -46,6 +78,7 @@ export function describeOpenError(file: string, err: unknown): DatabaseError {
       `cannot open the database for writing (a read-only mount, a file or folder owned by another user, or a path that is not a folder): ${message}`,
       READONLY_RUNBOOK,
       err,
+      writeFix(file, code),
     );
   return new DatabaseError(file, message, RESTORE_RUNBOOK, err);
 }

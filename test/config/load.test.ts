@@ -123,7 +123,7 @@ const DEFAULTS = {
   channels: {},
   auth: { tokens: [], reads: 'public', metrics: 'public', rateLimit: { perMinute: 600, linksPerMinute: 30, hold: '1s' } },
   cluster: { leaseTtl: '15s', feedInterval: '500ms' },
-  backup: { enabled: true, dir: './data/backups', interval: '1h', keep: 24 },
+  backup: { enabled: true, dir: './data/backups', interval: '1h', firstAfter: '1m', keep: 24 },
   report: {
     days: 30,
     targets: {

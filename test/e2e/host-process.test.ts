@@ -145,6 +145,8 @@ describe('vigil on a host', () => {
         file: path.join(ws.dir, 'data/is-a-folder.db'),
         problem: expect.stringMatching(/^cannot open the database for writing/),
         runbook: 'docs/runbooks/restore-vigil-database.md#the-database-is-read-only-or-the-disk-is-full',
+        uid: process.getuid?.(),
+        fix: `${path.join(ws.dir, 'data/is-a-folder.db')} is a folder: set storage.sqlite.path to a file name`,
       }),
     ]);
   });

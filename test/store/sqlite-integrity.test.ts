@@ -1,9 +1,9 @@
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteStore, type RunRecord } from '../../src/store/index.js';
-import { DatabaseError, describeOpenError, READONLY_RUNBOOK, RESTORE_RUNBOOK } from '../../src/store/sqlite-open.js';
+import { DatabaseError, describeOpenError, READONLY_RUNBOOK, RESTORE_RUNBOOK, writeFix } from '../../src/store/sqlite-open.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 
@@ -81,6 +81,25 @@ describe('the SQLite file is damaged or unusable', () => {
     mkdirSync(file);
     expect(() => createSqliteStore({ path: file, clock: new ManualClock(T0), logger: memoryLogger().logger })).toThrow(
       expect.objectContaining({ file, problem: expect.stringMatching(/^cannot open the database for writing/), runbook: READONLY_RUNBOOK }),
+    );
+  });
+
+  it('the fix for a folder vigil cannot write names its uid and the real folder (a symlink like /app/data → /data followed)', () => {
+    const real = temp();
+    const link = path.join(temp(), 'data');
+    symlinkSync(real, link);
+    const uid = process.getuid?.() as number;
+    const gid = process.getgid?.() as number;
+    expect(writeFix(path.join(link, 'vigil.db'), 'SQLITE_CANTOPEN')).toBe(
+      `give uid ${uid} write access to ${real}: chown -R ${uid}:${gid} ${real} (a host folder mounted there: chown -R ${uid}:${gid} on that folder, on the host), or set storage.sqlite.path to a folder it can write`,
+    );
+    expect(writeFix(path.join(real, 'vigil.db'), 'EROFS')).toBe(
+      `mount ${real} read-write, or set storage.sqlite.path to a writable folder`,
+    );
+    const folder = path.join(real, 'is-a-folder.db');
+    mkdirSync(folder);
+    expect(describeOpenError(folder, Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' })).fix).toBe(
+      `${folder} is a folder: set storage.sqlite.path to a file name`,
     );
   });
 
