@@ -46,9 +46,10 @@ export default defineConfig({
       provider: 'v8',
       include: ['src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
-      // About a point under the last CI run (92.4 / 83.5 / 93.5 / 94.4): a change that drops
-      // coverage fails CI instead of slipping through.
-      thresholds: { statements: 91.4, branches: 82.5, functions: 92.5, lines: 93.4 },
+      // About a point under the last CI run (90.9 / 82.9 / 93.6 / 93.4): a change that drops
+      // coverage fails CI instead of slipping through. (The browser kind's runner runs in a child
+      // process, which v8 coverage of the test process does not see.)
+      thresholds: { statements: 89.9, branches: 81.9, functions: 92.6, lines: 92.4 },
     },
   },
 });
