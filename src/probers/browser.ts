@@ -9,6 +9,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { artifactDir, artifactKey } from '../lib/artifacts.js';
 import { formatDuration, ms } from '../lib/duration.js';
 import { Duration } from '../lib/schema.js';
+import { isFile, scriptEscapes } from '../lib/script-file.js';
 import { type BrowserJob, type BrowserOutcome, type PidRecord, RUNNER_MARK, type RunnerMessage } from './browser/protocol.js';
 import { defineProber, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
@@ -162,20 +163,6 @@ export const browser = defineProber({
     return result;
   },
 });
-
-/** True when a script path would leave the probes folder. */
-function scriptEscapes(script: string): boolean {
-  const normal = path.normalize(script);
-  return path.isAbsolute(script) || normal === '..' || normal.startsWith(`..${path.sep}`);
-}
-
-async function isFile(file: string): Promise<boolean> {
-  try {
-    return (await stat(file)).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The runner's environment: what Node and Chromium need, not vigil's own (a database URL or a

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
@@ -7,6 +7,7 @@ import type { Clock } from '../lib/clock.js';
 import { formatDuration, ms } from '../lib/duration.js';
 import { codeOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
+import { isFile, scriptEscapes } from '../lib/script-file.js';
 import { defineProber, type FailureCode, type ProbeResult, type SpecProblem } from './types.js';
 
 const schema = Type.Object(
@@ -163,20 +164,6 @@ export const k6 = defineProber({
     }
   },
 });
-
-/** True when a script path would leave the probes folder. */
-function scriptEscapes(script: string): boolean {
-  const normal = path.normalize(script);
-  return path.isAbsolute(script) || normal === '..' || normal.startsWith(`..${path.sep}`);
-}
-
-async function isFile(file: string): Promise<boolean> {
-  try {
-    return (await stat(file)).isFile();
-  } catch {
-    return false;
-  }
-}
 
 function envArgs(env: Record<string, string>): string[] {
   return Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);

@@ -7,23 +7,23 @@ import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, ty
 import { urlAsWritten } from './url-credentials.js';
 
 // A step's request and its judgement are the http kind's own fields, validated and defaulted as there.
-const {
-  method,
-  headers,
-  body,
-  bodyFile,
-  maxBodySize,
-  insecure,
-  ca,
-  cert,
-  key,
-  http2,
-  followRedirects,
-  compression,
-  proxy,
-  ipProtocol,
-  expect,
-} = http.schema.properties;
+const request = Type.Pick(http.schema, [
+  'method',
+  'headers',
+  'body',
+  'bodyFile',
+  'maxBodySize',
+  'insecure',
+  'ca',
+  'cert',
+  'key',
+  'http2',
+  'followRedirects',
+  'compression',
+  'proxy',
+  'ipProtocol',
+  'expect',
+]).properties;
 
 const VariableName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', expected: 'a variable name (letters, digits, _)' });
 const ExtractRule = Type.Union(
@@ -58,21 +58,7 @@ const Step = Type.Object(
       expected: 'a step name: letters, digits, spaces, _ and -, up to 48 characters',
     }),
     url: StepUrl,
-    method,
-    headers,
-    body,
-    bodyFile,
-    maxBodySize,
-    insecure,
-    ca,
-    cert,
-    key,
-    http2,
-    followRedirects,
-    compression,
-    proxy,
-    ipProtocol,
-    expect,
+    ...request,
     /** Variable name → where its value is read from this step's answer; later steps use `{{steps.<name>.<variable>}}`. */
     extract: Type.Record(VariableName, ExtractRule, { additionalProperties: false, default: {} }),
   },

@@ -83,17 +83,7 @@ interface JourneyContext {
 
 async function run(job: BrowserJob, redactor: Redactor): Promise<BrowserOutcome> {
   const started = performance.now();
-  const outcome: BrowserOutcome = {
-    ok: false,
-    steps: {},
-    durationMs: 0,
-    vitals: {},
-    consoleErrors: [],
-    consoleErrorCount: 0,
-    failedRequests: [],
-    failedRequestCount: 0,
-    artifacts: [],
-  };
+  const outcome = emptyOutcome();
   // The script first: a module that does not load fails the run without starting a browser.
   let journey: (page: Page, c: JourneyContext) => Promise<void>;
   try {
@@ -296,19 +286,7 @@ async function main(): Promise<void> {
   try {
     outcome = await run(job, redactor);
   } catch (err) {
-    outcome = {
-      ok: false,
-      code: 'BROWSER',
-      error: `browser run failed: ${firstLine(err)}`,
-      steps: {},
-      durationMs: 0,
-      vitals: {},
-      consoleErrors: [],
-      consoleErrorCount: 0,
-      failedRequests: [],
-      failedRequestCount: 0,
-      artifacts: [],
-    };
+    outcome = { ...emptyOutcome(), code: 'BROWSER', error: `browser run failed: ${firstLine(err)}` };
   }
   send({ outcome: redactor.value(outcome) });
 }
@@ -317,3 +295,18 @@ main().then(
   () => process.exit(0),
   () => process.exit(1),
 );
+
+/** A run that has not passed yet: nothing measured, nothing kept. */
+function emptyOutcome(): BrowserOutcome {
+  return {
+    ok: false,
+    steps: {},
+    durationMs: 0,
+    vitals: {},
+    consoleErrors: [],
+    consoleErrorCount: 0,
+    failedRequests: [],
+    failedRequestCount: 0,
+    artifacts: [],
+  };
+}
