@@ -65,9 +65,12 @@ LABEL org.opencontainers.image.title="vigil" \
 # container needs NET_RAW: Docker grants it by default, podman needs --cap-add NET_RAW).
 # chromium + fonts-liberation: the browser probe kind drives /usr/bin/chromium through playwright-core
 # (no Playwright browser download); the fonts give screenshots readable text. Adds over 400 MB to the
-# image (bookworm: chromium 290 MB and chromium-common 66 MB installed, plus the libraries they pull).
+# image (bookworm: chromium 290 MB and chromium-common 66 MB installed, plus the libraries they pull;
+# about 1 GB of the image in all). `--build-arg BROWSER=` builds without them: every other kind
+# works, and a browser probe fails naming the missing Chromium.
+ARG BROWSER="chromium fonts-liberation"
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini postgresql-client ca-certificates iputils-ping chromium fonts-liberation \
+ && apt-get install -y --no-install-recommends tini postgresql-client ca-certificates iputils-ping $BROWSER \
  && rm -rf /var/lib/apt/lists/*
 
 # Debian's /usr/bin wrappers do not cover pg_amcheck: put the version's own bin folder first.

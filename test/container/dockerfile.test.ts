@@ -620,6 +620,14 @@ describe('runtime stage', () => {
     expect(runtimeProblems(mutate(DOCKERFILE, from, to), CONFIG)).toContain(problem);
   });
 
+  it('installs Chromium for the browser kind by default, and only through the BROWSER build argument', () => {
+    const runtime = DOCKERFILE.slice(DOCKERFILE.lastIndexOf('\nFROM '));
+    expect(runtime).toMatch(/^ARG BROWSER="chromium fonts-liberation"$/m);
+    const install = /apt-get install -y --no-install-recommends ([^\\\n]*)/.exec(runtime)?.[1] ?? '';
+    expect(install.split(' ')).toContain('$BROWSER');
+    expect(install).not.toMatch(/\bchromium\b/);
+  });
+
   it('keeps the data paths of every config file in the volume', () => {
     for (const file of readdirSync(path.join(ROOT, 'config')).filter((f) => /\.ya?ml$/.test(f)))
       expect(dataPathProblems(DOCKERFILE, parse(read(`config/${file}`)) as DataPaths), file).toEqual([]);
