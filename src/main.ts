@@ -10,7 +10,7 @@ import { systemClock } from './lib/clock.js';
 import { codeOf, messageOf, VigilError } from './lib/errors.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { claimPidFile, type PidFile } from './lib/pid-file.js';
-import { DatabaseError } from './store/index.js';
+import { DatabaseError, ownerFix } from './store/index.js';
 
 // The config (and with it every prober) is imported where a command needs it, not here: loading it
 // takes over a second, and `--help`, `--version`, `token` or a mistyped option answer at once.
@@ -165,8 +165,11 @@ async function run(pidPath: string | undefined) {
     // One line a person can act on: which file, what is wrong, the uid vigil runs as and the fix
     // where one is known (a root-owned folder mounted at a container's /data), which runbook.
     if (err instanceof DatabaseError) {
-      const { file, problem, runbook, fix } = err;
-      logger.fatal({ file, problem, runbook, uid: process.getuid?.(), fix }, 'vigil cannot use its database; not starting');
+      const { file, problem, runbook, folder } = err;
+      const uid = process.getuid?.();
+      const gid = process.getgid?.();
+      const fix = folder !== undefined && uid !== undefined && gid !== undefined ? ownerFix(folder, uid, gid) : err.fix;
+      logger.fatal({ file, problem, runbook, uid, fix }, 'vigil cannot use its database; not starting');
       return exit(3);
     }
     if (err instanceof VigilError && err.code === 'VIGIL_ERR_CONFLICT') {

@@ -2,7 +2,7 @@ export { createHousekeeping, type Housekeeping, type HousekeepingOptions } from 
 export { createPostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { createSelfBackup, type SelfBackup } from './self-backup.js';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.js';
-export { DatabaseError } from './sqlite-open.js';
+export { DatabaseError, ownerFix } from './sqlite-open.js';
 export type {
   AlertStore,
   AuditEntry,

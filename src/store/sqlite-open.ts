@@ -14,13 +14,16 @@ export class DatabaseError extends VigilError {
   readonly runbook: string;
   /** The one step that fixes it, where one is known (a folder vigil's user cannot write). */
   readonly fix: string | undefined;
-  constructor(file: string, problem: string, runbook: string, cause?: unknown, fix?: string) {
+  /** The folder vigil's user must be able to write, when that is the fix: see `ownerFix`. */
+  readonly folder: string | undefined;
+  constructor(file: string, problem: string, runbook: string, cause?: unknown, fix?: { text: string; folder?: string }) {
     super('VIGIL_ERR_STORE', `${file}: ${problem} (follow ${runbook})`, { cause });
     this.name = 'DatabaseError';
     this.file = file;
     this.problem = problem;
     this.runbook = runbook;
-    this.fix = fix;
+    this.fix = fix?.text;
+    this.folder = fix?.folder;
   }
 }
 
@@ -38,19 +41,24 @@ function realFolder(dir: string): string {
  * path changed; a read-only mount is remounted; otherwise the folder is given to the user vigil runs
  * as (a root-owned host folder mounted at a container's /data is the usual case: uid 10001 there).
  */
-export function writeFix(file: string, code: string): string {
+export function writeFix(file: string, code: string): { text: string; folder?: string } {
   try {
-    if (statSync(file).isDirectory()) return `${file} is a folder: set storage.sqlite.path to a file name`;
+    if (statSync(file).isDirectory()) return { text: `${file} is a folder: set storage.sqlite.path to a file name` };
   } catch {
     // Missing is the usual case: the folder is what vigil cannot write.
   }
   const dir = realFolder(path.dirname(file));
-  if (code === 'EROFS') return `mount ${dir} read-write, or set storage.sqlite.path to a writable folder`;
-  const uid = process.getuid?.();
-  const gid = process.getgid?.();
-  if (uid === undefined || gid === undefined) return `give the user vigil runs as write access to ${dir}`;
+  if (code === 'EROFS') return { text: `mount ${dir} read-write, or set storage.sqlite.path to a writable folder` };
+  return { text: `give the user vigil runs as write access to ${dir}, or set storage.sqlite.path to a folder it can write`, folder: dir };
+}
+
+/**
+ * The fix for a folder vigil's user cannot write, naming that user: the entry point knows who it
+ * runs as (the store does not touch the process).
+ */
+export function ownerFix(folder: string, uid: number, gid: number): string {
   const chown = `chown -R ${uid}:${gid}`;
-  return `give uid ${uid} write access to ${dir}: ${chown} ${dir} (a host folder mounted there: ${chown} on that folder, on the host), or set storage.sqlite.path to a folder it can write`;
+  return `give uid ${uid} write access to ${folder}: ${chown} ${folder} (a host folder mounted there: ${chown} on that folder, on the host), or set storage.sqlite.path to a folder it can write`;
 }
 
 /** True for SQLite's own words for a damaged file (a write or read that hit a bad page). */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteStore, type RunRecord } from '../../src/store/index.js';
-import { DatabaseError, describeOpenError, READONLY_RUNBOOK, RESTORE_RUNBOOK, writeFix } from '../../src/store/sqlite-open.js';
+import { DatabaseError, describeOpenError, ownerFix, READONLY_RUNBOOK, RESTORE_RUNBOOK, writeFix } from '../../src/store/sqlite-open.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 
@@ -84,23 +84,26 @@ describe('the SQLite file is damaged or unusable', () => {
     );
   });
 
-  it('the fix for a folder vigil cannot write names its uid and the real folder (a symlink like /app/data → /data followed)', () => {
+  it('the fix for a folder vigil cannot write names the real folder (a symlink like /app/data → /data followed), and its uid', () => {
     const real = temp();
     const link = path.join(temp(), 'data');
     symlinkSync(real, link);
-    const uid = process.getuid?.() as number;
-    const gid = process.getgid?.() as number;
-    expect(writeFix(path.join(link, 'vigil.db'), 'SQLITE_CANTOPEN')).toBe(
-      `give uid ${uid} write access to ${real}: chown -R ${uid}:${gid} ${real} (a host folder mounted there: chown -R ${uid}:${gid} on that folder, on the host), or set storage.sqlite.path to a folder it can write`,
+    expect(writeFix(path.join(link, 'vigil.db'), 'SQLITE_CANTOPEN')).toEqual({
+      text: `give the user vigil runs as write access to ${real}, or set storage.sqlite.path to a folder it can write`,
+      folder: real,
+    });
+    // The entry point names the user it runs as (the store leaves the process alone).
+    expect(ownerFix(real, 10001, 10001)).toBe(
+      `give uid 10001 write access to ${real}: chown -R 10001:10001 ${real} (a host folder mounted there: chown -R 10001:10001 on that folder, on the host), or set storage.sqlite.path to a folder it can write`,
     );
-    expect(writeFix(path.join(real, 'vigil.db'), 'EROFS')).toBe(
-      `mount ${real} read-write, or set storage.sqlite.path to a writable folder`,
-    );
+    expect(writeFix(path.join(real, 'vigil.db'), 'EROFS')).toEqual({
+      text: `mount ${real} read-write, or set storage.sqlite.path to a writable folder`,
+    });
     const folder = path.join(real, 'is-a-folder.db');
     mkdirSync(folder);
-    expect(describeOpenError(folder, Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' })).fix).toBe(
-      `${folder} is a folder: set storage.sqlite.path to a file name`,
-    );
+    const err = describeOpenError(folder, Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' }));
+    expect(err.fix).toBe(`${folder} is a folder: set storage.sqlite.path to a file name`);
+    expect(err.folder).toBeUndefined();
   });
 
   it('a folder that is a file (ENOTDIR) also names the file and the read-only section', () => {
