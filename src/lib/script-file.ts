@@ -10,6 +10,12 @@ export function scriptEscapes(script: string): boolean {
   return path.isAbsolute(script) || normal === '..' || normal.startsWith(`..${path.sep}`);
 }
 
+/** The load problem of a `script` field naming a path outside the probes folder, if it does. */
+export function scriptPathProblem(script: string): { path: 'script'; message: string } | undefined {
+  if (!scriptEscapes(script)) return undefined;
+  return { path: 'script', message: `expected a path inside probes/ (no absolute path, no ".."), got ${JSON.stringify(script)}` };
+}
+
 /** True when `file` exists and is a regular file (not a folder, not missing). */
 export async function isFile(file: string): Promise<boolean> {
   try {

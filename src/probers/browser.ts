@@ -9,7 +9,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { artifactDir, artifactKey } from '../lib/artifacts.js';
 import { formatDuration, ms } from '../lib/duration.js';
 import { Duration } from '../lib/schema.js';
-import { isFile, scriptEscapes } from '../lib/script-file.js';
+import { isFile, scriptEscapes, scriptPathProblem } from '../lib/script-file.js';
 import { type BrowserJob, type BrowserOutcome, type PidRecord, RUNNER_MARK, type RunnerMessage } from './browser/protocol.js';
 import { defineProber, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
 
@@ -106,12 +106,9 @@ export const browser = defineProber({
   ],
   check(spec) {
     const problems: SpecProblem[] = [];
-    if (scriptEscapes(spec.script)) {
-      problems.push({
-        path: 'script',
-        message: `expected a path inside probes/ (no absolute path, no ".."), got ${JSON.stringify(spec.script)}`,
-      });
-    } else if (!/\.(m?js)$/.test(spec.script)) {
+    const outside = scriptPathProblem(spec.script);
+    if (outside) problems.push(outside);
+    else if (!/\.(m?js)$/.test(spec.script)) {
       problems.push({ path: 'script', message: `expected a JavaScript module (.js or .mjs), got ${JSON.stringify(spec.script)}` });
     }
     return problems;

@@ -7,7 +7,7 @@ import type { Clock } from '../lib/clock.js';
 import { formatDuration, ms } from '../lib/duration.js';
 import { codeOf } from '../lib/errors.js';
 import { Duration } from '../lib/schema.js';
-import { isFile, scriptEscapes } from '../lib/script-file.js';
+import { isFile, scriptEscapes, scriptPathProblem } from '../lib/script-file.js';
 import { defineProber, type FailureCode, type ProbeResult, type SpecProblem } from './types.js';
 
 const schema = Type.Object(
@@ -126,12 +126,8 @@ export const k6 = defineProber({
   values: () => ['p95_ms', 'p99_ms', 'error_rate', 'rps', 'iterations', 'checks_pass_rate', 'vus_max', 'duration_s'],
   check(spec) {
     const problems: SpecProblem[] = [];
-    if (scriptEscapes(spec.script)) {
-      problems.push({
-        path: 'script',
-        message: `expected a path inside probes/ (no absolute path, no ".."), got ${JSON.stringify(spec.script)}`,
-      });
-    }
+    const outside = scriptPathProblem(spec.script);
+    if (outside) problems.push(outside);
     spec.args.forEach((arg, i) => {
       if (/^--summary-export(=|$)/.test(arg)) {
         problems.push({ path: `args.${i}`, message: 'vigil sets --summary-export itself; remove it from args' });
