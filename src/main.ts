@@ -103,12 +103,26 @@ async function configOrExit(code: number): Promise<LoadedConfig> {
   }
 }
 
+/**
+ * Node's process warnings (a dependency's deprecation or support notice, e.g. the AWS SDK's
+ * "Node 22 will be required") become log lines: Node's own printer writes them as plain text on
+ * stderr, beside vigil's JSON lines. Removing the listeners removes that printer.
+ */
+function logWarnings(logger: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    const code = codeOf(w);
+    logger.warn({ warning: w.name, ...(code ? { code } : {}) }, w.message);
+  });
+}
+
 /** `vigil run-once`: 0 passed, 1 failed, 2 unknown probe or invalid config. Ctrl-C aborts the run. */
 async function runOneProbe(probeId: string, json: boolean): Promise<number> {
   const config = await configOrExit(2);
   const { runOnce, runText } = await loadRunOnce();
   // The probers' own lines (warnings and worse) go to stderr: stdout carries only the result.
   const logger = createLogger({ level: 'warn', destination: process.stderr });
+  logWarnings(logger);
   const interrupted = new AbortController();
   process.once('SIGINT', () => interrupted.abort());
   const result = await runOnce(config, probeId, { clock: systemClock, logger, signal: interrupted.signal });
@@ -136,6 +150,7 @@ async function run(pidPath: string | undefined) {
     throw err;
   }
   const logger = createLogger({ level: config.service.service.logLevel });
+  logWarnings(logger);
   // Exit once the last line is written: pino writes asynchronously.
   const exit = (code: number) => logger.flush(() => process.exit(code));
 

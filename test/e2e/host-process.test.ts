@@ -107,6 +107,25 @@ describe('vigil on a host', () => {
     expect(await next.exited).toBe(0);
   });
 
+  it("writes Node's process warnings as JSON log lines, not Node's plain text on stderr", async () => {
+    const { ws, base } = await service();
+    // Preloaded: a warning emitted on SIGUSR2, once the service is up (a dependency's notice, say).
+    const preload = path.join(ws.dir, 'warn.cjs');
+    writeFileSync(
+      preload,
+      "process.on('SIGUSR2', () => process.emitWarning('planted notice', { type: 'PlantedWarning', code: 'VIGIL_TEST_WARNING' }));\n",
+    );
+    const p = start(ws.dir, [], { NODE_OPTIONS: `--require ${preload}` });
+    cleanup.push(() => p.child.kill('SIGKILL'));
+    await waitFor('the service', async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined));
+    p.child.kill('SIGUSR2');
+    const line = await waitFor('the warning logged', async () => jsonLines(p.out()).find((l) => l.msg === 'planted notice'));
+    expect(line).toMatchObject({ level: 'warn', warning: 'PlantedWarning', code: 'VIGIL_TEST_WARNING' });
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.err()).toBe('');
+  });
+
   it('refuses to start on a damaged database with one JSON line naming the file and the runbook, exit 3, nothing on stderr', async () => {
     const { ws } = await service();
     const first = start(ws.dir);
