@@ -34,8 +34,19 @@ export function artifactDir(dataDir: string, probeId: string, key: string): stri
  */
 export function artifactFile(dataDir: string, probeId: string, details: unknown, name: string): string | undefined {
   const a = runArtifacts(details);
-  if (a === undefined || !a.files.includes(name) || !NAME.test(name)) return undefined;
-  return path.join(artifactDir(dataDir, probeId, a.key), name);
+  if (a === undefined || !a.files.includes(name)) return undefined;
+  return keptFile(dataDir, probeId, a.key, name);
+}
+
+/**
+ * The file `name` of the run `key` of probe `probeId`, when all three have the shapes vigil makes
+ * (a probe id that is no path step, a run key, a plain file name), else undefined: the path is
+ * built only from checked parts, whoever asks.
+ */
+export function keptFile(dataDir: string, probeId: string, key: string, name: string): string | undefined {
+  if (probeId === '.' || probeId === '..' || probeId.includes('/') || probeId.includes(path.sep)) return undefined;
+  if (!KEY.test(key) || !NAME.test(name)) return undefined;
+  return path.join(artifactDir(dataDir, probeId, key), name);
 }
 
 /** A run's `details.artifacts` when it is well formed (a key of ours, a list of names), else undefined. */

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { artifactFile } from '../lib/artifacts.js';
+import { artifactFile, keptFile } from '../lib/artifacts.js';
 import { VigilError } from '../lib/errors.js';
 import type { Store } from '../store/index.js';
 
@@ -53,8 +53,7 @@ export function registerArtifactRoutes(app: FastifyInstance, deps: ArtifactRoute
     { schema: { params: ByKey } },
     async (req, reply) => {
       const { id: probe, key, name } = req.params;
-      const file =
-        probe === '.' || probe === '..' ? undefined : artifactFile(deps.dataDir, probe, { artifacts: { key, files: [name] } }, name);
+      const file = keptFile(deps.dataDir, probe, key, name);
       if (file === undefined) throw new VigilError('VIGIL_ERR_NOT_FOUND', `probe "${probe}" kept no artifact "${key}/${name}"`);
       return send(reply, file, `${probe}-${key}-${name}`, `artifact "${key}/${name}" of probe "${probe}"`);
     },
