@@ -23,7 +23,7 @@ describe('the built service as a process', () => {
     });
     port = await freePort();
     ws = workspace({
-      'config/default.yaml': `service:\n  host: 127.0.0.1\n  port: ${port}\n  shutdownTimeout: 5s\nstorage:\n  batch:\n    interval: 100ms\n`,
+      'config/default.yaml': `service:\n  host: 127.0.0.1\n  port: ${port}\n  shutdownTimeout: 5s\n  logLevel: debug\nstorage:\n  batch:\n    interval: 100ms\n`,
       'probes/targets.yaml': ['a', 'b', 'c']
         .map((n) => `- id: up-${n}\n  kind: http\n  url: ${upstream.url}/${n}\n  schedule: { every: 1s }\n  timeout: 2s\n`)
         .concat(`- id: down\n  kind: http\n  url: ${upstream.url}/down\n  schedule: { every: 1s }\n  timeout: 2s\n`)

@@ -123,7 +123,8 @@ describe('the database refuses writes while vigil runs', () => {
         `- id: down\n  kind: http\n  url: ${upstream.url}/down\n  schedule: { every: 1s }\n  timeout: 1s\n  alert: { failures: 1, channels: [hook] }\n`,
       ].join(''),
     });
-    const logs = memoryLogger('info');
+    // Passing runs are debug lines.
+    const logs = memoryLogger('debug');
     app = createApp({ config: loadConfig({ cwd: ws.dir, env: {} }), logger: logs.logger });
     await app.start();
     const db = (app.store as unknown as { db: Database.Database }).db;
