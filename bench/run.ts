@@ -81,6 +81,7 @@ const args = parsed.values;
 execFileSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
 const PROBES = Number(args.get('probes') ?? 60_000);
 const SMALL = Number(args.get('small') ?? 10_000);
+const THROUGHPUT_PROBES = Number(args.get('throughput-probes') ?? 2_000);
 const SECONDS = Number(args.get('seconds') ?? 20);
 const ONLY = args.get('only');
 const ALERT_PROBES = Number(args.get('alert-probes') ?? 200);
@@ -298,10 +299,10 @@ async function blackbox(port: number, rate: number) {
 }
 
 /** vigil in a child process on the production build, so RSS and CPU are its own. */
-async function vigilPhase(port: number, probes: number) {
+async function vigilPhase(port: number, probes: number, period: 'minute' | 'second' = 'minute') {
   const child = spawn(
     process.execPath,
-    [path.join(import.meta.dirname, 'vigil-phase.mjs'), String(port), String(probes), ADDRESSES.join(',')],
+    [path.join(import.meta.dirname, 'vigil-phase.mjs'), String(port), String(probes), ADDRESSES.join(','), period],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -352,6 +353,37 @@ async function benchLoad() {
           `peak RSS ${f(v.rss / 1048576, 0)} MB, config load ${f(v.loadMs / 1000, 1)} s, scrape ${f(v.scrapeMs, 0)} ms`,
       );
     }
+  } finally {
+    proc.kill('SIGKILL');
+  }
+}
+
+/**
+ * Issue 21's first target: 2,000 http probes at 1/s (120,000 runs a minute) on this machine's cores,
+ * against the bare undici loop and blackbox_exporter at the same rate, measured in the same run.
+ */
+async function benchThroughput() {
+  const n = THROUGHPUT_PROBES;
+  out(`\n## throughput: ${n} http probes on \`every: 1s\` (${n * 60} runs a minute), fresh connection per run`);
+  const { port, proc } = await startTarget();
+  try {
+    const base = await bareLoop(port, n);
+    out(
+      `bare undici loop + batched SQLite: ${base.n} requests in ${SECONDS}s, ${base.ok} ok, ${f(base.cpuPerRun, 3)} CPU-ms per run (baseline)`,
+    );
+    const bb = await blackbox(port, n);
+    if (bb)
+      out(
+        `blackbox_exporter:                 ${bb.n} probes in ${SECONDS}s, ${bb.ok} ok, ${f(bb.cpuPerRun, 3)} CPU-ms per probe (its process)`,
+      );
+    else out('blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter), skipped');
+    const v = await vigilPhase(port, n, 'second');
+    out(
+      `vigil: ${v.runs} runs in one minute (target ${n * 60}, ${n * 60 - v.runs} missed, ${v.failed} failed), ` +
+        `lag p50 ${v.lagP50} ms p99 ${v.lagP99} ms (target p99 < 50 ms), ${f(v.cpuPerRun, 3)} CPU-ms per run = ` +
+        `${f(v.cpuPerRun / base.cpuPerRun)}x bare loop (target ≤ 1.1x)${bb ? `, ${f(v.cpuPerRun / bb.cpuPerRun)}x blackbox_exporter (target ≤ 0.45x)` : ''}, ` +
+        `peak RSS ${f(v.rss / 1048576, 0)} MB`,
+    );
   } finally {
     proc.kill('SIGKILL');
   }
@@ -1553,6 +1585,7 @@ try {
   if (!ONLY || ONLY === 'writes') await benchWrites();
   if (!ONLY || ONLY === 'scrape') await benchScrape();
   if (!ONLY || ONLY === 'load') await benchLoad();
+  if (!ONLY || ONLY === 'throughput') await benchThroughput();
   if (!ONLY || ONLY === 'alerts') await benchAlerts();
   if (!ONLY || ONLY === 'rollups') await benchRollups();
   if (!ONLY || ONLY === 'cluster') await benchCluster();

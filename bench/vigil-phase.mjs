@@ -1,5 +1,6 @@
 // One vigil measurement in a process of its own (so its RSS and CPU are vigil's alone), on the
-// production build (dist/). Usage: node bench/vigil-phase.mjs PORT PROBES ADDRESSES
+// production build (dist/). Usage: node bench/vigil-phase.mjs PORT PROBES ADDRESSES [PERIOD]
+// PERIOD is `minute` (each probe on "* * * * *", the default) or `second` (each on `every: 1s`).
 // Prints one JSON line: runs in one whole minute, lag percentiles, CPU per run, peak RSS.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,9 @@ import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config/index.js';
 import { stableHash } from '../dist/lib/hash.js';
 
-const [port, probes, addressList] = process.argv.slice(2);
+const [port, probes, addressList, period = 'minute'] = process.argv.slice(2);
+const periodMs = period === 'second' ? 1000 : 60_000;
+const schedule = period === 'second' ? '{ every: 1s }' : '"* * * * *"';
 const addresses = addressList.split(',');
 const n = Number(probes);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -25,7 +28,7 @@ mkdirSync(path.join(dir, 'probes'));
 const lines = [];
 for (let i = 0; i < n; i++) {
   lines.push(
-    `- id: p${i}\n  kind: http\n  url: http://${addresses[i % addresses.length]}:${port}/health\n  schedule: "* * * * *"\n  timeout: 10s\n`,
+    `- id: p${i}\n  kind: http\n  url: http://${addresses[i % addresses.length]}:${port}/health\n  schedule: ${schedule}\n  timeout: 10s\n`,
   );
 }
 writeFileSync(path.join(dir, 'probes', 'bench.yaml'), lines.join(''));
@@ -53,17 +56,18 @@ const scrapeMs = performance.now() - s0;
 await sleep(5_000);
 await app.stop();
 
-const offsetOf = (id) => Math.floor((stableHash(id) / 0x1_0000_0000) * 60_000);
+const offsetOf = (id) => Math.floor((stableHash(id) / 0x1_0000_0000) * periodMs);
 const db = new Database(path.join(dir, 'vigil.db'), { readonly: true });
 const rows = db
   .prepare(
     'SELECT p.name AS id, r.started_at AS at, r.ok FROM runs r JOIN probes p ON p.id = r.probe WHERE r.started_at >= ? AND r.started_at < ?',
   )
   .all(boundary - 5_000, boundary + 65_000)
-  .filter((r) => Math.round((r.at - offsetOf(r.id) - boundary) / 60_000) === 0);
+  .map((r) => ({ ...r, slot: boundary + Math.round((r.at - offsetOf(r.id) - boundary) / periodMs) * periodMs }))
+  .filter((r) => r.slot >= boundary && r.slot < boundary + 60_000);
 db.close();
 rmSync(dir, { recursive: true, force: true });
-const lags = rows.map((r) => r.at - (boundary + offsetOf(r.id))).sort((a, b) => a - b);
+const lags = rows.map((r) => r.at - (r.slot + offsetOf(r.id))).sort((a, b) => a - b);
 process.stdout.write(
   `${JSON.stringify({
     runs: rows.length,
