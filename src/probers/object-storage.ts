@@ -3,12 +3,12 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
 import { fieldOf } from '../lib/fields.js';
+import { lazy } from '../lib/lazy.js';
 import { bytes, formatSize, SIZE_PATTERN } from '../lib/size.js';
 import { connectReason, DNS_ERRORS } from './sockets.js';
 import { trustedCas } from './tls-common.js';
@@ -96,6 +96,13 @@ function hostOf(spec: Spec): string {
   return spec.endpoint === undefined ? `s3.${spec.region}.amazonaws.com` : new URL(spec.endpoint).host;
 }
 
+/** The AWS SDK, loaded by the first run of the kind (~50 MB a config without one never pays). */
+const sdkLib = lazy(async () => {
+  const [s3, storage] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]);
+  return { ...s3, Upload: storage.Upload };
+});
+type Sdk = Awaited<ReturnType<typeof sdkLib>>;
+
 type Stage = 'upload' | 'download' | 'delete';
 const DOING: Record<Stage, string> = { upload: 'uploading', download: 'downloading', delete: 'deleting' };
 
@@ -104,22 +111,23 @@ async function roundTrip(spec: Spec, ctx: ProbeContext): Promise<ProbeResult> {
   const size = bytes(spec.size);
   const key = `${spec.prefix}${new Date(ctx.clock.now()).toISOString().replace(/[:.]/g, '-')}-${randomUUID()}`;
   const uploads = new Set<string>();
-  const client = createClient(spec, ctx.signal, uploads);
+  const sdk = await sdkLib();
+  const client = createClient(sdk, spec, ctx.signal, uploads);
   const values: Record<string, number> = { size_bytes: size };
   const start = ctx.clock.now();
   let stage: Stage = 'upload';
   try {
-    const sent = await upload(client, spec.bucket, key, size);
+    const sent = await upload(sdk, client, spec.bucket, key, size);
     // The upload is complete: nothing of it is left to abort, only the object to delete.
     uploads.clear();
     const uploaded = ctx.clock.now();
     values.upload_mbps = mbps(size, uploaded - start);
     stage = 'download';
-    const got = await download(client, spec.bucket, key, ctx.signal);
+    const got = await download(sdk, client, spec.bucket, key, ctx.signal);
     const downloaded = ctx.clock.now();
     values.download_mbps = mbps(got.bytes, downloaded - uploaded);
     stage = 'delete';
-    await client.send(new DeleteObjectCommand({ Bucket: spec.bucket, Key: key }), { abortSignal: ctx.signal });
+    await client.send(new sdk.DeleteObjectCommand({ Bucket: spec.bucket, Key: key }), { abortSignal: ctx.signal });
     values.round_trip_s = (ctx.clock.now() - start) / 1_000;
     const where = `${hostOf(spec)}/${spec.bucket}/${key}`;
     if (got.bytes !== size)
@@ -138,7 +146,7 @@ async function roundTrip(spec: Spec, ctx: ProbeContext): Promise<ProbeResult> {
     const failure = failureOf(err, spec, stage, ctx, ctx.clock.now() - start);
     // Refused before anything was stored (wrong key, no bucket): a cleanup would only be refused too.
     const refused = stage === 'upload' && uploads.size === 0 && (failure.code === 'AUTH' || failure.code === 'NO_SUCH_BUCKET');
-    const leftover = refused ? undefined : await cleanUp(client, spec.bucket, key, uploads);
+    const leftover = refused ? undefined : await cleanUp(sdk, client, spec.bucket, key, uploads);
     const message = leftover === undefined ? failure.message : `${failure.message}; ${leftover}`;
     // Run through the probe's redactor too: an SDK error quoted here may come from any server.
     return { ok: false, code: failure.code, message: ctx.redactor?.text(message) ?? message, values, details: { key } };
@@ -149,7 +157,7 @@ async function roundTrip(spec: Spec, ctx: ProbeContext): Promise<ProbeResult> {
 }
 
 /** A client for one run: no retries (a failed step is the finding), the run's signal on every request, its own sockets. */
-function createClient(spec: Spec, signal: AbortSignal, uploads: Set<string>): S3Client {
+function createClient(sdk: Sdk, spec: Spec, signal: AbortSignal, uploads: Set<string>): S3Client {
   const config: S3ClientConfig = {
     region: spec.region,
     credentials: {
@@ -169,7 +177,7 @@ function createClient(spec: Spec, signal: AbortSignal, uploads: Set<string>): S3
     },
     ...(spec.endpoint === undefined ? {} : { endpoint: spec.endpoint }),
   };
-  const client = new S3Client(config);
+  const client = new sdk.S3Client(config);
   // lib-storage sends its requests without a signal: every request without its own one gets the
   // run's, so a hung part upload ends at the deadline too. The cleanup passes its own.
   const handler = client.config.requestHandler;
@@ -190,10 +198,10 @@ function createClient(spec: Spec, signal: AbortSignal, uploads: Set<string>): S3
 }
 
 /** Uploads `size` generated bytes through lib-storage, hashing them as they are made: the object is never whole in memory. */
-async function upload(client: S3Client, bucket: string, key: string, size: number): Promise<{ sha256: string }> {
+async function upload(sdk: Sdk, client: S3Client, bucket: string, key: string, size: number): Promise<{ sha256: string }> {
   const hash = createHash('sha256');
   const body = payload(size, hash);
-  const job = new Upload({
+  const job = new sdk.Upload({
     client,
     params: { Bucket: bucket, Key: key, Body: body, ContentLength: size, ContentType: 'application/octet-stream' },
     partSize: PART_SIZE,
@@ -233,8 +241,14 @@ function payload(size: number, hash: Hash): Readable {
 }
 
 /** Downloads the object as a stream, hashing and counting it: never whole in memory either. */
-async function download(client: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<{ sha256: string; bytes: number }> {
-  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+async function download(
+  sdk: Sdk,
+  client: S3Client,
+  bucket: string,
+  key: string,
+  signal: AbortSignal,
+): Promise<{ sha256: string; bytes: number }> {
+  const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
   const body = out.Body;
   if (!(body instanceof Readable)) throw new TypeError('the SDK returned no readable body');
   const hash = createHash('sha256');
@@ -254,18 +268,18 @@ async function download(client: S3Client, bucket: string, key: string, signal: A
  * Removes what a failed run may have left: its multipart uploads (their parts are billed and
  * invisible to a listing) and its object. Says what may be left when it could not.
  */
-async function cleanUp(client: S3Client, bucket: string, key: string, uploads: Set<string>): Promise<string | undefined> {
+async function cleanUp(sdk: Sdk, client: S3Client, bucket: string, key: string, uploads: Set<string>): Promise<string | undefined> {
   const signal = AbortSignal.timeout(CLEANUP_MS);
   const problems: string[] = [];
   for (const id of uploads) {
     try {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), { abortSignal: signal });
+      await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), { abortSignal: signal });
     } catch (err) {
       if (fieldOf(err, 'name') !== 'NoSuchUpload') problems.push(`the multipart upload ${id} may be left (${briefly(err)})`);
     }
   }
   try {
-    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+    await client.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
   } catch (err) {
     // A bucket that does not exist holds nothing to delete.
     if (fieldOf(err, 'name') !== 'NoSuchBucket') problems.push(`${key} may be left (${briefly(err)})`);

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { type Static, Type } from '@sinclair/typebox';
-import { createClient, ErrorReply } from 'redis';
+import type { ErrorReply } from 'redis';
 import { formatDuration, ms } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
+import { lazy } from '../lib/lazy.js';
 import { Duration } from '../lib/schema.js';
 import { connectReason, DNS_ERRORS, TRUST_ERRORS } from './sockets.js';
 import { alertCause, caProblem, notTlsHint, tlsErrorReason, trustedCas } from './tls-common.js';
@@ -100,6 +101,8 @@ export const redis = defineProber({
   probe: (spec, ctx) => check(spec, ctx),
 });
 
+const redisLib = lazy(() => import('redis'));
+
 /** Raised when the run's signal ends a wait: the failure becomes TIMEOUT with the phase it was in. */
 class RunEnded extends Error {}
 
@@ -113,9 +116,10 @@ async function check(spec: RedisSpec, ctx: ProbeContext): Promise<ProbeResult> {
   const start = ctx.clock.now();
   const where = shownUrl(spec.url);
   const secure = spec.url.startsWith('rediss:');
+  const lib = await redisLib();
   let client: ReturnType<typeof newClient>;
   try {
-    client = newClient(spec, ctx, start);
+    client = newClient(lib.createClient, spec, ctx, start);
   } catch (err) {
     // node-redis refusing the options (a URL it reads otherwise than the loader did): a failed run, never a throw.
     return { ok: false, code: 'CONFIG', message: `cannot use ${where}: ${messageOf(err)}`, values: {} };
@@ -155,7 +159,7 @@ async function check(spec: RedisSpec, ctx: ProbeContext): Promise<ProbeResult> {
         (r) => r.save,
         (err: unknown) => {
           // Managed services often forbid CONFIG; the saves the server made then say whether RDB is on.
-          if (err instanceof ErrorReply) return undefined;
+          if (err instanceof lib.ErrorReply) return undefined;
           throw err;
         },
       );
@@ -167,7 +171,7 @@ async function check(spec: RedisSpec, ctx: ProbeContext): Promise<ProbeResult> {
     if (failures.length > 0) return { ok: false, code: 'ASSERTION', message: `${where}: ${failures.join('; ')}`, values, ...detailsIfAny };
     return { ok: true, values, ...detailsIfAny };
   } catch (err) {
-    return failureOf(err, { spec, ctx, start, where, phase, command });
+    return failureOf(err, { spec, ctx, start, where, phase, command, reply: lib.ErrorReply });
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
     client.destroy();
@@ -175,7 +179,7 @@ async function check(spec: RedisSpec, ctx: ProbeContext): Promise<ProbeResult> {
 }
 
 /** The run's one client: no reconnects, its socket tied to the run's signal, TLS as the definition says. */
-function newClient(spec: RedisSpec, ctx: ProbeContext, start: number) {
+function newClient(createClient: typeof import('redis').createClient, spec: RedisSpec, ctx: ProbeContext, start: number) {
   const host = new URL(spec.url).hostname.replace(/^\[(.*)\]$/, '$1');
   const name = spec.serverName ?? host;
   const secure = spec.url.startsWith('rediss:');
@@ -331,6 +335,8 @@ interface Where {
   where: string;
   phase: string;
   command: string;
+  /** node-redis's error reply class, from the module loaded for the run. */
+  reply: typeof ErrorReply;
 }
 
 /** What a thrown error means for the person paged: the run's end, a refused login, a network or TLS failure. */
@@ -339,7 +345,7 @@ function failureOf(err: unknown, w: Where): ProbeResult {
   if (err instanceof RunEnded || w.ctx.signal.aborted || (err instanceof Error && err.name === 'ConnectionTimeoutError')) {
     return fail('TIMEOUT', `timed out after ${formatDuration(w.ctx.clock.now() - w.start)} ${w.phase}`);
   }
-  if (err instanceof ErrorReply) return replyFailure(err, w);
+  if (err instanceof w.reply) return replyFailure(err, w);
   const code = codeOf(err);
   const host = new URL(w.spec.url).hostname;
   if (DNS_ERRORS.has(code)) return fail('DNS', `DNS lookup of ${host} failed: ${code}`);

@@ -1,8 +1,9 @@
 import tls from 'node:tls';
 import { type Static, Type } from '@sinclair/typebox';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
+import { lazy } from '../lib/lazy.js';
 import { connectReason, DNS_ERRORS, TRUST_ERRORS } from './sockets.js';
 import { alertCause, caProblem, daysRemaining, earliestExpiry, notTlsHint, tlsErrorReason, trustedCas } from './tls-common.js';
 import { defineProber, type FailureCode, type ProbeContext, type ProbeResult, type SpecProblem } from './types.js';
@@ -82,14 +83,17 @@ interface Progress {
 }
 
 /** One connection: upgrade, optional send, wait for a match, then a clean close. */
+const wsLib = lazy(async () => (await import('ws')).default);
+
 async function session(spec: WebsocketSpec, ctx: ProbeContext): Promise<ProbeResult> {
   const p: Progress = { start: ctx.clock.now(), messages: 0 };
   if (ctx.signal.aborted)
     return { ok: false, code: 'TIMEOUT', message: `timed out before connecting to ${shownUrl(spec.url)}`, values: {} };
   const ownAuth = Object.keys(spec.headers).some((k) => k.toLowerCase() === 'authorization');
+  const Client = await wsLib();
   let ws: WebSocket;
   try {
-    ws = new WebSocket(withoutCredentials(spec.url).href, spec.subprotocols ?? [], {
+    ws = new Client(withoutCredentials(spec.url).href, spec.subprotocols ?? [], {
       headers: { ...(ownAuth ? {} : credentialsHeader(spec.url)), ...spec.headers },
       ca: trustedCas(spec.ca),
       rejectUnauthorized: !spec.insecure,
@@ -187,8 +191,8 @@ function watch(ws: WebSocket, spec: WebsocketSpec, ctx: ProbeContext, p: Progres
 
 /** Our close frame, a short wait for the server's, then the socket is cut whatever happened. */
 async function closeCleanly(ws: WebSocket, ctx: ProbeContext): Promise<void> {
-  if (ws.readyState === WebSocket.CLOSED) return;
-  if (ws.readyState === WebSocket.OPEN && !ctx.signal.aborted) {
+  if (ws.readyState === ws.CLOSED) return;
+  if (ws.readyState === ws.OPEN && !ctx.signal.aborted) {
     await new Promise<void>((resolve) => {
       const stop = () => {
         clearTimeout(timer);

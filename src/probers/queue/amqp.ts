@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { type Channel, type ChannelModel, type ConfirmChannel, connect, type SocketOptions } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, SocketOptions } from 'amqplib';
 import { untilAborted } from '../../lib/abort.js';
 import { codeOf, messageOf } from '../../lib/errors.js';
+import { lazy } from '../../lib/lazy.js';
 import { connectReason, DNS_ERRORS } from '../sockets.js';
 import type { ProbeContext, ProbeResult } from '../types.js';
 import { shownUrl } from '../url-credentials.js';
 import { judgeQueue, outcome, type QueueCheck, QueueFailure, timedOut } from './shared.js';
+
+const amqpLib = lazy(() => import('amqplib'));
 
 /**
  * An AMQP 0-9-1 broker (RabbitMQ): a canary published with confirms to a temporary queue and
@@ -32,6 +35,7 @@ export async function probeAmqp(spec: QueueCheck, ctx: ProbeContext): Promise<Pr
       timeout: Math.max(1, ctx.deadline - ctx.clock.now()),
       clientProperties: { connection_name: `vigil ${spec.id}` },
     };
+    const { connect } = await amqpLib();
     conn = await step(doing, () => connect(spec.url, socketOptions));
     // An 'error' nobody listens to would crash vigil; the failure is read where it surfaces instead.
     conn.on('error', () => {});

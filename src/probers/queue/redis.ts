@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createClient } from 'redis';
 import { untilAborted } from '../../lib/abort.js';
 import { codeOf, messageOf } from '../../lib/errors.js';
+import { lazy } from '../../lib/lazy.js';
 import { connectReason, DNS_ERRORS } from '../sockets.js';
 import type { ProbeContext, ProbeResult } from '../types.js';
 import { shownUrl } from '../url-credentials.js';
@@ -21,7 +21,7 @@ export async function probeRedis(spec: QueueCheck, ctx: ProbeContext): Promise<P
   const started = ctx.clock.now();
   const values: Record<string, number> = {};
   let doing = `connecting to ${where}`;
-  const client = clientFor(spec, ctx);
+  const client = clientFor((await redisLib()).createClient, spec, ctx);
   const step = <T>(what: string, run: () => Promise<T>): Promise<T> => {
     doing = what;
     return untilAborted(ctx.signal, run);
@@ -67,8 +67,10 @@ export async function probeRedis(spec: QueueCheck, ctx: ProbeContext): Promise<P
   }
 }
 
+const redisLib = lazy(() => import('redis'));
+
 /** A client for one run; nothing is sent until `connect()`. */
-function clientFor(spec: QueueCheck, ctx: ProbeContext) {
+function clientFor(createClient: typeof import('redis').createClient, spec: QueueCheck, ctx: ProbeContext) {
   const client = createClient({
     url: spec.url,
     // One attempt: a run that cannot connect fails and says why; the next run tries again.

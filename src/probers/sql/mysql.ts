@@ -1,6 +1,7 @@
 import { Duplex } from 'node:stream';
-import mysql from 'mysql2';
+import type mysql from 'mysql2';
 import { codeOf, messageOf } from '../../lib/errors.js';
+import { lazy } from '../../lib/lazy.js';
 import { isTlsError, NETWORK_CODES, onAbort, type SqlDriver, type SqlFailure, type SqlRows, type SqlSession } from './shared.js';
 
 /** A refused login: wrong password or unknown user (1045), or no right to the database (1044). */
@@ -11,10 +12,13 @@ const READ_ONLY_CODES: ReadonlySet<string> = new Set(['ER_CANT_EXECUTE_IN_READ_O
 /** MySQL has no max_statement_time (MariaDB's name): it answers this, and the MySQL name is used. */
 const UNKNOWN_VARIABLE = 'ER_UNKNOWN_SYSTEM_VARIABLE';
 
+const mysqlLib = lazy(async () => (await import('mysql2')).default);
+
 /** MySQL and MariaDB through `mysql2`. */
 export const mysqlDriver: SqlDriver = {
   async connect(target, limits) {
-    const conn = mysql.createConnection({
+    const { createConnection } = await mysqlLib();
+    const conn = createConnection({
       host: target.host,
       port: target.port,
       user: target.user,

@@ -1,6 +1,7 @@
 import net from 'node:net';
-import pg from 'pg';
+import type pg from 'pg';
 import { codeOf, messageOf } from '../../lib/errors.js';
+import { lazy } from '../../lib/lazy.js';
 import { isTlsError, NETWORK_CODES, onAbort, type SqlDriver, type SqlFailure, type SqlRows, type SqlSession } from './shared.js';
 
 /** SQLSTATEs of a refused login: wrong password (28P01), or no such role / pg_hba rejects (28000). */
@@ -10,11 +11,19 @@ const CANCELED = '57014';
 /** read_only_sql_transaction. */
 const READ_ONLY = '25006';
 
+const pgLib = lazy(async () => {
+  loaded = (await import('pg')).default;
+  return loaded;
+});
+/** The driver once a run has loaded it: classify() only ever sees errors of a run that did. */
+let loaded: typeof pg | undefined;
+
 /** PostgreSQL through `pg`, on a socket vigil owns so an abort can destroy it mid-handshake. */
 export const postgresDriver: SqlDriver = {
   async connect(target, limits) {
+    const { Client } = await pgLib();
     const socket = new net.Socket();
-    const client = new pg.Client({
+    const client = new Client({
       host: target.host,
       port: target.port,
       user: target.user,
@@ -51,7 +60,7 @@ export const postgresDriver: SqlDriver = {
     if (code === READ_ONLY) return { kind: 'read-only', code, detail };
     if (NETWORK_CODES.has(code)) return { kind: 'connect', code, detail };
     // The server's own error (a SQLSTATE): its words may say "certificate" without being about TLS.
-    if (err instanceof pg.DatabaseError) return { kind: 'query', code, detail };
+    if (loaded !== undefined && err instanceof loaded.DatabaseError) return { kind: 'query', code, detail };
     if (isTlsError(code, detail)) return { kind: 'tls', code, detail };
     // "Connection terminated unexpectedly", a connect timeout: the server went away or never answered.
     return { kind: 'connect', code, detail };
