@@ -1,13 +1,26 @@
 /** `npm run bench` options: every one with its default and meaning, and their parser. */
 import { parseArgs } from 'node:util';
 
-const PHASES = ['writes', 'scrape', 'load', 'throughput', 'alerts', 'rollups', 'cluster', 'flood', 'object-storage', 'browser'] as const;
+const PHASES = [
+  'writes',
+  'scrape',
+  'load',
+  'throughput',
+  'soak',
+  'alerts',
+  'rollups',
+  'cluster',
+  'flood',
+  'object-storage',
+  'browser',
+] as const;
 
 /** Every option: its default and what it sets. A number option must be a positive number. */
 export const OPTIONS = {
   only: { value: 'PHASE', default: 'all', help: `run one phase: ${PHASES.join(', ')}` },
   probes: { value: 'N', default: '60000', help: 'probes of the load phase (vigil on "* * * * *" for a minute)' },
   'throughput-probes': { value: 'N', default: '2000', help: 'probes of the throughput phase (vigil on `every: 1s` for a minute)' },
+  'soak-minutes': { value: 'M', default: '10', help: 'length of the soak phase (1,000 probes on `every: 1s`)' },
   small: { value: 'N', default: '10000', help: 'probes of the RSS run' },
   seconds: { value: 'S', default: '20', help: 'length of each baseline phase (cluster: at most 15)' },
   'alert-probes': { value: 'N', default: '200', help: 'probes alerting into one Slack channel (alerts)' },

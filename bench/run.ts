@@ -81,6 +81,7 @@ const args = parsed.values;
 execFileSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
 const PROBES = Number(args.get('probes') ?? 60_000);
 const SMALL = Number(args.get('small') ?? 10_000);
+const SOAK_MINUTES = Number(args.get('soak-minutes') ?? 10);
 const THROUGHPUT_PROBES = Number(args.get('throughput-probes') ?? 2_000);
 const SECONDS = Number(args.get('seconds') ?? 20);
 const ONLY = args.get('only');
@@ -384,6 +385,52 @@ async function benchThroughput() {
         `${f(v.cpuPerRun / base.cpuPerRun)}x bare loop (target ≤ 1.1x)${bb ? `, ${f(v.cpuPerRun / bb.cpuPerRun)}x blackbox_exporter (target ≤ 0.45x)` : ''}, ` +
         `peak RSS ${f(v.rss / 1048576, 0)} MB`,
     );
+  } finally {
+    proc.kill('SIGKILL');
+  }
+}
+
+/**
+ * Issue 21's soak: 60,000 runs a minute (1,000 probes at 1/s) for --soak-minutes; the heap after a
+ * full collection at each minute's end must stay within 5 % from minute 2 on (minute 1 still warms up).
+ */
+async function benchSoak() {
+  const probes = 1_000;
+  out(
+    `\n## soak: ${probes} http probes on \`every: 1s\` (${probes * 60} runs a minute) for ${SOAK_MINUTES} minutes, heap after full GCs (floor of 5 in each minute's last 10 s)`,
+  );
+  const { port, proc } = await startTarget();
+  try {
+    const child = spawn(
+      process.execPath,
+      [
+        '--expose-gc',
+        path.join(import.meta.dirname, 'vigil-soak.mjs'),
+        String(port),
+        String(probes),
+        ADDRESSES.join(','),
+        String(SOAK_MINUTES),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let text = '';
+    child.stdout?.on('data', (d) => {
+      text += d;
+    });
+    await new Promise((r) => child.once('exit', r));
+    const soak = JSON.parse(text) as { minutes: Array<{ minute: number; heapMB: number; rssMB: number; runs: number }>; cpuPerRun: number };
+    for (const s of soak.minutes)
+      out(`minute ${String(s.minute).padStart(2)}: heap ${f(s.heapMB, 1)} MB, RSS ${f(s.rssMB, 0)} MB, ${s.runs} runs so far`);
+    const from = soak.minutes.find((s) => s.minute === 2) ?? soak.minutes[0];
+    const to = soak.minutes.at(-1);
+    if (from && to && to !== from) {
+      const span = soak.minutes.filter((s) => s.minute >= from.minute).map((s) => s.heapMB);
+      const spread = ((Math.max(...span) - Math.min(...span)) / Math.min(...span)) * 100;
+      out(
+        `heap minute ${from.minute} → ${to.minute}: ${f(from.heapMB, 1)} → ${f(to.heapMB, 1)} MB (${f(((to.heapMB - from.heapMB) / from.heapMB) * 100, 1)} %), ` +
+          `largest spread ${f(spread, 1)} % (target within 5 %); ${f(soak.cpuPerRun, 3)} CPU-ms per run`,
+      );
+    }
   } finally {
     proc.kill('SIGKILL');
   }
@@ -1586,6 +1633,7 @@ try {
   if (!ONLY || ONLY === 'scrape') await benchScrape();
   if (!ONLY || ONLY === 'load') await benchLoad();
   if (!ONLY || ONLY === 'throughput') await benchThroughput();
+  if (!ONLY || ONLY === 'soak') await benchSoak();
   if (!ONLY || ONLY === 'alerts') await benchAlerts();
   if (!ONLY || ONLY === 'rollups') await benchRollups();
   if (!ONLY || ONLY === 'cluster') await benchCluster();
