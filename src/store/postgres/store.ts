@@ -150,7 +150,11 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
   // One statement, reading only what other writers committed since the last refresh (not one index
   // probe per probe, as the full read at start does).
   const refreshLatest = () => {
-    db.query<{ newest: RunRow[]; seen: Array<[number, number]> }>(FRESH_SQL, [...cursorParams(freshCursor), FRESH_PER_WRITER, writer])
+    // After the start's full read, which sets this writer and the cursor.
+    loaded
+      .then(() =>
+        db.query<{ newest: RunRow[]; seen: Array<[number, number]> }>(FRESH_SQL, [...cursorParams(freshCursor), FRESH_PER_WRITER, writer]),
+      )
       .then(([row]) => {
         for (const run of row!.newest) keepNewer(run);
         if (row!.seen.length > 0) freshCursor = new Map([...freshCursor, ...row!.seen]);
