@@ -336,8 +336,8 @@ export function createApp(deps: AppDeps): App {
     async gain() {
       metrics.leader(true);
       // Shared: the history is seeded from runs up to the cursor, and the feed judges those after it.
-      const cursor = shared ? await store.maxRunId() : Number.POSITIVE_INFINITY;
-      await alerting.seed(async (probeId, since, limit) => (await store.runs({ probeId, since, limit })).filter((r) => r.id <= cursor));
+      const cursor = shared ? await store.feedEnd() : undefined;
+      await alerting.seed((probeId, since, limit) => store.runs({ probeId, since, limit, ...(cursor ? { through: cursor } : {}) }));
       if (shared) await feed.start(cursor);
       housekeeping.start();
       alerting.start();

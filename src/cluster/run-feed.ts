@@ -1,32 +1,35 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import type { RunRecord, Store } from '../store/index.js';
+import type { FeedCursor, RunRecord, Store } from '../store/index.js';
 
 /** Rows read per round; a full page means more wait, read at once. */
 const PAGE = 1_000;
 
 export interface RunFeedOptions {
-  store: Pick<Store, 'runsAfter' | 'maxRunId'>;
+  store: Pick<Store, 'runsFeed' | 'feedEnd'>;
   clock: Clock;
   logger: Logger;
   /** Read every round: a reload changes it. */
   intervalMs(): number;
-  /** Every run written by any instance, in id order, once. */
+  /** Every run written by any instance, once; each page in id order. */
   observe(run: RunRecord): void;
 }
 
 /**
  * The leader's view of every instance's runs: the runs written since it took over, read from the
- * shared database in id order (ids become visible in ascending order, so continuing after the
- * highest id seen misses nothing). What came before is in the history the alert engine seeded.
+ * shared database with one cursor per writer (each writer's ids become visible in ascending order,
+ * so continuing each after its highest id seen misses nothing; see Store.runsFeed). A writer that
+ * appears later is read from its first run; one gone for good just stops moving. What came before
+ * is in the history the alert engine seeded.
  */
 export interface RunFeed {
   /**
-   * Starts after run `after` (by default the newest written now); resolves once the first round is
-   * read. A leader takes the cursor before it seeds its history from the store and passes it here,
-   * so a run written between the two is neither missed nor judged twice.
+   * Starts after cursor `after` (by default every writer's newest run now); resolves once the first
+   * round is read. A leader takes the cursor before it seeds its history from the store (the runs
+   * the cursor covers) and passes it here, so a run written between the two is neither missed nor
+   * judged twice.
    */
-  start(after?: number): Promise<void>;
+  start(after?: FeedCursor): Promise<void>;
   stop(): void;
 }
 
@@ -34,17 +37,16 @@ export function createRunFeed(opts: RunFeedOptions): RunFeed {
   const { store, clock } = opts;
   let timer: TimerHandle | undefined;
   let running = false;
-  let cursor = 0;
+  let cursor: FeedCursor = new Map();
 
   async function round() {
     if (!running) return;
     let more = false;
     try {
-      const rows = await store.runsAfter(cursor, PAGE);
-      for (const r of rows) opts.observe(r);
-      const last = rows.at(-1);
-      if (last) cursor = last.id;
-      more = rows.length === PAGE;
+      const page = await store.runsFeed(cursor, PAGE);
+      cursor = page.cursor;
+      for (const r of page.runs) opts.observe(r);
+      more = page.runs.length === PAGE;
     } catch (err) {
       opts.logger.warn({ err }, 'reading the run feed failed');
     }
@@ -53,7 +55,7 @@ export function createRunFeed(opts: RunFeedOptions): RunFeed {
 
   return {
     async start(after) {
-      cursor = after ?? (await store.maxRunId());
+      cursor = after ?? (await store.feedEnd());
       running = true;
       await round();
     },

@@ -8,6 +8,8 @@ export type {
   AuditEntry,
   AuditLog,
   EscalationRow,
+  FeedCursor,
+  FeedPage,
   HeldPages,
   Incident,
   IncidentChange,

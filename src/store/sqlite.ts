@@ -17,6 +17,8 @@ export interface SqliteStoreOptions extends BatchedStoreOptions {
 
 // Small enough that one chunk holds the event loop ~3 ms: pages keep flowing while a large prune runs.
 const PRUNE_CHUNK = 1_000;
+/** The run feed's one writer (FeedCursor): SQLite writes from one process, in commit order. */
+const WRITER = 0;
 /**
  * How long a statement waits for a lock another process holds. better-sqlite3 waits synchronously,
  * so this is how long the event loop can stand still: short, and a locked file is a failed write
@@ -121,9 +123,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     const row = newestOf.get(key);
     if (row) latest.set(name, runOf(row));
   }
-  const selectRuns = db.prepare<[number, number, number, number], RunRow>(
+  const selectRuns = db.prepare<[number, number, number, number, number], RunRow>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
-     WHERE r.probe = ? AND r.started_at >= ? AND r.started_at < ?
+     WHERE r.probe = ? AND r.started_at >= ? AND r.started_at < ? AND r.id <= ?
      ORDER BY r.started_at DESC, r.id DESC LIMIT ?`,
   );
   const lastOk = db.prepare<[number], RunRow>(
@@ -136,6 +138,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
   const runsAfter = db.prepare<[number, number], RunRow>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe WHERE r.id > ? ORDER BY r.id LIMIT ?`,
   );
+  // Whole and within 0..10,000: SQLite would read a negative LIMIT as none.
+  const runsAfterId = (afterId: number, limit: number) =>
+    runsAfter.all(afterId, Math.max(0, Math.min(Math.floor(limit), 10_000))).map(runOf);
   const maxRunId = db.prepare<[], { id: number }>('SELECT coalesce(max(id), 0) AS id FROM runs');
   // One statement: take it when free or expired, renew it for its holder, else change nothing.
   type LeaseRow = { holder: string; expires_at: number };
@@ -271,7 +276,9 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       const limit = Math.min(q.limit ?? 100, 10_000);
       const key = probeKeys.get(q.probeId);
       if (key === undefined) return [];
-      const rows = selectRuns.all(key, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit);
+      // One writer: a cursor covers the ids up to its one position.
+      const through = q.through === undefined ? Number.MAX_SAFE_INTEGER : (q.through.get(WRITER) ?? 0);
+      const rows = selectRuns.all(key, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, through, limit);
       return rows.map(runOf);
     },
     async lastSuccess(probeId) {
@@ -279,14 +286,15 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       const row = key === undefined ? undefined : lastOk.get(key);
       return row === undefined ? undefined : runOf(row);
     },
-    async runsAfter(afterId, limit) {
-      // Whole and within 0..10,000: SQLite would read a negative LIMIT as none.
-      const rows = runsAfter.all(afterId, Math.max(0, Math.min(Math.floor(limit), 10_000)));
-      return rows.map(runOf);
+    runsAfter: async (afterId, limit) => runsAfterId(afterId, limit),
+    async runsFeed(cursor, limit) {
+      const runs = runsAfterId(cursor.get(WRITER) ?? 0, limit);
+      const last = runs.at(-1);
+      return { runs, cursor: last === undefined ? cursor : new Map([[WRITER, last.id]]) };
     },
-    async maxRunId() {
+    async feedEnd() {
       // coalesce(max(id), 0): one row even over an empty table.
-      return maxRunId.get()?.id ?? 0;
+      return new Map([[WRITER, maxRunId.get()?.id ?? 0]]);
     },
     ready: async () => {},
     async lease(name, holder, ttlMs, now): Promise<LeaseState> {

@@ -17,6 +17,23 @@ export interface RunQuery {
   /** Epoch ms, exclusive. */
   until?: number;
   limit?: number;
+  /** Only runs a feed starting at this cursor would not deliver: what the leader seeds its history from. */
+  through?: FeedCursor;
+}
+
+/**
+ * Where a reader of the run feed stands: per writer (a store writing runs, one per instance start;
+ * SQLite has one), the highest run id it has read of that writer. A writer it does not name is read
+ * from its first run. Within one writer ids become visible in ascending order (its batches commit
+ * one at a time), so continuing each writer after its highest id seen misses nothing, and writers
+ * never wait on each other.
+ */
+export type FeedCursor = ReadonlyMap<number, number>;
+
+/** One page of the run feed and where the reader stands after it. */
+export interface FeedPage {
+  runs: StoredRun[];
+  cursor: FeedCursor;
 }
 
 /**
@@ -85,13 +102,18 @@ export interface Store {
   /** Gives the lease up at once if `holder` holds it (another holder's lease is left alone). */
   release(name: string, holder: string): Promise<void>;
   /**
-   * Runs of every probe and location written with an id above `afterId`, ids ascending, at most
-   * `limit` (capped at 10,000): the feed a leader evaluates alert rules over. Ids become visible in
-   * ascending order, so a reader that continues after the highest id it has seen misses nothing.
+   * Runs of every probe and location with an id above `afterId`, ids ascending, at most `limit`
+   * (capped at 10,000): a run by its id. Not a feed: on PostgreSQL several writers commit ids out of
+   * order, so a reader continuing after the highest id seen could skip one (use runsFeed).
    */
   runsAfter(afterId: number, limit: number): Promise<StoredRun[]>;
-  /** The highest id of a written run (queued ones not included), or 0 without runs: where a new feed starts. */
-  maxRunId(): Promise<number>;
+  /**
+   * The run feed a leader evaluates alert rules over: runs of every probe and location written after
+   * `cursor`, at most `limit` (capped at 10,000), ids ascending, each run exactly once over the pages.
+   */
+  runsFeed(cursor: FeedCursor, limit: number): Promise<FeedPage>;
+  /** Every writer's newest written run (queued ones not included): where a new feed starts. */
+  feedEnd(): Promise<FeedCursor>;
   /**
    * Whether the database took the last write and answers now, from what the store saw (its batch
    * writes and a heartbeat write it makes itself every few seconds): never waits.

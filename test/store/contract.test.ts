@@ -770,24 +770,36 @@ describe.each(BACKENDS)('store contract, several instances on one database: %s',
     await expect(one.lease('alerting', 'a', 0, t)).rejects.toThrow(RangeError);
   });
 
-  it('feeds runs of every probe and location by id: ascending, paged from any id, nothing queued', async () => {
+  it('feeds runs of every probe and location once, paged from any cursor, nothing queued; a run by its id', async () => {
     const where = await backend.fresh();
     const clock = new ManualClock();
     const eu = await backend.open(where, clock);
     const us = await backend.open(where, clock);
     const t = clock.now();
-    expect(await eu.maxRunId()).toBe(0);
-    expect(await eu.runsAfter(0, 10)).toEqual([]);
+    const start = await eu.feedEnd();
+    expect(await eu.runsFeed(start, 10)).toEqual({ runs: [], cursor: start });
     for (let i = 0; i < 4; i++) eu.append(run(i % 2 ? 'api' : 'web', t + i, { location: 'eu-west' }));
     await eu.flush();
+    const euDone = await us.feedEnd();
     for (let i = 4; i < 7; i++) us.append(run('api', t + i, { location: 'us-east', ok: i !== 5, ...(i === 5 ? { code: 'TIMEOUT' } : {}) }));
     await us.flush();
     // Queued, not written: neither in the feed nor in its end.
     us.append(run('api', t + 7));
 
-    const all = await us.runsAfter(0, 100);
-    expect(all.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(all.map((r) => [r.probeId, r.startedAt - t, r.location, r.ok])).toEqual([
+    /** Reads the feed from `cursor` in pages of `size` to its end: the runs, the pages' sizes, the cursor at the end. */
+    const drain = async (cursor: ReadonlyMap<number, number>, size: number) => {
+      const runs = [];
+      const pages = [];
+      for (let page = await eu.runsFeed(cursor, size); page.runs.length > 0; page = await eu.runsFeed(cursor, size)) {
+        runs.push(...page.runs);
+        pages.push(page.runs.length);
+        cursor = page.cursor;
+      }
+      return { runs, pages, cursor };
+    };
+    const all = await drain(start, 100);
+    expect(all.runs.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(all.runs.map((r) => [r.probeId, r.startedAt - t, r.location, r.ok])).toEqual([
       ['web', 0, 'eu-west', true],
       ['api', 1, 'eu-west', true],
       ['web', 2, 'eu-west', true],
@@ -796,18 +808,29 @@ describe.each(BACKENDS)('store contract, several instances on one database: %s',
       ['api', 5, 'us-east', false],
       ['api', 6, 'us-east', true],
     ]);
-    expect(all[5]).toEqual({ ...run('api', t + 5, { location: 'us-east', ok: false, code: 'TIMEOUT' }), id: 6 });
-    expect(await eu.maxRunId()).toBe(7);
-    // A reader pages on from the last id it saw.
-    expect((await eu.runsAfter(0, 3)).map((r) => r.id)).toEqual([1, 2, 3]);
-    expect((await eu.runsAfter(3, 3)).map((r) => r.id)).toEqual([4, 5, 6]);
-    expect((await eu.runsAfter(6, 3)).map((r) => r.id)).toEqual([7]);
-    expect(await eu.runsAfter(7, 3)).toEqual([]);
-    expect(await eu.runsAfter(0, 0)).toEqual([]);
-    expect(await eu.runsAfter(0, -1)).toEqual([]);
+    expect(all.runs[5]).toEqual({ ...run('api', t + 5, { location: 'us-east', ok: false, code: 'TIMEOUT' }), id: 6 });
+    // The same runs from an empty cursor (every writer from its first run), in any page size.
+    const paged = await drain(new Map(), 3);
+    expect(paged.runs).toEqual(all.runs);
+    expect(paged.pages).toEqual([3, 3, 1]);
+    expect((await eu.runsFeed(start, 0)).runs).toEqual([]);
+    expect((await eu.runsFeed(start, -1)).runs).toEqual([]);
+    // Where the feed ends now: nothing after it, and a run written later comes next.
+    const end = await eu.feedEnd();
+    expect((await eu.runsFeed(end, 10)).runs).toEqual([]);
     await us.flush();
-    expect(await eu.maxRunId()).toBe(8);
-    expect((await eu.runsAfter(7, 100)).map((r) => [r.id, r.startedAt - t])).toEqual([[8, 7]]);
+    expect((await eu.runsFeed(end, 10)).runs.map((r) => [r.id, r.startedAt - t])).toEqual([[8, 7]]);
+    expect((await eu.runsFeed(all.cursor, 10)).runs.map((r) => r.id)).toEqual([8]);
+    // A seed through a cursor holds exactly what a feed from it leaves out.
+    expect((await us.runs({ probeId: 'api', through: euDone })).map((r) => r.startedAt - t)).toEqual([3, 1]);
+    expect((await us.runs({ probeId: 'api', through: end })).map((r) => r.startedAt - t)).toEqual([6, 5, 4, 3, 1]);
+    expect((await us.runs({ probeId: 'api', through: new Map() })).map((r) => r.startedAt - t)).toEqual([]);
+    expect((await us.runs({ probeId: 'api' })).map((r) => r.startedAt - t)).toEqual([7, 6, 5, 4, 3, 1]);
+    // A run by its id.
+    expect((await eu.runsAfter(0, 3)).map((r) => r.id)).toEqual([1, 2, 3]);
+    expect((await eu.runsAfter(5, 1)).map((r) => r.id)).toEqual([6]);
+    expect(await eu.runsAfter(8, 3)).toEqual([]);
+    expect(await eu.runsAfter(0, -1)).toEqual([]);
   });
 
   it('hands one instance its due notifications alike with a claim, again on the next call, and applies its marks', async () => {
@@ -834,13 +857,11 @@ describe.each(BACKENDS)('store contract, several instances on one database: %s',
 });
 
 describe('store contract: postgres, several instances on one database', () => {
-  it('commits run ids in order: a feed reader never skips a run committed behind one it has read', async () => {
-    const where = await postgres.fresh();
-    const clock = new ManualClock();
-    const slow = await postgres.open(where, clock);
-    const fast = await postgres.open(where, clock);
-    const reader = await postgres.open(where, clock);
-    // Test only: a run from location `stall` holds its batch, ids drawn, until the gate opens.
+  /**
+   * Test only: a run from location `stall` holds its batch, ids drawn, until the gate (advisory lock
+   * 77, held by the returned client) opens.
+   */
+  async function stallGate(where: string) {
     await server!.query(
       `CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN IF NEW.location = 'stall' THEN PERFORM pg_advisory_xact_lock_shared(77); END IF; RETURN NEW; END $$;
@@ -849,38 +870,138 @@ describe('store contract: postgres, several instances on one database', () => {
     );
     const gate = new pg.Client({ connectionString: where });
     await gate.connect();
-    try {
-      await gate.query('SELECT pg_advisory_lock(77)');
-      const t = clock.now();
-      slow.append(run('api', t, { location: 'stall' }));
-      const slowDone = slow.flush();
-      await until(async () => (await advisoryWaiters(gate, 77)) === 1, 'the slow batch waits at the gate');
-      fast.append(run('web', t + 1));
-      let fastDone = false;
-      const fastFlush = fast.flush().then(() => {
-        fastDone = true;
-      });
-      // Either the fast batch commits past the slow one (out of order), or it waits its turn.
-      await until(async () => fastDone || (await advisoryWaiters(gate)) === 2, 'the fast batch commits or waits');
+    await gate.query('SELECT pg_advisory_lock(77)');
+    return gate;
+  }
 
-      // The leader's loop: read after the last id seen.
-      let cursor = 0;
+  it('delivers runs two writers commit out of id order each exactly once, and neither writer waits for the other', async () => {
+    const where = await postgres.fresh();
+    const clock = new ManualClock();
+    const slow = await postgres.open(where, clock);
+    const fast = await postgres.open(where, clock);
+    const reader = await postgres.open(where, clock);
+    const gate = await stallGate(where);
+    try {
+      const t = clock.now();
+      let cursor = await reader.feedEnd();
       const seen: number[] = [];
       const poll = async () => {
-        const got = await reader.runsAfter(cursor, 100);
-        seen.push(...got.map((r) => r.startedAt - t));
-        cursor = got.at(-1)?.id ?? cursor;
+        const page = await reader.runsFeed(cursor, 100);
+        seen.push(...page.runs.map((r) => r.startedAt - t));
+        cursor = page.cursor;
       };
+      slow.append(run('api', t, { location: 'stall' }));
+      const slowDone = slow.flush();
+      await until(async () => (await advisoryWaiters(gate, 77)) === 1, 'the slow batch waits at the gate, its id drawn');
+      fast.append(run('web', t + 1));
+      fast.append(run('web', t + 2));
+      // Commits past the slow batch, ids above its: no lock orders writers.
+      await fast.flush();
+      expect(await advisoryWaiters(gate)).toBe(1);
       await poll();
-      expect(seen).toEqual([]);
+      expect(seen).toEqual([1, 2]);
       await gate.query('SELECT pg_advisory_unlock(77)');
-      await Promise.all([slowDone, fastFlush]);
+      await slowDone;
       await poll();
-      expect(seen).toEqual([0, 1]);
-      expect(cursor).toBe(2);
+      await poll();
+      // The slow run, id 1, committed behind ids 2 and 3 the reader had already read: delivered, once.
+      expect(seen).toEqual([1, 2, 0]);
+      expect((await reader.runsAfter(0, 10)).map((r) => r.startedAt - t)).toEqual([0, 1, 2]);
     } finally {
       await gate.end();
     }
+  });
+
+  it('reads a writer that appears after the cursor was taken from its first run, and goes on past one that is gone', async () => {
+    const where = await postgres.fresh();
+    const clock = new ManualClock();
+    const old = await postgres.open(where, clock);
+    const reader = await postgres.open(where, clock);
+    const t = clock.now();
+    old.append(run('api', t));
+    await old.flush();
+    let cursor = await reader.feedEnd();
+    const seen: number[] = [];
+    const poll = async () => {
+      const page = await reader.runsFeed(cursor, 2);
+      seen.push(...page.runs.map((r) => r.startedAt - t));
+      cursor = page.cursor;
+      return page.runs.length;
+    };
+    old.append(run('api', t + 1));
+    await old.flush();
+    await old.close();
+    // A new instance (a writer the cursor does not name) writes after the old one is gone for good.
+    const late = await postgres.open(where, clock);
+    for (let i = 2; i < 5; i++) late.append(run('web', t + i));
+    await late.flush();
+    while ((await poll()) > 0);
+    expect(seen).toEqual([1, 2, 3, 4]);
+    // Restarted, the same instance is a new writer: its runs are read too.
+    const again = await postgres.open(where, clock);
+    again.append(run('api', t + 5));
+    await again.flush();
+    while ((await poll()) > 0);
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('hands over at a leader change without a gap or a duplicate, a batch in flight across the change included', async () => {
+    const where = await postgres.fresh();
+    const clock = new ManualClock();
+    const slow = await postgres.open(where, clock);
+    const fast = await postgres.open(where, clock);
+    const leader = await postgres.open(where, clock);
+    const gate = await stallGate(where);
+    try {
+      const t = clock.now();
+      fast.append(run('api', t));
+      await fast.flush();
+      // The slow batch draws its id, then a fast one commits above it.
+      slow.append(run('api', t + 1, { location: 'stall' }));
+      const slowDone = slow.flush();
+      await until(async () => (await advisoryWaiters(gate, 77)) === 1, 'the slow batch waits at the gate, its id drawn');
+      fast.append(run('api', t + 2));
+      await fast.flush();
+      // The new leader takes its cursor, then (the slow batch committing meanwhile) seeds its history through it.
+      const cursor = await leader.feedEnd();
+      await gate.query('SELECT pg_advisory_unlock(77)');
+      await slowDone;
+      const seeded = (await leader.runs({ probeId: 'api', through: cursor })).map((r) => r.startedAt - t);
+      fast.append(run('api', t + 3));
+      await fast.flush();
+      const fed: number[] = [];
+      for (let page = await leader.runsFeed(cursor, 10); page.runs.length > 0; page = await leader.runsFeed(page.cursor, 10))
+        fed.push(...page.runs.map((r) => r.startedAt - t));
+      expect(seeded).toEqual([2, 0]);
+      expect(fed).toEqual([1, 3]);
+    } finally {
+      await gate.end();
+    }
+  });
+
+  it('refreshes the newest run of each probe other instances wrote, from what they committed since the last refresh', async () => {
+    const where = await postgres.fresh();
+    const clock = new ManualClock();
+    const eu = await postgres.open(where, clock);
+    const us = await postgres.open(where, clock);
+    const t = clock.now();
+    eu.append(run('api', t + 5, { location: 'eu-west' }));
+    eu.append(run('web', t + 1, { location: 'eu-west' }));
+    await eu.flush();
+    us.append(run('web', t + 3, { location: 'us-east' }));
+    expect(us.latest('api')).toBeUndefined();
+    await clock.advance(2_000);
+    await until(() => us.latest('api') !== undefined, 'us refreshes');
+    expect(us.latest('api')).toMatchObject({ startedAt: t + 5, location: 'eu-west' });
+    // Its own newer run stays; an older run written elsewhere does not replace a newer one.
+    expect(us.latest('web')).toMatchObject({ startedAt: t + 3, location: 'us-east' });
+    eu.append(run('api', t + 2, { location: 'eu-west' }));
+    eu.append(run('dns', t + 2, { location: 'eu-west' }));
+    await eu.flush();
+    await clock.advance(2_000);
+    await until(() => us.latest('dns') !== undefined, 'us refreshes again');
+    expect(us.latest('api')).toMatchObject({ startedAt: t + 5 });
+    expect(us.latest('web')).toMatchObject({ startedAt: t + 3 });
   });
 
   it('gives two instances claiming at the same moment disjoint notifications', async () => {

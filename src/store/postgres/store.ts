@@ -1,7 +1,7 @@
 import type { TimerHandle } from '../../lib/clock.js';
 import { messageOf } from '../../lib/errors.js';
 import { type RunRow, runOf } from '../rows.js';
-import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth, StoreStats } from '../types.js';
+import type { FeedCursor, LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth, StoreStats } from '../types.js';
 import { type BatchedStoreOptions, requeue } from '../write-queue.js';
 import { createPostgresAlertStore } from './alerts.js';
 import { createPostgresAuditLog } from './audit.js';
@@ -28,16 +28,37 @@ export interface PostgresStoreOptions extends BatchedStoreOptions {
 
 const RUN_COLUMNS = `r.id, p.name AS probe_id, p.kind, r.started_at, r.duration_ms, r.ok, r.code, r.message, r.attempts, r.trigger,
   r.vals, r.details, r.location`;
-// One index probe per probe (LATERAL … LIMIT 1), not a scan of every run.
-const LATEST_SQL = `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
+// One index probe per probe (LATERAL … LIMIT 1), not a scan of every run. Read once, at start.
+// (Exported, with FRESH_SQL, for the bench's cluster phase, which times both at 10,000 probes.)
+export const LATEST_SQL = `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
   CROSS JOIN LATERAL (SELECT * FROM runs WHERE probe = p.id ORDER BY started_at DESC, id DESC LIMIT 1) r`;
 // Deleted per statement: a short lock and a short transaction, whatever the backlog.
 const PRUNE_CHUNK = 5_000;
 /**
- * Held from just before a batch takes its run ids until it commits, so batches from all instances
- * commit in id order; see runsAfter below.
+ * The runs after a feed cursor ($1 writers, $2 the highest id read of each; a writer not named from
+ * its first run), at most $3 per writer, each writer's in its own id order, leaving out writer $4.
+ * Only writers whose last_id moved past their cursor are read, each from its cursor on (never from
+ * 0: from first_after), so a writer gone for good costs nothing and one that appears costs its own
+ * runs: the planner may walk the primary key from there rather than runs_writer_id.
  */
-const RUN_ORDER_LOCK = 0x76_69_67_69_6c_03; // "vigil" 3
+const FEED_ROWS = `SELECT r.* FROM run_writers w
+  LEFT JOIN unnest($1::int[], $2::bigint[]) AS c (writer, after) ON c.writer = w.id
+  CROSS JOIN LATERAL (SELECT * FROM runs WHERE runs.writer = w.id AND runs.id > coalesce(c.after, w.first_after)
+                       ORDER BY runs.id LIMIT $3) r
+  WHERE w.id <> $4 AND w.last_id > coalesce(c.after, w.first_after)`;
+/**
+ * The latest refresh in one statement: of the runs other writers committed since the last refresh,
+ * the newest of each probe, and how far it read each writer (its next cursor). JSON, so both come
+ * back as one row.
+ */
+export const FRESH_SQL = `WITH r AS MATERIALIZED (${FEED_ROWS})
+  SELECT (SELECT coalesce(json_agg(n), '[]') FROM (SELECT DISTINCT ON (r.probe) ${RUN_COLUMNS}
+            FROM r JOIN probes p ON p.id = r.probe ORDER BY r.probe, r.started_at DESC, r.id DESC) n) AS newest,
+         (SELECT coalesce(json_agg(json_build_array(writer, last)), '[]') FROM (SELECT writer, max(id) AS last FROM r GROUP BY writer) m) AS seen`;
+/** Runs a refresh reads of one writer at most; the rest come with the next. */
+const FRESH_PER_WRITER = 50_000;
+/** Cursors as the two arrays the feed statements take. */
+const cursorParams = (c: FeedCursor) => [[...c.keys()], [...c.values()]];
 
 /**
  * The store on PostgreSQL, for several vigil instances sharing one database. Same interface, same
@@ -73,6 +94,11 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
   // Kept in memory as SQLite does: each instance reads its own writes without a round trip per run.
   const states = new Map<string, unknown>();
 
+  /** This store's writer (FeedCursor): registered once it starts, one per start. */
+  let writer = -1;
+  /** How far the latest refresh has read every other writer's runs. */
+  let freshCursor: FeedCursor = new Map();
+
   const migrated = migratePostgres(pool, clock, log);
   /** Every call but the start's own waits for the schema. */
   const db: PgDb = {
@@ -87,6 +113,18 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
   const loaded = (async () => {
     await migrated;
     for (const row of await pool.query<{ id: number; name: string }>('SELECT id, name FROM probes')) probeKeys.set(row.name, row.id);
+    // A writer of its own each start: a batch of an earlier run of this instance may still commit
+    // (a lost connection), which must not land behind a cursor on this writer's runs.
+    // Every id it draws is above the sequence's value now (a sequence never goes back).
+    writer = (
+      await pool.query<{ id: number }>(
+        `INSERT INTO run_writers (started_at, first_after, last_id)
+         SELECT $1, v, v FROM coalesce(pg_sequence_last_value('runs_id_seq'), 0) AS v RETURNING id`,
+        [clock.now()],
+      )
+    )[0]!.id;
+    // Taken before the full read: a run committed in between is read twice, harmlessly, never missed.
+    freshCursor = await feedEnd(pool);
     for (const row of await pool.query<RunRow>(LATEST_SQL)) keepNewer(row);
     // A value set since the store was made is newer than the stored one.
     for (const row of await pool.query<{ probe_id: string; value: string }>('SELECT probe_id, value FROM probe_state')) {
@@ -109,10 +147,17 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
   // Other instances (other locations) write runs too: every instance's API and status page show the
   // newest run of each probe wherever it ran, and reads merge rollups up to the hour any of them rolled.
   let refreshTimer: TimerHandle | undefined;
+  // One statement, reading only what other writers committed since the last refresh (not one index
+  // probe per probe, as the full read at start does).
   const refreshLatest = () => {
-    db.query<RunRow>(LATEST_SQL)
-      .then((rows) => {
-        for (const row of rows) keepNewer(row);
+    // After the start's full read, which sets this writer and the cursor.
+    loaded
+      .then(() =>
+        db.query<{ newest: RunRow[]; seen: Array<[number, number]> }>(FRESH_SQL, [...cursorParams(freshCursor), FRESH_PER_WRITER, writer]),
+      )
+      .then(([row]) => {
+        for (const run of row!.newest) keepNewer(run);
+        if (row!.seen.length > 0) freshCursor = new Map([...freshCursor, ...row!.seen]);
         return rollups.load();
       })
       .catch((err) => log.warn({ err }, 'refreshing the latest runs failed'))
@@ -138,14 +183,16 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       for (const r of res) made.set(r.name, r.id);
     }
     const key = (r: RunRecord) => probeKeys.get(r.probeId) ?? made.get(r.probeId)!;
-    // After the probe rows (their locks come first, in one order everywhere) and only for the
-    // INSERT and the COMMIT that follows it: the run feed's ordering (see runsAfter).
-    await tx.run('SELECT pg_advisory_xact_lock($1)', [RUN_ORDER_LOCK]);
-    // One statement per batch: the columns go as arrays and unnest turns them back into rows, in order.
+    // One statement per batch: the columns go as arrays and unnest turns them back into rows, in
+    // order. It moves this writer's last_id too, in the same transaction (its row only: writers
+    // never wait on each other); see runsFeed for why no lock orders them.
     await tx.run(
-      `INSERT INTO runs (probe, started_at, duration_ms, ok, code, message, attempts, trigger, vals, details, location)
-       SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bool[], $5::text[], $6::text[], $7::int[], $8::text[],
-                            $9::text[], $10::text[], $11::text[])`,
+      `WITH ins AS (
+         INSERT INTO runs (probe, started_at, duration_ms, ok, code, message, attempts, trigger, vals, details, location, writer)
+         SELECT *, $12::int FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bool[], $5::text[], $6::text[], $7::int[],
+                                        $8::text[], $9::text[], $10::text[], $11::text[])
+         RETURNING id)
+       UPDATE run_writers SET last_id = (SELECT max(id) FROM ins) WHERE id = $12`,
       [
         rows.map(key),
         rows.map((r) => r.startedAt),
@@ -158,6 +205,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
         rows.map((r) => JSON.stringify(r.values)),
         rows.map((r) => (r.details === undefined ? null : JSON.stringify(r.details))),
         rows.map((r) => r.location ?? ''),
+        writer,
       ],
     );
     return made;
@@ -332,8 +380,10 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       const rows = await db.query<RunRow>(
         `SELECT ${RUN_COLUMNS} FROM runs r JOIN probes p ON p.id = r.probe
           WHERE p.name = $1 AND r.started_at >= $2 AND r.started_at < $3
+            AND ($5::int[] IS NULL OR EXISTS (SELECT 1 FROM unnest($5::int[], $6::bigint[]) AS c (writer, upto)
+                                               WHERE c.writer = r.writer AND r.id <= c.upto))
           ORDER BY r.started_at DESC, r.id DESC LIMIT $4`,
-        [q.probeId, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit],
+        [q.probeId, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit, ...(q.through ? cursorParams(q.through) : [null, null])],
       );
       return rows.map(runOf);
     },
@@ -345,19 +395,6 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       );
       return row === undefined ? undefined : runOf(row);
     },
-    /**
-     * Why reading `id > afterId` misses nothing here: ids come from one bigserial, and concurrent
-     * transactions can commit them out of order (A takes 10, B takes 11, B commits, a reader moves
-     * past 11, then A commits 10 behind it). So every batch takes RUN_ORDER_LOCK before its INSERT
-     * draws ids and holds it to its COMMIT; PostgreSQL makes a commit visible before it releases the
-     * transaction's locks, so the next batch draws higher ids only once the previous one is visible.
-     * Any snapshot therefore sees a prefix of the ids that will ever commit (less rolled-back gaps),
-     * and a reader continuing after the highest id it has seen never skips one. The cost: batch
-     * inserts of all instances take turns (one INSERT and COMMIT each, milliseconds), which run
-     * volumes here afford; an xid-ordered feed or an overlap window with de-duplication would avoid
-     * it, but need a cursor of two values or a window wider than the longest transaction. Holds as
-     * long as the sequence keeps its default CACHE 1 (a per-session cache hands out ids out of order).
-     */
     async runsAfter(afterId, limit) {
       const rows = await db.query<RunRow>(
         `SELECT ${RUN_COLUMNS} FROM runs r JOIN probes p ON p.id = r.probe WHERE r.id > $1 ORDER BY r.id LIMIT $2`,
@@ -365,9 +402,30 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       );
       return rows.map(runOf);
     },
-    async maxRunId() {
-      return (await db.query<{ id: number }>('SELECT coalesce(max(id), 0) AS id FROM runs'))[0]!.id;
+    /**
+     * Why continuing each writer after its highest id seen misses nothing: ids come from one
+     * bigserial, and concurrent transactions commit them out of order (A takes 10, B takes 11, B
+     * commits, a reader moves past 11, then A commits 10 behind it), so one cursor over all ids
+     * would skip 10. But one writer has one batch in flight at a time (writeQueued, and a batch lost
+     * with its connection is settled by txid_status before the next begins), so its next batch
+     * draws its ids only after the previous one committed: within a writer, any snapshot sees a
+     * prefix of the ids that will ever commit (less rolled-back gaps). A cursor per writer therefore
+     * never skips, and no lock orders writers against each other. The page is the lowest `limit`
+     * ids over all writers, so of each writer it takes a prefix too. Holds as long as the sequence
+     * keeps its default CACHE 1 (a per-session cache hands out ids out of order).
+     */
+    async runsFeed(cursor, limit) {
+      const n = Math.max(0, Math.min(Math.floor(limit), 10_000));
+      const rows = await db.query<RunRow & { writer: number }>(
+        `SELECT ${RUN_COLUMNS}, r.writer FROM (${FEED_ROWS}) r JOIN probes p ON p.id = r.probe ORDER BY r.id LIMIT $3`,
+        [...cursorParams(cursor), n, -1],
+      );
+      if (rows.length === 0) return { runs: [], cursor };
+      const next = new Map(cursor);
+      for (const row of rows) next.set(row.writer, row.id);
+      return { runs: rows.map(runOf), cursor: next };
     },
+    feedEnd: () => feedEnd(db),
     async lease(name, holder, ttlMs, now): Promise<LeaseState> {
       if (!(ttlMs > 0)) throw new RangeError(`a lease needs a positive ttl, got ${ttlMs}`);
       // One statement: the conflicting row is locked and re-checked, so of instances asking at once
@@ -448,4 +506,10 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       await pool.close();
     },
   };
+}
+
+/** Every writer's highest committed run id (last_id moves in the transaction that writes the runs). */
+async function feedEnd(db: Queryable): Promise<FeedCursor> {
+  const rows = await db.query<{ id: number; last: number }>('SELECT id, last_id AS last FROM run_writers');
+  return new Map(rows.map((r) => [r.id, r.last]));
 }
