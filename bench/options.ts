@@ -8,6 +8,7 @@ export const OPTIONS = {
   only: { value: 'PHASE', default: 'all', help: `run one phase: ${PHASES.join(', ')}` },
   probes: { value: 'N', default: '60000', help: 'probes of the load phase (vigil on "* * * * *" for a minute)' },
   small: { value: 'N', default: '10000', help: 'probes of the RSS run' },
+  'scrape-probes': { value: 'N,N,…', default: '1000,10000,60000', help: 'probe counts the scrape phase measures /metrics at' },
   seconds: { value: 'S', default: '20', help: 'length of each baseline phase (cluster: at most 15)' },
   'alert-probes': { value: 'N', default: '200', help: 'probes alerting into one Slack channel (alerts)' },
   prefill: { value: 'N', default: '1000000', help: 'old runs pruned during the last alert round' },
@@ -21,7 +22,7 @@ export const OPTIONS = {
 
 export type BenchOption = keyof typeof OPTIONS;
 
-const TEXT: ReadonlySet<BenchOption> = new Set(['only', 's3-size']);
+const TEXT: ReadonlySet<BenchOption> = new Set(['only', 's3-size', 'scrape-probes']);
 
 export function usage(): string {
   const width = Math.max(...Object.entries(OPTIONS).map(([name, o]) => name.length + o.value.length + 3));
@@ -47,6 +48,8 @@ export function parseBenchArgs(argv: string[]): { help: true } | { help: false; 
     const option = name as BenchOption;
     if (option === 'only' && !(PHASES as readonly string[]).includes(value))
       throw new Error(`--only: one of ${PHASES.join(', ')}, got "${value}"`);
+    if (option === 'scrape-probes' && !/^[1-9]\d*(,[1-9]\d*)*$/.test(value))
+      throw new Error(`--scrape-probes: expected probe counts separated by commas, got "${value}"`);
     if (!TEXT.has(option) && !(Number(value) > 0)) throw new Error(`--${name}: expected a positive number, got "${value}"`);
     out.set(option, value);
   }
