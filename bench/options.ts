@@ -22,6 +22,7 @@ export const OPTIONS = {
   'throughput-probes': { value: 'N', default: '2000', help: 'probes of the throughput phase (vigil on `every: 1s` for a minute)' },
   'soak-minutes': { value: 'M', default: '10', help: 'length of the soak phase (1,000 probes on `every: 1s`)' },
   small: { value: 'N', default: '10000', help: 'probes of the RSS run' },
+  'scrape-probes': { value: 'N,N,…', default: '1000,10000,60000', help: 'probe counts the scrape phase measures /metrics at' },
   seconds: { value: 'S', default: '20', help: 'length of each baseline phase (cluster: at most 15)' },
   'alert-probes': { value: 'N', default: '200', help: 'probes alerting into one Slack channel (alerts)' },
   prefill: { value: 'N', default: '1000000', help: 'old runs pruned during the last alert round' },
@@ -35,7 +36,7 @@ export const OPTIONS = {
 
 export type BenchOption = keyof typeof OPTIONS;
 
-const TEXT: ReadonlySet<BenchOption> = new Set(['only', 's3-size']);
+const TEXT: ReadonlySet<BenchOption> = new Set(['only', 's3-size', 'scrape-probes']);
 
 export function usage(): string {
   const width = Math.max(...Object.entries(OPTIONS).map(([name, o]) => name.length + o.value.length + 3));
@@ -61,6 +62,8 @@ export function parseBenchArgs(argv: string[]): { help: true } | { help: false; 
     const option = name as BenchOption;
     if (option === 'only' && !(PHASES as readonly string[]).includes(value))
       throw new Error(`--only: one of ${PHASES.join(', ')}, got "${value}"`);
+    if (option === 'scrape-probes' && !/^[1-9]\d*(,[1-9]\d*)*$/.test(value))
+      throw new Error(`--scrape-probes: expected probe counts separated by commas, got "${value}"`);
     if (!TEXT.has(option) && !(Number(value) > 0)) throw new Error(`--${name}: expected a positive number, got "${value}"`);
     out.set(option, value);
   }

@@ -463,6 +463,11 @@ export function createApp(deps: AppDeps): App {
           probes: () => probes,
           isRunning: (id) => scheduler.isRunning(id),
           held: () => store.alerts.held(),
+          // Kept by the snapshot; an app not started yet (no figures read) reads them first.
+          undelivered: async () => {
+            if (figures.current().readAt === undefined) await figures.refresh();
+            return figures.current().undelivered;
+          },
           oncall: onCall,
           people,
           reportUrl: '/api/v1/report?format=html',

@@ -8,7 +8,16 @@ import { Registry } from 'prom-client';
  * Here each probe's label text is escaped once, when it is declared, and a scrape is string
  * concatenation. The families still sit in the prom-client Registry (see FastRegistry), so
  * process and scheduler metrics and these come out of one `/metrics`.
+ *
+ * A scrape freezes the probes' numbers (one flat array, ~200 bytes a probe) and makes the text
+ * from that copy in pieces of ~64 KB, as the reply takes them. At 60,000 probes the exposition is
+ * ~96 MB of text: as one string (a rope of millions of small strings) it took ~390 MB of heap and
+ * held the event loop for seconds. Streamed, a scrape holds the frozen numbers and a few pieces,
+ * and every series of one scrape still comes from one instant, whatever runs end meanwhile.
  */
+
+/** Characters a piece of text reaches before it is handed on. */
+const PIECE_CHARS = 64 * 1024;
 
 interface Entry {
   kind: string;
@@ -24,11 +33,30 @@ interface Entry {
   sum: number;
   count: number;
   valueNames: readonly string[];
-  valueLabels: string[];
+  /** Replaced, never changed in place: a frozen scrape keeps the array it took. */
+  valueLabels: readonly string[];
   values: Float64Array;
 }
 
-/** What a family exposes to prom-client: its JSON form, and a fast text form FastRegistry uses. */
+/** The probes' numbers at one instant: what one scrape renders, whatever runs end while its text streams. */
+interface Frozen {
+  probes: number;
+  labels: string[];
+  valueLabels: Array<readonly string[]>;
+  /** Per probe from `at[i]`: the fields below, then the cumulative buckets, then the values; `at[probes]` is the end. */
+  nums: Float64Array;
+  at: Uint32Array;
+}
+const SUCCESS = 0;
+const LAST_RUN = 1;
+const LAST_SUCCESS = 2;
+const OK = 3;
+const FAILED = 4;
+const SUM = 5;
+const COUNT = 6;
+const BUCKETS = 7;
+
+/** What a family exposes to prom-client: its JSON form, and the text form FastRegistry streams. */
 export interface TextMetric {
   name: string;
   help: string;
@@ -41,23 +69,70 @@ export interface TextMetric {
     aggregator: 'sum';
     values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
   }>;
-  render(): string;
+  /** The family's text as of this call, made piece by piece as the pieces are taken. */
+  pieces(): Iterable<string>;
   reset(): void;
 }
 
 /** Whether a registered metric is one of ours that renders its own text (prom-client types it as its own classes). */
-function rendersItself(metric: object): metric is Pick<TextMetric, 'render'> {
-  return typeof Reflect.get(metric, 'render') === 'function';
+function rendersItself(metric: object): metric is Pick<TextMetric, 'pieces'> {
+  return typeof Reflect.get(metric, 'pieces') === 'function';
 }
 
 /** A prom-client Registry that renders TextMetric families without the generic per-series path. */
 export class FastRegistry extends Registry {
-  override async metrics(): Promise<string> {
+  /**
+   * The exposition in pieces of ~64 KB, for a reply to stream. Every family's state is taken now
+   * (prom-client's collected, ours frozen); the text of ours is made as the pieces are taken.
+   */
+  async exposition(): Promise<Iterable<string>> {
     const parts = await Promise.all(
-      this.getMetricsAsArray().map((metric) => (rendersItself(metric) ? metric.render() : this.getSingleMetricAsString(metric.name))),
+      this.getMetricsAsArray().map((metric) => (rendersItself(metric) ? metric.pieces() : this.getSingleMetricAsString(metric.name))),
     );
-    return `${parts.join('\n\n')}\n`;
+    return joined(parts);
   }
+
+  override async metrics(): Promise<string> {
+    let text = '';
+    for (const piece of await this.exposition()) text += piece;
+    return text;
+  }
+}
+
+/** The families' texts one blank line apart and a newline at the end, as prom-client joins them; small parts go out together. */
+function* joined(parts: ReadonlyArray<string | Iterable<string>>): Generator<string> {
+  let pending = '';
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k] ?? '';
+    if (k > 0) pending += '\n\n';
+    for (const piece of typeof part === 'string' ? [part] : part) {
+      pending += piece;
+      if (pending.length >= PIECE_CHARS) {
+        yield pending;
+        pending = '';
+      }
+    }
+  }
+  yield `${pending}\n`;
+}
+
+/** A family's text for the frozen probes: its header, then `lines` of each probe. */
+function* familyText(frozen: Frozen, head: string, lines: (f: Frozen, i: number) => string): Generator<string> {
+  // Joined from an array: one flat string a piece. `+=` builds a rope of thousands of small
+  // strings, which the reply then flattens to encode it: as much work again, and more garbage.
+  let parts: string[] = [head];
+  let length = head.length;
+  for (let i = 0; i < frozen.probes; i++) {
+    const text = lines(frozen, i);
+    parts.push(text);
+    length += text.length;
+    if (length >= PIECE_CHARS) {
+      yield parts.join('');
+      parts = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield parts.join('');
 }
 
 function escapeLabel(v: string): string {
@@ -75,6 +150,9 @@ function num(v: number): string {
 export class ProbeSeries {
   private readonly entries = new Map<string, Entry>();
   private readonly bucketText: string[];
+  /** Bumped by every change, so the families of one scrape share one frozen copy. */
+  private version = 0;
+  private frozen: { version: number; copy: WeakRef<Frozen> } | undefined;
 
   /** `location` labels every series of this instance, when it has one (several instances, one Prometheus). */
   constructor(
@@ -96,6 +174,7 @@ export class ProbeSeries {
     last?: { ok: boolean; at: number; values: Record<string, number> },
   ): void {
     const labels = `probe="${escapeLabel(id)}",kind="${escapeLabel(kind)}"${this.location ? `,location="${escapeLabel(this.location)}"` : ''}`;
+    this.version++;
     this.entries.set(id, {
       kind,
       labels,
@@ -117,6 +196,7 @@ export class ProbeSeries {
   revalue(id: string, valueNames: readonly string[]): void {
     const e = this.entries.get(id);
     if (!e) return;
+    this.version++;
     const old = new Map(e.valueNames.map((n, i) => [n, e.values[i] ?? Number.NaN]));
     e.valueNames = valueNames;
     e.valueLabels = valueNames.map((n) => `${e.labels},name="${escapeLabel(n)}"`);
@@ -128,12 +208,13 @@ export class ProbeSeries {
   }
 
   remove(id: string): void {
-    this.entries.delete(id);
+    if (this.entries.delete(id)) this.version++;
   }
 
   observe(id: string, ok: boolean, seconds: number, at: number, values: Record<string, number>): void {
     const e = this.entries.get(id);
     if (!e) return;
+    this.version++;
     e.success = ok ? 1 : 0;
     e.lastRun = at;
     if (ok) {
@@ -151,22 +232,63 @@ export class ProbeSeries {
     });
   }
 
+  /**
+   * Every probe's numbers now, in one flat copy. The six families of one scrape ask in turn with
+   * nothing changed between, so they share one copy while a scrape still holds it.
+   */
+  private freeze(): Frozen {
+    const kept = this.frozen?.version === this.version ? this.frozen.copy.deref() : undefined;
+    if (kept) return kept;
+    const probes = this.entries.size;
+    const width = BUCKETS + this.bounds.length + 1;
+    let size = 0;
+    for (const e of this.entries.values()) size += width + e.values.length;
+    const frozen: Frozen = {
+      probes,
+      labels: new Array<string>(probes),
+      valueLabels: new Array<readonly string[]>(probes),
+      nums: new Float64Array(size),
+      at: new Uint32Array(probes + 1),
+    };
+    const { nums, at } = frozen;
+    let i = 0;
+    let o = 0;
+    for (const e of this.entries.values()) {
+      at[i] = o;
+      frozen.labels[i] = e.labels;
+      frozen.valueLabels[i] = e.valueLabels;
+      nums[o + SUCCESS] = e.success;
+      nums[o + LAST_RUN] = e.lastRun;
+      nums[o + LAST_SUCCESS] = e.lastSuccess;
+      nums[o + OK] = e.ok;
+      nums[o + FAILED] = e.failed;
+      nums[o + SUM] = e.sum;
+      nums[o + COUNT] = e.count;
+      let cum = 0;
+      for (let b = 0; b < e.buckets.length; b++) {
+        cum += e.buckets[b] ?? 0;
+        nums[o + BUCKETS + b] = cum;
+      }
+      nums.set(e.values, o + width);
+      o += width + e.values.length;
+      i++;
+    }
+    at[probes] = o;
+    this.frozen = { version: this.version, copy: new WeakRef(frozen) };
+    return frozen;
+  }
+
   /** The six families, ready to register. */
   families(): TextMetric[] {
-    const entries = this.entries;
-    // Lines are appended to one string: V8 builds it as a rope, faster than pushing and joining.
-    const family = (name: string, help: string, type: TextMetric['type'], lines: (e: Entry) => string): TextMetric => {
-      const render = () => {
-        let out = `# HELP ${name} ${help}\n# TYPE ${name} ${type}`;
-        for (const e of entries.values()) out += lines(e);
-        return out;
-      };
+    const family = (name: string, help: string, type: TextMetric['type'], lines: (f: Frozen, i: number) => string): TextMetric => {
+      const head = `# HELP ${name} ${help}\n# TYPE ${name} ${type}`;
+      const pieces = () => familyText(this.freeze(), head, lines);
       return {
         name,
         help,
         type,
         aggregator: 'sum',
-        render,
+        pieces,
         reset: () => {},
         // The generic form, for registries that are not FastRegistry (and getMetricsAsJSON).
         get: async () => ({
@@ -174,7 +296,8 @@ export class ProbeSeries {
           help,
           type,
           aggregator: 'sum' as const,
-          values: render()
+          values: [...pieces()]
+            .join('')
             .split('\n')
             .filter((l) => !l.startsWith('#'))
             .flatMap((l) => {
@@ -189,49 +312,48 @@ export class ProbeSeries {
       };
     };
     const bucketText = this.bucketText;
+    const buckets = bucketText.length;
+    const width = BUCKETS + buckets;
     return [
       family(
         'vigil_probe_success',
         'Whether the last run of the probe succeeded (1) or failed (0).',
         'gauge',
-        (e) => `\nvigil_probe_success{${e.labels}} ${e.success}`,
+        (f, i) => `\nvigil_probe_success{${f.labels[i]}} ${f.nums[(f.at[i] ?? 0) + SUCCESS]}`,
       ),
-      family('vigil_probe_duration_seconds', 'Duration of probe runs (the attempt that decided the outcome).', 'histogram', (e) => {
+      family('vigil_probe_duration_seconds', 'Duration of probe runs (the attempt that decided the outcome).', 'histogram', (f, i) => {
+        const labels = f.labels[i];
+        const o = f.at[i] ?? 0;
         let out = '';
-        let cum = 0;
-        for (let i = 0; i < bucketText.length; i++) {
-          cum += e.buckets[i] ?? 0;
-          out += `\nvigil_probe_duration_seconds_bucket{${e.labels},${bucketText[i]}} ${cum}`;
-        }
-        return `${out}\nvigil_probe_duration_seconds_sum{${e.labels}} ${num(e.sum)}\nvigil_probe_duration_seconds_count{${e.labels}} ${e.count}`;
+        for (let b = 0; b < buckets; b++)
+          out += `\nvigil_probe_duration_seconds_bucket{${labels},${bucketText[b]}} ${f.nums[o + BUCKETS + b]}`;
+        return `${out}\nvigil_probe_duration_seconds_sum{${labels}} ${num(f.nums[o + SUM] ?? 0)}\nvigil_probe_duration_seconds_count{${labels}} ${f.nums[o + COUNT]}`;
       }),
-      family(
-        'vigil_probe_runs_total',
-        'Probe runs by outcome.',
-        'counter',
-        (e) =>
-          `\nvigil_probe_runs_total{${e.labels},outcome="success"} ${e.ok}\nvigil_probe_runs_total{${e.labels},outcome="failure"} ${e.failed}`,
-      ),
+      family('vigil_probe_runs_total', 'Probe runs by outcome.', 'counter', (f, i) => {
+        const o = f.at[i] ?? 0;
+        return `\nvigil_probe_runs_total{${f.labels[i]},outcome="success"} ${f.nums[o + OK]}\nvigil_probe_runs_total{${f.labels[i]},outcome="failure"} ${f.nums[o + FAILED]}`;
+      }),
       family(
         'vigil_probe_last_run_timestamp_seconds',
         'When the probe last ran (0 = never).',
         'gauge',
-        (e) => `\nvigil_probe_last_run_timestamp_seconds{${e.labels}} ${num(e.lastRun)}`,
+        (f, i) => `\nvigil_probe_last_run_timestamp_seconds{${f.labels[i]}} ${num(f.nums[(f.at[i] ?? 0) + LAST_RUN] ?? 0)}`,
       ),
       family(
         'vigil_probe_last_success_timestamp_seconds',
         'When the probe last succeeded (0 = not known).',
         'gauge',
-        (e) => `\nvigil_probe_last_success_timestamp_seconds{${e.labels}} ${num(e.lastSuccess)}`,
+        (f, i) => `\nvigil_probe_last_success_timestamp_seconds{${f.labels[i]}} ${num(f.nums[(f.at[i] ?? 0) + LAST_SUCCESS] ?? 0)}`,
       ),
       family(
         'vigil_probe_value',
         'A named value of the last run (latency_ms, days_remaining, p95_ms, …); NaN before the first.',
         'gauge',
-        (e) => {
+        (f, i) => {
+          const names = f.valueLabels[i] ?? [];
+          const o = (f.at[i] ?? 0) + width;
           let out = '';
-          for (let k = 0; k < e.valueLabels.length; k++)
-            out += `\nvigil_probe_value{${e.valueLabels[k]}} ${num(e.values[k] ?? Number.NaN)}`;
+          for (let k = 0; k < names.length; k++) out += `\nvigil_probe_value{${names[k]}} ${num(f.nums[o + k] ?? Number.NaN)}`;
           return out;
         },
       ),

@@ -16,10 +16,15 @@ export interface StatusDeps {
   clock: Clock;
   store: Pick<Store, 'latest'> & {
     rollups: Pick<Rollups, 'query' | 'summary' | 'lastHour'>;
-    alerts: Pick<AlertStore, 'unresolvedIncidents' | 'incidents' | 'deliveries' | 'silences'>;
+    alerts: Pick<AlertStore, 'unresolvedIncidents' | 'incidents' | 'silences'>;
   };
   probes(): readonly ProbeDefinition[];
   isRunning(probeId: string): boolean;
+  /**
+   * Incidents with a page given up on, each with when its newest such page was queued: kept by
+   * the alert snapshot, so loading `/` does not read a month of outbox rows.
+   */
+  undelivered(): Promise<ReadonlyMap<number, number>>;
   /** Pages held because their channel is not configured, by channel (none when absent). */
   held?(): Promise<ReadonlyArray<{ channel: string; count: number; since: number }>>;
   /** Who is on call, per schedule. */
@@ -62,8 +67,7 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
     deps.oncall.roster(now),
     alerts.incidents({ state: 'resolved', since, limit: HISTORY_LIMIT }),
     alerts.silences(now),
-    // Given-up pages of the month: an incident among them is flagged, open or past.
-    alerts.deliveries(since, now + 1),
+    deps.undelivered(),
   ]);
   others.catch(() => {});
   const hours: number[] = [];
@@ -87,9 +91,10 @@ export async function buildStatusPage(deps: StatusDeps): Promise<StatusPage> {
     // A thousand probes read a few thousand rows: let requests and runs in between.
     await yieldLoop();
   }
-  const [unresolved, held, roster, resolved, silences, deliveries] = await others;
+  const [unresolved, held, roster, resolved, silences, undelivered] = await others;
+  // Given-up pages of the month: an incident among them is flagged, open or past.
   const dead = new Set<number>();
-  for (const d of deliveries) if (d.state === 'dead' && d.incidentId !== null && d.action !== 'test') dead.add(d.incidentId);
+  for (const [id, queuedAt] of undelivered) if (queuedAt >= since) dead.add(id);
   const incidents = unresolved
     .sort((a, b) => b.openedAt - a.openedAt)
     .map((i) => ({

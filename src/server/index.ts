@@ -24,6 +24,7 @@ import { type AlertRouteDeps, registerAlertRoutes } from './alerts-routes.js';
 import { type ArtifactRouteDeps, registerArtifactRoutes } from './artifact-routes.js';
 import { type ApiToken, authenticate, type Caller } from './auth.js';
 import type { HealthCheck } from './health.js';
+import { metricsBody } from './metrics-body.js';
 import { type OncallRouteDeps, registerOncallRoutes } from './oncall-routes.js';
 import { registerOpenApi, vigilVersion } from './openapi.js';
 import { isPublicPage, type PageRouteDeps, registerPageRoutes } from './page-routes.js';
@@ -435,8 +436,8 @@ function routes(app: FastifyInstance, deps: ServerDeps, linksPerMinute: number) 
   });
 
   app.get('/metrics', async (_req, reply) => {
-    const text = await deps.registry.metrics();
-    return reply.type(deps.registry.contentType).send(text);
+    const body = await metricsBody(deps.registry);
+    return reply.type(deps.registry.contentType).send(body);
   });
 
   const find = (id: string) => {

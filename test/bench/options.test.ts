@@ -35,6 +35,11 @@ describe('npm run bench options', () => {
     expect(() => parseBenchArgs(['--probes', 'abc'])).toThrow('--probes: expected a positive number, got "abc"');
     expect(() => parseBenchArgs(['--only', 'everything'])).toThrow(/--only: one of writes, scrape/);
     expect(() => parseBenchArgs(['stray'])).toThrow();
+    expect(() => parseBenchArgs(['--scrape-probes', '1000,,60000'])).toThrow(
+      '--scrape-probes: expected probe counts separated by commas, got "1000,,60000"',
+    );
+    const sizes = parseBenchArgs(['--scrape-probes', '1000,60000']);
+    expect(sizes.help ? undefined : sizes.values.get('scrape-probes')).toBe('1000,60000');
     const ok = parseBenchArgs(['--only', 'rollups', '--rollup-days', '7']);
     expect(ok.help ? undefined : [...ok.values]).toEqual([
       ['only', 'rollups'],

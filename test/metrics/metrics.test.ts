@@ -88,6 +88,52 @@ describe('metrics', () => {
     expect(await registry.metrics()).toContain('vigil_probe_success{probe="a\\"b\\\\c",kind="http"} 0');
   });
 
+  it('hands a large exposition out in pieces that join to the text, all of one instant', async () => {
+    const registry = new FastRegistry();
+    const metrics = createMetrics({ registry, durationBuckets: [0.05, 0.25, 1, 5, 30], processMetrics: false });
+    const ids = Array.from({ length: 3_000 }, (_, i) => `p${i}`);
+    const values = ['status', 'latency_ms'];
+    metrics.setProbes(ids.map((id) => ({ id, kind: 'http', values })));
+    const ran = (id: string, ok: boolean, latency: number): RunRecord => ({
+      probeId: id,
+      kind: 'http',
+      startedAt: 1_790_000_000_000,
+      durationMs: 120,
+      ok,
+      values: { status: ok ? 200 : 503, latency_ms: latency },
+      attempts: 1,
+      trigger: 'schedule',
+    });
+    for (const id of ids) metrics.observeRun(ran(id, true, 12.5));
+    const before = await registry.metrics();
+
+    const pieces = (await registry.exposition())[Symbol.iterator]();
+    let text = pieces.next().value ?? '';
+    // Runs end, and a reload drops half the probes, while the scrape is being sent.
+    for (const id of ids) metrics.observeRun(ran(id, false, 999));
+    metrics.setProbes(ids.slice(0, 1_500).map((id) => ({ id, kind: 'http', values })));
+    let count = 1;
+    for (let next = pieces.next(); !next.done; next = pieces.next()) {
+      text += next.value;
+      count++;
+    }
+    expect(count).toBeGreaterThan(10);
+    expect(text).toBe(before);
+
+    const after = await registry.metrics();
+    expect(after).toContain('vigil_probe_success{probe="p0",kind="http"} 0');
+    expect(after).toContain('vigil_probe_value{probe="p0",kind="http",name="latency_ms"} 999');
+    expect(after).not.toContain('probe="p2999"');
+    // The JSON form (prom-client's getMetricsAsJSON) reads the same numbers.
+    const json = await registry.getMetricsAsJSON();
+    const runs = json.find((m) => m.name === 'vigil_probe_runs_total');
+    expect(runs?.values).toContainEqual({
+      metricName: 'vigil_probe_runs_total',
+      labels: { probe: 'p0', kind: 'http', outcome: 'failure' },
+      value: 1,
+    });
+  });
+
   it('is valid exposition text by promtool, and real Prometheus scrapes it', async () => {
     // promtool lints names, types and format, exiting non-zero on any problem. (prom-client's own
     // process metrics fail its lint — `nodejs_active_handles_total` is a gauge — so they are left out here.)
