@@ -2,7 +2,7 @@
  * Config problems in words: each schema, YAML, cron or file error becomes one line that names the
  * file, the path inside it and what was expected there, with the value it got (secrets redacted).
  */
-import { Kind, type TSchema } from '@sinclair/typebox';
+import { Kind, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { validateDetailed } from 'node-cron';
@@ -75,12 +75,20 @@ function defaultsView(schema: TSchema): TSchema {
 
 function pruned(schema: TSchema): TSchema {
   const extra: unknown = schema.additionalProperties;
+  // A record whose entries have no default takes only its own (`labels: {}`); TypeBox would build a
+  // RegExp from its key pattern on every visit, for every probe.
+  if (schema[Kind] === 'Record' && !Object.values(schema.patternProperties as object).some(hasOwnDefault) && !hasOwnDefault(extra)) {
+    return Object.hasOwn(schema, 'default') ? Type.Unknown({ default: schema.default }) : Type.Unknown();
+  }
   // Keys outside `properties` get the additional schema's defaults: keep such an object whole.
   if (schema[Kind] !== 'Object' || (typeof extra === 'object' && extra !== null && mayDefault(extra))) return schema;
   const properties: Record<string, TSchema> = {};
   for (const [key, sub] of Object.entries(schema.properties as Record<string, TSchema>)) if (mayDefault(sub)) properties[key] = pruned(sub);
   return { ...schema, properties };
 }
+
+/** What TypeBox's Default asks of a record's entry schemas: a default of their own. */
+const hasOwnDefault = (schema: unknown) => typeof schema === 'object' && schema !== null && Object.hasOwn(schema, 'default');
 
 /** Whether a schema has a default anywhere inside it (or a reference, which may lead to one). */
 function mayDefault(schema: unknown): boolean {
