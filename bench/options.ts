@@ -13,6 +13,7 @@ const PHASES = [
   'flood',
   'object-storage',
   'browser',
+  'startup',
 ] as const;
 
 /** Every option: its default and what it sets. A number option must be a positive number. */
@@ -32,6 +33,7 @@ export const OPTIONS = {
   'flood-connections': { value: 'N', default: '2000', help: 'keep-alive connections of the flood phase' },
   'flood-seconds': { value: 'S', default: '20', help: 'length of the flood phase (at most 60)' },
   's3-size': { value: 'SIZE', default: '100MB', help: 'object size of the object-storage phase' },
+  'startup-probes': { value: 'N', default: '60000', help: 'probes of the startup phase (one file, then 600 files)' },
 } as const;
 
 export type BenchOption = keyof typeof OPTIONS;

@@ -44,6 +44,11 @@
  *              descendants (PSS and RSS summed, sampled every 25 ms from /proc), and this process's own
  *              RSS (where vigil's prober runs) before and after.
  *
+ *   startup  --startup-probes N (default 60,000) http probes on "* * * * *" at the loopback target, as one
+ *              file and then spread over 600 files, each run by `node dist/main.js`: ms from spawn to the
+ *              first /health 200, peak RSS (VmRSS sampled every 250 ms, and the kernel's VmHWM) from spawn
+ *              to the end of the first whole minute after it, and how many probes ran in that minute.
+ *
  * Options: `npm run bench -- --help` (bench/options.ts).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -1792,6 +1797,109 @@ async function benchBrowser() {
   }
 }
 
+/**
+ * `--only startup`: --startup-probes N (default 60,000) http probes on "* * * * *" at the loopback
+ * target, as one file and then over 600 files. A fast start that schedules nothing is no result, so
+ * each round also counts the probes that ran in the first whole minute after /health answered.
+ */
+async function benchStartup() {
+  const n = Number(args.get('startup-probes') ?? 60_000);
+  out(`\n## startup: ${n} http probes on "* * * * *" under \`node dist/main.js\`, as one file and as 600 files`);
+  const target = await startTarget();
+  try {
+    for (const files of [1, 600]) await startupRound(n, files, target.port);
+  } finally {
+    target.proc.kill();
+  }
+}
+
+async function startupRound(n: number, files: number, targetPort: number) {
+  const dir = path.join(tmp, `startup-${files}`);
+  mkdirSync(path.join(dir, 'config'), { recursive: true });
+  mkdirSync(path.join(dir, 'probes'), { recursive: true });
+  writeFileSync(
+    path.join(dir, 'config/default.yaml'),
+    'service:\n  host: 127.0.0.1\n  logLevel: info\nstorage:\n  sqlite:\n    path: ./data/vigil.db\n',
+  );
+  const per = Math.ceil(n / files);
+  for (let file = 0; file * per < n; file++) {
+    const items: string[] = [];
+    for (let i = file * per; i < Math.min(n, (file + 1) * per); i++) {
+      const address = ADDRESSES[i % ADDRESSES.length];
+      items.push(`- id: p${i}\n  kind: http\n  url: http://${address}:${targetPort}/health\n  schedule: "* * * * *"\n  timeout: 10s\n`);
+    }
+    writeFileSync(path.join(dir, 'probes', `bench-${String(file).padStart(4, '0')}.yaml`), items.join(''));
+  }
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const log = openSync(path.join(dir, 'vigil.log'), 'w');
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [path.join(import.meta.dirname, '../dist/main.js')], {
+    cwd: dir,
+    env: { ...process.env, PORT: String(port), VIGIL_ENV: '', VIGIL_CONFIG: '' },
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  const pid = proc.pid ?? 0;
+  let rss = 0;
+  const sampler = setInterval(() => {
+    rss = Math.max(rss, rssOf(pid));
+  }, 250);
+  try {
+    let healthMs = Number.NaN;
+    while (proc.exitCode === null && performance.now() - t0 < 60_000) {
+      const r = await healthOnce(port, 1_000);
+      if ('status' in r && r.status === 200) {
+        healthMs = performance.now() - t0;
+        break;
+      }
+      await sleep(25);
+    }
+    if (Number.isNaN(healthMs)) throw new Error(`vigil did not answer /health 200 within 60 s; see ${path.join(dir, 'vigil.log')}`);
+    // The first slot after the start dispatches every probe over the minute that follows (spread by id).
+    const boundary = Math.ceil(Date.now() / 60_000) * 60_000;
+    // Runs started up to 2 s late still count as the minute's (a probe run twice then counts once).
+    await sleep(boundary + 65_000 - Date.now());
+    const hwm = vmKb(pid, 'VmHWM') * 1024;
+    clearInterval(sampler);
+    proc.kill('SIGTERM');
+    const exited = await Promise.race([new Promise((r) => proc.once('exit', () => r(true))), sleep(20_000).then(() => false)]);
+    if (!exited) proc.kill('SIGKILL');
+    const db = new Database(path.join(dir, 'data/vigil.db'), { readonly: true });
+    const ran = (
+      db
+        .prepare('SELECT count(DISTINCT probe) AS n FROM runs WHERE started_at >= ? AND started_at < ?')
+        .get(boundary, boundary + 62_000) as {
+        n: number;
+      }
+    ).n;
+    db.close();
+    const seconds = (performance.now() - t0) / 1000;
+    out(
+      `${files === 1 ? 'one file' : `${files} files`}: /health 200 after ${f(healthMs / 1000, 2)} s (target ≤ 3 s); ` +
+        `peak RSS ${f(rss / 1048576, 0)} MB sampled, VmHWM ${f(hwm / 1048576, 0)} MB over ${f(seconds, 0)} s (target ≤ 300 MB); ` +
+        `${ran} of ${n} probes ran in the minute from ${new Date(boundary).toISOString().slice(11, 19)}`,
+    );
+  } finally {
+    clearInterval(sampler);
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+  }
+}
+
+/** A `Vm…` line of /proc/PID/status in kB (Linux); 0 elsewhere. */
+function vmKb(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 out(`vigil bench — node ${process.version}, ${new Date().toISOString()}`);
 try {
   if (!ONLY || ONLY === 'writes') await benchWrites();
@@ -1805,6 +1913,7 @@ try {
   if (!ONLY || ONLY === 'flood') await benchFlood();
   if (!ONLY || ONLY === 'object-storage') await benchObjectStorage();
   if (!ONLY || ONLY === 'browser') await benchBrowser();
+  if (!ONLY || ONLY === 'startup') await benchStartup();
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -64,10 +64,12 @@ export function checkDefinition(item: Json, at: string, shown: string, run: Run,
   }
   const prober = proberFor(kind);
   const before = run.problems.length;
+  const timeoutGiven = item.timeout !== undefined;
   const input = item.schedule === undefined && prober.defaultSchedule !== undefined ? { ...item, schedule: prober.defaultSchedule } : item;
-  const { value, failed } = validate(definitionSchema(prober.schema), input, run, () => shown, at);
+  // The item is this load's own copy (interpolation made it): defaults may be filled in place.
+  const { value, failed } = validate(definitionSchema(prober.schema), input, run, () => shown, at, { owned: true });
   const def = value as ProbeDefinition;
-  if (item.timeout === undefined && prober.defaultTimeout && failed.size === 0) def.timeout = prober.defaultTimeout(def);
+  if (!timeoutGiven && prober.defaultTimeout && failed.size === 0) def.timeout = prober.defaultTimeout(def);
   if (!failedAt(failed, `${at}.schedule`)) {
     const problem = scheduleProblem(def.schedule);
     if (problem) run.problems.push(`${shown}: ${at}.${problem}`);
