@@ -6,6 +6,7 @@ import { createRollups } from './rollups.js';
 import { type RunRow, runOf } from './rows.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
+import { startCheckpointer } from './sqlite-checkpoint.js';
 import { isCorruption, openSqlite, quickCheck, RESTORE_RUNBOOK } from './sqlite-open.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth, StoreStats } from './types.js';
 import { type BatchedStoreOptions, requeue } from './write-queue.js';
@@ -43,6 +44,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     },
     migrate: (db) => migrate(db, clock, log),
   });
+  // Checkpoints off the event loop (a file has a WAL to copy back; `:memory:` has none).
+  const checkpointer = opts.path === ':memory:' || opts.path === '' ? undefined : startCheckpointer(db, opts.path, log);
 
   const batchRows = opts.batchRows ?? 5000;
   const batchIntervalMs = opts.batchIntervalMs ?? 200;
@@ -337,6 +340,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       closed = true;
       if (timer !== undefined) clock.clearTimeout(timer);
       if (queue.length > 0) log.error({ lost: queue.length }, 'closing with unwritten runs');
+      // Its connection first: the last one to close checkpoints the WAL into the file and removes it.
+      await checkpointer?.close();
       db.close();
     },
   };
