@@ -99,6 +99,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
   // Ok runs go at `before`, failed ones at the older `failedBefore` (see Store.prune).
   const pruneChunk = db.prepare('DELETE FROM runs WHERE id >= ? AND id < ? AND started_at < ? AND (ok = 1 OR started_at < ?)');
   const pruneOne = db.prepare('DELETE FROM runs WHERE id = ? AND started_at < ? AND (ok = 1 OR started_at < ?)');
+  const allProbeIds = db.prepare<[], number>('SELECT id FROM probes').pluck();
   const newestOk = db.prepare<[number], { id: number; started_at: number }>(
     'SELECT id, started_at FROM runs WHERE probe = ? AND ok = 1 ORDER BY started_at DESC, id DESC LIMIT 1',
   );
@@ -329,7 +330,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       // Each probe's newest successful run stays (what the report's "last success" reads).
       const kept = new Set<number>();
       let n = 0;
-      for (const key of probeKeys.values()) {
+      // From the table, not probeKeys: a probe has rows there however its runs were written.
+      for (const key of allProbeIds.all()) {
         const row = newestOk.get(key);
         if (row !== undefined && row.started_at < before) kept.add(row.id);
         if (++n % 200 === 0) await yieldLoop();
