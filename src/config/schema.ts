@@ -76,7 +76,7 @@ export const ConfigSchema = Type.Object(
         retention: Type.Object(
           {
             /**
-             * Raw runs older than this are pruned; the rollups keep their hours (35 days) and days
+             * Raw runs older than this are pruned; the rollups keep their hours (31 days) and days
              * (400). Days, not months: every page and the report read rollups past it (README, Storage).
              */
             runs: Duration('3d'),

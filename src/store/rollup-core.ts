@@ -22,9 +22,10 @@ export interface RollupOptions {
   /** How long day rollups are kept. Default 400 days. */
   retentionDays?: number;
   /**
-   * How long hour rollups are kept. Default 35 days: hour rows are 24 of every 25 rollup rows, so
-   * keeping them as long as day rows would take ~515 MB at 100 probes; a 30-day report reads day rows
-   * and, at its edges, hour rows.
+   * How long hour rollups are kept. Default 31 days: hour rows are 24 of every 25 rollup rows (~1 kB
+   * each on disk), and the longest window read at hour resolution is 30 days back (the probe page's
+   * month and the uptime badge start inside a day: that day's hours come from hour rows); whole days
+   * (the report, the public status page's 90 days) read day rows.
    */
   hourRetentionDays?: number;
   /**
@@ -289,7 +290,7 @@ export function createRollupEngine(
   const maxHours = opts.maxHours ?? 48;
   const graceMs = opts.graceMs ?? 5 * 60_000;
   const retentionMs = (opts.retentionDays ?? 400) * DAY;
-  const hourRetentionMs = (opts.hourRetentionDays ?? 35) * DAY;
+  const hourRetentionMs = (opts.hourRetentionDays ?? 31) * DAY;
   const chunkRows = opts.chunkRows ?? 500;
   const writeRows = opts.writeRows ?? 200;
   const sketched: ReadonlySet<string> = new Set(opts.sketchValues ?? []);

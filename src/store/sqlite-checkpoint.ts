@@ -71,6 +71,8 @@ export function startCheckpointer(db: Database.Database, file: string, log: Logg
     async close() {
       if (closing) return exited;
       closing = true;
+      // Held while it closes: an unref'd worker is no reason to stay, and the caller awaits it.
+      worker.ref();
       worker.postMessage('close');
       await exited;
     },

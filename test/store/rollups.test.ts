@@ -200,7 +200,7 @@ describe('sqlite rollups', () => {
     expect(await store.rollups.prune(D0 + DAY)).toBe(3 * 25);
     expect((await store.rollups.query('api', D0, END, 'day')).map((b) => b.start)).toEqual([D0 + DAY, D0 + 2 * DAY]);
 
-    // Hour rows have a shorter retention (35 days) than day rows: 36 days on, only the days remain.
+    // Hour rows have a shorter retention (31 days) than day rows: 36 days on, only the days remain.
     clock.advanceSync(36 * DAY);
     expect(await store.rollups.prune()).toBe(3 * 48 + 1);
     expect(await store.rollups.query('api', D0, END + DAY, 'hour')).toEqual([]);
