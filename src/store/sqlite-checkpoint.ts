@@ -47,6 +47,9 @@ export const CHECKPOINT_EVERY_MS = 2_000;
 
 export function startCheckpointer(db: Database.Database, file: string, log: Logger, everyMs = CHECKPOINT_EVERY_MS): Checkpointer {
   db.pragma('wal_autocheckpoint = 0');
+  // A burst of writes (a catch-up roll-up, a large prune) grows the WAL past what a checkpoint
+  // every 2 s keeps it at; once checkpointed and restarted it is cut back to this, not left at its peak.
+  db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   const worker = new Worker(SOURCE, { eval: true, workerData: { driver, path: file, everyMs } });
   // A store nobody closed must not keep the process alive.
   worker.unref();
