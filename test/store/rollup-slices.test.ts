@@ -16,19 +16,27 @@ const dir = mkdtempSync(path.join(tmpdir(), 'vigil-slices-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /**
- * The longest a 2 ms timer fired late while `work` ran. A roll-up or prune in one piece holds the
- * loop for the whole of it (a day of 200 probes: ~100 ms in one transaction); in slices, a timer
- * waits at most one slice. The bound leaves room for a machine shared with other work: with 2 cores under a load of 11 the slices
- * took up to 60 ms (2 ms quiet); the code before slicing held the loop 250 ms here.
+ * The longest a 2 ms timer fired late while `work` ran, counting a gap only as far as the process
+ * used the CPU in it: a roll-up or prune in one piece holds the loop (and a core) for the whole of
+ * it (a day of 200 probes: ~100 ms in one transaction, 250 ms measured here before slicing); in
+ * slices, a timer waits at most one slice, ~2 ms. A gap in which the process had no core (a machine
+ * shared with other work: 160 ms gaps at a load of 9 on 2 cores) is not the code holding the loop.
  */
 async function lateness(work: () => Promise<unknown>): Promise<{ worst: number; ticks: number }> {
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   let worst = 0;
   let ticks = 0;
   let last = performance.now();
+  let lastCpu = cpuMs();
   const timer = setInterval(() => {
     const now = performance.now();
-    worst = Math.max(worst, now - last - 2);
+    const cpu = cpuMs();
+    worst = Math.max(worst, Math.min(now - last - 2, cpu - lastCpu));
     last = now;
+    lastCpu = cpu;
     ticks++;
   }, 2);
   try {
@@ -40,7 +48,7 @@ async function lateness(work: () => Promise<unknown>): Promise<{ worst: number; 
 }
 
 describe('roll-up and prune in slices', () => {
-  it('keep a 2 ms timer answering within 100 ms while two days of 200 probes are rolled up and pruned', async () => {
+  it('keep a 2 ms timer answering within 60 ms of CPU while two days of 200 probes are rolled up and pruned', async () => {
     const clock = new ManualClock(D0 + DAYS * DAY + HOUR);
     const store = createSqliteStore({ path: path.join(dir, 'vigil.db'), clock, logger: memoryLogger().logger });
     const key = store.db.prepare<[string], { id: number }>("INSERT INTO probes (name, kind) VALUES (?, 'http') RETURNING id");
@@ -74,7 +82,7 @@ describe('roll-up and prune in slices', () => {
     expect(await store.rollups.query('p7', D0, D0 + DAYS * DAY, 'day')).toHaveLength(DAYS);
     // A handful of slices would tick a handful of times: hundreds of ticks show it was cut up.
     expect(rolled.ticks).toBeGreaterThan(100);
-    expect(rolled.worst, `roll-up: worst ${rolled.worst} ms`).toBeLessThan(100);
+    expect(rolled.worst, `roll-up: worst ${rolled.worst} ms`).toBeLessThan(60);
 
     let pruned = 0;
     const swept = await lateness(async () => {
@@ -83,7 +91,7 @@ describe('roll-up and prune in slices', () => {
     // Every ok run, and the failed ones too (no longer cutoff given); each probe's newest success stays.
     expect(pruned).toBe(DAYS * 1440 * PROBES - PROBES);
     expect(swept.ticks).toBeGreaterThan(100);
-    expect(swept.worst, `prune: worst ${swept.worst} ms`).toBeLessThan(100);
+    expect(swept.worst, `prune: worst ${swept.worst} ms`).toBeLessThan(60);
     await store.close();
   }, 30_000);
 });
