@@ -299,11 +299,11 @@ export function createRollupEngine(
   const sketched: ReadonlySet<string> = new Set(opts.sketchValues ?? []);
   const maxCached = opts.cachedDays ?? 10_000;
   /** `probe:start` → a whole day, parsed, and its stats; insertion order is age (oldest first). */
-  const cached = new Map<string, { agg: Aggregate; stats: ReturnType<Aggregate['stats']> }>();
+  const cached = new Map<string, { start: number; agg: Aggregate; stats: ReturnType<Aggregate['stats']> }>();
   const cacheDay = (probe: number, start: number, agg: Aggregate) => {
     const key = `${probe}:${start}`;
     cached.delete(key);
-    cached.set(key, { agg, stats: agg.stats() });
+    cached.set(key, { start, agg, stats: agg.stats() });
     if (cached.size > maxCached) cached.delete(cached.keys().next().value!);
   };
 
@@ -522,7 +522,9 @@ export function createRollupEngine(
 
     async prune(before = clock.now() - retentionMs) {
       let total = 0;
-      cached.clear();
+      // Only the days going: housekeeping prunes every hour, and clearing all of them made the
+      // report after each round a cold one (~0.9 s for 100 probes over 30 days instead of ~17 ms).
+      for (const [key, day] of cached) if (day.start < before) cached.delete(key);
       const hoursBefore = Math.max(before, clock.now() - hourRetentionMs);
       for (const probe of await db.rolledProbes()) {
         // Per (probe, period): a primary-key range each, and a yield between, however many rows.
