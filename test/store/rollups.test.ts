@@ -271,6 +271,8 @@ describe('sqlite rollups', () => {
     expect(await store.rollups.prune(D0 + DAY)).toBe(3 * 25);
     const after = await store.rollups.window('api', D0, END);
     expect(after.days.map((d) => d.runs)).toEqual([0, 24 * 60, 24 * 60]);
+    // The days left stay in memory (housekeeping prunes hourly: the next report must not be cold).
+    expect(await store.rollups.warm(D0, END)).toBe(0);
     await store.close();
   });
 });
