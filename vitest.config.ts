@@ -18,6 +18,7 @@ const TIMED = [
   'test/fault/readonly-db.test.ts',
   'test/fault/store-freeze.test.ts',
   'test/contract/**/*.test.ts',
+  'test/store/rollup-slices.test.ts',
   'test/grafana/**/*.test.ts',
   'test/store/postgres.test.ts',
   'test/probers/log-ingestion.test.ts',

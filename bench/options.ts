@@ -30,6 +30,7 @@ export const OPTIONS = {
   outbox: { value: 'N', default: '5000', help: 'incidents delivered by the outbox worker' },
   'rollup-probes': { value: 'N', default: '100', help: 'probes at 1/min written for the rollups phase' },
   'rollup-days': { value: 'D', default: '30', help: 'days of runs for the rollups phase' },
+  'disk-probes': { value: 'N', default: '1000', help: "one-minute probes of the rollups phase's 90-day disk-use figure" },
   'flood-connections': { value: 'N', default: '2000', help: 'keep-alive connections of the flood phase' },
   'flood-seconds': { value: 'S', default: '20', help: 'length of the flood phase (at most 60)' },
   's3-size': { value: 'SIZE', default: '100MB', help: 'object size of the object-storage phase' },

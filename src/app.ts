@@ -308,7 +308,12 @@ export function createApp(deps: AppDeps): App {
     clock,
     logger,
     everyMs: HOUSEKEEPING_EVERY_MS,
-    retention: () => ({ runsMs: ms(cfg.storage.retention.runs), auditMs: ms(cfg.storage.retention.audit), reportDays: cfg.report.days }),
+    retention: () => ({
+      runsMs: ms(cfg.storage.retention.runs),
+      failedRunsMs: ms(cfg.storage.retention.failedRuns),
+      auditMs: ms(cfg.storage.retention.audit),
+      reportDays: cfg.report.days,
+    }),
     pruneArtifacts: (before) => pruneArtifacts(dataDir, before),
   });
   const feed = createRunFeed({ store, clock, logger, intervalMs: () => ms(cfg.cluster.feedInterval), observe: (r) => alerting.observe(r) });

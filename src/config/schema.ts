@@ -75,8 +75,13 @@ export const ConfigSchema = Type.Object(
         ),
         retention: Type.Object(
           {
-            /** Raw runs older than this are pruned (rollups, once they exist, keep longer). */
-            runs: Duration('90d'),
+            /**
+             * Raw runs older than this are pruned; the rollups keep their hours (31 days) and days
+             * (400). Days, not months: every page and the report read rollups past it (README, Storage).
+             */
+            runs: Duration('3d'),
+            /** Failed runs (and the files they kept) stay this long: the report's window, for reading its incidents back. */
+            failedRuns: Duration('30d'),
             /** Audit entries (every write through the API) older than this are pruned. */
             audit: Duration('400d'),
           },

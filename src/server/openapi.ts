@@ -60,7 +60,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     tags: ['probes'],
     description:
       "The run id is the `id` of `/api/v1/probes/{id}/runs`; the names are those in the run's `details.artifacts.files`. " +
-      'Any other name, or a file pruned with the runs (storage.retention.runs), is a 404.',
+      'Any other name, or a file pruned with the failed runs (storage.retention.failedRuns), is a 404.',
   },
   'GET /api/v1/probes/:id/artifacts/:key/:name': {
     summary: "A file a probe's run kept, by the run's artifact key: the screenshot link of an incident's page",

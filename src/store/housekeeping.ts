@@ -10,8 +10,8 @@ export interface HousekeepingOptions {
   logger: Logger;
   everyMs: number;
   /** Read at every round: a reload changes them. */
-  retention(): { runsMs: number; auditMs: number; reportDays: number };
-  /** Removes files runs kept (browser screenshots and traces) of runs started before `before`: they go with the runs. */
+  retention(): { runsMs: number; failedRunsMs?: number; auditMs: number; reportDays: number };
+  /** Removes files runs kept (browser screenshots and traces) of runs started before `before`: they go with the failed runs that keep them. */
   pruneArtifacts?(before: number): Promise<number>;
 }
 
@@ -38,8 +38,10 @@ export function createHousekeeping(opts: HousekeepingOptions): Housekeeping {
     await store.rollups?.rollUp(now);
     if (!warmed) await store.rollups?.warm(now - (keep.reportDays + 1) * DAY_MS, now);
     warmed = true;
-    await store.prune(now - keep.runsMs);
-    await opts.pruneArtifacts?.(now - keep.runsMs);
+    // Failed runs are kept longer than ok ones, never shorter.
+    const failedBefore = now - Math.max(keep.failedRunsMs ?? keep.runsMs, keep.runsMs);
+    await store.prune(now - keep.runsMs, { failedBefore });
+    await opts.pruneArtifacts?.(failedBefore);
     await store.rollups?.prune();
     await store.audit.prune(now - keep.auditMs);
   }

@@ -6,6 +6,7 @@ import { createRollups } from './rollups.js';
 import { type RunRow, runOf } from './rows.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
+import { startCheckpointer } from './sqlite-checkpoint.js';
 import { isCorruption, openSqlite, quickCheck, RESTORE_RUNBOOK } from './sqlite-open.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth, StoreStats } from './types.js';
 import { type BatchedStoreOptions, requeue } from './write-queue.js';
@@ -45,6 +46,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     },
     migrate: (db) => migrate(db, clock, log),
   });
+  // Checkpoints off the event loop (a file has a WAL to copy back; `:memory:` has none).
+  const checkpointer = opts.path === ':memory:' || opts.path === '' ? undefined : startCheckpointer(db, opts.path, log);
 
   const batchRows = opts.batchRows ?? 5000;
   const batchIntervalMs = opts.batchIntervalMs ?? 200;
@@ -95,7 +98,13 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
   const writeStateRows = db.transaction((rows: Array<[string, string]>, at: number) => {
     for (const [id, text] of rows) upsertState.run(id, text, at);
   });
-  const pruneChunk = db.prepare('DELETE FROM runs WHERE id >= ? AND id < ? AND started_at < ?');
+  // Ok runs go at `before`, failed ones at the older `failedBefore` (see Store.prune).
+  const pruneChunk = db.prepare('DELETE FROM runs WHERE id >= ? AND id < ? AND started_at < ? AND (ok = 1 OR started_at < ?)');
+  const pruneOne = db.prepare('DELETE FROM runs WHERE id = ? AND started_at < ? AND (ok = 1 OR started_at < ?)');
+  const allProbeIds = db.prepare<[], number>('SELECT id FROM probes').pluck();
+  const newestOk = db.prepare<[number], { id: number; started_at: number }>(
+    'SELECT id, started_at FROM runs WHERE probe = ? AND ok = 1 ORDER BY started_at DESC, id DESC LIMIT 1',
+  );
   const idRange = db.prepare<[], { lo: number | null; hi: number | null }>('SELECT min(id) AS lo, max(id) AS hi FROM runs');
   const startedAtOf = db.prepare<[number], { started_at: number }>('SELECT started_at FROM runs WHERE id >= ? ORDER BY id LIMIT 1');
   /**
@@ -114,6 +123,11 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     }
     return a;
   };
+
+  /** Where the last prune's sweeps ended (ids), and the runs it kept as their probe's newest success. */
+  const sweptTo = { failed: 0, ok: 0 };
+  let keptRuns = new Set<number>();
+  const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 
   const latest = new Map<string, StoredRun | RunRecord>();
   const newestOf = db.prepare<[number], RunRow>(
@@ -314,17 +328,56 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       dirtyStates.set(probeId, text);
       states.set(probeId, JSON.parse(text));
     },
-    async prune(before) {
-      let total = 0;
+    async prune(before, keep = {}) {
+      const failedBefore = Math.min(keep.failedBefore ?? before, before);
       const { lo, hi } = idRange.get() ?? { lo: null, hi: null };
       if (lo === null || hi === null) return 0;
-      const end = firstIdAtOrAfter(before, lo, hi);
-      for (let from = lo; from < end; from += PRUNE_CHUNK) {
-        total += pruneChunk.run(from, Math.min(from + PRUNE_CHUNK, end), before).changes;
-        // Yield between chunks so a large prune never holds the event loop or the write lock long.
-        await new Promise((r) => setImmediate(r));
+      // Ids come back (max + 1) only once every run was pruned: then sweep from the start again.
+      if (hi < sweptTo.ok) sweptTo.ok = 0;
+      if (hi < sweptTo.failed) sweptTo.failed = 0;
+      // Each probe's newest successful run stays (what the report's "last success" reads).
+      const kept = new Set<number>();
+      let n = 0;
+      // From the table, not probeKeys: a probe has rows there however its runs were written.
+      for (const key of allProbeIds.all()) {
+        const row = newestOk.get(key);
+        if (row !== undefined && row.started_at < before) kept.add(row.id);
+        if (++n % 200 === 0) await yieldLoop();
       }
-      if (total > 0) log.info({ deleted: total, before: new Date(before).toISOString() }, 'runs pruned');
+      let total = 0;
+      // A run kept last time that is no longer its probe's newest success goes like any other.
+      for (const id of keptRuns) if (!kept.has(id)) total += pruneOne.run(id, before, failedBefore).changes;
+      keptRuns = kept;
+      const skip = [...kept].sort((a, b) => a - b);
+      /** Deletes in [from, to) a chunk at a time around the kept runs, yielding between chunks. */
+      const sweep = async (from: number, to: number) => {
+        for (let a = from; a < to; a += PRUNE_CHUNK) {
+          const b = Math.min(a + PRUNE_CHUNK, to);
+          let x = a;
+          for (const id of skip) {
+            if (id < x || id >= b) continue;
+            if (x < id) total += pruneChunk.run(x, id, before, failedBefore).changes;
+            x = id + 1;
+          }
+          if (x < b) total += pruneChunk.run(x, b, before, failedBefore).changes;
+          // Yield between chunks so a large prune never holds the event loop or the write lock long.
+          await yieldLoop();
+        }
+      };
+      // Everything before failedBefore, then ok runs up to before. Each sweep starts where the last
+      // one ended: below it only kept runs are left, and failed runs kept 30 days would otherwise
+      // make every hourly round walk a month of ids.
+      const failedEnd = firstIdAtOrAfter(failedBefore, lo, hi);
+      await sweep(Math.max(lo, sweptTo.failed), failedEnd);
+      sweptTo.failed = Math.max(sweptTo.failed, failedEnd);
+      const okEnd = firstIdAtOrAfter(before, lo, hi);
+      await sweep(Math.max(lo, sweptTo.ok), okEnd);
+      sweptTo.ok = Math.max(sweptTo.ok, okEnd);
+      if (total > 0)
+        log.info(
+          { deleted: total, before: new Date(before).toISOString(), failedBefore: new Date(failedBefore).toISOString() },
+          'runs pruned',
+        );
       return total;
     },
     health(): StoreHealth {
@@ -345,6 +398,8 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
       closed = true;
       if (timer !== undefined) clock.clearTimeout(timer);
       if (queue.length > 0) log.error({ lost: queue.length }, 'closing with unwritten runs');
+      // Its connection first: the last one to close checkpoints the WAL into the file and removes it.
+      await checkpointer?.close();
       db.close();
     },
   };

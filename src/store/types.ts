@@ -90,8 +90,13 @@ export interface Store {
   probeState(probeId: string): unknown;
   /** Sets it in memory at once; written to the database with the next batch. */
   setProbeState(probeId: string, value: unknown): void;
-  /** Deletes raw runs that started before `before` (epoch ms), in bounded chunks; returns how many. */
-  prune(before: number): Promise<number>;
+  /**
+   * Deletes raw runs that started before `before` (epoch ms), in bounded chunks; returns how many.
+   * Failed runs stay until `keep.failedBefore` (default `before`; never later than it): they are
+   * few and what a person reads back. Each probe's newest successful run stays whatever its age:
+   * the report's "last success" of a weekly drill or load test reads it.
+   */
+  prune(before: number, keep?: { failedBefore?: number }): Promise<number>;
   /**
    * Takes the lease `name` for `holder` until `now + ttlMs` when it is free or expired, renews it
    * when `holder` holds it, and otherwise reports who does; one atomic statement, so of instances

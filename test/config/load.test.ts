@@ -104,7 +104,7 @@ const DEFAULTS = {
   scheduler: { spread: true, maxConcurrent: 2000 },
   storage: {
     sqlite: { path: './data/vigil.db' },
-    retention: { runs: '90d', audit: '400d' },
+    retention: { runs: '3d', failedRuns: '30d', audit: '400d' },
     batch: { maxRows: 5000, interval: '200ms' },
   },
   alerting: {
@@ -264,7 +264,7 @@ describe('loadConfig', () => {
       expect(config.service.service.logLevel).toBe('error');
       expect(config.service.metrics.durationBuckets).toEqual([1, 10]);
       expect(config.service.storage.sqlite.path).toBe('/data/x.db');
-      expect(config.service.storage.retention.runs).toBe('90d');
+      expect(config.service.storage.retention.runs).toBe('3d');
       expect(config.files.at(-1)).toBe(path.join(t.dir, 'extra/override.yaml'));
     });
 

@@ -245,7 +245,7 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
     }
   });
 
-  it('prunes artifact folders with the runs: housekeeping removes those of runs past the retention', async () => {
+  it('prunes artifact folders with the failed runs: housekeeping removes those of runs past their retention', async () => {
     const root = path.join(ws.dir, 'prune');
     const clock = new ManualClock();
     const DAY = 86_400_000;
@@ -256,8 +256,8 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
     const runsPrunedBefore: number[] = [];
     const housekeeping = createHousekeeping({
       store: {
-        prune: async (before) => {
-          runsPrunedBefore.push(before);
+        prune: async (before, keep) => {
+          runsPrunedBefore.push(before, keep?.failedBefore ?? Number.NaN);
           return 0;
         },
         audit: { prune: async () => 0 } as never,
@@ -265,7 +265,8 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
       clock,
       logger: memoryLogger().logger,
       everyMs: 3_600_000,
-      retention: () => ({ runsMs: 90 * DAY, auditMs: 400 * DAY, reportDays: 30 }),
+      // Artifacts belong to failed runs: they follow failedRuns (90 days here), not the 3 days of ok runs.
+      retention: () => ({ runsMs: 3 * DAY, failedRunsMs: 90 * DAY, auditMs: 400 * DAY, reportDays: 30 }),
       pruneArtifacts: (before) => pruneArtifacts(root, before),
     });
     housekeeping.start();
@@ -274,7 +275,7 @@ describe.skipIf(SKIP_BROWSER)(`browser probe kind${SKIP_NOTE}`, () => {
     } finally {
       housekeeping.stop();
     }
-    expect(runsPrunedBefore).toEqual([clock.now() - 90 * DAY]);
+    expect(runsPrunedBefore).toEqual([clock.now() - 3 * DAY, clock.now() - 90 * DAY]);
     expect(existsSync(fresh)).toBe(true);
   });
 

@@ -289,6 +289,53 @@ describe.each(BACKENDS)('store contract: %s', (name, backend) => {
     expect(left.length).toBeGreaterThan(0);
   });
 
+  it('prunes failed runs by their own, longer cutoff and keeps each probe newest success whatever its age', async () => {
+    const clock = new ManualClock();
+    const store = await backend.open(await backend.fresh(), clock, { batchRows: 5_000 });
+    const now = clock.now();
+    // 'a': a run an hour for 10 days, every 5th failed. 'weekly': one success 9 days ago, failures after.
+    // Appended in time order, as the scheduler writes them.
+    const seed = [run('weekly', now - 9 * DAY)];
+    for (let h = 240; h > 0; h--) seed.push(run('a', now - h * HOUR, h % 5 === 0 ? { ok: false, code: 'TIMEOUT' } : {}));
+    for (let d = 8; d > 0; d--) seed.push(run('weekly', now - d * DAY + 1, { ok: false, code: 'HTTP_STATUS' }));
+    for (const r of seed.sort((x, y) => x.startedAt - y.startedAt)) store.append(r);
+    await store.flush();
+    const before = now - 3 * DAY;
+    const failedBefore = now - 7 * DAY;
+    const all = [...(await store.runs({ probeId: 'a', limit: 10_000 })), ...(await store.runs({ probeId: 'weekly', limit: 10_000 }))];
+    const gone = all.filter((r) => (r.ok ? r.startedAt < before : r.startedAt < failedBefore) && !(r.probeId === 'weekly' && r.ok));
+    expect(await store.prune(before, { failedBefore })).toBe(gone.length);
+    expect(await store.prune(before, { failedBefore })).toBe(0);
+    const left = await store.runs({ probeId: 'a', limit: 10_000 });
+    expect(left.filter((r) => r.startedAt < before).every((r) => !r.ok && r.startedAt >= failedBefore)).toBe(true);
+    expect(left.filter((r) => r.startedAt < before && !r.ok)).toHaveLength(24 - 5);
+    expect((await store.lastSuccess('weekly'))?.startedAt).toBe(now - 9 * DAY);
+    expect((await store.runs({ probeId: 'weekly', limit: 100 })).map((r) => r.ok)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      true,
+    ]);
+    // Once a newer success lands, the old one goes with the next prune; an hour later the next
+    // hour's runs go too (each round starts where the last ended, and still finds them).
+    store.append(run('weekly', now - 2 * DAY));
+    await store.flush();
+    expect(await store.prune(before, { failedBefore })).toBe(1);
+    expect((await store.lastSuccess('weekly'))?.startedAt).toBe(now - 2 * DAY);
+    expect(await store.prune(before + HOUR, { failedBefore: failedBefore + HOUR })).toBe(2);
+    // Without failedBefore, failed runs go with the rest.
+    const older =
+      (await store.runs({ probeId: 'a', limit: 10_000, until: before + HOUR })).length +
+      (await store.runs({ probeId: 'weekly', limit: 100, until: before + HOUR })).length;
+    expect(older).toBeGreaterThan(10);
+    expect(await store.prune(before + HOUR)).toBe(older);
+    await store.close();
+  });
+
   it('opens, patches and resolves incidents with their pages in one change, one unresolved per (probe, rule)', async () => {
     const clock = new ManualClock();
     const store = await backend.open(await backend.fresh(), clock);

@@ -453,16 +453,20 @@ export function createPostgresStore(opts: PostgresStoreOptions): Store & { reado
       dirtyStates.set(probeId, text);
       states.set(probeId, JSON.parse(text));
     },
-    async prune(before) {
+    async prune(before, keep = {}) {
       // Per probe along the (probe, started_at) index, in chunks: exact whatever order instances
-      // wrote in (ids from one sequence are not in time order across instances).
+      // wrote in (ids from one sequence are not in time order across instances). Failed runs stay
+      // until failedBefore, and the probe's newest successful run stays (see Store.prune).
+      const failedBefore = Math.min(keep.failedBefore ?? before, before);
       let total = 0;
       const probes = await db.query<{ id: number }>('SELECT id FROM probes ORDER BY id');
       for (const { id } of probes) {
         for (;;) {
           const n = await db.run(
-            'DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE probe = $1 AND started_at < $2 ORDER BY started_at LIMIT $3)',
-            [id, before, PRUNE_CHUNK],
+            `DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE probe = $1 AND started_at < $2 AND (ok OR started_at < $4)
+               AND id IS DISTINCT FROM (SELECT id FROM runs WHERE probe = $1 AND ok ORDER BY started_at DESC, id DESC LIMIT 1)
+               ORDER BY started_at LIMIT $3)`,
+            [id, before, PRUNE_CHUNK, failedBefore],
           );
           total += n;
           if (n < PRUNE_CHUNK) break;
