@@ -611,20 +611,20 @@ const REGEX_WINDOW = 256 * 1024;
 
 /** What one definition's checks compile to, once: a run only looks them up. */
 interface Rules {
-  contains: string[];
-  notContains: string[];
-  matches: RegExp[];
-  notMatches: RegExp[];
-  headers: HeaderRule[];
+  contains: readonly string[];
+  notContains: readonly string[];
+  matches: readonly RegExp[];
+  notMatches: readonly RegExp[];
+  headers: readonly HeaderRule[];
   /** The request headers every hop sends: the definition's, vigil's User-Agent, Accept-Encoding for `compression`. */
-  request: Record<string, string>;
+  request: Readonly<Record<string, string>>;
   /** The same, without the definition's credentials, cookies and Host, for a redirect to another host. */
-  foreign: Record<string, string>;
+  foreign: Readonly<Record<string, string>>;
   /** The URL requested first, without its credentials: never modified, a redirect makes a new one. */
   url: URL;
   /** `authorization` from the URL's `user:password@`, unless the definition sets its own. */
-  auth: Record<string, string>;
-  tls: tls.ConnectionOptions;
+  auth: Readonly<Record<string, string>>;
+  tls: Readonly<tls.ConnectionOptions>;
   /** `http2`: offered in ALPN, and spoken when the server picks it. */
   h2: boolean;
   lookup?: net.LookupFunction;
@@ -642,38 +642,67 @@ function rulesOf(spec: HttpSpec): Rules {
   return rules;
 }
 
+/**
+ * What most probes' rules hold alike (no body checks, no headers of their own, default TLS) is one
+ * shared frozen copy: a copy per probe was ~1 KB each, 60 MB at 60,000 probes.
+ */
+const NONE: readonly never[] = Object.freeze([]);
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const DEFAULT_REQUEST: Readonly<Record<string, string>> = Object.freeze(withUserAgent({}));
+const DEFAULT_TLS = new Map<string, Readonly<tls.ConnectionOptions>>();
+
+function listOf<T>(items: T[]): readonly T[] {
+  return items.length === 0 ? NONE : items;
+}
+
+function tlsOf(spec: HttpSpec): Readonly<tls.ConnectionOptions> {
+  const make = (): tls.ConnectionOptions => ({
+    rejectUnauthorized: !spec.insecure,
+    ca: trustedCas(spec.ca),
+    ALPNProtocols: spec.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+    ...(spec.cert === undefined ? {} : { cert: spec.cert, key: spec.key }),
+  });
+  if (spec.ca !== undefined || spec.cert !== undefined) return make();
+  const key = `${spec.insecure}|${spec.http2}`;
+  let options = DEFAULT_TLS.get(key);
+  if (options === undefined) {
+    options = Object.freeze(make());
+    DEFAULT_TLS.set(key, options);
+  }
+  return options;
+}
+
 function compileRules(spec: HttpSpec): Rules {
   const e = spec.expect;
-  const request = withUserAgent(spec.headers);
-  if (spec.compression !== undefined && !Object.keys(request).some((k) => k.toLowerCase() === 'accept-encoding')) {
+  const plain = Object.keys(spec.headers).length === 0 && spec.compression === undefined;
+  const request = plain ? DEFAULT_REQUEST : withUserAgent(spec.headers);
+  if (!plain && spec.compression !== undefined && !Object.keys(request).some((k) => k.toLowerCase() === 'accept-encoding')) {
     request['accept-encoding'] = spec.compression;
   }
-  const foreign = Object.fromEntries(
-    Object.entries(request).filter(([k]) => !['authorization', 'cookie', 'host'].includes(k.toLowerCase())),
-  );
+  const foreign = plain
+    ? DEFAULT_REQUEST
+    : Object.fromEntries(Object.entries(request).filter(([k]) => !['authorization', 'cookie', 'host'].includes(k.toLowerCase())));
   const ownAuth = Object.keys(spec.headers).some((k) => k.toLowerCase() === 'authorization');
+  const auth = ownAuth ? NO_HEADERS : credentialsHeader(spec.url);
   return {
     url: withoutCredentials(spec.url),
-    auth: ownAuth ? {} : credentialsHeader(spec.url),
-    contains: [e.bodyContains ?? []].flat(),
-    notContains: [e.bodyNotContains ?? []].flat(),
-    matches: [e.bodyMatches ?? []].flat().map(compilePattern),
-    notMatches: [e.bodyNotMatches ?? []].flat().map(compilePattern),
-    headers: Object.entries(e.headers ?? {}).map(([name, r]) => ({
-      name: name.toLowerCase(),
-      allowMissing: r.allowMissing === true,
-      ...(r.matches === undefined ? {} : { matches: compilePattern(r.matches) }),
-      ...(r.notMatches === undefined ? {} : { notMatches: compilePattern(r.notMatches) }),
-    })),
+    auth: Object.keys(auth).length === 0 ? NO_HEADERS : auth,
+    contains: listOf([e.bodyContains ?? []].flat()),
+    notContains: listOf([e.bodyNotContains ?? []].flat()),
+    matches: listOf([e.bodyMatches ?? []].flat().map(compilePattern)),
+    notMatches: listOf([e.bodyNotMatches ?? []].flat().map(compilePattern)),
+    headers: listOf(
+      Object.entries(e.headers ?? {}).map(([name, r]) => ({
+        name: name.toLowerCase(),
+        allowMissing: r.allowMissing === true,
+        ...(r.matches === undefined ? {} : { matches: compilePattern(r.matches) }),
+        ...(r.notMatches === undefined ? {} : { notMatches: compilePattern(r.notMatches) }),
+      })),
+    ),
     request,
     foreign,
     h2: spec.http2,
-    tls: {
-      rejectUnauthorized: !spec.insecure,
-      ca: trustedCas(spec.ca),
-      ALPNProtocols: spec.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
-      ...(spec.cert === undefined ? {} : { cert: spec.cert, key: spec.key }),
-    },
+    tls: tlsOf(spec),
     ...(spec.ipProtocol === undefined ? {} : { lookup: LOOKUPS[spec.ipProtocol] }),
   };
 }
