@@ -96,7 +96,7 @@ function hostOf(spec: Spec): string {
   return spec.endpoint === undefined ? `s3.${spec.region}.amazonaws.com` : new URL(spec.endpoint).host;
 }
 
-/** The AWS SDK, loaded by the first run of the kind (~50 MB a config without one never pays). */
+/** The AWS SDK, loaded by the first run of the kind (~45 MB of RSS imported alone, which a config without one never pays). */
 const sdkLib = lazy(async () => {
   const [s3, storage] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]);
   return { ...s3, Upload: storage.Upload };
