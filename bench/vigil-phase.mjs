@@ -51,8 +51,14 @@ await sleep(60_000);
 const c = process.cpuUsage(c0);
 clearInterval(sampler);
 const s0 = performance.now();
-await app.registry.metrics();
+const text = await app.registry.metrics();
 const scrapeMs = performance.now() - s0;
+// Why a slot did not run: skipped (overlap, a full run table, a kind at its limit) or missed (the loop was blocked past it).
+const notRun = Object.fromEntries(
+  [...text.matchAll(/^vigil_scheduler_(skipped|missed)_total(?:\{reason="([^"]+)"\})? (\S+)$/gm)]
+    .filter((m) => Number(m[3]) > 0)
+    .map((m) => [m[2] ?? m[1], Number(m[3])]),
+);
 await sleep(5_000);
 await app.stop();
 
@@ -78,5 +84,6 @@ process.stdout.write(
     rss,
     loadMs,
     scrapeMs,
+    notRun,
   })}\n`,
 );

@@ -1,0 +1,28 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import v8 from 'node:v8';
+import { pino } from 'pino';
+const { createApp } = await import('/work/main/dist/app.js');
+const { loadConfig } = await import('/work/main/dist/config/index.js');
+const [port, n, secs] = process.argv.slice(2).map(Number);
+const dir = mkdtempSync(path.join(tmpdir(), 'mem60k-'));
+writeFileSync(path.join(dir, 'default.yaml'), 'service:\n  host: 127.0.0.1\n  port: 0\nstorage:\n  sqlite:\n    path: ./vigil.db\n');
+mkdirSync(path.join(dir, 'probes'));
+const A = ['127.0.0.1','127.0.0.2','127.0.0.3','127.0.0.4'];
+writeFileSync(path.join(dir, 'probes', 'p.yaml'), Array.from({length:n},(_, i)=>`- id: p${i}\n  kind: http\n  url: http://${A[i%4]}:${port}/health\n  schedule: "* * * * *"\n  timeout: 10s\n`).join(''));
+const mb = (x) => (x/1048576).toFixed(0);
+const show = (label) => { const m = process.memoryUsage(); console.log(label, 'rss', mb(m.rss), 'heapTotal', mb(m.heapTotal), 'heapUsed', mb(m.heapUsed), 'external', mb(m.external), 'ab', mb(m.arrayBuffers)); };
+show('start');
+const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
+show('config'); gc(); show('config+gc');
+const app = createApp({ config, logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })) });
+show('created'); gc(); show('created+gc');
+await app.start();
+show('started'); gc(); show('started+gc');
+for (let t = 0; t < secs; t += 15) { await new Promise(r => setTimeout(r, 15000)); show(`t${t+15}`); }
+gc(); show('end+gc');
+const spaces = v8.getHeapSpaceStatistics().map(s => `${s.space_name}:${mb(s.space_used_size)}/${mb(s.space_size)}`).join(' ');
+console.log(spaces);
+if (process.argv[5]) v8.writeHeapSnapshot(process.argv[5]);
+await app.stop(); process.exit(0);
