@@ -355,6 +355,7 @@ async function vigilPhase(port: number, probes: number, period: 'minute' | 'seco
     loadMs: number;
     scrapeMs: number;
     notRun: Record<string, number>;
+    twice: number;
   };
 }
 
@@ -416,7 +417,7 @@ async function benchThroughput() {
       `vigil: ${v.runs} runs in one minute (target ${n * 60}, ${n * 60 - v.runs} missed, ${v.failed} failed), ` +
         `lag p50 ${v.lagP50} ms p99 ${v.lagP99} ms (target p99 < 50 ms), ${f(v.cpuPerRun, 3)} CPU-ms per run = ` +
         `${f(v.cpuPerRun / base.cpuPerRun)}x bare loop (target ≤ 1.1x)${bb ? `, ${f(v.cpuPerRun / bb.cpuPerRun)}x blackbox_exporter (target ≤ 0.45x)` : ''}, ` +
-        `peak RSS ${f(v.rss / 1048576, 0)} MB; slots not run since start: ${JSON.stringify(v.notRun)}`,
+        `peak RSS ${f(v.rss / 1048576, 0)} MB; slots not run since start: ${JSON.stringify(v.notRun)}, (probe, slot) pairs counted twice: ${v.twice}`,
     );
   } finally {
     proc.kill('SIGKILL');

@@ -74,6 +74,8 @@ const rows = db
 db.close();
 rmSync(dir, { recursive: true, force: true });
 const lags = rows.map((r) => r.at - (r.slot + offsetOf(r.id))).sort((a, b) => a - b);
+// A run counted twice for one (probe, slot) means a slot assignment went wrong, not a run lost.
+const twice = rows.length - new Set(rows.map((r) => `${r.id}@${r.slot}`)).size;
 process.stdout.write(
   `${JSON.stringify({
     runs: rows.length,
@@ -85,5 +87,6 @@ process.stdout.write(
     loadMs,
     scrapeMs,
     notRun,
+    twice,
   })}\n`,
 );
