@@ -1472,7 +1472,7 @@ async function benchCluster() {
           ? `${f(three.cores, 2)} of ${cores} cores busy: CPU-bound on this machine`
           : `${f(three.cores, 2)} of ${cores} cores busy: not CPU-bound here`) +
         `; CPU-normalised (runs per busy core-minute) ${m(totalRate / Math.max(three.cores, 0.01))} with three vs ` +
-        `${m(soloRate / Math.max(one.cores, 0.01))} with one (measured while the machine was shared)`,
+        `${m(soloRate / Math.max(one.cores, 0.01))} with one (load average ${f(loadavg()[0] ?? 0, 1)})`,
     );
 
     await pg.query('TRUNCATE runs', 'bench');
@@ -1534,7 +1534,7 @@ async function benchClusterFeed(url: string, seconds: number, sql: (q: string, d
       `${duplicates} twice; lag from a run's start p50 ${pct(lags, 50)} ms, p99 ${pct(lags, 99)} ms, max ${lags.at(-1)} ms ` +
       `(200 ms batching + 500 ms feed interval included); ${behind} runs unread when the writers stopped, read ${f(caughtUpMs, 0)} ms later ` +
       `(target: keeps up, lag bounded); leader CPU ${f(leaderCpu / (performance.now() - t0), 2)} cores, machine CPU busy ${f(phase.cores, 2)} cores ` +
-      `(${f(rate / 1000, 1)}k runs/min read over the phase; measured while the machine was shared)`,
+      `(${f(rate / 1000, 1)}k runs/min read over the phase; load average ${f(loadavg()[0] ?? 0, 1)})`,
   );
   if (duplicates > 0 || seen.size !== total) throw new Error(`bench: the feed read ${seen.size} runs (${duplicates} twice) of ${total}`);
 }
@@ -1602,7 +1602,7 @@ async function benchClusterRefresh(url: string, sql: (q: string, db?: string) =>
         `${fresh.toLocaleString('en')} new since the last refresh): 1 query per refresh (target: 1), ${f(now.ms, 1)} ms, ` +
         `${now.scans} index scans, ${now.rows.toLocaleString('en')} probes updated; the per-probe read it replaced: ${f(old.ms, 1)} ms, ` +
         `${old.scans.toLocaleString('en')} index scans (one per probe), ${old.rows.toLocaleString('en')} rows every 2 s ` +
-        `(${f(old.ms / now.ms, 1)}x the time; measured while the machine was shared). Writers pay nothing for it (no table upserted per batch).`,
+        `(${f(old.ms / now.ms, 1)}x the time; load average ${f(loadavg()[0] ?? 0, 1)}). Writers pay nothing for it (no table upserted per batch).`,
     );
   } finally {
     await client.end();
