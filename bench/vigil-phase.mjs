@@ -2,14 +2,14 @@
 // production build (dist/). Usage: node bench/vigil-phase.mjs PORT PROBES ADDRESSES [PERIOD]
 // PERIOD is `minute` (each probe on "* * * * *", the default) or `second` (each on `every: 1s`).
 // Prints one JSON line: runs in one whole minute, lag percentiles, CPU per run, peak RSS.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config/index.js';
 import { stableHash } from '../dist/lib/hash.js';
+import { probeDir } from './probe-dir.mjs';
 
 const [port, probes, addressList, period = 'minute'] = process.argv.slice(2);
 const periodMs = period === 'second' ? 1000 : 60_000;
@@ -19,19 +19,7 @@ const n = Number(probes);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
-const dir = mkdtempSync(path.join(tmpdir(), 'vigil-phase-'));
-writeFileSync(
-  path.join(dir, 'default.yaml'),
-  'service:\n  host: 127.0.0.1\n  port: 0\n  logLevel: info\nstorage:\n  sqlite:\n    path: ./vigil.db\n',
-);
-mkdirSync(path.join(dir, 'probes'));
-const lines = [];
-for (let i = 0; i < n; i++) {
-  lines.push(
-    `- id: p${i}\n  kind: http\n  url: http://${addresses[i % addresses.length]}:${port}/health\n  schedule: ${schedule}\n  timeout: 10s\n`,
-  );
-}
-writeFileSync(path.join(dir, 'probes', 'bench.yaml'), lines.join(''));
+const dir = probeDir('vigil-phase-', n, port, addresses, schedule);
 
 const t0 = performance.now();
 const config = loadConfig({ cwd: dir, configDir: '.', env: {} });

@@ -2,13 +2,13 @@
 // the heap measured after full collections at the end of each minute. Run with --expose-gc.
 // Usage: node --expose-gc bench/vigil-soak.mjs PORT PROBES ADDRESSES MINUTES
 // Prints one JSON line: { minutes: [{ minute, heapMB, rssMB, runs }], cpuPerRun }.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config/index.js';
+import { probeDir } from './probe-dir.mjs';
 
 const [port, probes, addressList, minutesArg] = process.argv.slice(2);
 const addresses = addressList.split(',');
@@ -17,19 +17,7 @@ const minutes = Number(minutesArg);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
 
-const dir = mkdtempSync(path.join(tmpdir(), 'vigil-soak-'));
-writeFileSync(
-  path.join(dir, 'default.yaml'),
-  'service:\n  host: 127.0.0.1\n  port: 0\n  logLevel: info\nstorage:\n  sqlite:\n    path: ./vigil.db\n',
-);
-mkdirSync(path.join(dir, 'probes'));
-const lines = [];
-for (let i = 0; i < n; i++) {
-  lines.push(
-    `- id: p${i}\n  kind: http\n  url: http://${addresses[i % addresses.length]}:${port}/health\n  schedule: { every: 1s }\n  timeout: 10s\n`,
-  );
-}
-writeFileSync(path.join(dir, 'probes', 'soak.yaml'), lines.join(''));
+const dir = probeDir('vigil-soak-', n, port, addresses, '{ every: 1s }');
 
 const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
 const app = createApp({ config, logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })) });
