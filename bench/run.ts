@@ -864,6 +864,27 @@ function tableBytes(db: Database.Database, names: string[]) {
   }
 }
 
+/** A SQLite store on `file` with `probes` http probes (probe-0…) and the statement that inserts a run straight into it. */
+function seededStore(file: string, clock: typeof systemClock, probes: number) {
+  const store = createSqliteStore({ path: file, clock, logger: silent });
+  const db = store.db;
+  const key = db.prepare("INSERT INTO probes (name, kind) VALUES (?, 'http') RETURNING id");
+  const keys = Array.from({ length: probes }, (_, i) => (key.get(`probe-${i}`) as { id: number }).id);
+  const ins = db.prepare(
+    "INSERT INTO runs (probe, started_at, duration_ms, ok, code, attempts, trigger, vals) VALUES (?, ?, ?, ?, ?, 1, 'schedule', ?)",
+  );
+  return { store, db, keys, ins };
+}
+
+/** A repeatable pseudo-random sequence in [0, 1) (a linear congruential generator): the same runs every bench. */
+function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return state / 2_147_483_648;
+  };
+}
+
 async function benchRollups() {
   const probes = ROLLUP_PROBES;
   const days = ROLLUP_DAYS;
@@ -877,20 +898,10 @@ async function benchRollups() {
   const start = Date.UTC(2026, 9, 1);
   const end = start + days * DAY_MS;
   const clock = { ...systemClock, now: () => end + 10 * 60_000 };
-  const store = createSqliteStore({ path: file, clock, logger: silent });
-  const db = store.db;
-  const key = db.prepare("INSERT INTO probes (name, kind) VALUES (?, 'http') RETURNING id");
-  const keys = Array.from({ length: probes }, (_, i) => (key.get(`probe-${i}`) as { id: number }).id);
-  const ins = db.prepare(
-    "INSERT INTO runs (probe, started_at, duration_ms, ok, code, attempts, trigger, vals) VALUES (?, ?, ?, ?, ?, 1, 'schedule', ?)",
-  );
+  const { store, db, keys, ins } = seededStore(file, clock, probes);
   // Straight inserts in large transactions, in time order as the scheduler writes them: the store's
   // append path is measured by `writes`; here only the resulting file matters.
-  let seedState = 1;
-  const rand = () => {
-    seedState = (seedState * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return seedState / 2_147_483_648;
-  };
+  const rand = seededRandom(1);
   let failures = 0;
   const writeMinutes = db.transaction((from: number, to: number) => {
     for (let m = from; m < to; m++) {
@@ -1122,18 +1133,8 @@ async function diskUse90Days(probes: number) {
   const file = path.join(tmp, 'disk90.db');
   const end = Date.UTC(2026, 9, 1) + 90 * DAY_MS;
   const clock = { ...systemClock, now: () => end };
-  const store = createSqliteStore({ path: file, clock, logger: silent });
-  const db = store.db;
-  const key = db.prepare("INSERT INTO probes (name, kind) VALUES (?, 'http') RETURNING id");
-  const keys = Array.from({ length: probes }, (_, i) => (key.get(`probe-${i}`) as { id: number }).id);
-  const ins = db.prepare(
-    "INSERT INTO runs (probe, started_at, duration_ms, ok, code, attempts, trigger, vals) VALUES (?, ?, ?, ?, ?, 1, 'schedule', ?)",
-  );
-  let seedState = 7;
-  const rand = () => {
-    seedState = (seedState * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return seedState / 2_147_483_648;
-  };
+  const { store, db, keys, ins } = seededStore(file, clock, probes);
+  const rand = seededRandom(7);
   /** An http run's values as the http kind reports them. */
   const runOf = (p: number): [number, boolean, string] => {
     const d = (20 + (p % 10) * 5) * Math.exp(0.6 * (rand() + rand() + rand() - 1.5) * 2);
