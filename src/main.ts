@@ -8,6 +8,7 @@ import { loadRunOnce, newToken, tokenText, USAGE } from './cli/index.js';
 import type { LoadedConfig } from './config/index.js';
 import { systemClock } from './lib/clock.js';
 import { codeOf, messageOf, VigilError } from './lib/errors.js';
+import { limitHeapGrowth } from './lib/heap.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { claimPidFile, type PidFile } from './lib/pid-file.js';
 import { DatabaseError, ownerFix } from './store/index.js';
@@ -199,6 +200,7 @@ async function run(pidPath: string | undefined) {
   try {
     await app.start();
     pidFile?.write();
+    limitHeapGrowth(config.service.service.heapGrowth);
   } catch (err) {
     logger.fatal({ err }, 'vigil could not start');
     await app.stop().catch(() => {});

@@ -14,6 +14,7 @@ export const RESTART_ONLY = [
   'service.port',
   'service.logLevel',
   'service.location',
+  'service.heapGrowth',
   'probes.dir',
   'scheduler',
   'storage.sqlite',
