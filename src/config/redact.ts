@@ -28,6 +28,9 @@ export function redactText(text: string, secrets: ReadonlySet<string>): string {
 export function secretsIn(value: unknown, known: ReadonlySet<string>): Set<string> {
   const found = new Set<string>();
   const seen = [...known].filter((k) => k.length >= 4);
+  // What a mapping holds depends on its own keys only, so one met again (definitions share equal
+  // parts, such as `retry` or `expect`: see shareAlike) has nothing new to give.
+  const mappings = new Set<object>();
   const visit = (v: unknown, secretKey: boolean) => {
     if (typeof v === 'string') {
       if (secretKey && v !== '') found.add(v);
@@ -40,7 +43,10 @@ export function secretsIn(value: unknown, known: ReadonlySet<string>): Set<strin
     } else if ((typeof v === 'number' || typeof v === 'bigint') && secretKey) found.add(String(v));
     else if (Array.isArray(v)) for (const x of v) visit(x, secretKey);
     // The key a value sits under decides, not an ancestor's: under `auth.tokens`, a token's `name` is not secret.
-    else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) visit(x, SECRET_KEY.test(k));
+    else if (v !== null && typeof v === 'object' && !mappings.has(v)) {
+      mappings.add(v);
+      for (const [k, x] of Object.entries(v)) visit(x, SECRET_KEY.test(k));
+    }
   };
   visit(value, false);
   return found;

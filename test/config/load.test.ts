@@ -507,6 +507,29 @@ describe('loadConfig', () => {
     expect(Object.isFrozen((ConfigSchema.properties.metrics.properties.durationBuckets as { default: unknown[] }).default)).toBe(false);
   });
 
+  it('shares equal plain parts between definitions, and only equal ones', () => {
+    const t = tree();
+    t.write('config/default.yaml', '');
+    const item = (id: string, extra = '') => `- { id: ${id}, kind: http, url: "http://127.0.0.1/", schedule: "* * * * *"${extra} }\n`;
+    t.write(
+      'probes/a.yaml',
+      item('a') +
+        item('b') +
+        item('c', ', retry: { count: 2 }, labels: { team: core }') +
+        item('d', ', labels: { team: core }') +
+        item('e', ', labels: { team: edge }'),
+    );
+    const [a, b, c, d, e] = t.load().probes as unknown as Array<{ retry: object; labels: Record<string, unknown>; expect: object }>;
+    expect(b?.retry).toBe(a?.retry);
+    expect(b?.expect).toBe(a?.expect);
+    expect(b?.labels).toBe(a?.labels);
+    expect(c?.retry).not.toBe(a?.retry);
+    expect(c?.retry).toEqual({ count: 2, delay: '10s' });
+    expect(d?.labels).toBe(c?.labels);
+    expect(e?.labels).toEqual({ team: 'edge' });
+    expect(e?.labels).not.toBe(d?.labels);
+  });
+
   describe('the repository config', () => {
     it.each([{}, { VIGIL_ENV: 'production' }, { VIGIL_ENV: 'staging' }])('loads with no problems (env %j)', (env) => {
       const config = loadConfig({ cwd: repoRoot, env });
