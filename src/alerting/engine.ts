@@ -373,13 +373,23 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       observeQuorum(def as ProbeDefinition & { alert: AlertConfig & { quorum: number } }, run);
       return;
     }
-    const points = history.get(run.probeId) ?? [];
-    points.push({ at: run.startedAt, ok: run.ok, durationMs: run.durationMs, values: run.values, code: run.code, message: run.message });
-    history.set(run.probeId, points);
+    const point: RunPoint = {
+      at: run.startedAt,
+      ok: run.ok,
+      durationMs: run.durationMs,
+      values: run.values,
+      code: run.code,
+      message: run.message,
+    };
     if (!def || !hasAlert(def)) {
-      if (points.length > 1) points.splice(0, points.length - 1);
+      // Only the newest run is read (dependencies, the last status): a fresh array of one, not one
+      // trimmed back to one, which keeps its grown capacity (~150 bytes a probe).
+      history.set(run.probeId, [point]);
       return;
     }
+    const points = history.get(run.probeId) ?? [];
+    points.push(point);
+    history.set(run.probeId, points);
     const alert = def.alert;
     const need = historyNeeded(alert);
     const now = clock.now();

@@ -328,7 +328,13 @@ export async function checkHttp(spec: HttpSpec, ctx: ProbeContext, address?: str
       };
     }
   }
-  const target: Target = { url: rules.url, auth: rules.auth, method: spec.method, body, ...(address === undefined ? {} : { address }) };
+  const target: Target = {
+    url: new URL(rules.href),
+    auth: rules.auth,
+    method: spec.method,
+    body,
+    ...(address === undefined ? {} : { address }),
+  };
   if (spec.expect.httpsRedirect && target.url.protocol === 'http:') return checkRedirect(target, spec, ctx);
 
   const main = await checkResponse(target, spec, ctx, options);
@@ -620,8 +626,11 @@ interface Rules {
   request: Readonly<Record<string, string>>;
   /** The same, without the definition's credentials, cookies and Host, for a redirect to another host. */
   foreign: Readonly<Record<string, string>>;
-  /** The URL requested first, without its credentials: never modified, a redirect makes a new one. */
-  url: URL;
+  /**
+   * The URL requested first, without its credentials, as text: each run parses its own (~0.5 µs), so
+   * 60,000 probes do not each keep a parsed URL (~250 bytes).
+   */
+  href: string;
   /** `authorization` from the URL's `user:password@`, unless the definition sets its own. */
   auth: Readonly<Record<string, string>>;
   tls: Readonly<tls.ConnectionOptions>;
@@ -685,7 +694,7 @@ function compileRules(spec: HttpSpec): Rules {
   const ownAuth = Object.keys(spec.headers).some((k) => k.toLowerCase() === 'authorization');
   const auth = ownAuth ? NO_HEADERS : credentialsHeader(spec.url);
   return {
-    url: withoutCredentials(spec.url),
+    href: withoutCredentials(spec.url).href,
     auth: Object.keys(auth).length === 0 ? NO_HEADERS : auth,
     contains: listOf([e.bodyContains ?? []].flat()),
     notContains: listOf([e.bodyNotContains ?? []].flat()),
