@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { DEFAULT_HEAP_GROWTH } from '../lib/heap.js';
 import { Duration } from '../lib/schema.js';
 import type { ChannelConfig } from '../notify/index.js';
 import { EscalationSchema, PeopleSchema, SchedulesSchema } from '../oncall/index.js';
@@ -25,11 +26,16 @@ export const ConfigSchema = Type.Object(
         /** How long in-flight runs may take to finish at SIGTERM before they are aborted. */
         shutdownTimeout: Duration('10s'),
         /**
-         * Once started, how far (percent) the JavaScript heap may grow past what the last full
-         * collection kept before the next one. V8's own rule lets it grow up to 4x when the process
-         * is busy: at 60,000 probes ~450 MB of garbage. 0 keeps V8's rule.
+         * How far (percent) the JavaScript heap may grow past what the last full collection kept
+         * before the next one. V8's own rule lets it grow up to 4x when the process is busy: at
+         * 60,000 probes ~450 MB of garbage. 0 keeps V8's rule.
          */
-        heapGrowth: Type.Integer({ default: 50, minimum: 0, maximum: 300, expected: 'a percentage 0-300 (0: V8 decides)' }),
+        heapGrowth: Type.Integer({
+          default: DEFAULT_HEAP_GROWTH,
+          minimum: 0,
+          maximum: 300,
+          expected: 'a percentage 0-300 (0: V8 decides)',
+        }),
         /**
          * Where this instance probes from (`eu-west`; `VIGIL_LOCATION` overrides). Runs and metrics
          * carry it; a probe with `locations:` runs only on instances at one of them.
