@@ -8,6 +8,8 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config/index.js';
+import { DEFAULT_HEAP_HEADROOM, governHeapGrowth } from '../dist/lib/heap.js';
+import { bytes } from '../dist/lib/size.js';
 import { probeDir } from './probe-dir.mjs';
 
 const [port, probes, addressList, minutesArg] = process.argv.slice(2);
@@ -19,7 +21,11 @@ if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc')
 
 const dir = probeDir('vigil-soak-', n, port, addresses, '{ every: 1s }');
 
+// As `node dist/main.js` does: the heap headroom before the config load, then the configured one.
+const stopGoverning = governHeapGrowth(bytes(DEFAULT_HEAP_HEADROOM));
 const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
+stopGoverning();
+governHeapGrowth(bytes(config.service.service.heapHeadroom));
 const app = createApp({ config, logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })) });
 await app.start();
 const db = new Database(path.join(dir, 'vigil.db'), { readonly: true });

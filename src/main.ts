@@ -8,9 +8,10 @@ import { loadRunOnce, newToken, tokenText, USAGE } from './cli/index.js';
 import type { LoadedConfig } from './config/index.js';
 import { systemClock } from './lib/clock.js';
 import { codeOf, messageOf, VigilError } from './lib/errors.js';
-import { DEFAULT_HEAP_GROWTH, limitHeapGrowth } from './lib/heap.js';
+import { DEFAULT_HEAP_HEADROOM, governHeapGrowth } from './lib/heap.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { claimPidFile, type PidFile } from './lib/pid-file.js';
+import { bytes } from './lib/size.js';
 import { DatabaseError, ownerFix } from './store/index.js';
 
 // The config (and with it every prober) is imported where a command needs it, not here: loading it
@@ -140,12 +141,13 @@ async function runOneProbe(probeId: string, json: boolean): Promise<number> {
 
 async function run(pidPath: string | undefined) {
   // Before the config load, the largest burst of allocation (~70 MB less peak at 60,000 probes).
-  limitHeapGrowth(DEFAULT_HEAP_GROWTH);
+  const stopGoverning = governHeapGrowth(bytes(DEFAULT_HEAP_HEADROOM));
   const { ConfigError, loadConfig } = await configModule();
   let config: LoadedConfig;
   try {
     config = loadConfig({ env: process.env, cwd: process.cwd() });
-    limitHeapGrowth(config.service.service.heapGrowth);
+    stopGoverning();
+    governHeapGrowth(bytes(config.service.service.heapHeadroom));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`vigil: invalid configuration, not starting:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);

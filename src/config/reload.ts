@@ -14,7 +14,7 @@ export const RESTART_ONLY = [
   'service.port',
   'service.logLevel',
   'service.location',
-  'service.heapGrowth',
+  'service.heapHeadroom',
   'probes.dir',
   'scheduler',
   'storage.sqlite',

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { DEFAULT_HEAP_GROWTH } from '../lib/heap.js';
+import { DEFAULT_HEAP_HEADROOM } from '../lib/heap.js';
 import { Duration } from '../lib/schema.js';
+import { SIZE_PATTERN } from '../lib/size.js';
 import type { ChannelConfig } from '../notify/index.js';
 import { EscalationSchema, PeopleSchema, SchedulesSchema } from '../oncall/index.js';
 import { ReportConfigSchema } from '../report/index.js';
@@ -26,15 +27,14 @@ export const ConfigSchema = Type.Object(
         /** How long in-flight runs may take to finish at SIGTERM before they are aborted. */
         shutdownTimeout: Duration('10s'),
         /**
-         * How far (percent) the JavaScript heap may grow past what the last full collection kept
-         * before the next one. V8's own rule lets it grow up to 4x when the process is busy: at
-         * 60,000 probes ~450 MB of garbage. 0 keeps V8's rule.
+         * About how much garbage the JavaScript heap may hold before a full collection (src/lib/heap.ts).
+         * V8's own rule lets a busy heap grow to 4x its live set: at 60,000 probes ~450 MB of
+         * garbage. `0B` keeps V8's rule.
          */
-        heapGrowth: Type.Integer({
-          default: DEFAULT_HEAP_GROWTH,
-          minimum: 0,
-          maximum: 300,
-          expected: 'a percentage 0-300 (0: V8 decides)',
+        heapHeadroom: Type.String({
+          pattern: SIZE_PATTERN,
+          default: DEFAULT_HEAP_HEADROOM,
+          expected: "a size like 64MiB or 256MB (0B: V8's own rule)",
         }),
         /**
          * Where this instance probes from (`eu-west`; `VIGIL_LOCATION` overrides). Runs and metrics
