@@ -373,14 +373,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       observeQuorum(def as ProbeDefinition & { alert: AlertConfig & { quorum: number } }, run);
       return;
     }
-    const point: RunPoint = {
-      at: run.startedAt,
-      ok: run.ok,
-      durationMs: run.durationMs,
-      values: run.values,
-      code: run.code,
-      message: run.message,
-    };
+    const point = pointOf(run);
     if (!def || !hasAlert(def)) {
       // Only the newest run is read (dependencies, the last status): a fresh array of one, not one
       // trimmed back to one, which keeps its grown capacity (~150 bytes a probe).
@@ -410,14 +403,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     const where = run.location ?? '';
     const key = `${run.probeId}\u0000${where}`;
     const points = history.get(key) ?? [];
-    const point: RunPoint = {
-      at: run.startedAt,
-      ok: run.ok,
-      durationMs: run.durationMs,
-      values: run.values,
-      code: run.code,
-      message: run.message,
-    };
+    const point = pointOf(run);
     points.push(point);
     history.set(key, points);
     // The probe's own history (dependencies, the status of its last run) follows every location.
@@ -701,4 +687,9 @@ interface Wanted {
   share: number;
   /** Decided over locations by quorum: opened unflapping, and no flapping updates. */
   quorum?: boolean;
+}
+
+/** What the alert rules keep of a run. */
+function pointOf(run: RunRecord): RunPoint {
+  return { at: run.startedAt, ok: run.ok, durationMs: run.durationMs, values: run.values, code: run.code, message: run.message };
 }
