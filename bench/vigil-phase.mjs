@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config/index.js';
 import { stableHash } from '../dist/lib/hash.js';
-import { DEFAULT_HEAP_HEADROOM, governHeapGrowth } from '../dist/lib/heap.js';
+import { governHeapGrowth, LOAD_HEAP_GROWTH, limitHeapGrowth } from '../dist/lib/heap.js';
 import { bytes } from '../dist/lib/size.js';
 import { probeDir } from './probe-dir.mjs';
 
@@ -24,10 +24,9 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 const dir = probeDir('vigil-phase-', n, port, addresses, schedule);
 
 const t0 = performance.now();
-// As `node dist/main.js` does: the heap headroom before the config load, then the configured one.
-const stopGoverning = governHeapGrowth(bytes(DEFAULT_HEAP_HEADROOM));
+// As `node dist/main.js` does: a fixed heap growth for the config load, then the configured headroom.
+limitHeapGrowth(LOAD_HEAP_GROWTH);
 const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
-stopGoverning();
 governHeapGrowth(bytes(config.service.service.heapHeadroom));
 const loadMs = performance.now() - t0;
 const app = createApp({ config, logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })) });

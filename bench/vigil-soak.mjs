@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config/index.js';
-import { DEFAULT_HEAP_HEADROOM, governHeapGrowth } from '../dist/lib/heap.js';
+import { governHeapGrowth, LOAD_HEAP_GROWTH, limitHeapGrowth } from '../dist/lib/heap.js';
 import { bytes } from '../dist/lib/size.js';
 import { probeDir } from './probe-dir.mjs';
 
@@ -21,10 +21,9 @@ if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc')
 
 const dir = probeDir('vigil-soak-', n, port, addresses, '{ every: 1s }');
 
-// As `node dist/main.js` does: the heap headroom before the config load, then the configured one.
-const stopGoverning = governHeapGrowth(bytes(DEFAULT_HEAP_HEADROOM));
+// As `node dist/main.js` does: a fixed heap growth for the config load, then the configured headroom.
+limitHeapGrowth(LOAD_HEAP_GROWTH);
 const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
-stopGoverning();
 governHeapGrowth(bytes(config.service.service.heapHeadroom));
 const app = createApp({ config, logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })) });
 await app.start();

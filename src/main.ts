@@ -8,7 +8,7 @@ import { loadRunOnce, newToken, tokenText, USAGE } from './cli/index.js';
 import type { LoadedConfig } from './config/index.js';
 import { systemClock } from './lib/clock.js';
 import { codeOf, messageOf, VigilError } from './lib/errors.js';
-import { DEFAULT_HEAP_HEADROOM, governHeapGrowth } from './lib/heap.js';
+import { governHeapGrowth, LOAD_HEAP_GROWTH, limitHeapGrowth } from './lib/heap.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { claimPidFile, type PidFile } from './lib/pid-file.js';
 import { bytes } from './lib/size.js';
@@ -140,13 +140,11 @@ async function runOneProbe(probeId: string, json: boolean): Promise<number> {
 }
 
 async function run(pidPath: string | undefined) {
-  // Before the config load, the largest burst of allocation (~70 MB less peak at 60,000 probes).
-  const stopGoverning = governHeapGrowth(bytes(DEFAULT_HEAP_HEADROOM));
+  limitHeapGrowth(LOAD_HEAP_GROWTH);
   const { ConfigError, loadConfig } = await configModule();
   let config: LoadedConfig;
   try {
     config = loadConfig({ env: process.env, cwd: process.cwd() });
-    stopGoverning();
     governHeapGrowth(bytes(config.service.service.heapHeadroom));
   } catch (err) {
     if (err instanceof ConfigError) {
