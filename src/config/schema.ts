@@ -28,8 +28,8 @@ export const ConfigSchema = Type.Object(
         shutdownTimeout: Duration('10s'),
         /**
          * About how much garbage the JavaScript heap may hold before a full collection (src/lib/heap.ts).
-         * V8's own rule lets a busy heap grow to 4x its live set: at 60,000 probes ~450 MB of
-         * garbage. `0B` keeps V8's rule.
+         * V8's own rule lets a busy heap grow to 4x its live set: at 60,000 probes a heap of ~450 MB
+         * over ~150 MB live. `0B` keeps V8's rule.
          */
         heapHeadroom: Type.String({
           pattern: SIZE_PATTERN,
