@@ -153,6 +153,12 @@ function num(v: number): string {
   return String(v);
 }
 
+/** A set of value names and their `,name="…"` label parts, shared by the probes that have it. */
+interface NameSet {
+  valueNames: readonly string[];
+  nameLabels: readonly string[];
+}
+
 /** The probe families: success, duration histogram, runs by outcome, last run/success, named values. */
 export class ProbeSeries {
   private readonly entries = new Map<string, Entry>();
@@ -161,7 +167,7 @@ export class ProbeSeries {
   private version = 0;
   private frozen: { version: number; copy: WeakRef<Frozen> } | undefined;
   /** Value names and their `,name="…"` parts, by the names: probes of one kind share one. */
-  private readonly nameSets = new Map<string, { names: readonly string[]; labels: readonly string[] }>();
+  private readonly nameSets = new Map<string, NameSet>();
 
   /** `location` labels every series of this instance, when it has one (several instances, one Prometheus). */
   constructor(
@@ -219,14 +225,14 @@ export class ProbeSeries {
    * One copy of a set of value names and its `,name="…"` label parts, however many probes have it
    * (every http probe has the same five).
    */
-  private namesOf(valueNames: readonly string[]): { valueNames: readonly string[]; nameLabels: readonly string[] } {
+  private namesOf(valueNames: readonly string[]): NameSet {
     const key = valueNames.join('\n');
     let set = this.nameSets.get(key);
     if (set === undefined) {
-      set = { names: [...valueNames], labels: valueNames.map((n) => `,name="${escapeLabel(n)}"`) };
+      set = { valueNames: [...valueNames], nameLabels: valueNames.map((n) => `,name="${escapeLabel(n)}"`) };
       this.nameSets.set(key, set);
     }
-    return { valueNames: set.names, nameLabels: set.labels };
+    return set;
   }
 
   kindOf(id: string): string | undefined {
