@@ -627,7 +627,7 @@ interface Rules {
   /** The same, without the definition's credentials, cookies and Host, for a redirect to another host. */
   foreign: Readonly<Record<string, string>>;
   /**
-   * The URL requested first, without its credentials, as text: each run parses its own (~0.5 µs), so
+   * The URL requested first, without its credentials, as text: each run parses its own (~1 µs here), so
    * 60,000 probes do not each keep a parsed URL (~250 bytes).
    */
   href: string;
