@@ -10,6 +10,7 @@ import { ms } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
 import { fieldOf, isJsonObject } from '../lib/fields.js';
 import type { ProbeDefinition } from '../probers/index.js';
+import { defaulterOf } from './defaults.js';
 import { redactText } from './redact.js';
 import type { Json, Run } from './run.js';
 
@@ -27,7 +28,7 @@ export function validate(
 ) {
   // Defaults only fill in YAML values: what comes out is still plain data. A value the caller owns (a
   // probe definition fresh from interpolation) is filled in place: 60,000 clones cost a second.
-  const defaulted = Value.Default(defaultsView(schema), opts.owned ? input : structuredClone(input)) as Json;
+  const defaulted = defaulterOf(defaultsView(schema))(opts.owned ? input : structuredClone(input)) as Json;
   const failed = new Set<string>();
   // The compiled check first: a valid value needs no conversion (Convert changes only what does not
   // match) and no error walk, the two slowest steps at 60,000 probes.
@@ -60,9 +61,9 @@ function checkerOf(schema: TSchema): { Check(value: unknown): boolean } {
 const views = new WeakMap<TSchema, TSchema>();
 
 /**
- * The schema as Value.Default needs it: an object's properties with no default anywhere inside are
+ * The schema as the defaulter (./defaults.ts, TypeBox's Value.Default compiled) needs it: an object's properties with no default anywhere inside are
  * left out, since filling them changes nothing (TypeBox would still visit each, and clone and check
- * each union such as `schedule`: half the load time of 60,000 probes). Only Default reads this view.
+ * each union such as `schedule`: half the load time of 60,000 probes). Only the defaulter reads this view.
  */
 function defaultsView(schema: TSchema): TSchema {
   let view = views.get(schema);
