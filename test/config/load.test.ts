@@ -99,7 +99,7 @@ const API_PROBE = `
 `;
 
 const DEFAULTS = {
-  service: { name: 'vigil', host: '0.0.0.0', port: 8080, logLevel: 'info', shutdownTimeout: '10s', heapHeadroom: '64MiB' },
+  service: { name: 'vigil', host: '0.0.0.0', port: 8080, logLevel: 'info', shutdownTimeout: '10s', heapHeadroom: '32MiB' },
   probes: { dir: './probes' },
   scheduler: { spread: true, maxConcurrent: 2000 },
   storage: {
