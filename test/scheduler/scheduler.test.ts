@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { stableHash } from '../../src/lib/hash.js';
 import type { SkipReason } from '../../src/metrics/index.js';
 import type { AnyProber, ProbeContext, ProbeDefinition, ProbeResult } from '../../src/probers/index.js';
 import { createScheduler, type SchedulerOptions } from '../../src/scheduler/index.js';
@@ -196,6 +197,41 @@ describe('scheduler', () => {
     await t.clock.advance(1);
     // Slots at 20 s and 30 s were missed; the one at 40 s runs, late.
     expect(t.missed()).toBe(2);
+    await t.scheduler.stop(0);
+  });
+
+  it('runs the last probes of a slot whose timer fires a little past the next slot, and drops one late by a whole interval', async () => {
+    // Ids whose offset puts them in the last half-percent of a one-second slot, and near its start.
+    const ids = Array.from({ length: 5_000 }, (_, k) => `p${k}`);
+    const last = ids.find((id) => stableHash(id) / 0x1_0000_0000 >= 0.995)!;
+    const early = ids.find((id) => stableHash(id) / 0x1_0000_0000 >= 0.01 && stableHash(id) / 0x1_0000_0000 < 0.05)!;
+    const t = setup(async () => ok());
+    t.scheduler.setProbes([def(last, { schedule: { every: '1s' } }), def(early, { schedule: { every: '1s' } })]);
+    await t.clock.advance(3_000);
+    const clock = t.clock as unknown as { t: number };
+    const slotEnd = Math.ceil((t.clock.now() + 1) / 1_000) * 1_000;
+    await t.clock.advance(slotEnd - 20 - t.clock.now());
+    // The event loop busy for 40 ms across the slot's end: `last`'s timer (at the slot's 995th ms or
+    // later) fires 20 ms into the next slot.
+    clock.t += 40;
+    await t.clock.advance(1);
+    const startsOf = (id: string, from: number, to: number) => t.started.filter((s) => s.id === id && s.at >= from && s.at < to).length;
+    expect(startsOf(last, slotEnd, slotEnd + 100)).toBe(1);
+    await t.clock.advance(1_000);
+    // Its own run of the next slot too, a second on: nothing lost, nothing counted missed.
+    expect(startsOf(last, slotEnd + 900, slotEnd + 1_100)).toBe(1);
+    expect(t.missed()).toBe(0);
+
+    // Busy for 1.5 s from a slot's start instead: `early` (10–50 ms into it) is late by more than a
+    // second when its timer fires; its next slot's run stands for it, and the one dropped is counted.
+    const start = Math.ceil((t.clock.now() + 1) / 1_000) * 1_000;
+    await t.clock.advance(start - t.clock.now());
+    const before = t.started.length;
+    clock.t += 1_500;
+    await t.clock.advance(1);
+    const burst = t.started.slice(before).filter((s) => s.id === early);
+    expect(burst.length).toBe(1);
+    expect(t.missed()).toBeGreaterThanOrEqual(1);
     await t.scheduler.stop(0);
   });
 
