@@ -7,9 +7,10 @@
  * already there and the clone is thrown away. The compiled form gives the same result (the same
  * values, keys in the same order, defaults cloned wherever TypeBox clones them into the result:
  * test/config/defaults.test.ts compares the two over every kind's schema) with one visit and no
- * wasted clone. Kinds it does not know, and any schema with references, are left to TypeBox.
+ * wasted clone, and it leaves out the parts of a schema that hold no default (see pruned). Kinds it
+ * does not know, and any schema with references, are left to TypeBox.
  */
-import { Kind, type TSchema } from '@sinclair/typebox';
+import { Kind, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 
@@ -22,11 +23,44 @@ const compiled = new WeakMap<TSchema, Defaulter>();
 export function defaulterOf(schema: TSchema): Defaulter {
   let fill = compiled.get(schema);
   if (fill === undefined) {
-    fill = hasReference(schema) ? (value) => Value.Default(schema, value) : compile(schema);
+    fill = anywhere(schema, isReference) ? (value) => Value.Default(schema, value) : compile(pruned(schema));
     compiled.set(schema, fill);
   }
   return fill;
 }
+
+/**
+ * The schema without what holds no default: an object's properties with no default anywhere inside
+ * (filling them changes nothing, yet TypeBox would visit each, and clone and check each union such
+ * as `schedule`: half the load time of 60,000 probes), and a record's entries when they have none.
+ */
+function pruned(schema: TSchema): TSchema {
+  const extra: unknown = schema.additionalProperties;
+  // A record whose entries have no default takes only its own (`labels: {}`); TypeBox would build a
+  // RegExp from its key pattern on every visit, for every probe.
+  if (schema[Kind] === 'Record' && !Object.values(schema.patternProperties as object).some(hasOwnDefault) && !hasOwnDefault(extra)) {
+    return Object.hasOwn(schema, 'default') ? Type.Unknown({ default: schema.default }) : Type.Unknown();
+  }
+  // Keys outside `properties` get the additional schema's defaults: keep such an object whole.
+  if (schema[Kind] !== 'Object' || (isObject(extra) && anywhere(extra, hasOwnDefault))) return schema;
+  const properties: Record<string, TSchema> = {};
+  for (const [key, sub] of Object.entries(schema.properties as Record<string, TSchema>)) {
+    if (anywhere(sub, hasOwnDefault)) properties[key] = pruned(sub);
+  }
+  return { ...schema, properties };
+}
+
+/** Whether `test` holds for the schema or anything inside it. */
+function anywhere(schema: unknown, test: (s: object) => boolean): boolean {
+  if (!isObject(schema)) return false;
+  return test(schema) || Object.values(schema).some((x) => anywhere(x, test));
+}
+
+/** What TypeBox's Default asks of a record's entry schemas: a default of their own. */
+const hasOwnDefault = (schema: unknown) => isObject(schema) && Object.hasOwn(schema, 'default');
+
+/** References need TypeBox's own walk (it carries the referenced schemas along). */
+const isReference = (schema: object) => ['Ref', 'This', 'Import'].includes((schema as TSchema)[Kind]);
 
 // TypeBox's guards, as its Default uses them: an array is an object too.
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -115,12 +149,4 @@ function compileUnion(schema: TSchema): Defaulter {
     }
     return defaulted;
   };
-}
-
-/** References need TypeBox's own walk (it carries the referenced schemas along). */
-function hasReference(schema: unknown): boolean {
-  if (!isObject(schema)) return false;
-  const kind = (schema as TSchema)[Kind];
-  if (kind === 'Ref' || kind === 'This' || kind === 'Import') return true;
-  return Object.values(schema).some(hasReference);
 }

@@ -2,7 +2,7 @@
  * Config problems in words: each schema, YAML, cron or file error becomes one line that names the
  * file, the path inside it and what was expected there, with the value it got (secrets redacted).
  */
-import { Kind, type TSchema, Type } from '@sinclair/typebox';
+import { Kind, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { validateDetailed } from 'node-cron';
@@ -28,7 +28,7 @@ export function validate(
 ) {
   // Defaults only fill in YAML values: what comes out is still plain data. A value the caller owns (a
   // probe definition fresh from interpolation) is filled in place: 60,000 clones cost a second.
-  const defaulted = defaulterOf(defaultsView(schema))(opts.owned ? input : structuredClone(input)) as Json;
+  const defaulted = defaulterOf(schema)(opts.owned ? input : structuredClone(input)) as Json;
   const failed = new Set<string>();
   // The compiled check first: a valid value needs no conversion (Convert changes only what does not
   // match) and no error walk, the two slowest steps at 60,000 probes.
@@ -56,48 +56,6 @@ function checkerOf(schema: TSchema): { Check(value: unknown): boolean } {
     checkers.set(schema, checker);
   }
   return checker;
-}
-
-const views = new WeakMap<TSchema, TSchema>();
-
-/**
- * The schema as the defaulter (./defaults.ts, TypeBox's Value.Default compiled) needs it: an object's properties with no default anywhere inside are
- * left out, since filling them changes nothing (TypeBox would still visit each, and clone and check
- * each union such as `schedule`: half the load time of 60,000 probes). Only the defaulter reads this view.
- */
-function defaultsView(schema: TSchema): TSchema {
-  let view = views.get(schema);
-  if (view === undefined) {
-    view = pruned(schema);
-    views.set(schema, view);
-  }
-  return view;
-}
-
-function pruned(schema: TSchema): TSchema {
-  const extra: unknown = schema.additionalProperties;
-  // A record whose entries have no default takes only its own (`labels: {}`); TypeBox would build a
-  // RegExp from its key pattern on every visit, for every probe.
-  if (schema[Kind] === 'Record' && !Object.values(schema.patternProperties as object).some(hasOwnDefault) && !hasOwnDefault(extra)) {
-    return Object.hasOwn(schema, 'default') ? Type.Unknown({ default: schema.default }) : Type.Unknown();
-  }
-  // Keys outside `properties` get the additional schema's defaults: keep such an object whole.
-  if (schema[Kind] !== 'Object' || (typeof extra === 'object' && extra !== null && mayDefault(extra))) return schema;
-  const properties: Record<string, TSchema> = {};
-  for (const [key, sub] of Object.entries(schema.properties as Record<string, TSchema>)) if (mayDefault(sub)) properties[key] = pruned(sub);
-  return { ...schema, properties };
-}
-
-/** What TypeBox's Default asks of a record's entry schemas: a default of their own. */
-const hasOwnDefault = (schema: unknown) => typeof schema === 'object' && schema !== null && Object.hasOwn(schema, 'default');
-
-/** Whether a schema has a default anywhere inside it (or a reference, which may lead to one). */
-function mayDefault(schema: unknown): boolean {
-  if (typeof schema !== 'object' || schema === null) return false;
-  if (Object.hasOwn(schema, 'default')) return true;
-  const kind = (schema as TSchema)[Kind];
-  if (kind === 'Ref' || kind === 'This' || kind === 'Import') return true;
-  return Object.values(schema).some(mayDefault);
 }
 
 /** Whether validation failed at a path or anywhere inside it. */
