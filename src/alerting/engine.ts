@@ -116,7 +116,17 @@ export function viewOf(i: Incident, runbook?: string): IncidentView {
 export function createAlerting(opts: AlertingOptions): Alerting {
   const { store, clock } = opts;
   const log = opts.logger.child({ module: 'alerting' });
+  /** The runs each alert rule judges, by probe (and `probe\u0000location` for a quorum rule): only probes with rules. */
   const history = new Map<string, RunPoint[]>();
+  /**
+   * Probes whose newest run failed, alert rules or not: all a dependency asks of another probe. A set of
+   * the failing few rather than a newest run per probe (~150 bytes each, 9 MB at 60,000 probes).
+   */
+  const failingNow = new Set<string>();
+  const noteNewest = (probeId: string, ok: boolean) => {
+    if (ok) failingNow.delete(probeId);
+    else failingNow.add(probeId);
+  };
   /** Unresolved incidents by `probe/rule`, as last written or read. */
   const unresolved = new Map<string, Incident>();
   const serial = createSerialQueues((key, err) => log.error({ err, key }, 'incident change failed; the next run decides again'));
@@ -174,7 +184,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     }
     const window = openWindows.find((w) => matches(w, target));
     if (window) return `maintenance window ${window.name}`;
-    const failing = (def.alert?.dependsOn ?? []).find((dep) => history.get(dep)?.at(-1)?.ok === false);
+    const failing = (def.alert?.dependsOn ?? []).find((dep) => failingNow.has(dep));
     if (failing) return `depends on ${failing}, which is failing`;
     return undefined;
   }
@@ -373,13 +383,9 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       observeQuorum(def as ProbeDefinition & { alert: AlertConfig & { quorum: number } }, run);
       return;
     }
+    noteNewest(run.probeId, run.ok);
+    if (!def || !hasAlert(def)) return;
     const point = pointOf(run);
-    if (!def || !hasAlert(def)) {
-      // Only the newest run is read (dependencies, the last status): a fresh array of one, not one
-      // trimmed back to one, which keeps its grown capacity (~150 bytes a probe).
-      history.set(run.probeId, [point]);
-      return;
-    }
     const points = history.get(run.probeId) ?? [];
     points.push(point);
     history.set(run.probeId, points);
@@ -406,8 +412,8 @@ export function createAlerting(opts: AlertingOptions): Alerting {
     const point = pointOf(run);
     points.push(point);
     history.set(key, points);
-    // The probe's own history (dependencies, the status of its last run) follows every location.
-    history.set(run.probeId, [point]);
+    // The probe's own state (for dependencies) follows every location.
+    noteNewest(run.probeId, run.ok);
     const need = historyNeeded(def.alert);
     const now = clock.now();
     trimHistory(points, need, now);
@@ -602,6 +608,7 @@ export function createAlerting(opts: AlertingOptions): Alerting {
       await syncUnresolved();
       silences = await store.silences(now);
       failingAt.clear();
+      const seeded = new Set<string>();
       for (const def of opts.probes()) {
         if (!hasAlert(def)) continue;
         const need = historyNeeded(def.alert);
@@ -621,13 +628,16 @@ export function createAlerting(opts: AlertingOptions): Alerting {
           message: r.message,
         });
         history.set(def.id, runs.map(point));
+        const last = runs.at(-1);
+        if (last) noteNewest(def.id, last.ok);
+        seeded.add(def.id);
         if (def.alert.quorum !== undefined) seedQuorum(def, runs, point, now);
       }
       // Dependencies need their last state too, alert rules or not.
       for (const def of opts.probes()) {
-        if (history.has(def.id)) continue;
+        if (seeded.has(def.id)) continue;
         const [last] = await recent(def.id, 0, 1);
-        if (last) history.set(def.id, [{ at: last.startedAt, ok: last.ok, durationMs: last.durationMs, values: last.values }]);
+        if (last) noteNewest(def.id, last.ok);
       }
       await guardedSweep();
     },

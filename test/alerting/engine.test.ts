@@ -190,6 +190,56 @@ describe('alerting engine', () => {
     expect((await t.store.alerts.timeline(incident!.id)).map((e) => e.type)).toEqual(['opened', 'notified']);
   });
 
+  it('a new leader reads which dependencies are failing from the store, rules or not', async () => {
+    const probes = [
+      def('db', undefined),
+      def('cache', { failures: 3, channels: ['slack-ops'] }),
+      def('queue', undefined),
+      def('api', { failures: 1, channels: ['slack-ops'], dependsOn: ['queue', 'db'] }),
+      def('web', { failures: 1, channels: ['slack-ops'], dependsOn: ['cache'] }),
+      def('jobs', { failures: 1, channels: ['slack-ops'], dependsOn: ['queue'] }),
+    ];
+    const t = setup(probes);
+    await t.result('db', true);
+    await t.result('db', false);
+    await t.result('cache', false);
+    await t.result('queue', false);
+    await t.result('queue', true);
+    await t.store.flush();
+    const next = createAlerting({
+      store: t.store.alerts,
+      clock: t.clock,
+      logger: memoryLogger().logger,
+      probes: () => probes,
+      flapping: { start: 0.5, stop: 0.25 },
+      maintenance: [],
+      sweepIntervalMs: 5_000,
+      onQueued: () => {},
+    });
+    await next.seed((probeId, since, limit) => t.store.runs({ probeId, since, limit }));
+    for (const probeId of ['api', 'web', 'jobs']) {
+      next.observe({
+        probeId,
+        kind: 'http',
+        startedAt: t.clock.now(),
+        durationMs: 5,
+        ok: false,
+        values: {},
+        attempts: 1,
+        trigger: 'schedule',
+      });
+    }
+    await next.idle();
+    const first = async (probe: string) => {
+      const incident = (await t.store.alerts.unresolvedIncidents()).find((i) => i.probeId === probe);
+      return (await t.store.alerts.notifications(incident!.id))[0];
+    };
+    expect(await first('api')).toMatchObject({ state: 'muted', mutedReason: 'depends on db, which is failing' });
+    expect(await first('web')).toMatchObject({ state: 'muted', mutedReason: 'depends on cache, which is failing' });
+    // queue failed, then recovered: its newest run counts.
+    expect(await first('jobs')).toMatchObject({ state: 'pending' });
+  });
+
   it('a dependent that recovers while muted resolves without paging anyone', async () => {
     const t = setup([def('db', undefined), def('api', { failures: 1, channels: ['slack-ops'], dependsOn: ['db'] })]);
     await t.result('db', false);
