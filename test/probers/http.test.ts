@@ -180,6 +180,32 @@ describe('http prober: healthy targets', () => {
     expect((await http.probe(s, probeContext())).ok).toBe(true);
     expect(server.connections).toBe(2);
   });
+
+  it('probes that share their rules still each request their own URL, credentials and host', async () => {
+    const seen: IncomingMessage[] = [];
+    const server = await serve((req, res) => {
+      seen.push(req);
+      json(res, 200, { status: 'ok' });
+    });
+    // Plain (shared rules), plain written otherwise (its own URL text), credentials, plain again.
+    const urls = [
+      `${server.url}/a?x=1`,
+      `http://127.0.0.1:${server.port}/x/../b`,
+      `http://carol:secret@127.0.0.1:${server.port}/c`,
+      `http://localhost:${server.port}/d`,
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const url of urls) expect((await http.probe(spec({ url }), probeContext())).ok).toBe(true);
+    }
+    expect(seen.map((r) => r.url)).toEqual(['/a?x=1', '/b', '/c', '/d', '/a?x=1', '/b', '/c', '/d']);
+    expect(seen.map((r) => r.headers.authorization)).toEqual([
+      ...[undefined, undefined, `Basic ${Buffer.from('carol:secret').toString('base64')}`, undefined],
+      ...[undefined, undefined, `Basic ${Buffer.from('carol:secret').toString('base64')}`, undefined],
+    ]);
+    expect(seen.map((r) => r.headers.host)).toEqual(
+      [...Array(2)].flatMap(() => Array(3).fill(`127.0.0.1:${server.port}`).concat(`localhost:${server.port}`)),
+    );
+  });
 });
 
 describe('http prober: failing dependencies in a health document', () => {
