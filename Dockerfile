@@ -76,6 +76,10 @@ RUN apt-get update \
 # Debian's /usr/bin wrappers do not cover pg_amcheck: put the version's own bin folder first.
 ENV PATH=/usr/lib/postgresql/15/bin:$PATH \
     NODE_ENV=production
+# runtime.env, the environment vigil is measured under (test/container/dockerfile.test.ts holds
+# these to it): malloc arenas and V8's young generation bounded, ~70 MB less resident at 60,000 probes.
+ENV MALLOC_ARENA_MAX=2 \
+    NODE_OPTIONS=--max-semi-space-size=8
 
 COPY --from=k6 /usr/bin/k6 /usr/bin/k6
 

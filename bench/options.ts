@@ -35,11 +35,16 @@ export const OPTIONS = {
   'flood-seconds': { value: 'S', default: '20', help: 'length of the flood phase (at most 60)' },
   's3-size': { value: 'SIZE', default: '100MB', help: 'object size of the object-storage phase' },
   'startup-probes': { value: 'N', default: '60000', help: 'probes of the startup phase (one file, then 600 files)' },
+  'runtime-env': {
+    value: 'FILE',
+    default: 'runtime.env',
+    help: 'environment of the vigil processes (throughput, load, soak, startup): the one vigil ships with; `none` for node as it comes',
+  },
 } as const;
 
 export type BenchOption = keyof typeof OPTIONS;
 
-const TEXT: ReadonlySet<BenchOption> = new Set(['only', 's3-size', 'scrape-probes']);
+const TEXT: ReadonlySet<BenchOption> = new Set(['only', 's3-size', 'scrape-probes', 'runtime-env']);
 
 export function usage(): string {
   const width = Math.max(...Object.entries(OPTIONS).map(([name, o]) => name.length + o.value.length + 3));

@@ -30,6 +30,13 @@ describe('npm run bench options', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('refuses a --runtime-env file it cannot read with exit 2, before running anything', async () => {
+    const r = await bench('--runtime-env', 'no-such.env', '--only', 'writes');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^bench: --runtime-env: ENOENT: no such file or directory, open '.*no-such\.env'/);
+    expect(r.stdout).toBe('');
+  });
+
   it('checks values', () => {
     expect(() => parseBenchArgs(['--probes'])).toThrow(/argument missing/);
     expect(() => parseBenchArgs(['--probes', 'abc'])).toThrow('--probes: expected a positive number, got "abc"');

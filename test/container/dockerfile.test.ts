@@ -470,6 +470,29 @@ function k6Problems(text: string): string[] {
   return problems;
 }
 
+/** runtime.env's `KEY=VALUE` lines: the environment vigil is measured under (`npm run bench`) and shipped with. */
+function envFile(text: string): Record<string, string> {
+  const lines = text.split('\n').filter((line) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(line));
+  return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+}
+
+/** The runtime stage's ENV sets every variable of runtime.env to its value there. */
+function runtimeEnvProblems(text: string, env: Record<string, string>): string[] {
+  const { runtime } = stagesOf(text);
+  const set: Record<string, string> = {};
+  for (const i of all(runtime, 'ENV'))
+    for (const w of words(i.args)) {
+      const [k, ...v] = w.split('=');
+      set[k as string] = v.join('=');
+    }
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(env)) {
+    if (!(key in set)) problems.push(`ENV does not set ${key} (runtime.env: ${value})`);
+    else if (set[key] !== value) problems.push(`ENV sets ${key}=${set[key]}, runtime.env says ${value}`);
+  }
+  return problems;
+}
+
 /** OCI labels; the version's default and the description come from package.json. */
 function labelProblems(text: string, pkg: PackageJson): string[] {
   const { runtime } = stagesOf(text);
@@ -618,6 +641,18 @@ describe('runtime stage', () => {
     ],
   ])('names a broken runtime: %s → %s', (from, to, problem) => {
     expect(runtimeProblems(mutate(DOCKERFILE, from, to), CONFIG)).toContain(problem);
+  });
+
+  it('runs vigil in the environment it is measured under (runtime.env)', () => {
+    const env = envFile(read('runtime.env'));
+    expect(Object.keys(env)).toEqual(['MALLOC_ARENA_MAX', 'NODE_OPTIONS']);
+    expect(runtimeEnvProblems(DOCKERFILE, env)).toEqual([]);
+    expect(runtimeEnvProblems(mutate(DOCKERFILE, 'MALLOC_ARENA_MAX=2', 'MALLOC_ARENA_MAX=8'), env)).toEqual([
+      'ENV sets MALLOC_ARENA_MAX=8, runtime.env says 2',
+    ]);
+    expect(runtimeEnvProblems(DOCKERFILE, { ...env, UV_THREADPOOL_SIZE: '2' })).toEqual([
+      'ENV does not set UV_THREADPOOL_SIZE (runtime.env: 2)',
+    ]);
   });
 
   it('installs Chromium for the browser kind by default, and only through the BROWSER build argument', () => {

@@ -161,10 +161,12 @@ describe.skipIf(SKIP)(`the container image${NOTE}`, () => {
     const [image] = JSON.parse((await podman(['image', 'inspect', IMAGE])).stdout) as Array<{
       Size: number;
       Healthcheck?: { Test: string[]; Interval: number; Timeout: number };
-      Config: { User: string; Entrypoint: string[]; Cmd: string[]; Volumes: Record<string, unknown> };
+      Config: { User: string; Entrypoint: string[]; Cmd: string[]; Volumes: Record<string, unknown>; Env: string[] };
     }>;
     figures.size = `${(image?.Size ?? 0) / 1e6} MB`;
     expect(image?.Config).toMatchObject({ User: 'vigil', Entrypoint: ['/usr/bin/tini', '--'], Cmd: ['node', 'dist/main.js'] });
+    // runtime.env, the environment vigil is measured under.
+    expect(image?.Config.Env).toEqual(expect.arrayContaining(['MALLOC_ARENA_MAX=2', 'NODE_OPTIONS=--max-semi-space-size=8']));
     expect(Object.keys(image?.Config.Volumes ?? {})).toEqual(['/data']);
     // Kept only in the docker format (OCI has no HEALTHCHECK): 30 s interval, 5 s timeout.
     expect(image?.Healthcheck).toMatchObject({ Test: ['CMD', 'node', '-e', expect.any(String)], Interval: 30e9, Timeout: 5e9 });
