@@ -344,7 +344,11 @@ export function createApp(deps: AppDeps): App {
       metrics.leader(true);
       // Shared: the history is seeded from runs up to the cursor, and the feed judges those after it.
       const cursor = shared ? await store.feedEnd() : undefined;
-      await alerting.seed((probeId, since, limit) => store.runs({ probeId, since, limit, ...(cursor ? { through: cursor } : {}) }));
+      await alerting.seed(
+        (probeId, since, limit) => store.runs({ probeId, since, limit, ...(cursor ? { through: cursor } : {}) }),
+        // Past the cursor, perhaps (another instance's newest run): the feed then delivers it again, to the same state.
+        (probeId) => store.latest(probeId),
+      );
       if (shared) await feed.start(cursor);
       housekeeping.start();
       alerting.start();

@@ -156,7 +156,10 @@ describe('alerting engine', () => {
     void first.store.flush();
     const second = setup(probes, { file, clock: first.clock });
     return second.alerting
-      .seed((probeId, since, limit) => second.store.runs({ probeId, since, limit }))
+      .seed(
+        (probeId, since, limit) => second.store.runs({ probeId, since, limit }),
+        (probeId) => second.store.latest(probeId),
+      )
       .then(async () => {
         expect(await second.store.alerts.notifications(item!.incidentId!)).toHaveLength(before);
         await second.result('api', true);
@@ -216,7 +219,10 @@ describe('alerting engine', () => {
       sweepIntervalMs: 5_000,
       onQueued: () => {},
     });
-    await next.seed((probeId, since, limit) => t.store.runs({ probeId, since, limit }));
+    await next.seed(
+      (probeId, since, limit) => t.store.runs({ probeId, since, limit }),
+      (probeId) => t.store.latest(probeId),
+    );
     for (const probeId of ['api', 'web', 'jobs']) {
       next.observe({
         probeId,
@@ -378,7 +384,10 @@ describe('alerting engine', () => {
       onQueued: () => {},
       resendEvery,
     });
-    await again.seed(async () => []);
+    await again.seed(
+      async () => [],
+      () => undefined,
+    );
     clock.advanceSync(59_000);
     await again.sweep();
     expect(await sent(id)).toHaveLength(7);
@@ -481,7 +490,10 @@ describe('alerting engine', () => {
       sweepIntervalMs: 5_000,
       onQueued: () => {},
     });
-    await next.seed((probeId, since, limit) => t.store.runs({ probeId, since, limit }));
+    await next.seed(
+      (probeId, since, limit) => t.store.runs({ probeId, since, limit }),
+      (probeId) => t.store.latest(probeId),
+    );
     const again = async (location: string, ok: boolean) => {
       next.observe({
         probeId: 'api',

@@ -209,7 +209,10 @@ describe('escalation', () => {
     // Restart (vigil down for 3 minutes): the new engine reads the escalation state from the store.
     clock.advanceSync(3 * MIN);
     const second = engine(file, clock, { primary: 'alice' });
-    await second.alerting.seed((probeId, since, limit) => second.store.runs({ probeId, since, limit }));
+    await second.alerting.seed(
+      (probeId, since, limit) => second.store.runs({ probeId, since, limit }),
+      (probeId) => second.store.latest(probeId),
+    );
     expect(await second.pages(id)).toEqual(sent);
     clock.advanceSync(6 * MIN);
     await second.alerting.sweep();

@@ -198,7 +198,10 @@ describe('every channel down for minutes, then back', () => {
     // Down, each its own way: Slack 500s, SMTP refuses connections (nothing listening), PagerDuty 500s.
     slack.mode = 'server-error';
     pd.mode = 'error';
-    await alerting.seed(async () => []);
+    await alerting.seed(
+      async () => [],
+      () => undefined,
+    );
     alerting.start();
     worker.start();
     for (const p of PROBES) alerting.observe(run(p, false));

@@ -315,7 +315,10 @@ describe('1,000 malformed requests against the real app', () => {
       sweepIntervalMs: 5_000,
       onQueued: () => {},
     });
-    await alerting.seed(async () => []);
+    await alerting.seed(
+      async () => [],
+      () => undefined,
+    );
     await store.alerts.addSilence({
       probes: ['api'],
       labels: {},

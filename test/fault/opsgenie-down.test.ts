@@ -136,7 +136,10 @@ describe('opsgenie down for minutes, then back, paging a person by username', ()
     });
 
     og.mode = 'error';
-    await alerting.seed(async () => []);
+    await alerting.seed(
+      async () => [],
+      () => undefined,
+    );
     alerting.start();
     worker.start();
     alerting.observe(run(false));
