@@ -94,4 +94,36 @@ describe('roll-up and prune in slices', () => {
     expect(swept.worst, `prune: worst ${swept.worst} ms`).toBeLessThan(60);
     await store.close();
   }, 30_000);
+
+  it('yields while a young database (no hour rolled up yet) looks for its first run, probe by probe', async () => {
+    // 20,000 probes with one run each, all in the hour under way: nothing to roll up yet, but the
+    // first hour is found by reading every probe's first run (~4 µs each): in one piece, ~80 ms.
+    const now = D0 + 30 * 60_000;
+    const store = createSqliteStore({
+      path: path.join(dir, 'young.db'),
+      clock: new ManualClock(now),
+      logger: memoryLogger().logger,
+      rollups: { chunkRows: 500 },
+    });
+    const key = store.db.prepare<[string], { id: number }>("INSERT INTO probes (name, kind) VALUES (?, 'http') RETURNING id");
+    const insert = store.db.prepare(
+      "INSERT INTO runs (probe, started_at, duration_ms, ok, attempts, trigger, vals) VALUES (?, ?, 5, 1, 1, 'schedule', '{}')",
+    );
+    store.db.transaction(() => {
+      for (let i = 0; i < 20_000; i++) insert.run(key.get(`p${i}`)!.id, D0 + (i % 1800) * 1000);
+    })();
+    let turns = 0;
+    const ticker = () => {
+      turns++;
+      if (running) setImmediate(ticker);
+    };
+    let running = true;
+    setImmediate(ticker);
+    const hours = await store.rollups.rollUp(now);
+    running = false;
+    expect(hours).toBe(0);
+    // One turn of the loop per 500 probes at least (40), not one for the whole walk.
+    expect(turns).toBeGreaterThanOrEqual(40);
+    await store.close();
+  });
 });
