@@ -76,6 +76,20 @@ function setup(
   return { clock, store, alerting, result, pending, wakes: () => wakes, muted };
 }
 
+/** Another alerting over the same store (a new leader, a restart): no channels woken, nothing muted recorded. */
+function alertingOn(t: ReturnType<typeof setup>, probes: () => ProbeDefinition[]) {
+  return createAlerting({
+    store: t.store.alerts,
+    clock: t.clock,
+    logger: memoryLogger().logger,
+    probes,
+    flapping: { start: 0.5, stop: 0.25 },
+    maintenance: [],
+    sweepIntervalMs: 5_000,
+    onQueued: () => {},
+  });
+}
+
 describe('alerting engine', () => {
   it('opens one incident after N failures, pages its channels in the same transaction, resolves after M successes', async () => {
     const t = setup([
@@ -209,16 +223,7 @@ describe('alerting engine', () => {
     await t.result('queue', false);
     await t.result('queue', true);
     await t.store.flush();
-    const next = createAlerting({
-      store: t.store.alerts,
-      clock: t.clock,
-      logger: memoryLogger().logger,
-      probes: () => probes,
-      flapping: { start: 0.5, stop: 0.25 },
-      maintenance: [],
-      sweepIntervalMs: 5_000,
-      onQueued: () => {},
-    });
+    const next = alertingOn(t, () => probes);
     await next.seed(
       (probeId, since, limit) => t.store.runs({ probeId, since, limit }),
       (probeId) => t.store.latest(probeId),
@@ -429,16 +434,7 @@ describe('alerting engine', () => {
   it('ignores runs aborted by shutdown and resolves incidents of probes removed from config', async () => {
     let probes = [def('api', { failures: 1, channels: ['slack-ops'] })];
     const t = setup([]);
-    const alerting = createAlerting({
-      store: t.store.alerts,
-      clock: t.clock,
-      logger: memoryLogger().logger,
-      probes: () => probes,
-      flapping: { start: 0.5, stop: 0.25 },
-      maintenance: [],
-      sweepIntervalMs: 5_000,
-      onQueued: () => {},
-    });
+    const alerting = alertingOn(t, () => probes);
     const run = (ok: boolean, code?: string): RunRecord => ({
       probeId: 'api',
       kind: 'http',
@@ -480,16 +476,7 @@ describe('alerting engine', () => {
 
     // A new leader on the same database (seeded from the store) neither resolves nor reopens it.
     await t.store.flush();
-    const next = createAlerting({
-      store: t.store.alerts,
-      clock: t.clock,
-      logger: memoryLogger().logger,
-      probes: () => [def('api', { failures: 2, recoveries: 2, quorum: 2, channels: ['hook'] })],
-      flapping: { start: 0.5, stop: 0.25 },
-      maintenance: [],
-      sweepIntervalMs: 5_000,
-      onQueued: () => {},
-    });
+    const next = alertingOn(t, () => [def('api', { failures: 2, recoveries: 2, quorum: 2, channels: ['hook'] })]);
     await next.seed(
       (probeId, since, limit) => t.store.runs({ probeId, since, limit }),
       (probeId) => t.store.latest(probeId),
