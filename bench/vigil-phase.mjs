@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config/index.js';
 import { stableHash } from '../dist/lib/hash.js';
-import { governHeapGrowth, LOAD_HEAP_GROWTH, limitHeapGrowth } from '../dist/lib/heap.js';
+import { loadUnderHeapLimit } from '../dist/lib/heap.js';
 import { bytes } from '../dist/lib/size.js';
 import { probeDir } from './probe-dir.mjs';
 
@@ -25,9 +25,10 @@ const dir = probeDir('vigil-phase-', n, port, addresses, schedule);
 
 const t0 = performance.now();
 // As `node dist/main.js` does: a fixed heap growth for the config load, then the configured headroom.
-limitHeapGrowth(LOAD_HEAP_GROWTH);
-const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
-governHeapGrowth(bytes(config.service.service.heapHeadroom));
+const config = loadUnderHeapLimit(
+  () => loadConfig({ cwd: dir, configDir: '.', env: {} }),
+  (loaded) => bytes(loaded.service.service.heapHeadroom),
+);
 const loadMs = performance.now() - t0;
 const app = createApp({ config, logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })) });
 await app.start();

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config/index.js';
-import { governHeapGrowth, LOAD_HEAP_GROWTH, limitHeapGrowth } from '../dist/lib/heap.js';
+import { loadUnderHeapLimit } from '../dist/lib/heap.js';
 import { bytes } from '../dist/lib/size.js';
 import { probeDir } from './probe-dir.mjs';
 
@@ -22,9 +22,10 @@ if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc')
 const dir = probeDir('vigil-soak-', n, port, addresses, '{ every: 1s }');
 
 // As `node dist/main.js` does: a fixed heap growth for the config load, then the configured headroom.
-limitHeapGrowth(LOAD_HEAP_GROWTH);
-const config = loadConfig({ cwd: dir, configDir: '.', env: {} });
-governHeapGrowth(bytes(config.service.service.heapHeadroom));
+const config = loadUnderHeapLimit(
+  () => loadConfig({ cwd: dir, configDir: '.', env: {} }),
+  (loaded) => bytes(loaded.service.service.heapHeadroom),
+);
 const app = createApp({ config, logger: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })) });
 await app.start();
 const db = new Database(path.join(dir, 'vigil.db'), { readonly: true });

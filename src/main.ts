@@ -8,7 +8,7 @@ import { loadRunOnce, newToken, tokenText, USAGE } from './cli/index.js';
 import type { LoadedConfig } from './config/index.js';
 import { systemClock } from './lib/clock.js';
 import { codeOf, messageOf, VigilError } from './lib/errors.js';
-import { governHeapGrowth, LOAD_HEAP_GROWTH, limitHeapGrowth } from './lib/heap.js';
+import { loadUnderHeapLimit } from './lib/heap.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { claimPidFile, type PidFile } from './lib/pid-file.js';
 import { bytes } from './lib/size.js';
@@ -140,12 +140,13 @@ async function runOneProbe(probeId: string, json: boolean): Promise<number> {
 }
 
 async function run(pidPath: string | undefined) {
-  limitHeapGrowth(LOAD_HEAP_GROWTH);
   const { ConfigError, loadConfig } = await configModule();
   let config: LoadedConfig;
   try {
-    config = loadConfig({ env: process.env, cwd: process.cwd() });
-    governHeapGrowth(bytes(config.service.service.heapHeadroom));
+    config = loadUnderHeapLimit(
+      () => loadConfig({ env: process.env, cwd: process.cwd() }),
+      (loaded) => bytes(loaded.service.service.heapHeadroom),
+    );
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`vigil: invalid configuration, not starting:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);

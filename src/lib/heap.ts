@@ -15,6 +15,18 @@ export const DEFAULT_HEAP_HEADROOM = '32MiB';
  */
 export const LOAD_HEAP_GROWTH = 50;
 
+/**
+ * Loads the config as the service starts: under LOAD_HEAP_GROWTH, then with the heap governed by the
+ * headroom the loaded config names (`service.heapHeadroom`). One place for the order, which matters:
+ * the limit must be in force before the load's burst of allocation.
+ */
+export function loadUnderHeapLimit<T>(load: () => T, headroomOf: (loaded: T) => number): T {
+  limitHeapGrowth(LOAD_HEAP_GROWTH);
+  const loaded = load();
+  governHeapGrowth(headroomOf(loaded));
+  return loaded;
+}
+
 /** V8's own rule grows a heap by at most 4x between full collections: 300 % more. */
 const MOST = 300;
 const LEAST = 10;
