@@ -44,6 +44,15 @@ export const OPTIONS = {
 
 export type BenchOption = keyof typeof OPTIONS;
 
+/**
+ * The `KEY=VALUE` lines of an environment file such as runtime.env, as systemd's EnvironmentFile= and
+ * `docker --env-file` read them; other lines (`#` comments, blanks) are not variables.
+ */
+export function parseEnvFile(text: string): Record<string, string> {
+  const lines = text.split('\n').filter((line) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(line));
+  return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+}
+
 const TEXT: ReadonlySet<BenchOption> = new Set(['only', 's3-size', 'scrape-probes', 'runtime-env']);
 
 export function usage(): string {

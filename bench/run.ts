@@ -73,7 +73,7 @@ import type { ProbeDefinition } from '../src/probers/index.js';
 import { buildReport, type ReportConfig, ReportConfigSchema, renderReportHtml } from '../src/report/index.js';
 import { createSqliteStore, type RunRecord } from '../src/store/index.js';
 import { Aggregate, withoutValueSketches } from '../src/store/rollup-core.js';
-import { parseBenchArgs, usage } from './options.js';
+import { parseBenchArgs, parseEnvFile, usage } from './options.js';
 
 // --help and a bad option (exit 2) are answered before any benchmark runs or dist/ is built.
 let parsed: ReturnType<typeof parseBenchArgs>;
@@ -95,19 +95,11 @@ const args = parsed.values;
 const RUNTIME_ENV_FILE = args.get('runtime-env') ?? 'runtime.env';
 let RUNTIME_ENV: Record<string, string> = {};
 try {
-  if (RUNTIME_ENV_FILE !== 'none') RUNTIME_ENV = envFile(path.resolve(import.meta.dirname, '..', RUNTIME_ENV_FILE));
+  if (RUNTIME_ENV_FILE !== 'none')
+    RUNTIME_ENV = parseEnvFile(readFileSync(path.resolve(import.meta.dirname, '..', RUNTIME_ENV_FILE), 'utf8'));
 } catch (err) {
   process.stderr.write(`bench: --runtime-env: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(2);
-}
-
-/** `KEY=VALUE` lines of an environment file (as systemd's EnvironmentFile= and `docker --env-file` read them); `#` lines are comments. */
-function envFile(file: string): Record<string, string> {
-  const pairs = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(line))
-    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]);
-  return Object.fromEntries(pairs);
 }
 
 // The alerts and flood phases run the built service (dist/): built here, after the options were checked.

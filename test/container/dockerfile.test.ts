@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ValidationSeverity, validate } from 'dockerfile-utils';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseEnvFile } from '../../bench/options.js';
 
 // The Dockerfile linted and held against what it must agree with (package.json, the default
 // config, .dockerignore, docker-compose.yml), in milliseconds; image.test.ts builds and runs it. Each check returns its problems as lines; each is
@@ -470,12 +471,6 @@ function k6Problems(text: string): string[] {
   return problems;
 }
 
-/** runtime.env's `KEY=VALUE` lines: the environment vigil is measured under (`npm run bench`) and shipped with. */
-function envFile(text: string): Record<string, string> {
-  const lines = text.split('\n').filter((line) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(line));
-  return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-}
-
 /** The runtime stage's ENV sets every variable of runtime.env to its value there. */
 function runtimeEnvProblems(text: string, env: Record<string, string>): string[] {
   const { runtime } = stagesOf(text);
@@ -644,7 +639,7 @@ describe('runtime stage', () => {
   });
 
   it('runs vigil in the environment it is measured under (runtime.env)', () => {
-    const env = envFile(read('runtime.env'));
+    const env = parseEnvFile(read('runtime.env'));
     expect(Object.keys(env)).toEqual(['MALLOC_ARENA_MAX', 'NODE_OPTIONS']);
     expect(runtimeEnvProblems(DOCKERFILE, env)).toEqual([]);
     expect(runtimeEnvProblems(mutate(DOCKERFILE, 'MALLOC_ARENA_MAX=2', 'MALLOC_ARENA_MAX=8'), env)).toEqual([
