@@ -418,7 +418,7 @@ export function createRollupEngine(
     for (const probe of await db.probes()) {
       const t = await db.firstRun(probe);
       if (t !== undefined && (first === undefined || t < first)) first = t;
-      // A probe is one index read (~4 µs): 60,000 of them without a yield held the loop ~300 ms.
+      // A probe is one index read: at 60,000 probes a profile gave this walk ~0.2 s of its own time, in one piece.
       if (++sinceYield >= chunkRows) {
         sinceYield = 0;
         await yieldLoop();
