@@ -25,6 +25,11 @@ export const OPTIONS = {
   small: { value: 'N', default: '10000', help: 'probes of the RSS run' },
   'scrape-probes': { value: 'N,N,…', default: '1000,10000,60000', help: 'probe counts the scrape phase measures /metrics at' },
   seconds: { value: 'S', default: '20', help: 'length of each baseline phase (cluster: at most 15)' },
+  'cluster-cap': {
+    value: 'CORES',
+    default: '0.25',
+    help: "each instance's CPU quota in the cluster phase's capped round (a stand-in for hosts of their own)",
+  },
   'alert-probes': { value: 'N', default: '200', help: 'probes alerting into one Slack channel (alerts)' },
   prefill: { value: 'N', default: '1000000', help: 'old runs pruned during the last alert round' },
   outbox: { value: 'N', default: '5000', help: 'incidents delivered by the outbox worker' },

@@ -31,7 +31,9 @@
  *   cluster  runs per minute (the store's sustained write rate bounds it): three instances, each its own
  *              process writing runs with its own location, against one private PostgreSQL 15
  *              (test/helpers/postgres.ts); one PostgreSQL instance alone; one SQLite instance (baseline).
- *              --seconds per phase, at most 15. CPU-bound on a small machine: the output says so.
+ *              --seconds per phase, at most 15. CPU-bound on a small machine: the output says so. Then the
+ *              same 3-vs-1 with each instance held to --cluster-cap of a core by a cgroup CPU quota
+ *              (bench/cgroup.ts; root only), a stand-in for hosts of their own.
  *
  *   flood    2,000 keep-alive connections × 20 s with a wrong token on API routes (own process) against
  *              `node dist/main.js` at the default limits, /health polled every 100 ms on a fresh
@@ -73,6 +75,7 @@ import type { ProbeDefinition } from '../src/probers/index.js';
 import { buildReport, type ReportConfig, ReportConfigSchema, renderReportHtml } from '../src/report/index.js';
 import { createSqliteStore, type RunRecord } from '../src/store/index.js';
 import { Aggregate, withoutValueSketches } from '../src/store/rollup-core.js';
+import type { CpuCap } from './cgroup.js';
 import { parseBenchArgs, parseEnvFile, usage } from './options.js';
 
 // --help and a bad option (exit 2) are answered before any benchmark runs or dist/ is built.
@@ -1489,12 +1492,86 @@ async function benchCluster() {
     );
 
     await pg.query('TRUNCATE runs', 'bench');
+    await benchClusterCapped(url, seconds, pg.query);
+    await pg.query('TRUNCATE runs', 'bench');
     await benchClusterFeed(url, seconds, pg.query);
     await benchClusterRefresh(url, pg.query);
   } finally {
     await pg.stop();
   }
 }
+
+/**
+ * The 3-vs-1 ratio with each instance held to --cluster-cap of a core by a cgroup CPU quota
+ * (bench/cgroup.ts), a stand-in for instances on hosts of their own: unlimited, three writers and
+ * the PostgreSQL server share this machine's cores, so three writers' sum is bound by the cores,
+ * whether or not the database makes them take turns. Held to a share each, one instance writes what
+ * its share allows; three write three times that if nothing in the database serializes them (the
+ * ordering lock before issue 21 did), less by what the server's own CPU and locks take. The output
+ * gives each writer's CPU and how often its quota ran out (it should, nearly every period: the
+ * writer, not the database, is then what bounds it) and the machine's busy cores (well under all of
+ * them, or the server is starved and the figure is a floor again).
+ */
+async function benchClusterCapped(url: string, seconds: number, sql: (q: string, db?: string) => Promise<string>) {
+  const { cpuCap } = await import('./cgroup.js');
+  const share = Number(args.get('cluster-cap') ?? 0.25);
+  const caps: CpuCap[] = [];
+  const capped = async (location: string) => {
+    const cap = cpuCap(`vigil-bench-${process.pid}-${location || 'solo'}`, share);
+    if ('unavailable' in cap) throw new CapUnavailable(cap.unavailable);
+    caps.push(cap);
+    const writer = await startWriter('postgres', url, location, seconds);
+    cap.add(writer.proc.pid!);
+    return { ...writer, cap };
+  };
+  const perMin = (rows: number, ms: number) => (rows / ms) * 60_000;
+  const m = (n: number) => `${f(n / 1e6, 2)}M`;
+  const quota = (cap: CpuCap) => {
+    const t = cap.throttled();
+    return `quota used up in ${f((100 * t.throttled) / Math.max(1, t.periods), 0)} % of its periods`;
+  };
+  try {
+    const solo = await capped('');
+    const one = await writersPhase([solo]);
+    const soloRows = Number(await sql('SELECT count(*) FROM runs', 'bench'));
+    const soloRate = perMin(soloRows, one.results[0]!.ms);
+    out(
+      `each instance held to ${share} of a core (cgroup CPU quota, a stand-in for a host of its own):\n` +
+        `  1 instance:  ${m(soloRate)} runs/min (${soloRows.toLocaleString('en')} rows in ${f(one.results[0]!.ms / 1000, 1)} s), writer CPU ` +
+        `${f(one.results[0]!.cpuMs / one.results[0]!.ms, 2)} cores, ${quota(solo.cap)}; machine CPU busy ${f(one.cores, 2)} cores`,
+    );
+    await sql('TRUNCATE runs', 'bench');
+    const locations = ['eu-west', 'us-east', 'ap-south'];
+    const writers = await Promise.all(locations.map((l) => capped(l)));
+    const three = await writersPhase(writers);
+    const total = Number(await sql('SELECT count(*) FROM runs', 'bench'));
+    const written = three.results.reduce((a, r) => a + r.written, 0);
+    if (written !== total) throw new Error(`bench: writers report ${written} rows written, PostgreSQL holds ${total}`);
+    const wallMs = Math.max(...three.results.map((r) => r.ms));
+    const totalRate = perMin(total, wallMs);
+    out(
+      `  3 instances: ${m(totalRate)} runs/min (${total.toLocaleString('en')} rows in ${f(wallMs / 1000, 1)} s) = ` +
+        `**${f(totalRate / soloRate)}x one instance** (target ≥ 1.50x); machine CPU busy ${f(three.cores, 2)} of ${cpus().length} cores`,
+    );
+    writers.forEach((w, k) => {
+      const r = three.results[k]!;
+      out(`    ${locations[k]!.padEnd(8)} writer CPU ${f(r.cpuMs / r.ms, 2)} cores, ${quota(w.cap)}`);
+    });
+  } catch (err) {
+    if (!(err instanceof CapUnavailable)) throw err;
+    out(`each instance held to a share of a core: not measured here (${err.message})`);
+  } finally {
+    for (const cap of caps) {
+      try {
+        cap.remove();
+      } catch {
+        // A writer still exiting: the empty group goes with the next boot.
+      }
+    }
+  }
+}
+
+class CapUnavailable extends Error {}
 
 /**
  * The leader's run feed (src/cluster/run-feed.ts, on this process) while three writer processes
