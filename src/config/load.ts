@@ -155,17 +155,40 @@ function loadProbes(
  */
 function shareAlike(defs: ProbeDefinition[]): void {
   const first = new Map<string, unknown>();
+  // The part last shared under each key: the next definition's is most often equal to it, and two
+  // plain parts compared key by key are equal exactly when their JSON texts are (this skips the text).
+  const last = new Map<string, object>();
   for (const def of defs) {
     const parts = def as unknown as Record<string, unknown>;
     for (const key of Object.keys(parts)) {
       const part = parts[key];
       if (part === null || typeof part !== 'object' || !plainOnly(part)) continue;
+      const recent = last.get(key);
+      if (recent !== undefined && samePlain(part, recent)) {
+        parts[key] = recent;
+        continue;
+      }
       const text = `${key}:${Array.isArray(part) ? '[]' : '{}'}${JSON.stringify(part)}`;
       const shared = first.get(text);
       if (shared === undefined) first.set(text, part);
       else parts[key] = shared;
+      last.set(key, (shared ?? part) as object);
     }
   }
+}
+
+/** Two plain-only parts (see plainOnly) with the same JSON text: both arrays or neither, the same keys in the same order, equal values. */
+function samePlain(a: object, b: object): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!;
+    if (k !== kb[i] || (a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+  }
+  return true;
 }
 
 function plainOnly(part: object): boolean {

@@ -517,9 +517,21 @@ describe('loadConfig', () => {
         item('b') +
         item('c', ', retry: { count: 2 }, labels: { team: core }') +
         item('d', ', labels: { team: core }') +
-        item('e', ', labels: { team: edge }'),
+        item('e', ', labels: { team: edge }') +
+        // Equal to d's again, after another: the first such part, not a copy.
+        item('f', ', labels: { team: core }') +
+        // Same keys and values in another order: another JSON text, not shared.
+        item('g', ', labels: { team: core, site: x }') +
+        item('h', ', labels: { site: x, team: core }'),
     );
-    const [a, b, c, d, e] = t.load().probes as unknown as Array<{ retry: object; labels: Record<string, unknown>; expect: object }>;
+    const [a, b, c, d, e, f, g, h] = t.load().probes as unknown as Array<{
+      retry: object;
+      labels: Record<string, unknown>;
+      expect: object;
+    }>;
+    expect(f?.labels).toBe(c?.labels);
+    expect(Object.keys(h?.labels ?? {})).toEqual(['site', 'team']);
+    expect(h?.labels).not.toBe(g?.labels);
     expect(b?.retry).toBe(a?.retry);
     expect(b?.expect).toBe(a?.expect);
     expect(b?.labels).toBe(a?.labels);
