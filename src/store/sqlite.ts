@@ -61,8 +61,10 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
     `INSERT INTO runs (probe, started_at, duration_ms, ok, code, message, attempts, trigger, vals, details, location)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  // Probe name → key. Filled at open from every probe's newest run (below), not by a read of its own
+  // (60,000 names: ~0.1 s of a restart). A probe whose runs are all gone is not in it: it has no runs
+  // to read, and its next write finds its key again (insertProbe returns the row already there).
   const probeKeys = new Map<string, number>();
-  for (const row of db.prepare<[], { id: number; name: string }>('SELECT id, name FROM probes').all()) probeKeys.set(row.name, row.id);
   const insertProbe = db.prepare<[string, string], { id: number }>(
     'INSERT INTO probes (name, kind) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind RETURNING id',
   );
@@ -135,11 +137,14 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
 
   const latest = new Map<string, StoredRun | RunRecord>();
   // Every probe's newest run in one statement (60,000 probes: ~0.35 s; one statement a probe took ~0.65 s of a restart).
-  const newestOfEach = db.prepare<[], RunRow>(
+  const newestOfEach = db.prepare<[], RunRow & { probe: number }>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM probes p
      JOIN runs r ON r.id = (SELECT id FROM runs WHERE probe = p.id ORDER BY started_at DESC, id DESC LIMIT 1)`,
   );
-  for (const row of newestOfEach.iterate()) latest.set(row.probe_id, runOf(row));
+  for (const row of newestOfEach.iterate()) {
+    latest.set(row.probe_id, runOf(row));
+    probeKeys.set(row.probe_id, row.probe);
+  }
   const selectRuns = db.prepare<[number, number, number, number, number], RunRow>(
     `SELECT r.*, p.name AS probe_id, p.kind FROM runs r JOIN probes p ON p.id = r.probe
      WHERE r.probe = ? AND r.started_at >= ? AND r.started_at < ? AND r.id <= ?

@@ -109,6 +109,28 @@ describe('sqlite store', () => {
     await second.close();
   });
 
+  it('knows a probe whose runs are all gone after a restart: its runs read empty, and new ones keep its key', async () => {
+    const file = tempDb();
+    const clock = new ManualClock();
+    const first = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
+    first.append(run('gone', clock.now() - 1000, { ok: false, code: 'TIMEOUT', message: 'old' }));
+    first.append(run('kept', clock.now()));
+    await first.flush();
+    const key = (first.db.prepare("SELECT id FROM probes WHERE name = 'gone'").get() as { id: number }).id;
+    first.db.prepare('DELETE FROM runs WHERE probe = ?').run(key);
+    await first.close();
+
+    const second = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
+    expect(second.latest('gone')).toBeUndefined();
+    expect(await second.runs({ probeId: 'gone' })).toEqual([]);
+    expect(await second.lastSuccess('kept')).toMatchObject({ probeId: 'kept', ok: true });
+    second.append(run('gone', clock.now(), { message: 'back' }));
+    await second.flush();
+    expect(await second.runs({ probeId: 'gone' })).toMatchObject([{ probeId: 'gone', message: 'back' }]);
+    expect(second.db.prepare("SELECT id FROM probes WHERE name = 'gone'").all()).toEqual([{ id: key }]);
+    await second.close();
+  });
+
   it('prunes raw runs older than the retention in chunks', async () => {
     const clock = new ManualClock();
     const store = createSqliteStore({ path: tempDb(), clock, logger: memoryLogger().logger, batchRows: 5000 });
