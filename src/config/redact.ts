@@ -31,6 +31,16 @@ export function secretsIn(value: unknown, known: ReadonlySet<string>): Set<strin
   // What a mapping holds depends on its own keys only, so one met again (definitions share equal
   // parts, such as `retry` or `expect`: see shareAlike) has nothing new to give.
   const mappings = new Set<object>();
+  // Definitions repeat the same few keys (id, kind, url, …): each is tested once.
+  const secretKeys = new Map<string, boolean>();
+  const isSecretKey = (k: string) => {
+    let secret = secretKeys.get(k);
+    if (secret === undefined) {
+      secret = SECRET_KEY.test(k);
+      secretKeys.set(k, secret);
+    }
+    return secret;
+  };
   const visit = (v: unknown, secretKey: boolean) => {
     if (typeof v === 'string') {
       if (secretKey && v !== '') found.add(v);
@@ -45,7 +55,7 @@ export function secretsIn(value: unknown, known: ReadonlySet<string>): Set<strin
     // The key a value sits under decides, not an ancestor's: under `auth.tokens`, a token's `name` is not secret.
     else if (v !== null && typeof v === 'object' && !mappings.has(v)) {
       mappings.add(v);
-      for (const [k, x] of Object.entries(v)) visit(x, SECRET_KEY.test(k));
+      for (const k of Object.keys(v)) visit((v as Record<string, unknown>)[k], isSecretKey(k));
     }
   };
   visit(value, false);
