@@ -199,8 +199,14 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       if (stopped) return;
       probes = new Map(list.map((p) => [p.id, p]));
       const wanted = new Map<string, Member[]>();
+      // Thousands of probes share a few schedules: each text is normalised once.
+      const keys = new Map<string, string>();
       for (const def of list) {
-        const key = keyOf(def);
+        let key = typeof def.schedule === 'string' ? keys.get(def.schedule) : undefined;
+        if (key === undefined) {
+          key = keyOf(def);
+          if (typeof def.schedule === 'string') keys.set(def.schedule, key);
+        }
         const members = wanted.get(key) ?? [];
         members.push({ id: def.id, spread: opts.maxSpreadMs > 0 ? stableHash(def.id) / 0x1_0000_0000 : 0 });
         wanted.set(key, members);
