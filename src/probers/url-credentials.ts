@@ -13,6 +13,8 @@ export function credentialsHeader(url: string | URL): Record<string, string> {
 
 /** Why a URL's credentials cannot be sent (a `%` that starts no escape), for a definition check. */
 export function credentialsProblem(url: string): string | undefined {
+  // No `@`, no user or password to check (and no URL to parse: most definitions have none).
+  if (!url.includes('@')) return undefined;
   let u: URL;
   try {
     u = new URL(url);
