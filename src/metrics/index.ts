@@ -294,7 +294,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       const next = new Set(list.map((p) => p.id));
       for (const id of known) if (!next.has(id)) probes.remove(id);
       // Every probe of the list takes new room (declare, and revalue too): made at once.
-      probes.reserve(list.length, list.reduce((sum, p) => sum + p.values.length, 0));
+      probes.reserve(
+        list.length,
+        list.reduce((sum, p) => sum + p.values.length, 0),
+      );
       for (const p of list) {
         if (probes.kindOf(p.id) === p.kind) probes.revalue(p.id, p.values);
         else
