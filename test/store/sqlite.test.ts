@@ -100,6 +100,8 @@ describe('sqlite store', () => {
     first.setProbeState('dns', { answer: ['1.2.3.4'], changedAt: 5 });
     await first.close();
     const second = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
+    // What a new store holds of each probe is in once it is ready (the Store contract).
+    await second.ready();
     expect(second.latest('a')).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable: cache down' });
     expect(second.latest('b')).toMatchObject({ probeId: 'b', ok: true, startedAt: clock.now() });
     expect(second.latest('c')).toMatchObject({ probeId: 'c', message: 'second' });
@@ -128,6 +130,23 @@ describe('sqlite store', () => {
     await second.flush();
     expect(await second.runs({ probeId: 'gone' })).toMatchObject([{ probeId: 'gone', message: 'back' }]);
     expect(second.db.prepare("SELECT id FROM probes WHERE name = 'gone'").all()).toEqual([{ id: key }]);
+    await second.close();
+  });
+
+  it('keeps a run appended right after it opens over the newest one it read back', async () => {
+    const file = tempDb();
+    const clock = new ManualClock();
+    const first = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
+    first.append(run('a', clock.now() - 60_000, { message: 'stored' }));
+    first.append(run('b', clock.now() - 60_000, { message: 'stored' }));
+    await first.close();
+    const second = createSqliteStore({ path: file, clock, logger: memoryLogger().logger });
+    second.append(run('a', clock.now(), { message: 'new' }));
+    await second.ready();
+    expect(second.latest('a')).toMatchObject({ message: 'new', startedAt: clock.now() });
+    expect(second.latest('b')).toMatchObject({ message: 'stored', startedAt: clock.now() - 60_000 });
+    await second.flush();
+    expect((await second.runs({ probeId: 'a' })).map((r) => r.message)).toEqual(['new', 'stored']);
     await second.close();
   });
 
