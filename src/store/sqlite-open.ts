@@ -1,5 +1,7 @@
 import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { codeOf, messageOf, VigilError } from '../lib/errors.js';
 
@@ -94,8 +96,8 @@ export function describeOpenError(file: string, err: unknown): DatabaseError {
 /**
  * SQLite's quick_check: every page and record well formed, without matching indexes to tables
  * (what makes integrity_check slow). Returns the problems, or undefined when the file is sound.
- * It reads the whole file (0.5 s for 100 MB here, see the README), so it runs at start and
- * after a write failed, never on a hot path.
+ * It reads the whole file (0.5 s for 100 MB here, see the README), so it runs here only at start,
+ * before anything writes; a running store checks on a worker thread (quickCheckAside).
  */
 export function quickCheck(db: Database.Database): string | undefined {
   // A prepared PRAGMA (not db.pragma(), which returns unknown): one text column per row, typed.
@@ -105,6 +107,52 @@ export function quickCheck(db: Database.Database): string | undefined {
     .all()
     .filter((r) => r !== 'ok');
   return problems.length === 0 ? undefined : problems.join('; ');
+}
+
+const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+
+/** The worker of quickCheckAside: CommonJS (an eval'd worker), given the driver's resolved path so it loads the same build. */
+const CHECK_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+let answer;
+try {
+  const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
+  try {
+    const problems = db.prepare('PRAGMA quick_check(20)').pluck().all().filter((r) => r !== 'ok');
+    answer = { problems: problems.length === 0 ? undefined : problems.join('; ') };
+  } finally {
+    db.close();
+  }
+} catch (err) {
+  answer = { error: { code: String((err && err.code) || ''), message: String((err && err.message) || err) } };
+}
+parentPort.postMessage(answer);
+`;
+
+/**
+ * quickCheck on a worker thread with a read-only connection of its own, for a store that is running:
+ * it reads the whole file (seconds for a file of some GB), and the event loop must not wait on it.
+ * Resolves with the problems (SQLite's damage codes met while reading count as one), or undefined
+ * when the file is sound or the check could not tell (the worker failed to start, the file is gone).
+ */
+export function quickCheckAside(file: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const worker = new Worker(CHECK_SOURCE, { eval: true, workerData: { driver, path: file } });
+    // A check still reading when vigil stops is no reason to stay.
+    worker.unref();
+    let answered = false;
+    worker.once('message', (m: { problems?: string; error?: { code: string; message: string } }) => {
+      answered = true;
+      if (m.error !== undefined)
+        resolve(isCorruption(Object.assign(new Error(m.error.message), { code: m.error.code })) ? m.error.message : undefined);
+      else resolve(m.problems);
+    });
+    worker.once('error', () => resolve(undefined));
+    worker.once('exit', () => {
+      if (!answered) resolve(undefined);
+    });
+  });
 }
 
 /**

@@ -7,7 +7,7 @@ import { type RunRow, runOf } from './rows.js';
 import { createSqliteAlertStore } from './sqlite-alerts.js';
 import { createSqliteAuditLog } from './sqlite-audit.js';
 import { startCheckpointer } from './sqlite-checkpoint.js';
-import { isCorruption, openSqlite, quickCheck, RESTORE_RUNBOOK } from './sqlite-open.js';
+import { isCorruption, openSqlite, quickCheckAside, RESTORE_RUNBOOK } from './sqlite-open.js';
 import type { LeaseState, Rollups, RunQuery, RunRecord, Store, StoredRun, StoreHealth, StoreStats } from './types.js';
 import { type BatchedStoreOptions, requeue } from './write-queue.js';
 
@@ -187,22 +187,29 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store & { readonly 
   const stats: StoreStats = { written: 0, writeErrors: 0, dropped: 0 };
   /** Set once a failed write turns out to be a damaged file: no retry fixes that, a restore does. */
   let damaged: string | undefined;
+  /** A quick_check of the running file, on its worker thread (it reads the whole file): one at a time. */
+  let checking = false;
+  const markDamaged = (problem: string) => {
+    if (damaged !== undefined) return;
+    damaged = problem;
+    log.error({ file: opts.path, problem, runbook: RESTORE_RUNBOOK }, 'the database is damaged');
+  };
   /**
    * After a write failed: is the file itself damaged? SQLite says so itself when the write hit a bad
-   * page; otherwise quick_check (it reads the whole file) runs once at the first failure of a
-   * streak, not at every retry of a full disk.
+   * page; otherwise quick_check runs once at the first failure of a streak (not at every retry of a
+   * full disk), off the event loop: on a file of some GB it reads for seconds, and probes, /health
+   * and the API go on meanwhile. Its answer turns health() to damaged when it comes.
    */
   const checkAfterFailure = (err: unknown, firstOfStreak: boolean) => {
     if (damaged !== undefined) return;
-    if (isCorruption(err)) damaged = messageOf(err);
-    else if (firstOfStreak && opts.path !== ':memory:') {
-      try {
-        damaged = quickCheck(db);
-      } catch (checkErr) {
-        if (isCorruption(checkErr)) damaged = messageOf(checkErr);
-      }
+    if (isCorruption(err)) markDamaged(messageOf(err));
+    else if (firstOfStreak && !checking && opts.path !== ':memory:' && opts.path !== '') {
+      checking = true;
+      void quickCheckAside(opts.path).then((problems) => {
+        checking = false;
+        if (problems !== undefined && !closed) markDamaged(problems);
+      });
     }
-    if (damaged !== undefined) log.error({ file: opts.path, problem: damaged, runbook: RESTORE_RUNBOOK }, 'the database is damaged');
   };
 
   /** Probe state set since the last write: written with the next batch, the newest value of each probe. */

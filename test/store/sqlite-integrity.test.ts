@@ -1,9 +1,18 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSqliteStore, type RunRecord } from '../../src/store/index.js';
-import { DatabaseError, describeOpenError, ownerFix, READONLY_RUNBOOK, RESTORE_RUNBOOK, writeFix } from '../../src/store/sqlite-open.js';
+import {
+  DatabaseError,
+  describeOpenError,
+  ownerFix,
+  quickCheckAside,
+  READONLY_RUNBOOK,
+  RESTORE_RUNBOOK,
+  writeFix,
+} from '../../src/store/sqlite-open.js';
 import { ManualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/context.js';
 
@@ -154,5 +163,44 @@ describe('the SQLite file is damaged or unusable', () => {
     expect(h.error).toMatch(/^SQLite: the database is damaged \(.+\): follow docs\/runbooks\/restore-vigil-database\.md$/);
     expect(lines.find((l) => l.msg === 'the database is damaged')).toMatchObject({ file, runbook: RESTORE_RUNBOOK });
     await store.close().catch(() => {});
+  });
+
+  it('checks the file off the event loop when a write fails for another reason, and reports the damage it finds', async () => {
+    const file = path.join(temp(), 'vigil.db');
+    const { logger, lines } = memoryLogger();
+    const store = createSqliteStore({ path: file, clock: new ManualClock(T0), logger });
+    for (let i = 0; i < 3_000; i++) store.append(run(i));
+    await store.flush();
+    store.db.pragma('wal_checkpoint(TRUNCATE)');
+    garble(file);
+    store.db.pragma('shrink_memory');
+    // Another process holds the write lock: the write fails busy, which says nothing of the pages.
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      for (let i = 3_000; i < 3_010; i++) store.append(run(i));
+      await expect(store.flush()).rejects.toThrow(/store write failed: database is locked/);
+      // The check reads on its worker thread: the answer is not in yet.
+      expect(store.health().error).not.toMatch(/damaged/);
+      await vi.waitFor(() => expect(store.health().error).toMatch(/^SQLite: the database is damaged \(.+\): follow /), { timeout: 10_000 });
+      expect(lines.filter((l) => l.msg === 'the database is damaged')).toHaveLength(1);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+      await store.close().catch(() => {});
+    }
+  });
+
+  it('quickCheckAside answers on a worker thread: nothing for a sound file, the problems of a damaged one, nothing it cannot tell', async () => {
+    const dir = temp();
+    const file = path.join(dir, 'vigil.db');
+    const store = createSqliteStore({ path: file, clock: new ManualClock(T0), logger: memoryLogger().logger });
+    for (let i = 0; i < 3_000; i++) store.append(run(i));
+    await store.flush();
+    await store.close();
+    expect(await quickCheckAside(file)).toBeUndefined();
+    garble(file);
+    expect(await quickCheckAside(file)).toMatch(/\S/);
+    expect(await quickCheckAside(path.join(dir, 'missing.db'))).toBeUndefined();
   });
 });
