@@ -1,15 +1,6 @@
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
-import {
-  ChannelCredentials,
-  Client,
-  type ClientUnaryCall,
-  credentials,
-  type experimental,
-  Metadata,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
+import type { ChannelCredentials, Client, ClientUnaryCall, experimental, Metadata, ServiceError } from '@grpc/grpc-js';
 import { type Static, Type } from '@sinclair/typebox';
 import { formatDuration } from '../lib/duration.js';
 import { codeOf, messageOf } from '../lib/errors.js';
@@ -128,59 +119,72 @@ interface Seen {
  * attempt it no longer needs without closing it (a peer that accepts TCP and never answers the
  * HTTP/2 preface keeps it open), and reports a TLS failure only as text inside UNAVAILABLE.
  */
-class RunCredentials extends ChannelCredentials {
-  constructor(
-    private readonly inner: ChannelCredentials,
-    private readonly seen: Seen,
-  ) {
-    super();
-  }
-  _isSecure(): boolean {
-    return this.inner._isSecure();
-  }
-  _equals(other: ChannelCredentials): boolean {
-    return other === this;
-  }
-  _createSecureConnector(...args: Parameters<ChannelCredentials['_createSecureConnector']>): experimental.SecureConnector {
-    const connector = this.inner._createSecureConnector(...args);
-    const seen = this.seen;
-    return {
-      connect(socket) {
-        seen.sockets.add(socket);
-        return connector.connect(socket).then(
-          (result) => {
-            seen.sockets.add(result.socket);
-            if (result.socket instanceof tls.TLSSocket) {
-              seen.cert = result.socket.getPeerCertificate(true);
-              // `on`: grpc-js listens too; this only keeps the cause (a TLS 1.3 alert comes after the handshake).
-              result.socket.on('error', (error) => {
-                seen.tlsError ??= error;
-              });
-            }
-            return result;
-          },
-          (error: unknown) => {
-            if (seen.tlsError === undefined && error !== undefined) seen.tlsError = error;
-            throw error;
-          },
-        );
-      },
-      waitForReady: () => connector.waitForReady(),
-      getCallCredentials: () => connector.getCallCredentials(),
-      destroy: () => connector.destroy(),
-    };
-  }
-}
+/**
+ * grpc-js, loaded at the first grpc run rather than with the probers: ~30-45 ms of every start (its
+ * 65 files) that a config without grpc probes never needed. The run's credentials class extends its.
+ */
+type GrpcJs = typeof import('@grpc/grpc-js');
+let grpcJs: Promise<{ grpc: GrpcJs; RunCredentials: ReturnType<typeof runCredentialsOf> }> | undefined;
+const loadGrpc = () => {
+  grpcJs ??= import('@grpc/grpc-js').then((grpc) => ({ grpc, RunCredentials: runCredentialsOf(grpc) }));
+  return grpcJs;
+};
+
+const runCredentialsOf = (grpc: GrpcJs) =>
+  class RunCredentials extends grpc.ChannelCredentials {
+    constructor(
+      private readonly inner: ChannelCredentials,
+      private readonly seen: Seen,
+    ) {
+      super();
+    }
+    _isSecure(): boolean {
+      return this.inner._isSecure();
+    }
+    _equals(other: ChannelCredentials): boolean {
+      return other === this;
+    }
+    _createSecureConnector(...args: Parameters<ChannelCredentials['_createSecureConnector']>): experimental.SecureConnector {
+      const connector = this.inner._createSecureConnector(...args);
+      const seen = this.seen;
+      return {
+        connect(socket) {
+          seen.sockets.add(socket);
+          return connector.connect(socket).then(
+            (result) => {
+              seen.sockets.add(result.socket);
+              if (result.socket instanceof tls.TLSSocket) {
+                seen.cert = result.socket.getPeerCertificate(true);
+                // `on`: grpc-js listens too; this only keeps the cause (a TLS 1.3 alert comes after the handshake).
+                result.socket.on('error', (error) => {
+                  seen.tlsError ??= error;
+                });
+              }
+              return result;
+            },
+            (error: unknown) => {
+              if (seen.tlsError === undefined && error !== undefined) seen.tlsError = error;
+              throw error;
+            },
+          );
+        },
+        waitForReady: () => connector.waitForReady(),
+        getCallCredentials: () => connector.getCallCredentials(),
+        destroy: () => connector.destroy(),
+      };
+    }
+  };
 
 /** One Health/Check call on a client of its own, closed before this resolves. */
 async function check(spec: GrpcSpec, ctx: ProbeContext): Promise<ProbeResult> {
-  const start = ctx.clock.now();
   const where = spec.target;
   if (ctx.signal.aborted) return { ok: false, code: 'TIMEOUT', message: `timed out before calling ${where}`, values: {} };
+  const { grpc, RunCredentials } = await loadGrpc();
+  const start = ctx.clock.now();
   const seen: Seen = { sockets: new Set() };
   let client: Client;
   try {
-    client = new Client(spec.target, new RunCredentials(channelCredentials(spec), seen), {
+    client = new grpc.Client(spec.target, new RunCredentials(channelCredentials(grpc, spec), seen), {
       // A pool of its own, so closing this client really closes its connection (the global pool keeps
       // subchannels, and a timer, for other clients).
       'grpc.use_local_subchannel_pool': 1,
@@ -196,7 +200,7 @@ async function check(spec: GrpcSpec, ctx: ProbeContext): Promise<ProbeResult> {
     return { ok: false, code: 'TLS', message: `cannot set up TLS for ${where}: ${messageOf(error)}`, values: {} };
   }
   try {
-    const outcome = await call(client, spec, ctx);
+    const outcome = await call(grpc, client, spec, ctx);
     const values: Record<string, number> = { latency_ms: Math.max(0, ctx.clock.now() - start) };
     const expiry = seen.cert === undefined ? undefined : earliestExpiry(seen.cert);
     if (expiry !== undefined) values.tls_days_remaining = daysRemaining(expiry, ctx.clock.now());
@@ -204,7 +208,7 @@ async function check(spec: GrpcSpec, ctx: ProbeContext): Promise<ProbeResult> {
     if ('refused' in outcome) {
       return { ok: false, code: 'INTERNAL', message: `cannot call ${where}: ${messageOf(outcome.refused)}`, values };
     }
-    if ('error' in outcome) return callFailure(outcome.error, seen, spec, ctx, start, client, values);
+    if ('error' in outcome) return callFailure(grpc.status, outcome.error, seen, spec, ctx, start, client, values);
     values.status = outcome.status;
     const got = statusName(outcome.status);
     if (got !== spec.expect.status) {
@@ -227,7 +231,7 @@ async function check(spec: GrpcSpec, ctx: ProbeContext): Promise<ProbeResult> {
 type Outcome = { status: number } | { error: ServiceError } | { aborted: true } | { refused: unknown };
 
 /** The call, with its deadline from the run's; an abort cancels it at once. */
-function call(client: Client, spec: GrpcSpec, ctx: ProbeContext): Promise<Outcome> {
+function call(grpc: GrpcJs, client: Client, spec: GrpcSpec, ctx: ProbeContext): Promise<Outcome> {
   return new Promise((resolve) => {
     let done = false;
     let pending: ClientUnaryCall | undefined;
@@ -250,7 +254,7 @@ function call(client: Client, spec: GrpcSpec, ctx: ProbeContext): Promise<Outcom
         encodeRequest,
         decodeResponse,
         spec.service,
-        metadataOf(spec),
+        metadataOf(grpc, spec),
         { deadline },
         (error, response) => {
           if (error) finish({ error });
@@ -264,8 +268,8 @@ function call(client: Client, spec: GrpcSpec, ctx: ProbeContext): Promise<Outcom
   });
 }
 
-function metadataOf(spec: GrpcSpec): Metadata {
-  const md = new Metadata();
+function metadataOf(grpc: GrpcJs, spec: GrpcSpec): Metadata {
+  const md = new grpc.Metadata();
   for (const [key, value] of Object.entries(spec.metadata)) {
     const k = key.toLowerCase();
     for (const v of [value].flat()) md.add(k, k.endsWith('-bin') ? Buffer.from(v, 'utf8') : v);
@@ -273,10 +277,10 @@ function metadataOf(spec: GrpcSpec): Metadata {
   return md;
 }
 
-function channelCredentials(spec: GrpcSpec): ChannelCredentials {
-  if (!spec.tls) return credentials.createInsecure();
+function channelCredentials(grpc: GrpcJs, spec: GrpcSpec): ChannelCredentials {
+  if (!spec.tls) return grpc.credentials.createInsecure();
   const cas = trustedCas(spec.ca);
-  return credentials.createSsl(
+  return grpc.credentials.createSsl(
     cas === undefined ? null : Buffer.from(cas.join('\n')),
     spec.key === undefined ? null : Buffer.from(spec.key),
     spec.cert === undefined ? null : Buffer.from(spec.cert),
@@ -300,6 +304,7 @@ function timeoutMessage(spec: GrpcSpec, ctx: ProbeContext, start: number, client
 const DNS_HINT = /ENOTFOUND|EAI_AGAIN|EAI_FAIL|name resolution failed|DNS resolution failed/i;
 
 function callFailure(
+  status: GrpcJs['status'],
   error: ServiceError,
   seen: Seen,
   spec: GrpcSpec,
