@@ -42,6 +42,21 @@ function garble(file: string) {
   closeSync(fd);
 }
 
+/**
+ * A running store with 3,000 runs, all checkpointed into the main file, whose pages are then
+ * overwritten under it, and the pages it had cached dropped, as a busy server's cache would drop them.
+ */
+async function garbledUnder(file: string, logger: ReturnType<typeof memoryLogger>['logger']) {
+  const store = createSqliteStore({ path: file, clock: new ManualClock(T0), logger });
+  for (let i = 0; i < 3_000; i++) store.append(run(i));
+  await store.flush();
+  expect(store.health()).toEqual({ writable: true, queued: 0 });
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  garble(file);
+  store.db.pragma('shrink_memory');
+  return store;
+}
+
 describe('the SQLite file is damaged or unusable', () => {
   const dirs: string[] = [];
   const temp = () => {
@@ -146,15 +161,7 @@ describe('the SQLite file is damaged or unusable', () => {
   it('reports a file damaged while running in health() once a write fails, and keeps the rows', async () => {
     const file = path.join(temp(), 'vigil.db');
     const { logger, lines } = memoryLogger();
-    const store = createSqliteStore({ path: file, clock: new ManualClock(T0), logger });
-    for (let i = 0; i < 3_000; i++) store.append(run(i));
-    await store.flush();
-    expect(store.health()).toEqual({ writable: true, queued: 0 });
-    // Everything into the main file, then its pages overwritten under the running store, and the
-    // pages it had cached dropped, as a busy server's cache would have dropped them.
-    store.db.pragma('wal_checkpoint(TRUNCATE)');
-    garble(file);
-    store.db.pragma('shrink_memory');
+    const store = await garbledUnder(file, logger);
     for (let i = 3_000; i < 3_100; i++) store.append(run(i));
     await expect(store.flush()).rejects.toThrow(/store write failed/);
     const h = store.health();
@@ -168,12 +175,7 @@ describe('the SQLite file is damaged or unusable', () => {
   it('checks the file off the event loop when a write fails for another reason, and reports the damage it finds', async () => {
     const file = path.join(temp(), 'vigil.db');
     const { logger, lines } = memoryLogger();
-    const store = createSqliteStore({ path: file, clock: new ManualClock(T0), logger });
-    for (let i = 0; i < 3_000; i++) store.append(run(i));
-    await store.flush();
-    store.db.pragma('wal_checkpoint(TRUNCATE)');
-    garble(file);
-    store.db.pragma('shrink_memory');
+    const store = await garbledUnder(file, logger);
     // Another process holds the write lock: the write fails busy, which says nothing of the pages.
     const other = new Database(file);
     other.exec('BEGIN IMMEDIATE');
