@@ -43,21 +43,24 @@ export interface RunRow {
 }
 
 export function runOf(row: RunRow): StoredRun {
-  return {
+  // Assigned one by one, keys in the same order as ever: spreading small conditional objects took
+  // ~40 % more time over the 60,000 newest runs a restart reads back (81-107 ms against 55-69).
+  const run = {
     id: row.id,
     probeId: row.probe_id,
     kind: row.kind,
     startedAt: row.started_at,
     durationMs: row.duration_ms,
     ok: bool(row.ok),
-    ...(row.code !== null ? { code: row.code } : {}),
-    ...(row.message !== null ? { message: row.message } : {}),
-    attempts: row.attempts,
-    trigger: row.trigger,
-    values: row.vals ? JSON.parse(row.vals) : {},
-    ...(row.details ? { details: JSON.parse(row.details) } : {}),
-    ...(row.location !== '' ? { location: row.location } : {}),
-  };
+  } as StoredRun;
+  if (row.code !== null) run.code = row.code as StoredRun['code'];
+  if (row.message !== null) run.message = row.message;
+  run.attempts = row.attempts;
+  run.trigger = row.trigger;
+  run.values = row.vals ? JSON.parse(row.vals) : {};
+  if (row.details) run.details = JSON.parse(row.details);
+  if (row.location !== '') run.location = row.location;
+  return run;
 }
 
 export interface AuditRow {

@@ -103,6 +103,31 @@ describe('sqlite store', () => {
     // What a new store holds of each probe is in once it is ready (the Store contract).
     await second.ready();
     expect(second.latest('a')).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable: cache down' });
+    // The order the API's JSON shows a run in, optional keys in their places.
+    expect(Object.keys(second.latest('a') ?? {})).toEqual([
+      'id',
+      'probeId',
+      'kind',
+      'startedAt',
+      'durationMs',
+      'ok',
+      'code',
+      'message',
+      'attempts',
+      'trigger',
+      'values',
+    ]);
+    expect(Object.keys(second.latest('b') ?? {})).toEqual([
+      'id',
+      'probeId',
+      'kind',
+      'startedAt',
+      'durationMs',
+      'ok',
+      'attempts',
+      'trigger',
+      'values',
+    ]);
     expect(second.latest('b')).toMatchObject({ probeId: 'b', ok: true, startedAt: clock.now() });
     expect(second.latest('c')).toMatchObject({ probeId: 'c', message: 'second' });
     expect(second.latest('d')).toBeUndefined();
