@@ -1,7 +1,7 @@
 /**
  * A CPU quota for a group of the bench's processes, through the kernel's cgroup filesystem: cgroup
  * v2's `cpu.max`, or v1's `cpu.cfs_quota_us` where only v1's cpu controller is mounted. The cluster
- * phase holds each vigil instance to a share of a core, a stand-in for instances on hosts of their
+ * phase holds each vigil instance to a share of a core, as if each ran on a host of its
  * own: on one small machine three unlimited writers and the database server take the cores from one
  * another, and their sum says nothing of whether the database lets writers write side by side.
  *

@@ -28,7 +28,7 @@ export const OPTIONS = {
   'cluster-cap': {
     value: 'CORES',
     default: '0.25',
-    help: "each instance's CPU quota in the cluster phase's capped round (a stand-in for hosts of their own)",
+    help: "each instance's CPU quota in the cluster phase's capped round (as if each ran on a host of its own)",
   },
   'alert-probes': { value: 'N', default: '200', help: 'probes alerting into one Slack channel (alerts)' },
   prefill: { value: 'N', default: '1000000', help: 'old runs pruned during the last alert round' },

@@ -33,7 +33,7 @@
  *              (test/helpers/postgres.ts); one PostgreSQL instance alone; one SQLite instance (baseline).
  *              --seconds per phase, at most 15. CPU-bound on a small machine: the output says so. Then the
  *              same 3-vs-1 with each instance held to --cluster-cap of a core by a cgroup CPU quota
- *              (bench/cgroup.ts; root only), a stand-in for hosts of their own.
+ *              (bench/cgroup.ts; root only), as if each ran on a host of its own.
  *
  *   flood    2,000 keep-alive connections × 20 s with a wrong token on API routes (own process) against
  *              `node dist/main.js` at the default limits, /health polled every 100 ms on a fresh
@@ -1503,7 +1503,7 @@ async function benchCluster() {
 
 /**
  * The 3-vs-1 ratio with each instance held to --cluster-cap of a core by a cgroup CPU quota
- * (bench/cgroup.ts), a stand-in for instances on hosts of their own: unlimited, three writers and
+ * (bench/cgroup.ts), as if each ran on a host of its own: unlimited, three writers and
  * the PostgreSQL server share this machine's cores, so three writers' sum is bound by the cores,
  * whether or not the database makes them take turns. Held to a share each, one instance writes what
  * its share allows; three write three times that if nothing in the database serializes them (the
@@ -1536,7 +1536,7 @@ async function benchClusterCapped(url: string, seconds: number, sql: (q: string,
     const soloRows = Number(await sql('SELECT count(*) FROM runs', 'bench'));
     const soloRate = perMin(soloRows, one.results[0]!.ms);
     out(
-      `each instance held to ${share} of a core (cgroup CPU quota, a stand-in for a host of its own):\n` +
+      `each instance held to ${share} of a core (cgroup CPU quota, as if on a host of its own):\n` +
         `  1 instance:  ${m(soloRate)} runs/min (${soloRows.toLocaleString('en')} rows in ${f(one.results[0]!.ms / 1000, 1)} s), writer CPU ` +
         `${f(one.results[0]!.cpuMs / one.results[0]!.ms, 2)} cores, ${quota(solo.cap)}; machine CPU busy ${f(one.cores, 2)} cores`,
     );
