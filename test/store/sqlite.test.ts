@@ -104,30 +104,10 @@ describe('sqlite store', () => {
     await second.ready();
     expect(second.latest('a')).toMatchObject({ ok: false, code: 'HTTP_STATUS', message: '503 Service Unavailable: cache down' });
     // The order the API's JSON shows a run in, optional keys in their places.
-    expect(Object.keys(second.latest('a') ?? {})).toEqual([
-      'id',
-      'probeId',
-      'kind',
-      'startedAt',
-      'durationMs',
-      'ok',
-      'code',
-      'message',
-      'attempts',
-      'trigger',
-      'values',
-    ]);
-    expect(Object.keys(second.latest('b') ?? {})).toEqual([
-      'id',
-      'probeId',
-      'kind',
-      'startedAt',
-      'durationMs',
-      'ok',
-      'attempts',
-      'trigger',
-      'values',
-    ]);
+    const before = ['id', 'probeId', 'kind', 'startedAt', 'durationMs', 'ok'];
+    const after = ['attempts', 'trigger', 'values'];
+    expect(Object.keys(second.latest('a') ?? {})).toEqual([...before, 'code', 'message', ...after]);
+    expect(Object.keys(second.latest('b') ?? {})).toEqual([...before, ...after]);
     expect(second.latest('b')).toMatchObject({ probeId: 'b', ok: true, startedAt: clock.now() });
     expect(second.latest('c')).toMatchObject({ probeId: 'c', message: 'second' });
     expect(second.latest('d')).toBeUndefined();
