@@ -53,17 +53,18 @@ function v2(dir: string, root: string, quota: number): CpuCap {
   if (!readFileSync(subtree, 'utf8').split(/\s+/).includes('cpu')) writeFileSync(subtree, '+cpu');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
-  return group(dir, path.join(root, 'cgroup.procs'), 'nr_periods', 'nr_throttled');
+  return group(dir, path.join(root, 'cgroup.procs'));
 }
 
 function v1(dir: string, quota: number): CpuCap {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
   writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(quota));
-  return group(dir, path.join(path.dirname(dir), 'cgroup.procs'), 'nr_periods', 'nr_throttled');
+  return group(dir, path.join(path.dirname(dir), 'cgroup.procs'));
 }
 
-function group(dir: string, parentProcs: string, periodsKey: string, throttledKey: string): CpuCap {
+/** Both versions name the group's files and its cpu.stat counters alike. */
+function group(dir: string, parentProcs: string): CpuCap {
   return {
     dir,
     // cgroup.procs takes one pid a write, and moves every thread of that process.
@@ -74,7 +75,7 @@ function group(dir: string, parentProcs: string, periodsKey: string, throttledKe
           .split('\n')
           .map((line) => line.split(' ') as [string, string]),
       );
-      return { periods: Number(stat.get(periodsKey) ?? 0), throttled: Number(stat.get(throttledKey) ?? 0) };
+      return { periods: Number(stat.get('nr_periods') ?? 0), throttled: Number(stat.get('nr_throttled') ?? 0) };
     },
     remove() {
       const procs = existsSync(path.join(dir, 'cgroup.procs')) ? readFileSync(path.join(dir, 'cgroup.procs'), 'utf8') : '';

@@ -1385,6 +1385,10 @@ async function writersPhase(writers: Array<Awaited<ReturnType<typeof startWriter
   return { results, cores: (m1.busy - m0.busy) / (wallS * 1000) };
 }
 
+/** Rows written in `ms` as runs a minute, and that figure in millions, as the cluster phases print them. */
+const perMin = (rows: number, ms: number) => (rows / ms) * 60_000;
+const m = (n: number) => `${f(n / 1e6, 2)}M`;
+
 /**
  * Cluster: runs per minute with three vigil instances (three processes) writing to one PostgreSQL,
  * against one instance on SQLite. What bounds runs per minute here is the store's sustained write
@@ -1399,8 +1403,6 @@ async function writersPhase(writers: Array<Awaited<ReturnType<typeof startWriter
  */
 async function benchCluster() {
   const seconds = Math.min(SECONDS, 15);
-  const perMin = (rows: number, ms: number) => (rows / ms) * 60_000;
-  const m = (n: number) => `${f(n / 1e6, 2)}M`;
   out(`\n## cluster: runs per minute, three instances on one PostgreSQL 15 vs one on SQLite (${seconds} s per phase)`);
   out(
     `caveat: this machine has ${cpus().length} cores for three writer processes plus PostgreSQL: where a phase keeps them busy its ` +
@@ -1524,8 +1526,6 @@ async function benchClusterCapped(url: string, seconds: number, sql: (q: string,
     cap.add(writer.proc.pid!);
     return { ...writer, cap };
   };
-  const perMin = (rows: number, ms: number) => (rows / ms) * 60_000;
-  const m = (n: number) => `${f(n / 1e6, 2)}M`;
   const quota = (cap: CpuCap) => {
     const t = cap.throttled();
     return `quota used up in ${f((100 * t.throttled) / Math.max(1, t.periods), 0)} % of its periods`;
