@@ -101,11 +101,14 @@ export function describeOpenError(file: string, err: unknown): DatabaseError {
  */
 export function quickCheck(db: Database.Database): string | undefined {
   // A prepared PRAGMA (not db.pragma(), which returns unknown): one text column per row, typed.
-  const problems = db
-    .prepare<[], string>('PRAGMA quick_check(20)')
-    .pluck()
-    .all()
-    .filter((r) => r !== 'ok');
+  return problemsOf(db.prepare<[], string>(QUICK_CHECK).pluck().all());
+}
+
+const QUICK_CHECK = 'PRAGMA quick_check(20)';
+
+/** quick_check's rows as one line of problems, or undefined for its single `ok`. */
+function problemsOf(rows: string[]): string | undefined {
+  const problems = rows.filter((r) => r !== 'ok');
   return problems.length === 0 ? undefined : problems.join('; ');
 }
 
@@ -119,8 +122,7 @@ let answer;
 try {
   const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
   try {
-    const problems = db.prepare('PRAGMA quick_check(20)').pluck().all().filter((r) => r !== 'ok');
-    answer = { problems: problems.length === 0 ? undefined : problems.join('; ') };
+    answer = { rows: db.prepare(workerData.sql).pluck().all() };
   } finally {
     db.close();
   }
@@ -138,15 +140,15 @@ parentPort.postMessage(answer);
  */
 export function quickCheckAside(file: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const worker = new Worker(CHECK_SOURCE, { eval: true, workerData: { driver, path: file } });
+    const worker = new Worker(CHECK_SOURCE, { eval: true, workerData: { driver, path: file, sql: QUICK_CHECK } });
     // A check still reading when vigil stops is no reason to stay.
     worker.unref();
     let answered = false;
-    worker.once('message', (m: { problems?: string; error?: { code: string; message: string } }) => {
+    worker.once('message', (m: { rows?: string[]; error?: { code: string; message: string } }) => {
       answered = true;
-      if (m.error !== undefined)
-        resolve(isCorruption(Object.assign(new Error(m.error.message), { code: m.error.code })) ? m.error.message : undefined);
-      else resolve(m.problems);
+      // SQLite's damage codes met while opening or reading count as problems, as in quickCheck's callers.
+      if (m.error !== undefined) resolve(isCorruption(m.error) ? m.error.message : undefined);
+      else resolve(problemsOf(m.rows ?? []));
     });
     worker.once('error', () => resolve(undefined));
     worker.once('exit', () => {
