@@ -120,7 +120,7 @@ interface Seen {
  * HTTP/2 preface keeps it open), and reports a TLS failure only as text inside UNAVAILABLE.
  */
 /**
- * grpc-js, loaded at the first grpc run rather than with the probers: its 65 files took 20-35 ms of
+ * grpc-js, loaded at the first grpc run rather than with the probers: its 65 files took 18-37 ms of
  * every start (the probers' import, measured) that a config without grpc probes never needed. The
  * run's credentials class extends grpc-js's.
  */
